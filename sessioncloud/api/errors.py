@@ -1,0 +1,94 @@
+"""The one error shape of the API: {"error": {"code": ..., "message": ...}} (plus `fields`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse, JsonResponse
+
+API_PREFIX = "/api/"
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str, *, fields: dict[str, str] | None = None,
+                 headers: dict[str, str] | None = None):
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.fields = fields
+        self.headers = headers or {}
+
+
+def error_body(code: str, message: str, fields: dict[str, str] | None = None) -> dict[str, Any]:
+    error: dict[str, Any] = {"code": code, "message": message}
+    if fields is not None:
+        error["fields"] = fields
+    return {"error": error}
+
+
+def error_response(status: int, code: str, message: str, *, fields: dict[str, str] | None = None,
+                   headers: dict[str, str] | None = None) -> JsonResponse:
+    response = JsonResponse(error_body(code, message, fields), status=status)
+    for name, value in (headers or {}).items():
+        response[name] = value
+    return response
+
+
+def api_error_response(error: ApiError) -> JsonResponse:
+    return error_response(error.status, error.code, error.message, fields=error.fields, headers=error.headers)
+
+
+def not_found(what: str = "resource") -> ApiError:
+    return ApiError(404, "not_found", f"No such {what}.")
+
+
+_GENERIC_ERRORS = {
+    400: ("bad_request", "The request could not be understood."),
+    401: ("unauthorized", "A valid API key is required (Authorization: Bearer <key>)."),
+    403: ("forbidden", "This request is not allowed."),
+    404: ("not_found", "There is nothing at this address."),
+    405: ("method_not_allowed", "This address does not accept that method."),
+    413: ("payload_too_large", "The request body is too large."),
+    415: ("unsupported_media_type", "This content type is not accepted here."),
+}
+
+
+class ApiErrorShapeMiddleware:
+    """Gives every error under /api/ the JSON error shape, whoever produced it (404s, 405s...)."""
+
+    def __init__(self, get_response: Any):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if (
+            response.status_code >= 400
+            and request.path.startswith(API_PREFIX)
+            and not response.get("Content-Type", "").startswith("application/json")
+        ):
+            code, message = _GENERIC_ERRORS.get(
+                response.status_code, ("error", "The request could not be completed.")
+            )
+            shaped = error_response(response.status_code, code, message)
+            for header in ("Allow", "Retry-After", "WWW-Authenticate"):
+                if header in response:
+                    shaped[header] = response[header]
+            return shaped
+        return response
+
+
+def json_404(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    if request.path.startswith(API_PREFIX) or request.path.startswith("/media/"):
+        return error_response(404, "not_found", "There is nothing at this address.")
+    from django.views.defaults import page_not_found
+
+    return page_not_found(request, exception or Exception())
+
+
+def json_500(request: HttpRequest) -> HttpResponse:
+    if request.path.startswith(API_PREFIX):
+        return error_response(500, "internal_error", "Something went wrong on our side.")
+    from django.views.defaults import server_error
+
+    return server_error(request)

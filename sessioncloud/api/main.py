@@ -1,0 +1,94 @@
+"""The JSON API under /api/v1/: the phone API and the provider management API."""
+
+from __future__ import annotations
+
+import logging
+
+from django.db import DatabaseError
+from django.http import Http404, HttpRequest, HttpResponse
+from ninja import NinjaAPI
+from ninja.errors import AuthenticationError, HttpError, ValidationError
+
+from sessioncloud import __version__
+from sessioncloud.api.errors import ApiError, api_error_response, error_response
+
+log = logging.getLogger("sessioncloud.api")
+
+api = NinjaAPI(
+    title="SessionCloud API",
+    version=__version__,
+    description="Phone API (configuration, provisioning, setup tokens, codes) and the provider "
+    "management API. Every error is {\"error\": {\"code\", \"message\"}}.",
+    urls_namespace="api",
+    docs_url="/docs",
+    openapi_url="/openapi.json",
+)
+
+
+def field_path(loc: list | tuple) -> str:
+    parts = list(loc)
+    if parts and parts[0] == "body":
+        parts = parts[2:] if len(parts) > 2 else parts[1:]
+    elif parts and parts[0] in ("query", "path", "header"):
+        parts = parts[1:]
+    path = ""
+    for part in parts:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path or "body"
+
+
+def describe_field_error(error: dict) -> str:
+    if error.get("type") == "missing":
+        return "This field is required."
+    if error.get("type") == "extra_forbidden":
+        return "This field is not known."
+    return str(error.get("msg", "This value is not valid."))
+
+
+@api.exception_handler(ValidationError)
+def on_validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse:
+    fields: dict[str, str] = {}
+    for error in exc.errors:
+        fields.setdefault(field_path(error.get("loc", ())), describe_field_error(error))
+    names = ", ".join(sorted(fields))
+    return error_response(422, "invalid_request", f"Some fields are not valid: {names}.", fields=fields)
+
+
+@api.exception_handler(ApiError)
+def on_api_error(request: HttpRequest, exc: ApiError) -> HttpResponse:
+    return api_error_response(exc)
+
+
+@api.exception_handler(AuthenticationError)
+def on_auth_error(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
+    return error_response(401, "unauthorized", "A valid API key is required (Authorization: Bearer <key>).",
+                          headers={"WWW-Authenticate": "Bearer"})
+
+
+@api.exception_handler(HttpError)
+def on_http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    if exc.status_code == 400:
+        return error_response(400, "invalid_json", "The request body is not valid JSON.")
+    return error_response(exc.status_code, "error", str(exc))
+
+
+@api.exception_handler(Http404)
+def on_404(request: HttpRequest, exc: Http404) -> HttpResponse:
+    return error_response(404, "not_found", "There is nothing at this address.")
+
+
+@api.exception_handler(DatabaseError)
+def on_database_error(request: HttpRequest, exc: DatabaseError) -> HttpResponse:
+    log.error("database unavailable", extra={"error": type(exc).__name__})
+    return error_response(503, "unavailable", "The service is busy. Please try again in a moment.",
+                          headers={"Retry-After": "5"})
+
+
+def register_routers() -> None:
+    from sessioncloud.api import manage, phone
+
+    api.add_router("", phone.router)
+    api.add_router("/manage", manage.router)
+
+
+register_routers()

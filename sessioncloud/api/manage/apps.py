@@ -1,0 +1,92 @@
+"""Apps: list, create, read, partial update, logo upload."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from django.conf import settings
+from django.http import HttpRequest
+from ninja import Query
+
+from sessioncloud.accounts import tenancy
+from sessioncloud.api.auth import caller_of
+from sessioncloud.api.errors import ApiError
+from sessioncloud.api.manage import router
+from sessioncloud.api.manage.common import app_for, audit, invalid, save_validated
+from sessioncloud.api.schemas import AppIn, AppOut, ErrorOut
+from sessioncloud.providers.appdata import (
+    app_json,
+    apply_body,
+    audit_snapshot,
+    field_errors,
+    missing_on_create,
+)
+from sessioncloud.providers.logos import ACCEPTED_CONTENT_TYPES, LogoError, store_logo
+from sessioncloud.providers.models import App
+
+ERRORS = {401: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut}
+
+
+@router.get("/apps", response={200: list[AppOut], 401: ErrorOut})
+def list_apps(request: HttpRequest) -> list[dict]:
+    return [app_json(app) for app in tenancy.apps_of(caller_of(request).organization)]
+
+
+@router.post("/apps", response={201: AppOut, **ERRORS})
+def create_app(request: HttpRequest, payload: AppIn) -> tuple[int, dict]:
+    body = payload.model_dump(exclude_unset=True)
+    missing = missing_on_create(body)
+    if missing:
+        raise invalid(missing)
+    app = App(organization=caller_of(request).organization)
+    apply_body(app, body)
+    save_validated(app, field_errors)
+    audit(request, "app.create", app, None, audit_snapshot(app))
+    return 201, app_json(app)
+
+
+@router.get("/apps/{provider_id}", response={200: AppOut, **ERRORS})
+def read_app(request: HttpRequest, provider_id: str) -> dict:
+    return app_json(app_for(request, provider_id))
+
+
+@router.patch("/apps/{provider_id}", response={200: AppOut, **ERRORS})
+def update_app(request: HttpRequest, provider_id: str, payload: AppIn) -> dict:
+    app = app_for(request, provider_id)
+    body = payload.model_dump(exclude_unset=True)
+    new_id = body.pop("providerId", None)
+    if new_id is not None and new_id.lower() != app.provider_id.lower():
+        raise invalid({"providerId": "Phones in the field hold the ProviderId: only an operator can change it."})
+    before = audit_snapshot(app)
+    if apply_body(app, body):
+        save_validated(app, field_errors)
+        audit(request, "app.update", app, before, audit_snapshot(app))
+    return app_json(app)
+
+
+@router.put(
+    "/apps/{provider_id}/logo",
+    response={200: AppOut, **ERRORS, 413: ErrorOut, 415: ErrorOut},
+    openapi_extra={"requestBody": {"required": True, "content": {
+        t: {"schema": {"type": "string", "format": "binary"}} for t in sorted(ACCEPTED_CONTENT_TYPES)}}},
+)
+def upload_logo(
+    request: HttpRequest, provider_id: str, variant: Query[Literal["light", "dark"]] = "light"
+) -> dict:
+    app = app_for(request, provider_id)
+    content_type = request.content_type or ""
+    if content_type not in ACCEPTED_CONTENT_TYPES:
+        raise ApiError(415, "unsupported_media_type", "Send the logo as image/png, image/jpeg or image/webp.")
+    declared = request.headers.get("Content-Length", "")
+    if declared.isdigit() and int(declared) > settings.LOGO_MAX_BYTES:
+        raise ApiError(413, "payload_too_large", "The logo is larger than 1 MB.")
+    try:
+        logo = store_logo(request.body)
+    except LogoError as error:
+        raise ApiError(422, "invalid_logo", str(error), fields={"body": str(error)}) from None
+    before = audit_snapshot(app)
+    field = "logo" if variant == "light" else "logo_dark"
+    setattr(app, field, logo)
+    app.save(update_fields=[field, "updated"])
+    audit(request, f"app.logo.{variant}", app, before, audit_snapshot(app))
+    return app_json(app)

@@ -1,0 +1,45 @@
+"""Helpers every management endpoint shares: tenant lookups that answer 404, saving with audit."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.http import HttpRequest
+
+from sessioncloud.accounts import tenancy
+from sessioncloud.accounts.models import record_audit
+from sessioncloud.api.auth import caller_of
+from sessioncloud.api.errors import ApiError
+from sessioncloud.providers.models import App
+
+
+def app_for(request: HttpRequest, provider_id: str) -> App:
+    try:
+        return tenancy.get_app(caller_of(request).organization, provider_id)
+    except tenancy.NotFound:
+        raise ApiError(404, "not_found", "No app with that ProviderId in your organization.") from None
+
+
+def invalid(fields: dict[str, str]) -> ApiError:
+    names = ", ".join(sorted(fields))
+    return ApiError(422, "invalid_request", f"Some fields are not valid: {names}.", fields=fields)
+
+
+def save_validated(obj: Any, to_fields: Any, *, exclude: list[str] | None = None) -> None:
+    """full_clean then save; model errors become a 422 naming each field."""
+    try:
+        obj.full_clean(exclude=exclude, validate_constraints=False)
+        with transaction.atomic():
+            obj.save()
+    except ValidationError as error:
+        raise invalid(to_fields(error)) from None
+    except IntegrityError:
+        # Two requests raced for the same unique name; the loser gets the validation answer.
+        raise ApiError(409, "conflict", "That name was taken at the same moment. Try again.") from None
+
+
+def audit(request: HttpRequest, action: str, obj: Any, before: dict | None, after: dict | None) -> None:
+    caller = caller_of(request)
+    record_audit(caller.organization, caller.actor, action, obj, before, after)

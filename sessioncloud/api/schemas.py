@@ -1,0 +1,160 @@
+"""Request and response shapes of the JSON API (they also make the OpenAPI document)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Transport = Literal["UDP", "TCP", "TLS"]
+FlagValue = Literal["Enabled", "Disabled"]
+
+
+class Strict(BaseModel):
+    # Unknown keys are refused so a typo is a clear 422, not a silently ignored setting.
+    model_config = ConfigDict(extra="forbid")
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+    fields: dict[str, str] | None = None
+
+
+class ErrorOut(BaseModel):
+    error: ErrorDetail
+
+
+# --- Public configuration (SPEC 5.1) -------------------------------------------------------
+
+
+class LogoOut(BaseModel):
+    url: str
+    width: int
+    height: int
+
+
+class HelpLink(Strict):
+    title: str = Field(max_length=100)
+    url: str = Field(max_length=1000)
+
+
+class BrandingOut(BaseModel):
+    logo: LogoOut | None
+    logoDark: LogoOut | None
+    themeColor: str
+    contactEmail: str | None
+    helpMenuTitle: str
+    helpLinks: list[HelpLink]
+    credentialsSource: Literal["sip", "provisioning"]
+
+
+class LoginOut(BaseModel):
+    mode: Literal["portal", "external"]
+    fields: Literal["username_password", "username_password_subdomain"]
+    usernamePlaceholder: str | None
+    passwordPlaceholder: str | None
+
+
+class SipOut(BaseModel):
+    domain: str
+    port: int
+    proxy: str | None
+    transport: Transport
+    useSubdomains: bool
+    srtp: FlagValue
+    messaging: FlagValue
+    video: FlagValue
+    callrecording: FlagValue
+    voicemailNumber: str | None
+    registrationExpires: int
+
+
+class PublicConfigOut(BaseModel):
+    providerId: str
+    kind: Literal["generic", "whitelabel"]
+    name: str
+    version: str
+    branding: BrandingOut
+    login: LoginOut
+    sip: SipOut
+
+
+# --- Management API: App body (SPEC 9) -----------------------------------------------------
+
+
+class BundleIdsIn(Strict):
+    ios: str | None = None
+    android: str | None = None
+
+
+class BrandingIn(Strict):
+    themeColor: str | None = None
+    contactEmail: str | None = None
+    helpMenuTitle: str | None = Field(default=None, max_length=50)
+    helpLinks: list[HelpLink] | None = Field(default=None, max_length=5)
+    credentialsSource: Literal["sip", "provisioning"] | None = None
+    # Read-only in this body (logos are uploaded with PUT .../logo); accepted so a GET can be
+    # sent back as a PATCH unchanged.
+    logo: LogoOut | None = None
+    logoDark: LogoOut | None = None
+
+
+class LoginIn(Strict):
+    fields: Literal["username_password", "username_password_subdomain"] | None = None
+    usernamePlaceholder: str | None = Field(default=None, max_length=50)
+    passwordPlaceholder: str | None = Field(default=None, max_length=50)
+    mode: Literal["portal", "external"] | None = None
+
+
+class SipIn(Strict):
+    domain: str | None = Field(default=None, max_length=260)
+    proxy: str | None = Field(default=None, max_length=260)
+    transport: Transport | None = None
+    useSubdomains: bool | None = None
+    srtp: FlagValue | None = None
+    messaging: FlagValue | None = None
+    video: FlagValue | None = None
+    callrecording: FlagValue | None = None
+    voicemailNumber: str | None = Field(default=None, max_length=32)
+    registrationExpires: int | None = None
+    port: int | None = None  # read-only (part of domain); accepted for GET-then-PATCH
+
+
+class ProvisioningIn(Strict):
+    mode: Literal["portal", "external"] | None = None
+    url: str | None = Field(default=None, max_length=1000)
+    authHeader: str | None = Field(default=None, max_length=1000)
+    timeoutSeconds: int | None = None
+    tokenTtlHours: int | None = None
+    authHeaderSet: bool | None = None  # read-only
+    usernamePlaceholder: str | None = Field(default=None, max_length=50)
+    passwordPlaceholder: str | None = Field(default=None, max_length=50)
+
+
+class AppIn(Strict):
+    providerId: str | None = Field(default=None, max_length=64)
+    name: str | None = Field(default=None, max_length=100)
+    kind: Literal["generic", "whitelabel"] | None = None
+    enabled: bool | None = None
+    bundleIds: BundleIdsIn | None = None
+    branding: BrandingIn | None = None
+    login: LoginIn | None = None
+    sip: SipIn | None = None
+    provisioning: ProvisioningIn | None = None
+    configVersion: str | None = None  # read-only
+
+
+class AppOut(BaseModel):
+    providerId: str
+    name: str
+    kind: str
+    enabled: bool
+    bundleIds: dict[str, str | None]
+    branding: dict
+    login: dict
+    sip: dict
+    provisioning: dict
+    configVersion: str
+    created: str
+    updated: str

@@ -1,0 +1,26 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.apps import apps
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from sessioncloud.providers.fields import EncryptedTextField
+
+
+class Command(BaseCommand):
+    help = "Re-encrypt every stored secret with the first key of SESSIONCLOUD_ENCRYPTION_KEYS."
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        total = 0
+        for model in apps.get_models():
+            fields = [f.name for f in model._meta.get_fields() if isinstance(f, EncryptedTextField)]
+            if not fields:
+                continue
+            with transaction.atomic():
+                # Loading decrypts with any key; saving encrypts with the first.
+                for obj in model.objects.select_for_update().only("pk", *fields).iterator():
+                    obj.save(update_fields=fields)
+                    total += 1
+        self.stdout.write(f"Re-encrypted the secrets of {total} rows.")

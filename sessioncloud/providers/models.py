@@ -1,0 +1,290 @@
+"""Softphone Apps (one per ProviderId) and everything a phone is provisioned from."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.core.validators import EmailValidator, MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models.functions import Lower
+
+from sessioncloud.accounts.models import Organization
+from sessioncloud.providers.fields import EncryptedTextField
+from sessioncloud.providers.validators import (
+    validate_bundle_id,
+    validate_color,
+    validate_help_links,
+    validate_host_port,
+    validate_provider_id,
+)
+
+
+class Kind(models.TextChoices):
+    GENERIC = "generic", "Generic (the user types the ProviderId)"
+    WHITELABEL = "whitelabel", "Whitelabel (the ProviderId is built into a branded app)"
+
+
+class Transport(models.TextChoices):
+    UDP = "UDP"
+    TCP = "TCP"
+    TLS = "TLS"
+
+
+class Flag(models.TextChoices):
+    ENABLED = "Enabled"
+    DISABLED = "Disabled"
+
+
+class LoginFields(models.TextChoices):
+    USERNAME_PASSWORD = "username_password", "Username and password"
+    WITH_SUBDOMAIN = "username_password_subdomain", "Username, password and subdomain"
+
+
+class CredentialsSource(models.TextChoices):
+    SIP = "sip", "The active SIP account"
+    PROVISIONING = "provisioning", "The provisioning login"
+
+
+class ProvisioningMode(models.TextChoices):
+    PORTAL = "portal", "Portal (credentials typed by the user or carried by a QR code)"
+    EXTERNAL = "external", "External (credentials come from your provisioning web service)"
+
+
+class Logo(models.Model):
+    """A validated, re-encoded PNG, named by the SHA-256 of its bytes (so URLs never change)."""
+
+    sha256 = models.CharField(max_length=64, primary_key=True)
+    content = models.BinaryField()
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    created = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.sha256[:12]}… ({self.width}×{self.height})"
+
+    @property
+    def filename(self) -> str:
+        return f"{self.sha256}.png"
+
+
+class App(models.Model):
+    organization = models.ForeignKey(Organization, models.CASCADE, related_name="apps")
+    provider_id = models.CharField("ProviderId", max_length=32, validators=[validate_provider_id])
+    name = models.CharField(max_length=100)
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.GENERIC)
+    enabled = models.BooleanField(default=True)
+    ios_bundle_id = models.CharField(max_length=155, blank=True, validators=[validate_bundle_id])
+    android_package = models.CharField(max_length=155, blank=True, validators=[validate_bundle_id])
+
+    # Branding
+    logo = models.ForeignKey(Logo, models.PROTECT, null=True, blank=True, related_name="+")
+    logo_dark = models.ForeignKey(Logo, models.PROTECT, null=True, blank=True, related_name="+")
+    theme_color = models.CharField(max_length=7, default="#0A7CFF", validators=[validate_color])
+    contact_email = models.CharField(max_length=254, blank=True, validators=[EmailValidator()])
+    help_menu_title = models.CharField(max_length=50, default="Help")
+    help_links = models.JSONField(default=list, blank=True, validators=[validate_help_links])
+    credentials_source = models.CharField(
+        max_length=12, choices=CredentialsSource.choices, default=CredentialsSource.SIP
+    )
+
+    # Login form
+    login_fields = models.CharField(
+        max_length=30, choices=LoginFields.choices, default=LoginFields.USERNAME_PASSWORD
+    )
+    username_placeholder = models.CharField(max_length=50, blank=True)
+    password_placeholder = models.CharField(max_length=50, blank=True)
+
+    # SIP profile: the defaults every account inherits
+    sip_domain = models.CharField("domain", max_length=260, validators=[validate_host_port])
+    sip_proxy = models.CharField("outbound proxy", max_length=260, blank=True, validators=[validate_host_port])
+    sip_transport = models.CharField("transport", max_length=3, choices=Transport.choices, default=Transport.UDP)
+    use_subdomains = models.BooleanField(default=False)
+    srtp = models.CharField(max_length=8, choices=Flag.choices, default=Flag.DISABLED)
+    messaging = models.CharField(max_length=8, choices=Flag.choices, default=Flag.ENABLED)
+    video = models.CharField(max_length=8, choices=Flag.choices, default=Flag.DISABLED)
+    callrecording = models.CharField(max_length=8, choices=Flag.choices, default=Flag.DISABLED)
+    voicemail_number = models.CharField(max_length=32, blank=True)
+    registration_expires = models.PositiveIntegerField(
+        default=600, validators=[MinValueValidator(30), MaxValueValidator(86400)]
+    )
+
+    # Provisioning
+    provisioning_mode = models.CharField(
+        max_length=8, choices=ProvisioningMode.choices, default=ProvisioningMode.PORTAL
+    )
+    provisioning_url = models.URLField(max_length=1000, blank=True)
+    provisioning_auth_header = EncryptedTextField(blank=True, default="")
+    # Newest first; two are valid while a rotation is under way.
+    signing_secrets = EncryptedTextField(blank=True, default="")
+    provisioning_timeout = models.PositiveSmallIntegerField(
+        "timeout (seconds)", default=8, validators=[MinValueValidator(1), MaxValueValidator(15)]
+    )
+    token_ttl_hours = models.PositiveIntegerField(
+        default=72, validators=[MinValueValidator(1), MaxValueValidator(30 * 24)]
+    )
+
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(Lower("provider_id"), name="provider_id_unique_ignoring_case"),
+        ]
+        ordering = ["provider_id"]
+
+    def __str__(self) -> str:
+        return self.provider_id
+
+    def clean(self) -> None:
+        errors: dict[str, str] = {}
+        taken = App.objects.filter(provider_id__iexact=self.provider_id).exclude(pk=self.pk)
+        if self.provider_id and taken.exists():
+            errors["provider_id"] = "This ProviderId is already taken."
+        if self.provisioning_mode == ProvisioningMode.EXTERNAL and not self.provisioning_url:
+            errors["provisioning_url"] = "External provisioning needs the URL of your web service."
+        if errors:
+            raise ValidationError(errors)
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self.signing_secrets:
+            self.rotate_signing_secret()
+            if kwargs.get("update_fields") is not None:
+                kwargs["update_fields"] = {*kwargs["update_fields"], "signing_secrets"}
+        super().save(*args, **kwargs)
+
+    @property
+    def is_external(self) -> bool:
+        return self.provisioning_mode == ProvisioningMode.EXTERNAL
+
+    def signing_secret_list(self) -> list[str]:
+        return [s for s in self.signing_secrets.split(",") if s]
+
+    def rotate_signing_secret(self) -> str:
+        """Start using a new secret; the previous one stays valid until the next rotation."""
+        new = "scs_" + secrets.token_urlsafe(32)
+        self.signing_secrets = ",".join([new, *self.signing_secret_list()[:1]])
+        return new
+
+    def end_rotation(self) -> None:
+        self.signing_secrets = ",".join(self.signing_secret_list()[:1])
+
+
+class EndUser(models.Model):
+    """A user the provider keeps in the portal to hand out QR codes and setup links."""
+
+    app = models.ForeignKey(App, models.CASCADE, related_name="end_users")
+    external_id = models.CharField(max_length=100)
+    display_name = models.CharField(max_length=200, blank=True)
+    email = models.CharField(max_length=254, blank=True, validators=[EmailValidator()])
+    # SIP credentials (portal mode) ...
+    sip_username = models.CharField(max_length=256, blank=True)
+    sip_password = EncryptedTextField(blank=True, default="")
+    subdomain = models.CharField(max_length=256, blank=True)
+    auth_username = models.CharField(max_length=256, blank=True)
+    transport = models.CharField(max_length=3, choices=Transport.choices, blank=True)
+    srtp = models.CharField(max_length=8, choices=Flag.choices, blank=True)
+    messaging = models.CharField(max_length=8, choices=Flag.choices, blank=True)
+    video = models.CharField(max_length=8, choices=Flag.choices, blank=True)
+    callrecording = models.CharField(max_length=8, choices=Flag.choices, blank=True)
+    # ... or provisioning credentials (external mode)
+    provisioning_username = models.CharField(max_length=256, blank=True)
+    provisioning_password = EncryptedTextField(blank=True, default="")
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["app", "external_id"], name="end_user_id_unique_per_app")
+        ]
+        ordering = ["external_id"]
+
+    def __str__(self) -> str:
+        return self.display_name or self.external_id
+
+    @property
+    def has_sip(self) -> bool:
+        return bool(self.sip_username)
+
+    @property
+    def has_provisioning(self) -> bool:
+        return bool(self.provisioning_username)
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+class SetupToken(models.Model):
+    """A one-time secret standing for an end user's credentials; only its hash is kept."""
+
+    app = models.ForeignKey(App, models.CASCADE, related_name="setup_tokens")
+    end_user = models.ForeignKey(EndUser, models.CASCADE, related_name="setup_tokens")
+    token_hash = models.CharField(max_length=64, unique=True)
+    created = models.DateTimeField(auto_now_add=True)
+    expires = models.DateTimeField()
+    max_uses = models.PositiveSmallIntegerField(default=1, validators=[MinValueValidator(1), MaxValueValidator(5)])
+    uses = models.PositiveSmallIntegerField(default=0)
+    revoked = models.DateTimeField(null=True, blank=True)
+    created_by = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["-created"]
+
+    def __str__(self) -> str:
+        return f"token {self.pk} for {self.end_user}"
+
+
+class TokenRedemption(models.Model):
+    token = models.ForeignKey(SetupToken, models.CASCADE, related_name="redemptions")
+    redeemed = models.DateTimeField(auto_now_add=True)
+    device_id = models.CharField(max_length=128)
+    ip = models.GenericIPAddressField(null=True)
+    user_agent = models.CharField(max_length=300, blank=True)
+
+
+class DeviceStatus(models.TextChoices):
+    ACTIVE = "active"
+    DEACTIVATED = "deactivated"
+
+
+class Device(models.Model):
+    app = models.ForeignKey(App, models.CASCADE, related_name="devices")
+    device_id = models.CharField(max_length=128)
+    username = models.CharField(max_length=256, blank=True)
+    end_user = models.ForeignKey(EndUser, models.SET_NULL, null=True, blank=True, related_name="devices")
+    platform = models.CharField(max_length=20, blank=True)
+    app_version = models.CharField(max_length=40, blank=True)
+    first_seen = models.DateTimeField(auto_now_add=True)
+    last_seen = models.DateTimeField(auto_now=True, db_index=True)
+    last_result = models.CharField(max_length=40, blank=True)
+    status = models.CharField(max_length=12, choices=DeviceStatus.choices, default=DeviceStatus.ACTIVE)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["app", "device_id"], name="device_unique_per_app")]
+        ordering = ["-last_seen"]
+
+    def __str__(self) -> str:
+        return self.device_id
+
+
+class ProvisioningLogEntry(models.Model):
+    """One row per phone API call that provisions. Never a password."""
+
+    app = models.ForeignKey(App, models.CASCADE, related_name="provisioning_log")
+    created = models.DateTimeField(auto_now_add=True, db_index=True)
+    device_id = models.CharField(max_length=128, blank=True)
+    username = models.CharField(max_length=256, blank=True)
+    flow = models.CharField(max_length=20)
+    outcome = models.CharField(max_length=20)
+    error_code = models.CharField(max_length=40, blank=True)
+    detail = models.CharField(max_length=500, blank=True)
+    upstream_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    upstream_latency_ms = models.PositiveIntegerField(null=True, blank=True)
+    accounts = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-created", "-id"]
+        indexes = [models.Index(fields=["app", "-created"], name="provlog_app_created")]
