@@ -8,6 +8,7 @@ from ninja import Router
 from sessioncloud.api.errors import ApiError
 from sessioncloud.api.schemas import ErrorOut, PublicConfigOut
 from sessioncloud.providers.config import get_rendered_config
+from sessioncloud.providers.validators import PROVIDER_ID_RE
 
 router = Router(tags=["phone"])
 
@@ -28,7 +29,7 @@ def etag_matches(header: str, etag: str) -> bool:
     url_name="provider_config",
 )
 def provider_config(request: HttpRequest, provider_id: str) -> HttpResponse:
-    rendered = get_rendered_config(provider_id) if len(provider_id) <= 32 else None
+    rendered = get_rendered_config(provider_id) if PROVIDER_ID_RE.match(provider_id) else None
     if rendered is None:
         raise PROVIDER_NOT_FOUND
     if etag_matches(request.headers.get("If-None-Match", ""), rendered.etag):

@@ -142,7 +142,10 @@ class AppIn(Strict):
     login: LoginIn | None = None
     sip: SipIn | None = None
     provisioning: ProvisioningIn | None = None
-    configVersion: str | None = None  # read-only
+    # Read-only: accepted so a GET can be sent back as a PATCH unchanged.
+    configVersion: str | None = None
+    created: str | None = None
+    updated: str | None = None
 
 
 class AppOut(BaseModel):

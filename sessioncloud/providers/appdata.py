@@ -94,7 +94,7 @@ def field_errors(error: ValidationError) -> dict[str, str]:
     fields = {}
     for field, messages in error.message_dict.items():
         path = PATH_OF_FIELD.get(field, field if field != "__all__" else "body")
-        fields[path] = " ".join(messages)
+        fields[path] = messages[0]
     return fields
 
 

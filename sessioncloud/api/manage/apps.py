@@ -6,7 +6,7 @@ from typing import Literal
 
 from django.conf import settings
 from django.http import HttpRequest
-from ninja import Query
+from ninja import Query, Status
 
 from sessioncloud.accounts import tenancy
 from sessioncloud.api.auth import caller_of
@@ -33,7 +33,7 @@ def list_apps(request: HttpRequest) -> list[dict]:
 
 
 @router.post("/apps", response={201: AppOut, **ERRORS})
-def create_app(request: HttpRequest, payload: AppIn) -> tuple[int, dict]:
+def create_app(request: HttpRequest, payload: AppIn) -> Status:
     body = payload.model_dump(exclude_unset=True)
     missing = missing_on_create(body)
     if missing:
@@ -42,7 +42,7 @@ def create_app(request: HttpRequest, payload: AppIn) -> tuple[int, dict]:
     apply_body(app, body)
     save_validated(app, field_errors)
     audit(request, "app.create", app, None, audit_snapshot(app))
-    return 201, app_json(app)
+    return Status(201, app_json(app))
 
 
 @router.get("/apps/{provider_id}", response={200: AppOut, **ERRORS})

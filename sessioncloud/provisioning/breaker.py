@@ -1,0 +1,160 @@
+"""A per-provider circuit breaker, so a dead upstream cannot tie up every worker (SPEC 6.2).
+
+closed    -> calls go through; failures are counted in a window.
+open      -> after `threshold` failures within `window` seconds, calls are short-circuited for
+             `open_seconds`.
+half-open -> after that, exactly one trial call goes through (whoever takes the trial lease);
+             its success closes the breaker, its failure opens it again.
+
+State lives in a small store so several app processes can share it through Redis; the
+in-process store serves the single-process default.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Protocol
+
+import redis
+
+
+class BreakerStore(Protocol):
+    """Expiring counters and flags; every key is already namespaced by the breaker."""
+
+    def increment(self, key: str, ttl: float) -> int:
+        """Add one to `key` and return the new value; a new counter expires after `ttl`."""
+
+    def set_flag(self, key: str, ttl: float, only_if_absent: bool = False) -> bool:
+        """Set `key` for `ttl` seconds; with `only_if_absent`, return False if it already exists."""
+
+    def has_flag(self, key: str) -> bool: ...
+
+    def delete(self, *keys: str) -> None: ...
+
+
+class MemoryBreakerStore:
+    """Thread-safe in-process store, for one process (the embedded default and tests)."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._values: dict[str, tuple[int, float]] = {}  # key -> (value, expires at)
+
+    def increment(self, key: str, ttl: float) -> int:
+        with self._lock:
+            value, expires = self._live(key) or (0, self._clock() + ttl)
+            self._values[key] = (value + 1, expires)
+            return value + 1
+
+    def set_flag(self, key: str, ttl: float, only_if_absent: bool = False) -> bool:
+        with self._lock:
+            if only_if_absent and self._live(key):
+                return False
+            self._values[key] = (1, self._clock() + ttl)
+            return True
+
+    def has_flag(self, key: str) -> bool:
+        with self._lock:
+            return self._live(key) is not None
+
+    def delete(self, *keys: str) -> None:
+        with self._lock:
+            for key in keys:
+                self._values.pop(key, None)
+
+    def _live(self, key: str) -> tuple[int, float] | None:
+        entry = self._values.get(key)
+        if entry is not None and entry[1] <= self._clock():
+            del self._values[key]
+            return None
+        return entry
+
+
+# INCR and PEXPIRE in one script, so a crash between them cannot leave a counter that never
+# expires (which would keep a breaker half-way to open forever).
+_INCREMENT_SCRIPT = """
+local value = redis.call('INCR', KEYS[1])
+if value == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+return value
+"""
+
+
+class RedisBreakerStore:
+    """Store shared by every app process through Redis."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self._client = client
+        self._increment = client.register_script(_INCREMENT_SCRIPT)
+
+    def increment(self, key: str, ttl: float) -> int:
+        return int(self._increment(keys=[key], args=[_ms(ttl)]))
+
+    def set_flag(self, key: str, ttl: float, only_if_absent: bool = False) -> bool:
+        return bool(self._client.set(key, 1, px=_ms(ttl), nx=only_if_absent))
+
+    def has_flag(self, key: str) -> bool:
+        return bool(self._client.exists(key))
+
+    def delete(self, *keys: str) -> None:
+        self._client.delete(*keys)
+
+
+class CircuitBreaker:
+    """The breaker of one provider (one App); `key` is its App id."""
+
+    def __init__(
+        self,
+        store: BreakerStore,
+        key: str,
+        *,
+        threshold: int = 5,
+        window: float = 30.0,
+        open_seconds: float = 10.0,
+        trial_lease: float = 20.0,
+        namespace: str = "sessioncloud:breaker",
+    ) -> None:
+        self._store = store
+        self._threshold = threshold
+        self._window = window
+        self._open_seconds = open_seconds
+        # Longer than any call may take (15 s max timeout), so a trial is never run twice at once.
+        self._trial_lease = trial_lease
+        prefix = f"{namespace}:{key}"
+        self._failures = f"{prefix}:failures"
+        self._open = f"{prefix}:open"
+        self._tripped = f"{prefix}:tripped"
+        self._trial = f"{prefix}:trial"
+
+    def allow(self) -> bool:
+        """Whether a call may go out now; a True in half-open state holds the trial lease."""
+        if self._store.has_flag(self._open):
+            return False
+        if self._store.has_flag(self._tripped):
+            return self._store.set_flag(self._trial, self._trial_lease, only_if_absent=True)
+        return True
+
+    def record_success(self) -> None:
+        self._store.delete(self._failures, self._tripped, self._trial)
+
+    def record_failure(self) -> None:
+        if self._store.has_flag(self._tripped) or self._store.increment(self._failures, self._window) >= self._threshold:
+            self._trip()
+
+    def state(self) -> str:
+        """"closed", "open" or "half-open", for the portal and metrics."""
+        if self._store.has_flag(self._open):
+            return "open"
+        return "half-open" if self._store.has_flag(self._tripped) else "closed"
+
+    def _trip(self) -> None:
+        self._store.set_flag(self._open, self._open_seconds)
+        # `tripped` outlives `open`, marking the half-open period that follows it; it expires
+        # on its own if no call comes for a whole window, so an idle breaker closes itself.
+        self._store.set_flag(self._tripped, self._open_seconds + self._window)
+        self._store.delete(self._failures, self._trial)
+
+
+def _ms(seconds: float) -> int:
+    return max(1, int(seconds * 1000))

@@ -1,0 +1,128 @@
+"""Merge an account (from a QR code or a provider's answer) with the App's SIP profile (SPEC 7).
+
+Like wazo-provd's layered device config: explicit layers applied in order by one small update,
+over an allow-list of keys, so an unexpected key in either source can never reach a phone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from sessioncloud.lib.sipaccount import SipAccount
+
+# When the App's domain carries no port, the port follows the merged transport: SIP over TLS
+# listens on 5061 by convention (RFC 3261 section 26.2), UDP and TCP on 5060.
+DEFAULT_PORTS = {"UDP": 5060, "TCP": 5060, "TLS": 5061}
+
+# Keys of a merged account, in the order phones receive them.
+MERGED_KEYS = (
+    "sipusername",
+    "sippassword",
+    "authusername",
+    "displayname",
+    "domain",
+    "port",
+    "proxy",
+    "transport",
+    "srtp",
+    "messaging",
+    "video",
+    "callrecording",
+    "subdomain",
+    "voicemailNumber",
+    "registrationExpires",
+)
+
+# The profile keys an account may override (rule 1); everything else comes from one side only.
+_LAYERED_KEYS = ("transport", "srtp", "messaging", "video", "callrecording")
+_FLAGS = ("srtp", "messaging", "video", "callrecording")
+
+
+@dataclass(frozen=True)
+class SipProfile:
+    """The App's SIP settings every account inherits."""
+
+    domain: str  # "host" or "host:port"
+    proxy: str | None
+    transport: str  # UDP | TCP | TLS
+    use_subdomains: bool
+    srtp: str  # Enabled | Disabled, as are the next three
+    messaging: str
+    video: str
+    callrecording: str
+    voicemail_number: str | None
+    registration_expires: int = 600
+
+
+def merge_account(account: SipAccount, profile: SipProfile) -> dict[str, Any]:
+    """The complete account a phone receives: profile defaults, overridden by the account."""
+    layers = (_profile_layer(profile), account.as_dict())
+    merged: dict[str, Any] = {}
+    for layer in layers:
+        merged.update({key: layer[key] for key in _LAYERED_KEYS if layer.get(key) is not None})
+    host, app_port = split_domain(profile.domain)
+    transport = _normalise_transport(merged["transport"])
+    merged.update(
+        sipusername=account.sipusername,
+        sippassword=account.sippassword,
+        # An empty string counts as unset: QR generators commonly emit `"authusername": ""`.
+        authusername=account.authusername or account.sipusername,
+        displayname=account.displayname or account.sipusername,
+        domain=account_domain(account.subdomain, host, profile.use_subdomains),
+        port=app_port or DEFAULT_PORTS[transport],
+        proxy=profile.proxy or None,
+        transport=transport,
+        subdomain=account.subdomain,
+        voicemailNumber=profile.voicemail_number or None,
+        registrationExpires=profile.registration_expires,
+        **{flag: _normalise_flag(merged[flag]) for flag in _FLAGS},
+    )
+    return {key: merged[key] for key in MERGED_KEYS}
+
+
+def merge_accounts(accounts: Iterable[SipAccount], profile: SipProfile) -> list[dict[str, Any]]:
+    return [merge_account(account, profile) for account in accounts]
+
+
+def account_domain(subdomain: str | None, app_host: str, use_subdomains: bool) -> str:
+    """Rule 2: a dotted subdomain is a full domain; a bare one prefixes the App's host."""
+    if subdomain and "." in subdomain:
+        return subdomain
+    if subdomain and use_subdomains:
+        return f"{subdomain}.{app_host}"
+    return app_host
+
+
+def split_domain(domain: str) -> tuple[str, int | None]:
+    """Split the App's `host[:port]` (IPv6 as `[addr]:port`); the port is None when absent."""
+    domain = domain.strip()
+    if domain.startswith("["):
+        host, _, rest = domain[1:].partition("]")
+        return host, int(rest[1:]) if rest.startswith(":") and rest[1:].isdigit() else None
+    host, sep, port = domain.rpartition(":")
+    if sep and port.isdigit() and ":" not in host:
+        return host, int(port)
+    return domain, None
+
+
+def _profile_layer(profile: SipProfile) -> dict[str, Any]:
+    return {
+        "transport": profile.transport,
+        "srtp": profile.srtp,
+        "messaging": profile.messaging,
+        "video": profile.video,
+        "callrecording": profile.callrecording,
+    }
+
+
+def _normalise_transport(value: str) -> str:
+    # The account side is already normalised by the schema; the profile comes from storage.
+    return value.upper()
+
+
+def _normalise_flag(value: str | bool) -> str:
+    if isinstance(value, bool):
+        return "Enabled" if value else "Disabled"
+    return value.capitalize()

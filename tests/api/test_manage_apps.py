@@ -1,0 +1,218 @@
+from __future__ import annotations
+
+import pytest
+
+from sessioncloud.accounts.models import ApiKey, AuditEntry
+from sessioncloud.providers.models import App
+from tests.conftest import ApiClient
+
+pytestmark = pytest.mark.django_db
+
+APP_BODY = {
+    "providerId": "AcmeInc", "name": "Acme Telecom", "kind": "generic", "enabled": True,
+    "bundleIds": {"ios": None, "android": None},
+    "branding": {"themeColor": "#0A7CFF", "contactEmail": "support@acme.example",
+                 "helpMenuTitle": "Help",
+                 "helpLinks": [{"title": "Billing", "url": "https://acme.example/b?u=%user%"}],
+                 "credentialsSource": "sip"},
+    "login": {"fields": "username_password", "usernamePlaceholder": None, "passwordPlaceholder": None},
+    "sip": {"domain": "sip.acme.example:5060", "proxy": None, "transport": "UDP", "useSubdomains": False,
+            "srtp": "Disabled", "messaging": "Enabled", "video": "Disabled", "callrecording": "Disabled",
+            "voicemailNumber": None, "registrationExpires": 600},
+    "provisioning": {"mode": "external", "url": "https://prov.acme.example/provisioning",
+                     "authHeader": "Bearer s3cret", "timeoutSeconds": 8, "tokenTtlHours": 72},
+}
+
+
+def test_it_creates_an_app_from_the_documented_body(api):
+    response = api.post("/api/v1/manage/apps", APP_BODY)
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert body["providerId"] == "AcmeInc"
+    assert body["branding"]["helpLinks"] == [{"title": "Billing", "url": "https://acme.example/b?u=%user%"}]
+    assert body["sip"]["domain"] == "sip.acme.example:5060"
+    assert body["provisioning"] == {"mode": "external", "url": "https://prov.acme.example/provisioning",
+                                    "authHeaderSet": True, "timeoutSeconds": 8, "tokenTtlHours": 72}
+    assert "s3cret" not in response.content.decode()
+    app = App.objects.get(provider_id="AcmeInc")
+    assert app.provisioning_auth_header == "Bearer s3cret"
+    assert len(app.signing_secret_list()) == 1
+
+
+def test_the_auth_header_is_stored_encrypted(api):
+    api.post("/api/v1/manage/apps", APP_BODY)
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT provisioning_auth_header, signing_secrets FROM providers_app")
+        stored_header, stored_secrets = cursor.fetchone()
+    assert "s3cret" not in stored_header and stored_header.startswith("gAAAAA")
+    assert "scs_" not in stored_secrets
+
+
+def test_it_lists_only_the_callers_apps(api, other_api):
+    api.post("/api/v1/manage/apps", APP_BODY)
+    other_api.post("/api/v1/manage/apps", {**APP_BODY, "providerId": "RivalCo"})
+    assert [a["providerId"] for a in api.get("/api/v1/manage/apps").json()] == ["AcmeInc"]
+    assert [a["providerId"] for a in other_api.get("/api/v1/manage/apps").json()] == ["RivalCo"]
+
+
+def test_another_organizations_app_is_a_404_everywhere(api, other_api):
+    api.post("/api/v1/manage/apps", APP_BODY)
+    not_found = {"error": {"code": "not_found", "message": "No app with that ProviderId in your organization."}}
+    for response in (
+        other_api.get("/api/v1/manage/apps/AcmeInc"),
+        other_api.patch("/api/v1/manage/apps/AcmeInc", {"name": "Stolen"}),
+        other_api.put_bytes("/api/v1/manage/apps/AcmeInc/logo", b"x", "image/png"),
+    ):
+        assert (response.status_code, response.json()) == (404, not_found)
+    assert App.objects.get(provider_id="AcmeInc").name == "Acme Telecom"
+
+
+def test_it_reads_an_app_ignoring_case(api):
+    api.post("/api/v1/manage/apps", APP_BODY)
+    assert api.get("/api/v1/manage/apps/acmeinc").json()["providerId"] == "AcmeInc"
+
+
+def test_it_updates_only_the_fields_sent_and_audits_with_secrets_masked(api):
+    api.post("/api/v1/manage/apps", APP_BODY)
+    response = api.patch("/api/v1/manage/apps/AcmeInc", {"branding": {"themeColor": "#FF0000"},
+                                                          "provisioning": {"authHeader": "Bearer new"}})
+    assert response.status_code == 200
+    body = response.json()
+    assert body["branding"]["themeColor"] == "#FF0000"
+    assert body["branding"]["contactEmail"] == "support@acme.example"
+    entry = AuditEntry.objects.filter(action="app.update").get()
+    assert entry.before["branding.themeColor"] == "#0A7CFF"
+    assert entry.after["branding.themeColor"] == "#FF0000"
+    assert entry.after["provisioning.authHeader"] == "***"
+    assert "Bearer" not in str(entry.before) + str(entry.after)
+    assert entry.actor.startswith("api key tests")
+
+
+def test_a_get_can_be_sent_back_as_a_patch(api):
+    created = api.post("/api/v1/manage/apps", APP_BODY).json()
+    response = api.patch("/api/v1/manage/apps/AcmeInc", created)
+    assert response.status_code == 200, response.content
+    assert response.json()["configVersion"] == created["configVersion"]
+
+
+def test_the_phone_sees_a_patch_at_once(api):
+    from django.test import Client
+
+    api.post("/api/v1/manage/apps", {**APP_BODY, "provisioning": {"mode": "portal"}})
+    before = Client().get("/api/v1/providers/AcmeInc/config").json()
+    api.patch("/api/v1/manage/apps/AcmeInc", {"name": "Acme Renamed"})
+    after = Client().get("/api/v1/providers/AcmeInc/config").json()
+    assert (before["name"], after["name"]) == ("Acme Telecom", "Acme Renamed")
+
+
+def test_the_provider_id_cannot_be_changed_through_the_api(api):
+    api.post("/api/v1/manage/apps", APP_BODY)
+    response = api.patch("/api/v1/manage/apps/AcmeInc", {"providerId": "Other"})
+    assert response.status_code == 422
+    assert response.json()["error"]["fields"] == {
+        "providerId": "Phones in the field hold the ProviderId: only an operator can change it."}
+
+
+@pytest.mark.parametrize(("provider_id", "message"), [
+    ("ab", "A ProviderId has 3 to 32 characters, ASCII letters and digits only, and starts with a letter."),
+    ("a" * 33, "A ProviderId has 3 to 32 characters, ASCII letters and digits only, and starts with a letter."),
+    ("1abc", "A ProviderId has 3 to 32 characters, ASCII letters and digits only, and starts with a letter."),
+    ("abc-def", "A ProviderId has 3 to 32 characters, ASCII letters and digits only, and starts with a letter."),
+    ("Äbc", "A ProviderId has 3 to 32 characters, ASCII letters and digits only, and starts with a letter."),
+])
+def test_it_refuses_bad_provider_ids(api, provider_id, message):
+    response = api.post("/api/v1/manage/apps", {**APP_BODY, "providerId": provider_id})
+    assert response.status_code == 422
+    assert response.json()["error"]["fields"] == {"providerId": message}
+
+
+def test_provider_ids_are_unique_ignoring_case(api, other_api):
+    api.post("/api/v1/manage/apps", APP_BODY)
+    response = other_api.post("/api/v1/manage/apps", {**APP_BODY, "providerId": "ACMEINC"})
+    assert response.status_code == 422
+    assert response.json()["error"]["fields"] == {"providerId": "This ProviderId is already taken."}
+
+
+def test_it_names_every_bad_field_at_once(api):
+    body = {
+        **APP_BODY,
+        "branding": {**APP_BODY["branding"], "themeColor": "blue", "contactEmail": "not-an-email",
+                     "helpLinks": [{"title": "Bad", "url": "http://insecure.example/"}]},
+        "sip": {**APP_BODY["sip"], "domain": "bad domain!", "proxy": "proxy.example:99999"},
+        "provisioning": {"mode": "external", "url": "", "timeoutSeconds": 60},
+    }
+    response = api.post("/api/v1/manage/apps", body)
+    assert response.status_code == 422
+    assert response.json()["error"]["fields"] == {
+        "branding.themeColor": "Use a colour of the form #RRGGBB, for example #0A7CFF.",
+        "branding.contactEmail": "Enter a valid email address.",
+        "branding.helpLinks": "Help link 1: Help links must be https:// URLs.",
+        "sip.domain": "Use host or host:port, for example sip.example.com:5060.",
+        "sip.proxy": "The port must be between 1 and 65535.",
+        "provisioning.url": "External provisioning needs the URL of your web service.",
+        "provisioning.timeoutSeconds": "Ensure this value is less than or equal to 15.",
+    }
+    assert App.objects.count() == 0
+
+
+def test_it_refuses_wrong_types_and_unknown_keys_with_field_names(api):
+    response = api.post("/api/v1/manage/apps", {**APP_BODY, "enabled": "maybe", "colour": "#000000",
+                                                "sip": {**APP_BODY["sip"], "transport": "SCTP"}})
+    assert response.status_code == 422
+    fields = response.json()["error"]["fields"]
+    assert set(fields) == {"enabled", "colour", "sip.transport"}
+    assert fields["colour"] == "This field is not known."
+    assert fields["sip.transport"] == "Input should be 'UDP', 'TCP' or 'TLS'"
+
+
+def test_more_than_five_help_links_are_refused(api):
+    links = [{"title": f"L{i}", "url": f"https://acme.example/{i}"} for i in range(6)]
+    response = api.post("/api/v1/manage/apps", {**APP_BODY, "branding": {"helpLinks": links}})
+    assert response.status_code == 422
+    assert set(response.json()["error"]["fields"]) == {"branding.helpLinks"}
+
+
+def test_it_requires_the_essential_fields_on_create(api):
+    response = api.post("/api/v1/manage/apps", {"kind": "generic"})
+    assert response.status_code == 422
+    assert response.json()["error"]["fields"] == {
+        "providerId": "This field is required.", "name": "This field is required.",
+        "sip.domain": "This field is required."}
+
+
+def test_malformed_json_is_a_clear_400(api):
+    response = api.client.post("/api/v1/manage/apps", data="{nope", content_type="application/json",
+                               headers=api.headers)
+    assert response.status_code == 400
+    assert response.json() == {"error": {"code": "invalid_json", "message": "The request body is not valid JSON."}}
+
+
+@pytest.mark.parametrize("key", [None, "wrong", "sck_" + "x" * 43, "x" * 500])
+def test_it_refuses_missing_and_wrong_keys(db, key):
+    response = ApiClient(key).get("/api/v1/manage/apps")
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "unauthorized"
+
+
+def test_a_revoked_key_is_refused(org):
+    from django.utils import timezone
+
+    key, plain = ApiKey.issue(org, "old")
+    key.revoked = timezone.now()
+    key.save()
+    assert ApiClient(plain).get("/api/v1/manage/apps").status_code == 401
+
+
+def test_api_keys_are_stored_hashed(org):
+    key, plain = ApiKey.issue(org, "hashed")
+    assert plain not in (key.key_hash, key.hint)
+    assert len(key.key_hash) == 64
+
+
+def test_unknown_api_paths_and_methods_answer_in_the_error_shape(api):
+    missing = api.get("/api/v1/nothing-here")
+    assert (missing.status_code, missing.json()["error"]["code"]) == (404, "not_found")
+    wrong_method = api.delete("/api/v1/manage/apps")
+    assert (wrong_method.status_code, wrong_method.json()["error"]["code"]) == (405, "method_not_allowed")

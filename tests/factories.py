@@ -1,0 +1,23 @@
+"""Objects tests build again and again."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sessioncloud.accounts.models import Organization
+from sessioncloud.providers.models import App
+
+
+def make_app(organization: Organization, provider_id: str = "AcmeInc", **values: Any) -> App:
+    defaults: dict[str, Any] = {
+        "name": "Acme Telecom",
+        "sip_domain": "sip.acme.example",
+        "sip_transport": "TLS",
+        "theme_color": "#0A7CFF",
+        "contact_email": "support@acme.example",
+    }
+    defaults.update(values)
+    app = App(organization=organization, provider_id=provider_id, **defaults)
+    app.full_clean()
+    app.save()
+    return app
