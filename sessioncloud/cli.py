@@ -18,6 +18,10 @@ def main(argv: list[str] | None = None) -> int:
         from sessioncloud.phone.cli import main as phone_main
 
         return phone_main(args[1:])
+    if command == "demo":
+        from sessioncloud.demo_runner import run_demo
+
+        return run_demo(args[1:])
     if command == "serve":
         from sessioncloud.server import serve
 

@@ -18,7 +18,7 @@ from sessioncloud.lib.envconfig import (
     read_secret,
     secret_or_generated,
 )
-from sessioncloud.lib.secretbox import generate_key
+from sessioncloud.lib.secretbox import SecretBox, SecretBoxError, generate_key
 
 BASE_DIR = Path(__file__).resolve().parent
 DATA_DIR = Path(env_str("SESSIONCLOUD_DATA_DIR", "var")).resolve()
@@ -35,6 +35,10 @@ SESSIONCLOUD_ENCRYPTION_KEYS = [
     ).split(",")
     if key.strip()
 ]
+try:
+    SecretBox(SESSIONCLOUD_ENCRYPTION_KEYS)
+except SecretBoxError as error:
+    raise ConfigError(f"SESSIONCLOUD_ENCRYPTION_KEYS: {error}") from None
 
 PUBLIC_URL = env_str("SESSIONCLOUD_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
 _public_host = PUBLIC_URL.split("://", 1)[-1].split("/")[0].rsplit(":", 1)[0]

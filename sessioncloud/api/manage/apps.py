@@ -75,6 +75,8 @@ def upload_logo(
 ) -> dict:
     app = app_for(request, provider_id)
     content_type = request.content_type or ""
+    if request.headers.get("Content-Length", "0") in ("", "0"):
+        raise ApiError(422, "invalid_logo", "The logo file is empty.", fields={"body": "The logo file is empty."})
     if content_type not in ACCEPTED_CONTENT_TYPES:
         raise ApiError(415, "unsupported_media_type", "Send the logo as image/png, image/jpeg or image/webp.")
     declared = request.headers.get("Content-Length", "")
