@@ -112,6 +112,8 @@ def _database() -> dict:
         return {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": DATA_DIR / "sessioncloud.sqlite3",
+            # A file, not memory: tests start real server processes that share the test database.
+            "TEST": {"NAME": str(DATA_DIR / "test.sqlite3")},
             "OPTIONS": {
                 # Writers take the lock up front instead of failing half-way on upgrade.
                 "transaction_mode": "IMMEDIATE",

@@ -169,8 +169,8 @@ def test_it_refuses_more_accounts_than_the_schema_allows() -> None:
     ("scsc:10\n00:1234:AcmeInc", "the username holds a control character"),
     ("scsc:1000:12\ud83434", "the code holds an invalid character (a lone surrogate) "
                             "at character 13"),
-    (f'scloc:{{"sipaccounts":[{{"sipusername":"1\n","sippassword":"2"}}]}}',
-     "the account JSON is not valid: Invalid control character at at character 40"),
+    ('scloc:{"sipaccounts":[{"sipusername":"1\n","sippassword":"2"}]}',
+     "the account JSON is not valid: Invalid control character at character 40"),
 ])
 def test_it_refuses_control_characters(text: str, message: str) -> None:
     assert refusal(text) == message
@@ -247,7 +247,7 @@ def test_it_only_ever_raises_code_error_on_randomly_mangled_codes() -> None:
     # same class of crash and fails the same way every run.
     rng = random.Random(20240611)
     outcomes = {"parsed": 0, "refused": 0}
-    for _ in range(20_000):
+    for _ in range(50_000):
         text = mutate(rng, rng.choice(SEEDS))
         try:
             parsed = parse_code(text)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from sessioncloud.codes.formats import (
-    CodeError,
     ParsedCode,
     is_valid_provider_id,
     is_valid_token,

@@ -1,0 +1,405 @@
+"""call_provider against real HTTP servers on loopback."""
+
+from __future__ import annotations
+
+import gzip
+import socket
+
+import pytest
+
+from sessioncloud import __version__
+from sessioncloud.lib.sipaccount import SipAccount, XmppAccount
+from sessioncloud.provisioning.answer import ProviderAnswer
+from sessioncloud.provisioning.breaker import CircuitBreaker, MemoryBreakerStore
+from sessioncloud.provisioning.guard import OutboundPolicy
+from sessioncloud.provisioning.signing import sign, verify
+from sessioncloud.provisioning.upstream import (
+    MaskedRequest,
+    UpstreamRequest,
+    UpstreamResult,
+    call_provider,
+)
+
+from .conftest import LOOPBACK_POLICY, ProviderStub, StubHandler
+
+PASSWORD = "s3cr3t-pw"
+ACCOUNT = {"sipusername": "1000", "sippassword": "sip-secret"}
+
+
+def call(url: str, **fields: object) -> UpstreamResult:
+    values: dict[str, object] = {"username": "1000", "password": PASSWORD, "device_id": "dev-1", "timeout_seconds": 1.0}
+    values.update(fields)
+    return call_provider(UpstreamRequest(url=url, **values), LOOPBACK_POLICY)  # type: ignore[arg-type]
+
+
+def assert_no_secret(result: UpstreamResult) -> None:
+    assert PASSWORD not in result.detail
+    assert "password=" not in result.detail
+
+
+# --- successful answers -----------------------------------------------------------------
+
+
+def test_it_returns_the_account_of_a_one_account_answer(provider: ProviderStub) -> None:
+    provider.answer_json({"update": True, "sipaccounts": [ACCOUNT]})
+
+    result = call(provider.url())
+
+    assert result.error_code is None
+    assert result.ok is True
+    assert result.status == 200
+    assert result.detail == "HTTP 200, 1 SIP account(s)"
+    assert result.answer == ProviderAnswer(
+        update=True, errmsg="", sipaccounts=[SipAccount(sipusername="1000", sippassword="sip-secret")], xmppaccounts=[]
+    )
+    assert result.body_text == '{"update": true, "sipaccounts": [{"sipusername": "1000", "sippassword": "sip-secret"}]}'
+    assert result.reasons == ()
+
+
+def test_it_returns_several_accounts_with_every_optional_field(provider: ProviderStub) -> None:
+    full = {
+        "sipusername": "2000", "sippassword": "a", "transport": "tls", "subdomain": "pbx",
+        "authusername": "auth2000", "displayname": "Front desk", "srtp": True, "messaging": "ENABLED",
+        "video": "disabled", "callrecording": False, "unknown": {"ignored": 1},
+    }
+    xmpp = {"jid": "u@chat.example", "password": "x", "domain": "chat.example", "port": 5223, "usetls": True}
+    provider.answer_json({"update": True, "errmsg": "Welcome", "sipaccounts": [ACCOUNT, full], "xmppaccounts": [xmpp]})
+
+    result = call(provider.url())
+
+    assert result.detail == "HTTP 200, 2 SIP account(s)"
+    assert result.answer == ProviderAnswer(
+        update=True,
+        errmsg="Welcome",
+        sipaccounts=[
+            SipAccount(sipusername="1000", sippassword="sip-secret"),
+            SipAccount(
+                sipusername="2000", sippassword="a", transport="TLS", subdomain="pbx", authusername="auth2000",
+                displayname="Front desk", srtp="Enabled", messaging="Enabled", video="Disabled",
+                callrecording="Disabled",
+            ),
+        ],
+        xmppaccounts=[XmppAccount(jid="u@chat.example", password="x", domain="chat.example", port=5223, usetls=True)],
+    )
+
+
+@pytest.mark.parametrize(("sent", "update"), [(True, True), (False, False), ("true", True), ("false", False)])
+def test_it_accepts_update_as_a_boolean_or_a_string(provider: ProviderStub, sent: object, update: bool) -> None:
+    provider.answer_json({"update": sent, "sipaccounts": []})
+
+    result = call(provider.url())
+
+    assert result.answer is not None
+    assert result.answer.update is update
+
+
+def test_it_passes_an_empty_account_list_and_errmsg_through(provider: ProviderStub) -> None:
+    provider.answer_json({"update": True, "sipaccounts": [], "errmsg": "Wrong username or password."})
+
+    result = call(provider.url())
+
+    assert result.error_code is None
+    assert result.answer == ProviderAnswer(update=True, errmsg="Wrong username or password.", sipaccounts=[], xmppaccounts=[])
+
+
+# --- the request ------------------------------------------------------------------------------
+
+
+def test_it_sends_the_compatible_request(provider: ProviderStub) -> None:
+    provider.answer_json({"update": True, "sipaccounts": []})
+
+    call(provider.url(), reprovision=True, auth_header="Bearer abc")
+
+    [received] = provider.requests
+    assert received.path == f"/provisioning?username=1000&password={PASSWORD}&reprovision=true&deviceId=dev-1"
+    assert received.headers["User-Agent"] == f"SessionCloud/{__version__}"
+    assert received.headers["Accept"] == "application/json"
+    assert received.headers["Accept-Encoding"] == "identity"
+    assert received.headers["Authorization"] == "Bearer abc"
+    assert received.headers["Host"] == f"127.0.0.1:{provider.port}"
+    assert "X-SessionCloud-Signature" not in received.headers
+
+
+def test_it_url_encodes_the_parameters(provider: ProviderStub) -> None:
+    provider.answer_json({"update": True, "sipaccounts": []})
+
+    call(provider.url(), username="al ice+1", password="p&ss=/?#ü", device_id="a/b")
+
+    assert provider.requests[0].path == (
+        "/provisioning?username=al%20ice%2B1&password=p%26ss%3D%2F%3F%23%C3%BC&reprovision=false&deviceId=a%2Fb"
+    )
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        ("/p?tenant=7", "/p?tenant=7&username=1000"),
+        ("/p?", "/p?username=1000"),
+        ("/p?tenant=7&", "/p?tenant=7&username=1000"),
+        ("/p#fragment", "/p?username=1000"),
+    ],
+)
+def test_it_appends_the_parameters_as_the_url_needs(provider: ProviderStub, path: str, expected: str) -> None:
+    provider.answer_json({"update": True, "sipaccounts": []})
+
+    call(provider.url(path))
+
+    assert provider.requests[0].path.startswith(expected + "&password=")
+
+
+def test_it_signs_the_request_with_every_valid_secret(provider: ProviderStub) -> None:
+    provider.answer_json({"update": True, "sipaccounts": []})
+    request = UpstreamRequest(
+        url=provider.url("/p?tenant=7"), username="1000", password=PASSWORD, signing_secrets=("old", "new"), timeout_seconds=1
+    )
+
+    call_provider(request, LOOPBACK_POLICY, clock=lambda: 1767225600.9)
+
+    [received] = provider.requests
+    assert received.headers["X-SessionCloud-Timestamp"] == "1767225600"
+    signature = received.headers["X-SessionCloud-Signature"]
+    assert signature == sign(["old", "new"], 1767225600, "GET", received.path)
+    assert signature.count("v1=") == 2
+    assert verify(signature, "new", "1767225600", "GET", received.path, now=1767225610) is True
+
+
+def test_it_describes_the_request_with_secrets_masked(provider: ProviderStub) -> None:
+    provider.answer_json({"update": True, "sipaccounts": []})
+
+    result = call(provider.url(), auth_header="Bearer abc", signing_secrets=("s1", "s2"))
+
+    assert result.masked_request == MaskedRequest(
+        method="GET",
+        url=f"{provider.url()}?username=1000&password=***&reprovision=false&deviceId=dev-1",
+        headers={
+            "User-Agent": f"SessionCloud/{__version__}",
+            "Accept": "application/json",
+            "Accept-Encoding": "identity",
+            "Authorization": "***",
+            "X-SessionCloud-Timestamp": "<unix seconds>",
+            "X-SessionCloud-Signature": "v1=***,v1=***",
+        },
+    )
+
+
+# --- failures -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("status", [400, 401, 404, 500, 503])
+def test_it_reports_a_non_2xx_status_as_provider_error(provider: ProviderStub, status: int) -> None:
+    provider.answer(status, b"not here")
+
+    result = call(provider.url())
+
+    assert (result.error_code, result.status, result.detail) == ("provider_error", status, f"the provider answered HTTP {status}")
+    assert result.body_text == "not here"
+    assert result.answer is None
+
+
+def test_it_times_out_when_the_server_never_answers(provider: ProviderStub) -> None:
+    provider.behaviour = lambda handler: handler.stub.stop.wait(5) and None
+
+    result = call(provider.url())
+
+    assert result.error_code == "provider_timeout"
+    assert result.detail == f"no complete answer from 127.0.0.1:{provider.port} within 1 s"
+    assert 900 <= result.latency_ms < 1500
+
+
+def drip(handler: StubHandler) -> None:
+    handler.send_response(200)
+    handler.send_header("Content-Length", "1000")
+    handler.end_headers()
+    try:
+        while not handler.stub.stop.wait(0.05):
+            handler.wfile.write(b" ")
+    except OSError:
+        pass  # the client hung up, as it should
+
+
+def test_a_slow_drip_body_cannot_extend_the_deadline(provider: ProviderStub) -> None:
+    provider.behaviour = drip
+
+    result = call(provider.url())
+
+    assert result.error_code == "provider_timeout"
+    assert result.detail == f"no complete answer from 127.0.0.1:{provider.port} within 1 s"
+    assert 900 <= result.latency_ms < 1500
+
+
+def test_it_reports_a_closed_port_as_unreachable() -> None:
+    with socket.socket() as placeholder:
+        placeholder.bind(("127.0.0.1", 0))
+        port = placeholder.getsockname()[1]  # bound but not listening: connections are refused
+
+        result = call(f"http://127.0.0.1:{port}/p")
+
+    assert result.error_code == "provider_unreachable"
+    assert result.detail == f"could not connect to 127.0.0.1:{port}: [Errno 111] Connection refused"
+
+
+def test_it_reports_a_name_that_does_not_resolve_as_unreachable(monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_such_name(*args: object, **kwargs: object) -> list[object]:
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(socket, "getaddrinfo", no_such_name)
+
+    result = call("http://provider.invalid/p")
+
+    assert result.error_code == "provider_unreachable"
+    assert result.detail == "provider.invalid does not resolve (Name or service not known)"
+
+
+def test_it_refuses_not_json(provider: ProviderStub) -> None:
+    provider.answer(200, b"<html>oops</html>")
+
+    result = call(provider.url())
+
+    assert result.error_code == "provider_bad_response"
+    assert result.reasons == ("body: not JSON (Expecting value at line 1 column 1)",)
+    assert result.detail == "invalid answer: body: not JSON (Expecting value at line 1 column 1)"
+    assert result.body_text == "<html>oops</html>"
+
+
+def test_it_refuses_an_answer_of_the_wrong_shape(provider: ProviderStub) -> None:
+    provider.answer_json({"update": "maybe", "sipaccounts": [{"sipusername": "1000"}]})
+
+    result = call(provider.url())
+
+    assert result.error_code == "provider_bad_response"
+    assert result.status == 200
+    assert result.reasons == (
+        'update: expected true, false, "true" or "false", got "maybe"',
+        "sipaccounts[0].sippassword: missing",
+    )
+
+
+def test_it_refuses_a_body_declared_over_the_cap(provider: ProviderStub) -> None:
+    provider.answer(200, b" " * (256 * 1024 + 1))
+
+    result = call(provider.url())
+
+    assert (result.error_code, result.detail) == ("provider_bad_response", "answer larger than 262144 bytes")
+
+
+def test_it_stops_reading_an_undeclared_body_at_the_cap(provider: ProviderStub) -> None:
+    def endless(handler: StubHandler) -> None:
+        handler.send_response(200)
+        handler.end_headers()  # no Content-Length: the body runs until the connection closes
+        try:
+            for _ in range(64):
+                handler.wfile.write(b" " * 65536)
+        except OSError:
+            pass
+
+    provider.behaviour = endless
+
+    result = call(provider.url())
+
+    assert (result.error_code, result.detail) == ("provider_bad_response", "answer larger than 262144 bytes")
+
+
+def test_it_does_not_follow_a_redirect(provider: ProviderStub) -> None:
+    target = f"http://127.0.0.1:{provider.port}/elsewhere?password={PASSWORD}"
+    provider.answer(302, b"", {"Location": target})
+
+    result = call(provider.url())
+
+    assert result.error_code == "provider_bad_response"
+    assert result.status == 302
+    assert result.detail == f"redirect to http://127.0.0.1:{provider.port}/elsewhere not followed"
+    assert len(provider.requests) == 1
+
+
+def test_it_refuses_a_compressed_answer_without_inflating_it(provider: ProviderStub) -> None:
+    bomb = gzip.compress(b"0" * 20_000_000)  # ~20 KB on the wire, 20 MB inflated
+    provider.answer(200, bomb, {"Content-Encoding": "gzip"})
+
+    result = call(provider.url())
+
+    assert result.error_code == "provider_bad_response"
+    assert result.detail == "compressed answer refused (Content-Encoding: gzip)"
+    assert result.body_text == ""
+
+
+def test_it_refuses_a_loopback_url_under_the_default_policy(provider: ProviderStub) -> None:
+    request = UpstreamRequest(url=f"https://127.0.0.1:{provider.port}/p", username="1000", password=PASSWORD)
+
+    result = call_provider(request, OutboundPolicy())
+
+    assert result.error_code == "provider_unreachable"
+    assert result.detail == "refused: 127.0.0.1 is a loopback address"
+    assert provider.requests == []
+
+
+def test_it_refuses_a_name_resolving_to_loopback_before_connecting(provider: ProviderStub) -> None:
+    request = UpstreamRequest(url=f"http://localhost:{provider.port}/p", username="1000", password=PASSWORD)
+
+    result = call_provider(request, OutboundPolicy(allow_http=True))
+
+    assert result.error_code == "provider_unreachable"
+    assert result.detail in (
+        "refused: localhost resolves to 127.0.0.1, a loopback address",
+        "refused: localhost resolves to ::1, a loopback address",
+    )
+    assert provider.requests == []
+
+
+def test_it_refuses_plain_http_under_the_default_policy(provider: ProviderStub) -> None:
+    request = UpstreamRequest(url=provider.url(), username="1000", password=PASSWORD)
+
+    result = call_provider(request, OutboundPolicy())
+
+    assert (result.error_code, result.detail) == ("provider_unreachable", "refused: the URL must start with https://")
+
+
+def test_it_does_not_leak_an_invalid_auth_header_value(provider: ProviderStub) -> None:
+    provider.answer_json({"update": True, "sipaccounts": []})
+
+    result = call(provider.url(), auth_header="Bearer abc\r\nX-Injected: 1")
+
+    assert (result.error_code, result.detail) == (
+        "provider_unreachable",
+        "the request could not be sent: invalid header value",
+    )
+    assert provider.requests == []
+
+
+def test_failure_details_never_hold_the_password_or_query(provider: ProviderStub) -> None:
+    outcomes = []
+    for status, body in ((500, b"x"), (200, b"nope"), (302, b"")):
+        provider.answer(status, body, {"Location": f"/x?password={PASSWORD}"})
+        outcomes.append(call(provider.url()))
+
+    for result in outcomes:
+        assert_no_secret(result)
+        assert PASSWORD not in result.masked_request.url
+
+
+# --- circuit breaker ---------------------------------------------------------------------------
+
+
+def test_an_open_breaker_short_circuits_without_calling(provider: ProviderStub) -> None:
+    provider.answer(503, b"overloaded")
+    breaker = CircuitBreaker(MemoryBreakerStore(), "app-1", threshold=2, open_seconds=30)
+    request = UpstreamRequest(url=provider.url(), username="1000", password=PASSWORD, timeout_seconds=1)
+
+    results = [call_provider(request, LOOPBACK_POLICY, breaker) for _ in range(3)]
+
+    assert [(r.error_code, r.detail) for r in results] == [
+        ("provider_error", "the provider answered HTTP 503"),
+        ("provider_error", "the provider answered HTTP 503"),
+        ("provider_unreachable", "circuit open"),
+    ]
+    assert len(provider.requests) == 2
+
+
+def test_client_errors_do_not_open_the_breaker(provider: ProviderStub) -> None:
+    provider.answer(404, b"")
+    breaker = CircuitBreaker(MemoryBreakerStore(), "app-1", threshold=2, open_seconds=30)
+    request = UpstreamRequest(url=provider.url(), username="1000", password=PASSWORD, timeout_seconds=1)
+
+    results = [call_provider(request, LOOPBACK_POLICY, breaker) for _ in range(3)]
+
+    assert [r.error_code for r in results] == ["provider_error"] * 3
+    assert breaker.state() == "closed"
