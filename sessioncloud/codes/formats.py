@@ -343,7 +343,9 @@ def _load_json(text: str, start: int) -> Any:
         data = json.loads(text[start:], object_pairs_hook=_unique_keys,
                           parse_constant=_refuse_constant)
     except json.JSONDecodeError as error:
-        raise CodeError(f"the account JSON is not valid: {error.msg} "
+        # Some of json's messages end in "at" and expect a position to follow.
+        reason = error.msg.removesuffix(" at")
+        raise CodeError(f"the account JSON is not valid: {reason} "
                         f"at character {start + error.pos + 1}") from None
     try:
         # Escapes such as "\ud800" decode to text no UTF-8 consumer can store or print.

@@ -81,7 +81,7 @@ class SipAccount(BaseModel):
 
     def as_dict(self) -> dict[str, str]:
         """The keys the account actually carries, as the compatible formats spell them."""
-        return self.model_dump(exclude_none=True)
+        return self.model_dump(exclude_none=True, exclude_unset=True)
 
 
 class XmppAccount(BaseModel):
@@ -100,6 +100,11 @@ class XmppAccount(BaseModel):
     accountname: Text | None = None
 
     def as_dict(self) -> dict[str, Any]:
+        """The keys the account actually carries (defaults left out)."""
+        return self.model_dump(exclude_none=True, exclude_unset=True)
+
+    def for_phone(self) -> dict[str, Any]:
+        """What a phone receives: carried keys plus defaults (the port)."""
         return self.model_dump(exclude_none=True)
 
 

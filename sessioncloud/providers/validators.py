@@ -8,7 +8,8 @@ from urllib.parse import urlsplit
 
 from django.core.exceptions import ValidationError
 
-PROVIDER_ID_RE = re.compile(r"^[A-Za-z][A-Za-z0-9]{2,31}$")
+from sessioncloud.codes.formats import PROVIDER_ID_RE
+
 COLOR_RE = re.compile(r"^#[0-9A-Fa-f]{6}$")
 # RFC 1123 host names (labels of letters, digits and inner hyphens) or IPv4 literals.
 _HOST_LABEL = r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)"

@@ -153,13 +153,14 @@ def test_it_accepts_a_desktop_link_whose_json_array_is_not_quoted() -> None:
     assert parsed.sipaccounts == (SipAccount(sipusername="1", sippassword="2"),)
 
 
-def test_it_parses_xmpp_accounts_with_their_defaults() -> None:
+def test_it_parses_xmpp_accounts_as_carried_and_knows_their_defaults() -> None:
     parsed = parse_code('scloc:AcmeInc|{"sipaccounts":[],"xmppaccounts":[{"jid":"bob@chat",'
                         '"password":"pw","domain":"chat","usetls":true}]}')
 
     assert parsed.to_json()["xmppaccounts"] == [
-        {"jid": "bob@chat", "password": "pw", "domain": "chat", "port": 5222, "usetls": True}
+        {"jid": "bob@chat", "password": "pw", "domain": "chat", "usetls": True}
     ]
+    assert parsed.xmppaccounts[0].for_phone()["port"] == 5222
     assert parsed.xmppaccounts == (
         XmppAccount(jid="bob@chat", password="pw", domain="chat", usetls=True),
     )
