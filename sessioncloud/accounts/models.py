@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db import models
+from django.utils import timezone
 
 SLUG_VALIDATOR = RegexValidator(
     r"^[a-z0-9](?:[a-z0-9-]{0,48}[a-z0-9])?$",
@@ -111,3 +113,54 @@ def record_audit(
         before=before,
         after=after,
     )
+
+
+INVITATION_TTL = timedelta(days=7)
+
+
+def hash_invitation_token(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+class Invitation(models.Model):
+    """An e-mailed offer to join an organization; only the token's hash is kept."""
+
+    organization = models.ForeignKey(Organization, models.CASCADE, related_name="invitations")
+    email = models.EmailField()
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.ADMIN)
+    token_hash = models.CharField(max_length=64, unique=True)
+    invited_by = models.CharField(max_length=200)
+    created = models.DateTimeField(auto_now_add=True)
+    expires = models.DateTimeField()
+    accepted = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.email} to {self.organization}"
+
+    @classmethod
+    def issue(
+        cls, organization: Organization, email: str, role: str, invited_by: str
+    ) -> tuple[Invitation, str]:
+        """Create an invitation; the plain token is returned once, for the e-mail."""
+        plain = secrets.token_urlsafe(32)
+        invitation = cls.objects.create(
+            organization=organization, email=email, role=role, invited_by=invited_by[:200],
+            token_hash=hash_invitation_token(plain), expires=timezone.now() + INVITATION_TTL,
+        )
+        return invitation, plain
+
+    @classmethod
+    def pending(cls) -> models.QuerySet[Invitation]:
+        return cls.objects.filter(accepted__isnull=True, expires__gt=timezone.now())
+
+    @classmethod
+    def find_pending(cls, token: str) -> Invitation | None:
+        if not token or len(token) > 100:
+            return None
+        return (
+            cls.pending().select_related("organization")
+            .filter(token_hash=hash_invitation_token(token)).first()
+        )

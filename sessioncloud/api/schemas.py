@@ -161,3 +161,167 @@ class AppOut(BaseModel):
     configVersion: str
     created: str
     updated: str
+
+
+# --- Management API: end users, tokens, devices, log ------------------------------------------
+
+
+class EndUserSipIn(Strict):
+    sipusername: str = Field(min_length=1, max_length=256)
+    sippassword: str | None = Field(default=None, max_length=256)
+    subdomain: str | None = Field(default=None, max_length=256)
+    authusername: str | None = Field(default=None, max_length=256)
+    transport: Transport | None = None
+    srtp: FlagValue | None = None
+    messaging: FlagValue | None = None
+    video: FlagValue | None = None
+    callrecording: FlagValue | None = None
+    sippasswordSet: bool | None = None  # read-only
+
+
+class EndUserProvisioningIn(Strict):
+    username: str = Field(min_length=1, max_length=256)
+    password: str | None = Field(default=None, max_length=256)
+    passwordSet: bool | None = None  # read-only
+
+
+class EndUserIn(Strict):
+    displayName: str | None = Field(default=None, max_length=200)
+    email: str | None = Field(default=None, max_length=254)
+    sip: EndUserSipIn | None = None
+    provisioning: EndUserProvisioningIn | None = None
+    externalId: str | None = None  # read-only (the path names it)
+    created: str | None = None
+    updated: str | None = None
+
+
+class EndUserOut(BaseModel):
+    externalId: str
+    displayName: str | None
+    email: str | None
+    sip: dict | None
+    provisioning: dict | None
+    created: str
+    updated: str
+
+
+class CodeOut(BaseModel):
+    format: Literal["local", "external"]
+    code: str
+
+
+class TokenIn(Strict):
+    ttlHours: int | None = None
+    maxUses: int | None = None
+
+
+class TokenCreatedOut(BaseModel):
+    id: int
+    token: str
+    code: str
+    link: str
+    expiresAt: str
+
+
+class TokenOut(BaseModel):
+    id: int
+    externalId: str
+    status: Literal["pending", "used", "expired", "revoked"]
+    created: str
+    expiresAt: str
+    maxUses: int
+    uses: int
+    revokedAt: str | None
+    redemptions: list[dict]
+
+
+class DeviceOut(BaseModel):
+    deviceId: str
+    username: str | None
+    externalId: str | None
+    platform: str | None
+    appVersion: str | None
+    firstSeen: str
+    lastSeen: str
+    lastResult: str | None
+    status: Literal["active", "deactivated"]
+
+
+class LogEntryOut(BaseModel):
+    time: str
+    deviceId: str | None
+    username: str | None
+    flow: str
+    outcome: str
+    errorCode: str | None
+    detail: str | None
+    upstreamStatus: int | None
+    upstreamLatencyMs: int | None
+    accounts: int
+
+
+class TestBenchIn(Strict):
+    username: str = Field(min_length=1, max_length=256)
+    password: str = Field(max_length=256)
+
+
+class TestBenchOut(BaseModel):
+    request: dict
+    status: int | None
+    latencyMs: int
+    rawAnswer: str
+    errorCode: str | None
+    detail: str
+    validationErrors: list[str]
+    answer: dict | None
+
+
+# --- Phone API: provision, redeem, parse ----------------------------------------------------------
+
+
+class PhoneAppInfo(BaseModel):
+    platform: str | None = Field(default=None, max_length=20)
+    version: str | None = Field(default=None, max_length=40)
+
+
+class ProvisionIn(BaseModel):
+    providerId: str | None = Field(default=None, max_length=64)
+    username: str = Field(min_length=1, max_length=300)
+    password: str = Field(max_length=256)
+    deviceId: str = Field(min_length=1, max_length=128)
+    reprovision: bool = False
+    app: PhoneAppInfo | None = None
+
+
+class ProvisionOut(BaseModel):
+    update: bool
+    errmsg: str
+    configVersion: str
+    sipaccounts: list[dict]
+    xmppaccounts: list[dict]
+
+
+class RedeemIn(BaseModel):
+    token: str = Field(min_length=1, max_length=200)
+    deviceId: str = Field(min_length=1, max_length=128)
+    app: PhoneAppInfo | None = None
+
+
+class RedeemOut(ProvisionOut):
+    providerId: str
+    config: PublicConfigOut
+
+
+class ParseIn(BaseModel):
+    code: str = Field(max_length=20000)
+
+
+class ParsedCodeOut(BaseModel):
+    kind: Literal["local", "external", "token"]
+    format: Literal["scloc", "scloc-desktop", "scsc", "scsc-desktop", "scloc-token"]
+    providerId: str | None
+    sipaccounts: list[dict]
+    xmppaccounts: list[dict]
+    username: str | None
+    password: str | None
+    token: str | None

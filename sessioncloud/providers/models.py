@@ -261,6 +261,8 @@ class Device(models.Model):
     last_seen = models.DateTimeField(auto_now=True, db_index=True)
     last_result = models.CharField(max_length=40, blank=True)
     status = models.CharField(max_length=12, choices=DeviceStatus.choices, default=DeviceStatus.ACTIVE)
+    # Digest of the accounts last handed out, so re-provisioning can answer "nothing changed".
+    accounts_hash = models.CharField(max_length=64, blank=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["app", "device_id"], name="device_unique_per_app")]

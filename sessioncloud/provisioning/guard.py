@@ -64,8 +64,6 @@ _IPV6_REFUSED: tuple[tuple[IPv6Network, str], ...] = tuple(
         ("fd00:ec2::254/128", "a cloud metadata address"),  # AWS IMDS over IPv6
         ("::/128", "an unspecified address"),
         ("::1/128", "a loopback address"),
-        ("::ffff:0:0/96", "an IPv4-mapped address"),
-        ("::/96", "an IPv4-compatible address"),
         ("64:ff9b:1::/48", "a local-use NAT64 address"),
         ("2001::/32", "a Teredo tunnel address"),  # obsolete tunnelling; never a provider
         ("2001:2::/48", "a benchmarking address"),
@@ -79,6 +77,7 @@ _IPV6_REFUSED: tuple[tuple[IPv6Network, str], ...] = tuple(
 )
 
 _GLOBAL_UNICAST_V6 = IPv6Network("2000::/3")
+_IPV4_COMPATIBLE = IPv6Network("::/96")
 _NAT64 = IPv6Network("64:ff9b::/96")
 _SIX_TO_FOUR = IPv6Network("2002::/16")
 
@@ -203,6 +202,12 @@ def _ipv6_reason(ip: IPv6Address, policy: OutboundPolicy) -> str | None:
     for net, reason in _IPV6_REFUSED:
         if ip in net:
             return reason
+    # Mapped and compatible forms are refused whatever they embed: public DNS never needs them,
+    # and allowing them would let an allowed IPv4 network leak into IPv6 spellings.
+    if ip.ipv4_mapped is not None:
+        return f"an IPv4-mapped form of {ip.ipv4_mapped}"
+    if ip in _IPV4_COMPATIBLE:
+        return f"an IPv4-compatible form of {IPv4Address(int(ip))}"
     embedded = _embedded_ipv4(ip)
     if embedded is not None:
         form, ipv4 = embedded
@@ -239,15 +244,18 @@ def _split_url(url: str, policy: OutboundPolicy) -> _UrlParts:
         raise _refused("url_invalid", "the URL must not contain spaces, control characters or backslashes")
     try:
         parts = urlsplit(url)
+    except ValueError:
+        raise _refused("url_invalid", "the URL cannot be parsed") from None
+    try:
         port = parts.port
     except ValueError:
-        raise _refused("url_invalid", "the URL cannot be parsed or its port is not a number from 1 to 65535") from None
+        raise _refused("url_invalid", "the port must be a number from 1 to 65535") from None
     scheme = parts.scheme.lower()
     if scheme not in ("http", "https") or (scheme == "http" and not policy.allow_http):
         raise _refused("scheme_refused", "the URL must start with https://")
     if "@" in parts.netloc:
         raise _refused("userinfo_refused", "the URL must not contain a user name or password")
-    if port == 0:
+    if port == 0:  # urlsplit accepts it; nothing can listen there
         raise _refused("url_invalid", "the port must be a number from 1 to 65535")
     default_port = 443 if scheme == "https" else 80
     return _UrlParts(scheme, parts.netloc, parts.hostname, port or default_port)

@@ -96,13 +96,13 @@ def account_domain(subdomain: str | None, app_host: str, use_subdomains: bool) -
 
 
 def split_domain(domain: str) -> tuple[str, int | None]:
-    """Split the App's `host[:port]` (IPv6 as `[addr]:port`); the port is None when absent."""
+    """Split the App's `host[:port]`; the port is None when absent.
+
+    An IPv6 host keeps its brackets (`[2001:db8::1]`), as SIP URIs need them.
+    """
     domain = domain.strip()
-    if domain.startswith("["):
-        host, _, rest = domain[1:].partition("]")
-        return host, int(rest[1:]) if rest.startswith(":") and rest[1:].isdigit() else None
     host, sep, port = domain.rpartition(":")
-    if sep and port.isdigit() and ":" not in host:
+    if sep and port.isdigit() and (":" not in host or host.endswith("]")):
         return host, int(port)
     return domain, None
 

@@ -196,15 +196,14 @@ def _exchange(
     ssl_context: ssl.SSLContext | None,
     clock: Callable[[], float],
 ) -> tuple[int, bytes]:
+    http_request = httpx2.Request("GET", provider_url(request), headers=_headers(request))
+    transport = GuardedTransport(_checked_host(http_request.url, target), addresses, deadline, ssl_context=ssl_context)
+    _sign(http_request, request.signing_secrets, clock)
     remaining = max(0.001, deadline - time.monotonic())
-    transport = GuardedTransport(target.host, addresses, deadline, ssl_context=ssl_context)
     timeout = httpx2.Timeout(remaining, connect=min(CONNECT_TIMEOUT, remaining))
     where = f"{target.host}:{target.port}"
     try:
         with httpx2.Client(transport=transport, timeout=timeout, follow_redirects=False, trust_env=False) as client:
-            http_request = client.build_request("GET", provider_url(request), headers=_headers(request))
-            _check_same_host(http_request.url, target)
-            _sign(http_request, request.signing_secrets, clock)
             response = client.send(http_request, stream=True)
             try:
                 return response.status_code, _read_body(response)
@@ -278,12 +277,12 @@ def _sign(http_request: httpx2.Request, secrets: Iterable[str], clock: Callable[
     http_request.headers[SIGNATURE_HEADER] = sign(secrets, timestamp, "GET", path_and_query)
 
 
-def _check_same_host(url: httpx2.URL, target: ParsedTarget) -> None:
-    """Refuse if httpx2 reads a different host from the URL than the guard did."""
+def _checked_host(url: httpx2.URL, target: ParsedTarget) -> str:
+    """httpx2's reading of the URL's host, refused unless it is the host the guard checked."""
     host = url.raw_host.decode("ascii")
-    same = host == target.host or (target.ip is not None and _is_ip(host) and ip_address(host) == target.ip)
-    if not same:
-        raise _Failure(PROVIDER_UNREACHABLE, "refused: the URL's host is ambiguous")
+    if host.removesuffix(".") == target.host or (target.ip is not None and _is_ip(host) and ip_address(host) == target.ip):
+        return host
+    raise _Failure(PROVIDER_UNREACHABLE, "refused: the URL's host is ambiguous")
 
 
 def _record(breaker: CircuitBreaker, result: UpstreamResult) -> None:

@@ -72,7 +72,7 @@ class StubHandler(BaseHTTPRequestHandler):
 
 
 def start_stub(host: str = "127.0.0.1", port: int = 0, wrap: Callable[[Any], Any] | None = None) -> ProviderStub:
-    handler = type("Handler", (StubHandler,), {})
+    handler: type[StubHandler] = type("Handler", (StubHandler,), {})
     server = ThreadingHTTPServer((host, port), handler)
     if wrap is not None:
         server.socket = wrap(server.socket)

@@ -197,7 +197,10 @@ def test_it_reports_a_non_2xx_status_as_provider_error(provider: ProviderStub, s
 
 
 def test_it_times_out_when_the_server_never_answers(provider: ProviderStub) -> None:
-    provider.behaviour = lambda handler: handler.stub.stop.wait(5) and None
+    def stay_silent(handler: StubHandler) -> None:
+        handler.stub.stop.wait(5)
+
+    provider.behaviour = stay_silent
 
     result = call(provider.url())
 

@@ -1,0 +1,80 @@
+"""The device ledger, the provisioning log and the provisioning test bench."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest
+from ninja import Query
+
+from sessioncloud.api.errors import ApiError
+from sessioncloud.api.manage import router
+from sessioncloud.api.manage.common import app_for, audit, invalid
+from sessioncloud.api.schemas import DeviceOut, ErrorOut, LogEntryOut, TestBenchIn, TestBenchOut
+from sessioncloud.providers.models import Device, DeviceStatus, ProvisioningLogEntry
+from sessioncloud.providers.provision import test_bench
+
+ERRORS = {401: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut}
+OUTCOMES = ("ok", "rejected", "failed", "deactivated", "rate_limited")
+
+
+def device_json(device: Device) -> dict:
+    return {
+        "deviceId": device.device_id,
+        "username": device.username or None,
+        "externalId": device.end_user.external_id if device.end_user else None,
+        "platform": device.platform or None,
+        "appVersion": device.app_version or None,
+        "firstSeen": device.first_seen.isoformat(),
+        "lastSeen": device.last_seen.isoformat(),
+        "lastResult": device.last_result or None,
+        "status": device.status,
+    }
+
+
+def log_json(entry: ProvisioningLogEntry) -> dict:
+    return {
+        "time": entry.created.isoformat(), "deviceId": entry.device_id or None, "username": entry.username or None,
+        "flow": entry.flow, "outcome": entry.outcome, "errorCode": entry.error_code or None,
+        "detail": entry.detail or None, "upstreamStatus": entry.upstream_status,
+        "upstreamLatencyMs": entry.upstream_latency_ms, "accounts": entry.accounts,
+    }
+
+
+@router.get("/apps/{provider_id}/devices", response={200: list[DeviceOut], **ERRORS})
+def list_devices(request: HttpRequest, provider_id: str) -> list[dict]:
+    app = app_for(request, provider_id)
+    return [device_json(d) for d in Device.objects.filter(app=app).select_related("end_user")[:1000]]
+
+
+@router.post("/apps/{provider_id}/devices/{device_id}/deactivate", response={200: DeviceOut, **ERRORS})
+def deactivate_device(request: HttpRequest, provider_id: str, device_id: str) -> dict:
+    app = app_for(request, provider_id)
+    device = Device.objects.filter(app=app, device_id=device_id).select_related("end_user").first()
+    if device is None:
+        raise ApiError(404, "not_found", "No device with that id in this app.")
+    if device.status != DeviceStatus.DEACTIVATED:
+        device.status = DeviceStatus.DEACTIVATED
+        device.save(update_fields=["status"])
+        audit(request, "device.deactivate", device, {"status": "active"}, {"status": "deactivated"})
+    return device_json(device)
+
+
+@router.get("/apps/{provider_id}/provisioning-log", response={200: list[LogEntryOut], **ERRORS})
+def provisioning_log(request: HttpRequest, provider_id: str, outcome: Query[str | None] = None,
+                     limit: int = 100) -> list[dict]:
+    app = app_for(request, provider_id)
+    if outcome is not None and outcome not in OUTCOMES:
+        raise invalid({"outcome": f"Use one of: {', '.join(OUTCOMES)}."})
+    if not 1 <= limit <= 1000:
+        raise invalid({"limit": "Use a limit between 1 and 1000."})
+    entries = ProvisioningLogEntry.objects.filter(app=app)
+    if outcome:
+        entries = entries.filter(outcome=outcome)
+    return [log_json(e) for e in entries.order_by("-created", "-id")[:limit]]
+
+
+@router.post("/apps/{provider_id}/provisioning/test", response={200: TestBenchOut, **ERRORS})
+def provisioning_test(request: HttpRequest, provider_id: str, payload: TestBenchIn) -> dict:
+    app = app_for(request, provider_id)
+    if not app.provisioning_url:
+        raise ApiError(409, "external_provisioning_disabled", "Set the URL of your provisioning service first.")
+    return test_bench(app, payload.username, payload.password)

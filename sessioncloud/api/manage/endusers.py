@@ -1,0 +1,118 @@
+"""End users of an App: list, create or replace, read, delete, and their codes."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.http import HttpRequest, HttpResponse
+from ninja import Query, Status
+
+from sessioncloud.accounts import tenancy
+from sessioncloud.api.errors import ApiError
+from sessioncloud.api.manage import router
+from sessioncloud.api.manage.common import app_for, audit, invalid
+from sessioncloud.api.schemas import CodeOut, EndUserIn, EndUserOut, ErrorOut
+from sessioncloud.codes.formats import CodeError
+from sessioncloud.codes.qr import render_png, render_svg
+from sessioncloud.providers.endusers import (
+    enduser_json,
+    external_code,
+    local_code,
+    model_field_errors,
+    replace_from_body,
+    valid_external_id,
+)
+from sessioncloud.providers.models import EndUser
+
+ERRORS = {401: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut}
+MAX_PAGE = 1000
+
+
+def end_user_for(request: HttpRequest, provider_id: str, external_id: str) -> EndUser:
+    app = app_for(request, provider_id)
+    try:
+        return tenancy.get_end_user(app, external_id)
+    except tenancy.NotFound:
+        raise ApiError(404, "not_found", "No end user with that id in this app.") from None
+
+
+def audit_view(user: EndUser) -> dict:
+    return enduser_json(user)  # passwords appear only as "set"
+
+
+@router.get("/apps/{provider_id}/endusers", response={200: list[EndUserOut], **ERRORS})
+def list_end_users(request: HttpRequest, provider_id: str, limit: int = 100, offset: int = 0) -> list[dict]:
+    if not 1 <= limit <= MAX_PAGE or offset < 0:
+        raise invalid({"limit": f"Use a limit between 1 and {MAX_PAGE} and an offset of 0 or more."})
+    app = app_for(request, provider_id)
+    users = EndUser.objects.filter(app=app).select_related("app").order_by("external_id")[offset:offset + limit]
+    return [enduser_json(user) for user in users]
+
+
+@router.put("/apps/{provider_id}/endusers/{external_id}", response={200: EndUserOut, 201: EndUserOut, **ERRORS})
+def put_end_user(request: HttpRequest, provider_id: str, external_id: str, payload: EndUserIn) -> HttpResponse:
+    app = app_for(request, provider_id)
+    if not valid_external_id(external_id):
+        raise invalid({"externalId": "Use 1 to 100 letters, digits and . _ @ + - (starting with a letter or digit)."})
+    user = EndUser.objects.filter(app=app, external_id=external_id).first()
+    created = user is None
+    user = user or EndUser(app=app, external_id=external_id)
+    before = None if created else audit_view(user)
+    save_end_user(user, payload.model_dump(exclude_unset=True))
+    audit(request, "enduser.create" if created else "enduser.replace", user, before, audit_view(user))
+    return Status(201 if created else 200, enduser_json(user))
+
+
+def save_end_user(user: EndUser, body: dict) -> None:
+    errors = replace_from_body(user, body)
+    try:
+        user.full_clean(validate_constraints=False)
+    except ValidationError as error:
+        errors = {**model_field_errors(error), **errors}
+    if errors:
+        raise invalid(errors)
+    try:
+        with transaction.atomic():
+            user.save()
+    except IntegrityError:
+        raise ApiError(409, "conflict", "This end user was created at the same moment. Try again.") from None
+
+
+@router.get("/apps/{provider_id}/endusers/{external_id}", response={200: EndUserOut, **ERRORS})
+def read_end_user(request: HttpRequest, provider_id: str, external_id: str) -> dict:
+    return enduser_json(end_user_for(request, provider_id, external_id))
+
+
+@router.delete("/apps/{provider_id}/endusers/{external_id}", response={204: None, **ERRORS})
+def delete_end_user(request: HttpRequest, provider_id: str, external_id: str) -> HttpResponse:
+    user = end_user_for(request, provider_id, external_id)
+    before = audit_view(user)
+    audit(request, "enduser.delete", user, before, None)
+    user.delete()
+    return HttpResponse(status=204)
+
+
+@router.get(
+    "/apps/{provider_id}/endusers/{external_id}/code",
+    response={200: CodeOut, **ERRORS},
+    openapi_extra={"responses": {"200": {"content": {"image/png": {}, "image/svg+xml": {}}}}},
+)
+def end_user_code(
+    request: HttpRequest, provider_id: str, external_id: str,
+    format: Query[Literal["local", "external"]] = "local",  # noqa: A002 - the documented name
+    image: Query[Literal["png", "svg"] | None] = None,
+) -> HttpResponse | dict:
+    user = end_user_for(request, provider_id, external_id)
+    try:
+        code = local_code(user) if format == "local" else external_code(user)
+    except CodeError as error:
+        raise ApiError(422, "code_unavailable", f"No {format} code for this end user: {error}.",
+                       fields={"format": str(error)}) from None
+    if image is None:
+        return {"format": format, "code": code}
+    body, content_type = (render_png(code), "image/png") if image == "png" else (render_svg(code), "image/svg+xml")
+    response = HttpResponse(body, content_type=content_type)
+    response["Cache-Control"] = "no-store"  # the image carries credentials
+    return response

@@ -1,0 +1,47 @@
+"""How this deployment reaches providers' services: the address policy and circuit breakers."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import redis
+from django.conf import settings
+
+from sessioncloud.provisioning.breaker import CircuitBreaker, MemoryBreakerStore, RedisBreakerStore
+from sessioncloud.provisioning.guard import OutboundPolicy
+from sessioncloud.provisioning.merge import SipProfile
+
+_memory_store = MemoryBreakerStore()
+
+
+def outbound_policy() -> OutboundPolicy:
+    return OutboundPolicy(allow_nets=settings.OUTBOUND_ALLOW_NETS, allow_http=settings.OUTBOUND_ALLOW_HTTP)
+
+
+@lru_cache(maxsize=1)
+def _redis_client(url: str) -> redis.Redis:
+    return redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
+
+
+def breaker_for(app_id: int) -> CircuitBreaker:
+    """A provider's breaker; shared by every process when Redis is configured."""
+    if settings.REDIS_URL:
+        store = RedisBreakerStore(_redis_client(settings.REDIS_URL))
+    else:
+        store = _memory_store
+    return CircuitBreaker(store, str(app_id), namespace=f"{settings.CACHES['default'].get('KEY_PREFIX', 'sc')}:breaker")
+
+
+def sip_profile(app) -> SipProfile:  # type: ignore[no-untyped-def]
+    return SipProfile(
+        domain=app.sip_domain,
+        proxy=app.sip_proxy or None,
+        transport=app.sip_transport,
+        use_subdomains=app.use_subdomains,
+        srtp=app.srtp,
+        messaging=app.messaging,
+        video=app.video,
+        callrecording=app.callrecording,
+        voicemail_number=app.voicemail_number or None,
+        registration_expires=app.registration_expires,
+    )

@@ -1,0 +1,213 @@
+"""External provisioning: ask the provider's service, merge its answer, keep the ledger.
+
+Used by `POST /api/v1/provision`, by setup tokens that wrap provisioning credentials, and by
+the portal's test bench. Every call that provisions leaves one provisioning log row (never a
+password) and updates the device ledger.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.utils import timezone
+
+from sessioncloud.api.metrics import UPSTREAM
+from sessioncloud.providers.config import get_rendered_config, render_config
+from sessioncloud.lib.sipaccount import SipAccount
+from sessioncloud.providers.endusers import sip_account
+from sessioncloud.providers.models import App, Device, DeviceStatus, EndUser, ProvisioningLogEntry, SetupToken
+from sessioncloud.providers.outbound import breaker_for, outbound_policy, sip_profile
+from sessioncloud.provisioning.merge import merge_accounts
+from sessioncloud.provisioning.upstream import UpstreamRequest, UpstreamResult, call_provider
+
+log = logging.getLogger("sessioncloud.provisioning")
+
+DEACTIVATED_MESSAGE = "This device was deactivated by your provider."
+UPSTREAM_FAILURES: dict[str, tuple[int, str]] = {
+    "provider_timeout": (504, "Your provider's service did not answer in time. Please try again in a moment."),
+    "provider_unreachable": (502, "Your provider's service cannot be reached right now. Please try again later."),
+    "provider_bad_response": (502, "Your provider's service gave an answer that cannot be used. "
+                                   "Please contact your provider."),
+    "provider_error": (502, "Your provider's service reported an error. Please try again later "
+                            "or contact your provider."),
+}
+
+
+@dataclass(frozen=True)
+class Client:
+    """What the phone told us about itself, and where the request came from."""
+
+    device_id: str
+    platform: str = ""
+    version: str = ""
+    ip: str | None = None
+    user_agent: str = ""
+
+
+@dataclass
+class Outcome:
+    """The phone API's answer: a status and either an answer body or an error."""
+
+    status: int
+    body: dict[str, Any] = field(default_factory=dict)
+    error_code: str | None = None
+    message: str = ""
+    device: Device | None = None
+
+
+def config_version(app: App) -> str:
+    rendered = get_rendered_config(app.provider_id) if app.enabled else None
+    return (rendered or render_config(app)).version
+
+
+def touch_device(app: App, client: Client, username: str, end_user: EndUser | None = None) -> Device:
+    device, created = Device.objects.get_or_create(
+        app=app, device_id=client.device_id,
+        defaults={"username": username, "platform": client.platform, "app_version": client.version,
+                  "end_user": end_user},
+    )
+    if not created:
+        device.username = username or device.username
+        device.platform = client.platform or device.platform
+        device.app_version = client.version or device.app_version
+        device.end_user = end_user or device.end_user
+    return device
+
+
+def finish(device: Device, result: str, accounts_hash: str | None = None) -> None:
+    device.last_result = result
+    device.last_seen = timezone.now()
+    if accounts_hash is not None:
+        device.accounts_hash = accounts_hash
+    device.save()
+
+
+def write_log(app: App, client: Client, username: str, flow: str, outcome: str, *,
+              error_code: str = "", detail: str = "", upstream: UpstreamResult | None = None,
+              accounts: int = 0) -> None:
+    ProvisioningLogEntry.objects.create(
+        app=app, device_id=client.device_id, username=username[:256], flow=flow, outcome=outcome,
+        error_code=error_code, detail=detail[:500],
+        upstream_status=upstream.status if upstream else None,
+        upstream_latency_ms=upstream.latency_ms if upstream else None,
+        accounts=accounts,
+    )
+
+
+def deactivated_answer(app: App) -> dict[str, Any]:
+    return {"update": True, "errmsg": DEACTIVATED_MESSAGE, "configVersion": config_version(app),
+            "sipaccounts": [], "xmppaccounts": []}
+
+
+def accounts_digest(answer: dict[str, Any]) -> str:
+    canonical = json.dumps([answer["sipaccounts"], answer["xmppaccounts"], answer["configVersion"]],
+                           sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def upstream_request(app: App, username: str, password: str, device_id: str, reprovision: bool) -> UpstreamRequest:
+    return UpstreamRequest(
+        url=app.provisioning_url, username=username, password=password, device_id=device_id,
+        reprovision=reprovision, auth_header=app.provisioning_auth_header or None,
+        signing_secrets=tuple(app.signing_secret_list()), timeout_seconds=float(app.provisioning_timeout),
+    )
+
+
+def ask_provider(app: App, username: str, password: str, device_id: str, reprovision: bool) -> UpstreamResult:
+    result = call_provider(upstream_request(app, username, password, device_id, reprovision),
+                           outbound_policy(), breaker_for(app.pk))
+    UPSTREAM.labels(result.error_code or "ok").inc()
+    return result
+
+
+def merged_answer(app: App, result: UpstreamResult) -> dict[str, Any]:
+    answer = result.answer
+    assert answer is not None  # only called for successful results
+    return {
+        "update": answer.update,
+        "errmsg": answer.errmsg,
+        "configVersion": config_version(app),
+        "sipaccounts": merge_accounts(answer.sipaccounts, sip_profile(app)),
+        "xmppaccounts": [account.for_phone() for account in answer.xmppaccounts],
+    }
+
+
+def provision_external(app: App, username: str, password: str, client: Client, *,
+                       reprovision: bool = False, flow: str = "provision",
+                       end_user: EndUser | None = None) -> Outcome:
+    """Flows D, E and F (and tokens wrapping provisioning credentials)."""
+    device = touch_device(app, client, username, end_user)
+    if device.pk and device.status == DeviceStatus.DEACTIVATED:
+        finish(device, "deactivated")
+        write_log(app, client, username, flow, "deactivated")
+        return Outcome(200, deactivated_answer(app), device=device)
+    result = ask_provider(app, username, password, client.device_id, reprovision)
+    if result.error_code:
+        status, message = UPSTREAM_FAILURES[result.error_code]
+        finish(device, result.error_code)
+        write_log(app, client, username, flow, "failed", error_code=result.error_code,
+                  detail=result.detail, upstream=result)
+        log.info("provisioning failed", extra={"provider_id": app.provider_id, "code": result.error_code})
+        return Outcome(status, error_code=result.error_code, message=message, device=device)
+    answer = merged_answer(app, result)
+    digest = accounts_digest(answer)
+    if reprovision and answer["update"] and device.accounts_hash == digest:
+        # Nothing changed since this device was last provisioned: tell it to keep what it has.
+        answer["update"] = False
+    outcome = "ok" if answer["sipaccounts"] else "rejected"
+    finish(device, outcome, digest if answer["sipaccounts"] else None)
+    write_log(app, client, username, flow, outcome, upstream=result, accounts=len(answer["sipaccounts"]),
+              detail=answer["errmsg"] if outcome == "rejected" else "")
+    return Outcome(200, answer, device=device)
+
+
+def test_bench(app: App, username: str, password: str) -> dict[str, Any]:
+    """The real call a phone would cause, shown to the provider with secrets masked."""
+    result = ask_provider(app, username, password, "test-bench", False)
+    masked = result.masked_request
+    report: dict[str, Any] = {
+        "request": {"method": masked.method, "url": masked.url, "headers": masked.headers},
+        "status": result.status,
+        "latencyMs": result.latency_ms,
+        "rawAnswer": result.body_text,
+        "errorCode": result.error_code,
+        "detail": result.detail,
+        "validationErrors": list(result.reasons),
+        "answer": None,
+    }
+    if result.error_code is None:
+        report["answer"] = merged_answer(app, result)
+    write_log(app, Client(device_id="test-bench"), username, "test_bench",
+              "failed" if result.error_code else "ok", error_code=result.error_code or "",
+              detail=result.detail, upstream=result,
+              accounts=len(report["answer"]["sipaccounts"]) if report["answer"] else 0)
+    return report
+
+
+def provision_local(app: App, accounts: list[SipAccount], client: Client, *, flow: str,
+                    end_user: EndUser | None = None, username: str = "") -> Outcome:
+    """Accounts SessionCloud already holds (a setup token for SIP credentials), merged."""
+    device = touch_device(app, client, username, end_user)
+    if device.pk and device.status == DeviceStatus.DEACTIVATED:
+        finish(device, "deactivated")
+        write_log(app, client, username, flow, "deactivated")
+        return Outcome(200, deactivated_answer(app), device=device)
+    answer = {"update": True, "errmsg": "", "configVersion": config_version(app),
+              "sipaccounts": merge_accounts(accounts, sip_profile(app)), "xmppaccounts": []}
+    finish(device, "ok", accounts_digest(answer))
+    write_log(app, client, username, flow, "ok", accounts=len(accounts))
+    return Outcome(200, answer, device=device)
+
+
+def provision_from_token(token: SetupToken, client: Client) -> Outcome:
+    """A redeemed token: external credentials run the provider call, SIP ones are merged here."""
+    user, app = token.end_user, token.app
+    if user.has_provisioning and app.is_external:
+        return provision_external(app, user.provisioning_username, user.provisioning_password, client,
+                                  flow="token", end_user=user)
+    return provision_local(app, [sip_account(user)], client, flow="token", end_user=user,
+                           username=user.sip_username)

@@ -1,0 +1,97 @@
+"""Setup tokens: one-time, expiring secrets standing for an end user's credentials.
+
+Only the SHA-256 of a token is stored. Redemption follows the device-initialisation steps
+pretix uses: validate, look up, refuse used/expired/revoked, mark used (atomically), record,
+answer.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from sessioncloud.codes.formats import encode_token, is_valid_token
+from sessioncloud.providers.models import EndUser, SetupToken, TokenRedemption, hash_token
+
+security_log = logging.getLogger("sessioncloud.security")
+
+MAX_TTL_HOURS = 30 * 24
+MAX_USES = 5
+
+
+class TokenRequestError(ValueError):
+    def __init__(self, field: str, message: str):
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    token: SetupToken
+    plain: str
+
+    @property
+    def code(self) -> str:
+        return encode_token(self.plain)
+
+
+def issue_token(end_user: EndUser, *, ttl_hours: int | None = None, max_uses: int | None = None,
+                created_by: str = "") -> IssuedToken:
+    app = end_user.app
+    ttl = app.token_ttl_hours if ttl_hours is None else ttl_hours
+    uses = 1 if max_uses is None else max_uses
+    if not 1 <= ttl <= MAX_TTL_HOURS:
+        raise TokenRequestError("ttlHours", f"A token lives between 1 and {MAX_TTL_HOURS} hours (30 days).")
+    if not 1 <= uses <= MAX_USES:
+        raise TokenRequestError("maxUses", f"A token may be redeemed between 1 and {MAX_USES} times.")
+    if not (end_user.has_sip or end_user.has_provisioning):
+        raise TokenRequestError("endUser", "This end user has neither SIP nor provisioning credentials.")
+    plain = secrets.token_urlsafe(24)  # 192 random bits
+    token = SetupToken.objects.create(
+        app=app, end_user=end_user, token_hash=hash_token(plain),
+        expires=timezone.now() + timedelta(hours=ttl), max_uses=uses, created_by=created_by[:200],
+    )
+    return IssuedToken(token, plain)
+
+
+def token_status(token: SetupToken) -> str:
+    """pending, used, expired or revoked: what the portal shows (the phone never sees which)."""
+    if token.revoked:
+        return "revoked"
+    if token.uses >= token.max_uses:
+        return "used"
+    if token.expires <= timezone.now():
+        return "expired"
+    return "pending"
+
+
+def revoke(token: SetupToken) -> None:
+    if token.revoked is None:
+        token.revoked = timezone.now()
+        token.save(update_fields=["revoked"])
+
+
+def redeem(plain: str, device_id: str, ip: str | None, user_agent: str) -> SetupToken | None:
+    """Use one redemption of a valid token; None for unknown, expired, used or revoked alike."""
+    if not is_valid_token(plain):
+        security_log.warning("setup token refused", extra={"reason": "malformed"})
+        return None
+    now = timezone.now()
+    with transaction.atomic():
+        # One conditional UPDATE: two concurrent redeems of a single-use token cannot both pass.
+        claimed = SetupToken.objects.filter(
+            token_hash=hash_token(plain), revoked__isnull=True, expires__gt=now, uses__lt=F("max_uses"),
+        ).update(uses=F("uses") + 1)
+        if not claimed:
+            security_log.warning("setup token refused", extra={"reason": "unknown, expired, used or revoked"})
+            return None
+        token = SetupToken.objects.select_related("app", "end_user").get(token_hash=hash_token(plain))
+        TokenRedemption.objects.create(token=token, device_id=device_id, ip=ip, user_agent=user_agent[:300])
+    return token

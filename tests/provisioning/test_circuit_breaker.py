@@ -1,0 +1,189 @@
+"""The per-provider circuit breaker, with the in-process store and the shared Redis store."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Iterator
+
+import pytest
+import redis
+
+from sessioncloud.provisioning.breaker import (
+    BreakerStore,
+    CircuitBreaker,
+    MemoryBreakerStore,
+    RedisBreakerStore,
+)
+
+OPEN_SECONDS = 0.2
+
+
+@pytest.fixture
+def redis_client() -> Iterator[redis.Redis]:
+    client = redis.Redis(host="127.0.0.1", port=6379, socket_timeout=1, socket_connect_timeout=1)
+    try:
+        client.ping()
+    except redis.ConnectionError:
+        pytest.skip("no Redis on 127.0.0.1:6379")
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def namespace(redis_client: redis.Redis) -> Iterator[str]:
+    name = f"test-sessioncloud:{uuid.uuid4().hex}"
+    yield name
+    keys = list(redis_client.scan_iter(match=f"{name}:*"))
+    if keys:
+        redis_client.delete(*keys)
+
+
+@pytest.fixture(params=["memory", "redis"])
+def make_breaker(request: pytest.FixtureRequest) -> Callable[..., CircuitBreaker]:
+    """Breakers of several Apps (and, for Redis, of several processes) over one shared store."""
+    if request.param == "memory":
+        store: BreakerStore = MemoryBreakerStore()
+        namespace = "sessioncloud:breaker"
+        new_store: Callable[[], BreakerStore] = lambda: store  # noqa: E731
+    else:
+        client = request.getfixturevalue("redis_client")
+        namespace = request.getfixturevalue("namespace")
+        # A new client per breaker, as each app process would have its own connection.
+        new_store = lambda: RedisBreakerStore(redis.Redis(connection_pool=client.connection_pool))  # noqa: E731
+
+    def make(app_id: str = "app-1", **options: float) -> CircuitBreaker:
+        settings = {"threshold": 3, "window": 30.0, "open_seconds": OPEN_SECONDS, **options}
+        return CircuitBreaker(new_store(), app_id, namespace=namespace, **settings)  # type: ignore[arg-type]
+
+    return make
+
+
+def fail(breaker: CircuitBreaker, times: int) -> None:
+    for _ in range(times):
+        assert breaker.allow() is True
+        breaker.record_failure()
+
+
+def test_a_new_breaker_is_closed_and_allows_calls(make_breaker: Callable[..., CircuitBreaker]) -> None:
+    breaker = make_breaker()
+
+    assert breaker.state() == "closed"
+    assert breaker.allow() is True
+
+
+def test_it_stays_closed_below_the_threshold(make_breaker: Callable[..., CircuitBreaker]) -> None:
+    breaker = make_breaker()
+
+    fail(breaker, 2)
+
+    assert breaker.state() == "closed"
+    assert breaker.allow() is True
+
+
+def test_it_opens_after_threshold_consecutive_failures(make_breaker: Callable[..., CircuitBreaker]) -> None:
+    breaker = make_breaker()
+
+    fail(breaker, 3)
+
+    assert breaker.state() == "open"
+    assert breaker.allow() is False
+
+
+def test_a_success_resets_the_failure_count(make_breaker: Callable[..., CircuitBreaker]) -> None:
+    breaker = make_breaker()
+
+    fail(breaker, 2)
+    breaker.record_success()
+    fail(breaker, 2)
+
+    assert breaker.state() == "closed"
+
+
+def test_failures_older_than_the_window_are_forgotten(make_breaker: Callable[..., CircuitBreaker]) -> None:
+    breaker = make_breaker(window=0.2)
+
+    fail(breaker, 2)
+    time.sleep(0.25)
+    fail(breaker, 2)
+
+    assert breaker.state() == "closed"
+
+
+def test_after_the_open_period_exactly_one_trial_call_goes_through(make_breaker: Callable[..., CircuitBreaker]) -> None:
+    breaker, other_process = make_breaker(), make_breaker()
+    fail(breaker, 3)
+
+    time.sleep(OPEN_SECONDS + 0.05)
+
+    assert breaker.state() == "half-open"
+    assert breaker.allow() is True
+    assert other_process.allow() is False
+    assert breaker.allow() is False
+
+
+def test_a_successful_trial_closes_the_breaker(make_breaker: Callable[..., CircuitBreaker]) -> None:
+    breaker = make_breaker()
+    fail(breaker, 3)
+    time.sleep(OPEN_SECONDS + 0.05)
+
+    assert breaker.allow() is True
+    breaker.record_success()
+
+    assert breaker.state() == "closed"
+    assert [breaker.allow() for _ in range(3)] == [True, True, True]
+
+
+def test_a_failed_trial_opens_the_breaker_again(make_breaker: Callable[..., CircuitBreaker]) -> None:
+    breaker = make_breaker()
+    fail(breaker, 3)
+    time.sleep(OPEN_SECONDS + 0.05)
+
+    assert breaker.allow() is True
+    breaker.record_failure()
+
+    assert breaker.state() == "open"
+    assert breaker.allow() is False
+
+
+def test_a_trial_whose_caller_vanished_is_retried_after_its_lease(make_breaker: Callable[..., CircuitBreaker]) -> None:
+    breaker = make_breaker(trial_lease=0.2)
+    fail(breaker, 3)
+    time.sleep(OPEN_SECONDS + 0.05)
+    assert breaker.allow() is True  # this caller never records an outcome
+
+    time.sleep(0.25)
+
+    assert breaker.allow() is True
+
+
+def test_each_app_has_its_own_breaker(make_breaker: Callable[..., CircuitBreaker]) -> None:
+    failing, healthy = make_breaker("app-1"), make_breaker("app-2")
+
+    fail(failing, 3)
+
+    assert failing.allow() is False
+    assert healthy.allow() is True
+    assert healthy.state() == "closed"
+
+
+def test_the_redis_store_namespaces_its_keys_per_app(redis_client: redis.Redis, namespace: str) -> None:
+    breaker = CircuitBreaker(RedisBreakerStore(redis_client), "app-42", threshold=3, namespace=namespace)
+
+    breaker.record_failure()
+
+    assert [key.decode() for key in redis_client.scan_iter(match=f"{namespace}:*")] == [f"{namespace}:app-42:failures"]
+    assert 0 < redis_client.pttl(f"{namespace}:app-42:failures") <= 30_000
+
+
+def test_the_memory_store_counts_with_expiry() -> None:
+    now = [100.0]
+    store = MemoryBreakerStore(clock=lambda: now[0])
+
+    assert [store.increment("k", ttl=10) for _ in range(3)] == [1, 2, 3]
+    now[0] = 110.0
+    assert store.increment("k", ttl=10) == 1
+    assert store.set_flag("f", ttl=5, only_if_absent=True) is True
+    assert store.set_flag("f", ttl=5, only_if_absent=True) is False
+    now[0] = 115.0
+    assert store.has_flag("f") is False
