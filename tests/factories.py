@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from sessioncloud.accounts.models import Organization
-from sessioncloud.providers.models import App
+from sessioncloud.providers.models import App, EndUser
 
 
 def make_app(organization: Organization, provider_id: str = "AcmeInc", **values: Any) -> App:
@@ -21,3 +21,10 @@ def make_app(organization: Organization, provider_id: str = "AcmeInc", **values:
     app.full_clean()
     app.save()
     return app
+
+
+def make_end_user(app: App, external_id: str, **values: Any) -> EndUser:
+    defaults: dict[str, Any] = {"display_name": external_id.title(), "sip_username": "2001",
+                                "sip_password": f"{external_id}-secret"}
+    defaults.update(values)
+    return EndUser.objects.create(app=app, external_id=external_id, **defaults)
