@@ -95,13 +95,15 @@ WSGI_APPLICATION = "sessioncloud.wsgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        # Before the apps' own templates, so the portal's look overrides allauth's.
+        "DIRS": [BASE_DIR / "portal" / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "sessioncloud.portal.context.portal",
             ],
         },
     },
@@ -224,9 +226,16 @@ LOGGING = {
         # Django's request logger repeats full URLs and tracebacks: our own access log says enough.
         "django.request": {"level": "ERROR"},
         "django.server": {"level": "WARNING"},
+        # The HTTP client logs every request URL, and a provider URL carries the password.
+        "httpx2": {"level": "WARNING"},
+        "httpcore2": {"level": "WARNING"},
     },
 }
 
+ACCOUNT_ADAPTER = "sessioncloud.accounts.adapters.AccountAdapter"
+ACCOUNT_FORMS = {"signup": "sessioncloud.accounts.forms.SignupForm"}
+ACCOUNT_EMAIL_SUBJECT_PREFIX = "[SessionCloud] "
+ACCOUNT_LOGOUT_REDIRECT_URL = "/accounts/login/"
 ACCOUNT_LOGIN_METHODS = {"email"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
 ACCOUNT_EMAIL_VERIFICATION = "mandatory"

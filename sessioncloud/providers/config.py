@@ -16,6 +16,7 @@ from django.conf import settings
 from django.core.cache import cache
 
 from sessioncloud.providers.models import App, Logo
+from sessioncloud.provisioning.merge import DEFAULT_PORTS, split_domain
 
 CACHE_SECONDS = 24 * 3600
 # Unknown ProviderIds are cached too, briefly, so a flood of guesses does not reach the database.
@@ -37,18 +38,6 @@ def cache_key(provider_id: str) -> str:
     return f"cfg:v1:{provider_id.lower()}"
 
 
-def default_port(transport: str) -> int:
-    return 5061 if transport == "TLS" else 5060
-
-
-def split_domain(domain: str, transport: str) -> tuple[str, int]:
-    """`host[:port]` into host and port, the port defaulting by transport."""
-    host, sep, port = domain.rpartition(":")
-    if sep and port.isdigit():
-        return host, int(port)
-    return domain, default_port(transport)
-
-
 def logo_json(logo: Logo | None) -> dict[str, Any] | None:
     if logo is None:
         return None
@@ -61,7 +50,7 @@ def logo_json(logo: Logo | None) -> dict[str, Any] | None:
 
 def public_config(app: App) -> dict[str, Any]:
     """The SPEC 5.1 object without its version."""
-    host, port = split_domain(app.sip_domain, app.sip_transport)
+    host, port = split_domain(app.sip_domain)
     return {
         "providerId": app.provider_id,
         "kind": app.kind,
@@ -83,7 +72,7 @@ def public_config(app: App) -> dict[str, Any]:
         },
         "sip": {
             "domain": host,
-            "port": port,
+            "port": port or DEFAULT_PORTS[app.sip_transport],
             "proxy": app.sip_proxy or None,
             "transport": app.sip_transport,
             "useSubdomains": app.use_subdomains,

@@ -138,6 +138,13 @@ class App(models.Model):
     def __str__(self) -> str:
         return self.provider_id
 
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self.signing_secrets:
+            self.rotate_signing_secret()
+            if kwargs.get("update_fields") is not None:
+                kwargs["update_fields"] = {*kwargs["update_fields"], "signing_secrets"}
+        super().save(*args, **kwargs)
+
     def clean(self) -> None:
         errors: dict[str, str] = {}
         taken = App.objects.filter(provider_id__iexact=self.provider_id).exclude(pk=self.pk)
@@ -147,13 +154,6 @@ class App(models.Model):
             errors["provisioning_url"] = "External provisioning needs the URL of your web service."
         if errors:
             raise ValidationError(errors)
-
-    def save(self, *args: Any, **kwargs: Any) -> None:
-        if not self.signing_secrets:
-            self.rotate_signing_secret()
-            if kwargs.get("update_fields") is not None:
-                kwargs["update_fields"] = {*kwargs["update_fields"], "signing_secrets"}
-        super().save(*args, **kwargs)
 
     @property
     def is_external(self) -> bool:
@@ -244,6 +244,9 @@ class TokenRedemption(models.Model):
     ip = models.GenericIPAddressField(null=True)
     user_agent = models.CharField(max_length=300, blank=True)
 
+    def __str__(self) -> str:
+        return f"{self.token} by {self.device_id}"
+
 
 class DeviceStatus(models.TextChoices):
     ACTIVE = "active"
@@ -290,3 +293,6 @@ class ProvisioningLogEntry(models.Model):
     class Meta:
         ordering = ["-created", "-id"]
         indexes = [models.Index(fields=["app", "-created"], name="provlog_app_created")]
+
+    def __str__(self) -> str:
+        return f"{self.created:%Y-%m-%d %H:%M:%S} {self.flow} {self.outcome}"

@@ -16,10 +16,17 @@ from typing import Any
 from django.utils import timezone
 
 from sessioncloud.api.metrics import UPSTREAM
-from sessioncloud.providers.config import get_rendered_config, render_config
 from sessioncloud.lib.sipaccount import SipAccount
+from sessioncloud.providers.config import get_rendered_config, render_config
 from sessioncloud.providers.endusers import sip_account
-from sessioncloud.providers.models import App, Device, DeviceStatus, EndUser, ProvisioningLogEntry, SetupToken
+from sessioncloud.providers.models import (
+    App,
+    Device,
+    DeviceStatus,
+    EndUser,
+    ProvisioningLogEntry,
+    SetupToken,
+)
 from sessioncloud.providers.outbound import breaker_for, outbound_policy, sip_profile
 from sessioncloud.provisioning.merge import merge_accounts
 from sessioncloud.provisioning.upstream import UpstreamRequest, UpstreamResult, call_provider

@@ -12,12 +12,16 @@ in-process store serves the single-process default.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import redis
+
+log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 
 class BreakerStore(Protocol):
@@ -82,23 +86,44 @@ return value
 
 
 class RedisBreakerStore:
-    """Store shared by every app process through Redis."""
+    """Store shared by every app process through Redis.
+
+    When Redis fails, the store answers as a closed breaker would: the breaker protects
+    workers, and must not itself stop provisioning while the cache is down.
+    """
 
     def __init__(self, client: redis.Redis) -> None:
         self._client = client
         self._increment = client.register_script(_INCREMENT_SCRIPT)
 
     def increment(self, key: str, ttl: float) -> int:
-        return int(self._increment(keys=[key], args=[_ms(ttl)]))
+        try:
+            return int(self._increment(keys=[key], args=[_ms(ttl)]))
+        except redis.RedisError as error:
+            return _unavailable(error, 0)
 
     def set_flag(self, key: str, ttl: float, only_if_absent: bool = False) -> bool:
-        return bool(self._client.set(key, 1, px=_ms(ttl), nx=only_if_absent))
+        try:
+            return bool(self._client.set(key, 1, px=_ms(ttl), nx=only_if_absent))
+        except redis.RedisError as error:
+            return _unavailable(error, True)
 
     def has_flag(self, key: str) -> bool:
-        return bool(self._client.exists(key))
+        try:
+            return bool(self._client.exists(key))
+        except redis.RedisError as error:
+            return _unavailable(error, False)
 
     def delete(self, *keys: str) -> None:
-        self._client.delete(*keys)
+        try:
+            self._client.delete(*keys)
+        except redis.RedisError as error:
+            _unavailable(error, None)
+
+
+def _unavailable(error: redis.RedisError, fallback: _T) -> _T:
+    log.warning("circuit breaker store unavailable: %s", error)
+    return fallback
 
 
 class CircuitBreaker:

@@ -10,6 +10,7 @@ the query string.
 from __future__ import annotations
 
 import functools
+import re
 import select
 import socket
 import ssl
@@ -44,8 +45,10 @@ from sessioncloud.provisioning.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER
 
 USER_AGENT = f"SessionCloud/{__version__}"
 CONNECT_TIMEOUT = 3.0
+MAX_TIMEOUT = 15.0
 BODY_PREVIEW_CHARS = 32 * 1024
 MASK = "***"
+_PRINTABLE_ASCII = re.compile(r"^[\x20-\x7e]*$")
 
 PROVIDER_TIMEOUT = "provider_timeout"
 PROVIDER_UNREACHABLE = "provider_unreachable"
@@ -161,7 +164,7 @@ def _call(
     ssl_context: ssl.SSLContext | None,
     clock: Callable[[], float],
 ) -> UpstreamResult:
-    deadline = started + request.timeout_seconds
+    deadline = started + min(max(request.timeout_seconds, 0.1), MAX_TIMEOUT)
     try:
         addresses = _resolve_before(target, policy, deadline, request.timeout_seconds)
         status, body = _exchange(request, target, addresses, deadline, ssl_context, clock)
@@ -196,7 +199,7 @@ def _exchange(
     ssl_context: ssl.SSLContext | None,
     clock: Callable[[], float],
 ) -> tuple[int, bytes]:
-    http_request = httpx2.Request("GET", provider_url(request), headers=_headers(request))
+    http_request = _build_request(request)
     transport = GuardedTransport(_checked_host(http_request.url, target), addresses, deadline, ssl_context=ssl_context)
     _sign(http_request, request.signing_secrets, clock)
     remaining = max(0.001, deadline - time.monotonic())
@@ -218,10 +221,19 @@ def _exchange(
     except httpx2.RemoteProtocolError as error:
         raise _Failure(PROVIDER_BAD_RESPONSE, f"invalid HTTP answer from {where}: {error}") from None
     except httpx2.LocalProtocolError:
-        # h11's message would quote the offending header value, which may be the auth header.
-        raise _Failure(PROVIDER_UNREACHABLE, "the request could not be sent: invalid header value") from None
+        raise _Failure(PROVIDER_UNREACHABLE, "the request could not be sent") from None
     except httpx2.HTTPError as error:
         raise _Failure(PROVIDER_UNREACHABLE, f"connection to {where} failed: {error}") from None
+
+
+def _build_request(request: UpstreamRequest) -> httpx2.Request:
+    # Checked here rather than left to h11, whose error message would quote the header value.
+    if request.auth_header and not _PRINTABLE_ASCII.match(request.auth_header):
+        raise _Failure(PROVIDER_UNREACHABLE, "the auth header value must be printable ASCII")
+    try:
+        return httpx2.Request("GET", provider_url(request), headers=_headers(request))
+    except (httpx2.InvalidURL, ValueError):
+        raise _Failure(PROVIDER_UNREACHABLE, "refused: the URL cannot be used") from None
 
 
 def _read_body(response: httpx2.Response) -> bytes:

@@ -10,7 +10,13 @@ from django.test import Client
 from django.utils import timezone
 
 from sessioncloud.codes.formats import parse_code
-from sessioncloud.providers.models import Device, ProvisioningLogEntry, SetupToken, TokenRedemption, hash_token
+from sessioncloud.providers.models import (
+    Device,
+    ProvisioningLogEntry,
+    SetupToken,
+    TokenRedemption,
+    hash_token,
+)
 from sessioncloud.providers.tokens import issue_token, redeem
 from tests.factories import make_app, make_end_user
 

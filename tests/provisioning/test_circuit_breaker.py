@@ -187,3 +187,14 @@ def test_the_memory_store_counts_with_expiry() -> None:
     assert store.set_flag("f", ttl=5, only_if_absent=True) is False
     now[0] = 115.0
     assert store.has_flag("f") is False
+
+
+def test_an_unreachable_redis_leaves_the_breaker_closed(caplog: pytest.LogCaptureFixture) -> None:
+    client = redis.Redis(host="127.0.0.1", port=1, socket_timeout=0.2, socket_connect_timeout=0.2)
+    breaker = CircuitBreaker(RedisBreakerStore(client), "app-1", threshold=1)
+
+    breaker.record_failure()
+
+    assert breaker.allow() is True
+    assert breaker.state() == "closed"
+    assert "circuit breaker store unavailable" in caplog.text

@@ -18,8 +18,7 @@ import pytest
 from sessioncloud.lib.sipaccount import SipAccount
 from sessioncloud.provisioning.answer import ProviderAnswer
 from sessioncloud.provisioning.upstream import UpstreamRequest, UpstreamResult, call_provider
-
-from .conftest import LOOPBACK_POLICY
+from tests.providerstub import LOOPBACK_POLICY
 
 SCRIPT = Path(__file__).resolve().parents[2] / "examples" / "provider_service.py"
 SECRET = "example-signing-secret"

@@ -19,8 +19,7 @@ from cryptography.x509.oid import NameOID
 
 from sessioncloud.provisioning.guard import OutboundPolicy
 from sessioncloud.provisioning.upstream import PinnedBackend, UpstreamRequest, call_provider
-
-from .conftest import LOOPBACK_POLICY, ProviderStub, start_stub, stop_stub
+from tests.providerstub import LOOPBACK_POLICY, ProviderStub, start_stub, stop_stub
 
 ANSWER = {"update": True, "sipaccounts": [{"sipusername": "1000", "sippassword": "x"}]}
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import socket
+import threading
 
 import pytest
 
@@ -19,8 +20,7 @@ from sessioncloud.provisioning.upstream import (
     UpstreamResult,
     call_provider,
 )
-
-from .conftest import LOOPBACK_POLICY, ProviderStub, StubHandler
+from tests.providerstub import LOOPBACK_POLICY, ProviderStub, StubHandler
 
 PASSWORD = "s3cr3t-pw"
 ACCOUNT = {"sipusername": "1000", "sippassword": "sip-secret"}
@@ -253,6 +253,23 @@ def test_it_reports_a_name_that_does_not_resolve_as_unreachable(monkeypatch: pyt
     assert result.detail == "provider.invalid does not resolve (Name or service not known)"
 
 
+def test_a_slow_dns_lookup_counts_against_the_deadline(monkeypatch: pytest.MonkeyPatch) -> None:
+    released = threading.Event()
+
+    def slow_lookup(*args: object, **kwargs: object) -> list[object]:
+        released.wait(3)
+        raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+
+    monkeypatch.setattr(socket, "getaddrinfo", slow_lookup)
+    try:
+        result = call("http://slow.example/p", timeout_seconds=0.5)
+    finally:
+        released.set()
+
+    assert (result.error_code, result.detail) == ("provider_timeout", "DNS lookup for slow.example took longer than 0.5 s")
+    assert 400 <= result.latency_ms < 1000
+
+
 def test_it_refuses_not_json(provider: ProviderStub) -> None:
     provider.answer(200, b"<html>oops</html>")
 
@@ -356,15 +373,13 @@ def test_it_refuses_plain_http_under_the_default_policy(provider: ProviderStub) 
     assert (result.error_code, result.detail) == ("provider_unreachable", "refused: the URL must start with https://")
 
 
-def test_it_does_not_leak_an_invalid_auth_header_value(provider: ProviderStub) -> None:
+@pytest.mark.parametrize("value", ["Bearer abc\r\nX-Injected: 1", "Bearer äbc", "Bearer \x00abc"])
+def test_it_refuses_an_auth_header_value_that_is_not_printable_ascii(provider: ProviderStub, value: str) -> None:
     provider.answer_json({"update": True, "sipaccounts": []})
 
-    result = call(provider.url(), auth_header="Bearer abc\r\nX-Injected: 1")
+    result = call(provider.url(), auth_header=value)
 
-    assert (result.error_code, result.detail) == (
-        "provider_unreachable",
-        "the request could not be sent: invalid header value",
-    )
+    assert (result.error_code, result.detail) == ("provider_unreachable", "the auth header value must be printable ASCII")
     assert provider.requests == []
 
 

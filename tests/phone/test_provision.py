@@ -1,0 +1,239 @@
+from __future__ import annotations
+
+import json
+import logging
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from django.test import Client
+
+from sessioncloud.providers.models import Device, DeviceStatus, ProvisioningLogEntry
+from sessioncloud.provisioning.signing import verify
+from tests.factories import make_app
+from tests.providerstub import silent, slow_drip
+
+pytestmark = pytest.mark.django_db
+
+ACCOUNT = {"sipusername": "1000", "sippassword": "sip-pass-1000"}
+MERGED_1000 = {
+    "sipusername": "1000", "sippassword": "sip-pass-1000", "authusername": "1000", "displayname": "1000",
+    "domain": "sip.ext.example", "port": 5070, "proxy": None, "transport": "UDP", "srtp": "Disabled",
+    "messaging": "Enabled", "video": "Disabled", "callrecording": "Disabled", "subdomain": None,
+    "voicemailNumber": None, "registrationExpires": 600,
+}
+
+
+def provision(body: dict, **headers: str):
+    payload = {"password": "1234", "deviceId": "dev-1", **body}
+    return Client().post("/api/v1/provision", data=json.dumps(payload), content_type="application/json",
+                         headers=headers)
+
+
+def test_it_provisions_one_account_merged_with_the_app_profile(external_app, provider):
+    provider.answer_json({"update": True, "sipaccounts": [ACCOUNT], "errmsg": ""})
+    response = provision({"providerId": "ExtInc", "username": "1000", "app": {"platform": "ios", "version": "6.0.0"}})
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body == {"update": True, "errmsg": "", "configVersion": body["configVersion"],
+                    "sipaccounts": [MERGED_1000], "xmppaccounts": []}
+    config = Client().get("/api/v1/providers/ExtInc/config").json()
+    assert body["configVersion"] == config["version"]
+
+
+def test_it_sends_the_compatible_request_with_auth_and_signature(external_app, provider):
+    provider.answer_json({"update": True, "sipaccounts": [ACCOUNT]})
+    provision({"providerId": "extinc", "username": "1000", "reprovision": True})
+    received = provider.requests[0]
+    url = urlsplit(received.path)
+    assert url.path == "/provisioning"
+    assert parse_qs(url.query) == {"username": ["1000"], "password": ["1234"], "reprovision": ["true"],
+                                   "deviceId": ["dev-1"]}
+    headers = {k.lower(): v for k, v in received.headers.items()}
+    assert headers["authorization"] == "Bearer upstream-s3cret"
+    assert headers["user-agent"].startswith("SessionCloud/")
+    assert headers["accept"] == "application/json"
+    timestamp = headers["x-sessioncloud-timestamp"]
+    assert verify(headers["x-sessioncloud-signature"], external_app.signing_secret_list()[0],
+                  timestamp, "GET", received.path, now=int(timestamp))
+
+
+def test_it_merges_several_accounts_with_every_optional_field(external_app, provider):
+    full = {"sipusername": "1001", "sippassword": "p2", "transport": "tls", "subdomain": "pbx7",
+            "authusername": "auth1001", "displayname": "Reception", "srtp": True, "messaging": "disabled",
+            "video": "ENABLED", "callrecording": False, "unknown": "ignored"}
+    provider.answer_json({"update": "true", "sipaccounts": [ACCOUNT, full], "errmsg": "Welcome"})
+    body = provision({"providerId": "ExtInc", "username": "1000"}).json()
+    assert body["update"] is True and body["errmsg"] == "Welcome"
+    assert body["sipaccounts"][1] == {
+        "sipusername": "1001", "sippassword": "p2", "authusername": "auth1001", "displayname": "Reception",
+        "domain": "pbx7.sip.ext.example", "port": 5070, "proxy": None, "transport": "TLS", "srtp": "Enabled",
+        "messaging": "Disabled", "video": "Enabled", "callrecording": "Disabled", "subdomain": "pbx7",
+        "voicemailNumber": None, "registrationExpires": 600}
+
+
+def test_the_combined_username_names_the_provider(external_app, provider):
+    provider.answer_json({"update": True, "sipaccounts": [ACCOUNT]})
+    assert provision({"username": "user:with:colons:ExtInc"}).status_code == 200
+    assert parse_qs(urlsplit(provider.requests[0].path).query)["username"] == ["user:with:colons"]
+
+
+def test_the_providers_rejection_passes_through(external_app, provider):
+    provider.answer_json({"update": False, "sipaccounts": [], "errmsg": "Wrong PIN, 2 tries left."})
+    response = provision({"providerId": "ExtInc", "username": "1000"})
+    assert response.status_code == 200
+    assert response.json()["errmsg"] == "Wrong PIN, 2 tries left."
+    assert response.json()["sipaccounts"] == []
+    assert ProvisioningLogEntry.objects.get().outcome == "rejected"
+
+
+@pytest.mark.parametrize(("setup", "status", "code"), [
+    (lambda p: p.answer_json({"error": "no"}, status=403), 502, "provider_error"),
+    (lambda p: p.answer_json({"error": "boom"}, status=500), 502, "provider_error"),
+    (lambda p: p.answer(200, b"<html>not json</html>", {"Content-Type": "text/html"}), 502, "provider_bad_response"),
+    (lambda p: p.answer_json({"update": True, "sipaccounts": [{"sipusername": 5}]}), 502, "provider_bad_response"),
+    (lambda p: p.answer_json([1, 2, 3]), 502, "provider_bad_response"),
+    (lambda p: p.answer(302, b"", {"Location": "http://169.254.169.254/"}), 502, "provider_bad_response"),
+    (lambda p: p.answer(200, b'{"update":true,"sipaccounts":[],"errmsg":"' + b"x" * 300_000 + b'"}'), 502,
+     "provider_bad_response"),
+    (lambda p: setattr(p, "behaviour", silent), 504, "provider_timeout"),
+    (lambda p: setattr(p, "behaviour", slow_drip(b'{"update":true,"sipaccounts":[]}', 0.2)), 504,
+     "provider_timeout"),
+])
+def test_upstream_failures_get_their_code_and_a_sentence(external_app, provider, setup, status, code):
+    setup(provider)
+    response = provision({"providerId": "ExtInc", "username": "1000"})
+    assert response.status_code == status
+    error = response.json()["error"]
+    assert error["code"] == code
+    assert error["message"].endswith(".") and "provider" in error["message"]
+    entry = ProvisioningLogEntry.objects.get()
+    assert (entry.outcome, entry.error_code) == ("failed", code)
+    assert entry.detail
+
+
+def test_an_unreachable_provider_is_502(org):
+    make_app(org, "DeadInc", provisioning_mode="external", provisioning_url="http://127.0.0.1:9/provisioning")
+    response = provision({"providerId": "DeadInc", "username": "1000"})
+    assert (response.status_code, response.json()["error"]["code"]) == (502, "provider_unreachable")
+
+
+def test_a_refused_address_is_never_called(org, settings):
+    settings.OUTBOUND_ALLOW_NETS = ()
+    make_app(org, "LoopInc", provisioning_mode="external", provisioning_url="https://127.0.0.1/provisioning")
+    response = provision({"providerId": "LoopInc", "username": "1000"})
+    assert (response.status_code, response.json()["error"]["code"]) == (502, "provider_unreachable")
+    assert "refused" in ProvisioningLogEntry.objects.get().detail
+
+
+def test_a_deactivated_device_is_told_to_deprovision_without_calling_upstream(external_app, provider):
+    provider.answer_json({"update": True, "sipaccounts": [ACCOUNT]})
+    provision({"providerId": "ExtInc", "username": "1000"})
+    Device.objects.filter(device_id="dev-1").update(status=DeviceStatus.DEACTIVATED)
+    response = provision({"providerId": "ExtInc", "username": "1000", "reprovision": True})
+    assert response.json() == {"update": True, "errmsg": "This device was deactivated by your provider.",
+                               "configVersion": response.json()["configVersion"], "sipaccounts": [],
+                               "xmppaccounts": []}
+    assert len(provider.requests) == 1
+
+
+def test_deactivating_through_the_management_api(api, external_app, provider):
+    provider.answer_json({"update": True, "sipaccounts": [ACCOUNT]})
+    provision({"providerId": "ExtInc", "username": "1000"})
+    listing = api.get("/api/v1/manage/apps/ExtInc/devices").json()
+    assert [(d["deviceId"], d["status"], d["lastResult"]) for d in listing] == [("dev-1", "active", "ok")]
+    assert api.post("/api/v1/manage/apps/ExtInc/devices/dev-1/deactivate").json()["status"] == "deactivated"
+    assert provision({"providerId": "ExtInc", "username": "1000"}).json()["sipaccounts"] == []
+
+
+def test_reprovisioning_without_a_change_answers_update_false(external_app, provider):
+    provider.answer_json({"update": True, "sipaccounts": [ACCOUNT]})
+    assert provision({"providerId": "ExtInc", "username": "1000"}).json()["update"] is True
+    again = provision({"providerId": "ExtInc", "username": "1000", "reprovision": True}).json()
+    assert again["update"] is False
+    provider.answer_json({"update": True, "sipaccounts": [{**ACCOUNT, "sippassword": "rotated"}]})
+    changed = provision({"providerId": "ExtInc", "username": "1000", "reprovision": True}).json()
+    assert changed["update"] is True and changed["sipaccounts"][0]["sippassword"] == "rotated"
+
+
+def test_a_portal_mode_app_refuses_provisioning(app):
+    response = provision({"providerId": "AcmeInc", "username": "1000"})
+    assert (response.status_code, response.json()["error"]["code"]) == (409, "external_provisioning_disabled")
+
+
+@pytest.mark.parametrize("body", [{"providerId": "Nobody", "username": "1"}, {"username": "1:Nobody"},
+                                  {"providerId": "bad id!", "username": "1"}])
+def test_unknown_providers_are_404(db, body):
+    response = provision(body)
+    assert (response.status_code, response.json()["error"]["code"]) == (404, "provider_not_found")
+
+
+@pytest.mark.parametrize(("body", "fields"), [
+    ({"username": "1000"}, {"providerId"}),
+    ({"providerId": "ExtInc"}, {"username"}),
+    ({"providerId": "ExtInc", "username": "1000", "deviceId": ""}, {"deviceId"}),
+    ({"providerId": "ExtInc", "username": "1000", "reprovision": "often"}, {"reprovision"}),
+])
+def test_malformed_requests_name_the_field(external_app, body, fields):
+    response = provision(body)
+    assert response.status_code == 422
+    assert set(response.json()["error"]["fields"]) == fields
+
+
+def test_rate_limits_per_user_answer_429_with_retry_after(external_app, provider, settings):
+    settings.RATE_LIMITS = "provision_user=3/m"
+    provider.answer_json({"update": True, "sipaccounts": [ACCOUNT]})
+    statuses = [provision({"providerId": "ExtInc", "username": "1000"}).status_code for _ in range(4)]
+    assert statuses == [200, 200, 200, 429]
+    limited = provision({"providerId": "ExtInc", "username": "1000"})
+    assert limited.json()["error"]["code"] == "rate_limited"
+    assert 1 <= int(limited["Retry-After"]) <= 60
+    assert provision({"providerId": "ExtInc", "username": "1001"}).status_code == 200
+    assert len(provider.requests) == 4
+
+
+def test_rate_limits_per_ip(external_app, provider, settings):
+    settings.RATE_LIMITS = "provision_ip=2/m,provision_user=off"
+    provider.answer_json({"update": True, "sipaccounts": [ACCOUNT]})
+    statuses = [provision({"providerId": "ExtInc", "username": f"u{i}"}).status_code for i in range(3)]
+    assert statuses == [200, 200, 429]
+
+
+def test_no_secret_reaches_a_log_line_or_the_provisioning_log(external_app, provider, caplog):
+    caplog.set_level(logging.DEBUG)
+    provider.answer_json({"update": True, "sipaccounts": [ACCOUNT]})
+    provision({"providerId": "ExtInc", "username": "1000", "password": "pw-XYZZY"})
+    provider.answer(500, b"oops")
+    provision({"providerId": "ExtInc", "username": "1000", "password": "pw-XYZZY"})
+    secrets = ("pw-XYZZY", "sip-pass-1000", "upstream-s3cret", *external_app.signing_secret_list())
+    rows = json.dumps(list(ProvisioningLogEntry.objects.values()), default=str)
+    for secret in secrets:
+        assert secret not in caplog.text
+        assert secret not in rows
+
+
+def test_the_test_bench_shows_the_call_with_secrets_masked(api, external_app, provider):
+    provider.answer_json({"update": True, "sipaccounts": [ACCOUNT, {"sipusername": 7}]})
+    report = api.post("/api/v1/manage/apps/ExtInc/provisioning/test", {"username": "1000", "password": "bench-pw"}).json()
+    assert report["errorCode"] == "provider_bad_response"
+    assert report["validationErrors"] == ["sipaccounts[1].sipusername: Input should be a valid string",
+                                          "sipaccounts[1].sippassword: missing"]
+    assert report["request"]["method"] == "GET"
+    assert "bench-pw" not in json.dumps(report["request"])
+    assert report["request"]["headers"]["Authorization"] == "***"
+    assert report["rawAnswer"].startswith('{"update": true')
+    provider.answer_json({"update": True, "sipaccounts": [ACCOUNT]})
+    good = api.post("/api/v1/manage/apps/ExtInc/provisioning/test", {"username": "1000", "password": "bench-pw"}).json()
+    assert good["errorCode"] is None and good["status"] == 200
+    assert good["answer"]["sipaccounts"] == [MERGED_1000]
+
+
+def test_the_provisioning_log_lists_newest_first_and_filters(api, external_app, provider):
+    provider.answer_json({"update": True, "sipaccounts": [ACCOUNT]})
+    provision({"providerId": "ExtInc", "username": "1000"})
+    provider.answer(500, b"")
+    provision({"providerId": "ExtInc", "username": "1000"})
+    entries = api.get("/api/v1/manage/apps/ExtInc/provisioning-log").json()
+    assert [(e["outcome"], e["errorCode"]) for e in entries] == [("failed", "provider_error"), ("ok", None)]
+    failed = api.get("/api/v1/manage/apps/ExtInc/provisioning-log?outcome=failed").json()
+    assert len(failed) == 1 and failed[0]["upstreamStatus"] == 500
+    assert api.get("/api/v1/manage/apps/ExtInc/provisioning-log?outcome=nope").status_code == 422
