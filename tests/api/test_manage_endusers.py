@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from sessioncloud.codes.qr import decode_image
 from sessioncloud.accounts.models import AuditEntry
+from sessioncloud.codes.qr import decode_image
 from sessioncloud.providers.models import EndUser
 from tests.factories import make_app
 
