@@ -146,6 +146,7 @@ class AppIn(Strict):
     configVersion: str | None = None
     created: str | None = None
     updated: str | None = None
+    warnings: list[str] | None = None
 
 
 class AppOut(BaseModel):
@@ -161,6 +162,7 @@ class AppOut(BaseModel):
     configVersion: str
     created: str
     updated: str
+    warnings: list[str] = []
 
 
 # --- Management API: end users, tokens, devices, log ------------------------------------------

@@ -16,6 +16,7 @@ from sessioncloud.providers.fields import EncryptedTextField
 from sessioncloud.providers.validators import (
     validate_bundle_id,
     validate_color,
+    validate_header_value,
     validate_help_links,
     validate_host_port,
     validate_provider_id,
@@ -116,7 +117,7 @@ class App(models.Model):
         max_length=8, choices=ProvisioningMode.choices, default=ProvisioningMode.PORTAL
     )
     provisioning_url = models.URLField(max_length=1000, blank=True)
-    provisioning_auth_header = EncryptedTextField(blank=True, default="")
+    provisioning_auth_header = EncryptedTextField(blank=True, default="", validators=[validate_header_value])
     # Newest first; two are valid while a rotation is under way.
     signing_secrets = EncryptedTextField(blank=True, default="")
     provisioning_timeout = models.PositiveSmallIntegerField(

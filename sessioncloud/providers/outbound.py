@@ -6,9 +6,10 @@ from functools import lru_cache
 
 import redis
 from django.conf import settings
+from django.core.exceptions import ValidationError
 
 from sessioncloud.provisioning.breaker import CircuitBreaker, MemoryBreakerStore, RedisBreakerStore
-from sessioncloud.provisioning.guard import OutboundPolicy
+from sessioncloud.provisioning.guard import GuardError, OutboundPolicy, check_url_for_save
 from sessioncloud.provisioning.merge import SipProfile
 
 _memory_store = MemoryBreakerStore()
@@ -30,6 +31,14 @@ def breaker_for(app_id: int) -> CircuitBreaker:
     else:
         store = _memory_store
     return CircuitBreaker(store, str(app_id), namespace=f"{settings.CACHES['default'].get('KEY_PREFIX', 'sc')}:breaker")
+
+
+def check_provisioning_url(url: str) -> list[str]:
+    """The save-time check of a provisioning URL: refusals raise, soft problems are returned."""
+    try:
+        return check_url_for_save(url, outbound_policy())
+    except GuardError as error:
+        raise ValidationError(f"SessionCloud cannot call this URL: {error.message}.") from None
 
 
 def sip_profile(app) -> SipProfile:  # type: ignore[no-untyped-def]

@@ -27,6 +27,15 @@ def validate_provider_id(value: str) -> None:
         )
 
 
+HEADER_VALUE_RE = re.compile(r"\A[\x20-\x7e]{1,1000}\Z")
+
+
+def validate_header_value(value: str) -> None:
+    """An HTTP header value: one line of printable ASCII (no way to inject another header)."""
+    if value and not HEADER_VALUE_RE.match(value):
+        raise ValidationError("The header value must be one line of printable ASCII, at most 1000 characters.")
+
+
 def validate_color(value: str) -> None:
     if not COLOR_RE.match(value or ""):
         raise ValidationError("Use a colour of the form #RRGGBB, for example #0A7CFF.")

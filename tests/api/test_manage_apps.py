@@ -216,3 +216,31 @@ def test_unknown_api_paths_and_methods_answer_in_the_error_shape(api):
     assert (missing.status_code, missing.json()["error"]["code"]) == (404, "not_found")
     wrong_method = api.delete("/api/v1/manage/apps")
     assert (wrong_method.status_code, wrong_method.json()["error"]["code"]) == (405, "method_not_allowed")
+
+
+@pytest.mark.parametrize(("url", "message"), [
+    ("https://127.0.0.1/p", "SessionCloud cannot call this URL: "),
+    ("https://10.1.2.3/p", "SessionCloud cannot call this URL: "),
+    ("https://localhost/p", "SessionCloud cannot call this URL: "),
+    ("http://prov.acme.example/p", "SessionCloud cannot call this URL: "),
+])
+def test_the_provisioning_url_is_checked_when_saved(api, url, message):
+    response = api.post("/api/v1/manage/apps", {**APP_BODY, "provisioning": {"mode": "external", "url": url}})
+    assert response.status_code == 422
+    assert response.json()["error"]["fields"]["provisioning.url"].startswith(message)
+    assert App.objects.count() == 0
+
+
+def test_a_provisioning_url_that_does_not_resolve_yet_is_saved_with_a_warning(api):
+    body = {**APP_BODY, "provisioning": {"mode": "external", "url": "https://not-yet.invalid/provisioning"}}
+    response = api.post("/api/v1/manage/apps", body)
+    assert response.status_code == 201
+    assert response.json()["warnings"] == [
+        "not-yet.invalid does not resolve yet; SessionCloud checks it again on every call."]
+
+
+def test_an_auth_header_value_cannot_carry_a_second_header(api):
+    body = {**APP_BODY, "provisioning": {**APP_BODY["provisioning"], "authHeader": "Bearer x\r\nX-Evil: 1"}}
+    response = api.post("/api/v1/manage/apps", body)
+    assert response.status_code == 422
+    assert set(response.json()["error"]["fields"]) == {"provisioning.authHeader"}

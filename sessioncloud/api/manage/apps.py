@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Literal
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest
 from ninja import Query, Status
 
@@ -23,6 +24,7 @@ from sessioncloud.providers.appdata import (
 )
 from sessioncloud.providers.logos import ACCEPTED_CONTENT_TYPES, LogoError, store_logo
 from sessioncloud.providers.models import App
+from sessioncloud.providers.outbound import check_provisioning_url
 
 ERRORS = {401: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut}
 
@@ -39,10 +41,11 @@ def create_app(request: HttpRequest, payload: AppIn) -> Status:
     if missing:
         raise invalid(missing)
     app = App(organization=caller_of(request).organization)
-    apply_body(app, body)
+    changed = apply_body(app, body)
+    warnings = checked_url_warnings(app, changed)
     save_validated(app, field_errors)
     audit(request, "app.create", app, None, audit_snapshot(app))
-    return Status(201, app_json(app))
+    return Status(201, {**app_json(app), "warnings": warnings})
 
 
 @router.get("/apps/{provider_id}", response={200: AppOut, **ERRORS})
@@ -58,10 +61,22 @@ def update_app(request: HttpRequest, provider_id: str, payload: AppIn) -> dict:
     if new_id is not None and new_id.lower() != app.provider_id.lower():
         raise invalid({"providerId": "Phones in the field hold the ProviderId: only an operator can change it."})
     before = audit_snapshot(app)
-    if apply_body(app, body):
+    changed = apply_body(app, body)
+    warnings = checked_url_warnings(app, changed)
+    if changed:
         save_validated(app, field_errors)
         audit(request, "app.update", app, before, audit_snapshot(app))
-    return app_json(app)
+    return {**app_json(app), "warnings": warnings}
+
+
+def checked_url_warnings(app: App, changed: list[str]) -> list[str]:
+    """Check a new provisioning URL as it is saved (the check at call time is the real control)."""
+    if "provisioning_url" not in changed or not app.provisioning_url:
+        return []
+    try:
+        return check_provisioning_url(app.provisioning_url)
+    except ValidationError as error:
+        raise invalid({"provisioning.url": error.messages[0]}) from None
 
 
 @router.put(
