@@ -28,6 +28,7 @@ from sessioncloud.lib.sipaccount import (
     parse_account_lists,
     parse_sip_accounts,
 )
+from sessioncloud.lib.strictjson import StrictJsonError, loads_strict
 
 Kind = Literal["local", "external", "token"]
 Format = Literal["scloc", "scloc-desktop", "scsc", "scsc-desktop", "scloc-token"]
@@ -333,63 +334,15 @@ def accounts_from_json(text: str) -> tuple[list[SipAccount], list[XmppAccount]]:
 
 
 def _load_json(text: str, start: int) -> Any:
-    """Decode the JSON from `start` to the end of `text`, refusing what json.loads allows
-    but a code must not hold: deep nesting, duplicate keys, NaN and lone surrogates."""
+    """Decode the JSON from `start` to the end of `text` with the strict rules of lib.strictjson."""
     start = _skip_whitespace(text, start)
     if start == len(text):
         raise CodeError("the account JSON is missing")
-    _check_depth(text, start)
     try:
-        data = json.loads(text[start:], object_pairs_hook=_unique_keys,
-                          parse_constant=_refuse_constant)
-    except json.JSONDecodeError as error:
-        # Some of json's messages end in "at" and expect a position to follow.
-        reason = error.msg.removesuffix(" at")
-        raise CodeError(f"the account JSON is not valid: {reason} "
-                        f"at character {start + error.pos + 1}") from None
-    try:
-        # Escapes such as "\ud800" decode to text no UTF-8 consumer can store or print.
-        json.dumps(data, ensure_ascii=False).encode("utf-8")
-    except UnicodeEncodeError:
-        raise CodeError("the account JSON holds an invalid \\u escape (a lone surrogate)"
-                        ) from None
-    return data
-
-
-def _check_depth(text: str, start: int) -> None:
-    depth = 0
-    in_string = escaped = False
-    for char in text[start:]:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif char == "\\":
-                escaped = True
-            elif char == '"':
-                in_string = False
-        elif char == '"':
-            in_string = True
-        elif char in "[{":
-            depth += 1
-            if depth > MAX_JSON_DEPTH:
-                raise CodeError(f"the account JSON nests deeper than {MAX_JSON_DEPTH} levels")
-        elif char in "]}":
-            depth -= 1
-
-
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    # Two parsers that keep different copies of a repeated key would disagree about which
-    # password a code carries; refuse the ambiguity instead.
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise CodeError(f"the account JSON has the key '{_excerpt(key)}' twice")
-        result[key] = value
-    return result
-
-
-def _refuse_constant(name: str) -> NoReturn:
-    raise CodeError(f"the account JSON holds {name}, which is not valid JSON")
+        return loads_strict(text[start:], max_depth=MAX_JSON_DEPTH)
+    except StrictJsonError as error:
+        where = f" at character {start + error.pos + 1}" if error.pos is not None else ""
+        raise CodeError(f"the account JSON {error.problem}{where}") from None
 
 
 def _dump_json(value: Any) -> str:

@@ -23,6 +23,7 @@ from sessioncloud.lib.sipaccount import (
     json_type_name,
     parse_account_lists,
 )
+from sessioncloud.lib.strictjson import StrictJsonError, loads_strict
 
 MAX_BODY_BYTES = 256 * 1024
 MAX_DEPTH = 32
@@ -62,10 +63,6 @@ def parse_provider_answer(body: bytes) -> ProviderAnswer:
     return ProviderAnswer(update=envelope.update, errmsg=envelope.errmsg, sipaccounts=sip, xmppaccounts=xmpp)
 
 
-class _Refused(Exception):
-    """Raised from inside json.loads hooks to stop parsing at the first limit breached."""
-
-
 def _load_json(body: bytes) -> Any:
     if len(body) > MAX_BODY_BYTES:
         raise BadAnswer([f"body: larger than {MAX_BODY_BYTES} bytes"])
@@ -73,22 +70,10 @@ def _load_json(body: bytes) -> Any:
         raise BadAnswer(["body: empty, expected a JSON object"])
     text = _decode(body)
     try:
-        data = json.loads(
-            text,
-            object_pairs_hook=_object_without_duplicates,
-            parse_int=_bounded_int,
-            parse_float=_bounded_float,
-            parse_constant=_no_constants,
-        )
-    except json.JSONDecodeError as error:
-        raise BadAnswer([f"body: not JSON ({error.msg} at line {error.lineno} column {error.colno})"]) from None
-    except _Refused as error:
-        raise BadAnswer([f"body: {error}"]) from None
-    except RecursionError:
-        raise BadAnswer([f"body: JSON nested deeper than {MAX_DEPTH} levels"]) from None
-    if _depth(data) > MAX_DEPTH:
-        raise BadAnswer([f"body: JSON nested deeper than {MAX_DEPTH} levels"])
-    return data
+        return loads_strict(text, max_depth=MAX_DEPTH, max_number_length=MAX_NUMBER_LENGTH)
+    except StrictJsonError as error:
+        where = f" at line {error.lineno} column {error.colno}" if error.pos is not None else ""
+        raise BadAnswer([f"body: JSON {error.problem}{where}"]) from None
 
 
 def _decode(body: bytes) -> str:
@@ -98,44 +83,6 @@ def _decode(body: bytes) -> str:
     except UnicodeDecodeError as error:
         bad = body[error.start : error.start + 1].hex()
         raise BadAnswer([f"body: not valid UTF-8 (byte 0x{bad} at position {error.start})"]) from None
-
-
-def _object_without_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    # With duplicates, which value wins differs between parsers; refuse rather than guess.
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise _Refused(f"duplicate key {json.dumps(key)}")
-        result[key] = value
-    return result
-
-
-def _bounded_int(text: str) -> int:
-    if len(text.lstrip("-")) > MAX_NUMBER_LENGTH:
-        raise _Refused(f"number with more than {MAX_NUMBER_LENGTH} digits")
-    return int(text)
-
-
-def _bounded_float(text: str) -> float:
-    if len(text) > MAX_NUMBER_LENGTH:
-        raise _Refused(f"number longer than {MAX_NUMBER_LENGTH} characters")
-    return float(text)
-
-
-def _no_constants(text: str) -> Any:
-    raise _Refused(f"{text} is not valid JSON")
-
-
-def _depth(value: Any) -> int:
-    """Nesting depth of parsed JSON, computed without recursion."""
-    deepest, stack = 0, [(value, 1)]
-    while stack:
-        item, level = stack.pop()
-        if isinstance(item, dict | list):
-            deepest = max(deepest, level)
-            children = item.values() if isinstance(item, dict) else item
-            stack.extend((child, level + 1) for child in children)
-    return deepest
 
 
 def _check_account_counts(data: dict[str, Any]) -> list[str]:

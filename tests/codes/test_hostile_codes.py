@@ -108,7 +108,7 @@ def test_it_does_not_count_brackets_inside_json_strings_as_nesting() -> None:
     ('scloc:{"sipaccounts":[]} x', "the account JSON is not valid: Extra data at character 26"),
     ('scloc:{"sipaccounts":[],"n":NaN}', "the account JSON holds NaN, which is not valid JSON"),
     ('scloc:{"sipaccounts":[{"sipusername":"1","sippassword":"2","sippassword":"3"}]}',
-     "the account JSON has the key 'sippassword' twice"),
+     'the account JSON has the key "sippassword" twice'),
     ('scloc:{"sipaccounts":[{"sipusername":"\\ud800","sippassword":"2"}]}',
      "the account JSON holds an invalid \\u escape (a lone surrogate)"),
 ])

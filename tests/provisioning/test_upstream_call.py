@@ -276,8 +276,8 @@ def test_it_refuses_not_json(provider: ProviderStub) -> None:
     result = call(provider.url())
 
     assert result.error_code == "provider_bad_response"
-    assert result.reasons == ("body: not JSON (Expecting value at line 1 column 1)",)
-    assert result.detail == "invalid answer: body: not JSON (Expecting value at line 1 column 1)"
+    assert result.reasons == ("body: JSON is not valid: Expecting value at line 1 column 1",)
+    assert result.detail == "invalid answer: body: JSON is not valid: Expecting value at line 1 column 1"
     assert result.body_text == "<html>oops</html>"
 
 
