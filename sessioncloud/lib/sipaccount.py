@@ -142,7 +142,10 @@ def parse_sip_accounts(data: Any, prefix: str = "sipaccounts") -> list[SipAccoun
     """Validate a bare JSON array of SIP accounts (as the desktop link carries it)."""
     if not isinstance(data, list):
         raise AccountError([f"{prefix}: expected a JSON array, got {json_type_name(data)}"])
-    sip, _ = parse_account_lists({"sipaccounts": data})
+    try:
+        sip, _ = parse_account_lists({"sipaccounts": data})
+    except AccountError as error:
+        raise AccountError([prefix + reason.removeprefix("sipaccounts") for reason in error.reasons]) from None
     return sip
 
 
