@@ -45,6 +45,9 @@ class Membership(models.Model):
             models.UniqueConstraint(fields=["organization", "user"], name="one_membership_per_org")
         ]
 
+    def __str__(self) -> str:
+        return f"{self.user} ({self.role})"
+
     @property
     def can_edit(self) -> bool:
         return self.role in (Role.OWNER, Role.ADMIN)

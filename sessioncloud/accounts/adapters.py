@@ -1,0 +1,103 @@
+"""Account flows around allauth: starting an organization, joining one by invitation."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from allauth.account.adapter import DefaultAccountAdapter
+from django.contrib.auth.models import User
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.http import HttpRequest
+from django.utils import timezone
+from django.utils.text import slugify
+
+from sessioncloud.accounts.models import (
+    Invitation,
+    Membership,
+    Organization,
+    Role,
+    record_audit,
+)
+
+security_log = logging.getLogger("sessioncloud.security")
+INVITATION_SESSION_KEY = "portal_invitation"
+SLUG_MAX_LENGTH = 50
+
+
+class AccountAdapter(DefaultAccountAdapter):
+    def pre_authenticate(self, request: HttpRequest, **credentials: Any) -> None:
+        try:
+            super().pre_authenticate(request, **credentials)
+        except ValidationError:
+            security_log.warning("login throttled", extra={"ip": self.get_client_ip(request)})
+            raise
+
+    def _get_login_attempts_cache_key(self, request: HttpRequest, **credentials: Any) -> str:
+        # allauth keys the per-account limit by "<host:port>:<login>", and the Host header is
+        # the client's to choose (any port passes ALLOWED_HOSTS): each spelling, or each app
+        # process reached by its own address, would get a fresh budget of guesses.
+        return str(credentials.get("email", credentials.get("username", ""))).lower()
+
+    def authentication_failed(self, request: HttpRequest, **credentials: Any) -> None:
+        # The address only, never the e-mail or password typed: enough for fail2ban.
+        security_log.warning("login failed", extra={"ip": self.get_client_ip(request)})
+
+    def is_email_verified(self, request: HttpRequest, email: str) -> bool:
+        # The invitation reached this address, so it is verified; checked again here because
+        # the invitation may have been revoked since it was stashed.
+        invitation = stashed_invitation(request)
+        if invitation is not None and invitation.email.lower() == email.lower():
+            return True
+        return super().is_email_verified(request, email)
+
+
+def unique_slug(name: str) -> str:
+    """A free organization slug derived from its name: acme-telecom, acme-telecom-2, ..."""
+    base = slugify(name)[:SLUG_MAX_LENGTH].strip("-") or "org"
+    slug, number = base, 1
+    while Organization.objects.filter(slug=slug).exists():
+        number += 1
+        suffix = f"-{number}"
+        slug = base[: SLUG_MAX_LENGTH - len(suffix)].rstrip("-") + suffix
+    return slug
+
+
+@transaction.atomic
+def start_organization(name: str, owner: User) -> Organization:
+    organization = Organization.objects.create(slug=unique_slug(name), name=name)
+    Membership.objects.create(organization=organization, user=owner, role=Role.OWNER)
+    return organization
+
+
+def stash_invitation(request: HttpRequest, invitation: Invitation) -> None:
+    """Remember an invitation across sign-up (the session holds its hash, never the token)."""
+    request.session[INVITATION_SESSION_KEY] = invitation.token_hash
+
+
+def stashed_invitation(request: HttpRequest | None) -> Invitation | None:
+    token_hash = request.session.get(INVITATION_SESSION_KEY) if request is not None else None
+    if not token_hash:
+        return None
+    return Invitation.pending().select_related("organization").filter(token_hash=token_hash).first()
+
+
+def forget_invitation(request: HttpRequest) -> None:
+    request.session.pop(INVITATION_SESSION_KEY, None)
+
+
+@transaction.atomic
+def accept_invitation(invitation: Invitation, user: User) -> Membership:
+    """Make the user a member with the invited role (an existing membership keeps its role)."""
+    membership, created = Membership.objects.get_or_create(
+        organization=invitation.organization, user=user, defaults={"role": invitation.role}
+    )
+    invitation.accepted = timezone.now()
+    invitation.save(update_fields=["accepted"])
+    if created:
+        record_audit(
+            invitation.organization, user.email, "member.join", invitation,
+            None, {"email": user.email, "role": membership.role},
+        )
+    return membership

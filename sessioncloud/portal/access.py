@@ -1,0 +1,167 @@
+"""The portal's one way to reach tenant data.
+
+Every view resolves the user's current organization through `org_required` and reaches
+tenant objects through the helpers below, which answer 404 for anything outside it: another
+tenant's object is "not found", never "forbidden", so its existence cannot be probed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, Literal
+
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.models import User
+from django.core.paginator import Page, Paginator
+from django.db.models import QuerySet
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+
+from sessioncloud.accounts import tenancy
+from sessioncloud.accounts.models import (
+    ApiKey,
+    AuditEntry,
+    Invitation,
+    Membership,
+    Organization,
+    Role,
+)
+from sessioncloud.providers.models import App
+
+SESSION_ORG_KEY = "portal_org"
+AUDIT_PAGE_SIZE = 50
+
+# Who may POST to a view: editors (owners and admins), owners only, or every member.
+PostRule = Literal["editor", "owner", "member"]
+
+
+class PortalRequest(HttpRequest):
+    """What `org_required` adds to the request (for type checkers)."""
+
+    user: User
+    org: Organization
+    membership: Membership
+
+
+def memberships_of(user: User) -> QuerySet[Membership]:
+    return (
+        Membership.objects.filter(user=user)
+        .select_related("organization")
+        .order_by("organization__name", "organization_id")
+    )
+
+
+def current_membership(request: HttpRequest) -> Membership | None:
+    """The membership of the organization chosen in this session, else the first one."""
+    if not request.user.is_authenticated:
+        return None
+    memberships = list(memberships_of(request.user))
+    chosen = request.session.get(SESSION_ORG_KEY)
+    for membership in memberships:
+        if membership.organization_id == chosen:
+            return membership
+    return memberships[0] if memberships else None
+
+
+def select_organization(request: HttpRequest, organization: Organization) -> None:
+    request.session[SESSION_ORG_KEY] = organization.pk
+
+
+def forbidden(request: HttpRequest, message: str) -> HttpResponse:
+    return render(request, "portal/forbidden.html", {"message": message}, status=403)
+
+
+def org_required(
+    view: Callable[..., HttpResponse] | None = None, *, post: PostRule = "editor"
+) -> Any:
+    """Log-in required; sets request.org and request.membership; refuses POSTs by role.
+
+    Safe by default: a POST needs an editor unless the view says otherwise, so a viewer can
+    change nothing anywhere.
+    """
+
+    def decorate(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+        @login_required
+        @wraps(view)
+        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            membership = current_membership(request)
+            if membership is None:
+                return redirect("portal:organization_new")
+            request.membership = membership  # type: ignore[attr-defined]
+            request.org = membership.organization  # type: ignore[attr-defined]
+            if request.method == "POST":
+                refusal = _post_refusal(membership, post)
+                if refusal:
+                    return forbidden(request, refusal)
+            return view(request, *args, **kwargs)
+
+        return wrapper
+
+    return decorate(view) if view is not None else decorate
+
+
+def _post_refusal(membership: Membership, rule: PostRule) -> str | None:
+    if rule == "owner" and membership.role != Role.OWNER:
+        return "Only an owner of this organization can manage its team."
+    if rule == "editor" and not membership.can_edit:
+        return "Viewers can look at everything but change nothing. Ask an owner for the admin role."
+    return None
+
+
+def app_for_user(request: HttpRequest, provider_id: str) -> App:
+    try:
+        return tenancy.get_app(request.org, provider_id)  # type: ignore[attr-defined]
+    except tenancy.NotFound:
+        raise Http404("No app with that ProviderId in your organization.") from None
+
+
+def apps_for_user(request: HttpRequest) -> QuerySet[App]:
+    return tenancy.apps_of(request.org)  # type: ignore[attr-defined]
+
+
+def members_for_user(request: HttpRequest) -> QuerySet[Membership]:
+    return request.org.memberships.select_related("user").order_by("created", "id")  # type: ignore[attr-defined]
+
+
+def member_for_user(request: HttpRequest, member_id: int) -> Membership:
+    member = members_for_user(request).filter(pk=member_id).first()
+    if member is None:
+        raise Http404("No such member.")
+    return member
+
+
+def invitations_for_user(request: HttpRequest) -> QuerySet[Invitation]:
+    return Invitation.pending().filter(organization=request.org)  # type: ignore[attr-defined]
+
+
+def invitation_for_user(request: HttpRequest, invitation_id: int) -> Invitation:
+    invitation = invitations_for_user(request).filter(pk=invitation_id).first()
+    if invitation is None:
+        raise Http404("No such invitation.")
+    return invitation
+
+
+def api_keys_for_user(request: HttpRequest) -> QuerySet[ApiKey]:
+    return request.org.api_keys.order_by("-created", "-id")  # type: ignore[attr-defined]
+
+
+def api_key_for_user(request: HttpRequest, key_id: int) -> ApiKey:
+    key = api_keys_for_user(request).filter(pk=key_id).first()
+    if key is None:
+        raise Http404("No such API key.")
+    return key
+
+
+def audit_page_for_user(request: HttpRequest) -> Page:
+    entries = AuditEntry.objects.filter(organization=request.org)  # type: ignore[attr-defined]
+    return Paginator(entries, AUDIT_PAGE_SIZE).get_page(request.GET.get("page"))
+
+
+def membership_of_user(request: HttpRequest, organization_id: Any) -> Membership:
+    """One of the user's own memberships (for switching organization)."""
+    membership = memberships_of(request.user).filter(organization_id=organization_id).first() \
+        if str(organization_id).isdigit() else None
+    if membership is None:
+        raise Http404("You are not a member of that organization.")
+    return membership

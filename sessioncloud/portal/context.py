@@ -1,0 +1,24 @@
+"""Template context for every page: the user's organizations and the current one."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest
+from django.utils.functional import SimpleLazyObject
+
+from sessioncloud.portal.access import current_membership, memberships_of
+
+
+def portal(request: HttpRequest) -> dict[str, Any]:
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return {}
+
+    def membership() -> Any:
+        return getattr(request, "membership", None) or current_membership(request)
+
+    return {
+        "portal_membership": SimpleLazyObject(membership),
+        "portal_memberships": SimpleLazyObject(lambda: list(memberships_of(user))),
+    }

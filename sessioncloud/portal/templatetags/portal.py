@@ -1,0 +1,17 @@
+"""Template filters for the portal."""
+
+from __future__ import annotations
+
+from django import template
+
+from sessioncloud.providers.validators import COLOR_RE
+
+register = template.Library()
+FALLBACK_COLOR = "#0A7CFF"
+
+
+@register.filter
+def css_color(value: object) -> str:
+    """A colour for a style attribute: only #RRGGBB gets through, anything else is the default."""
+    text = str(value or "")
+    return text if COLOR_RE.match(text) else FALLBACK_COLOR

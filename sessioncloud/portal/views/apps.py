@@ -1,0 +1,184 @@
+"""The App list and each App's settings pages."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from typing import Any
+
+from django.contrib import messages
+from django.db import IntegrityError, transaction
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_POST
+
+from sessioncloud.accounts.models import record_audit
+from sessioncloud.portal.access import app_for_user, apps_for_user, org_required
+from sessioncloud.portal.contrast import contrast_of
+from sessioncloud.portal.forms import (
+    AppSettingsForm,
+    BrandingForm,
+    GeneralForm,
+    NewAppForm,
+    ProvisioningForm,
+    SipForm,
+)
+from sessioncloud.portal.templatetags.portal import FALLBACK_COLOR
+from sessioncloud.providers.appdata import audit_snapshot
+from sessioncloud.providers.models import App
+from sessioncloud.providers.validators import COLOR_RE
+
+ExtraContext = Callable[[App, AppSettingsForm], dict[str, Any]]
+
+
+@org_required
+def home(request: HttpRequest) -> HttpResponse:
+    return render(request, "portal/home.html", {"apps": apps_for_user(request)})
+
+
+@org_required
+def app_new(request: HttpRequest) -> HttpResponse:
+    form = NewAppForm(request.POST if request.method == "POST" else None, instance=App(organization=request.org))  # type: ignore[attr-defined]
+    if form.is_bound and form.is_valid():
+        try:
+            with transaction.atomic():
+                app = form.save()
+        except IntegrityError:
+            # Another sign-up took the same ProviderId between validation and saving.
+            form.add_error("provider_id", "This ProviderId is already taken.")
+        else:
+            _audit(request, "app.create", app, None)
+            messages.success(request, f"Created the App {app.provider_id}.")
+            return redirect("portal:app_general", provider_id=app.provider_id)
+    return render(request, "portal/app_new.html", {"form": form})
+
+
+@org_required
+def app_detail(request: HttpRequest, provider_id: str) -> HttpResponse:
+    app = app_for_user(request, provider_id)
+    return redirect("portal:app_general", provider_id=app.provider_id)
+
+
+@org_required
+def app_general(request: HttpRequest, provider_id: str) -> HttpResponse:
+    return _edit_app(request, app_for_user(request, provider_id), GeneralForm, "general")
+
+
+@org_required
+def app_branding(request: HttpRequest, provider_id: str) -> HttpResponse:
+    return _edit_app(request, app_for_user(request, provider_id), BrandingForm, "branding", _branding_context)
+
+
+@org_required
+def app_sip(request: HttpRequest, provider_id: str) -> HttpResponse:
+    return _edit_app(request, app_for_user(request, provider_id), SipForm, "sip")
+
+
+@org_required
+def app_provisioning(request: HttpRequest, provider_id: str) -> HttpResponse:
+    return _edit_app(request, app_for_user(request, provider_id), ProvisioningForm, "provisioning", _provisioning_context)
+
+
+@never_cache
+@require_POST
+@org_required
+def app_rotate_secret(request: HttpRequest, provider_id: str) -> HttpResponse:
+    app = app_for_user(request, provider_id)
+    before = _secret_fingerprints(app)
+    new_secret = app.rotate_signing_secret()
+    app.save(update_fields=["signing_secrets", "updated"])
+    _audit_secrets(request, "app.signing_secret.rotate", app, before)
+    # Shown in this answer only, never stored in the session or shown again.
+    form = ProvisioningForm(instance=app)
+    context = {"new_secret": new_secret, **_provisioning_context(app, form)}
+    return _render_app_page(request, app, form, "provisioning", context)
+
+
+@require_POST
+@org_required
+def app_end_rotation(request: HttpRequest, provider_id: str) -> HttpResponse:
+    app = app_for_user(request, provider_id)
+    if len(app.signing_secret_list()) > 1:
+        before = _secret_fingerprints(app)
+        app.end_rotation()
+        app.save(update_fields=["signing_secrets", "updated"])
+        _audit_secrets(request, "app.signing_secret.end_rotation", app, before)
+        messages.success(request, "Rotation ended: only the newest signing secret is valid now.")
+    return redirect("portal:app_provisioning", provider_id=app.provider_id)
+
+
+def _edit_app(
+    request: HttpRequest, app: App, form_class: type[AppSettingsForm], page: str,
+    extra: ExtraContext | None = None,
+) -> HttpResponse:
+    """GET shows the page's form; POST validates it, saves its fields only and audits."""
+    before = audit_snapshot(app)
+    posted = request.method == "POST"
+    form = form_class(request.POST if posted else None, request.FILES if posted else None, instance=app)
+    if posted and form.is_valid():
+        form.save(commit=False)
+        app.save(update_fields=form.update_fields)
+        _audit(request, f"app.{page}", app, before)
+        for warning in form.warnings:
+            messages.warning(request, warning)
+        messages.success(request, "Your changes are saved.")
+        return redirect(f"portal:app_{page}", provider_id=app.provider_id)
+    if posted:
+        app.refresh_from_db()  # the page header shows what is saved, not what was typed
+    if not request.membership.can_edit:  # type: ignore[attr-defined]
+        form.disable()
+    return _render_app_page(request, app, form, page, extra(app, form) if extra else {})
+
+
+def _render_app_page(
+    request: HttpRequest, app: App, form: AppSettingsForm, page: str, context: dict[str, Any]
+) -> HttpResponse:
+    context = {"app": app, "form": form, "page": page, **context}
+    return render(request, f"portal/app_{page}.html", context)
+
+
+def _audit(request: HttpRequest, action: str, app: App, before: dict[str, Any] | None) -> None:
+    after = audit_snapshot(app)
+    if after != before:
+        record_audit(request.org, request.user.email, action, app, before, after)  # type: ignore[attr-defined]
+
+
+def _secret_fingerprints(app: App) -> dict[str, list[str]]:
+    """Which secrets are valid, newest first, without revealing them.
+
+    A short SHA-256 prefix of a 256-bit random secret tells nothing about it, yet lets the
+    provider match a rotation in the log with the secret its service holds.
+    """
+    return {"provisioning.signingSecrets": [
+        "sha256:" + hashlib.sha256(secret.encode()).hexdigest()[:8] for secret in app.signing_secret_list()
+    ]}
+
+
+def _audit_secrets(request: HttpRequest, action: str, app: App, before: dict[str, list[str]]) -> None:
+    record_audit(request.org, request.user.email, action, app, before, _secret_fingerprints(app))  # type: ignore[attr-defined]
+
+
+def _branding_context(app: App, form: AppSettingsForm) -> dict[str, Any]:
+    typed = str(form["theme_color"].value() or "")
+    # Only a well-formed colour reaches the preview's style attribute.
+    theme = next(color for color in (typed, app.theme_color, FALLBACK_COLOR) if COLOR_RE.match(color))
+    links = [
+        {"title": str(title.value() or "").strip()}
+        for title, url in form.link_rows  # type: ignore[attr-defined]
+        if str(title.value() or "").strip() or str(url.value() or "").strip()
+    ]
+    return {
+        "theme": theme,
+        "contrast": contrast_of(theme),
+        "preview_name": app.name,
+        "preview_help_title": str(form["help_menu_title"].value() or ""),
+        "preview_links": links,
+    }
+
+
+def _provisioning_context(app: App, form: AppSettingsForm) -> dict[str, Any]:
+    return {
+        "auth_header_set": bool(app.provisioning_auth_header),
+        "secret_count": len(app.signing_secret_list()),
+    }

@@ -1,0 +1,105 @@
+"""Organization-wide pages: creating and switching organizations, API keys, the audit log."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_POST
+
+from sessioncloud.accounts.adapters import start_organization
+from sessioncloud.accounts.models import ApiKey, AuditEntry, record_audit
+from sessioncloud.portal.access import (
+    api_key_for_user,
+    api_keys_for_user,
+    audit_page_for_user,
+    current_membership,
+    membership_of_user,
+    org_required,
+    select_organization,
+)
+from sessioncloud.portal.forms import ApiKeyForm, OrganizationForm
+
+
+@login_required
+def organization_new(request: HttpRequest) -> HttpResponse:
+    form = OrganizationForm(request.POST if request.method == "POST" else None)
+    if form.is_bound and form.is_valid():
+        organization = start_organization(form.cleaned_data["name"].strip(), request.user)  # type: ignore[arg-type]
+        record_audit(organization, request.user.email, "organization.create", organization,  # type: ignore[union-attr]
+                     None, {"name": organization.name, "slug": organization.slug})
+        select_organization(request, organization)
+        messages.success(request, f"Created {organization.name}. Now create its first App.")
+        return redirect("portal:app_new")
+    return render(request, "portal/organization_new.html", {
+        "form": form, "has_organization": current_membership(request) is not None,
+    })
+
+
+@require_POST
+@login_required
+def organization_switch(request: HttpRequest) -> HttpResponse:
+    membership = membership_of_user(request, request.POST.get("organization", ""))
+    select_organization(request, membership.organization)
+    return redirect("portal:home")
+
+
+@never_cache
+@org_required
+def api_keys(request: HttpRequest) -> HttpResponse:
+    form = ApiKeyForm(request.POST if request.method == "POST" else None)
+    new_key = None
+    if form.is_bound and form.is_valid():
+        key, new_key = ApiKey.issue(request.org, form.cleaned_data["name"].strip())  # type: ignore[attr-defined]
+        _audit(request, "apikey.create", key, None, {"name": key.name, "hint": key.hint})
+        form = ApiKeyForm()
+    # The new key is shown in this answer only: it is stored hashed and cannot be shown again.
+    return render(request, "portal/api_keys.html", {
+        "keys": api_keys_for_user(request), "form": form, "new_key": new_key,
+    })
+
+
+@require_POST
+@org_required
+def api_key_revoke(request: HttpRequest, key_id: int) -> HttpResponse:
+    key = api_key_for_user(request, key_id)
+    if key.revoked is None:
+        key.revoked = timezone.now()
+        key.save(update_fields=["revoked"])
+        _audit(request, "apikey.revoke", key, {"name": key.name, "hint": key.hint, "revoked": False},
+               {"name": key.name, "hint": key.hint, "revoked": True})
+        messages.success(request, f"The key {key.name} is revoked; calls with it are refused from now on.")
+    return redirect("portal:api_keys")
+
+
+@org_required
+def audit_log(request: HttpRequest) -> HttpResponse:
+    page = audit_page_for_user(request)
+    entries = [{"entry": entry, "changes": changes(entry)} for entry in page]
+    return render(request, "portal/audit_log.html", {"page": page, "entries": entries})
+
+
+def changes(entry: AuditEntry) -> list[tuple[str, str, str]]:
+    """The keys an entry changed, as (key, before, after) texts."""
+    before, after = entry.before or {}, entry.after or {}
+    return [
+        (key, _shown(before.get(key)), _shown(after.get(key)))
+        for key in sorted({*before, *after})
+        if before.get(key) != after.get(key)
+    ]
+
+
+def _shown(value: Any) -> str:
+    if value is None or value == "":
+        return "—"
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
+def _audit(request: HttpRequest, action: str, obj: object, before: dict | None, after: dict | None) -> None:
+    record_audit(request.org, request.user.email, action, obj, before, after)  # type: ignore[attr-defined]

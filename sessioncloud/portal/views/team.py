@@ -1,0 +1,168 @@
+"""The team: members and their roles, invitations by e-mail. Only owners change it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from allauth.account.models import EmailAddress
+from django.contrib import messages
+from django.core.mail import send_mail
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from sessioncloud.accounts.adapters import (
+    accept_invitation,
+    forget_invitation,
+    stash_invitation,
+)
+from sessioncloud.accounts.models import Invitation, Membership, Role, record_audit
+from sessioncloud.portal.access import (
+    invitation_for_user,
+    invitations_for_user,
+    member_for_user,
+    members_for_user,
+    org_required,
+    select_organization,
+)
+from sessioncloud.portal.forms import InvitationForm, RoleForm
+
+LAST_OWNER = "An organization needs at least one owner: make someone else an owner first."
+
+
+@dataclass(frozen=True)
+class Member:
+    """How a membership appears in the audit log: by the member's e-mail."""
+
+    email: str
+
+    def __str__(self) -> str:
+        return self.email
+
+
+@org_required
+def team(request: HttpRequest) -> HttpResponse:
+    return _team_page(request, InvitationForm())
+
+
+def _team_page(request: HttpRequest, invite_form: InvitationForm) -> HttpResponse:
+    return render(request, "portal/team.html", {
+        "members": members_for_user(request),
+        "invitations": invitations_for_user(request),
+        "invite_form": invite_form,
+        "roles": Role.choices,
+        "is_owner": request.membership.role == Role.OWNER,  # type: ignore[attr-defined]
+    })
+
+
+@require_POST
+@org_required(post="owner")
+def invite(request: HttpRequest) -> HttpResponse:
+    form = InvitationForm(request.POST)
+    if form.is_valid():
+        email, role = form.cleaned_data["email"].lower(), form.cleaned_data["role"]
+        if members_for_user(request).filter(user__email__iexact=email).exists():
+            form.add_error("email", f"{email} is already a member.")
+        else:
+            # A new invitation replaces an older one to the same address.
+            invitations_for_user(request).filter(email__iexact=email).delete()
+            invitation, token = Invitation.issue(request.org, email, role, request.user.email)  # type: ignore[attr-defined]
+            _send_invitation(request, invitation, token)
+            _audit(request, "invitation.create", invitation, None, {"email": email, "role": role})
+            messages.success(request, f"Invitation sent to {email}.")
+            return redirect("portal:team")
+    return _team_page(request, form)
+
+
+def _send_invitation(request: HttpRequest, invitation: Invitation, token: str) -> None:
+    context = {
+        "invitation": invitation,
+        "link": request.build_absolute_uri(reverse("portal:invitation", args=[token])),
+    }
+    subject = render_to_string("portal/email/invitation_subject.txt", context).strip()
+    body = render_to_string("portal/email/invitation_message.txt", context)
+    send_mail(" ".join(subject.split()), body, None, [invitation.email])
+
+
+@require_POST
+@org_required(post="owner")
+def change_role(request: HttpRequest, member_id: int) -> HttpResponse:
+    member = member_for_user(request, member_id)
+    form = RoleForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Choose owner, admin or viewer.")
+    elif member.role == Role.OWNER and form.cleaned_data["role"] != Role.OWNER and _is_last_owner(request, member):
+        messages.error(request, LAST_OWNER)
+    elif form.cleaned_data["role"] != member.role:
+        before = _member_snapshot(member)
+        member.role = form.cleaned_data["role"]
+        member.save(update_fields=["role"])
+        _audit(request, "member.role", Member(member.user.email), before, _member_snapshot(member))
+        messages.success(request, f"{member.user.email} is now {member.get_role_display().lower()}.")
+    return redirect("portal:team")
+
+
+@require_POST
+@org_required(post="owner")
+def remove_member(request: HttpRequest, member_id: int) -> HttpResponse:
+    member = member_for_user(request, member_id)
+    if member.role == Role.OWNER and _is_last_owner(request, member):
+        messages.error(request, LAST_OWNER)
+        return redirect("portal:team")
+    before = _member_snapshot(member)
+    member.delete()
+    _audit(request, "member.remove", Member(member.user.email), before, None)
+    messages.success(request, f"{member.user.email} is no longer a member.")
+    return redirect("portal:home" if member.user_id == request.user.pk else "portal:team")
+
+
+@require_POST
+@org_required(post="owner")
+def revoke_invitation(request: HttpRequest, invitation_id: int) -> HttpResponse:
+    invitation = invitation_for_user(request, invitation_id)
+    invitation.delete()
+    _audit(request, "invitation.revoke", invitation, {"email": invitation.email, "role": invitation.role}, None)
+    messages.success(request, f"The invitation to {invitation.email} is revoked.")
+    return redirect("portal:team")
+
+
+def invitation(request: HttpRequest, token: str) -> HttpResponse:
+    """The link in the invitation e-mail: sign up or log in, then accept."""
+    found = Invitation.find_pending(token)
+    if found is None:
+        return render(request, "portal/invitation_invalid.html", status=404)
+    if not request.user.is_authenticated:
+        stash_invitation(request, found)
+        return render(request, "portal/invitation.html", {"invitation": found, "token": token})
+    addressed_to_user = EmailAddress.objects.filter(
+        user=request.user, email__iexact=found.email, verified=True
+    ).exists()
+    if request.method == "POST" and addressed_to_user:
+        accept_invitation(found, request.user)
+        forget_invitation(request)
+        select_organization(request, found.organization)
+        messages.success(request, f"Welcome to {found.organization.name}.")
+        return redirect("portal:home")
+    return render(request, "portal/invitation.html", {
+        "invitation": found, "token": token, "addressed_to_user": addressed_to_user,
+    })
+
+
+@require_POST
+def invitation_forget(request: HttpRequest) -> HttpResponse:
+    forget_invitation(request)
+    return redirect("account_signup")
+
+
+def _is_last_owner(request: HttpRequest, member: Membership) -> bool:
+    return not members_for_user(request).filter(role=Role.OWNER).exclude(pk=member.pk).exists()
+
+
+def _member_snapshot(member: Membership) -> dict[str, str]:
+    return {"email": member.user.email, "role": member.role}
+
+
+def _audit(request: HttpRequest, action: str, obj: object, before: dict | None, after: dict | None) -> None:
+    record_audit(request.org, request.user.email, action, obj, before, after)  # type: ignore[attr-defined]

@@ -1,0 +1,97 @@
+"""The Django admin for operators: every tenant, secrets never shown."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django import forms
+from django.contrib.auth.models import User
+from django.test import Client
+
+from sessioncloud.accounts.models import ApiKey, AuditEntry, record_audit
+from sessioncloud.providers.models import App
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def operator() -> Client:
+    client = Client()
+    client.force_login(User.objects.create_superuser("root", "root@operator.example", "operator-password"))
+    return client
+
+
+def admin_form_data(response: Any, **changes: Any) -> dict[str, Any]:
+    data: dict[str, Any] = {}
+    for field in response.context["adminform"].form:
+        value = field.value()
+        if isinstance(field.field, forms.BooleanField):
+            if value:
+                data[field.html_name] = "on"
+        elif value is not None:
+            data[field.html_name] = value
+    data.update(changes)
+    return {name: value for name, value in data.items() if value is not None}
+
+
+def test_the_app_page_never_shows_a_secret(operator, app):
+    app.provisioning_auth_header = "Bearer s3cret"
+    app.save()
+    response = operator.get(f"/admin/providers/app/{app.pk}/change/")
+    content = response.content.decode()
+    assert response.status_code == 200
+    assert "s3cret" not in content
+    assert app.signing_secret_list()[0] not in content
+    assert "set (hidden)" in content and "1 valid (hidden)" in content
+
+
+def test_an_operator_changes_a_provider_id_and_phones_find_the_new_one(operator, app, org):
+    assert Client().get("/api/v1/providers/AcmeInc/config").status_code == 200  # now cached
+    url = f"/admin/providers/app/{app.pk}/change/"
+    response = operator.post(url, admin_form_data(operator.get(url), provider_id="AcmeNew"))
+    assert response.status_code == 302
+    assert Client().get("/api/v1/providers/AcmeInc/config").status_code == 404
+    assert Client().get("/api/v1/providers/acmenew/config").json()["providerId"] == "AcmeNew"
+    app.refresh_from_db()
+    assert app.provisioning_auth_header == ""  # the excluded secrets are left alone
+    assert len(app.signing_secret_list()) == 1
+    entry = AuditEntry.objects.get()
+    assert (entry.organization, entry.actor, entry.action) == (org, "operator root", "app.update")
+    assert (entry.before["providerId"], entry.after["providerId"]) == ("AcmeInc", "AcmeNew")
+
+
+def test_an_operator_may_not_take_a_provider_id_in_another_case(operator, app, rival_app):
+    url = f"/admin/providers/app/{app.pk}/change/"
+    response = operator.post(url, admin_form_data(operator.get(url), provider_id="RIVALCO"))
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors == {"provider_id": ["This ProviderId is already taken."]}
+
+
+def test_the_disable_action_hides_the_app_from_phones(operator, app, rival_app):
+    response = operator.post("/admin/providers/app/", {
+        "action": "disable_apps", "_selected_action": [app.pk]})
+    assert response.status_code == 302
+    assert list(App.objects.order_by("provider_id").values_list("provider_id", "enabled")) == [
+        ("AcmeInc", False), ("RivalCo", True)]
+    assert Client().get("/api/v1/providers/AcmeInc/config").status_code == 404
+    assert AuditEntry.objects.get().actor == "operator root"
+
+
+def test_api_keys_and_audit_entries_are_read_only(operator, org, app):
+    key, plain = ApiKey.issue(org, "Billing")
+    record_audit(org, "owner@acme.example", "app.general", app)
+    entry = AuditEntry.objects.get()
+    assert operator.get("/admin/accounts/apikey/add/").status_code == 403
+    page = operator.get(f"/admin/accounts/apikey/{key.pk}/change/")
+    assert page.status_code == 200 and plain not in page.content.decode()
+    operator.post(f"/admin/accounts/apikey/{key.pk}/change/", {"name": "Renamed"})
+    assert ApiKey.objects.get().name == "Billing"
+    assert operator.get("/admin/accounts/auditentry/add/").status_code == 403
+    assert operator.post(f"/admin/accounts/auditentry/{entry.pk}/delete/", {"post": "yes"}).status_code == 403
+    assert AuditEntry.objects.count() == 1
+
+
+def test_the_organization_list_shows_every_tenant(operator, org, other_org, app):
+    content = operator.get("/admin/accounts/organization/").content.decode()
+    assert "acme" in content and "rival" in content

@@ -1,0 +1,187 @@
+"""Viewers change nothing anywhere; another organization's objects are 404 everywhere."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import URLPattern, reverse
+
+from sessioncloud.accounts.models import (
+    ApiKey,
+    AuditEntry,
+    Invitation,
+    Membership,
+    Organization,
+    Role,
+)
+from sessioncloud.portal import urls as portal_urls
+from sessioncloud.providers.appdata import audit_snapshot
+from sessioncloud.providers.models import App, Logo
+from tests.portal.conftest import client_for, make_user, member
+
+pytestmark = pytest.mark.django_db
+
+PNG = (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4"
+       b"\x89\x00\x00\x00\rIDATx\x9cc\xf8\xcf\xc0\xf0\x1f\x00\x05\x00\x01\xff\x89\x99=\x1d\x00\x00\x00\x00IEND"
+       b"\xaeB`\x82")
+
+# A POST each view would act on if the caller were allowed to: every field valid and different.
+POSTS: dict[str, dict[str, Any]] = {
+    "app_new": {"provider_id": "NewApp", "name": "New", "kind": "generic", "sip_domain": "sip.new.example"},
+    "app_general": {"name": "Changed", "kind": "whitelabel", "ios_bundle_id": "com.x.y"},
+    "app_branding": {"theme_color": "#FF0000", "help_menu_title": "Changed", "credentials_source": "sip",
+                     "link_title_1": "Changed", "link_url_1": "https://changed.example/"},
+    "app_sip": {"sip_domain": "changed.example", "sip_transport": "TCP", "login_fields": "username_password",
+                "srtp": "Enabled", "messaging": "Enabled", "video": "Enabled", "callrecording": "Enabled",
+                "registration_expires": "120"},
+    "app_provisioning": {"provisioning_mode": "external", "provisioning_url": "https://changed.example/p",
+                         "auth_header": "Bearer changed", "provisioning_timeout": "3", "token_ttl_hours": "5"},
+    "app_rotate_secret": {},
+    "app_end_rotation": {},
+    "invite": {"email": "new@acme.example", "role": "owner"},
+    "change_role": {"role": "viewer"},
+    "remove_member": {},
+    "revoke_invitation": {},
+    "api_keys": {"name": "Sneaky"},
+    "api_key_revoke": {},
+}
+# Views that only read, and views any signed-in person may post to (they change no tenant data).
+READ_ONLY = {"root", "home", "app_detail", "audit_log", "team"}
+NOT_TENANT_DATA = {"invitation", "invitation_forget", "organization_new", "organization_switch"}
+
+
+def portal_patterns() -> list[URLPattern]:
+    return [p for p in portal_urls.urlpatterns if isinstance(p, URLPattern)]
+
+
+def test_the_lists_below_cover_every_portal_url():
+    assert {p.name for p in portal_patterns()} == set(POSTS) | READ_ONLY | NOT_TENANT_DATA
+
+
+def tenant_state() -> dict[str, Any]:
+    return {
+        "apps": {a.provider_id: (audit_snapshot(a), a.signing_secrets) for a in App.objects.all()},
+        "members": sorted(Membership.objects.values_list("organization", "user", "role")),
+        "invitations": sorted(Invitation.objects.values_list("id", "email", "role", "accepted")),
+        "keys": sorted(ApiKey.objects.values_list("id", "name", "revoked")),
+        "audit": AuditEntry.objects.count(),
+        "organizations": Organization.objects.count(),
+        "logos": Logo.objects.count(),
+    }
+
+
+@pytest.fixture
+def org_objects(org, owner, app):  # type: ignore[no-untyped-def]
+    """One of everything a portal POST can change, in `org`."""
+    app.rotate_signing_secret()  # so that "end rotation" would have something to end
+    app.save()
+    invitation, _ = Invitation.issue(org, "invited@acme.example", Role.ADMIN, "owner@acme.example")
+    key, _ = ApiKey.issue(org, "Billing")
+    return {
+        "provider_id": app.provider_id,
+        "member_id": Membership.objects.get(user=owner).pk,
+        "invitation_id": invitation.pk,
+        "key_id": key.pk,
+    }
+
+
+def url_of(pattern: URLPattern, objects: dict[str, Any]) -> str:
+    kwargs = {name: objects[name] for name in pattern.pattern.converters}
+    return reverse(f"portal:{pattern.name}", kwargs=kwargs)
+
+
+def test_a_viewer_can_read_every_page(viewer_client, org_objects):
+    pages = ["/portal/", "/portal/audit/", "/portal/team/", "/portal/api-keys/",
+             *(f"/portal/apps/AcmeInc/{page}/" for page in ("general", "branding", "sip", "provisioning"))]
+    for page in pages:
+        response = viewer_client.get(page)
+        assert (page, response.status_code) == (page, 200)
+        assert "Save changes" not in response.content.decode()
+
+
+def test_a_viewer_post_to_any_portal_form_is_refused_and_changes_nothing(viewer_client, org_objects):
+    before = tenant_state()
+    for pattern in portal_patterns():
+        if pattern.name not in POSTS:
+            continue
+        data = dict(POSTS[pattern.name])
+        if pattern.name == "app_branding":
+            data["logo_file"] = SimpleUploadedFile("logo.png", PNG, "image/png")
+        response = viewer_client.post(url_of(pattern, org_objects), data)
+        assert (pattern.name, response.status_code) == (pattern.name, 403)
+    assert tenant_state() == before
+
+
+def test_an_admin_may_not_manage_the_team(admin_client, org_objects):
+    before = tenant_state()
+    for name in ("invite", "change_role", "remove_member", "revoke_invitation"):
+        pattern = next(p for p in portal_patterns() if p.name == name)
+        response = admin_client.post(url_of(pattern, org_objects), POSTS[name])
+        assert (name, response.status_code) == (name, 403)
+        assert "Only an owner of this organization can manage its team." in response.content.decode()
+    assert tenant_state() == before
+
+
+@pytest.fixture
+def rival_objects(other_org, rival_app):  # type: ignore[no-untyped-def]
+    rival_owner = member(other_org, "owner@rival.example", Role.OWNER)
+    invitation, _ = Invitation.issue(other_org, "x@rival.example", Role.ADMIN, "owner@rival.example")
+    key, _ = ApiKey.issue(other_org, "Rival key")
+    rival_app.rotate_signing_secret()
+    rival_app.save()
+    return {
+        "provider_id": rival_app.provider_id,
+        "member_id": Membership.objects.get(user=rival_owner).pk,
+        "invitation_id": invitation.pk,
+        "key_id": key.pk,
+    }
+
+
+def test_another_organizations_objects_are_404_on_every_page_and_form(owner_client, app, rival_objects):
+    before = tenant_state()
+    with_ids = [p for p in portal_patterns() if p.pattern.converters and p.name != "invitation"]
+    assert {p.name for p in with_ids} == {
+        "app_detail", "app_general", "app_branding", "app_sip", "app_provisioning", "app_rotate_secret",
+        "app_end_rotation", "change_role", "remove_member", "revoke_invitation", "api_key_revoke",
+    }
+    for pattern in with_ids:
+        url = url_of(pattern, rival_objects)
+        for method in ("get", "post"):
+            response = getattr(owner_client, method)(url, POSTS.get(pattern.name, {}))
+            if method == "get" and response.status_code == 405:
+                continue  # a POST-only view: the POST below must be the 404
+            assert (url, method, response.status_code) == (url, method, 404)
+            assert "RivalCo" not in response.content.decode()
+    assert tenant_state() == before
+
+
+def test_a_provider_id_in_another_case_is_still_another_tenants(owner_client, app, rival_objects):
+    assert owner_client.get("/portal/apps/rivalco/general/").status_code == 404
+
+
+def test_a_member_of_two_organizations_switches_between_them(owner, owner_client, app, other_org, rival_app):
+    Membership.objects.create(organization=other_org, user=owner, role=Role.VIEWER)
+    assert [a.provider_id for a in owner_client.get("/portal/").context["apps"]] == ["AcmeInc"]
+    response = owner_client.post("/portal/organizations/switch/", {"organization": other_org.pk})
+    assert response["Location"] == "/portal/"
+    assert [a.provider_id for a in owner_client.get("/portal/").context["apps"]] == ["RivalCo"]
+    assert owner_client.get("/portal/apps/AcmeInc/general/").status_code == 404
+    # A viewer there: the same user may read but not change.
+    assert owner_client.post("/portal/apps/RivalCo/general/", {"name": "x"}).status_code == 403
+
+
+def test_switching_to_an_organization_one_is_not_a_member_of_is_404(owner_client, other_org):
+    assert owner_client.post("/portal/organizations/switch/", {"organization": other_org.pk}).status_code == 404
+    assert owner_client.post("/portal/organizations/switch/", {"organization": "x"}).status_code == 404
+
+
+def test_someone_without_an_organization_is_asked_to_create_one(db):
+    client = client_for(make_user("lonely@acme.example"))
+    assert client.get("/portal/")["Location"] == "/portal/organizations/new/"
+    response = client.post("/portal/organizations/new/", {"name": "Lonely Ltd"})
+    assert response["Location"] == "/portal/apps/new/"
+    organization = Organization.objects.get()
+    assert (organization.name, organization.slug) == ("Lonely Ltd", "lonely-ltd")
+    assert Membership.objects.get().role == Role.OWNER
