@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PG_URL ?= postgres://postgres@127.0.0.1:5432/sessioncloud
 REDIS_TEST_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: install run test test-sqlite test-postgres services lint clean
+.PHONY: install run test test-sqlite test-postgres services browser lint clean bench audit fuzz soak
 
 $(BIN)/sessioncloud: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -21,14 +21,45 @@ run: install
 services:
 	bash scripts/services.sh
 
-test: install services test-sqlite test-postgres
+# Debian's Chromium for the browser tests (tests/browser), installed when missing.
+browser:
+	bash scripts/browser.sh
 
-test-sqlite: install
+test: install services browser audit test-sqlite test-postgres
+
+# Known vulnerabilities in the installed dependencies; says plainly when it cannot look them up.
+audit: install
+	$(BIN)/python scripts/dependency_audit.py
+
+test-sqlite: install browser
 	SESSIONCLOUD_DATA_DIR=$(CURDIR)/var/test-sqlite $(BIN)/pytest
 
-test-postgres: install services
+test-postgres: install services browser
 	SESSIONCLOUD_DATA_DIR=$(CURDIR)/var/test-postgres DATABASE_URL=$(PG_URL) REDIS_URL=$(REDIS_TEST_URL) \
 		$(BIN)/pytest
+
+# Benchmarks (docs/performance.md): loopback only, each bounded in time; about ten minutes.
+bench: install services
+	@command -v wrk >/dev/null && command -v nginx >/dev/null || \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx wrk >/dev/null)
+	$(BIN)/python bench/config_fetch.py
+	$(BIN)/python bench/provisioning.py
+	$(BIN)/python bench/isolation.py
+	$(BIN)/python bench/size.py
+	$(BIN)/python bench/bulk.py
+
+# Deep API fuzzing (docs/security.md): more cases per operation and a random seed, both databases.
+FUZZ_EXAMPLES ?= 300
+fuzz: install services
+	SESSIONCLOUD_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) SESSIONCLOUD_DATA_DIR=$(CURDIR)/var/fuzz-sqlite \
+		$(BIN)/pytest tests/reliability/test_api_fuzz.py
+	SESSIONCLOUD_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) SESSIONCLOUD_DATA_DIR=$(CURDIR)/var/fuzz-postgres \
+		DATABASE_URL=$(PG_URL) REDIS_URL=$(REDIS_TEST_URL) $(BIN)/pytest tests/reliability/test_api_fuzz.py
+
+# Ten minutes of mixed phone and portal traffic on loopback (docs/security.md); SOAK_ARGS=--postgres.
+SOAK_ARGS ?=
+soak: install services
+	$(BIN)/python scripts/soak.py --minutes 10 $(SOAK_ARGS)
 
 lint: install
 	$(BIN)/ruff check .

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Start the local PostgreSQL and Redis the test suite uses, if they are not running.
+# Start the local PostgreSQL and Redis the test suite uses, if they are not running (and
+# install nginx, which the scale-out test needs, if it is missing).
 set -euo pipefail
 
 pg_up() { pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; }
@@ -16,6 +17,11 @@ if ! redis_up; then
   redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no \
     --dir /var/lib/redis --logfile /var/log/redis/ci.log
   for _ in $(seq 1 30); do redis_up && break; sleep 1; done
+fi
+# The scale-out test puts nginx (the Debian package) in front of several app processes.
+if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then
+  echo "Installing nginx..."
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx >/dev/null
 fi
 pg_up || { echo "PostgreSQL did not start" >&2; exit 1; }
 redis_up || { echo "Redis did not start" >&2; exit 1; }

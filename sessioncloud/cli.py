@@ -1,4 +1,4 @@
-"""The `sessioncloud` command: serve, demo, codes, phone, and every Django management command."""
+"""The `sessioncloud` command: serve, worker, demo, codes, phone, and every Django management command."""
 
 from __future__ import annotations
 
@@ -22,6 +22,10 @@ def main(argv: list[str] | None = None) -> int:
         from sessioncloud.demo_runner import run_demo
 
         return run_demo(args[1:])
+    if command == "worker":
+        from sessioncloud.onboarding.runner import run_worker
+
+        return run_worker(args[1:])
     if command == "serve":
         from sessioncloud.server import serve
 

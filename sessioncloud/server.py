@@ -1,4 +1,10 @@
-"""`sessioncloud serve`: the production WSGI server (gunicorn, gthread workers)."""
+"""`sessioncloud serve`: the production WSGI server (granian by default, or gunicorn gthread).
+
+Both run the same WSGI application in several processes, each with a pool of threads. The
+threads wait on providers' services (up to 15 s each), so there are many of them: a slow
+upstream must not starve the config endpoint. docs/performance.md has the measurements behind
+the defaults.
+"""
 
 from __future__ import annotations
 
@@ -6,22 +12,8 @@ import argparse
 import os
 from typing import Any
 
-from gunicorn.app.base import BaseApplication
-
-
-class _Server(BaseApplication):
-    def __init__(self, options: dict[str, Any]):
-        self.options = options
-        super().__init__()
-
-    def load_config(self) -> None:
-        for key, value in self.options.items():
-            self.cfg.set(key, value)
-
-    def load(self) -> Any:
-        from sessioncloud.wsgi import application
-
-        return application
+SERVERS = ("granian", "gunicorn")
+WSGI_TARGET = "sessioncloud.wsgi:application"
 
 
 def default_workers() -> int:
@@ -35,24 +27,70 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="sessioncloud serve", description="Serve the portal and API.")
     parser.add_argument("--host", default=os.environ.get("SESSIONCLOUD_HOST", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("SESSIONCLOUD_PORT", "8000")))
+    parser.add_argument("--server", choices=SERVERS, default=os.environ.get("SESSIONCLOUD_SERVER", "granian"))
     parser.add_argument("--workers", type=int, default=int(os.environ.get("SESSIONCLOUD_WORKERS", "0")) or None)
-    # Threads wait on providers' services (up to 15 s each): many threads keep slow upstreams
-    # from starving the config endpoint.
-    parser.add_argument("--threads", type=int, default=int(os.environ.get("SESSIONCLOUD_THREADS", "64")))
+    parser.add_argument("--threads", type=int, default=int(os.environ.get("SESSIONCLOUD_THREADS", "64")),
+                        help="threads per worker process (each serves one request at a time)")
     return parser.parse_args(argv)
 
 
 def serve(argv: list[str]) -> int:
     args = parse_args(argv)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "sessioncloud.settings")
+    # Each process shares a few PostgreSQL connections among its threads.
+    os.environ.setdefault("DATABASE_POOL_SIZE", "16")
     import django
 
     django.setup()  # fail fast on configuration errors, before forking workers
+    from sessioncloud.onboarding.runner import start_embedded_worker
+
+    start_embedded_worker()  # bulk jobs, embedded default only (no REDIS_URL): see that module
+    workers = args.workers or default_workers()
+    if args.server == "granian":
+        run_granian(args.host, args.port, workers, args.threads)
+    else:
+        run_gunicorn(args.host, args.port, workers, args.threads)
+    return 0
+
+
+def run_granian(host: str, port: int, workers: int, threads: int) -> None:
+    from granian.constants import HTTPModes, Interfaces
+    from granian.log import LogLevels
+    from granian.server import Server
+
+    Server(
+        WSGI_TARGET,
+        address=host,
+        port=port,
+        interface=Interfaces.WSGI,
+        http=HTTPModes.http1,
+        websockets=False,
+        workers=workers,
+        blocking_threads=threads,
+        backlog=2048,
+        log_level=LogLevels.warning,
+        respawn_failed_workers=True,
+    ).serve()
+
+
+def run_gunicorn(host: str, port: int, workers: int, threads: int) -> None:
+    from gunicorn.app.base import BaseApplication
+
+    class _Gunicorn(BaseApplication):
+        def load_config(self) -> None:
+            for key, value in options.items():
+                self.cfg.set(key, value)
+
+        def load(self) -> Any:
+            from sessioncloud.wsgi import application
+
+            return application
+
     options = {
-        "bind": f"{args.host}:{args.port}",
-        "workers": args.workers or default_workers(),
+        "bind": f"{host}:{port}",
+        "workers": workers,
         "worker_class": "gthread",
-        "threads": args.threads,
+        "threads": threads,
         "timeout": 60,
         "graceful_timeout": 20,
         "keepalive": 5,
@@ -61,5 +99,4 @@ def serve(argv: list[str]) -> int:
         "loglevel": "warning",
         "preload_app": False,
     }
-    _Server(options).run()
-    return 0
+    _Gunicorn().run()

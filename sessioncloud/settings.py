@@ -58,6 +58,8 @@ OUTBOUND_ALLOW_HTTP = env_bool("SESSIONCLOUD_OUTBOUND_ALLOW_HTTP", False)
 RATE_LIMITS = env_str("SESSIONCLOUD_RATE_LIMITS", "")
 # How many reverse proxies (load balancers) stand in front and append to X-Forwarded-For.
 TRUSTED_PROXY_COUNT = env_int("SESSIONCLOUD_TRUSTED_PROXY_COUNT", 0)
+# The portal's login limits count per client address too; behind a proxy that is in XFF.
+ALLAUTH_TRUSTED_PROXY_COUNT = TRUSTED_PROXY_COUNT
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -73,6 +75,7 @@ INSTALLED_APPS = [
     "sessioncloud.accounts",
     "sessioncloud.providers",
     "sessioncloud.portal",
+    "sessioncloud.onboarding",
 ]
 
 MIDDLEWARE = [
@@ -86,6 +89,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
     "allauth.account.middleware.AccountMiddleware",
 ]
 
@@ -130,6 +134,13 @@ def _database() -> dict:
     if config["ENGINE"] == "django.db.backends.sqlite3":
         config["OPTIONS"] = {"transaction_mode": "IMMEDIATE", "timeout": 20,
                              "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"}
+    pool_size = env_int("DATABASE_POOL_SIZE", 0)
+    if pool_size > 0 and config["ENGINE"] == "django.db.backends.postgresql":
+        # One pool per process, shared by its threads (`sessioncloud serve` turns it on): a
+        # thread waiting on a provider's service holds no connection (see providers/provision.py).
+        config["CONN_MAX_AGE"] = 0
+        config["OPTIONS"] = {**config.get("OPTIONS", {}),
+                             "pool": {"min_size": 1, "max_size": pool_size, "timeout": 10}}
     return config
 
 
@@ -140,7 +151,7 @@ REDIS_URL = env_str("REDIS_URL")
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "sessioncloud.lib.rediscache.RedisCache",  # one client per pool, see there
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": env_str("SESSIONCLOUD_CACHE_PREFIX", "sc"),
             "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
@@ -203,7 +214,36 @@ if PUBLIC_URL.startswith("https://"):
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
     SECURE_HSTS_SECONDS = 31536000
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SESSIONCLOUD_HSTS_INCLUDE_SUBDOMAINS", True)
+    SECURE_HSTS_PRELOAD = env_bool("SESSIONCLOUD_HSTS_PRELOAD", False)
+    # The proxy in front must set (and never pass on a client's) X-Forwarded-Proto.
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = env_bool("SESSIONCLOUD_SSL_REDIRECT", True)
+    # Load balancers probe these over plain HTTP, inside the private network.
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
+# Preloading HSTS commits the whole registrable domain; its owner opts in with
+# SESSIONCLOUD_HSTS_PRELOAD, an application default cannot.
+SILENCED_SYSTEM_CHECKS = ["security.W021"]
+
+# The portal serves its own scripts and styles only; no inline script anywhere. Inline style
+# attributes carry per-App theme colours (CSS custom properties), hence style-src-attr.
+CONTENT_SECURITY_POLICY = {
+    # Swagger UI (ninja's bundled copy) builds its page with inline styles; it shows no tenant data.
+    "EXCLUDE_URL_PREFIXES": ["/api/v1/docs"],
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "style-src-attr": ["'unsafe-inline'"],
+        "img-src": ["'self'", "data:", "blob:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    },
+}
 
 NINJA_PAGINATION_PER_PAGE = 100
 

@@ -5,9 +5,12 @@ Another organization's object is "not found", never "forbidden", so ids cannot b
 
 from __future__ import annotations
 
+import uuid
+
 from django.db.models import QuerySet
 
 from sessioncloud.accounts.models import Organization
+from sessioncloud.onboarding.models import Job
 from sessioncloud.providers.models import App, EndUser, SetupToken
 
 
@@ -44,3 +47,15 @@ def get_token(organization: Organization, token_id: int) -> SetupToken:
     if token is None:
         raise NotFound("token")
     return token
+
+
+def get_job(organization: Organization, job_id: uuid.UUID | str) -> Job:
+    try:
+        pk = uuid.UUID(str(job_id))
+    except ValueError:
+        raise NotFound("job") from None
+    # The upload and the file load only when used: a progress poll needs neither.
+    job = Job.objects.filter(organization=organization, pk=pk).select_related("app").defer("input", "result").first()
+    if job is None:
+        raise NotFound("job")
+    return job

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from django.db import DatabaseError
 from django.http import Http404, HttpRequest, HttpResponse
@@ -14,7 +15,24 @@ from sessioncloud.api.errors import ApiError, api_error_response, error_response
 
 log = logging.getLogger("sessioncloud.api")
 
-api = NinjaAPI(
+INVALID_JSON_RESPONSE = {
+    "description": "The request body is not valid JSON",
+    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}},
+}
+
+
+class SessionCloudAPI(NinjaAPI):
+    def get_openapi_schema(self, *args: Any, **kwargs: Any) -> Any:
+        """The generated document, plus the 400 that every JSON body can get (on_http_error)."""
+        schema = super().get_openapi_schema(*args, **kwargs)
+        for operations in schema["paths"].values():
+            for operation in operations.values():
+                if "application/json" in operation.get("requestBody", {}).get("content", {}):
+                    operation["responses"].setdefault(400, INVALID_JSON_RESPONSE)
+        return schema
+
+
+api = SessionCloudAPI(
     title="SessionCloud API",
     version=__version__,
     description="Phone API (configuration, provisioning, setup tokens, codes) and the provider "

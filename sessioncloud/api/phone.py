@@ -7,6 +7,7 @@ from ninja import Router
 
 from sessioncloud.api.clientinfo import client_ip, phone_client
 from sessioncloud.api.errors import ApiError
+from sessioncloud.api.fastconfig import etag_matches
 from sessioncloud.api.schemas import (
     ErrorOut,
     ParsedCodeOut,
@@ -28,13 +29,6 @@ router = Router(tags=["phone"])
 PROVIDER_NOT_FOUND = ApiError(404, "provider_not_found", "No provider is known by that ProviderId.")
 
 
-def etag_matches(header: str, etag: str) -> bool:
-    if not header:
-        return False
-    candidates = [tag.strip().removeprefix("W/") for tag in header.split(",")]
-    return etag in candidates or "*" in candidates
-
-
 @router.get(
     "/providers/{provider_id}/config",
     response={200: PublicConfigOut, 304: None, 404: ErrorOut},
@@ -47,6 +41,7 @@ def provider_config(request: HttpRequest, provider_id: str) -> HttpResponse:
         raise PROVIDER_NOT_FOUND
     if etag_matches(request.headers.get("If-None-Match", ""), rendered.etag):
         response = HttpResponse(status=304)
+        del response["Content-Type"]  # no body, nothing to describe
     else:
         response = HttpResponse(rendered.body, content_type="application/json")
     response["ETag"] = rendered.etag

@@ -327,3 +327,70 @@ class ParsedCodeOut(BaseModel):
     username: str | None
     password: str | None
     token: str | None
+
+
+# --- Management API: bulk onboarding (imports, exports, QR codes, e-mails, jobs) -------------
+
+
+class JobIn(Strict):
+    kind: Literal["qr_zip", "qr_pdf", "email"]
+    format: Literal["token", "local", "external"] = "token"
+    externalIds: list[str] | None = Field(default=None, max_length=50_000)
+    paper: Literal["A4", "letter"] = "A4"
+
+
+class JobProgressOut(BaseModel):
+    done: int
+    total: int
+
+
+class JobFileOut(BaseModel):
+    filename: str
+    contentType: str
+    size: int
+    url: str
+
+
+class JobOut(BaseModel):
+    id: str
+    kind: Literal["import", "qr_zip", "qr_pdf", "email"]
+    status: Literal["queued", "running", "done", "failed"]
+    providerId: str
+    params: dict
+    progress: JobProgressOut
+    report: dict | None
+    error: str | None
+    result: JobFileOut | None
+    createdBy: str
+    created: str
+    started: str | None
+    finished: str | None
+
+
+class EmailSettingsIn(Strict):
+    senderName: str = Field(default="", max_length=100)
+    subject: str = Field(max_length=200)
+    body: str = Field(max_length=5000)
+    placeholders: dict[str, str] | None = None  # read-only
+
+
+class EmailSettingsOut(BaseModel):
+    senderName: str
+    subject: str
+    body: str
+    placeholders: dict[str, str]
+
+
+class EmailPreviewIn(Strict):
+    senderName: str | None = Field(default=None, max_length=100)
+    subject: str | None = Field(default=None, max_length=200)
+    body: str | None = Field(default=None, max_length=5000)
+    externalId: str | None = None
+
+
+class EmailPreviewOut(BaseModel):
+    sender: str
+    to: str
+    subject: str
+    body: str
+    attachment: str

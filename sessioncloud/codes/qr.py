@@ -50,6 +50,11 @@ def render_svg(text: str) -> bytes:
     return buffer.getvalue()
 
 
+def qr_modules(text: str) -> tuple[bytearray, ...]:
+    """The symbol's modules, row by row (1 = dark), without the quiet zone; for vector drawing."""
+    return tuple(_make(text).matrix)
+
+
 def _make(text: str) -> segno.QRCode:
     # Without an explicit encoding segno writes Latin-1 whenever the text allows it, and
     # scanners would then read "é" differently from what the code says.

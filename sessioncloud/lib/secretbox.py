@@ -32,6 +32,15 @@ class SecretBox:
         except (InvalidToken, UnicodeError):
             raise SecretBoxError("A stored secret cannot be decrypted with the configured keys.") from None
 
+    def encrypt_bytes(self, plaintext: bytes) -> bytes:
+        return self._fernet.encrypt(plaintext)
+
+    def decrypt_bytes(self, token: bytes) -> bytes:
+        try:
+            return self._fernet.decrypt(token)
+        except InvalidToken:
+            raise SecretBoxError("A stored secret cannot be decrypted with the configured keys.") from None
+
     def rotate(self, token: str) -> str:
         """Re-encrypt with the first key (no-op in meaning, new ciphertext)."""
         try:

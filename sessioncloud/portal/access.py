@@ -14,9 +14,10 @@ from typing import Any, Literal
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import User
 from django.core.paginator import Page, Paginator
-from django.db.models import QuerySet
+from django.db.models import F, Q, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 
 from sessioncloud.accounts import tenancy
 from sessioncloud.accounts.models import (
@@ -27,10 +28,17 @@ from sessioncloud.accounts.models import (
     Organization,
     Role,
 )
-from sessioncloud.providers.models import App
+from sessioncloud.providers.models import (
+    App,
+    Device,
+    EndUser,
+    ProvisioningLogEntry,
+    SetupToken,
+)
 
 SESSION_ORG_KEY = "portal_org"
 AUDIT_PAGE_SIZE = 50
+PAGE_SIZE = 50
 
 # Who may POST to a view: editors (owners and admins), owners only, or every member.
 PostRule = Literal["editor", "owner", "member"]
@@ -118,6 +126,68 @@ def app_for_user(request: HttpRequest, provider_id: str) -> App:
 
 def apps_for_user(request: HttpRequest) -> QuerySet[App]:
     return tenancy.apps_of(request.org)  # type: ignore[attr-defined]
+
+
+# An App's own objects. Each function takes an App that app_for_user() returned, so the
+# organization is already checked; the object must also belong to that very App.
+
+
+def end_users_of(app: App) -> QuerySet[EndUser]:
+    return EndUser.objects.filter(app=app).select_related("app").order_by("external_id")
+
+
+def end_user_for_user(app: App, external_id: str) -> EndUser:
+    try:
+        return tenancy.get_end_user(app, external_id)
+    except tenancy.NotFound:
+        raise Http404("No end user with that id in this App.") from None
+
+
+def tokens_of(app: App) -> QuerySet[SetupToken]:
+    return (SetupToken.objects.filter(app=app).select_related("end_user")
+            .prefetch_related("redemptions").order_by("-created", "-id"))
+
+
+def tokens_with_status(app: App, status: str) -> QuerySet[SetupToken]:
+    """The App's tokens that providers.tokens.token_status() would call `status`, as a query."""
+    now = timezone.now()
+    live_and_unused = Q(revoked__isnull=True, uses__lt=F("max_uses"))
+    conditions = {
+        "pending": live_and_unused & Q(expires__gt=now),
+        "used": Q(revoked__isnull=True, uses__gte=F("max_uses")),
+        "expired": live_and_unused & Q(expires__lte=now),
+        "revoked": Q(revoked__isnull=False),
+    }
+    return tokens_of(app).filter(conditions[status])
+
+
+def token_for_user(request: HttpRequest, app: App, token_id: int) -> SetupToken:
+    try:
+        token = tenancy.get_token(request.org, token_id)  # type: ignore[attr-defined]
+    except tenancy.NotFound:
+        raise Http404("No setup token with that id in this App.") from None
+    if token.app_id != app.pk:
+        raise Http404("No setup token with that id in this App.")
+    return token
+
+
+def devices_of(app: App) -> QuerySet[Device]:
+    return Device.objects.filter(app=app).select_related("end_user").order_by("-last_seen", "-id")
+
+
+def device_for_user(app: App, device_id: str) -> Device:
+    device = devices_of(app).filter(device_id=device_id).first()
+    if device is None:
+        raise Http404("No device with that id in this App.")
+    return device
+
+
+def provisioning_log_of(app: App) -> QuerySet[ProvisioningLogEntry]:
+    return ProvisioningLogEntry.objects.filter(app=app).order_by("-created", "-id")
+
+
+def page_of(items: QuerySet[Any], request: HttpRequest, size: int = PAGE_SIZE) -> Page:
+    return Paginator(items, size).get_page(request.GET.get("page"))
 
 
 def members_for_user(request: HttpRequest) -> QuerySet[Membership]:

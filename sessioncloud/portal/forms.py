@@ -10,9 +10,17 @@ from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
 
 from sessioncloud.accounts.models import Role
+from sessioncloud.api.manage.devices import OUTCOMES
+from sessioncloud.providers.endusers import (
+    SIP_FIELDS,
+    model_field_errors,
+    replace_from_body,
+    valid_external_id,
+)
 from sessioncloud.providers.logos import LogoError, store_logo
-from sessioncloud.providers.models import App, Logo, Transport
+from sessioncloud.providers.models import App, EndUser, Flag, Logo, Transport
 from sessioncloud.providers.outbound import check_provisioning_url
+from sessioncloud.providers.tokens import MAX_USES as MAX_TOKEN_USES
 from sessioncloud.providers.validators import MAX_HELP_LINKS, validate_header_value
 
 LOGO_ACCEPT = "image/png,image/jpeg,image/webp"
@@ -257,3 +265,149 @@ class RoleForm(forms.Form):
 
 class OrganizationForm(forms.Form):
     name = forms.CharField(label="Organization name", max_length=200)
+
+
+# --- End users, setup links, the provisioning log and the test bench ---------------------------
+
+APP_DEFAULT = ("", "As the App's SIP profile")
+
+
+def _password_input() -> forms.PasswordInput:
+    # render_value=False: a stored or typed password never travels back to the browser.
+    return forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"})
+
+
+class EndUserForm(forms.Form):
+    """An end user's fields; saving goes through the same rules as the management API's PUT."""
+
+    external_id = forms.CharField(
+        label="External id", max_length=100,
+        help_text="Your id for this user, for example a customer number: letters, digits and . _ @ + -, "
+                  "starting with a letter or digit. It cannot be changed later.")
+    display_name = forms.CharField(label="Display name", max_length=200, required=False)
+    email = forms.EmailField(label="E-mail", max_length=254, required=False,
+                             help_text="Where setup e-mails go.")
+    sip_username = forms.CharField(label="SIP username", max_length=256, required=False)
+    sip_password = forms.CharField(label="SIP password", max_length=256, required=False, widget=_password_input())
+    subdomain = forms.CharField(max_length=256, required=False,
+                                help_text="Optional: a subdomain of the App's domain, or a full domain.")
+    auth_username = forms.CharField(label="Auth username", max_length=256, required=False,
+                                    help_text="Optional; the SIP username when empty.")
+    transport = forms.ChoiceField(choices=[APP_DEFAULT, *((v, v) for v in Transport.values)], required=False)
+    srtp = forms.ChoiceField(label="SRTP", choices=[APP_DEFAULT, *Flag.choices], required=False)
+    messaging = forms.ChoiceField(choices=[APP_DEFAULT, *Flag.choices], required=False)
+    video = forms.ChoiceField(choices=[APP_DEFAULT, *Flag.choices], required=False)
+    callrecording = forms.ChoiceField(label="Call recording", choices=[APP_DEFAULT, *Flag.choices], required=False)
+    provisioning_username = forms.CharField(label="Provisioning username", max_length=256, required=False)
+    provisioning_password = forms.CharField(label="Provisioning password", max_length=256, required=False,
+                                            widget=_password_input())
+
+    SIP_FIELD_NAMES: ClassVar[tuple[str, ...]] = tuple(SIP_FIELDS.values())
+    # The management API's JSON paths (which the shared rules report errors under) -> fields.
+    FIELD_OF_PATH: ClassVar[dict[str, str]] = {
+        "displayName": "display_name", "email": "email", "externalId": "external_id",
+        **{f"sip.{key}": field for key, field in SIP_FIELDS.items()},
+        "sip.sippassword": "sip_password", "provisioning.username": "provisioning_username",
+        "provisioning.password": "provisioning_password",
+    }
+
+    def __init__(self, *args: Any, app: App, end_user: EndUser | None = None, **kwargs: Any) -> None:
+        if end_user is not None:
+            kwargs.setdefault("initial", {
+                name: getattr(end_user, name) for name in self.base_fields
+                if name not in ("external_id", "sip_password", "provisioning_password")
+            })
+        super().__init__(*args, **kwargs)
+        self.app, self.end_user = app, end_user
+        if end_user is not None:
+            del self.fields["external_id"]  # the key of the API and of every link to this user
+            for name, is_set in (("sip_password", end_user.sip_password),
+                                 ("provisioning_password", end_user.provisioning_password)):
+                if is_set:
+                    self.fields[name].help_text = "A password is set. Leave blank to keep it; it is never shown."
+
+    def clean_external_id(self) -> str:
+        external_id = self.cleaned_data["external_id"].strip()
+        if not valid_external_id(external_id):
+            raise ValidationError("Use 1 to 100 letters, digits and . _ @ + - (starting with a letter or digit).")
+        if EndUser.objects.filter(app=self.app, external_id=external_id).exists():
+            raise ValidationError("This App already has an end user with this id.")
+        return external_id
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        sip_given = any(data.get(name) for name in (*self.SIP_FIELD_NAMES, "sip_password"))
+        if sip_given and not data.get("sip_username"):
+            self.add_error("sip_username", "Give the SIP username, or leave every SIP field empty.")
+        if data.get("provisioning_password") and not data.get("provisioning_username"):
+            self.add_error("provisioning_username", "Give the provisioning username too.")
+        return data
+
+    def body(self) -> dict[str, Any]:
+        """The cleaned form as a management API body (blank passwords keep the stored ones)."""
+        data = self.cleaned_data
+        sip = None
+        if data.get("sip_username"):
+            sip = {key: data.get(field) or None for key, field in SIP_FIELDS.items()}
+            sip["sippassword"] = data.get("sip_password") or None
+        provisioning = None
+        if data.get("provisioning_username"):
+            provisioning = {"username": data["provisioning_username"],
+                            "password": data.get("provisioning_password") or None}
+        return {"displayName": data.get("display_name") or None, "email": data.get("email") or None,
+                "sip": sip, "provisioning": provisioning}
+
+    def disable(self) -> None:
+        for field in self.fields.values():
+            field.disabled = True
+
+    def apply_to(self, end_user: EndUser) -> bool:
+        """Set the end user's fields by the management API's rules; False (with errors) if invalid."""
+        errors = replace_from_body(end_user, self.body())
+        try:
+            end_user.full_clean(validate_constraints=False)
+        except ValidationError as error:
+            errors = {**model_field_errors(error), **errors}
+        for path, message in errors.items():
+            field = self.FIELD_OF_PATH.get(path)
+            self.add_error(field if field in self.fields else None, message)
+        return not errors
+
+
+class EndUserSearchForm(forms.Form):
+    q = forms.CharField(label="Search", max_length=200, required=False,
+                        widget=forms.TextInput(attrs={"type": "search", "placeholder": "Name, id, e-mail or username"}))
+
+
+class SetupLinkForm(forms.Form):
+    max_uses = forms.TypedChoiceField(
+        label="Phones that may use it", coerce=int, initial=1,
+        choices=[(n, "1 phone" if n == 1 else f"{n} phones") for n in range(1, MAX_TOKEN_USES + 1)],
+        help_text="A setup link works this many times, then it is dead.")
+
+
+class LogFilterForm(forms.Form):
+    outcome = forms.ChoiceField(choices=[("", "Any outcome"), *((o, o) for o in OUTCOMES)], required=False)
+    username = forms.CharField(max_length=256, required=False)
+    device = forms.CharField(label="Device id", max_length=128, required=False)
+    since = forms.DateField(label="From", required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    until = forms.DateField(label="To", required=False, widget=forms.DateInput(attrs={"type": "date"}),
+                            help_text="Both days included, UTC.")
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if data.get("since") and data.get("until") and data["since"] > data["until"]:
+            self.add_error("until", "The last day comes before the first.")
+            del data["since"]  # a range that cannot be meant filters by neither end
+        return data
+
+
+class TestBenchForm(forms.Form):
+    username = forms.CharField(label="Test username", max_length=256,
+                               help_text="Provisioning credentials your service accepts, as a user would type them.")
+    password = forms.CharField(label="Test password", max_length=256, required=False,
+                               widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}))
+
+    def disable(self) -> None:
+        for field in self.fields.values():
+            field.disabled = True

@@ -1,7 +1,10 @@
 from django.urls import path
 from django.views.generic import RedirectView
 
-from sessioncloud.portal.views import apps, organization, team
+from sessioncloud.portal.views import apps, dashboard, endusers, ledger, organization, team
+
+APP = "portal/apps/<str:provider_id>/"
+END_USER = APP + "endusers/<str:external_id>/"
 
 app_name = "portal"
 urlpatterns = [
@@ -17,6 +20,22 @@ urlpatterns = [
          name="app_rotate_secret"),
     path("portal/apps/<str:provider_id>/provisioning/end-rotation/", apps.app_end_rotation,
          name="app_end_rotation"),
+    path(APP + "dashboard/", dashboard.dashboard, name="app_dashboard"),
+    path(APP + "provisioning/test/", dashboard.test_bench_page, name="app_test_bench"),
+    path(APP + "endusers/", endusers.end_users, name="end_users"),
+    # Not under endusers/: "new" is a valid external id.
+    path(APP + "add-end-user/", endusers.end_user_new, name="end_user_new"),
+    path(END_USER, endusers.end_user_detail, name="end_user"),
+    path(END_USER + "edit/", endusers.end_user_edit, name="end_user_edit"),
+    path(END_USER + "delete/", endusers.end_user_delete, name="end_user_delete"),
+    path(END_USER + "qr/", endusers.end_user_qr, name="end_user_qr"),
+    path(END_USER + "setup-link/", endusers.end_user_setup_link, name="end_user_setup_link"),
+    path(END_USER + "email/", endusers.end_user_email, name="end_user_email"),
+    path(APP + "tokens/", ledger.tokens, name="tokens"),
+    path(APP + "tokens/<int:token_id>/revoke/", ledger.token_revoke, name="token_revoke"),
+    path(APP + "devices/", ledger.devices, name="devices"),
+    path(APP + "devices/deactivate/", ledger.device_deactivate, name="device_deactivate"),
+    path(APP + "log/", ledger.provisioning_log, name="provisioning_log"),
     path("portal/team/", team.team, name="team"),
     path("portal/team/invite/", team.invite, name="invite"),
     path("portal/team/members/<int:member_id>/role/", team.change_role, name="change_role"),

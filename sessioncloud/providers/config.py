@@ -1,27 +1,36 @@
 """The public configuration a phone fetches for a ProviderId, rendered once and cached.
 
-Phones fetch it on every start, so the answer is kept as ready-made bytes with its ETag in the
-shared cache. Every save of an App deletes its entry (see signals.py); the next request renders
-it again, so every app process sees a change on its next request.
+Phones fetch it on every start, so the answer is kept as ready-made bytes with its version in
+the shared cache (Redis when configured, so every app process reads the same entry). Every save
+of an App deletes its entry and moves its generation on (see signals.py); the next request
+renders it again, so every app process sees a change on its next request. The cache is read
+without the database, by the Django view and by the WSGI fast path in api/fastconfig.py alike.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import threading
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
+import redis
 from django.conf import settings
 from django.core.cache import cache
+from django.db.models.functions import Lower
 
+from sessioncloud.lib.redisread import RedisReader, RedisReadError
 from sessioncloud.providers.models import App, Logo
 from sessioncloud.provisioning.merge import DEFAULT_PORTS, split_domain
 
 CACHE_SECONDS = 24 * 3600
 # Unknown ProviderIds are cached too, briefly, so a flood of guesses does not reach the database.
 MISSING_CACHE_SECONDS = 30
-_MISSING = "missing"
+
+log = logging.getLogger("sessioncloud.config")
 
 
 @dataclass(frozen=True)
@@ -32,10 +41,6 @@ class RenderedConfig:
     @property
     def etag(self) -> str:
         return f'"{self.version}"'
-
-
-def cache_key(provider_id: str) -> str:
-    return f"cfg:v1:{provider_id.lower()}"
 
 
 def logo_json(logo: Logo | None) -> dict[str, Any] | None:
@@ -109,29 +114,214 @@ def render_config(app: App) -> RenderedConfig:
 
 
 def load_enabled_app(provider_id: str) -> App | None:
+    # LOWER(provider_id), exactly the expression of the unique index: `iexact` compiles to
+    # UPPER(...) on PostgreSQL, which no index serves (a full scan of every App).
     return (
         App.objects.select_related("logo", "logo_dark")
-        .filter(provider_id__iexact=provider_id, enabled=True)
+        .alias(provider_id_lower=Lower("provider_id"))
+        .filter(provider_id_lower=provider_id.lower(), enabled=True)
         .first()
     )
 
 
+# --- The cache of rendered answers -----------------------------------------------------------
+#
+# An entry is the bytes `<version>\n<body>` (or MISSING_MARK for an unknown ProviderId), so a
+# hit costs one cache read and no decoding, and a revalidation (If-None-Match) reads only the
+# first bytes. Each ProviderId also has a generation counter that every save increments: an
+# answer rendered from a row read before a save is stored only if no save came in between, so
+# a slow render can never put the old configuration back after a change.
+
+MISSING = "missing"
+MISSING_MARK = b"-"
+VERSION_BYTES = 20  # config_version() is 20 hex digits
+GENERATION_SECONDS = 2 * CACHE_SECONDS
+
+
+class ConfigCache:
+    """The shared cache of rendered answers: Redis across processes, else in-process."""
+
+    def read(self, provider_id: str) -> bytes | None:
+        raise NotImplementedError
+
+    def read_version(self, provider_id: str) -> bytes | None:
+        """The first bytes of an entry: enough to answer a revalidation."""
+        raise NotImplementedError
+
+    def generation(self, provider_id: str) -> int:
+        raise NotImplementedError
+
+    def store(self, provider_id: str, generation: int, entry: bytes, seconds: int) -> None:
+        """Keep `entry` unless a save came after `generation` was read."""
+        raise NotImplementedError
+
+    def forget(self, provider_ids: list[str]) -> None:
+        raise NotImplementedError
+
+
+def entry_key(provider_id: str) -> str:
+    return f"cfg:v2:{provider_id.lower()}"
+
+
+def generation_key(provider_id: str) -> str:
+    return f"cfggen:v2:{provider_id.lower()}"
+
+
+class LocalConfigCache(ConfigCache):
+    """Django's in-process cache (one process, the embedded default); a lock orders saves."""
+
+    _lock = threading.Lock()
+
+    def read(self, provider_id: str) -> bytes | None:
+        return cache.get(entry_key(provider_id))
+
+    def read_version(self, provider_id: str) -> bytes | None:
+        entry = self.read(provider_id)
+        return entry[:VERSION_BYTES] if entry else None
+
+    def generation(self, provider_id: str) -> int:
+        return int(cache.get(generation_key(provider_id), 0))
+
+    def store(self, provider_id: str, generation: int, entry: bytes, seconds: int) -> None:
+        with self._lock:
+            if self.generation(provider_id) == generation:
+                cache.set(entry_key(provider_id), entry, seconds)
+
+    def forget(self, provider_ids: list[str]) -> None:
+        with self._lock:
+            for provider_id in provider_ids:
+                cache.set(generation_key(provider_id), self.generation(provider_id) + 1, GENERATION_SECONDS)
+            cache.delete_many([entry_key(pid) for pid in provider_ids])
+
+
+# Compare the generation and write the entry in one step, in Redis itself.
+_STORE_SCRIPT = """
+if (redis.call('GET', KEYS[2]) or '0') == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
+end
+"""
+
+
+class RedisConfigCache(ConfigCache):
+    """Plain Redis strings (no pickling), shared by every app process.
+
+    Reads go through the minimal reader when the URL allows it (about five times cheaper than
+    redis-py, see lib/redisread.py); if it fails, redis-py tries once more.
+    """
+
+    def __init__(self, client: redis.Redis, prefix: str, reader: RedisReader | None = None):
+        self._client = client
+        self._prefix = prefix
+        self._reader = reader
+        self._store = client.register_script(_STORE_SCRIPT)
+
+    def read(self, provider_id: str) -> bytes | None:
+        key = f"{self._prefix}:{entry_key(provider_id)}"
+        if self._reader is not None:
+            try:
+                return self._reader.get(key)
+            except RedisReadError:
+                pass
+        return self._client.get(key)
+
+    def read_version(self, provider_id: str) -> bytes | None:
+        key = f"{self._prefix}:{entry_key(provider_id)}"
+        if self._reader is not None:
+            try:
+                return self._reader.getrange(key, 0, VERSION_BYTES - 1) or None
+            except RedisReadError:
+                pass
+        return self._client.getrange(key, 0, VERSION_BYTES - 1) or None
+
+    def generation(self, provider_id: str) -> int:
+        return int(self._client.get(f"{self._prefix}:{generation_key(provider_id)}") or 0)
+
+    def store(self, provider_id: str, generation: int, entry: bytes, seconds: int) -> None:
+        keys = [f"{self._prefix}:{entry_key(provider_id)}", f"{self._prefix}:{generation_key(provider_id)}"]
+        self._store(keys=keys, args=[str(generation), entry, seconds])
+
+    def forget(self, provider_ids: list[str]) -> None:
+        pipe = self._client.pipeline(transaction=False)
+        for provider_id in provider_ids:
+            pipe.incr(f"{self._prefix}:{generation_key(provider_id)}")
+            pipe.expire(f"{self._prefix}:{generation_key(provider_id)}", GENERATION_SECONDS)
+            pipe.delete(f"{self._prefix}:{entry_key(provider_id)}")
+        pipe.execute()
+
+
+@lru_cache(maxsize=2)
+def _config_cache(redis_url: str, prefix: str) -> ConfigCache:
+    if not redis_url:
+        return LocalConfigCache()
+    client = redis.Redis.from_url(redis_url, socket_connect_timeout=2, socket_timeout=2)
+    try:
+        reader: RedisReader | None = RedisReader(redis_url)
+    except ValueError:  # a URL only redis-py understands (TLS...)
+        reader = None
+    return RedisConfigCache(client, prefix, reader)
+
+
+def config_cache() -> ConfigCache:
+    return _config_cache(settings.REDIS_URL or "", settings.CACHES["default"].get("KEY_PREFIX", "sc"))
+
+
+def parse_entry(entry: bytes) -> RenderedConfig | str:
+    if entry == MISSING_MARK:
+        return MISSING
+    version, _, body = entry.partition(b"\n")
+    return RenderedConfig(version=version.decode("ascii"), body=body)
+
+
+def cached_config(provider_id: str) -> RenderedConfig | str | None:
+    """What the cache holds: a rendering, MISSING, or None when it holds nothing (or is down)."""
+    try:
+        entry = config_cache().read(provider_id)
+    except redis.RedisError as error:
+        log.warning("config cache unavailable: %s", error)
+        return None
+    return parse_entry(entry) if entry else None
+
+
+def cached_version(provider_id: str) -> str | None:
+    """The cached version (or MISSING), read without the body; None when not cached."""
+    try:
+        head = config_cache().read_version(provider_id)
+    except redis.RedisError as error:
+        log.warning("config cache unavailable: %s", error)
+        return None
+    if not head:
+        return None
+    return MISSING if head == MISSING_MARK else head.decode("ascii")
+
+
 def get_rendered_config(provider_id: str) -> RenderedConfig | None:
     """The cached rendering for an enabled App, or None (unknown and disabled look the same)."""
-    key = cache_key(provider_id)
-    cached = cache.get(key)
-    if cached == _MISSING:
+    found = cached_config(provider_id)
+    if isinstance(found, RenderedConfig):
+        return found
+    if found == MISSING:
         return None
-    if cached is not None:
-        return RenderedConfig(version=cached[0], body=cached[1])
+    return render_and_store(provider_id)
+
+
+def render_and_store(provider_id: str) -> RenderedConfig | None:
+    store = config_cache()
+    try:
+        generation = store.generation(provider_id)
+    except redis.RedisError:
+        generation = None  # the cache is down: answer from the database, keep nothing
     app = load_enabled_app(provider_id)
-    if app is None:
-        cache.set(key, _MISSING, MISSING_CACHE_SECONDS)
-        return None
-    rendered = render_config(app)
-    cache.set(key, (rendered.version, rendered.body), CACHE_SECONDS)
+    rendered = render_config(app) if app is not None else None
+    if generation is not None:
+        entry = MISSING_MARK if rendered is None else rendered.version.encode("ascii") + b"\n" + rendered.body
+        try:
+            store.store(provider_id, generation, entry, CACHE_SECONDS if rendered else MISSING_CACHE_SECONDS)
+        except redis.RedisError as error:
+            log.warning("config cache unavailable: %s", error)
     return rendered
 
 
 def forget_config(*provider_ids: str) -> None:
-    cache.delete_many([cache_key(pid) for pid in provider_ids if pid])
+    names = [pid for pid in provider_ids if pid]
+    if names:
+        config_cache().forget(names)

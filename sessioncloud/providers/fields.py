@@ -33,3 +33,18 @@ class EncryptedTextField(models.TextField):
         if not value:
             return value
         return secret_box().encrypt(value)
+
+
+class EncryptedBinaryField(models.BinaryField):
+    """Bytes in Python, MultiFernet ciphertext in the database; empty stays empty."""
+
+    def from_db_value(self, value: bytes | memoryview | None, expression: Any, connection: Any) -> bytes | None:
+        if not value:
+            return bytes(value) if value is not None else None
+        return secret_box().decrypt_bytes(bytes(value))
+
+    def get_prep_value(self, value: Any) -> Any:
+        value = super().get_prep_value(value)
+        if not value:
+            return value
+        return secret_box().encrypt_bytes(bytes(value))

@@ -13,6 +13,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.db import connection
 from django.utils import timezone
 
 from sessioncloud.api.metrics import UPSTREAM
@@ -124,9 +125,16 @@ def upstream_request(app: App, username: str, password: str, device_id: str, rep
     )
 
 
+def release_database() -> None:
+    """Give a pooled connection back to the pool while the provider is asked (up to 15 s)."""
+    if "pool" in connection.settings_dict.get("OPTIONS", {}) and not connection.in_atomic_block:
+        connection.close()
+
+
 def ask_provider(app: App, username: str, password: str, device_id: str, reprovision: bool) -> UpstreamResult:
-    result = call_provider(upstream_request(app, username, password, device_id, reprovision),
-                           outbound_policy(), breaker_for(app.pk))
+    request = upstream_request(app, username, password, device_id, reprovision)
+    release_database()
+    result = call_provider(request, outbound_policy(), breaker_for(app.pk))
     UPSTREAM.labels(result.error_code or "ok").inc()
     return result
 

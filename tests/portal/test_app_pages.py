@@ -34,7 +34,7 @@ def test_every_app_page_answers_its_owner(owner_client, app, page):
 
 
 def test_the_app_root_and_lookups_ignore_the_case_of_the_provider_id(owner_client, app):
-    assert owner_client.get("/portal/apps/acmeinc/")["Location"] == "/portal/apps/AcmeInc/general/"
+    assert owner_client.get("/portal/apps/acmeinc/")["Location"] == "/portal/apps/AcmeInc/dashboard/"
     assert owner_client.get(page_url("sip", "ACMEINC")).status_code == 200
 
 

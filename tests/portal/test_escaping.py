@@ -75,3 +75,58 @@ def test_the_preview_script_never_parses_typed_text_as_html():
     script = (Path(__file__).parents[2] / "sessioncloud/portal/static/portal/branding.js").read_text()
     assert "innerHTML" not in script and "insertAdjacentHTML" not in script and "outerHTML" not in script
     assert script.count("textContent") >= 4
+
+
+@pytest.fixture
+def hostile_end_user_data(app):  # type: ignore[no-untyped-def]
+    """An end user, token, redemption, device and log rows whose every text field holds a script."""
+    from sessioncloud.providers.models import Device, EndUser, ProvisioningLogEntry
+    from sessioncloud.providers.tokens import issue_token, redeem
+    from tests.factories import make_end_user
+
+    user = make_end_user(app, "hostile", provisioning_username="p", provisioning_password="x")
+    EndUser.objects.filter(pk=user.pk).update(
+        display_name=PAYLOAD, email=PAYLOAD, sip_username=PAYLOAD, subdomain=PAYLOAD, auth_username=PAYLOAD,
+        provisioning_username=PAYLOAD)
+    issued = issue_token(user, created_by=PAYLOAD, max_uses=2)
+    redeem(issued.plain, PAYLOAD, "203.0.113.9", PAYLOAD)
+    Device.objects.create(app=app, device_id=PAYLOAD, username=PAYLOAD, end_user=user, platform=PAYLOAD[:20],
+                          app_version=PAYLOAD, last_result=PAYLOAD)
+    ProvisioningLogEntry.objects.create(app=app, flow="provision", outcome="failed", username=PAYLOAD,
+                                        device_id=PAYLOAD, error_code=PAYLOAD, detail=PAYLOAD)
+
+
+END_USER_PAGES = (
+    "/portal/apps/AcmeInc/dashboard/", "/portal/apps/AcmeInc/endusers/",
+    "/portal/apps/AcmeInc/endusers/?q=%3Cscript%3Ealert(1)%3C%2Fscript%3E",
+    "/portal/apps/AcmeInc/endusers/hostile/", "/portal/apps/AcmeInc/endusers/hostile/edit/",
+    "/portal/apps/AcmeInc/endusers/hostile/delete/", "/portal/apps/AcmeInc/tokens/",
+    "/portal/apps/AcmeInc/devices/", "/portal/apps/AcmeInc/log/",
+    "/portal/apps/AcmeInc/log/?username=%3Cscript%3Ealert(1)%3C%2Fscript%3E",
+)
+
+
+@pytest.mark.parametrize("page", END_USER_PAGES)
+def test_a_script_stored_in_end_user_token_device_and_log_fields_appears_escaped(owner_client, hostile_end_user_data,
+                                                                                page):
+    response = owner_client.get(page)
+    content = response.content.decode()
+    assert response.status_code == 200
+    assert PAYLOAD not in content
+    assert content.count(ESCAPED) >= 1
+
+
+def test_each_hostile_end_user_field_is_shown_escaped_on_the_users_pages(owner_client, hostile_end_user_data):
+    detail = owner_client.get("/portal/apps/AcmeInc/endusers/hostile/").content.decode()
+    # display name (title, heading, facts), e-mail, SIP username, subdomain, auth username, provisioning username
+    assert detail.count(ESCAPED) >= 7
+    edit = owner_client.get("/portal/apps/AcmeInc/endusers/hostile/edit/").content.decode()
+    assert edit.count(f'value="{ESCAPED}"') == 6
+    devices = owner_client.get("/portal/apps/AcmeInc/devices/").content.decode()
+    assert f'<input type="hidden" name="device_id" value="{ESCAPED}">' in devices
+
+
+def test_the_copy_script_never_parses_text_as_html():
+    script = (Path(__file__).parents[2] / "sessioncloud/portal/static/portal/copy.js").read_text()
+    assert "innerHTML" not in script and "insertAdjacentHTML" not in script and "outerHTML" not in script
+    assert "source.textContent" in script

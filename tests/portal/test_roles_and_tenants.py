@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from django.core import mail
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
 from django.urls import URLPattern, reverse
 
 from sessioncloud.accounts.models import (
@@ -18,7 +20,16 @@ from sessioncloud.accounts.models import (
 )
 from sessioncloud.portal import urls as portal_urls
 from sessioncloud.providers.appdata import audit_snapshot
-from sessioncloud.providers.models import App, Logo
+from sessioncloud.providers.models import (
+    App,
+    Device,
+    EndUser,
+    Logo,
+    ProvisioningLogEntry,
+    SetupToken,
+)
+from sessioncloud.providers.tokens import issue_token
+from tests.factories import make_end_user
 from tests.portal.conftest import client_for, make_user, member
 
 pytestmark = pytest.mark.django_db
@@ -46,9 +57,18 @@ POSTS: dict[str, dict[str, Any]] = {
     "revoke_invitation": {},
     "api_keys": {"name": "Sneaky"},
     "api_key_revoke": {},
+    "app_test_bench": {"username": "1000", "password": "1234"},
+    "end_user_new": {"external_id": "cust-new", "sip_username": "9000", "sip_password": "new-s3cret"},
+    "end_user_edit": {"display_name": "Changed", "sip_username": "9001", "sip_password": "changed-s3cret"},
+    "end_user_delete": {},
+    "end_user_setup_link": {"max_uses": "2"},
+    "end_user_email": {},
+    "token_revoke": {},
+    "device_deactivate": {"device_id": "phone-1"},
 }
 # Views that only read, and views any signed-in person may post to (they change no tenant data).
-READ_ONLY = {"root", "home", "app_detail", "audit_log", "team"}
+READ_ONLY = {"root", "home", "app_detail", "audit_log", "team", "app_dashboard", "end_users", "end_user",
+             "end_user_qr", "tokens", "devices", "provisioning_log"}
 NOT_TENANT_DATA = {"invitation", "invitation_forget", "organization_new", "organization_switch"}
 
 
@@ -69,6 +89,12 @@ def tenant_state() -> dict[str, Any]:
         "audit": AuditEntry.objects.count(),
         "organizations": Organization.objects.count(),
         "logos": Logo.objects.count(),
+        "end_users": sorted(EndUser.objects.values_list(
+            "app", "external_id", "display_name", "sip_username", "sip_password", "provisioning_password")),
+        "tokens": sorted(SetupToken.objects.values_list("id", "revoked", "uses")),
+        "devices": sorted(Device.objects.values_list("app", "device_id", "status")),
+        "log": ProvisioningLogEntry.objects.count(),
+        "mails": len(mail.outbox),
     }
 
 
@@ -79,11 +105,15 @@ def org_objects(org, owner, app):  # type: ignore[no-untyped-def]
     app.save()
     invitation, _ = Invitation.issue(org, "invited@acme.example", Role.ADMIN, "owner@acme.example")
     key, _ = ApiKey.issue(org, "Billing")
+    user = make_end_user(app, "cust-1001", email="ann@customer.example")
+    Device.objects.create(app=app, device_id="phone-1")
     return {
         "provider_id": app.provider_id,
         "member_id": Membership.objects.get(user=owner).pk,
         "invitation_id": invitation.pk,
         "key_id": key.pk,
+        "external_id": user.external_id,
+        "token_id": issue_token(user).token.pk,
     }
 
 
@@ -92,13 +122,35 @@ def url_of(pattern: URLPattern, objects: dict[str, Any]) -> str:
     return reverse(f"portal:{pattern.name}", kwargs=kwargs)
 
 
+APP_PAGES = ("dashboard", "general", "branding", "sip", "provisioning", "provisioning/test", "endusers",
+             "add-end-user", "endusers/cust-1001", "endusers/cust-1001/edit", "endusers/cust-1001/delete",
+             "tokens", "devices", "log")
+
+
+ACTION_BUTTONS = ("Save changes", "Add end user", "Delete end user", "Create setup link", "E-mail a setup link",
+                  "Revoke", "Deactivate", "Run the test", "Rotate secret")
+
+
 def test_a_viewer_can_read_every_page(viewer_client, org_objects):
     pages = ["/portal/", "/portal/audit/", "/portal/team/", "/portal/api-keys/",
-             *(f"/portal/apps/AcmeInc/{page}/" for page in ("general", "branding", "sip", "provisioning"))]
+             *(f"/portal/apps/AcmeInc/{page}/" for page in APP_PAGES)]
     for page in pages:
         response = viewer_client.get(page)
         assert (page, response.status_code) == (page, 200)
-        assert "Save changes" not in response.content.decode()
+        content = response.content.decode()
+        assert "Save changes" not in content
+        buttons = [label for label in ACTION_BUTTONS if f"{label}</button>" in content]
+        assert (page, buttons) == (page, [])
+    assert viewer_client.get("/portal/apps/AcmeInc/endusers/cust-1001/qr/").status_code == 200
+
+
+def test_every_new_app_page_answers_its_owner_with_the_buttons_a_viewer_does_not_get(owner_client, org_objects):
+    seen = set()
+    for page in APP_PAGES:
+        response = owner_client.get(f"/portal/apps/AcmeInc/{page}/")
+        assert (page, response.status_code) == (page, 200)
+        seen |= {label for label in ACTION_BUTTONS if f"{label}</button>" in response.content.decode()}
+    assert seen == set(ACTION_BUTTONS)
 
 
 def test_a_viewer_post_to_any_portal_form_is_refused_and_changes_nothing(viewer_client, org_objects):
@@ -110,6 +162,18 @@ def test_a_viewer_post_to_any_portal_form_is_refused_and_changes_nothing(viewer_
         if pattern.name == "app_branding":
             data["logo_file"] = SimpleUploadedFile("logo.png", PNG, "image/png")
         response = viewer_client.post(url_of(pattern, org_objects), data)
+        assert (pattern.name, response.status_code) == (pattern.name, 403)
+    assert tenant_state() == before
+
+
+def test_every_portal_form_refuses_a_post_without_its_csrf_token(owner, org_objects):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(owner)
+    before = tenant_state()
+    for pattern in portal_patterns():
+        if pattern.name not in POSTS:
+            continue
+        response = client.post(url_of(pattern, org_objects), POSTS[pattern.name])
         assert (pattern.name, response.status_code) == (pattern.name, 403)
     assert tenant_state() == before
 
@@ -131,11 +195,15 @@ def rival_objects(other_org, rival_app):  # type: ignore[no-untyped-def]
     key, _ = ApiKey.issue(other_org, "Rival key")
     rival_app.rotate_signing_secret()
     rival_app.save()
+    user = make_end_user(rival_app, "rival-user", email="user@rival.example")
+    Device.objects.create(app=rival_app, device_id="rival-phone")
     return {
         "provider_id": rival_app.provider_id,
         "member_id": Membership.objects.get(user=rival_owner).pk,
         "invitation_id": invitation.pk,
         "key_id": key.pk,
+        "external_id": user.external_id,
+        "token_id": issue_token(user).token.pk,
     }
 
 
@@ -145,15 +213,38 @@ def test_another_organizations_objects_are_404_on_every_page_and_form(owner_clie
     assert {p.name for p in with_ids} == {
         "app_detail", "app_general", "app_branding", "app_sip", "app_provisioning", "app_rotate_secret",
         "app_end_rotation", "change_role", "remove_member", "revoke_invitation", "api_key_revoke",
+        "app_dashboard", "app_test_bench", "end_users", "end_user_new", "end_user", "end_user_edit",
+        "end_user_delete", "end_user_qr", "end_user_setup_link", "end_user_email", "tokens", "token_revoke",
+        "devices", "device_deactivate", "provisioning_log",
     }
     for pattern in with_ids:
         url = url_of(pattern, rival_objects)
         for method in ("get", "post"):
-            response = getattr(owner_client, method)(url, POSTS.get(pattern.name, {}))
-            if method == "get" and response.status_code == 405:
-                continue  # a POST-only view: the POST below must be the 404
+            data = {"device_id": "rival-phone"} if pattern.name == "device_deactivate" else POSTS.get(pattern.name, {})
+            response = getattr(owner_client, method)(url, data)
+            if response.status_code == 405 and (method == "get" or pattern.name in READ_ONLY):
+                continue  # a POST-only (or GET-only) view: the other method must be the 404
             assert (url, method, response.status_code) == (url, method, 404)
             assert "RivalCo" not in response.content.decode()
+    assert tenant_state() == before
+
+
+def test_another_organizations_end_user_token_or_device_is_404_under_ones_own_app(
+        owner_client, org_objects, rival_objects):
+    before = tenant_state()
+    own_app = "/portal/apps/AcmeInc"
+    for url in (f"{own_app}/endusers/rival-user/", f"{own_app}/endusers/rival-user/qr/",
+                f"{own_app}/endusers/rival-user/edit/", f"{own_app}/endusers/rival-user/delete/"):
+        assert (url, owner_client.get(url).status_code) == (url, 404)
+    for url, data in ((f"{own_app}/endusers/rival-user/edit/", POSTS["end_user_edit"]),
+                      (f"{own_app}/endusers/rival-user/delete/", {}),
+                      (f"{own_app}/endusers/rival-user/setup-link/", {"max_uses": "1"}),
+                      (f"{own_app}/endusers/rival-user/email/", {}),
+                      (f"{own_app}/tokens/{rival_objects['token_id']}/revoke/", {}),
+                      (f"{own_app}/devices/deactivate/", {"device_id": "rival-phone"})):
+        response = owner_client.post(url, data)
+        assert (url, response.status_code) == (url, 404)
+        assert "rival" not in response.content.decode().lower()
     assert tenant_state() == before
 
 

@@ -6,4 +6,4 @@ from sessioncloud.api.auth import ApiKeyAuth
 
 router = Router(auth=ApiKeyAuth(), tags=["manage"])
 
-from sessioncloud.api.manage import apps, devices, endusers, tokens  # noqa: E402,F401  (registers routes)
+from sessioncloud.api.manage import apps, bulk, devices, endusers, tokens  # noqa: E402,F401  (registers routes)

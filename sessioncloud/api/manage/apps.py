@@ -6,6 +6,7 @@ from typing import Literal
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.http import HttpRequest
 from ninja import Query, Status
 
@@ -43,8 +44,9 @@ def create_app(request: HttpRequest, payload: AppIn) -> Status:
     app = App(organization=caller_of(request).organization)
     changed = apply_body(app, body)
     warnings = checked_url_warnings(app, changed)
-    save_validated(app, field_errors)
-    audit(request, "app.create", app, None, audit_snapshot(app))
+    with transaction.atomic():  # the change and its audit entry, or neither (even on a crash)
+        save_validated(app, field_errors)
+        audit(request, "app.create", app, None, audit_snapshot(app))
     return Status(201, {**app_json(app), "warnings": warnings})
 
 
@@ -64,8 +66,9 @@ def update_app(request: HttpRequest, provider_id: str, payload: AppIn) -> dict:
     changed = apply_body(app, body)
     warnings = checked_url_warnings(app, changed)
     if changed:
-        save_validated(app, field_errors)
-        audit(request, "app.update", app, before, audit_snapshot(app))
+        with transaction.atomic():
+            save_validated(app, field_errors)
+            audit(request, "app.update", app, before, audit_snapshot(app))
     return {**app_json(app), "warnings": warnings}
 
 
@@ -104,6 +107,7 @@ def upload_logo(
     before = audit_snapshot(app)
     field = "logo" if variant == "light" else "logo_dark"
     setattr(app, field, logo)
-    app.save(update_fields=[field, "updated"])
-    audit(request, f"app.logo.{variant}", app, before, audit_snapshot(app))
+    with transaction.atomic():
+        app.save(update_fields=[field, "updated"])
+        audit(request, f"app.logo.{variant}", app, before, audit_snapshot(app))
     return app_json(app)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.db import transaction
 from django.http import HttpRequest
 from ninja import Query
 
@@ -53,8 +54,9 @@ def deactivate_device(request: HttpRequest, provider_id: str, device_id: str) ->
         raise ApiError(404, "not_found", "No device with that id in this app.")
     if device.status != DeviceStatus.DEACTIVATED:
         device.status = DeviceStatus.DEACTIVATED
-        device.save(update_fields=["status"])
-        audit(request, "device.deactivate", device, {"status": "active"}, {"status": "deactivated"})
+        with transaction.atomic():  # the change and its audit entry, or neither (even on a crash)
+            device.save(update_fields=["status"])
+            audit(request, "device.deactivate", device, {"status": "active"}, {"status": "deactivated"})
     return device_json(device)
 
 

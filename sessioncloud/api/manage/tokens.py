@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from ninja import Status
 
@@ -40,11 +41,14 @@ def create_token(request: HttpRequest, provider_id: str, external_id: str, paylo
     user = end_user_for(request, provider_id, external_id)
     body = payload or TokenIn()
     try:
-        issued = issue_token(user, ttl_hours=body.ttlHours, max_uses=body.maxUses, created_by=caller_of(request).actor)
+        with transaction.atomic():  # the token and its audit entry, or neither (even on a crash)
+            issued = issue_token(user, ttl_hours=body.ttlHours, max_uses=body.maxUses,
+                                 created_by=caller_of(request).actor)
+            audit(request, "token.create", issued.token, None, {
+                "externalId": external_id, "expires": issued.token.expires.isoformat(),
+                "maxUses": issued.token.max_uses})
     except TokenRequestError as error:
         raise invalid({error.field: error.message}) from None
-    audit(request, "token.create", issued.token, None,
-          {"externalId": external_id, "expires": issued.token.expires.isoformat(), "maxUses": issued.token.max_uses})
     return Status(201, {"id": issued.token.pk, "token": issued.plain, "code": issued.code, "link": issued.code,
                         "expiresAt": issued.token.expires.isoformat()})
 
@@ -63,6 +67,7 @@ def revoke_token(request: HttpRequest, token_id: int) -> HttpResponse:
         token = tenancy.get_token(caller_of(request).organization, token_id)
     except tenancy.NotFound:
         raise ApiError(404, "not_found", "No token with that id in your organization.") from None
-    revoke(token)
-    audit(request, "token.revoke", token, None, {"id": token.pk})
+    with transaction.atomic():
+        revoke(token)
+        audit(request, "token.revoke", token, None, {"id": token.pk})
     return HttpResponse(status=204)

@@ -15,3 +15,11 @@ def css_color(value: object) -> str:
     """A colour for a style attribute: only #RRGGBB gets through, anything else is the default."""
     text = str(value or "")
     return text if COLOR_RE.match(text) else FALLBACK_COLOR
+
+
+@register.simple_tag(takes_context=True)
+def page_url(context: template.Context, number: int) -> str:
+    """This page's address with its filters kept and another page number."""
+    query = context["request"].GET.copy()
+    query["page"] = str(number)
+    return "?" + query.urlencode()

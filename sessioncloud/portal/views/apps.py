@@ -57,7 +57,7 @@ def app_new(request: HttpRequest) -> HttpResponse:
 @org_required
 def app_detail(request: HttpRequest, provider_id: str) -> HttpResponse:
     app = app_for_user(request, provider_id)
-    return redirect("portal:app_general", provider_id=app.provider_id)
+    return redirect("portal:app_dashboard", provider_id=app.provider_id)
 
 
 @org_required

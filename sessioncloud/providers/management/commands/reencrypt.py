@@ -6,7 +6,7 @@ from django.apps import apps
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from sessioncloud.providers.fields import EncryptedTextField
+from sessioncloud.providers.fields import EncryptedBinaryField, EncryptedTextField
 
 
 class Command(BaseCommand):
@@ -15,7 +15,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         total = 0
         for model in apps.get_models():
-            fields = [f.name for f in model._meta.get_fields() if isinstance(f, EncryptedTextField)]
+            fields = [f.name for f in model._meta.get_fields() if isinstance(f, (EncryptedTextField, EncryptedBinaryField))]
             if not fields:
                 continue
             with transaction.atomic():

@@ -1,0 +1,1 @@
+"""Bulk onboarding of end users: CSV import and export, QR codes in bulk, setup e-mails, jobs."""

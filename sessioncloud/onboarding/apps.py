@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class OnboardingConfig(AppConfig):
+    name = "sessioncloud.onboarding"
+    label = "onboarding"
+    verbose_name = "Bulk onboarding"

@@ -1,0 +1,241 @@
+"""End users of an App: list, add, edit, delete; their QR codes, setup links and setup e-mails."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from django.contrib import messages
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_POST
+
+from sessioncloud.accounts.models import record_audit
+from sessioncloud.codes.formats import CodeError
+from sessioncloud.codes.qr import render_png, render_svg
+from sessioncloud.onboarding.mailing import mail_server_configured, send_setup_emails
+from sessioncloud.portal.access import (
+    app_for_user,
+    end_user_for_user,
+    end_users_of,
+    org_required,
+    page_of,
+    tokens_of,
+    tokens_with_status,
+)
+from sessioncloud.portal.forms import EndUserForm, EndUserSearchForm, SetupLinkForm
+from sessioncloud.providers.endusers import enduser_json, external_code, fitting_formats, local_code
+from sessioncloud.providers.models import App, EndUser
+from sessioncloud.providers.tokens import IssuedToken, TokenRequestError, issue_token, token_status
+
+FORMAT_NAMES = {"local": "SIP credentials (scloc)", "external": "Provisioning login (scsc)"}
+IMAGE_TYPES = {"png": "image/png", "svg": "image/svg+xml"}
+SEARCHED_FIELDS = ("display_name", "external_id", "email", "sip_username", "provisioning_username")
+USER_TOKENS_SHOWN = 10
+
+
+@org_required
+def end_users(request: HttpRequest, provider_id: str) -> HttpResponse:
+    app = app_for_user(request, provider_id)
+    search = EndUserSearchForm(request.GET)
+    users = end_users_of(app)
+    query = search.cleaned_data["q"].strip() if search.is_valid() else ""
+    if query:
+        matches = Q()
+        for field in SEARCHED_FIELDS:
+            matches |= Q(**{f"{field}__icontains": query})
+        users = users.filter(matches)
+    return render(request, "portal/endusers.html", {
+        "app": app, "page": "endusers", "search": search, "query": query, "users": page_of(users, request),
+        "total": end_users_of(app).count(),
+    })
+
+
+@org_required
+def end_user_new(request: HttpRequest, provider_id: str) -> HttpResponse:
+    app = app_for_user(request, provider_id)
+    form = EndUserForm(request.POST if request.method == "POST" else None, app=app)
+    if form.is_bound and form.is_valid():
+        user = EndUser(app=app, external_id=form.cleaned_data["external_id"])
+        if form.apply_to(user) and _saved(form, user, request, "enduser.create", None):
+            messages.success(request, f"Added the end user {user.external_id}.")
+            return redirect("portal:end_user", provider_id=app.provider_id, external_id=user.external_id)
+    return _form_page(request, app, form, None)
+
+
+@org_required
+def end_user_edit(request: HttpRequest, provider_id: str, external_id: str) -> HttpResponse:
+    app = app_for_user(request, provider_id)
+    user = end_user_for_user(app, external_id)
+    form = EndUserForm(request.POST if request.method == "POST" else None, app=app, end_user=user)
+    if form.is_bound and form.is_valid():
+        before = audit_view(user)
+        if form.apply_to(user) and _saved(form, user, request, "enduser.update", before):
+            messages.success(request, "Your changes are saved.")
+            return redirect("portal:end_user", provider_id=app.provider_id, external_id=user.external_id)
+        user.refresh_from_db()  # the page shows what is saved, not what was typed
+    return _form_page(request, app, form, user)
+
+
+def _form_page(request: HttpRequest, app: App, form: EndUserForm, user: EndUser | None) -> HttpResponse:
+    if not request.membership.can_edit:  # type: ignore[attr-defined]
+        form.disable()
+    return render(request, "portal/enduser_form.html", {"app": app, "page": "endusers", "form": form,
+                                                        "end_user": user})
+
+
+def _saved(form: EndUserForm, user: EndUser, request: HttpRequest, action: str, before: dict | None) -> bool:
+    typed = [name for name in ("sip_password", "provisioning_password") if form.cleaned_data.get(name)]
+    try:
+        with transaction.atomic():  # the change and its audit entry, or neither
+            user.save()
+            after = audit_view(user)
+            if typed:
+                after["passwordsTyped"] = typed  # a new password shows in no other key: say one was set
+            record_audit(request.org, request.user.email, action, user, before, after)  # type: ignore[attr-defined]
+    except IntegrityError:
+        form.add_error("external_id", "This App already has an end user with this id.")
+        return False
+    return True
+
+
+def audit_view(user: EndUser) -> dict[str, Any]:
+    """What the audit log keeps of an end user: the API's view (passwords only as set), no times."""
+    view = enduser_json(user)
+    view.pop("created")
+    view.pop("updated")
+    return view
+
+
+@org_required
+def end_user_delete(request: HttpRequest, provider_id: str, external_id: str) -> HttpResponse:
+    app = app_for_user(request, provider_id)
+    user = end_user_for_user(app, external_id)
+    if request.method == "POST":
+        with transaction.atomic():
+            record_audit(request.org, request.user.email, "enduser.delete", user,  # type: ignore[attr-defined]
+                         audit_view(user), None)
+            user.delete()
+        messages.success(request, f"Deleted the end user {external_id}.")
+        return redirect("portal:end_users", provider_id=app.provider_id)
+    return render(request, "portal/enduser_delete.html", {
+        "app": app, "page": "endusers", "end_user": user,
+        "pending_tokens": tokens_with_status(app, "pending").filter(end_user=user).count(),
+    })
+
+
+@never_cache  # the page shows codes that carry passwords
+@org_required
+def end_user_detail(request: HttpRequest, provider_id: str, external_id: str) -> HttpResponse:
+    app = app_for_user(request, provider_id)
+    user = end_user_for_user(app, external_id)
+    return _detail(request, app, user, SetupLinkForm())
+
+
+@never_cache  # the token is shown in this answer only
+@require_POST
+@org_required
+def end_user_setup_link(request: HttpRequest, provider_id: str, external_id: str) -> HttpResponse:
+    app = app_for_user(request, provider_id)
+    user = end_user_for_user(app, external_id)
+    form = SetupLinkForm(request.POST)
+    if not form.is_valid():
+        return _detail(request, app, user, form, status=400)
+    try:
+        with transaction.atomic():  # the token and its audit entry, or neither
+            issued = issue_token(user, max_uses=form.cleaned_data["max_uses"], created_by=request.user.email)
+            record_audit(request.org, request.user.email, "token.create", issued.token, None, {  # type: ignore[attr-defined]
+                "externalId": user.external_id, "expires": issued.token.expires.isoformat(),
+                "maxUses": issued.token.max_uses})
+    except TokenRequestError as error:
+        form.add_error(None, error.message)
+        return _detail(request, app, user, form, status=400)
+    return _detail(request, app, user, SetupLinkForm(), issued=_shown_once(issued))
+
+
+def _shown_once(issued: IssuedToken) -> dict[str, Any]:
+    """The new token for this one answer: its code, and the QR as data: URIs (never a GET URL)."""
+    return {
+        "code": issued.code,
+        "token": issued.token,
+        "png": "data:image/png;base64," + base64.b64encode(render_png(issued.code)).decode("ascii"),
+        "svg": "data:image/svg+xml;base64," + base64.b64encode(render_svg(issued.code)).decode("ascii"),
+    }
+
+
+@require_POST
+@org_required
+def end_user_email(request: HttpRequest, provider_id: str, external_id: str) -> HttpResponse:
+    app = app_for_user(request, provider_id)
+    user = end_user_for_user(app, external_id)
+    if not user.email:
+        messages.error(request, "This end user has no e-mail address: add one first.")
+    elif not mail_server_configured():
+        messages.error(request, "No mail server is configured (EMAIL_URL), so no e-mail can be sent.")
+    else:
+        item = send_setup_emails(app, [user], actor=request.user.email, advance=lambda count: None)[0]
+        if item["status"] == "sent":
+            messages.success(request, f"Sent a setup e-mail with a new one-time setup link to {user.email}.")
+        else:
+            messages.error(request, f"The e-mail was not sent. {item['message']}")
+    return redirect("portal:end_user", provider_id=app.provider_id, external_id=user.external_id)
+
+
+@require_GET
+@org_required
+def end_user_qr(request: HttpRequest, provider_id: str, external_id: str) -> HttpResponse:
+    """The QR image of one of the user's codes: ?format=local|external&image=png|svg.
+
+    Without parameters: the first fitting format, as SVG (text, like every other portal page).
+    """
+    app = app_for_user(request, provider_id)
+    user = end_user_for_user(app, external_id)
+    formats = fitting_formats(user)
+    code_format = request.GET.get("format") or (formats[0] if formats else "")
+    image = request.GET.get("image", "svg")
+    if code_format not in formats or image not in IMAGE_TYPES:
+        raise Http404("No such code for this end user.")
+    try:
+        code = _code(user, code_format)
+    except CodeError:
+        raise Http404("This end user's credentials cannot be put in that code.") from None
+    response = HttpResponse(render_png(code) if image == "png" else render_svg(code), content_type=IMAGE_TYPES[image])
+    response["Cache-Control"] = "no-store"  # the image carries credentials
+    if request.GET.get("download"):
+        response["Content-Disposition"] = f'attachment; filename="{user.external_id}-{code_format}.{image}"'
+    return response
+
+
+def _code(user: EndUser, code_format: str) -> str:
+    return local_code(user) if code_format == "local" else external_code(user)
+
+
+def _codes(user: EndUser) -> list[dict[str, Any]]:
+    codes = []
+    for code_format in fitting_formats(user):
+        entry: dict[str, Any] = {"format": code_format, "name": FORMAT_NAMES[code_format]}
+        try:
+            entry["code"] = _code(user, code_format)
+        except CodeError as error:
+            entry["error"] = str(error)
+        else:
+            password = user.sip_password if code_format == "local" else user.provisioning_password
+            entry["carries_password"] = bool(password)
+        codes.append(entry)
+    return codes
+
+
+def _detail(request: HttpRequest, app: App, user: EndUser, form: SetupLinkForm, *,
+            issued: dict[str, Any] | None = None, status: int = 200) -> HttpResponse:
+    tokens = [{"token": t, "status": token_status(t)}
+              for t in tokens_of(app).filter(end_user=user)[:USER_TOKENS_SHOWN]]
+    return render(request, "portal/enduser_detail.html", {
+        "app": app, "page": "endusers", "end_user": user, "codes": _codes(user), "form": form,
+        "issued": issued, "tokens": tokens, "can_email": bool(user.email),
+        "qr_url": reverse("portal:end_user_qr", kwargs={"provider_id": app.provider_id,
+                                                        "external_id": user.external_id}),
+    }, status=status)

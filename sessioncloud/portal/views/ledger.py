@@ -1,0 +1,114 @@
+"""What happened to an App's phones: setup tokens, devices and the provisioning log."""
+
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta
+
+from django.contrib import messages
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from sessioncloud.accounts.models import record_audit
+from sessioncloud.portal.access import (
+    app_for_user,
+    device_for_user,
+    devices_of,
+    org_required,
+    page_of,
+    provisioning_log_of,
+    token_for_user,
+    tokens_of,
+    tokens_with_status,
+)
+from sessioncloud.portal.forms import LogFilterForm
+from sessioncloud.providers.models import DeviceStatus
+from sessioncloud.providers.tokens import revoke, token_status
+
+TOKEN_STATUSES = ("pending", "used", "expired", "revoked")
+
+
+@org_required
+def tokens(request: HttpRequest, provider_id: str) -> HttpResponse:
+    app = app_for_user(request, provider_id)
+    status = request.GET.get("status", "")
+    found = tokens_with_status(app, status) if status in TOKEN_STATUSES else tokens_of(app)
+    page = page_of(found, request)
+    return render(request, "portal/tokens.html", {
+        "app": app, "page": "tokens", "items": [{"token": t, "status": token_status(t)} for t in page],
+        "tokens_page": page, "status": status if status in TOKEN_STATUSES else "", "statuses": TOKEN_STATUSES,
+    })
+
+
+@require_POST
+@org_required
+def token_revoke(request: HttpRequest, provider_id: str, token_id: int) -> HttpResponse:
+    app = app_for_user(request, provider_id)
+    token = token_for_user(request, app, token_id)
+    if token.revoked is None:
+        with transaction.atomic():
+            revoke(token)
+            record_audit(request.org, request.user.email, "token.revoke", token,  # type: ignore[attr-defined]
+                         {"id": token.pk, "revoked": False}, {"id": token.pk, "revoked": True})
+        messages.success(request, f"Revoked setup token {token.pk} of {token.end_user.external_id}; "
+                                  "phones can no longer redeem it.")
+    if request.POST.get("back") == "end_user":
+        return redirect("portal:end_user", provider_id=app.provider_id, external_id=token.end_user.external_id)
+    return redirect("portal:tokens", provider_id=app.provider_id)
+
+
+@org_required
+def devices(request: HttpRequest, provider_id: str) -> HttpResponse:
+    app = app_for_user(request, provider_id)
+    status = request.GET.get("status", "")
+    found = devices_of(app)
+    if status in DeviceStatus.values:
+        found = found.filter(status=status)
+    return render(request, "portal/devices.html", {
+        "app": app, "page": "devices", "devices": page_of(found, request),
+        "status": status if status in DeviceStatus.values else "", "statuses": DeviceStatus.values,
+    })
+
+
+@require_POST
+@org_required
+def device_deactivate(request: HttpRequest, provider_id: str) -> HttpResponse:
+    app = app_for_user(request, provider_id)
+    device = device_for_user(app, request.POST.get("device_id", ""))
+    if device.status != DeviceStatus.DEACTIVATED:
+        device.status = DeviceStatus.DEACTIVATED
+        with transaction.atomic():  # the change and its audit entry, or neither
+            device.save(update_fields=["status"])
+            record_audit(request.org, request.user.email, "device.deactivate", device,  # type: ignore[attr-defined]
+                         {"status": "active"}, {"status": "deactivated"})
+        messages.success(request, f"Deactivated the device {device.device_id}: on its next call the app "
+                                  "removes its accounts.")
+    return redirect("portal:devices", provider_id=app.provider_id)
+
+
+@org_required
+def provisioning_log(request: HttpRequest, provider_id: str) -> HttpResponse:
+    app = app_for_user(request, provider_id)
+    form = LogFilterForm(request.GET)
+    entries = provisioning_log_of(app)
+    form.is_valid()  # a bad filter is shown as an error; the valid ones still apply
+    chosen = form.cleaned_data
+    if chosen.get("outcome"):
+        entries = entries.filter(outcome=chosen["outcome"])
+    if chosen.get("username"):
+        entries = entries.filter(username__icontains=chosen["username"])
+    if chosen.get("device"):
+        entries = entries.filter(device_id__icontains=chosen["device"])
+    if chosen.get("since"):
+        entries = entries.filter(created__gte=_start_of(chosen["since"]))
+    if chosen.get("until"):
+        entries = entries.filter(created__lt=_start_of(chosen["until"]) + timedelta(days=1))
+    return render(request, "portal/provisioning_log.html", {
+        "app": app, "page": "log", "form": form, "entries": page_of(entries, request),
+    })
+
+
+def _start_of(day: datetime) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=timezone.get_current_timezone())

@@ -1,0 +1,189 @@
+"""An end user's QR codes, one-time setup links and setup e-mails in the portal."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import html
+import re
+
+import pytest
+from django.core import mail
+from django.test import Client
+
+from sessioncloud.accounts.models import AuditEntry
+from sessioncloud.codes.qr import decode_image, render_svg
+from sessioncloud.providers.endusers import external_code, local_code
+from sessioncloud.providers.models import SetupToken
+from tests.factories import make_end_user
+
+pytestmark = pytest.mark.django_db
+
+PAGE = "/portal/apps/AcmeInc/endusers/cust-1001/"
+QR = PAGE + "qr/"
+NO_STORE = "max-age=0, no-cache, no-store, must-revalidate, private"
+CODE_PASSWORD_WARNING = "<strong>This code carries the password.</strong>"
+
+
+@pytest.fixture
+def ann(app):  # type: ignore[no-untyped-def]
+    return make_end_user(app, "cust-1001", display_name="Ann Smith", email="ann@customer.example",
+                         sip_username="1001", sip_password="sip-s3cret",
+                         provisioning_username="ann.p", provisioning_password="prov-s3cret")
+
+
+@pytest.fixture
+def external(app):  # type: ignore[no-untyped-def]
+    app.provisioning_mode, app.provisioning_url = "external", "https://prov.acme.example/p"
+    app.save()
+    return app
+
+
+def shown_code(content: str, element_id: str) -> str:
+    return html.unescape(re.search(rf'<code id="{element_id}">([^<]*)</code>', content).group(1))
+
+
+def data_uri_image(content: str, element_id: str) -> bytes:
+    found = re.search(rf'id="{element_id}" src="data:image/png;base64,([^"]+)"', content)
+    return base64.b64decode(found.group(1))
+
+
+def create_setup_link(client: Client, max_uses: int = 1):  # type: ignore[no-untyped-def]
+    return client.post(PAGE + "setup-link/", {"max_uses": str(max_uses)})
+
+
+def test_the_page_shows_the_local_code_only_when_the_app_is_in_portal_mode(owner_client, ann):
+    response = owner_client.get(PAGE)
+    assert [code["format"] for code in response.context["codes"]] == ["local"]
+    content = response.content.decode()
+    assert shown_code(content, "code-local") == local_code(ann)
+    assert f'src="{QR}?format=local&amp;image=png"' in content
+    assert response["Cache-Control"] == NO_STORE
+
+
+def test_an_external_app_shows_both_codes_each_with_the_password_warning(owner_client, ann, external):
+    response = owner_client.get(PAGE)
+    assert [code["format"] for code in response.context["codes"]] == ["local", "external"]
+    content = response.content.decode()
+    assert shown_code(content, "code-external") == "scsc:ann.p:prov-s3cret:AcmeInc"
+    assert content.count(CODE_PASSWORD_WARNING) == 2
+
+
+@pytest.mark.parametrize("code_format", ["local", "external"])
+def test_the_qr_image_decodes_to_the_users_code(owner_client, ann, external, code_format):
+    response = owner_client.get(QR, {"format": code_format, "image": "png"})
+    assert (response.status_code, response["Content-Type"], response["Cache-Control"]) == (
+        200, "image/png", "no-store")
+    expected = local_code(ann) if code_format == "local" else external_code(ann)
+    assert decode_image(response.content) == expected
+
+
+def test_the_qr_image_comes_as_svg_too_and_as_a_download(owner_client, ann):
+    response = owner_client.get(QR, {"format": "local", "image": "svg", "download": "1"})
+    assert (response["Content-Type"], response["Cache-Control"], response["Content-Disposition"]) == (
+        "image/svg+xml", "no-store", 'attachment; filename="cust-1001-local.svg"')
+    assert response.content == render_svg(local_code(ann))
+
+
+def test_without_parameters_the_first_fitting_code_comes_as_svg(owner_client, ann, external):
+    response = owner_client.get(QR)
+    assert (response["Content-Type"], response.content) == ("image/svg+xml", render_svg(local_code(ann)))
+
+
+def test_a_code_that_does_not_fit_the_app_is_not_served(owner_client, ann):
+    assert owner_client.get(QR, {"format": "external"}).status_code == 404  # the App is in portal mode
+    assert owner_client.get(QR, {"format": "local", "image": "gif"}).status_code == 404
+    assert owner_client.get(QR, {"format": "scsc"}).status_code == 404
+
+
+def test_a_username_a_code_cannot_hold_is_explained_instead_of_drawn(owner_client, app, external):
+    make_end_user(app, "cust-1001", sip_username="", sip_password="", provisioning_username="ann:p",
+                  provisioning_password="x")
+    response = owner_client.get(PAGE)
+    assert response.context["codes"] == [{
+        "format": "external", "name": "Provisioning login (scsc)",
+        "error": "the username holds ':', which an scsc: code cannot carry; use a setup token instead",
+    }]
+    assert owner_client.get(QR).status_code == 404
+
+
+def test_a_setup_link_is_shown_once_with_its_qr_and_stored_only_as_a_hash(owner_client, ann):
+    response = create_setup_link(owner_client, max_uses=3)
+    assert (response.status_code, response["Cache-Control"]) == (200, NO_STORE)
+    content = response.content.decode()
+    code = shown_code(content, "issued-code")
+    token = code.removeprefix("scloc:?v=2&token=")
+    assert re.fullmatch(r"[A-Za-z0-9_-]{32}", token)
+    assert decode_image(data_uri_image(content, "issued-qr")) == code
+    stored = SetupToken.objects.get()
+    assert (stored.end_user, stored.max_uses, stored.uses, stored.created_by) == (ann, 3, 0, "owner@acme.example")
+    assert stored.token_hash == hashlib.sha256(token.encode()).hexdigest()
+    assert round((stored.expires - stored.created).total_seconds() / 3600) == 72  # the App's TTL
+    assert token not in owner_client.get(PAGE).content.decode()
+    entry = AuditEntry.objects.get()
+    assert (entry.action, entry.object_type, entry.before, entry.after) == (
+        "token.create", "SetupToken", None,
+        {"externalId": "cust-1001", "expires": stored.expires.isoformat(), "maxUses": 3})
+    assert token not in str(entry.after)
+
+
+def test_no_address_the_portal_generates_carries_the_token(owner_client, ann):
+    content = create_setup_link(owner_client).content.decode()
+    token = shown_code(content, "issued-code").removeprefix("scloc:?v=2&token=")
+    urls = re.findall(r'(?:href|src|action)="(/[^"]*|https?:[^"]*)"', content)
+    assert urls and not [url for url in urls if token in url]
+
+
+def test_a_setup_link_made_in_the_portal_redeems_once(owner_client, ann):
+    code = shown_code(create_setup_link(owner_client).content.decode(), "issued-code")
+    token = code.removeprefix("scloc:?v=2&token=")
+    phone = Client()
+    body = {"token": token, "deviceId": "phone-1", "app": {"platform": "android", "version": "6.1"}}
+    first = phone.post("/api/v1/tokens/redeem", body, content_type="application/json")
+    assert first.status_code == 200
+    assert [(a["sipusername"], a["sippassword"]) for a in first.json()["sipaccounts"]] == [("1001", "sip-s3cret")]
+    again = phone.post("/api/v1/tokens/redeem", {**body, "deviceId": "phone-2"}, content_type="application/json")
+    assert (again.status_code, again.json()["error"]["code"]) == (404, "token_invalid")
+
+
+def test_max_uses_is_one_to_five(owner_client, ann):
+    response = create_setup_link(owner_client, max_uses=6)
+    assert response.status_code == 400
+    assert response.context["form"].errors == {
+        "max_uses": ["Select a valid choice. 6 is not one of the available choices."]}
+    assert not SetupToken.objects.exists()
+
+
+def test_emailing_sends_a_new_setup_link_from_the_apps_name(owner_client, ann):
+    response = owner_client.post(PAGE + "email/", follow=True)
+    assert [str(m) for m in response.context["messages"]] == [
+        "Sent a setup e-mail with a new one-time setup link to ann@customer.example."]
+    [message] = mail.outbox
+    assert (message.from_email, message.to) == ("Acme Telecom <noreply@sessioncloud.invalid>",
+                                                ["ann@customer.example"])
+    [(filename, image, content_type)] = message.attachments
+    code = decode_image(image)
+    assert (filename, content_type) == ("setup-code.png", "image/png")
+    assert code.startswith("scloc:?v=2&token=") and code in message.body
+    assert "sip-s3cret" not in message.body
+    token = SetupToken.objects.get()
+    assert token.token_hash == hashlib.sha256(code.removeprefix("scloc:?v=2&token=").encode()).hexdigest()
+    entry = AuditEntry.objects.get()
+    assert (entry.action, entry.after["sentTo"]) == ("token.create", "ann@customer.example")
+
+
+def test_emailing_a_user_without_an_address_sends_nothing(owner_client, app):
+    make_end_user(app, "cust-1001")
+    response = owner_client.post(PAGE + "email/", follow=True)
+    assert [str(m) for m in response.context["messages"]] == ["This end user has no e-mail address: add one first."]
+    assert mail.outbox == []
+    assert not SetupToken.objects.exists()
+
+
+def test_revoking_from_the_users_page_returns_to_it(owner_client, ann):
+    create_setup_link(owner_client)
+    token = SetupToken.objects.get()
+    response = owner_client.post(f"/portal/apps/AcmeInc/tokens/{token.pk}/revoke/", {"back": "end_user"})
+    assert response["Location"] == PAGE
+    token.refresh_from_db()
+    assert token.revoked is not None

@@ -1,0 +1,131 @@
+"""The provisioning test bench: a real call to the provider's service, shown with secrets masked."""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from collections.abc import Iterator
+from ipaddress import ip_network
+
+import pytest
+
+from sessioncloud.providers.models import ProvisioningLogEntry
+from tests.providerstub import ProviderStub, start_stub, stop_stub
+
+pytestmark = pytest.mark.django_db
+
+PAGE = "/portal/apps/AcmeInc/provisioning/test/"
+GOOD_ANSWER = {"update": True, "errmsg": "", "sipaccounts": [
+    {"sipusername": "1000", "sippassword": "sip-pw", "subdomain": "pbx1", "transport": "tcp", "video": True}]}
+
+
+@pytest.fixture
+def provider(settings) -> Iterator[ProviderStub]:  # type: ignore[no-untyped-def]
+    settings.OUTBOUND_ALLOW_NETS = (ip_network("127.0.0.0/8"),)
+    settings.OUTBOUND_ALLOW_HTTP = True
+    stub = start_stub()
+    yield stub
+    stop_stub(stub)
+
+
+@pytest.fixture
+def external(app, provider):  # type: ignore[no-untyped-def]
+    app.provisioning_mode, app.provisioning_url = "external", provider.url()
+    app.provisioning_auth_header = "Bearer upstream-s3cret"
+    app.use_subdomains = True
+    app.save()
+    return app
+
+
+def pre(content: str, element_id: str) -> str:
+    return html.unescape(re.search(rf'<pre id="{element_id}">(.*?)</pre>', content, re.S).group(1))
+
+
+def test_a_good_answer_shows_the_merged_accounts_exactly_as_a_phone_gets_them(owner_client, external, provider):
+    provider.answer_json(GOOD_ANSWER)
+    response = owner_client.post(PAGE, {"username": "1000", "password": "p@ss&word"})
+    assert (response.status_code, response["Cache-Control"]) == (
+        200, "max-age=0, no-cache, no-store, must-revalidate, private")
+    content = response.content.decode()
+    merged = json.loads(pre(content, "bench-merged"))
+    assert merged["sipaccounts"] == [{
+        "sipusername": "1000", "sippassword": "sip-pw", "authusername": "1000", "displayname": "1000",
+        "domain": "pbx1.sip.acme.example", "port": 5060, "proxy": None, "transport": "TCP", "srtp": "Disabled",
+        "messaging": "Enabled", "video": "Enabled", "callrecording": "Disabled", "subdomain": "pbx1",
+        "voicemailNumber": None, "registrationExpires": 600,
+    }]
+    assert (merged["update"], merged["errmsg"], merged["xmppaccounts"]) == (True, "", [])
+    assert '<span class="badge ok" id="bench-outcome">usable answer</span>' in content
+    assert '<strong id="bench-status">200</strong>' in content
+    assert json.loads(pre(content, "bench-raw")) == GOOD_ANSWER
+    # The request as sent, with the password, auth header and signature masked.
+    assert pre(content, "bench-request") == (
+        f"GET {provider.url()}?username=1000&password=***&reprovision=false&deviceId=test-bench\n"
+        "Accept: application/json\nAccept-Encoding: identity\nAuthorization: ***\n"
+        "User-Agent: SessionCloud/0.1.0\nX-SessionCloud-Signature: v1=***\n"
+        "X-SessionCloud-Timestamp: <unix seconds>\n")
+    assert "p@ss" not in content and "upstream-s3cret" not in content
+    # ... while the provider's service got the real ones.
+    [received] = provider.requests
+    assert "password=p%40ss%26word" in received.path
+    assert received.headers["Authorization"] == "Bearer upstream-s3cret"
+    entry = ProvisioningLogEntry.objects.get()
+    assert (entry.flow, entry.outcome, entry.username, entry.accounts) == ("test_bench", "ok", "1000", 1)
+
+
+def test_a_bad_answer_shows_every_validation_error_and_the_raw_answer_escaped(owner_client, external, provider):
+    bad = {"update": "maybe", "sipaccounts": [{"sippassword": "x"}, {"sipusername": "<b>2</b>", "sippassword": 5}]}
+    provider.answer_json(bad)
+    content = owner_client.post(PAGE, {"username": "1000", "password": "1234"}).content.decode()
+    assert '<span class="badge off" id="bench-outcome">provider_bad_response</span>' in content
+    errors = re.search(r'<div class="alert error" id="bench-errors">(.*?)</div>', content, re.S).group(1)
+    assert [html.unescape(e) for e in re.findall(r"<li>(.*?)</li>", errors)] == [
+        'update: expected true, false, "true" or "false", got "maybe"',
+        "sipaccounts[0].sipusername: missing",
+        "sipaccounts[1].sippassword: Input should be a valid string",
+    ]
+    assert json.loads(pre(content, "bench-raw")) == bad
+    assert "&quot;sipusername&quot;: &quot;&lt;b&gt;2&lt;/b&gt;&quot;" in content
+    assert "<b>2</b>" not in content
+    assert 'id="bench-merged"' not in content
+    assert "Nothing: the phone would show an error and keep what it has." in content
+
+
+def test_a_rejection_shows_the_providers_message(owner_client, external, provider):
+    provider.answer_json({"update": False, "errmsg": "Wrong PIN <try again>", "sipaccounts": []})
+    content = owner_client.post(PAGE, {"username": "1000", "password": "0000"}).content.decode()
+    assert '<strong id="bench-errmsg">Wrong PIN &lt;try again&gt;</strong>' in content
+    assert "No accounts: the phone would show the message above and stay logged out." in content
+
+
+def test_an_unreachable_service_shows_why(owner_client, external, provider):
+    provider.answer(status=503, body=b"down for maintenance")
+    content = owner_client.post(PAGE, {"username": "1000", "password": "1234"}).content.decode()
+    assert '<span class="badge off" id="bench-outcome">provider_error</span>' in content
+    assert pre(content, "bench-raw") == "down for maintenance"
+
+
+def test_without_a_url_nothing_is_called(owner_client, app):
+    response = owner_client.post(PAGE, {"username": "1000", "password": "1234"})
+    assert response.context["form"].errors == {
+        "__all__": ["Set the URL of your provisioning web service on the Provisioning page first."]}
+    assert not ProvisioningLogEntry.objects.exists()
+
+
+def test_a_viewer_sees_the_bench_but_cannot_run_it(viewer_client, external, provider):
+    page = viewer_client.get(PAGE)
+    assert page.status_code == 200
+    content = page.content.decode()
+    assert "Only owners and admins can run the test bench" in content
+    assert "Run the test</button>" not in content
+    response = viewer_client.post(PAGE, {"username": "1000", "password": "1234"})
+    assert response.status_code == 403
+    assert provider.requests == []
+    assert not ProvisioningLogEntry.objects.exists()
+
+
+def test_an_admin_may_run_it(admin_client, external, provider):
+    provider.answer_json(GOOD_ANSWER)
+    assert admin_client.post(PAGE, {"username": "1000", "password": "1234"}).status_code == 200
+    assert len(provider.requests) == 1
