@@ -67,13 +67,22 @@ def hit(limit: str, identity: str) -> int | None:
     # Hash the identity: usernames may hold characters cache keys cannot.
     digest = hashlib.sha256(identity.encode("utf-8")).hexdigest()[:32]
     key = f"rl:{limit}:{digest}:{window}"
-    cache.add(key, 0, rate.seconds + 1)
     try:
-        count = cache.incr(key)
-    except ValueError:  # expired between add and incr
-        cache.set(key, 1, rate.seconds + 1)
-        count = 1
+        count = _count(key, rate.seconds + 1)
+    except Exception:  # noqa: BLE001 - any cache client error
+        # With the shared cache down, phones still get answers: limits fail open, loudly.
+        security_log.error("rate limit store unavailable", extra={"limit": limit})
+        return None
     if count <= rate.count:
         return None
     security_log.warning("rate limited", extra={"limit": limit})
     return (window + 1) * rate.seconds - now
+
+
+def _count(key: str, ttl: int) -> int:
+    cache.add(key, 0, ttl)
+    try:
+        return cache.incr(key)
+    except ValueError:  # expired between add and incr
+        cache.set(key, 1, ttl)
+        return 1

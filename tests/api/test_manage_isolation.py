@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from sessioncloud.providers.models import Device, DeviceStatus, EndUser, ProvisioningLogEntry, SetupToken
+from sessioncloud.providers.models import (
+    Device,
+    DeviceStatus,
+    EndUser,
+    ProvisioningLogEntry,
+    SetupToken,
+)
 from sessioncloud.providers.tokens import issue_token
 from tests.factories import make_end_user
 

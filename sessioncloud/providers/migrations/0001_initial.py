@@ -3,9 +3,10 @@
 import django.core.validators
 import django.db.models.deletion
 import django.db.models.functions.text
+from django.db import migrations, models
+
 import sessioncloud.providers.fields
 import sessioncloud.providers.validators
-from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
