@@ -107,7 +107,7 @@ def run_on_worker(app: Any, kind: str, users: int) -> tuple[Any, float]:
     job = jobs.start_job(app, kind, code_format="token", actor="bench")
     while job.status not in ("done", "failed"):
         if time.perf_counter() - start > JOB_TIMEOUT:
-            raise RuntimeError(f"{kind} did not finish within {JOB_TIMEOUT} s")
+            raise RuntimeError(f"{kind} did not finish within {JOB_TIMEOUT} s: {job.status}, {job.done}/{job.total}")
         time.sleep(0.05)
         job = Job.objects.get(pk=job.pk)
     elapsed = time.perf_counter() - start

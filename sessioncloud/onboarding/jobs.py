@@ -29,8 +29,8 @@ from sessioncloud.providers.models import App, EndUser
 
 log = logging.getLogger("sessioncloud.onboarding")
 
-# Well under a second of work in a request (docs/performance.md); larger files go to the runner.
-INLINE_IMPORT_ROWS = 5000
+# About half a second of work in a request (docs/performance.md); larger files go to the runner.
+INLINE_IMPORT_ROWS = 2000
 MAX_SELECTION = 50_000
 # Jobs an organization may have queued or running at once, so one tenant cannot fill the queue.
 MAX_ACTIVE_JOBS = 5
@@ -226,12 +226,12 @@ def run_job(job_id: str) -> None:
     if not Job.objects.filter(pk=job_id, status=JobStatus.QUEUED).update(
             status=JobStatus.RUNNING, started=now, updated=now):
         return
-    job = Job.objects.select_related("app__organization").get(pk=job_id)
-    progress = Progress(job)
     try:
+        job = Job.objects.select_related("app__organization").get(pk=job_id)
+        progress = Progress(job)
         report, result = RUNNERS[job.kind](job, progress)
     except Exception:
-        log.exception("job failed", extra={"job": job_id, "kind": job.kind})
+        log.exception("job failed", extra={"job": job_id})
         Job.objects.filter(pk=job_id).update(
             status=JobStatus.FAILED, finished=timezone.now(),
             error="The job stopped on an unexpected error, which has been logged.")

@@ -241,3 +241,16 @@ def test_reencrypt_moves_job_files_to_the_first_key(app, org, settings):
     call_command("reencrypt", stdout=io.StringIO())
     settings.SESSIONCLOUD_ENCRYPTION_KEYS = settings.SESSIONCLOUD_ENCRYPTION_KEYS[:1]
     assert Job.objects.get(pk=job.pk).result == b"PK-zip-bytes"
+
+
+def test_a_job_that_hits_an_unexpected_error_is_reported_failed_not_left_running(api, users, monkeypatch):
+    def explode(job, progress):
+        raise RuntimeError("boom")
+
+    monkeypatch.setitem(jobs.RUNNERS, "qr_zip", explode)
+    job = api.post(f"{APP}/jobs", {"kind": "qr_zip"}).json()
+    polled = api.get(f"/api/v1/manage/jobs/{job['id']}").json()
+    assert (polled["status"], polled["error"], polled["result"]) == \
+        ("failed", "The job stopped on an unexpected error, which has been logged.", None)
+    assert api.get(f"/api/v1/manage/jobs/{job['id']}/result").json()["error"] == {
+        "code": "result_unavailable", "message": "The job failed, so it has no file."}
