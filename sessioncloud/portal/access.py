@@ -28,6 +28,7 @@ from sessioncloud.accounts.models import (
     Organization,
     Role,
 )
+from sessioncloud.onboarding.models import Job
 from sessioncloud.providers.models import (
     App,
     Device,
@@ -184,6 +185,22 @@ def device_for_user(app: App, device_id: str) -> Device:
 
 def provisioning_log_of(app: App) -> QuerySet[ProvisioningLogEntry]:
     return ProvisioningLogEntry.objects.filter(app=app).order_by("-created", "-id")
+
+
+def jobs_of(app: App) -> QuerySet[Job]:
+    """The App's bulk jobs, newest first, without the uploaded or produced files."""
+    return Job.objects.filter(app=app).select_related("app").defer("input", "result").order_by("-created")
+
+
+def job_for_user(request: HttpRequest, app: App, job_id: Any) -> Job:
+    """A job of this very App: another organization's, or another App's, is not found."""
+    try:
+        job = tenancy.get_job(request.org, job_id)  # type: ignore[attr-defined]
+    except tenancy.NotFound:
+        raise Http404("No job with that id in this App.") from None
+    if job.app_id != app.pk:
+        raise Http404("No job with that id in this App.")
+    return job
 
 
 def page_of(items: QuerySet[Any], request: HttpRequest, size: int = PAGE_SIZE) -> Page:

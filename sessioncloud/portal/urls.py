@@ -1,10 +1,11 @@
 from django.urls import path
 from django.views.generic import RedirectView
 
-from sessioncloud.portal.views import apps, dashboard, endusers, ledger, organization, team
+from sessioncloud.portal.views import apps, bulk, dashboard, endusers, ledger, organization, team
 
 APP = "portal/apps/<str:provider_id>/"
 END_USER = APP + "endusers/<str:external_id>/"
+BULK_JOB = APP + "bulk/jobs/<uuid:job_id>/"
 
 app_name = "portal"
 urlpatterns = [
@@ -31,6 +32,14 @@ urlpatterns = [
     path(END_USER + "qr/", endusers.end_user_qr, name="end_user_qr"),
     path(END_USER + "setup-link/", endusers.end_user_setup_link, name="end_user_setup_link"),
     path(END_USER + "email/", endusers.end_user_email, name="end_user_email"),
+    path(APP + "bulk/", bulk.bulk, name="bulk"),
+    path(APP + "bulk/import/", bulk.bulk_import, name="bulk_import"),
+    path(APP + "bulk/export/", bulk.bulk_export, name="bulk_export"),
+    path(APP + "bulk/codes/", bulk.bulk_codes, name="bulk_codes"),
+    path(APP + "bulk/email-settings/", bulk.bulk_email_settings, name="bulk_email_settings"),
+    path(BULK_JOB, bulk.bulk_job, name="bulk_job"),
+    path(BULK_JOB + "import/", bulk.bulk_job_import, name="bulk_job_import"),
+    path(BULK_JOB + "download/", bulk.bulk_job_download, name="bulk_job_download"),
     path(APP + "tokens/", ledger.tokens, name="tokens"),
     path(APP + "tokens/<int:token_id>/revoke/", ledger.token_revoke, name="token_revoke"),
     path(APP + "devices/", ledger.devices, name="devices"),

@@ -18,6 +18,8 @@ from sessioncloud.accounts.models import (
     Organization,
     Role,
 )
+from sessioncloud.onboarding import jobs
+from sessioncloud.onboarding.models import EmailSettings, Job
 from sessioncloud.portal import urls as portal_urls
 from sessioncloud.providers.appdata import audit_snapshot
 from sessioncloud.providers.models import (
@@ -65,10 +67,16 @@ POSTS: dict[str, dict[str, Any]] = {
     "end_user_email": {},
     "token_revoke": {},
     "device_deactivate": {"device_id": "phone-1"},
+    "bulk_import": {"file": "external_id,sip_username,sip_password\r\ncust-bulk,9100,bulk-s3cret\r\n"},
+    "bulk_job_import": {},
+    "bulk_export": {"passwords": "on"},
+    "bulk_codes": {"kind": "qr_zip", "format": "token", "paper": "A4", "selection": "all"},
+    "bulk_email_settings": {"sender_name": "Changed", "subject": "Changed {{ name }}", "body": "Changed {{ link }}",
+                            "save": "1"},
 }
 # Views that only read, and views any signed-in person may post to (they change no tenant data).
 READ_ONLY = {"root", "home", "app_detail", "audit_log", "team", "app_dashboard", "end_users", "end_user",
-             "end_user_qr", "tokens", "devices", "provisioning_log"}
+             "end_user_qr", "tokens", "devices", "provisioning_log", "bulk", "bulk_job", "bulk_job_download"}
 NOT_TENANT_DATA = {"invitation", "invitation_forget", "organization_new", "organization_switch"}
 
 
@@ -95,6 +103,8 @@ def tenant_state() -> dict[str, Any]:
         "devices": sorted(Device.objects.values_list("app", "device_id", "status")),
         "log": ProvisioningLogEntry.objects.count(),
         "mails": len(mail.outbox),
+        "jobs": sorted(Job.objects.values_list("id", "status")),
+        "email_settings": sorted(EmailSettings.objects.values_list("app", "sender_name", "subject", "body")),
     }
 
 
@@ -107,7 +117,10 @@ def org_objects(org, owner, app):  # type: ignore[no-untyped-def]
     key, _ = ApiKey.issue(org, "Billing")
     user = make_end_user(app, "cust-1001", email="ann@customer.example")
     Device.objects.create(app=app, device_id="phone-1")
+    dry_run = jobs.start_import(app, b"external_id,sip_username,sip_password\r\ncust-bulk,9100,bulk-s3cret\r\n",
+                                dry_run=True, actor="owner@acme.example")
     return {
+        "job_id": dry_run.pk,
         "provider_id": app.provider_id,
         "member_id": Membership.objects.get(user=owner).pk,
         "invitation_id": invitation.pk,
@@ -124,11 +137,12 @@ def url_of(pattern: URLPattern, objects: dict[str, Any]) -> str:
 
 APP_PAGES = ("dashboard", "general", "branding", "sip", "provisioning", "provisioning/test", "endusers",
              "add-end-user", "endusers/cust-1001", "endusers/cust-1001/edit", "endusers/cust-1001/delete",
-             "tokens", "devices", "log")
+             "tokens", "devices", "log", "bulk", "bulk/import", "bulk/export", "bulk/codes", "bulk/email-settings")
 
 
 ACTION_BUTTONS = ("Save changes", "Add end user", "Delete end user", "Create setup link", "E-mail a setup link",
-                  "Revoke", "Deactivate", "Run the test", "Rotate secret")
+                  "Revoke", "Deactivate", "Run the test", "Rotate secret", "Check the file", "Download the CSV",
+                  "Start the job", "Preview")
 
 
 def test_a_viewer_can_read_every_page(viewer_client, org_objects):
@@ -161,6 +175,8 @@ def test_a_viewer_post_to_any_portal_form_is_refused_and_changes_nothing(viewer_
         data = dict(POSTS[pattern.name])
         if pattern.name == "app_branding":
             data["logo_file"] = SimpleUploadedFile("logo.png", PNG, "image/png")
+        if pattern.name == "bulk_import":
+            data["file"] = SimpleUploadedFile("users.csv", data["file"].encode(), "text/csv")
         response = viewer_client.post(url_of(pattern, org_objects), data)
         assert (pattern.name, response.status_code) == (pattern.name, 403)
     assert tenant_state() == before
@@ -197,7 +213,10 @@ def rival_objects(other_org, rival_app):  # type: ignore[no-untyped-def]
     rival_app.save()
     user = make_end_user(rival_app, "rival-user", email="user@rival.example")
     Device.objects.create(app=rival_app, device_id="rival-phone")
+    dry_run = jobs.start_import(rival_app, b"external_id,sip_username,sip_password\r\nrival-bulk,9100,rival-s3cret\r\n",
+                                dry_run=True, actor="owner@rival.example")
     return {
+        "job_id": dry_run.pk,
         "provider_id": rival_app.provider_id,
         "member_id": Membership.objects.get(user=rival_owner).pk,
         "invitation_id": invitation.pk,
@@ -215,7 +234,8 @@ def test_another_organizations_objects_are_404_on_every_page_and_form(owner_clie
         "app_end_rotation", "change_role", "remove_member", "revoke_invitation", "api_key_revoke",
         "app_dashboard", "app_test_bench", "end_users", "end_user_new", "end_user", "end_user_edit",
         "end_user_delete", "end_user_qr", "end_user_setup_link", "end_user_email", "tokens", "token_revoke",
-        "devices", "device_deactivate", "provisioning_log",
+        "devices", "device_deactivate", "provisioning_log", "bulk", "bulk_import", "bulk_export", "bulk_codes",
+        "bulk_email_settings", "bulk_job", "bulk_job_import", "bulk_job_download",
     }
     for pattern in with_ids:
         url = url_of(pattern, rival_objects)

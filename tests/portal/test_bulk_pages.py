@@ -1,0 +1,226 @@
+"""Bulk onboarding in the portal: CSV import with a dry run, export, QR-code jobs, the setup e-mail."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from collections.abc import Iterator
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from sessioncloud.accounts.models import AuditEntry
+from sessioncloud.onboarding import jobs, mailing
+from sessioncloud.onboarding.models import EmailSettings, Job, JobStatus
+from sessioncloud.onboarding.runner import huey
+from sessioncloud.providers.models import EndUser
+from tests.factories import make_app, make_end_user
+
+pytestmark = pytest.mark.django_db
+
+BULK = "/portal/apps/AcmeInc/bulk/"
+GOOD_AND_BAD = (b"external_id,display_name,sip_username,sip_password,transport\r\n"
+                b"cust-1,Ann Smith,1001,ann-s3cret,TCP\r\n"
+                b"cust-2,Bob Jones,1002,bob-s3cret,PIGEON\r\n")
+
+
+@pytest.fixture(autouse=True)
+def jobs_run_at_once() -> Iterator[None]:
+    """Queued jobs run inside the request that queues them, as in the onboarding tests."""
+    huey.immediate = True
+    yield
+    huey.immediate = False
+
+
+def job_url(job: Job, action: str = "") -> str:
+    return f"{BULK}jobs/{job.pk}/{action + '/' if action else ''}"
+
+
+def upload(client, data: bytes = GOOD_AND_BAD):  # type: ignore[no-untyped-def]
+    return client.post(f"{BULK}import/", {"file": SimpleUploadedFile("users.csv", data, "text/csv")})
+
+
+def test_a_dry_run_reports_every_row_with_the_reason_and_changes_nothing(owner_client, app):
+    response = upload(owner_client)
+    job = Job.objects.get()
+    assert (response.status_code, response["Location"]) == (302, job_url(job))
+    assert (job.kind, job.params, job.status, job.created_by) == (
+        "import", {"dryRun": True}, JobStatus.DONE, "owner@acme.example")
+    assert EndUser.objects.count() == 0
+
+    page = owner_client.get(job_url(job))
+    assert page.status_code == 200
+    assert [(line["line"], line["externalId"], line["action"], line["errors"]) for line in page.context["job"]["lines"]] == [
+        (2, "cust-1", "create", []),
+        (3, "cust-2", "refuse", [("transport", "Use UDP, TCP or TLS, or leave it empty.")]),
+    ]
+    content = page.content.decode()
+    assert "<code>transport</code>: Use UDP, TCP or TLS, or leave it empty." in content
+    assert "Import these rows</button>" in content
+    assert 'http-equiv="refresh"' not in content  # a finished job does not refresh
+
+
+def test_importing_these_rows_creates_the_good_row_only(owner_client, app):
+    upload(owner_client)
+    dry_run = Job.objects.get()
+    response = owner_client.post(job_url(dry_run, "import"))
+    imported = Job.objects.exclude(pk=dry_run.pk).get()
+    assert (response.status_code, response["Location"]) == (302, job_url(imported))
+    assert (imported.params, imported.report["created"], imported.report["refused"]) == ({"dryRun": False}, 1, 1)
+    user = EndUser.objects.get()
+    assert (user.app, user.external_id, user.display_name, user.sip_username, user.sip_password, user.transport) == (
+        app, "cust-1", "Ann Smith", "1001", "ann-s3cret", "TCP")
+    page = owner_client.get(job_url(imported)).content.decode()
+    assert "Import these rows</button>" not in page
+
+
+def test_an_unreadable_file_is_refused_with_its_reason(owner_client, app):
+    response = upload(owner_client, "external_id;sip_username\r\ncust-1;1001\r\n".encode("utf-16"))
+    assert response.status_code == 200
+    assert list(response.context["form"].errors) == ["file"]
+    assert Job.objects.count() == 0
+
+
+def test_an_export_without_passwords_leaves_the_password_cells_empty_and_is_not_audited(owner_client, app):
+    make_end_user(app, "cust-1", sip_password="ann-s3cret")
+    response = owner_client.post(f"{BULK}export/", {})
+    assert response.status_code == 200
+    assert response["Content-Disposition"].startswith('attachment; filename="AcmeInc-endusers-')
+    text = b"".join(response.streaming_content).decode()
+    assert "ann-s3cret" not in text
+    assert text.splitlines()[1] == "cust-1,Cust-1,,2001,,,,,,,,,,"
+    assert AuditEntry.objects.filter(action="enduser.export").count() == 0
+
+
+def test_an_export_with_passwords_contains_them_and_writes_an_audit_entry(owner_client, app):
+    make_end_user(app, "cust-1", sip_password="ann-s3cret")
+    response = owner_client.post(f"{BULK}export/", {"passwords": "on"})
+    text = b"".join(response.streaming_content).decode()
+    assert text.splitlines()[1] == "cust-1,Cust-1,,2001,ann-s3cret,,,,,,,,,"
+    entry = AuditEntry.objects.get(action="enduser.export")
+    assert (entry.actor, entry.after) == ("owner@acme.example", {"passwords": True, "endUsers": 1})
+
+
+def test_a_qr_zip_job_runs_to_100_percent_and_its_download_is_a_zip(owner_client, app):
+    make_end_user(app, "cust-1")
+    make_end_user(app, "cust-2")
+    response = owner_client.post(f"{BULK}codes/", {"kind": "qr_zip", "format": "token", "paper": "A4",
+                                                  "selection": "all"})
+    job = Job.objects.get()
+    assert (response.status_code, response["Location"]) == (302, job_url(job))
+    page = owner_client.get(job_url(job))
+    content = page.content.decode()
+    assert '<progress max="100" value="100"' in content
+    assert "100% · 2 of 2" in content
+    download = owner_client.get(job_url(job, "download"))
+    assert download.status_code == 200
+    assert download["Content-Type"] == "application/zip"
+    assert download["Content-Disposition"] == 'attachment; filename="AcmeInc-qr-token.zip"'
+    assert sorted(zipfile.ZipFile(io.BytesIO(download.content)).namelist()) == ["cust-1.png", "cust-2.png"]
+
+
+def test_a_job_for_listed_external_ids_reports_the_unknown_ones_as_skipped(owner_client, app):
+    make_end_user(app, "cust-1")
+    owner_client.post(f"{BULK}codes/", {"kind": "qr_zip", "format": "token", "paper": "A4", "selection": "listed",
+                                       "external_ids": "cust-1\r\nnobody"})
+    job = Job.objects.get()
+    assert job.params["externalIds"] == ["cust-1", "nobody"]
+    assert [(item["externalId"], item["status"]) for item in job.report["items"]] == [
+        ("cust-1", "included"), ("nobody", "skipped")]
+
+
+def test_a_running_job_page_refreshes_itself_and_shows_its_progress(owner_client, app):
+    job = Job.objects.create(organization=app.organization, app=app, kind="qr_pdf", status=JobStatus.RUNNING,
+                             done=3, total=12, created_by="owner@acme.example")
+    content = owner_client.get(job_url(job)).content.decode()
+    assert '<meta http-equiv="refresh" content="2">' in content
+    assert '<progress max="100" value="25"' in content
+    assert "25% · 3 of 12" in content
+    assert owner_client.get(job_url(job, "download"))["Location"] == job_url(job)
+
+
+def test_the_jobs_list_shows_the_apps_jobs_with_their_status(owner_client, app):
+    upload(owner_client)
+    content = owner_client.get(BULK).content.decode()
+    assert "CSV import (dry run)" in content
+    assert '<span class="badge ok">Done</span>' in content
+
+
+def test_a_viewer_can_read_the_pages_but_every_post_is_refused(viewer_client, app):
+    make_end_user(app, "cust-1", sip_password="ann-s3cret")
+    dry_run = jobs.start_import(app, GOOD_AND_BAD, dry_run=True, actor="owner@acme.example")
+    assert viewer_client.get(job_url(dry_run)).status_code == 200
+    assert "Import these rows</button>" not in viewer_client.get(job_url(dry_run)).content.decode()
+    posts = [(f"{BULK}import/", {"file": SimpleUploadedFile("users.csv", GOOD_AND_BAD, "text/csv")}),
+             (job_url(dry_run, "import"), {}),
+             (f"{BULK}export/", {"passwords": "on"}),
+             (f"{BULK}codes/", {"kind": "qr_zip", "format": "token", "paper": "A4", "selection": "all"}),
+             (f"{BULK}email-settings/", {"sender_name": "x", "subject": "s", "body": "b", "save": "1"}),
+             (f"{BULK}email-settings/", {"sender_name": "x", "subject": "s", "body": "b", "preview": "1"})]
+    for url, data in posts:
+        assert (url, viewer_client.post(url, data).status_code) == (url, 403)
+    assert list(Job.objects.values_list("pk", flat=True)) == [dry_run.pk]
+    assert EndUser.objects.count() == 1
+    assert AuditEntry.objects.count() == 0
+    assert EmailSettings.objects.count() == 0
+
+
+def test_another_organizations_job_is_404_even_under_ones_own_app(owner_client, app, rival_app):
+    rival_job = jobs.start_import(rival_app, GOOD_AND_BAD, dry_run=True, actor="owner@rival.example")
+    for url in (job_url(rival_job), job_url(rival_job, "download"), f"/portal/apps/RivalCo/bulk/jobs/{rival_job.pk}/",
+                f"/portal/apps/RivalCo/bulk/jobs/{rival_job.pk}/download/"):
+        assert (url, owner_client.get(url).status_code) == (url, 404)
+    assert owner_client.post(job_url(rival_job, "import")).status_code == 404
+    assert Job.objects.count() == 1
+    assert EndUser.objects.count() == 0
+
+
+def test_a_job_of_another_app_of_the_same_organization_is_404(owner_client, app, org):
+    other = make_app(org, "AcmeTwo", name="Acme Two")
+    job = jobs.start_import(other, GOOD_AND_BAD, dry_run=True, actor="owner@acme.example")
+    assert owner_client.get(job_url(job)).status_code == 404
+    assert owner_client.get(f"/portal/apps/AcmeTwo/bulk/jobs/{job.pk}/").status_code == 200
+    assert owner_client.post(job_url(job, "import")).status_code == 404
+
+
+def test_a_job_id_that_is_no_uuid_is_404(owner_client, app):
+    assert owner_client.get(f"{BULK}jobs/not-a-job/").status_code == 404
+
+
+def test_saving_the_setup_email_stores_it_and_audits_it(owner_client, app):
+    response = owner_client.post(f"{BULK}email-settings/", {
+        "sender_name": "Acme Support", "subject": "Your phone, {{ name }}", "body": "Open {{ link }}\n", "save": "1"})
+    assert (response.status_code, response["Location"]) == (302, f"{BULK}email-settings/")
+    saved = mailing.email_settings_for(app)
+    assert (saved.sender_name, saved.subject, saved.body) == ("Acme Support", "Your phone, {{ name }}", "Open {{ link }}\n")
+    assert AuditEntry.objects.get().action == "email.settings"
+
+
+def test_a_preview_renders_a_draft_escaped_and_saves_nothing(owner_client, app):
+    response = owner_client.post(f"{BULK}email-settings/", {
+        "sender_name": "", "subject": "<script>alert(1)</script> for {{ name }}", "body": "Hi {{ name }}",
+        "preview": "1"})
+    assert response.status_code == 200
+    content = response.content.decode()
+    assert "<script>alert(1)</script>" not in content
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; for Alex Example" in content
+    assert response.context["preview"].subject == "<script>alert(1)</script> for Alex Example"
+    assert EmailSettings.objects.count() == 0
+    assert AuditEntry.objects.count() == 0
+
+
+def test_a_saved_script_subject_is_shown_escaped(owner_client, app):
+    owner_client.post(f"{BULK}email-settings/", {
+        "sender_name": "", "subject": "<script>alert(1)</script>", "body": "Hi {{ name }}", "save": "1"})
+    content = owner_client.get(f"{BULK}email-settings/").content.decode()
+    assert "<script>alert(1)</script>" not in content
+    assert '<dd class="preview-subject">&lt;script&gt;alert(1)&lt;/script&gt;</dd>' in content
+
+
+def test_an_unknown_placeholder_is_refused_with_its_reason(owner_client, app):
+    response = owner_client.post(f"{BULK}email-settings/", {
+        "sender_name": "", "subject": "Hi {{ password }}", "body": "Hi", "save": "1"})
+    assert response.status_code == 200
+    assert response.context["form"].errors == {"subject": [
+        "Unknown placeholder {{ password }}; use {{ name }}, {{ link }}, {{ provider }}, {{ expires }}."]}
+    assert EmailSettings.objects.count() == 0
