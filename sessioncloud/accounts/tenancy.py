@@ -21,7 +21,8 @@ class NotFound(Exception):
 
 
 def apps_of(organization: Organization) -> QuerySet[App]:
-    return App.objects.filter(organization=organization).select_related("logo", "logo_dark")
+    return (App.objects.filter(organization=organization).select_related("logo", "logo_dark")
+            .defer("logo__content", "logo_dark__content"))
 
 
 def get_app(organization: Organization, provider_id: str) -> App:

@@ -113,11 +113,16 @@ def render_config(app: App) -> RenderedConfig:
     return RenderedConfig(version=config["version"], body=body)
 
 
+# Rendering needs a logo's name and size, never its bytes (up to 1 MB each).
+LOGO_BLOBS = ("logo__content", "logo_dark__content")
+
+
 def load_enabled_app(provider_id: str) -> App | None:
     # LOWER(provider_id), exactly the expression of the unique index: `iexact` compiles to
     # UPPER(...) on PostgreSQL, which no index serves (a full scan of every App).
     return (
         App.objects.select_related("logo", "logo_dark")
+        .defer(*LOGO_BLOBS)
         .alias(provider_id_lower=Lower("provider_id"))
         .filter(provider_id_lower=provider_id.lower(), enabled=True)
         .first()

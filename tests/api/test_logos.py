@@ -92,3 +92,11 @@ def test_it_refuses_a_logo_over_one_megabyte(api, app):
     response = api.put_bytes(LOGO_URL, out.getvalue(), "image/png")
     assert response.status_code == 413
     assert response.json()["error"]["message"] == "The logo is larger than 1 MB."
+
+
+def test_rendering_the_config_never_loads_logo_bytes(api, app):
+    from sessioncloud.providers.config import load_enabled_app
+
+    api.put_bytes(LOGO_URL, image_bytes("PNG"), "image/png")
+    loaded = load_enabled_app("acmeinc")
+    assert loaded.logo.get_deferred_fields() == {"content"}
