@@ -20,7 +20,8 @@ from sessioncloud.api.schemas import (
 )
 from sessioncloud.codes.formats import PROVIDER_ID_RE, CodeError, parse_code
 from sessioncloud.providers import ratelimit
-from sessioncloud.providers.config import config_with_version, get_rendered_config, load_enabled_app
+from sessioncloud.providers.config import config_with_version, get_rendered_config
+from sessioncloud.providers.lookup import enabled_app
 from sessioncloud.providers.provision import Outcome, provision_external, provision_from_token
 from sessioncloud.providers.tokens import redeem
 
@@ -88,7 +89,7 @@ def provision(request: HttpRequest, payload: ProvisionIn) -> HttpResponse:
     client = phone_client(request, payload.deviceId, payload.app)
     check_rate("provision_ip", client.ip or "unknown")
     username, provider_id = split_username(payload.username, payload.providerId)
-    app = load_enabled_app(provider_id) if PROVIDER_ID_RE.match(provider_id) else None
+    app = enabled_app(provider_id) if PROVIDER_ID_RE.match(provider_id) else None
     if app is None:
         raise PROVIDER_NOT_FOUND
     if not app.is_external:

@@ -28,7 +28,30 @@ class SharedClientRedisCacheClient(RedisCacheClient):
         return client
 
 
+# INCR and EXPIRE in one script, so a counter can never be left without its expiry.
+_COUNT_IN_WINDOW = """
+local count = redis.call('INCR', KEYS[1])
+if count == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+return count
+"""
+
+
 class RedisCache(DjangoRedisCache):
     def __init__(self, server: str, params: dict[str, Any]):
         super().__init__(server, params)
         self._class = SharedClientRedisCacheClient
+        self._window_scripts: dict[int, Any] = {}
+
+    def count_in_window(self, key: str, ttl: int) -> int:
+        """Add one to a counter that lives `ttl` seconds from its first hit, in one round trip.
+
+        Django's cache needs three (add, incr, and a set when the key expired between them); a
+        MULTI pipeline needs one but costs twice the CPU of a single command in redis-py. The
+        counter is a plain Redis integer, which Django's own get() reads back as an int.
+        """
+        full_key = self.make_and_validate_key(key)
+        client = self._cache.get_client(full_key, write=True)
+        script = self._window_scripts.get(id(client))
+        if script is None:
+            script = self._window_scripts[id(client)] = client.register_script(_COUNT_IN_WINDOW)
+        return int(script(keys=[full_key], args=[ttl]))

@@ -14,20 +14,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import connection
-from django.utils import timezone
 
 from sessioncloud.api.metrics import UPSTREAM
 from sessioncloud.lib.sipaccount import SipAccount
 from sessioncloud.providers.config import get_rendered_config, render_config
 from sessioncloud.providers.endusers import sip_account
-from sessioncloud.providers.models import (
-    App,
-    Device,
-    DeviceStatus,
-    EndUser,
-    ProvisioningLogEntry,
-    SetupToken,
-)
+from sessioncloud.providers.ledger import DeviceVisit, LogLine, append_log, device_state, record_visit
+from sessioncloud.providers.models import App, EndUser, SetupToken
 from sessioncloud.providers.outbound import breaker_for, outbound_policy, sip_profile
 from sessioncloud.provisioning.merge import merge_accounts
 from sessioncloud.provisioning.upstream import UpstreamRequest, UpstreamResult, call_provider
@@ -64,7 +57,6 @@ class Outcome:
     body: dict[str, Any] = field(default_factory=dict)
     error_code: str | None = None
     message: str = ""
-    device: Device | None = None
 
 
 def config_version(app: App) -> str:
@@ -72,38 +64,29 @@ def config_version(app: App) -> str:
     return (rendered or render_config(app)).version
 
 
-def touch_device(app: App, client: Client, username: str, end_user: EndUser | None = None) -> Device:
-    device, created = Device.objects.get_or_create(
-        app=app, device_id=client.device_id,
-        defaults={"username": username, "platform": client.platform, "app_version": client.version,
-                  "end_user": end_user},
-    )
-    if not created:
-        device.username = username or device.username
-        device.platform = client.platform or device.platform
-        device.app_version = client.version or device.app_version
-        device.end_user = end_user or device.end_user
-    return device
-
-
-def finish(device: Device, result: str, accounts_hash: str | None = None) -> None:
-    device.last_result = result
-    device.last_seen = timezone.now()
-    if accounts_hash is not None:
-        device.accounts_hash = accounts_hash
-    device.save()
+def visit(client: Client, username: str, result: str, end_user: EndUser | None,
+          accounts_hash: str | None = None) -> DeviceVisit:
+    return DeviceVisit(device_id=client.device_id, username=username, platform=client.platform,
+                       app_version=client.version, end_user_id=end_user.pk if end_user else None,
+                       result=result, accounts_hash=accounts_hash)
 
 
 def write_log(app: App, client: Client, username: str, flow: str, outcome: str, *,
               error_code: str = "", detail: str = "", upstream: UpstreamResult | None = None,
               accounts: int = 0) -> None:
-    ProvisioningLogEntry.objects.create(
-        app=app, device_id=client.device_id, username=username[:256], flow=flow, outcome=outcome,
-        error_code=error_code, detail=detail[:500],
+    append_log(app.pk, LogLine(
+        device_id=client.device_id, username=username, flow=flow, outcome=outcome,
+        error_code=error_code, detail=detail,
         upstream_status=upstream.status if upstream else None,
         upstream_latency_ms=upstream.latency_ms if upstream else None,
         accounts=accounts,
-    )
+    ))
+
+
+def deactivated(app: App, client: Client, username: str, flow: str, end_user: EndUser | None) -> Outcome:
+    record_visit(app.pk, visit(client, username, "deactivated", end_user))
+    write_log(app, client, username, flow, "deactivated")
+    return Outcome(200, deactivated_answer(app))
 
 
 def deactivated_answer(app: App) -> dict[str, Any]:
@@ -155,29 +138,27 @@ def provision_external(app: App, username: str, password: str, client: Client, *
                        reprovision: bool = False, flow: str = "provision",
                        end_user: EndUser | None = None) -> Outcome:
     """Flows D, E and F (and tokens wrapping provisioning credentials)."""
-    device = touch_device(app, client, username, end_user)
-    if device.pk and device.status == DeviceStatus.DEACTIVATED:
-        finish(device, "deactivated")
-        write_log(app, client, username, flow, "deactivated")
-        return Outcome(200, deactivated_answer(app), device=device)
+    state = device_state(app.pk, client.device_id)
+    if state.deactivated:
+        return deactivated(app, client, username, flow, end_user)
     result = ask_provider(app, username, password, client.device_id, reprovision)
     if result.error_code:
         status, message = UPSTREAM_FAILURES[result.error_code]
-        finish(device, result.error_code)
+        record_visit(app.pk, visit(client, username, result.error_code, end_user))
         write_log(app, client, username, flow, "failed", error_code=result.error_code,
                   detail=result.detail, upstream=result)
         log.info("provisioning failed", extra={"provider_id": app.provider_id, "code": result.error_code})
-        return Outcome(status, error_code=result.error_code, message=message, device=device)
+        return Outcome(status, error_code=result.error_code, message=message)
     answer = merged_answer(app, result)
     digest = accounts_digest(answer)
-    if reprovision and answer["update"] and device.accounts_hash == digest:
+    if reprovision and answer["update"] and state.accounts_hash == digest:
         # Nothing changed since this device was last provisioned: tell it to keep what it has.
         answer["update"] = False
     outcome = "ok" if answer["sipaccounts"] else "rejected"
-    finish(device, outcome, digest if answer["sipaccounts"] else None)
+    record_visit(app.pk, visit(client, username, outcome, end_user, digest if answer["sipaccounts"] else None))
     write_log(app, client, username, flow, outcome, upstream=result, accounts=len(answer["sipaccounts"]),
               detail=answer["errmsg"] if outcome == "rejected" else "")
-    return Outcome(200, answer, device=device)
+    return Outcome(200, answer)
 
 
 def test_bench(app: App, username: str, password: str) -> dict[str, Any]:
@@ -206,16 +187,13 @@ def test_bench(app: App, username: str, password: str) -> dict[str, Any]:
 def provision_local(app: App, accounts: list[SipAccount], client: Client, *, flow: str,
                     end_user: EndUser | None = None, username: str = "") -> Outcome:
     """Accounts SessionCloud already holds (a setup token for SIP credentials), merged."""
-    device = touch_device(app, client, username, end_user)
-    if device.pk and device.status == DeviceStatus.DEACTIVATED:
-        finish(device, "deactivated")
-        write_log(app, client, username, flow, "deactivated")
-        return Outcome(200, deactivated_answer(app), device=device)
+    if device_state(app.pk, client.device_id).deactivated:
+        return deactivated(app, client, username, flow, end_user)
     answer = {"update": True, "errmsg": "", "configVersion": config_version(app),
               "sipaccounts": merge_accounts(accounts, sip_profile(app)), "xmppaccounts": []}
-    finish(device, "ok", accounts_digest(answer))
+    record_visit(app.pk, visit(client, username, "ok", end_user, accounts_digest(answer)))
     write_log(app, client, username, flow, "ok", accounts=len(accounts))
-    return Outcome(200, answer, device=device)
+    return Outcome(200, answer)
 
 
 def provision_from_token(token: SetupToken, client: Client) -> Outcome:

@@ -80,6 +80,9 @@ def hit(limit: str, identity: str) -> int | None:
 
 
 def _count(key: str, ttl: int) -> int:
+    count_in_window = getattr(cache, "count_in_window", None)
+    if count_in_window is not None:  # the shared Redis cache: one round trip
+        return int(count_in_window(key, ttl))
     cache.add(key, 0, ttl)
     try:
         return cache.incr(key)

@@ -198,3 +198,49 @@ def test_an_unreachable_redis_leaves_the_breaker_closed(caplog: pytest.LogCaptur
     assert breaker.allow() is True
     assert breaker.state() == "closed"
     assert "circuit breaker store unavailable" in caplog.text
+
+
+def test_a_success_seen_by_a_new_breaker_object_still_resets_counted_failures(
+    make_breaker: Callable[..., CircuitBreaker],
+) -> None:
+    # Every provisioning call builds its own breaker object, so what one call counted must be
+    # reset by the next call's success, not only by the object that counted it.
+    fail(make_breaker(), 2)
+    succeeding = make_breaker()
+    assert succeeding.allow() is True
+    succeeding.record_success()
+    fail(make_breaker(), 2)
+
+    assert make_breaker().state() == "closed"
+
+
+def test_a_healthy_call_writes_nothing_to_the_shared_store(redis_client: redis.Redis, namespace: str) -> None:
+    breaker = CircuitBreaker(RedisBreakerStore(redis_client), "app-7", threshold=3, namespace=namespace)
+
+    for _ in range(5):
+        assert breaker.allow() is True
+        breaker.record_success()
+
+    assert list(redis_client.scan_iter(match=f"{namespace}:*")) == []
+
+
+def test_a_breaker_object_reused_after_a_failure_still_resets_on_success(
+    make_breaker: Callable[..., CircuitBreaker],
+) -> None:
+    breaker = make_breaker()
+    assert breaker.allow() is True  # nothing counted yet
+    breaker.record_failure()
+    breaker.record_success()  # must not take the earlier clean look as still true
+    fail(breaker, 2)
+
+    assert breaker.state() == "closed"
+
+
+def test_has_flags_reads_several_keys_in_order(make_breaker: Callable[..., CircuitBreaker]) -> None:
+    breaker = make_breaker()
+    store = breaker._store
+    store.set_flag("x:one", 5)
+    store.set_flag("x:three", 5)
+
+    assert store.has_flags("x:one", "x:two", "x:three") == (True, False, True)
+    store.delete("x:one", "x:three")

@@ -1,0 +1,92 @@
+"""The App a provisioning call is for, read fresh from the database on every call, cheaply.
+
+Provisioning must act on the App as it is now (a provider who changes the service URL or turns
+external provisioning off expects the next call to follow), so the row is read on every call.
+What is kept between calls is only the work of turning that row into an App: the ORM compiling
+the query (about 1 ms of CPU), converting the columns and decrypting the secrets. Each process
+remembers the App it built from a row's exact column values; a row that differs in any column
+(`updated` moves on every save) is built anew. The logos' bytes are never read.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+from collections.abc import Callable, Sequence
+from functools import cache
+from typing import Any
+
+from django.db import connection
+from django.db.models import Field
+
+from sessioncloud.providers.models import App
+
+# ProviderIds whose built App is kept (a few hundred bytes each); the oldest half goes beyond it.
+MAX_REMEMBERED = 10_000
+
+Converter = Callable[[Any, Any, Any], Any]
+
+_remembered: dict[str, tuple[tuple[Any, ...], App]] = {}
+_lock = threading.Lock()
+
+
+@cache
+def _fields() -> tuple[Field, ...]:
+    return tuple(App._meta.concrete_fields)
+
+
+@cache
+def _select_sql() -> str:
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(field.column) for field in _fields())
+    provider_id = quote(App._meta.get_field("provider_id").column)
+    enabled = quote(App._meta.get_field("enabled").column)
+    # LOWER(provider_id): the expression of the unique index, so this is an index lookup.
+    return (f"SELECT {columns} FROM {quote(App._meta.db_table)} "
+            f"WHERE LOWER({provider_id}) = %s AND {enabled} = %s")
+
+
+@cache
+def _converters() -> tuple[tuple[Any, tuple[Converter, ...]], ...]:
+    # The same conversions the ORM applies to each column (backend's, then the field's own).
+    result = []
+    for field in _fields():
+        column = field.get_col(App._meta.db_table)
+        result.append((column, tuple(connection.ops.get_db_converters(column)) + tuple(field.get_db_converters(connection))))
+    return tuple(result)
+
+
+def _build(row: Sequence[Any]) -> App:
+    values = []
+    for (column, converters), value in zip(_converters(), row):
+        for convert in converters:
+            value = convert(value, column, connection)
+        values.append(value)
+    return App.from_db(connection.alias, [field.attname for field in _fields()], values)
+
+
+def _remember(key: str, row: tuple[Any, ...], app: App) -> None:
+    with _lock:
+        if len(_remembered) >= MAX_REMEMBERED:
+            for stale in list(_remembered)[: MAX_REMEMBERED // 2]:
+                _remembered.pop(stale, None)
+        _remembered[key] = (row, app)
+
+
+def enabled_app(provider_id: str) -> App | None:
+    """The enabled App with this ProviderId (any case), or None; a private copy for the caller."""
+    key = provider_id.lower()
+    with connection.cursor() as cursor:
+        cursor.execute(_select_sql(), [key, True])
+        found = cursor.fetchone()
+    if found is None:
+        return None
+    row = tuple(found)
+    remembered = _remembered.get(key)
+    if remembered is not None and remembered[0] == row:
+        app = remembered[1]
+    else:
+        app = _build(row)
+        _remember(key, row, app)
+    # Callers may set attributes on their App; the remembered one stays as it was read.
+    return copy.copy(app)

@@ -1,0 +1,107 @@
+"""The device ledger, the provisioning log and the App lookup on the provisioning path."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import pytest
+from django.test import Client
+from django.utils import timezone
+
+from sessioncloud.providers.ledger import DeviceVisit, device_state, record_visit
+from sessioncloud.providers.lookup import enabled_app
+from sessioncloud.providers.models import Device, DeviceStatus, ProvisioningLogEntry
+from tests.providerstub import start_stub, stop_stub
+
+pytestmark = pytest.mark.django_db
+
+ACCOUNT = {"sipusername": "1000", "sippassword": "sip-pass-1000"}
+
+
+def provision(device_id: str = "dev-1", app: dict | None = None, **body: object):
+    payload = {"providerId": "ExtInc", "username": "1000", "password": "1234", "deviceId": device_id, **body}
+    if app is not None:
+        payload["app"] = app
+    return Client().post("/api/v1/provision", data=json.dumps(payload), content_type="application/json")
+
+
+def test_the_first_call_creates_the_device_and_later_calls_keep_what_they_do_not_say(external_app, provider):
+    provider.answer_json({"update": True, "sipaccounts": [ACCOUNT]})
+    assert provision(app={"platform": "ios", "version": "6.0.0"}).status_code == 200
+    first = Device.objects.get(app=external_app, device_id="dev-1")
+    assert (first.username, first.platform, first.app_version, first.last_result, first.status) == (
+        "1000", "ios", "6.0.0", "ok", DeviceStatus.ACTIVE)
+    assert len(first.accounts_hash) == 64
+
+    Device.objects.filter(pk=first.pk).update(last_seen=timezone.now() - timedelta(hours=1))
+    assert provision().status_code == 200  # no platform, no version this time
+
+    again = Device.objects.get(pk=first.pk)
+    assert (again.platform, again.app_version) == ("ios", "6.0.0")
+    assert again.first_seen == first.first_seen
+    assert again.last_seen > first.last_seen - timedelta(minutes=59)
+    assert Device.objects.filter(app=external_app).count() == 1
+
+
+def test_a_failed_call_records_its_code_and_keeps_the_last_accounts_digest(external_app, provider):
+    provider.answer_json({"update": True, "sipaccounts": [ACCOUNT]})
+    provision()
+    digest = Device.objects.get().accounts_hash
+    provider.answer(500, b"down")
+
+    assert provision().status_code == 502
+
+    device = Device.objects.get()
+    assert (device.last_result, device.accounts_hash) == ("provider_error", digest)
+    rows = list(ProvisioningLogEntry.objects.order_by("id").values_list("outcome", "error_code", "upstream_status"))
+    assert rows == [("ok", "", 200), ("failed", "provider_error", 500)]
+
+
+def test_a_call_never_undoes_a_deactivation(external_app):
+    Device.objects.create(app=external_app, device_id="dev-9", status=DeviceStatus.DEACTIVATED, accounts_hash="a" * 64)
+    # As if the device had been deactivated while its call waited for the provider.
+    record_visit(external_app.pk, DeviceVisit(device_id="dev-9", username="1000", platform="android",
+                                             app_version="1", end_user_id=None, result="ok",
+                                             accounts_hash="b" * 64))
+
+    device = Device.objects.get(device_id="dev-9")
+    assert (device.status, device.accounts_hash, device.platform) == (DeviceStatus.DEACTIVATED, "b" * 64, "android")
+    assert device_state(external_app.pk, "dev-9").deactivated
+
+
+def test_an_unknown_device_has_an_active_empty_state(external_app):
+    state = device_state(external_app.pk, "never-seen")
+    assert (state.deactivated, state.accounts_hash) == (False, "")
+
+
+def test_the_next_call_follows_a_change_of_the_providers_settings(external_app, provider):
+    provider.answer_json({"update": True, "sipaccounts": [ACCOUNT]})
+    other = start_stub()
+    try:
+        other.answer_json({"update": True, "sipaccounts": [{**ACCOUNT, "sippassword": "from-the-new-service"}]})
+        assert provision().json()["sipaccounts"][0]["sippassword"] == "sip-pass-1000"
+
+        external_app.provisioning_url = other.url()
+        external_app.provisioning_auth_header = "Bearer rotated-token"
+        external_app.save()
+
+        assert provision().json()["sipaccounts"][0]["sippassword"] == "from-the-new-service"
+        assert len(provider.requests) == 1
+        assert {k.lower(): v for k, v in other.requests[0].headers.items()}["authorization"] == "Bearer rotated-token"
+
+        external_app.enabled = False
+        external_app.save()
+        assert provision().status_code == 404
+        assert len(other.requests) == 1
+    finally:
+        stop_stub(other)
+
+
+def test_each_caller_gets_its_own_copy_of_the_app(external_app):
+    first, second = enabled_app("extinc"), enabled_app("EXTINC")
+    assert first is not None and second is not None and first is not second
+    first.provisioning_url = "https://changed.example/"
+    assert enabled_app("ExtInc").provisioning_url == external_app.provisioning_url
+    assert enabled_app("ExtInc").provisioning_auth_header == "Bearer upstream-s3cret"  # decrypted
+    assert enabled_app("NoSuchInc") is None
