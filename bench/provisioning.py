@@ -59,6 +59,23 @@ end
 """
 
 
+def log_position() -> int:
+    from sessioncloud.providers.models import ProvisioningLogEntry
+
+    return ProvisioningLogEntry.objects.order_by("-id").values_list("id", flat=True).first() or 0
+
+
+def failures_since(position: int) -> str:
+    """The provisioning log's failed calls by error code: what the errors column was."""
+    from django.db.models import Count
+
+    from sessioncloud.providers.models import ProvisioningLogEntry
+
+    counts = (ProvisioningLogEntry.objects.filter(id__gt=position).exclude(outcome="ok")
+              .values_list("error_code").annotate(n=Count("id")).order_by("-n"))
+    return ", ".join(f"{code or 'rejected'} {n}" for code, n in counts) or "none"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--phones", type=int, default=200, help="concurrent phones (connections)")
@@ -76,6 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     ideal = args.phones / args.latency
     rows: list[tuple[str, Load]] = []
     cpu_ms: dict[str, str] = {}
+    failures: dict[str, str] = {}
     stub_port = free_port()
     with bench_database() as env, \
             python_process(["bench/upstream_stub.py", "--port", str(stub_port), "--latency", str(args.latency)],
@@ -95,9 +113,10 @@ def main(argv: list[str] | None = None) -> int:
                 url = f"{server.base}/api/v1/provision"
                 wrk(url, connections=args.phones, seconds=args.warmup, lua=phone_bodies("ProvInc"))
                 pids = server.worker_pids()
-                before = cpu_seconds(pids)
+                before, since = cpu_seconds(pids), log_position()
                 load = wrk(url, connections=args.phones, seconds=args.seconds, lua=phone_bodies("ProvInc"))
                 cpu_ms[name] = f"{(cpu_seconds(pids) - before) * 1000 / max(1, load.requests):.1f}"
+                failures[name] = failures_since(since)
                 rows.append((name, load))
             if code is not None:
                 shutil.rmtree(code, ignore_errors=True)
@@ -108,9 +127,10 @@ def main(argv: list[str] | None = None) -> int:
         f"POST /api/v1/provision, {args.phones} phones, provider latency {upstream_ms:.0f} ms, "
         f"{args.seconds:g} s each; ideal {ideal:.0f} requests/s",
         ["target", "requests/s", "of ideal", "of baseline", "p50 ms", "p99 ms", "added p50 ms", "added p99 ms",
-         "errors", "app CPU ms/request"],
+         "errors", "failed calls in the log", "app CPU ms/request"],
         [(name, load.rps, f"{load.rps / ideal:.0%}", f"{load.rps / baseline.rps:.0%}", load.p50_ms, load.p99_ms,
-          load.p50_ms - upstream_ms, load.p99_ms - upstream_ms, load.errors, cpu_ms.get(name, "-"))
+          load.p50_ms - upstream_ms, load.p99_ms - upstream_ms, load.errors, failures.get(name, "-"),
+          cpu_ms.get(name, "-"))
          for name, load in rows],
     )
     return 0

@@ -21,7 +21,7 @@ from sessioncloud.api.schemas import (
 from sessioncloud.codes.formats import PROVIDER_ID_RE, CodeError, parse_code
 from sessioncloud.providers import ratelimit
 from sessioncloud.providers.config import config_with_version, get_rendered_config
-from sessioncloud.providers.lookup import enabled_app
+from sessioncloud.providers.lookup import enabled_app_and_device
 from sessioncloud.providers.provision import Outcome, provision_external, provision_from_token
 from sessioncloud.providers.tokens import redeem
 
@@ -89,14 +89,16 @@ def provision(request: HttpRequest, payload: ProvisionIn) -> HttpResponse:
     client = phone_client(request, payload.deviceId, payload.app)
     check_rate("provision_ip", client.ip or "unknown")
     username, provider_id = split_username(payload.username, payload.providerId)
-    app = enabled_app(provider_id) if PROVIDER_ID_RE.match(provider_id) else None
-    if app is None:
+    found = enabled_app_and_device(provider_id, client.device_id) if PROVIDER_ID_RE.match(provider_id) else None
+    if found is None:
         raise PROVIDER_NOT_FOUND
+    app, device = found
     if not app.is_external:
         raise ApiError(409, "external_provisioning_disabled",
                        "This provider does not use login credentials. Scan your QR code or enter your SIP account.")
     check_rate("provision_user", f"{app.pk}:{username}")
-    outcome = provision_external(app, username, payload.password, client, reprovision=payload.reprovision)
+    outcome = provision_external(app, username, payload.password, client, reprovision=payload.reprovision,
+                                 state=device)
     return outcome_response(outcome)
 
 

@@ -112,14 +112,16 @@ def device_state(app_id: int, device_id: str) -> DeviceState:
     return DeviceState() if row is None else DeviceState(status=row[0], accounts_hash=row[1] or "")
 
 
+def _visit_values(app_id: int, visit: DeviceVisit, now: object) -> list[object]:
+    return [app_id, visit.device_id, visit.username[:256], visit.end_user_id, visit.platform[:20],
+            visit.app_version[:40], now, now, visit.result[:40], DeviceStatus.ACTIVE.value,
+            visit.accounts_hash or "", visit.accounts_hash is not None]
+
+
 def record_visit(app_id: int, visit: DeviceVisit) -> None:
     """Create or update the device's ledger row in one statement."""
-    now = _now()
-    values = [app_id, visit.device_id, visit.username[:256], visit.end_user_id, visit.platform[:20],
-              visit.app_version[:40], now, now, visit.result[:40], DeviceStatus.ACTIVE.value,
-              visit.accounts_hash or "", visit.accounts_hash is not None]
     with connection.cursor() as cursor:
-        cursor.execute(_visit_sql(), values)
+        cursor.execute(_visit_sql(), _visit_values(app_id, visit, _now()))
 
 
 @dataclass(frozen=True)
@@ -135,10 +137,32 @@ class LogLine:
     accounts: int = 0
 
 
+def _log_values(app_id: int, line: LogLine, created: object) -> list[object]:
+    return [app_id, created, line.device_id[:128], line.username[:256], line.flow[:20], line.outcome[:20],
+            line.error_code[:40], line.detail[:500], line.upstream_status, line.upstream_latency_ms,
+            line.accounts]
+
+
 def append_log(app_id: int, line: LogLine, at: datetime | None = None) -> None:
     created = connection.ops.adapt_datetimefield_value(at) if at is not None else _now()
-    values = [app_id, created, line.device_id[:128], line.username[:256], line.flow[:20], line.outcome[:20],
-              line.error_code[:40], line.detail[:500], line.upstream_status, line.upstream_latency_ms,
-              line.accounts]
     with connection.cursor() as cursor:
-        cursor.execute(_log_sql(), values)
+        cursor.execute(_log_sql(), _log_values(app_id, line, created))
+
+
+@cache
+def _visit_and_log_sql() -> str:
+    # PostgreSQL runs a data-modifying WITH once and to completion whether or not the main
+    # statement reads it: the ledger row and the log row in one round trip, and atomically.
+    return f"WITH visit AS ({_visit_sql()} RETURNING 1) {_log_sql()}"
+
+
+def record_call(app_id: int, visit: DeviceVisit, line: LogLine) -> None:
+    """The ledger row and the log row of one call (one statement where the database allows)."""
+    now = _now()
+    values = _visit_values(app_id, visit, now) + _log_values(app_id, line, now)
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(_visit_and_log_sql(), values)
+        else:  # SQLite allows no INSERT inside WITH; it is in-process, so two statements cost little
+            cursor.execute(_visit_sql(), values[: len(_VISIT_FIELDS) + 1])
+            cursor.execute(_log_sql(), values[len(_VISIT_FIELDS) + 1 :])

@@ -1,4 +1,4 @@
-"""The App a provisioning call is for, read fresh from the database on every call, cheaply.
+"""The App a provisioning call is for (and its device's ledger state), read fresh on every call.
 
 Provisioning must act on the App as it is now (a provider who changes the service URL or turns
 external provisioning off expects the next call to follow), so the row is read on every call.
@@ -19,7 +19,8 @@ from typing import Any
 from django.db import connection
 from django.db.models import Field
 
-from sessioncloud.providers.models import App
+from sessioncloud.providers.ledger import DeviceState
+from sessioncloud.providers.models import App, Device
 
 # ProviderIds whose built App is kept (a few hundred bytes each); the oldest half goes beyond it.
 MAX_REMEMBERED = 10_000
@@ -38,12 +39,16 @@ def _fields() -> tuple[Field, ...]:
 @cache
 def _select_sql() -> str:
     quote = connection.ops.quote_name
-    columns = ", ".join(quote(field.column) for field in _fields())
+    columns = ", ".join(f"a.{quote(field.column)}" for field in _fields())
     provider_id = quote(App._meta.get_field("provider_id").column)
     enabled = quote(App._meta.get_field("enabled").column)
-    # LOWER(provider_id): the expression of the unique index, so this is an index lookup.
-    return (f"SELECT {columns} FROM {quote(App._meta.db_table)} "
-            f"WHERE LOWER({provider_id}) = %s AND {enabled} = %s")
+    device = {name: quote(Device._meta.get_field(name).column) for name in ("app", "device_id", "status", "accounts_hash")}
+    # LOWER(provider_id): the expression of the unique index, so this is an index lookup; the
+    # device's ledger row comes along through the (app, deviceId) unique index.
+    return (f"SELECT {columns}, d.{device['status']}, d.{device['accounts_hash']} "
+            f"FROM {quote(App._meta.db_table)} a LEFT JOIN {quote(Device._meta.db_table)} d "
+            f"ON d.{device['app']} = a.{quote(App._meta.pk.column)} AND d.{device['device_id']} = %s "
+            f"WHERE LOWER(a.{provider_id}) = %s AND a.{enabled} = %s")
 
 
 @cache
@@ -75,13 +80,24 @@ def _remember(key: str, row: tuple[Any, ...], app: App) -> None:
 
 def enabled_app(provider_id: str) -> App | None:
     """The enabled App with this ProviderId (any case), or None; a private copy for the caller."""
+    found = enabled_app_and_device(provider_id, "")
+    return found[0] if found else None
+
+
+def enabled_app_and_device(provider_id: str, device_id: str) -> tuple[App, DeviceState] | None:
+    """The enabled App with this ProviderId and what its ledger knows of `device_id`, in one query."""
     key = provider_id.lower()
     with connection.cursor() as cursor:
-        cursor.execute(_select_sql(), [key, True])
+        cursor.execute(_select_sql(), [device_id, key, True])
         found = cursor.fetchone()
     if found is None:
         return None
-    row = tuple(found)
+    *columns, status, accounts_hash = found
+    device = DeviceState() if status is None else DeviceState(status=status, accounts_hash=accounts_hash or "")
+    return _app_from(key, tuple(columns)), device
+
+
+def _app_from(key: str, row: tuple[Any, ...]) -> App:
     remembered = _remembered.get(key)
     if remembered is not None and remembered[0] == row:
         app = remembered[1]

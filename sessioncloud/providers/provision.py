@@ -19,7 +19,7 @@ from sessioncloud.api.metrics import UPSTREAM
 from sessioncloud.lib.sipaccount import SipAccount
 from sessioncloud.providers.config import get_rendered_config, render_config
 from sessioncloud.providers.endusers import sip_account
-from sessioncloud.providers.ledger import DeviceVisit, LogLine, append_log, device_state, record_visit
+from sessioncloud.providers.ledger import DeviceState, DeviceVisit, LogLine, append_log, device_state, record_call
 from sessioncloud.providers.models import App, EndUser, SetupToken
 from sessioncloud.providers.outbound import breaker_for, outbound_policy, sip_profile
 from sessioncloud.provisioning.merge import merge_accounts
@@ -64,28 +64,31 @@ def config_version(app: App) -> str:
     return (rendered or render_config(app)).version
 
 
-def visit(client: Client, username: str, result: str, end_user: EndUser | None,
-          accounts_hash: str | None = None) -> DeviceVisit:
-    return DeviceVisit(device_id=client.device_id, username=username, platform=client.platform,
-                       app_version=client.version, end_user_id=end_user.pk if end_user else None,
-                       result=result, accounts_hash=accounts_hash)
+def settle(app: App, client: Client, username: str, flow: str, result: str, *,
+           end_user: EndUser | None = None, accounts_hash: str | None = None, outcome: str | None = None,
+           error_code: str = "", detail: str = "", upstream: UpstreamResult | None = None,
+           accounts: int = 0) -> None:
+    """Record a provisioning call: the device's ledger row and one provisioning log row."""
+    visit = DeviceVisit(device_id=client.device_id, username=username, platform=client.platform,
+                        app_version=client.version, end_user_id=end_user.pk if end_user else None,
+                        result=result, accounts_hash=accounts_hash)
+    record_call(app.pk, visit, log_line(client, username, flow, outcome or result, error_code=error_code,
+                                         detail=detail, upstream=upstream, accounts=accounts))
 
 
-def write_log(app: App, client: Client, username: str, flow: str, outcome: str, *,
-              error_code: str = "", detail: str = "", upstream: UpstreamResult | None = None,
-              accounts: int = 0) -> None:
-    append_log(app.pk, LogLine(
+def log_line(client: Client, username: str, flow: str, outcome: str, *, error_code: str = "", detail: str = "",
+             upstream: UpstreamResult | None = None, accounts: int = 0) -> LogLine:
+    return LogLine(
         device_id=client.device_id, username=username, flow=flow, outcome=outcome,
         error_code=error_code, detail=detail,
         upstream_status=upstream.status if upstream else None,
         upstream_latency_ms=upstream.latency_ms if upstream else None,
         accounts=accounts,
-    ))
+    )
 
 
 def deactivated(app: App, client: Client, username: str, flow: str, end_user: EndUser | None) -> Outcome:
-    record_visit(app.pk, visit(client, username, "deactivated", end_user))
-    write_log(app, client, username, flow, "deactivated")
+    settle(app, client, username, flow, "deactivated", end_user=end_user)
     return Outcome(200, deactivated_answer(app))
 
 
@@ -136,17 +139,19 @@ def merged_answer(app: App, result: UpstreamResult) -> dict[str, Any]:
 
 def provision_external(app: App, username: str, password: str, client: Client, *,
                        reprovision: bool = False, flow: str = "provision",
-                       end_user: EndUser | None = None) -> Outcome:
-    """Flows D, E and F (and tokens wrapping provisioning credentials)."""
-    state = device_state(app.pk, client.device_id)
+                       end_user: EndUser | None = None, state: DeviceState | None = None) -> Outcome:
+    """Flows D, E and F (and tokens wrapping provisioning credentials).
+
+    `state` is the device's ledger state when the caller read it with the App (one query).
+    """
+    state = state or device_state(app.pk, client.device_id)
     if state.deactivated:
         return deactivated(app, client, username, flow, end_user)
     result = ask_provider(app, username, password, client.device_id, reprovision)
     if result.error_code:
         status, message = UPSTREAM_FAILURES[result.error_code]
-        record_visit(app.pk, visit(client, username, result.error_code, end_user))
-        write_log(app, client, username, flow, "failed", error_code=result.error_code,
-                  detail=result.detail, upstream=result)
+        settle(app, client, username, flow, result.error_code, end_user=end_user, outcome="failed",
+               error_code=result.error_code, detail=result.detail, upstream=result)
         log.info("provisioning failed", extra={"provider_id": app.provider_id, "code": result.error_code})
         return Outcome(status, error_code=result.error_code, message=message)
     answer = merged_answer(app, result)
@@ -155,9 +160,9 @@ def provision_external(app: App, username: str, password: str, client: Client, *
         # Nothing changed since this device was last provisioned: tell it to keep what it has.
         answer["update"] = False
     outcome = "ok" if answer["sipaccounts"] else "rejected"
-    record_visit(app.pk, visit(client, username, outcome, end_user, digest if answer["sipaccounts"] else None))
-    write_log(app, client, username, flow, outcome, upstream=result, accounts=len(answer["sipaccounts"]),
-              detail=answer["errmsg"] if outcome == "rejected" else "")
+    settle(app, client, username, flow, outcome, end_user=end_user,
+           accounts_hash=digest if answer["sipaccounts"] else None, upstream=result,
+           accounts=len(answer["sipaccounts"]), detail=answer["errmsg"] if outcome == "rejected" else "")
     return Outcome(200, answer)
 
 
@@ -177,10 +182,10 @@ def test_bench(app: App, username: str, password: str) -> dict[str, Any]:
     }
     if result.error_code is None:
         report["answer"] = merged_answer(app, result)
-    write_log(app, Client(device_id="test-bench"), username, "test_bench",
-              "failed" if result.error_code else "ok", error_code=result.error_code or "",
-              detail=result.detail, upstream=result,
-              accounts=len(report["answer"]["sipaccounts"]) if report["answer"] else 0)
+    append_log(app.pk, log_line(Client(device_id="test-bench"), username, "test_bench",
+                                "failed" if result.error_code else "ok", error_code=result.error_code or "",
+                                detail=result.detail, upstream=result,
+                                accounts=len(report["answer"]["sipaccounts"]) if report["answer"] else 0))
     return report
 
 
@@ -191,8 +196,8 @@ def provision_local(app: App, accounts: list[SipAccount], client: Client, *, flo
         return deactivated(app, client, username, flow, end_user)
     answer = {"update": True, "errmsg": "", "configVersion": config_version(app),
               "sipaccounts": merge_accounts(accounts, sip_profile(app)), "xmppaccounts": []}
-    record_visit(app.pk, visit(client, username, "ok", end_user, accounts_digest(answer)))
-    write_log(app, client, username, flow, "ok", accounts=len(accounts))
+    settle(app, client, username, flow, "ok", end_user=end_user, accounts_hash=accounts_digest(answer),
+           accounts=len(accounts))
     return Outcome(200, answer)
 
 

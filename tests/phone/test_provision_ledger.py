@@ -9,8 +9,8 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from sessioncloud.providers.ledger import DeviceVisit, device_state, record_visit
-from sessioncloud.providers.lookup import enabled_app
+from sessioncloud.providers.ledger import DeviceVisit, LogLine, device_state, record_call, record_visit
+from sessioncloud.providers.lookup import enabled_app, enabled_app_and_device
 from sessioncloud.providers.models import Device, DeviceStatus, ProvisioningLogEntry
 from tests.providerstub import start_stub, stop_stub
 
@@ -105,3 +105,30 @@ def test_each_caller_gets_its_own_copy_of_the_app(external_app):
     assert enabled_app("ExtInc").provisioning_url == external_app.provisioning_url
     assert enabled_app("ExtInc").provisioning_auth_header == "Bearer upstream-s3cret"  # decrypted
     assert enabled_app("NoSuchInc") is None
+
+
+def test_one_record_writes_the_ledger_row_and_the_log_row_together(external_app):
+    visit = DeviceVisit(device_id="dev-5", username="1000", platform="ios", app_version="6", end_user_id=None,
+                        result="provider_timeout")
+    record_call(external_app.pk, visit, LogLine(device_id="dev-5", username="1000", flow="provision",
+                                                 outcome="failed", error_code="provider_timeout",
+                                                 upstream_latency_ms=2000))
+
+    device = Device.objects.get(device_id="dev-5")
+    entry = ProvisioningLogEntry.objects.get()
+    assert (device.last_result, device.accounts_hash) == ("provider_timeout", "")
+    assert (entry.device_id, entry.outcome, entry.error_code, entry.upstream_latency_ms) == (
+        "dev-5", "failed", "provider_timeout", 2000)
+    assert entry.created == device.last_seen
+
+
+def test_the_app_comes_with_its_devices_ledger_state(external_app):
+    Device.objects.create(app=external_app, device_id="dev-2", status=DeviceStatus.DEACTIVATED, accounts_hash="c" * 64)
+
+    app, known = enabled_app_and_device("EXTINC", "dev-2")
+    _, unknown = enabled_app_and_device("extinc", "dev-3")
+
+    assert app.pk == external_app.pk
+    assert (known.deactivated, known.accounts_hash) == (True, "c" * 64)
+    assert (unknown.deactivated, unknown.accounts_hash) == (False, "")
+    assert enabled_app_and_device("OtherInc", "dev-2") is None
