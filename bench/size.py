@@ -149,16 +149,19 @@ def query_plans() -> list[tuple[str, str]]:
     from django.db import connection
     from django.db.models.functions import Lower
 
+    from sessioncloud.providers import lookup
     from sessioncloud.providers.models import App, Device, SetupToken
 
     plans = []
-    for name, queryset in (
-        ("App by ProviderId", App.objects.alias(p=Lower("provider_id")).filter(p="bench99999", enabled=True)),
-        ("App by ProviderId, as `iexact` (before)", App.objects.filter(provider_id__iexact="Bench99999", enabled=True)),
-        ("setup token by hash", SetupToken.objects.filter(token_hash="0" * 64)),
-        ("device by App and deviceId", Device.objects.filter(app_id=1, device_id="x")),
+    for name, (sql, params) in (
+        ("App by ProviderId", App.objects.alias(p=Lower("provider_id")).filter(p="bench99999", enabled=True)
+         .query.sql_with_params()),
+        ("App by ProviderId, as `iexact` (before)", App.objects.filter(provider_id__iexact="Bench99999", enabled=True)
+         .query.sql_with_params()),
+        ("App and its device's ledger row (the provisioning call)", (lookup._select_sql(), ["x", "bench99999", True])),
+        ("setup token by hash", SetupToken.objects.filter(token_hash="0" * 64).query.sql_with_params()),
+        ("device by App and deviceId", Device.objects.filter(app_id=1, device_id="x").query.sql_with_params()),
     ):
-        sql, params = queryset.query.sql_with_params()
         with connection.cursor() as cursor:
             cursor.execute("EXPLAIN " + sql, params)
             scans = [row[0].strip().lstrip("-> ").split("  (")[0] for row in cursor.fetchall() if "Scan" in row[0]]

@@ -45,7 +45,8 @@ def _select_sql() -> str:
     device = {name: quote(Device._meta.get_field(name).column) for name in ("app", "device_id", "status", "accounts_hash")}
     # LOWER(provider_id): the expression of the unique index, so this is an index lookup; the
     # device's ledger row comes along through the (app, deviceId) unique index.
-    return (f"SELECT {columns}, d.{device['status']}, d.{device['accounts_hash']} "
+    # Only quoted names from the models' metadata go into the text; values are parameters.
+    return (f"SELECT {columns}, d.{device['status']}, d.{device['accounts_hash']} "  # noqa: S608
             f"FROM {quote(App._meta.db_table)} a LEFT JOIN {quote(Device._meta.db_table)} d "
             f"ON d.{device['app']} = a.{quote(App._meta.pk.column)} AND d.{device['device_id']} = %s "
             f"WHERE LOWER(a.{provider_id}) = %s AND a.{enabled} = %s")
@@ -63,7 +64,7 @@ def _converters() -> tuple[tuple[Any, tuple[Converter, ...]], ...]:
 
 def _build(row: Sequence[Any]) -> App:
     values = []
-    for (column, converters), value in zip(_converters(), row):
+    for (column, converters), value in zip(_converters(), row, strict=True):
         for convert in converters:
             value = convert(value, column, connection)
         values.append(value)

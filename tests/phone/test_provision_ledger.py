@@ -9,7 +9,13 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from sessioncloud.providers.ledger import DeviceVisit, LogLine, device_state, record_call, record_visit
+from sessioncloud.providers.ledger import (
+    DeviceVisit,
+    LogLine,
+    device_state,
+    record_call,
+    record_visit,
+)
 from sessioncloud.providers.lookup import enabled_app, enabled_app_and_device
 from sessioncloud.providers.models import Device, DeviceStatus, ProvisioningLogEntry
 from tests.providerstub import start_stub, stop_stub
