@@ -19,7 +19,14 @@ from sessioncloud.api.metrics import UPSTREAM
 from sessioncloud.lib.sipaccount import SipAccount
 from sessioncloud.providers.config import get_rendered_config, render_config
 from sessioncloud.providers.endusers import sip_account
-from sessioncloud.providers.ledger import DeviceState, DeviceVisit, LogLine, append_log, device_state, record_call
+from sessioncloud.providers.ledger import (
+    DeviceState,
+    DeviceVisit,
+    LogLine,
+    append_log,
+    device_state,
+    record_call,
+)
 from sessioncloud.providers.models import App, EndUser, SetupToken
 from sessioncloud.providers.outbound import breaker_for, outbound_policy, sip_profile
 from sessioncloud.provisioning.merge import merge_accounts
