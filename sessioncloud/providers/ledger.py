@@ -120,12 +120,6 @@ def _visit_values(app_id: int, visit: DeviceVisit, now: object) -> list[object]:
             visit.accounts_hash or "", visit.accounts_hash is not None]
 
 
-def record_visit(app_id: int, visit: DeviceVisit) -> None:
-    """Create or update the device's ledger row in one statement."""
-    with connection.cursor() as cursor:
-        cursor.execute(_visit_sql(), _visit_values(app_id, visit, _now()))
-
-
 @dataclass(frozen=True)
 class LogLine:
     device_id: str

@@ -14,7 +14,6 @@ from sessioncloud.providers.ledger import (
     LogLine,
     device_state,
     record_call,
-    record_visit,
 )
 from sessioncloud.providers.lookup import enabled_app, enabled_app_and_device
 from sessioncloud.providers.models import Device, DeviceStatus, ProvisioningLogEntry
@@ -67,9 +66,10 @@ def test_a_failed_call_records_its_code_and_keeps_the_last_accounts_digest(exter
 def test_a_call_never_undoes_a_deactivation(external_app):
     Device.objects.create(app=external_app, device_id="dev-9", status=DeviceStatus.DEACTIVATED, accounts_hash="a" * 64)
     # As if the device had been deactivated while its call waited for the provider.
-    record_visit(external_app.pk, DeviceVisit(device_id="dev-9", username="1000", platform="android",
-                                             app_version="1", end_user_id=None, result="ok",
-                                             accounts_hash="b" * 64))
+    record_call(external_app.pk,
+                DeviceVisit(device_id="dev-9", username="1000", platform="android", app_version="1",
+                            end_user_id=None, result="ok", accounts_hash="b" * 64),
+                LogLine(device_id="dev-9", username="1000", flow="provision", outcome="ok", accounts=1))
 
     device = Device.objects.get(device_id="dev-9")
     assert (device.status, device.accounts_hash, device.platform) == (DeviceStatus.DEACTIVATED, "b" * 64, "android")
