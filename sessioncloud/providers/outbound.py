@@ -20,14 +20,16 @@ def outbound_policy() -> OutboundPolicy:
 
 
 @lru_cache(maxsize=1)
-def _redis_client(url: str) -> redis.Redis:
-    return redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
+def _redis_store(url: str) -> RedisBreakerStore:
+    # One store per process: it registers its script (hashing it) once, not on every call.
+    return RedisBreakerStore(redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2))
 
 
 def breaker_for(app_id: int) -> CircuitBreaker:
     """A provider's breaker; shared by every process when Redis is configured."""
+    store: RedisBreakerStore | MemoryBreakerStore
     if settings.REDIS_URL:
-        store = RedisBreakerStore(_redis_client(settings.REDIS_URL))
+        store = _redis_store(settings.REDIS_URL)
     else:
         store = _memory_store
     return CircuitBreaker(store, str(app_id), namespace=f"{settings.CACHES['default'].get('KEY_PREFIX', 'sc')}:breaker")
