@@ -44,8 +44,10 @@ from bench.common import (  # noqa: E402
     table,
 )
 
-DATABASE = "sessioncloud_bench_bulk"
-REDIS_URL = "redis://127.0.0.1:6379/12"
+# Their own database and Redis db unless told (BENCH_DB, BENCH_REDIS_URL), so that a bulk run never
+# shares its job queue with another benchmark running at the same time.
+DATABASE = os.environ.get("BENCH_DB", "sessioncloud_bench_bulk")
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/12")
 JOB_TIMEOUT = 300  # seconds: every wait is bounded
 
 
@@ -99,6 +101,16 @@ def timed(function: Any, *args: Any, **kwargs: Any) -> tuple[Any, float]:
     return value, time.perf_counter() - start
 
 
+def queue_state() -> str:
+    """What the queue holds: a job left queued with no message at all was lost, not slow."""
+    from sessioncloud.onboarding import jobs
+
+    try:
+        return f"queue: {jobs.huey.pending_count()} waiting, {jobs.huey.scheduled_count()} to retry"
+    except Exception as error:  # noqa: BLE001 - a report, whatever the queue says
+        return f"queue unreadable: {error}"
+
+
 def run_on_worker(app: Any, kind: str, users: int) -> tuple[Any, float]:
     from sessioncloud.onboarding import jobs
     from sessioncloud.onboarding.models import Job
@@ -107,7 +119,8 @@ def run_on_worker(app: Any, kind: str, users: int) -> tuple[Any, float]:
     job = jobs.start_job(app, kind, code_format="token", actor="bench")
     while job.status not in ("done", "failed"):
         if time.perf_counter() - start > JOB_TIMEOUT:
-            raise RuntimeError(f"{kind} did not finish within {JOB_TIMEOUT} s: {job.status}, {job.done}/{job.total}")
+            raise RuntimeError(f"{kind} did not finish within {JOB_TIMEOUT} s: {job.status}, {job.done}/{job.total}, "
+                               f"{queue_state()}")
         time.sleep(0.05)
         job = Job.objects.get(pk=job.pk)
     elapsed = time.perf_counter() - start

@@ -11,7 +11,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import close_old_connections
@@ -43,6 +43,10 @@ PROGRESS_SECONDS = 0.5
 LOOKUP_BATCH = 500
 FILE_KINDS = (JobKind.QR_ZIP, JobKind.QR_PDF)
 INTERRUPTED = "The job was interrupted (its worker stopped); start it again."
+# A queued job that has no message in the queue after this long is delivered again
+# (redeliver_lost_jobs); well past the moment a worker takes a message and claims its job.
+REDELIVER_AFTER = timedelta(seconds=30)
+MAX_REDELIVERIES = 500  # per sweep (a minute): the oldest first, the rest at the next
 
 
 class JobRequestError(ValueError):
@@ -207,7 +211,8 @@ class Progress:
 
 
 # A job's own errors mark it failed inside run_job; what escapes is the database failing around
-# it (a lost connection while claiming or finishing), which a later try may get past.
+# it (no connection while claiming or finishing), which a later try may get past. Once the tries
+# are spent, a job never claimed is delivered again by redeliver_lost_jobs.
 @huey.task(retries=3, retry_delay=10)
 def run_job_task(job_id: str) -> None:
     # Django keeps a connection per thread; a consumer thread must tidy it like a request does.
@@ -221,10 +226,7 @@ def run_job_task(job_id: str) -> None:
 
 
 def run_job(job_id: str) -> None:
-    now = timezone.now()
-    # Claiming with a conditional update makes a job run once, however often it is delivered.
-    if not Job.objects.filter(pk=job_id, status=JobStatus.QUEUED).update(
-            status=JobStatus.RUNNING, started=now, updated=now):
+    if not _claim(job_id):
         return
     try:
         job = Job.objects.select_related("app__organization").get(pk=job_id)
@@ -312,6 +314,69 @@ RUNNERS: dict[str, Callable[[Job, Progress], Outcome]] = {
     JobKind.QR_PDF: _run_qr_files,
     JobKind.EMAIL: _run_email,
 }
+
+
+def _claim(job_id: str) -> bool:
+    """Mark the job running; False when it is not queued (a message delivered twice, say)."""
+    now = timezone.now()
+    # A conditional update makes a job run once, however often it is delivered.
+    if Job.objects.filter(pk=job_id, status=JobStatus.QUEUED).update(
+            status=JobStatus.RUNNING, started=now, updated=now):
+        return True
+    if not Job.objects.filter(pk=job_id).exists():
+        # Otherwise silent: a queue shared with another installation hands us its jobs.
+        log.warning("job to run is not in the database", extra={"job": job_id})
+    return False
+
+
+# --- recovering ----------------------------------------------------------------------------
+# The database, not the queue, says which jobs are still to run. A job's message can be used up
+# without the job being claimed: a worker that cannot reach the database (its connection slots
+# all taken, a restart) spends the task's few retries in half a minute and drops it; a Redis
+# restart or flush loses the queue. Such a job would stay queued for ever, so the workers
+# deliver again every queued job that no longer has a message.
+
+
+def redeliver_lost_jobs() -> int:
+    """Queue again each job left queued past REDELIVER_AFTER without a message; returns how many."""
+    cutoff = timezone.now() - REDELIVER_AFTER
+    waiting = list(Job.objects.filter(status=JobStatus.QUEUED, updated__lt=cutoff)
+                   .order_by("created").values_list("pk", flat=True)[:MAX_REDELIVERIES])
+    if not waiting:
+        return 0
+    in_queue = _jobs_in_queue()
+    lost = [str(job_id) for job_id in waiting if str(job_id) not in in_queue]
+    return sum(_redeliver(job_id, cutoff) for job_id in lost)
+
+
+def _jobs_in_queue() -> set[str]:
+    """The ids of jobs with a message waiting: queued, or scheduled for a retry."""
+    tasks = [*huey.pending(), *huey.scheduled()]
+    return {str(task.args[0]) for task in tasks if isinstance(task, run_job_task.task_class) and task.args}
+
+
+def _redeliver(job_id: str, cutoff: datetime) -> bool:
+    # Touching `updated` only if nobody did since the cutoff: of the sweeps of several workers,
+    # one sends the job, and the next sweeps give that message its time. A duplicate would be
+    # harmless anyway (the claim is conditional).
+    if not Job.objects.filter(pk=job_id, status=JobStatus.QUEUED, updated__lt=cutoff).update(
+            updated=timezone.now()):
+        return False
+    log.warning("queued job had no message left in the queue: delivering it again", extra={"job": job_id})
+    run_job_task(job_id)
+    return True
+
+
+# Every minute, and at once when a worker starts (after an outage, say).
+@huey.periodic_task(crontab())
+def redeliver_lost_jobs_task() -> None:
+    if not huey.immediate:
+        close_old_connections()
+    try:
+        redeliver_lost_jobs()
+    finally:
+        if not huey.immediate:
+            close_old_connections()
 
 
 # --- housekeeping --------------------------------------------------------------------------

@@ -15,10 +15,13 @@ import time
 import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.request import Request, urlopen
 
 import pytest
+from django.db import OperationalError
+from django.utils import timezone
 
 from sessioncloud.accounts.models import ApiKey
 from sessioncloud.codes.formats import parse_code
@@ -138,3 +141,51 @@ def test_the_worker_serve_started_stops_by_itself_when_serve_dies_without_notice
         parent.kill()
         parent.wait()
     wait_for(lambda: not workers_of(parent.pid), seconds=30)
+
+
+def spend_every_try(monkeypatch: pytest.MonkeyPatch, database_error: str) -> int:
+    """Run the queue as a worker would, each try failing on the database; returns the tries made."""
+    def unreachable(job_id: str) -> None:
+        raise OperationalError(database_error)
+
+    later = datetime.now(UTC).replace(tzinfo=None) + timedelta(hours=1)  # huey's naive UTC
+    tries = 0
+    with monkeypatch.context() as patched:
+        patched.setattr(jobs, "run_job", unreachable)
+        while (tasks := [*filter(None, [jobs.huey.dequeue()]), *jobs.huey.read_schedule(later)]):
+            for task in tasks:
+                jobs.huey.execute(task, later)
+                tries += 1
+    return tries
+
+
+def test_a_job_whose_tries_all_met_an_unreachable_database_runs_once_it_answers(app, monkeypatch):
+    make_end_user(app, "alice")
+    job = jobs.start_job(app, "qr_zip", code_format="local", actor="tests")
+    # What PostgreSQL answers a worker's new connection when other programs hold every slot.
+    tries = spend_every_try(monkeypatch, 'FATAL:  too many connections for role "sessioncloud"')
+    assert (tries, jobs.huey.pending_count(), jobs.huey.scheduled_count()) == (4, 0, 0)
+    assert Job.objects.get(pk=job.pk).status == JobStatus.QUEUED
+    queued_minutes_ago(job)
+    run_a_worker_until_finished(job)
+    assert Job.objects.get(pk=job.pk).status == JobStatus.DONE
+
+
+def test_a_worker_that_starts_runs_a_queued_job_whose_message_was_lost(app):
+    make_end_user(app, "alice")
+    job = jobs.start_job(app, "qr_zip", code_format="local", actor="tests")
+    jobs.huey.flush()  # lost with the queue (a Redis restart, say)
+    queued_minutes_ago(job)
+    run_a_worker_until_finished(job)
+    assert Job.objects.get(pk=job.pk).status == JobStatus.DONE
+
+
+def queued_minutes_ago(job: Job) -> None:
+    Job.objects.filter(pk=job.pk).update(updated=timezone.now() - timedelta(minutes=5))
+
+
+def run_a_worker_until_finished(job: Job) -> None:
+    with process("worker", "--threads", "1") as worker:
+        wait_for(job_finished(job.pk), seconds=45)
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(timeout=20) == 0
