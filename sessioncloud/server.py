@@ -14,6 +14,8 @@ from typing import Any
 
 SERVERS = ("granian", "gunicorn")
 WSGI_TARGET = "sessioncloud.wsgi:application"
+# docs/performance.md, "An in-process cache in front of Redis?": the measurements behind it.
+LOCAL_TIER_BY_DEFAULT = True
 
 
 def default_workers() -> int:
@@ -39,6 +41,9 @@ def serve(argv: list[str]) -> int:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "sessioncloud.settings")
     # Each process shares a few PostgreSQL connections among its threads.
     os.environ.setdefault("DATABASE_POOL_SIZE", "16")
+    # With Redis, the workers answer phone configs from memory under a lease (providers/config.py);
+    # set SESSIONCLOUD_CONFIG_LOCAL_TIER=false to answer every one from Redis.
+    os.environ.setdefault("SESSIONCLOUD_CONFIG_LOCAL_TIER", "true" if LOCAL_TIER_BY_DEFAULT else "false")
     import django
 
     django.setup()  # fail fast on configuration errors, before forking workers

@@ -151,7 +151,9 @@ REDIS_URL = env_str("REDIS_URL")
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "sessioncloud.lib.rediscache.RedisCache",  # one client per pool, see there
+            # One client per pool (lib/rediscache.py); clear() also empties every process's
+            # in-memory copies of phone configs (providers/cachebackend.py).
+            "BACKEND": "sessioncloud.providers.cachebackend.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": env_str("SESSIONCLOUD_CACHE_PREFIX", "sc"),
             "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
@@ -165,6 +167,13 @@ else:
             "OPTIONS": {"MAX_ENTRIES": 100_000},
         }
     }
+
+# With Redis, each app process may also answer phone configs from its own memory, under a lease
+# with acknowledged invalidation (lib/leases.py): every save waits until no process can still
+# answer the old config, at most about one lease. `sessioncloud serve` turns it on for its
+# workers unless this is set; other processes (commands, tests) only take part in invalidation.
+CONFIG_LOCAL_TIER = bool(REDIS_URL) and env_bool("SESSIONCLOUD_CONFIG_LOCAL_TIER", False)
+CONFIG_LEASE_MS = max(200, env_int("SESSIONCLOUD_CONFIG_LEASE_MS", 2000))
 
 AUTHENTICATION_BACKENDS = [
     "django.contrib.auth.backends.ModelBackend",

@@ -5,13 +5,16 @@ CPU on a GET (connection pool, retries, instrumentation); a plain socket speakin
 about 9 µs (docs/performance.md). So that read, and only that read, goes through this: one
 connection per thread, RESP2, a timeout on every operation, and on any error the connection is
 dropped and RedisReadError raised, so the caller can fall back to the ordinary client. Every
-write stays with redis-py.
+write stays with redis-py. The same connection code serves the one subscription whose losses
+must be noticed (`Subscriber`, used by lib/leases.py).
 """
 
 from __future__ import annotations
 
 import socket
 import threading
+import time
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 TIMEOUT_SECONDS = 2.0
@@ -28,8 +31,13 @@ def _bulk(*parts: bytes) -> bytes:
     return b"".join(out)
 
 
-class RedisReader:
-    """GET and GETRANGE on plain `redis://` and `unix://` URLs (TLS URLs are not supported)."""
+def command(*parts: bytes) -> bytes:
+    """A Redis command in RESP, ready to send."""
+    return _bulk(*parts)
+
+
+class RedisEndpoint:
+    """Where a plain `redis://` or `unix://` URL points, and how to open a ready connection to it."""
 
     def __init__(self, url: str, timeout: float = TIMEOUT_SECONDS):
         parts = urlsplit(url)
@@ -39,15 +47,42 @@ class RedisReader:
         self._address = (parts.hostname or "127.0.0.1", parts.port or 6379)
         query = dict(pair.partition("=")[::2] for pair in parts.query.split("&") if pair)
         db = query.get("db") or (parts.path.lstrip("/") if parts.scheme == "redis" else "") or "0"
+        self.db = int(db)
         setup = []
         if parts.password is not None:
             # AUTH <password> alone when no user is named, as redis-py does (Redis before 6).
             user = [unquote(parts.username).encode()] if parts.username else []
             setup.append(_bulk(b"AUTH", *user, unquote(parts.password).encode()))
-        if int(db):
+        if self.db:
             setup.append(_bulk(b"SELECT", db.encode()))
         self._setup = setup
-        self._timeout = timeout
+        self.timeout = timeout
+
+    def connect(self) -> _Connection:
+        if self._unix_path:
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.settimeout(self.timeout)
+            sock.connect(self._unix_path)
+        else:
+            sock = socket.create_connection(self._address, timeout=self.timeout)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        conn = _Connection(sock)
+        try:
+            if self._setup:
+                sock.sendall(b"".join(self._setup))
+                for _ in self._setup:
+                    conn.read_simple()
+        except BaseException:
+            sock.close()
+            raise
+        return conn
+
+
+class RedisReader:
+    """GET and GETRANGE on plain `redis://` and `unix://` URLs (TLS URLs are not supported)."""
+
+    def __init__(self, url: str, timeout: float = TIMEOUT_SECONDS):
+        self._endpoint = RedisEndpoint(url, timeout)
         self._local = threading.local()
 
     def get(self, key: str) -> bytes | None:
@@ -60,33 +95,68 @@ class RedisReader:
         conn = getattr(self._local, "conn", None)
         try:
             if conn is None:
-                conn = self._local.conn = self._connect()
+                conn = self._local.conn = self._endpoint.connect()
             conn.sock.sendall(command)
             return conn.read_bulk()
         except (OSError, RedisReadError, ValueError) as error:
             self._drop()
             raise RedisReadError(str(error) or type(error).__name__) from None
 
-    def _connect(self) -> _Connection:
-        if self._unix_path:
-            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            sock.settimeout(self._timeout)
-            sock.connect(self._unix_path)
-        else:
-            sock = socket.create_connection(self._address, timeout=self._timeout)
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        conn = _Connection(sock)
-        if self._setup:
-            sock.sendall(b"".join(self._setup))
-            for _ in self._setup:
-                conn.read_simple()
-        return conn
-
     def _drop(self) -> None:
         conn = getattr(self._local, "conn", None)
         self._local.conn = None
         if conn is not None:
             conn.sock.close()
+
+
+class Subscriber:
+    """One publish/subscribe connection that never reconnects by itself.
+
+    Whoever relies on having seen every message must know when the connection was lost (a
+    client that quietly reconnects and subscribes again loses what was published meanwhile):
+    here every failure raises RedisReadError and the connection is closed for good.
+    """
+
+    def __init__(self, url: str, timeout: float = TIMEOUT_SECONDS):
+        self._conn = RedisEndpoint(url, timeout).connect()
+        self._timeout = timeout
+
+    def subscribe(self, channel: str, name: str = "") -> None:
+        if name:  # so that CLIENT LIST tells what the connection is for
+            self._send(_bulk(b"CLIENT", b"SETNAME", name.encode()))
+            if self.read(self._timeout) != b"OK":
+                self.close()
+                raise RedisReadError("CLIENT SETNAME failed")
+        self._send(_bulk(b"SUBSCRIBE", channel.encode()))
+        reply = self.read(self._timeout)
+        if not (isinstance(reply, list) and reply[:2] == [b"subscribe", channel.encode()]):
+            self.close()
+            raise RedisReadError(f"unexpected reply to SUBSCRIBE: {reply!r}"[:200])
+
+    def ping(self, payload: bytes) -> None:
+        """Its answer, [b"pong", payload], comes after every message published before it."""
+        self._send(_bulk(b"PING", payload))
+
+    def read(self, timeout: float) -> Any:
+        """The next reply or message (a RESP array), or None when nothing came within `timeout` seconds."""
+        try:
+            return self._conn.read_reply(max(timeout, 0.0))
+        except (OSError, ValueError) as error:
+            self.close()
+            raise RedisReadError(str(error) or type(error).__name__) from None
+        except RedisReadError:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        self._conn.sock.close()
+
+    def _send(self, command: bytes) -> None:
+        try:
+            self._conn.sock.sendall(command)
+        except OSError as error:
+            self.close()
+            raise RedisReadError(str(error) or type(error).__name__) from None
 
 
 class _Connection:
@@ -128,3 +198,59 @@ class _Connection:
             self._fill()
         value, self.buffer = self.buffer[:length], self.buffer[length + 2 :]
         return value
+
+    def read_reply(self, timeout: float) -> Any:
+        """One whole reply of any kind, or None when none completed within `timeout` seconds.
+
+        A reply split by the timeout stays buffered and is completed by the next call.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                value, end = _parse(self.buffer, 0)
+            except _Incomplete:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return None
+                self.sock.settimeout(remaining)
+                try:
+                    self._fill()
+                except TimeoutError:
+                    return None
+                continue
+            self.buffer = self.buffer[end:]
+            return value
+
+
+class _Incomplete(Exception):
+    pass
+
+
+def _parse(buffer: bytes, start: int) -> tuple[Any, int]:
+    """One RESP2 value from `buffer` at `start`, and where it ends."""
+    end = buffer.find(b"\r\n", start)
+    if end < 0:
+        raise _Incomplete
+    kind, line = buffer[start:start + 1], buffer[start + 1:end]
+    if kind == b"+":
+        return line, end + 2
+    if kind == b"-":
+        raise RedisReadError(line.decode("utf-8", "replace"))
+    if kind == b":":
+        return int(line), end + 2
+    if kind == b"$":
+        length = int(line)
+        if length < 0:
+            return None, end + 2
+        if len(buffer) < end + 2 + length + 2:
+            raise _Incomplete
+        return buffer[end + 2:end + 2 + length], end + 2 + length + 2
+    if kind == b"*":
+        count = int(line)
+        items: list[Any] = []
+        position = end + 2
+        for _ in range(max(count, 0)):
+            item, position = _parse(buffer, position)
+            items.append(item)
+        return (items if count >= 0 else None), position
+    raise RedisReadError(f"unexpected reply {buffer[start:start + 20]!r}")

@@ -5,14 +5,20 @@ the shared cache (Redis when configured, so every app process reads the same ent
 of an App deletes its entry and moves its generation on (see signals.py); the next request
 renders it again, so every app process sees a change on its next request. The cache is read
 without the database, by the Django view and by the WSGI fast path in api/fastconfig.py alike.
+
+With Redis, the workers of `sessioncloud serve` also keep the entries they read in their own
+memory, under a lease with acknowledged invalidation (lib/leases.py): a save returns only once
+no process can answer the old config from memory any more.
 """
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import json
 import logging
 import threading
+import time
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -22,6 +28,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db.models.functions import Lower
 
+from sessioncloud.lib.leases import ALL, DEFAULT_LEASE_SECONDS, LeaseNames, LocalTier, invalidate
 from sessioncloud.lib.redisread import RedisReader, RedisReadError
 from sessioncloud.providers.models import App, Logo
 from sessioncloud.provisioning.merge import DEFAULT_PORTS, split_domain
@@ -212,15 +219,43 @@ class RedisConfigCache(ConfigCache):
 
     Reads go through the minimal reader when the URL allows it (about five times cheaper than
     redis-py, see lib/redisread.py); if it fails, redis-py tries once more.
+
+    With a LocalTier (`sessioncloud serve`, CONFIG_LOCAL_TIER), this process also answers entries
+    from its own memory while its lease holds; every forget, from any process, waits until no
+    process can answer the old entry from memory any more (lib/leases.py has the protocol).
     """
 
-    def __init__(self, client: redis.Redis, prefix: str, reader: RedisReader | None = None):
+    def __init__(self, client: redis.Redis, prefix: str, reader: RedisReader | None = None, *,
+                 tier: LocalTier | None = None, lease_seconds: float = 0.0):
         self._client = client
         self._prefix = prefix
         self._reader = reader
         self._store = client.register_script(_STORE_SCRIPT)
+        db = client.connection_pool.connection_kwargs.get("db", 0)
+        self._names = LeaseNames(f"{prefix}:cfgtier:{db}")
+        self._tier = tier
+        self._lease_seconds = lease_seconds or (tier.lease if tier else DEFAULT_LEASE_SECONDS)
 
     def read(self, provider_id: str) -> bytes | None:
+        tier = self._tier
+        if tier is not None:
+            if _monotonic() < tier.deadline:
+                key = provider_id.lower()
+                entry = tier.entries.get(key)
+                if entry is not None:
+                    return entry
+                return self._read_and_keep(tier, key, provider_id)
+            tier.start()  # in this process, once: nothing is answered from memory until it holds a lease
+        return self._read_shared(provider_id)
+
+    def _read_and_keep(self, tier: LocalTier, key: str, provider_id: str) -> bytes | None:
+        epoch = tier.epoch  # before the read: an invalidation handled meanwhile voids it
+        entry = self._read_shared(provider_id)
+        if entry is not None and entry != MISSING_MARK:  # unknown ids are not kept: guesses would fill memory
+            tier.keep(key, entry, epoch)
+        return entry
+
+    def _read_shared(self, provider_id: str) -> bytes | None:
         key = f"{self._prefix}:{entry_key(provider_id)}"
         if self._reader is not None:
             try:
@@ -230,6 +265,11 @@ class RedisConfigCache(ConfigCache):
         return self._client.get(key)
 
     def read_version(self, provider_id: str) -> bytes | None:
+        tier = self._tier
+        if tier is not None and _monotonic() < tier.deadline:
+            # From memory; on a miss the whole entry is read, so the next revalidation is local.
+            entry = self.read(provider_id)
+            return entry[:VERSION_BYTES] if entry else None
         key = f"{self._prefix}:{entry_key(provider_id)}"
         if self._reader is not None:
             try:
@@ -246,12 +286,31 @@ class RedisConfigCache(ConfigCache):
         self._store(keys=keys, args=[str(generation), entry, seconds])
 
     def forget(self, provider_ids: list[str]) -> None:
-        pipe = self._client.pipeline(transaction=False)
-        for provider_id in provider_ids:
-            pipe.incr(f"{self._prefix}:{generation_key(provider_id)}")
-            pipe.expire(f"{self._prefix}:{generation_key(provider_id)}", GENERATION_SECONDS)
-            pipe.delete(f"{self._prefix}:{entry_key(provider_id)}")
-        pipe.execute()
+        # Returns once no app process can still answer the old entry from its memory.
+        keys = [(f"{self._prefix}:{generation_key(pid)}", f"{self._prefix}:{entry_key(pid)}") for pid in provider_ids]
+        invalidate(self._client, self._names, keys, [pid.lower() for pid in provider_ids],
+                   self._lease_seconds, GENERATION_SECONDS)
+
+    def forget_everything(self) -> None:
+        """After the whole cache was cleared: no process may keep anything in memory either."""
+        invalidate(self._client, self._names, [], [ALL], self._lease_seconds, GENERATION_SECONDS)
+
+
+_monotonic = time.monotonic
+
+
+def _local_tier(redis_url: str, client: redis.Redis, prefix: str, lease_seconds: float) -> LocalTier | None:
+    if not settings.CONFIG_LOCAL_TIER:
+        return None
+    try:
+        RedisReader(redis_url)  # the subscription speaks plain RESP, as the reader does
+    except ValueError:
+        log.warning("config local tier: not with this Redis URL scheme; answering from Redis")
+        return None
+    db = client.connection_pool.connection_kwargs.get("db", 0)
+    tier = LocalTier(redis_url, client, LeaseNames(f"{prefix}:cfgtier:{db}"), lease_seconds)
+    atexit.register(tier.stop)  # deregister on a clean exit; a killed process's lease runs out
+    return tier
 
 
 @lru_cache(maxsize=2)
@@ -263,7 +322,9 @@ def _config_cache(redis_url: str, prefix: str) -> ConfigCache:
         reader: RedisReader | None = RedisReader(redis_url)
     except ValueError:  # a URL only redis-py understands (TLS...)
         reader = None
-    return RedisConfigCache(client, prefix, reader)
+    lease_seconds = settings.CONFIG_LEASE_MS / 1000
+    return RedisConfigCache(client, prefix, reader, tier=_local_tier(redis_url, client, prefix, lease_seconds),
+                            lease_seconds=lease_seconds)
 
 
 def config_cache() -> ConfigCache:
@@ -330,3 +391,10 @@ def forget_config(*provider_ids: str) -> None:
     names = [pid for pid in provider_ids if pid]
     if names:
         config_cache().forget(names)
+
+
+def forget_every_config() -> None:
+    """The shared cache was cleared: make every process forget its copies too (Redis mode)."""
+    store = config_cache()
+    if isinstance(store, RedisConfigCache):
+        store.forget_everything()

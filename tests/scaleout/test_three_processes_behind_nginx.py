@@ -63,6 +63,8 @@ PROCESS_ENV = {
     "SESSIONCLOUD_OUTBOUND_ALLOW_NETS": "127.0.0.0/8",
     "SESSIONCLOUD_OUTBOUND_ALLOW_HTTP": "true",
     "SESSIONCLOUD_RATE_LIMITS": "provision_user=3/m,provision_ip=1000/m,redeem_ip=1000/m",
+    # Configs answered from each process's memory, under leases (lib/leases.py).
+    "SESSIONCLOUD_CONFIG_LOCAL_TIER": "true",
 }
 
 
@@ -147,6 +149,22 @@ def test_a_change_is_seen_through_every_process_at_once(org, cluster):
     answers = [call(balancer + config) for _ in range(3)]
     assert [body["name"] for _, body, _ in answers] == ["Renamed Telecom"] * 3
     assert len(seen | {upstream for _, _, upstream in answers}) == 3  # nginx spread them over all three
+
+
+def test_after_each_save_every_process_answers_the_new_config(org, cluster):
+    # With the config in each process's memory: a save returns only once none can answer the old.
+    balancer, processes = cluster
+    make_app(org, "RepeatInc")
+    _, key = ApiKey.issue(org, "repeat")
+    config = "/api/v1/providers/RepeatInc/config"
+    for round_ in range(20):
+        before = [call(base + config)[1]["name"] for base in processes for _ in range(2)]
+        assert set(before) == {f"Round {round_ - 1}" if round_ else "Acme Telecom"}
+        status, _, _ = call(f"{balancer}/api/v1/manage/apps/RepeatInc", {"name": f"Round {round_}"}, method="PATCH",
+                            headers={"Authorization": f"Bearer {key}"})
+        assert status == 200
+        order = processes if round_ % 2 else processes[::-1]
+        assert [call(base + config)[1]["name"] for base in order] == [f"Round {round_}"] * 3, f"round {round_}"
 
 
 def test_a_rate_limit_holds_across_processes(org, cluster, provider):
