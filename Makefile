@@ -43,7 +43,9 @@ bench: install services
 	@command -v wrk >/dev/null && command -v nginx >/dev/null || \
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx wrk >/dev/null)
 	$(BIN)/python bench/config_fetch.py
+	$(BIN)/python bench/save_latency.py
 	$(BIN)/python bench/provisioning.py
+	$(BIN)/python bench/provision_cpu.py
 	$(BIN)/python bench/isolation.py
 	$(BIN)/python bench/size.py
 	$(BIN)/python bench/bulk.py
