@@ -56,7 +56,8 @@ def wait_until_up(base: str, process: subprocess.Popen, seconds: float = 30) -> 
 
 
 @contextmanager
-def running_server(threads: int = 8, **env: str) -> Iterator[str]:
+def running_server_process(threads: int = 8, **env: str) -> Iterator[tuple[str, subprocess.Popen]]:
+    """A `sessioncloud serve` on a free loopback port: its base URL and the process itself."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     process = subprocess.Popen(  # noqa: S603
@@ -66,7 +67,7 @@ def running_server(threads: int = 8, **env: str) -> Iterator[str]:
     )
     try:
         wait_until_up(base, process)
-        yield base
+        yield base, process
     finally:
         process.terminate()
         try:
@@ -74,3 +75,9 @@ def running_server(threads: int = 8, **env: str) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+@contextmanager
+def running_server(threads: int = 8, **env: str) -> Iterator[str]:
+    with running_server_process(threads, **env) as (base, _process):
+        yield base

@@ -24,6 +24,15 @@ def jobs_run_at_once() -> Iterator[None]:
     huey.immediate = False
 
 
+@pytest.fixture
+def real_queue(jobs_run_at_once: None) -> Iterator[None]:
+    """The configured queue itself (SQLite file or Redis), empty before and after the test."""
+    huey.immediate = False
+    huey.flush()
+    yield
+    huey.flush()
+
+
 @dataclass
 class Inbox:
     """What a loopback SMTP server received; addresses in `refuse` get 550 at RCPT, messages to

@@ -7,7 +7,6 @@ so that what counts as "still has a message" is what a worker would see.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -17,15 +16,7 @@ from sessioncloud.onboarding import jobs
 from sessioncloud.onboarding.models import Job, JobStatus
 from tests.factories import make_end_user
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def real_queue(jobs_run_at_once: None) -> Iterator[None]:
-    jobs.huey.immediate = False
-    jobs.huey.flush()
-    yield
-    jobs.huey.flush()
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("real_queue")]
 
 
 @pytest.fixture

@@ -31,15 +31,7 @@ from sessioncloud.onboarding.models import Job, JobStatus
 from tests.factories import make_end_user
 from tests.livesrv import free_port, server_env, wait_until_up
 
-pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture(autouse=True)
-def real_queue(jobs_run_at_once: None) -> Iterator[None]:
-    jobs.huey.immediate = False
-    jobs.huey.flush()
-    yield
-    jobs.huey.flush()
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("real_queue")]
 
 
 def wait_for(check: Callable[[], bool], seconds: float = 60) -> None:

@@ -3,10 +3,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from urllib.error import HTTPError
 from urllib.request import Request, urlopen
 
@@ -18,7 +15,7 @@ from sessioncloud.accounts.models import ApiKey
 from sessioncloud.providers.config import entry_key
 from sessioncloud.providers.models import App
 from tests.factories import make_app
-from tests.livesrv import free_port, running_server, server_env, wait_until_up
+from tests.livesrv import running_server, running_server_process
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -115,32 +112,11 @@ def worker_pids(server_pid: int) -> list[int]:
     return [int(pid) for pid in out.split()]
 
 
-@contextmanager
-def server_process(**env: str) -> Iterator[tuple[str, subprocess.Popen]]:
-    """As running_server, with the process itself (to kill its worker)."""
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    process = subprocess.Popen(  # noqa: S603
-        [sys.executable, "-m", "sessioncloud.cli", "serve", "--port", str(port), "--threads", "8", "--workers", "1"],
-        env=server_env(**env), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    try:
-        wait_until_up(base, process)
-        yield base, process
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
 def test_a_killed_worker_delays_a_save_by_at_most_one_lease(org):
     app = make_app(org, "KilledInc")
     config = "/api/v1/providers/KilledInc/config"
     shared = redis.Redis.from_url(os.environ["REDIS_URL"])
-    with running_server(**TIER) as first, server_process(**TIER) as (second, server):
+    with running_server(**TIER) as first, running_server_process(**TIER) as (second, server):
         for base in (first, second):
             get_config(base + config)
         time.sleep(0.3)  # both hold a lease
