@@ -14,6 +14,8 @@ from typing import Any
 from django.core.cache.backends.redis import RedisCache as DjangoRedisCache
 from django.core.cache.backends.redis import RedisCacheClient
 
+from sessioncloud.lib.rediscount import window_counter, window_ms
+
 
 class SharedClientRedisCacheClient(RedisCacheClient):
     def __init__(self, *args: Any, **kwargs: Any):
@@ -26,14 +28,6 @@ class SharedClientRedisCacheClient(RedisCacheClient):
         if client is None:
             client = self._clients[id(pool)] = self._client(connection_pool=pool)
         return client
-
-
-# INCR and EXPIRE in one script, so a counter can never be left without its expiry.
-_COUNT_IN_WINDOW = """
-local count = redis.call('INCR', KEYS[1])
-if count == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
-return count
-"""
 
 
 class RedisCache(DjangoRedisCache):
@@ -53,5 +47,5 @@ class RedisCache(DjangoRedisCache):
         client = self._cache.get_client(full_key, write=True)
         script = self._window_scripts.get(id(client))
         if script is None:
-            script = self._window_scripts[id(client)] = client.register_script(_COUNT_IN_WINDOW)
-        return int(script(keys=[full_key], args=[ttl]))
+            script = self._window_scripts[id(client)] = window_counter(client)
+        return int(script(keys=[full_key], args=[window_ms(ttl)]))

@@ -10,7 +10,6 @@ and PostgreSQL both run: an upsert keyed by the ledger's unique constraint (app,
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from functools import cache
 
 from django.db import connection
@@ -139,10 +138,9 @@ def _log_values(app_id: int, line: LogLine, created: object) -> list[object]:
             line.accounts]
 
 
-def append_log(app_id: int, line: LogLine, at: datetime | None = None) -> None:
-    created = connection.ops.adapt_datetimefield_value(at) if at is not None else _now()
+def append_log(app_id: int, line: LogLine) -> None:
     with connection.cursor() as cursor:
-        cursor.execute(_log_sql(), _log_values(app_id, line, created))
+        cursor.execute(_log_sql(), _log_values(app_id, line, _now()))
 
 
 @cache
@@ -155,10 +153,10 @@ def _visit_and_log_sql() -> str:
 def record_call(app_id: int, visit: DeviceVisit, line: LogLine) -> None:
     """The ledger row and the log row of one call (one statement where the database allows)."""
     now = _now()
-    values = _visit_values(app_id, visit, now) + _log_values(app_id, line, now)
+    visit_values, log_values = _visit_values(app_id, visit, now), _log_values(app_id, line, now)
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            cursor.execute(_visit_and_log_sql(), values)
+            cursor.execute(_visit_and_log_sql(), visit_values + log_values)
         else:  # SQLite allows no INSERT inside WITH; it is in-process, so two statements cost little
-            cursor.execute(_visit_sql(), values[: len(_VISIT_FIELDS) + 1])
-            cursor.execute(_log_sql(), values[len(_VISIT_FIELDS) + 1 :])
+            cursor.execute(_visit_sql(), visit_values)
+            cursor.execute(_log_sql(), log_values)

@@ -79,14 +79,9 @@ def _remember(key: str, row: tuple[Any, ...], app: App) -> None:
         _remembered[key] = (row, app)
 
 
-def enabled_app(provider_id: str) -> App | None:
-    """The enabled App with this ProviderId (any case), or None; a private copy for the caller."""
-    found = enabled_app_and_device(provider_id, "")
-    return found[0] if found else None
-
-
 def enabled_app_and_device(provider_id: str, device_id: str) -> tuple[App, DeviceState] | None:
-    """The enabled App with this ProviderId and what its ledger knows of `device_id`, in one query."""
+    """The enabled App with this ProviderId (any case), a private copy for the caller, and what its
+    ledger knows of `device_id`, in one query; None for no such enabled App."""
     key = provider_id.lower()
     with connection.cursor() as cursor:
         cursor.execute(_select_sql(), [device_id, key, True])

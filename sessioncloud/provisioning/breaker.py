@@ -20,6 +20,8 @@ from typing import Protocol, TypeVar
 
 import redis
 
+from sessioncloud.lib.rediscount import window_counter, window_ms
+
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 
@@ -84,15 +86,6 @@ class MemoryBreakerStore:
         return entry
 
 
-# INCR and PEXPIRE in one script, so a crash between them cannot leave a counter that never
-# expires (which would keep a breaker half-way to open forever).
-_INCREMENT_SCRIPT = """
-local value = redis.call('INCR', KEYS[1])
-if value == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
-return value
-"""
-
-
 class RedisBreakerStore:
     """Store shared by every app process through Redis.
 
@@ -102,17 +95,17 @@ class RedisBreakerStore:
 
     def __init__(self, client: redis.Redis) -> None:
         self._client = client
-        self._increment = client.register_script(_INCREMENT_SCRIPT)
+        self._increment = window_counter(client)
 
     def increment(self, key: str, ttl: float) -> int:
         try:
-            return int(self._increment(keys=[key], args=[_ms(ttl)]))
+            return int(self._increment(keys=[key], args=[window_ms(ttl)]))
         except redis.RedisError as error:
             return _unavailable(error, 0)
 
     def set_flag(self, key: str, ttl: float, only_if_absent: bool = False) -> bool:
         try:
-            return bool(self._client.set(key, 1, px=_ms(ttl), nx=only_if_absent))
+            return bool(self._client.set(key, 1, px=window_ms(ttl), nx=only_if_absent))
         except redis.RedisError as error:
             return _unavailable(error, True)
 
@@ -205,7 +198,3 @@ class CircuitBreaker:
         # on its own if no call comes for a whole window, so an idle breaker closes itself.
         self._store.set_flag(self._tripped, self._open_seconds + self._window)
         self._store.delete(self._failures, self._trial)
-
-
-def _ms(seconds: float) -> int:
-    return max(1, int(seconds * 1000))

@@ -15,7 +15,7 @@ from sessioncloud.providers.ledger import (
     device_state,
     record_call,
 )
-from sessioncloud.providers.lookup import enabled_app, enabled_app_and_device
+from sessioncloud.providers.lookup import enabled_app_and_device
 from sessioncloud.providers.models import Device, DeviceStatus, ProvisioningLogEntry
 from tests.providerstub import start_stub, stop_stub
 
@@ -105,6 +105,10 @@ def test_the_next_call_follows_a_change_of_the_providers_settings(external_app, 
 
 
 def test_each_caller_gets_its_own_copy_of_the_app(external_app):
+    def enabled_app(provider_id: str):
+        found = enabled_app_and_device(provider_id, "dev-1")
+        return found[0] if found else None
+
     first, second = enabled_app("extinc"), enabled_app("EXTINC")
     assert first is not None and second is not None and first is not second
     first.provisioning_url = "https://changed.example/"
