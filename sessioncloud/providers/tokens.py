@@ -2,7 +2,7 @@
 
 Only the SHA-256 of a token is stored. Redemption follows the device-initialisation steps
 pretix uses: validate, look up, refuse used/expired/revoked, mark used (atomically), record,
-answer.
+answer; and a redemption that delivered no accounts is given back.
 """
 
 from __future__ import annotations
@@ -78,8 +78,17 @@ def revoke(token: SetupToken) -> None:
         token.save(update_fields=["revoked"])
 
 
-def redeem(plain: str, device_id: str, ip: str | None, user_agent: str) -> SetupToken | None:
-    """Use one redemption of a valid token; None for unknown, expired, used or revoked alike."""
+@dataclass(frozen=True)
+class Claim:
+    """One redemption of a token, taken but not yet final: it is given back unless it delivers."""
+
+    token: SetupToken
+    redemption: TokenRedemption
+
+
+def claim(plain: str, device_id: str, ip: str | None, user_agent: str) -> Claim | None:
+    """Take one redemption of a valid token of an enabled App; None for unknown, expired, used,
+    revoked, or an App not served, alike."""
     if not is_valid_token(plain):
         security_log.warning("setup token refused", extra={"reason": "malformed"})
         return None
@@ -88,10 +97,18 @@ def redeem(plain: str, device_id: str, ip: str | None, user_agent: str) -> Setup
         # One conditional UPDATE: two concurrent redeems of a single-use token cannot both pass.
         claimed = SetupToken.objects.filter(
             token_hash=hash_token(plain), revoked__isnull=True, expires__gt=now, uses__lt=F("max_uses"),
+            app__enabled=True,
         ).update(uses=F("uses") + 1)
         if not claimed:
             security_log.warning("setup token refused", extra={"reason": "unknown, expired, used or revoked"})
             return None
         token = SetupToken.objects.select_related("app", "end_user").get(token_hash=hash_token(plain))
-        TokenRedemption.objects.create(token=token, device_id=device_id, ip=ip, user_agent=user_agent[:300])
-    return token
+        redemption = TokenRedemption.objects.create(token=token, device_id=device_id, ip=ip, user_agent=user_agent[:300])
+    return Claim(token, redemption)
+
+
+def give_back(taken: Claim) -> None:
+    """The redemption delivered no accounts (the provider failed or refused): it does not count."""
+    with transaction.atomic():
+        SetupToken.objects.filter(pk=taken.token.pk, uses__gt=0).update(uses=F("uses") - 1)
+        taken.redemption.delete()

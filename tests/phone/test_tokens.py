@@ -17,7 +17,7 @@ from sessioncloud.providers.models import (
     TokenRedemption,
     hash_token,
 )
-from sessioncloud.providers.tokens import issue_token, redeem
+from sessioncloud.providers.tokens import claim, issue_token
 from tests.factories import make_app, make_end_user
 
 pytestmark = pytest.mark.django_db
@@ -129,7 +129,7 @@ def test_two_concurrent_redeems_of_a_single_use_token_let_exactly_one_through(or
     def attempt(n: int) -> None:
         barrier.wait()
         try:
-            results.append(redeem(issued.plain, f"dev-{n}", "127.0.0.1", "race") is not None)
+            results.append(claim(issued.plain, f"dev-{n}", "127.0.0.1", "race") is not None)
         finally:
             connection.close()
 
