@@ -92,18 +92,19 @@ def claim(plain: str, device_id: str, ip: str | None, user_agent: str) -> Claim 
     if not is_valid_token(plain):
         security_log.warning("setup token refused", extra={"reason": "malformed"})
         return None
-    now = timezone.now()
+    token = SetupToken.objects.select_related("app", "end_user").filter(token_hash=hash_token(plain)).first()
     with transaction.atomic():
-        # One conditional UPDATE: two concurrent redeems of a single-use token cannot both pass.
-        claimed = SetupToken.objects.filter(
-            token_hash=hash_token(plain), revoked__isnull=True, expires__gt=now, uses__lt=F("max_uses"),
-            app__enabled=True,
+        # One conditional UPDATE of the token's own row: two concurrent redeems of a single-use
+        # token cannot both pass (a condition on another table would be checked on a snapshot).
+        claimed = token is not None and token.app.enabled and SetupToken.objects.filter(
+            pk=token.pk, revoked__isnull=True, expires__gt=timezone.now(), uses__lt=F("max_uses"),
         ).update(uses=F("uses") + 1)
         if not claimed:
             security_log.warning("setup token refused", extra={"reason": "unknown, expired, used or revoked"})
             return None
-        token = SetupToken.objects.select_related("app", "end_user").get(token_hash=hash_token(plain))
+        assert token is not None
         redemption = TokenRedemption.objects.create(token=token, device_id=device_id, ip=ip, user_agent=user_agent[:300])
+    token.uses += 1
     return Claim(token, redemption)
 
 
