@@ -28,14 +28,23 @@ import re
 from dataclasses import dataclass, field
 
 from django.conf import settings
+from pydantic import ValidationError
 
 from sessioncloud.api.errors import error_body
 from sessioncloud.codes.formats import PROVIDER_ID_RE, is_valid_token
+from sessioncloud.lib.sipaccount import SipAccount
 from sessioncloud.providers import ratelimit
 from sessioncloud.providers.config import load_enabled_app
 from sessioncloud.providers.endusers import sip_account
 from sessioncloud.providers.ledger import device_state
-from sessioncloud.providers.models import App, ProvisioningLogEntry, SetupToken, TokenRedemption, hash_token
+from sessioncloud.providers.models import (
+    App,
+    EndUser,
+    ProvisioningLogEntry,
+    SetupToken,
+    TokenRedemption,
+    hash_token,
+)
 from sessioncloud.providers.provision import (
     Client,
     Outcome,
@@ -149,8 +158,19 @@ def _provision(token: SetupToken, client: Client, first: bool) -> Outcome:
     if _external(token):
         return provision_external(app, user.provisioning_username, user.provisioning_password, client,
                                   reprovision=not first, flow=FLOW, end_user=user)
-    return provision_local(app, [sip_account(user)], client, flow=FLOW, end_user=user,
+    return provision_local(app, [named_account(user)], client, flow=FLOW, end_user=user,
                            username=user.sip_username)
+
+
+def named_account(user: EndUser) -> SipAccount:
+    """The end user's SIP account, named as the provider names the user (their phone shows it)."""
+    account = sip_account(user)
+    if account.displayname or not user.display_name:
+        return account
+    try:
+        return SipAccount.model_validate({**account.as_dict(), "displayname": user.display_name})
+    except ValidationError:  # a name no SIP header can carry: the phone shows the username
+        return account
 
 
 def _answer(app: App, outcome: Outcome, client: Client, *, with_credentials: bool) -> Answer:
