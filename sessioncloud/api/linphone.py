@@ -22,7 +22,9 @@ def respond(answer: linphone.Answer) -> HttpResponse:
 @require_GET
 def enduser_config(request: HttpRequest, token: str) -> HttpResponse:
     user_agent = request.headers.get("User-Agent", "")
-    return respond(linphone.serve_enduser(token, client_ip(request), user_agent))
+    # Linphone sends no Accept header (or */*); browsers navigating ask for HTML first.
+    browser = "text/html" in request.headers.get("Accept", "")
+    return respond(linphone.serve_enduser(token, client_ip(request), user_agent, browser=browser))
 
 
 @require_GET

@@ -1,7 +1,16 @@
 from django.urls import path
 from django.views.generic import RedirectView
 
-from sessioncloud.portal.views import apps, bulk, dashboard, endusers, ledger, organization, team
+from sessioncloud.portal.views import (
+    apps,
+    bulk,
+    dashboard,
+    endusers,
+    ledger,
+    organization,
+    setup,
+    team,
+)
 
 APP = "portal/apps/<str:provider_id>/"
 END_USER = APP + "endusers/<str:external_id>/"
@@ -11,6 +20,8 @@ app_name = "portal"
 urlpatterns = [
     path("", RedirectView.as_view(url="/portal/", permanent=False), name="root"),
     path("portal/", apps.home, name="home"),
+    # For end users, without a login: the token in the address is the key.
+    path("setup/<str:token>", setup.setup_page, name="setup_page"),
     path("portal/apps/new/", apps.app_new, name="app_new"),
     path("portal/apps/<str:provider_id>/", apps.app_detail, name="app_detail"),
     path("portal/apps/<str:provider_id>/general/", apps.app_general, name="app_general"),

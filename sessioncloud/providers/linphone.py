@@ -9,6 +9,8 @@ Two addresses, both fetched by Linphone with a bare GET at every start:
   After the first fetch the token's expiry no longer applies: the address keeps answering
   until the token is revoked (then 404, and Linphone keeps what it has) or the device is
   deactivated (then a document that turns its accounts off).
+  A web browser that opens the address (a phone's camera app scanning its QR code) is sent to
+  the setup page instead, so neither it nor a link scanner uses the token up.
 - `/api/v1/providers/<ProviderId>/linphone`, one per App: no accounts, only the defaults
   Linphone's assistant uses when a user types their own login.
 
@@ -108,8 +110,14 @@ def phone_settings(app: App) -> PhoneSettings:
 # --- the end user's address ----------------------------------------------------------------
 
 
-def serve_enduser(plain_token: str, ip: str | None, user_agent: str) -> Answer:
-    """The answer to one fetch of `/api/v1/linphone/<token>`."""
+def serve_enduser(plain_token: str, ip: str | None, user_agent: str, *, browser: bool = False) -> Answer:
+    """The answer to one fetch of `/api/v1/linphone/<token>`.
+
+    `browser` is a web browser's navigation (it asks for HTML): a phone's camera app that opens
+    the scanned address. It is sent to the setup page and uses nothing up.
+    """
+    if browser:
+        return Answer(302, "text/plain", b"", {"Location": f"/setup/{plain_token}", "Cache-Control": "no-store"})
     wait = ratelimit.hit("redeem_ip", ip or "unknown")
     if wait is not None:
         return _error(429, *RATE_LIMITED, headers={"Retry-After": str(max(1, wait))})

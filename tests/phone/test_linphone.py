@@ -214,3 +214,13 @@ def test_the_app_address_of_an_unknown_provider_is_not_found(app):
     response = Client().get("/api/v1/providers/NoSuchApp/linphone")
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "provider_not_found"
+
+
+def test_a_browser_is_sent_to_the_setup_page_without_using_the_token(app):
+    issued = issue_token(make_end_user(app, "alice"))
+    response = Client().get(f"/api/v1/linphone/{issued.plain}",
+                            headers={"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"})
+    assert (response.status_code, response["Location"]) == (302, f"/setup/{issued.plain}")
+    issued.token.refresh_from_db()
+    assert issued.token.uses == 0
+    assert ProvisioningLogEntry.objects.count() == 0
