@@ -223,6 +223,10 @@ class TokenCreatedOut(BaseModel):
     code: str
     link: str
     expiresAt: str
+    setupPage: str = Field(description="The end user's setup page (SPEC 13); opening it uses nothing up")
+    linphoneUrl: str = Field(description="Linphone's remote provisioning address for this token: show it "
+                                         "as a QR code, never send it as a link in an e-mail")
+    linphoneLink: str = Field(description="The same as a linphone-config: link that opens Linphone")
 
 
 class TokenOut(BaseModel):
