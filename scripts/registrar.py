@@ -67,7 +67,7 @@ request_route {
 def config_text(port: int, db_dir: Path, address: str = "127.0.0.1") -> str:
     modules = "\n".join(f'loadmodule "{name}.so"' for name in MODULES)
     return f"""#!KAMAILIO
-debug=2
+debug=1
 log_stderror=yes
 children=2
 tcp_children=2

@@ -87,8 +87,7 @@ def defaults_xml(domain: str, transport: str, proxy: str | None, expires: int,
     """The App-level document without accounts: what Linphone's assistant fills in for a user
     who types their own login (`[assistant]` and `[proxy_default_values]`)."""
     defaults: Entries = [
-        ("reg_proxy", _server_uri(domain, transport)),
-        *([("reg_route", _route_uri(proxy, transport))] if proxy else []),
+        *(_through_proxy(proxy, transport) if proxy else [("reg_proxy", _server_uri(domain, transport))]),
         ("reg_expires", str(expires)),
         ("reg_sendregister", "1"),
         *_policy_entries(settings),
@@ -164,12 +163,11 @@ def _policy_entries(settings: PhoneSettings) -> Entries:
 def _proxy_entries(account: Mapping[str, Any], settings: PhoneSettings) -> Entries:
     transport = account["transport"]
     domain = account["domain"]
-    entries: Entries = [
-        ("reg_identity", _identity(account)),
-        ("reg_proxy", _server_uri(f"{domain}:{account['port']}", transport)),
-    ]
+    entries: Entries = [("reg_identity", _identity(account))]
     if account.get("proxy"):
-        entries.append(("reg_route", _route_uri(account["proxy"], transport)))
+        entries += _through_proxy(account["proxy"], transport)
+    else:
+        entries.append(("reg_proxy", _server_uri(f"{domain}:{account['port']}", transport)))
     entries += [
         ("reg_expires", str(account["registrationExpires"])),
         ("reg_sendregister", "1"),
@@ -178,6 +176,13 @@ def _proxy_entries(account: Mapping[str, Any], settings: PhoneSettings) -> Entri
     if account.get("voicemailNumber"):
         entries.append(("voicemail_uri", f"sip:{_uri_user(account['voicemailNumber'])}@{domain}"))
     return entries
+
+
+def _through_proxy(proxy: str, transport: str) -> Entries:
+    """An outbound proxy in Linphone's terms: the server every request, REGISTER included, is
+    sent to (`reg_proxy`; liblinphone sends REGISTER there whatever the route), and the route of
+    calls (`reg_route`). The identity keeps the account's own domain."""
+    return [("reg_proxy", _server_uri(proxy, transport)), ("reg_route", _route_uri(proxy, transport))]
 
 
 def _auth_entries(account: Mapping[str, Any], settings: PhoneSettings) -> Entries:

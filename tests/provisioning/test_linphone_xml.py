@@ -58,11 +58,12 @@ def test_it_leaves_the_credentials_out_when_asked() -> None:
         '"1000" <sip:1000@sip.acme.example>', '"1001" <sip:1001@sip.acme.example>']
 
 
-def test_it_routes_through_the_outbound_proxy_over_the_accounts_transport() -> None:
+def test_it_sends_everything_through_the_outbound_proxy_over_the_accounts_transport() -> None:
     document = account_xml([account(transport="TLS", port=5061, proxy="edge.acme.example:5070")],
                            PhoneSettings(transport="TLS", srtp="Disabled"), with_credentials=False)
     proxy = {name: value for section, name, value in entries_of(document) if section == "proxy_0"}
-    assert proxy["reg_proxy"] == "<sip:sip.acme.example:5061;transport=tls>"
+    assert proxy["reg_identity"] == '"1000" <sip:1000@sip.acme.example>'
+    assert proxy["reg_proxy"] == "<sip:edge.acme.example:5070;transport=tls>"
     assert proxy["reg_route"] == "<sip:edge.acme.example:5070;transport=tls;lr>"
 
 
@@ -136,7 +137,7 @@ def test_it_writes_the_apps_defaults_for_typed_logins() -> None:
     <entry name="transport" overwrite="true">tcp</entry>
   </section>
   <section name="proxy_default_values">
-    <entry name="reg_proxy" overwrite="true">&lt;sip:sip.acme.example:5080;transport=tcp&gt;</entry>
+    <entry name="reg_proxy" overwrite="true">&lt;sip:edge.acme.example;transport=tcp&gt;</entry>
     <entry name="reg_route" overwrite="true">&lt;sip:edge.acme.example;transport=tcp;lr&gt;</entry>
     <entry name="reg_expires" overwrite="true">300</entry>
     <entry name="reg_sendregister" overwrite="true">1</entry>
