@@ -187,3 +187,13 @@ def test_revoking_from_the_users_page_returns_to_it(owner_client, ann):
     assert response["Location"] == PAGE
     token.refresh_from_db()
     assert token.revoked is not None
+
+
+def test_a_new_setup_link_comes_with_its_setup_page_and_linphone_address(owner_client, ann, settings):
+    settings.PUBLIC_URL = "https://sc.example"
+    content = create_setup_link(owner_client).content.decode()
+    token = shown_code(content, "issued-code").removeprefix("scloc:?v=2&token=")
+    assert shown_code(content, "issued-setup-page") == f"https://sc.example/setup/{token}"
+    assert shown_code(content, "issued-linphone-url") == f"https://sc.example/api/v1/linphone/{token}"
+    assert decode_image(data_uri_image(content, "issued-linphone-qr")) == f"https://sc.example/api/v1/linphone/{token}"
+    assert f'<a href="linphone-config:https://sc.example/api/v1/linphone/{token}" id="issued-linphone-link">' in content
