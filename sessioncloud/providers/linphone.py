@@ -54,7 +54,7 @@ from sessioncloud.providers.provision import (
     provision_external,
     provision_local,
 )
-from sessioncloud.providers.tokens import redeem
+from sessioncloud.providers.tokens import redeem, token_status
 from sessioncloud.provisioning.linphone import (
     CONTENT_TYPE,
     PhoneSettings,
@@ -116,7 +116,7 @@ def serve_enduser(plain_token: str, ip: str | None, user_agent: str, *, browser:
     `browser` is a web browser's navigation (it asks for HTML): a phone's camera app that opens
     the scanned address. It is sent to the setup page and uses nothing up.
     """
-    if browser:
+    if browser and is_valid_token(plain_token):
         return Answer(302, "text/plain", b"", {"Location": f"/setup/{plain_token}", "Cache-Control": "no-store"})
     wait = ratelimit.hit("redeem_ip", ip or "unknown")
     if wait is not None:
@@ -131,7 +131,8 @@ def serve_enduser(plain_token: str, ip: str | None, user_agent: str, *, browser:
     if device_state(app.pk, client.device_id).deactivated:
         deactivated(app, client, username, FLOW, user)
         return _xml(deprovision_xml(_accounts_handed_out(app, client.device_id)))
-    first = redeem(plain_token, client.device_id, ip, user_agent) is not None
+    # A later fetch of a used-up token is Linphone starting again, not a refused redemption.
+    first = token_status(token) == "pending" and redeem(plain_token, client.device_id, ip, user_agent) is not None
     if not first and (token.revoked or not _fetched_before(token, client.device_id)):
         return _error(404, *TOKEN_INVALID)
     return _answer(app, _provision(token, client, first), client, with_credentials=first)

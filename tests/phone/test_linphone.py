@@ -224,3 +224,8 @@ def test_a_browser_is_sent_to_the_setup_page_without_using_the_token(app):
     issued.token.refresh_from_db()
     assert issued.token.uses == 0
     assert ProvisioningLogEntry.objects.count() == 0
+
+
+def test_a_browser_with_a_malformed_token_gets_the_invalid_answer(app):
+    response = Client().get("/api/v1/linphone/bad%0D%0ALocation:x", headers={"Accept": "text/html"})
+    assert (response.status_code, response.json()) == (404, INVALID)
