@@ -376,8 +376,19 @@ def _listening(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
+TIME_LIMIT = 100  # seconds; the caller's own limit is longer, so this one stops everything first
+
+
+def _give_up(signum: int, frame: Any) -> None:
+    raise TimeoutError(f"the scenario was stopped after {TIME_LIMIT} s or by signal {signum}")
+
+
 def main(argv: list[str]) -> int:
     work = Path(argv[0])
+    # An exception (not a kill) unwinds Processes, so no registrar or phone outlives the run.
+    signal.signal(signal.SIGALRM, _give_up)
+    signal.signal(signal.SIGTERM, _give_up)
+    signal.alarm(TIME_LIMIT)
     if "--netns" in argv:
         loopback_up()
     facts = run(work)
