@@ -3,6 +3,7 @@ from django.urls import include, path
 
 from sessioncloud.api import linphone, metrics, ops
 from sessioncloud.api.main import api
+from sessioncloud.portal.views import setup
 
 handler404 = "sessioncloud.api.errors.json_404"
 handler500 = "sessioncloud.api.errors.json_500"
@@ -16,6 +17,8 @@ urlpatterns = [
     path("healthz", ops.healthz, name="healthz"),
     path("readyz", ops.readyz, name="readyz"),
     path("metrics", metrics.metrics_view, name="metrics"),
+    # The end user's setup page: no login, the token in the address is the key (not the portal's).
+    path("setup/<str:token>", setup.setup_page, name="setup_page"),
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
     path("", include("sessioncloud.portal.urls")),

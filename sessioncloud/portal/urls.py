@@ -8,7 +8,6 @@ from sessioncloud.portal.views import (
     endusers,
     ledger,
     organization,
-    setup,
     team,
 )
 
@@ -20,8 +19,6 @@ app_name = "portal"
 urlpatterns = [
     path("", RedirectView.as_view(url="/portal/", permanent=False), name="root"),
     path("portal/", apps.home, name="home"),
-    # For end users, without a login: the token in the address is the key.
-    path("setup/<str:token>", setup.setup_page, name="setup_page"),
     path("portal/apps/new/", apps.app_new, name="app_new"),
     path("portal/apps/<str:provider_id>/", apps.app_detail, name="app_detail"),
     path("portal/apps/<str:provider_id>/general/", apps.app_general, name="app_general"),
