@@ -1,15 +1,7 @@
 from django.urls import path
 from django.views.generic import RedirectView
 
-from sessioncloud.portal.views import (
-    apps,
-    bulk,
-    dashboard,
-    endusers,
-    ledger,
-    organization,
-    team,
-)
+from sessioncloud.portal.views import apps, bulk, dashboard, endusers, ledger, organization, team
 
 APP = "portal/apps/<str:provider_id>/"
 END_USER = APP + "endusers/<str:external_id>/"
