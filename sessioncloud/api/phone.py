@@ -34,7 +34,7 @@ from sessioncloud.api.schemas import (
     RedeemOut,
 )
 from sessioncloud.codes.formats import PROVIDER_ID_RE, CodeError, parse_code
-from sessioncloud.providers import ratelimit
+from sessioncloud.providers import linphone, ratelimit
 from sessioncloud.providers.config import (
     MISSING,
     RenderedConfig,
@@ -242,6 +242,34 @@ async def parse_answer(payload: ParseIn, ip: str | None) -> PhoneAnswer:
     except CodeError as error:
         raise ApiError(422, "invalid_code", f"This code cannot be read: {error}.",
                        fields={"code": str(error)}) from None
+
+
+# --- GET /linphone/{token} and GET /providers/{providerId}/linphone (docs/linphone.md) --------
+
+
+def linphone_reply(answer: linphone.Answer) -> PhoneAnswer:
+    return PhoneAnswer(answer.status, answer.body, (("Content-Type", answer.content_type), *answer.headers.items()))
+
+
+@answering_errors
+async def linphone_enduser_answer(token: str, ip: str | None, user_agent: str, browser: bool = False) -> PhoneAnswer:
+    begun = await run_blocking(linphone.begin_enduser, token, ip, user_agent, browser=browser)
+    if isinstance(begun, linphone.Answer):
+        return linphone_reply(begun)
+    outcome = begun.provisioned
+    if isinstance(outcome, ProviderCall):
+        outcome = await complete_external(outcome)
+    return linphone_reply(await run_blocking(linphone.finish_enduser, begun, outcome))
+
+
+@answering_errors
+async def linphone_app_answer(provider_id: str) -> PhoneAnswer:
+    return linphone_reply(await run_blocking(linphone.serve_app, provider_id))
+
+
+def asks_for_html(accept: str) -> bool:
+    # Linphone sends no Accept header (or */*); browsers navigating ask for HTML first.
+    return "text/html" in accept
 
 
 # --- The same endpoints as django-ninja routes (OpenAPI, and Django's own request cycle) --------

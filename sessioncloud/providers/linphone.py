@@ -1,4 +1,4 @@
-"""Linphone remote provisioning (SPEC 12): what the Linphone URLs answer.
+"""Linphone remote provisioning (docs/linphone.md): what the Linphone URLs answer.
 
 Two addresses, both fetched by Linphone with a bare GET at every start:
 
@@ -19,7 +19,9 @@ the ledger is named after the token record: `linphone-<token id>`. Every fetch o
 address writes one provisioning log row (flow `linphone`) and updates that device's row.
 
 The functions here take the token text and what is known of the client and return status,
-headers and body; they know nothing of the HTTP server that calls them.
+headers and body; they know nothing of the HTTP server that calls them. A fetch has the three
+parts of any provisioning call (providers/provision.py): `begin_enduser` and `finish_enduser`
+block, the provider's call between them does not; api/phone.py puts them together.
 """
 
 from __future__ import annotations
@@ -50,11 +52,12 @@ from sessioncloud.providers.models import (
 from sessioncloud.providers.provision import (
     Client,
     Outcome,
+    ProviderCall,
+    begin_external,
     deactivated,
-    provision_external,
     provision_local,
 )
-from sessioncloud.providers.tokens import redeem, token_status
+from sessioncloud.providers.tokens import Claim, claim, give_back, token_status
 from sessioncloud.provisioning.linphone import (
     CONTENT_TYPE,
     PhoneSettings,
@@ -110,8 +113,18 @@ def phone_settings(app: App) -> PhoneSettings:
 # --- the end user's address ----------------------------------------------------------------
 
 
-def serve_enduser(plain_token: str, ip: str | None, user_agent: str, *, browser: bool = False) -> Answer:
-    """The answer to one fetch of `/api/v1/linphone/<token>`.
+@dataclass(frozen=True)
+class Fetch:
+    """A fetch of an end user's address, up to the provider's call if one is needed."""
+
+    token: SetupToken
+    client: Client
+    first: Claim | None  # the redemption a first fetch took; given back unless it delivers
+    provisioned: ProviderCall | Outcome
+
+
+def begin_enduser(plain_token: str, ip: str | None, user_agent: str, *, browser: bool = False) -> Answer | Fetch:
+    """The first part of a fetch of `/api/v1/linphone/<token>` (blocking: database, cache).
 
     `browser` is a web browser's navigation (it asks for HTML): a phone's camera app that opens
     the scanned address. It is sent to the setup page and uses nothing up.
@@ -132,10 +145,18 @@ def serve_enduser(plain_token: str, ip: str | None, user_agent: str, *, browser:
         deactivated(app, client, username, FLOW, user)
         return _xml(deprovision_xml(_accounts_handed_out(app, client.device_id)))
     # A later fetch of a used-up token is Linphone starting again, not a refused redemption.
-    first = token_status(token) == "pending" and redeem(plain_token, client.device_id, ip, user_agent) is not None
-    if not first and (token.revoked or not _fetched_before(token, client.device_id)):
+    first = claim(plain_token, client.device_id, ip, user_agent) if token_status(token) == "pending" else None
+    if first is None and (token.revoked or not _fetched_before(token, client.device_id)):
         return _error(404, *TOKEN_INVALID)
-    return _answer(app, _provision(token, client, first), client, with_credentials=first)
+    return Fetch(token, client, first, _provision(token, client, first is not None))
+
+
+def finish_enduser(fetch: Fetch, outcome: Outcome) -> Answer:
+    """The answer (blocking): a first fetch that delivered nothing gives its redemption back."""
+    delivered = outcome.delivered_accounts
+    if fetch.first is not None and not delivered:
+        give_back(fetch.first)
+    return _answer(fetch.token.app, outcome, fetch.client, with_credentials=fetch.first is not None and delivered)
 
 
 def _known_token(plain_token: str) -> SetupToken | None:
@@ -162,11 +183,11 @@ def _fetched_before(token: SetupToken, device_id: str) -> bool:
     return TokenRedemption.objects.filter(token=token, device_id=device_id).exists()
 
 
-def _provision(token: SetupToken, client: Client, first: bool) -> Outcome:
+def _provision(token: SetupToken, client: Client, first: bool) -> ProviderCall | Outcome:
     user, app = token.end_user, token.app
     if _external(token):
-        return provision_external(app, user.provisioning_username, user.provisioning_password, client,
-                                  reprovision=not first, flow=FLOW, end_user=user)
+        return begin_external(app, user.provisioning_username, user.provisioning_password, client,
+                              reprovision=not first, flow=FLOW, end_user=user)
     return provision_local(app, [named_account(user)], client, flow=FLOW, end_user=user,
                            username=user.sip_username)
 

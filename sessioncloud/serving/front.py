@@ -34,6 +34,8 @@ log = logging.getLogger("sessioncloud.api")
 MAX_PHONE_BODY = 64 * 1024
 CONFIG_PREFIX = "/api/v1/providers/"
 CONFIG_SUFFIX = "/config"
+LINPHONE_SUFFIX = "/linphone"
+LINPHONE_PREFIX = "/api/v1/linphone/"
 HEALTH_BODY = b'{"status":"ok"}'
 
 Handler = Callable[[Any, Any], Awaitable[phone.PhoneAnswer]]
@@ -83,6 +85,8 @@ class Front:
                         self.send(proto, "healthz", "GET", phone.PhoneAnswer(
                             200, HEALTH_BODY, (("Content-Type", "application/json"),)), extra, None)
                         return
+                    if await self.linphone(scope, proto, path, extra):
+                        return
                 elif method == "POST" and path in self.posts:
                     await self.post(scope, proto, self.posts[path], extra)
                     return
@@ -104,6 +108,23 @@ class Front:
             answer = await phone.config_answer(provider_id, if_none_match)
         self.send(proto, "api:provider_config", "GET", answer, extra, started)
 
+    async def linphone(self, scope: Any, proto: Any, path: str, extra: list[tuple[str, str]]) -> bool:
+        """The Linphone addresses (docs/linphone.md); False when `path` is neither."""
+        started = time.perf_counter()
+        if path.startswith(LINPHONE_PREFIX) and "/" not in path[len(LINPHONE_PREFIX):]:
+            answer = await self.run(phone.linphone_enduser_answer, path[len(LINPHONE_PREFIX):], self.client_ip(scope),
+                                    scope.headers.get("user-agent") or "",
+                                    phone.asks_for_html(scope.headers.get("accept") or ""))
+            self.send(proto, "linphone_enduser", "GET", answer, extra, started)
+            return True
+        if path.startswith(CONFIG_PREFIX) and path.endswith(LINPHONE_SUFFIX):
+            provider_id = path[len(CONFIG_PREFIX):-len(LINPHONE_SUFFIX)]
+            if "/" not in provider_id:
+                answer = await self.run(phone.linphone_app_answer, provider_id)
+                self.send(proto, "linphone_app", "GET", answer, extra, started)
+                return True
+        return False
+
     async def post(self, scope: Any, proto: Any, route: tuple[str, type[BaseModel], Handler],
                    extra: list[tuple[str, str]]) -> None:
         started = time.perf_counter()
@@ -117,12 +138,12 @@ class Front:
             bad_json = any(item.get("type") == "json_invalid" for item in errors)
             answer = phone.error_answer(INVALID_JSON if bad_json else invalid_request(errors))
         else:
-            answer = await self.guarded(handler, scope, proto, payload)
+            answer = await self.run(handler, scope, proto, payload)
         self.send(proto, endpoint, "POST", answer, extra, started)
 
-    async def guarded(self, handler: Handler, scope: Any, proto: Any, payload: Any) -> phone.PhoneAnswer:
+    async def run(self, endpoint: Callable[..., Awaitable[phone.PhoneAnswer]], *args: Any) -> phone.PhoneAnswer:
         """Run an endpoint as a task the shutdown waits for; never lets an exception out."""
-        task = asyncio.ensure_future(handler(scope, proto, payload))  # type: ignore[call-arg]
+        task = asyncio.ensure_future(endpoint(*args))
         self.in_flight.add(task)
         try:
             return await task

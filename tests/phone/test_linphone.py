@@ -8,7 +8,7 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from sessioncloud.providers.linphone import serve_enduser
+from sessioncloud.providers.linphone import begin_enduser, finish_enduser
 from sessioncloud.providers.models import (
     Device,
     DeviceStatus,
@@ -193,8 +193,9 @@ def test_a_provider_failure_is_the_api_error(org, provider):
     assert response.json()["error"]["code"] == "provider_error"
 
 
-def test_the_serving_function_answers_without_http(app):
-    answer = serve_enduser(issue_token(make_end_user(app, "alice")).plain, "192.0.2.7", "Unknown")
+def test_the_serving_functions_answer_without_http(app):
+    begun = begin_enduser(issue_token(make_end_user(app, "alice")).plain, "192.0.2.7", "Unknown")
+    answer = finish_enduser(begun, begun.provisioned)
     assert (answer.status, answer.content_type, answer.headers) == (200, "application/xml",
                                                                     {"Cache-Control": "no-store"})
     assert TokenRedemption.objects.get().ip == "192.0.2.7"
