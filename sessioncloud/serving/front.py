@@ -54,7 +54,7 @@ class Front:
             "/api/v1/codes/parse": ("api:parse_code", ParseIn, self.parse),
         }
         self.in_flight: set[asyncio.Task[Any]] = set()
-        self._counters: dict[tuple[str, str, int], Any] = {}
+        self._counters: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     # --- granian's hooks ----------------------------------------------------------------------
 
@@ -184,12 +184,13 @@ class Front:
 
     def count(self, endpoint: str, method: str, status: int, started: float | None) -> None:
         key = (endpoint, method, status // 100)
-        counter = self._counters.get(key)
-        if counter is None:
-            counter = self._counters[key] = REQUESTS.labels(endpoint, method, f"{status // 100}xx")
-        counter.inc()
+        counted = self._counters.get(key)
+        if counted is None:  # the label lookups cost more than counting: once per kind of answer
+            counted = self._counters[key] = (REQUESTS.labels(endpoint, method, f"{status // 100}xx"),
+                                             LATENCY.labels(endpoint))
+        counted[0].inc()
         if started is not None:
-            LATENCY.labels(endpoint).observe(time.perf_counter() - started)
+            counted[1].observe(time.perf_counter() - started)
 
 
 def application() -> Front:

@@ -16,6 +16,8 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import MiddlewareNotUsed
 from django.core.handlers.wsgi import WSGIRequest
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse
 from django.http.request import split_domain_port, validate_host
 from django.utils.module_loading import import_string
@@ -84,12 +86,33 @@ class MiddlewareHeaders:
         return bool(scope.scheme == "https")
 
 
+class _HostRule:
+    """ALLOWED_HOSTS as the front reads it on every request: read from settings once."""
+
+    def __init__(self) -> None:
+        self.allowed = list(settings.ALLOWED_HOSTS)
+        self.any_host = "*" in self.allowed
+        self.forwarded = bool(settings.USE_X_FORWARDED_HOST)
+
+
+_host_rule: _HostRule | None = None
+
+
+@receiver(setting_changed)
+def _forget_host_rule(setting: str, **kwargs: Any) -> None:
+    global _host_rule
+    if setting in ("ALLOWED_HOSTS", "USE_X_FORWARDED_HOST"):
+        _host_rule = None
+
+
 def host_allowed(host: str, forwarded_host: str | None) -> bool:
     """Whether Django would accept this Host (ALLOWED_HOSTS), read as HttpRequest.get_host() does."""
-    allowed = settings.ALLOWED_HOSTS
-    if "*" in allowed:
+    global _host_rule
+    rule = _host_rule or _HostRule()
+    _host_rule = rule
+    if rule.any_host:
         return True
-    if settings.USE_X_FORWARDED_HOST and forwarded_host:
+    if rule.forwarded and forwarded_host:
         host = forwarded_host
     domain, _ = split_domain_port(host)
-    return bool(domain) and validate_host(domain, allowed)
+    return bool(domain) and validate_host(domain, rule.allowed)
