@@ -12,7 +12,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from sessioncloud.accounts.models import AuditEntry
 from sessioncloud.onboarding import jobs, mailing
 from sessioncloud.onboarding.models import EmailSettings, Job, JobStatus
-from sessioncloud.onboarding.runner import huey
+from sessioncloud.onboarding.queue import huey
 from sessioncloud.providers.models import EndUser
 from tests.factories import make_app, make_end_user
 
