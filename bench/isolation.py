@@ -29,14 +29,14 @@ from bench.common import (  # noqa: E402
     make_app,
     make_org,
     merged,
+    parse_specs,
+    provision_lua,
     python_process,
     require,
     sessioncloud_serve,
     table,
     wrk,
 )
-from bench.config_fetch import parse_specs  # noqa: E402
-from bench.provisioning import phone_bodies  # noqa: E402
 
 
 def with_retry_delay(lua: str, seconds: float) -> str:
@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=8, help="length of each load, seconds")
     parser.add_argument("--rounds", type=int, default=3, help="alone / beside rounds, taken in turn")
     parser.add_argument("--retry", type=float, default=1.0, help="dead-App phones' pause between tries, seconds")
-    parser.add_argument("--servers", default="default:2", help="server:workers[:threads]")
+    parser.add_argument("--servers", default="2", help="workers[:threads[:phone_threads]]")
     args = parser.parse_args(argv)
     require("wrk")
     header("Isolation: a dead provider service beside a healthy one",
@@ -71,7 +71,8 @@ def main(argv: list[str] | None = None) -> int:
         spec = parse_specs(args.servers)[0]
         with sessioncloud_serve(env, spec) as server:
             url = f"{server.base}/api/v1/provision"
-            healthy_lua, dead_lua = phone_bodies("HealthyInc"), with_retry_delay(phone_bodies("DeadInc"), args.retry)
+            healthy_lua = provision_lua("HealthyInc")
+            dead_lua = with_retry_delay(provision_lua("DeadInc"), args.retry)
             wrk(url, connections=args.phones, seconds=3, lua=healthy_lua)
             # Alone and beside the dead App in turn, so both see the same background on the machine.
             alone, beside, dead = [], [], []
