@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import shutil
 import sys
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -61,7 +62,23 @@ def log_position() -> int:
     return ProvisioningLogEntry.objects.order_by("-id").values_list("id", flat=True).first() or 0
 
 
-def failures_since(position: int) -> str:
+def wait_for_log(position: int, quiet: float = 1.0, seconds: float = 20) -> None:
+    """Until the provisioning log has stopped growing for `quiet` seconds (at most `seconds`):
+    the calls cancelled when a load ended are logged a moment after it."""
+    from sessioncloud.providers.models import ProvisioningLogEntry
+
+    deadline = time.monotonic() + seconds
+    count, still_since = -1, time.monotonic()
+    while time.monotonic() < deadline:
+        now = ProvisioningLogEntry.objects.filter(id__gt=position).count()
+        if now != count:
+            count, still_since = now, time.monotonic()
+        elif time.monotonic() - still_since >= quiet:
+            return
+        time.sleep(0.2)
+
+
+def failures_since(position: int, provider_id: str | None = None) -> str:
     """The provisioning log's failed calls by error code: what the errors column was.
 
     Calls the phone gave up on are counted apart: wrk closes its connections when its time is
@@ -71,8 +88,10 @@ def failures_since(position: int) -> str:
 
     from sessioncloud.providers.models import ProvisioningLogEntry
 
-    counts = dict(ProvisioningLogEntry.objects.filter(id__gt=position).exclude(outcome="ok")
-                  .values_list("error_code").annotate(n=Count("id")).order_by("-n"))
+    entries = ProvisioningLogEntry.objects.filter(id__gt=position).exclude(outcome="ok")
+    if provider_id:
+        entries = entries.filter(app__provider_id=provider_id)
+    counts = dict(entries.values_list("error_code").annotate(n=Count("id")).order_by("-n"))
     cancelled = counts.pop("client_disconnected", 0)
     text = ", ".join(f"{code or 'rejected'} {n}" for code, n in counts.items()) or "none"
     return f"{text} ({cancelled} cancelled at the end)" if cancelled else text
@@ -99,6 +118,7 @@ def load_server(env: dict[str, str], spec: ServerSpec, code: Path | None,
         before, since = cpu_seconds(pids), log_position()
         load = wrk(url, connections=args.phones, seconds=args.seconds, lua=lua)
         cpu_ms = (cpu_seconds(pids) - before) * 1000 / max(1, load.requests)
+        wait_for_log(since)
         return load, cpu_ms, failures_since(since)
 
 
