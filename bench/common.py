@@ -126,6 +126,13 @@ def children(pid: int) -> list[int]:
     return [int(p) for p in out.split()]
 
 
+def cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
 def total_rss_mib(pids: Sequence[int]) -> float:
     total = 0.0
     for pid in pids:
@@ -149,14 +156,23 @@ def connections_to(pids: Sequence[int], port: int) -> dict[int, int]:
             fields = line.split()
             if fields[3] == "01" and fields[2].endswith(remote_port):  # 01: ESTABLISHED
                 inodes.add(fields[9])
-    counts = {}
-    for pid in pids:
+    return {pid: sum(1 for link in fd_links(pid) if link.startswith("socket:[") and link[8:-1] in inodes)
+            for pid in pids}
+
+
+def fd_links(pid: int) -> list[str]:
+    """What each open file descriptor of a process points to (those closed meanwhile left out)."""
+    links = []
+    try:
+        descriptors = list(Path(f"/proc/{pid}/fd").iterdir())
+    except OSError:
+        return []
+    for descriptor in descriptors:
         try:
-            links = [os.readlink(fd) for fd in Path(f"/proc/{pid}/fd").iterdir()]
+            links.append(os.readlink(descriptor))
         except OSError:
-            links = []
-        counts[pid] = sum(1 for link in links if link.startswith("socket:[") and link[8:-1] in inodes)
-    return counts
+            continue
+    return links
 
 
 def metric_samples(base: str, name: str, samples: int = 8) -> list[float]:
@@ -374,7 +390,9 @@ class RunningServer:
     process: subprocess.Popen
 
     def worker_pids(self) -> list[int]:
-        return children(self.process.pid) or [self.process.pid]
+        """The server's workers: the children forked from it (not, say, the embedded job runner)."""
+        forked = [pid for pid in children(self.process.pid) if cmdline(pid) == cmdline(self.process.pid)]
+        return forked or [self.process.pid]
 
 
 @contextmanager
