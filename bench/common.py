@@ -594,20 +594,6 @@ def wrk(url: str, *, connections: int, seconds: float, threads: int = 2, headers
                   timeout_s=timeout_s).finish()
 
 
-def lua_post(setup: str) -> str:
-    """A wrk script POSTing, in turn, the JSON bodies that the Lua `setup` puts in the table `bodies`."""
-    return f"""
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
-{setup}
-local counter = 0
-request = function()
-  counter = counter + 1
-  return wrk.format(nil, nil, nil, bodies[(counter % #bodies) + 1])
-end
-"""
-
-
 def provision_lua(provider_id: str, *, users: int = 1000, threads: int = 2, stagger: tuple[int, float] | None = None) -> str:
     """A wrk script of phones POSTing /api/v1/provision for `users` users and devices in turn.
 

@@ -24,14 +24,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import (  # noqa: E402
     Load,
     bench_database,
-    free_port,
     header,
     make_app,
     make_org,
     merged,
     parse_specs,
+    provider_stub,
     provision_lua,
-    python_process,
     require,
     sessioncloud_serve,
     table,
@@ -57,17 +56,11 @@ def main(argv: list[str] | None = None) -> int:
     header("Isolation: a dead provider service beside a healthy one",
            "python bench/isolation.py " + " ".join(argv if argv is not None else sys.argv[1:]))
 
-    healthy_port, dead_port = free_port(), free_port()
     rows: list[tuple[str, str, Load]] = []
-    with bench_database() as env, \
-            python_process(["bench/upstream_stub.py", "--port", str(healthy_port), "--latency", str(args.latency)],
-                           healthy_port), \
-            python_process(["bench/upstream_stub.py", "--port", str(dead_port), "--dead"], dead_port):
+    with bench_database() as env, provider_stub(args.latency) as healthy, provider_stub(dead=True) as dead_stub:
         org = make_org()
-        make_app(org, "HealthyInc", provisioning_mode="external",
-                 provisioning_url=f"http://127.0.0.1:{healthy_port}/provisioning")
-        make_app(org, "DeadInc", provisioning_mode="external",
-                 provisioning_url=f"http://127.0.0.1:{dead_port}/provisioning", provisioning_timeout=8)
+        make_app(org, "HealthyInc", provisioning_mode="external", provisioning_url=healthy.url)
+        make_app(org, "DeadInc", provisioning_mode="external", provisioning_url=dead_stub.url, provisioning_timeout=8)
         spec = parse_specs(args.servers)[0]
         with sessioncloud_serve(env, spec) as server:
             url = f"{server.base}/api/v1/provision"

@@ -120,6 +120,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="the App's max_calls_in_flight (default: the server's per-App bound, or the phones if more)")
     parser.add_argument("--embedded", action="store_true", help="SQLite and the in-process cache, one worker")
     args = parser.parse_args(argv)
+    if args.phones % 2:
+        parser.error("--phones must be even: wrk's two threads take half each")
     require("wrk")
     limit = ensure_descriptors(2 * args.phones + 1024)  # the server holds the phone's socket and its call's
     header("Slow provider: phones waiting at once on a provider answering in seconds",
