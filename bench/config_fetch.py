@@ -7,7 +7,7 @@ seconds apart under the same background:
 - nginx (the Debian package, 2 workers, access_log off) serving the exact body our API answers
   as a static file with an ETag and `Cache-Control: no-cache`: the limit of an HTTP answer here;
 - the ceiling for Python here: bench/minimal_apps.py answering the same bytes and headers from
-  a dict under granian, with as many workers as SessionCloud, as WSGI, ASGI and RSGI;
+  a dict under granian, with as many workers as (the first) SessionCloud, as WSGI, ASGI and RSGI;
 - `sessioncloud serve` of this tree (`--servers workers[:threads[:phone_threads]]`, comma-
   separated) and, with `--before REV`, of an earlier revision (`git archive`) with its own
   defaults but the same number of workers.
@@ -151,10 +151,11 @@ def publish(prefix: Path, body: bytes) -> None:
 
 def start_targets(stack: ExitStack, env: dict[str, str], args: argparse.Namespace) -> tuple[list[Target], bytes]:
     """Every server of the run, started and checked; SessionCloud's own answer defines the rest."""
-    workers = 1 if args.embedded else 2
+    specs = parse_specs(args.servers or "", 1 if args.embedded else 2) or [ServerSpec(1 if args.embedded else 2)]
+    workers = specs[0].workers  # of the earlier revision and of the ceilings too
     redis_url = None if args.embedded else REDIS_URL
     ours = []
-    for spec in parse_specs(args.servers or str(workers), workers):
+    for spec in specs:
         server = stack.enter_context(sessioncloud_serve(env, spec))
         ours.append(served_target(f"SessionCloud, {spec.label()}", server, redis_url))
     if args.before:
