@@ -650,6 +650,10 @@ def table(title: str, headers: Sequence[str], rows: Sequence[Sequence[object]]) 
     return text
 
 
+def ratio(part: float, whole: float) -> str:
+    return f"{part / whole:.2f}" if whole else "-"
+
+
 def fmt(value: object) -> str:
     if isinstance(value, float):
         if value >= 1000:

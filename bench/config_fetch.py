@@ -48,6 +48,7 @@ from bench.common import (  # noqa: E402
     merged,
     nginx,
     parse_specs,
+    ratio,
     require,
     sessioncloud_serve,
     table,
@@ -206,7 +207,7 @@ def rows(targets: list[Target]) -> list[tuple[object, ...]]:
         best = max(loads[t.name].rps for t in targets if t.kind == "ceiling")
         for target in targets:
             load = loads[target.name]
-            result.append((target.name, answer, load.rps, f"{load.rps / nginx_rps:.2f}", f"{load.rps / best:.2f}",
+            result.append((target.name, answer, load.rps, ratio(load.rps, nginx_rps), ratio(load.rps, best),
                            load.p50_ms, load.p99_ms, load.errors, target.cost(answer)))
     return result
 

@@ -45,6 +45,7 @@ from bench.common import (  # noqa: E402
     make_app,
     make_org,
     merged,
+    ratio,
     require,
     sessioncloud_serve,
     table,
@@ -143,7 +144,7 @@ def rows(results: list[Contender]) -> list[tuple[object, ...]]:
             load = merged(contender.loads[name])
             cpu = sorted(contender.cpu_ms[name])[len(contender.cpu_ms[name]) // 2]
             table_rows.append((name, contender.name, load.rps, load.p50_ms, load.p99_ms, load.errors, f"{cpu:.2f}",
-                               f"{mine.rps / load.rps:.2f}" if load.rps else "-"))
+                               ratio(mine.rps, load.rps)))
     return table_rows
 
 

@@ -37,6 +37,7 @@ from bench.common import (  # noqa: E402
     provider_calls_bound,
     provider_stub,
     provision_lua,
+    ratio,
     require,
     sessioncloud_serve,
     table,
@@ -157,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{upstream_ms:.0f} ms, {args.seconds:g} s each; ideal {ideal:.0f} requests/s",
         ["target", "requests/s", "of ideal", "of baseline", "p50 ms", "p99 ms", "added p50 ms", "added p99 ms",
          "errors", "failed calls in the log", "server CPU ms per call"],
-        [(name, load.rps, f"{load.rps / ideal:.2f}", f"{load.rps / baseline.rps:.2f}", load.p50_ms, load.p99_ms,
+        [(name, load.rps, ratio(load.rps, ideal), ratio(load.rps, baseline.rps), load.p50_ms, load.p99_ms,
           load.p50_ms - upstream_ms, load.p99_ms - upstream_ms, load.errors, failures, cpu)
          for name, load, failures, cpu in rows],
     )

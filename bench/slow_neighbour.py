@@ -44,6 +44,7 @@ from bench.common import (  # noqa: E402
     provider_calls_bound,
     provider_stub,
     provision_lua,
+    ratio,
     require,
     sessioncloud_serve,
     table,
@@ -130,7 +131,7 @@ def a_rows(results: list[Measured]) -> list[tuple[object, ...]]:
     for measured in results:
         for name, loads in (("config fetch", measured.config), ("provisioning", measured.provision)):
             alone, beside = merged(loads["alone"]), merged(loads["beside"])
-            rows.append((f"A's {name}", measured.b_phones, alone.rps, beside.rps, f"{beside.rps / alone.rps:.2f}",
+            rows.append((f"A's {name}", measured.b_phones, alone.rps, beside.rps, ratio(beside.rps, alone.rps),
                          alone.p99_ms, beside.p99_ms, f"{alone.errors} / {beside.errors}"))
         rows.append(("A's failed calls in the log", measured.b_phones, "", "", "", "", "", measured.a_failures))
     return rows

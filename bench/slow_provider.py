@@ -48,6 +48,7 @@ from bench.common import (  # noqa: E402
     provider_calls_bound,
     provider_stub,
     provision_lua,
+    ratio,
     require,
     sessioncloud_serve,
     table,
@@ -151,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
              f"phones, provider latency {args.latency:g} s, measured over {args.seconds:g} s after the first "
              f"latency; ideal {ideal:.0f} calls/s")
     table(title, ["calls/s", "of ideal", "completed calls", "errors", "p50 ms", "p99 ms", "failed calls in the log"],
-          [(rate, f"{rate / ideal:.2f}", result.requests, result.errors, result.p50_ms, result.p99_ms, failures)])
+          [(rate, ratio(rate, ideal), result.requests, result.errors, result.p50_ms, result.p99_ms, failures)])
     per_1000 = (busiest.rss_mib - idle_mib) * 1000 / max(1, busiest.total)
     table(f"Calls in flight and memory of the worker processes ({spec.label()})",
           ["in flight per worker (its connections to the provider)", "/metrics answers", "the provider's count",
