@@ -175,18 +175,20 @@ def fd_links(pid: int) -> list[str]:
     return links
 
 
-def metric_samples(base: str, name: str, samples: int = 8) -> list[float]:
+def metric_samples(base: str, name: str, samples: int = 8, until: float | None = None) -> list[float]:
     """A metric's value as /metrics answers it, asked on `samples` new connections.
 
     Each worker process keeps its own figures, and which one answers is the kernel's choice, so
-    several samples show the values of several workers (without saying which).
+    several samples show the values of several workers (without saying which). Under load an
+    answer can take seconds: one that comes after `until` (time.monotonic()) is left out.
     """
     values = []
     for _ in range(samples):
         with urlopen(f"{base}/metrics", timeout=10) as response:
-            for line in response.read().decode().splitlines():
-                if line.startswith(name + " "):
-                    values.append(float(line.split()[1]))
+            text = response.read().decode()
+        if until is not None and time.monotonic() > until:
+            break
+        values += [float(line.split()[1]) for line in text.splitlines() if line.startswith(name + " ")]
     return values
 
 

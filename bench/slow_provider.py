@@ -12,9 +12,10 @@ calls completed are those of the last `--seconds` seconds, so calls/s = complete
 Memory: the resident memory of the worker processes after a warm-up on a fast provider (idle),
 and while the calls wait (sampled every second of the load: the sample with the most calls in
 flight); the difference, per 1,000 calls in flight (goal: at most 50 MB). Calls in flight are
-counted per worker from /proc (its TCP connections to the provider's service), and also shown
-as /metrics answers them (`sessioncloud_upstream_calls_in_flight`, one worker's figure per
-answer) and as the service counts them. The per-App bound on calls in flight is printed; unless
+counted per worker from /proc (its TCP connections to the provider's service), and also shown,
+in the same sample, as /metrics answers them on two connections
+(`sessioncloud_upstream_calls_in_flight`, each answer one worker's figure) and as the service
+counts them. The per-App bound on calls in flight is printed; unless
 `--bound` sets one, it is at least the number of phones, so that it is not what limits the rate
 (a call refused for it would show as `provider_busy` in the log column).
 PostgreSQL + Redis with 2 workers by default; `--embedded`: SQLite and the in-process cache,
@@ -64,9 +65,11 @@ IN_FLIGHT_METRIC = "sessioncloud_upstream_calls_in_flight"
 
 @dataclass
 class Sample:
-    """The workers while calls wait: calls in flight per worker, their memory, the service's count."""
+    """The workers while calls wait: calls in flight per worker (from /proc, and as /metrics
+    answers on two connections, each answered by one worker), their memory, the service's count."""
 
     in_flight: dict[int, int]
+    metric: list[float]
     rss_mib: float
     stub_in_flight: int
 
@@ -75,9 +78,11 @@ class Sample:
         return sum(self.in_flight.values())
 
 
-def sample(server: RunningServer, stub: Stub) -> Sample:
+def sample(server: RunningServer, stub: Stub, until: float) -> Sample:
+    """What the workers hold now; /metrics answers that come after `until` (the load's end) are left out."""
     workers = server.worker_pids()
-    return Sample(connections_to(workers, stub.port), total_rss_mib(workers), stub.stats()["in_flight"])
+    in_flight, rss, stub_in_flight = connections_to(workers, stub.port), total_rss_mib(workers), stub.stats()["in_flight"]
+    return Sample(in_flight, metric_samples(server.base, IN_FLIGHT_METRIC, 2, until), rss, stub_in_flight)
 
 
 def warm_up(server: RunningServer, args: argparse.Namespace) -> None:
@@ -87,22 +92,22 @@ def warm_up(server: RunningServer, args: argparse.Namespace) -> None:
     time.sleep(2)
 
 
-def load(server: RunningServer, stub: Stub, args: argparse.Namespace) -> tuple[Load, Sample, list[float]]:
+def load(server: RunningServer, stub: Stub, args: argparse.Namespace) -> tuple[Load, Sample]:
     """The phones' load, sampled every second once every phone has sent its first call."""
     run = WrkRun(server.base + PROVISION_PATH, connections=args.phones, seconds=args.latency + args.seconds,
                  lua=provision_lua(SLOW_ID, users=2 * args.phones, stagger=(args.phones, args.latency)),
                  timeout_s=int(args.latency) + 20)
     last = time.monotonic() + args.latency + args.seconds - 1  # while wrk surely still runs
+    samples = []
     try:
         time.sleep(args.latency)
-        samples = [sample(server, stub)]
-        metric = metric_samples(server.base, IN_FLIGHT_METRIC)
+        samples.append(sample(server, stub, last))
         while time.monotonic() + 1 < last:
             time.sleep(1)
-            samples.append(sample(server, stub))
+            samples.append(sample(server, stub, last))
     finally:
         result = run.finish()
-    return result, max(samples, key=lambda s: (s.total, s.rss_mib)), metric
+    return result, max(samples, key=lambda s: (s.total, s.rss_mib))
 
 
 def bound_text(bound: int | None) -> str:
@@ -141,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
             warm_up(server, args)
             idle_mib = total_rss_mib(server.worker_pids())
             since = log_position()
-            result, busiest, metric = load(server, stub, args)
+            result, busiest = load(server, stub, args)
             wait_for_log(since)
             failures = failures_since(since, SLOW_ID)
             peak = stub.stats()["peak_in_flight"]
@@ -157,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     table(f"Calls in flight and memory of the worker processes ({spec.label()})",
           ["in flight per worker (its connections to the provider)", "/metrics answers", "the provider's count",
            "provider's peak", "RSS idle MiB", "RSS with the calls waiting MiB", "MiB per 1,000 calls in flight"],
-          [(" + ".join(str(n) for n in busiest.in_flight.values()), ", ".join(f"{v:.0f}" for v in metric),
+          [(" + ".join(str(n) for n in busiest.in_flight.values()), ", ".join(f"{v:.0f}" for v in busiest.metric),
             busiest.stub_in_flight, peak, idle_mib, busiest.rss_mib, per_1000)])
     return 0
 
