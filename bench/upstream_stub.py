@@ -4,9 +4,9 @@
     python bench/upstream_stub.py --port 9002 --dead
 
 One asyncio loop, so thousands of calls can wait at once without a thread each; every answer is
-the SPEC 6.3 JSON for the username asked, after exactly `--latency` seconds. `GET /stats`
-answers at once with the calls waiting now, the most that ever waited at once, and the calls
-answered so far.
+the SPEC 6.3 JSON for the username asked, after exactly `--latency` seconds (a call whose
+caller goes away first is dropped then). `GET /stats` answers at once with the calls waiting
+now, the most that ever waited at once, and the calls answered so far.
 """
 
 from __future__ import annotations
@@ -39,6 +39,16 @@ def json_answer(body: str) -> bytes:
             f"Connection: close\r\n\r\n{body}").encode()
 
 
+async def caller_left_within(reader: asyncio.StreamReader, seconds: float) -> bool:
+    """Wait `seconds`, or less if the caller closes the connection first (it sends nothing more)."""
+    try:
+        async with asyncio.timeout(seconds):
+            await reader.read()
+    except TimeoutError:
+        return False
+    return True
+
+
 async def answer_call(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, target: str, latency: float,
                       dead: bool) -> None:
     STATS.in_flight += 1
@@ -47,7 +57,8 @@ async def answer_call(reader: asyncio.StreamReader, writer: asyncio.StreamWriter
         if dead:
             await reader.read()  # hold the connection until the caller gives up
             return
-        await asyncio.sleep(latency)
+        if await caller_left_within(reader, latency):
+            return
         writer.write(answer_for(target))
         await writer.drain()
         STATS.answered += 1
