@@ -46,13 +46,22 @@ test-postgres: install services browser
 	SESSIONCLOUD_DATA_DIR=$(CURDIR)/var/test-postgres DATABASE_URL=$(PG_URL) REDIS_URL=$(REDIS_TEST_URL) \
 		$(BIN)/pytest
 
-# Benchmarks (docs/performance.md): loopback only, each bounded in time; about ten minutes.
+# Benchmarks (docs/performance.md): loopback only, each bounded in time, each deployment (PostgreSQL +
+# Redis, then the embedded default); about fifteen minutes. The scripts' own defaults run longer.
 bench: install services
 	@command -v wrk >/dev/null && command -v nginx >/dev/null || \
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx wrk >/dev/null)
-	$(BIN)/python bench/config_fetch.py
+	$(BIN)/python bench/config_fetch.py --seconds 3 --warmup 1
+	$(BIN)/python bench/config_fetch.py --embedded --seconds 3 --warmup 1
+	$(BIN)/python bench/slow_neighbour.py --b-phones 150,1000 --seconds 4
+	$(BIN)/python bench/slow_neighbour.py --embedded --b-phones 150,1000 --seconds 4
+	$(BIN)/python bench/slow_provider.py
+	$(BIN)/python bench/slow_provider.py --embedded
+	$(BIN)/python bench/provisioning.py --seconds 10
+	$(BIN)/python bench/provisioning.py --embedded --seconds 10
+	$(BIN)/python bench/portal.py --seconds 4 --rounds 1
+	$(BIN)/python bench/portal.py --embedded --seconds 4 --rounds 1
 	$(BIN)/python bench/save_latency.py
-	$(BIN)/python bench/provisioning.py
 	$(BIN)/python bench/provision_cpu.py
 	$(BIN)/python bench/isolation.py
 	$(BIN)/python bench/size.py
