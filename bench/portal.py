@@ -103,8 +103,6 @@ def check(server: RunningServer, name: str, auth: dict[str, dict[str, str]]) -> 
 
 
 def contenders(stack: ExitStack, env: dict[str, str], args: argparse.Namespace) -> list[Contender]:
-    from sessioncloud.server import DEFAULT_DJANGO_THREADS
-    from sessioncloud.serving.pools import DEFAULT_PHONE_THREADS
 
     spec = ServerSpec(1 if args.embedded else 2)
     result = [Contender(f"SessionCloud, {spec.label()}", lambda: sessioncloud_serve(env, spec))]
@@ -113,8 +111,7 @@ def contenders(stack: ExitStack, env: dict[str, str], args: argparse.Namespace) 
         stack.callback(shutil.rmtree, code, ignore_errors=True)
         result.append(Contender(f"SessionCloud {args.before}, its defaults, {spec.label()}",
                                 lambda: sessioncloud_serve(env, spec, code=code)))
-    asgi_env = {**env, "DJANGO_SETTINGS_MODULE": "sessioncloud.settings",
-                "DATABASE_POOL_SIZE": str(DEFAULT_DJANGO_THREADS + DEFAULT_PHONE_THREADS)}
+    asgi_env = {**env, "DJANGO_SETTINGS_MODULE": "sessioncloud.settings"}
     result.append(Contender(f"Django's ASGI handler, granian ASGI, {spec.label()}",
                             lambda: granian_app(DJANGO_ASGI, "asginl", spec.workers, asgi_env, factory=True,
                                                 check_path="/healthz")))

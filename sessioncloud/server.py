@@ -48,8 +48,6 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 def serve(argv: list[str]) -> int:
     args = parse_args(argv)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "sessioncloud.settings")
-    # Each thread holds at most one PostgreSQL connection, from a pool per process.
-    os.environ.setdefault("DATABASE_POOL_SIZE", str(args.threads + args.phone_threads))
     # With Redis, the workers answer phone configs from memory under a lease (providers/config.py);
     # set SESSIONCLOUD_CONFIG_LOCAL_TIER=false to answer every one from Redis.
     os.environ.setdefault("SESSIONCLOUD_CONFIG_LOCAL_TIER", "true" if LOCAL_TIER_BY_DEFAULT else "false")
