@@ -103,7 +103,6 @@ def check(server: RunningServer, name: str, auth: dict[str, dict[str, str]]) -> 
 
 
 def contenders(stack: ExitStack, env: dict[str, str], args: argparse.Namespace) -> list[Contender]:
-
     spec = ServerSpec(1 if args.embedded else 2)
     result = [Contender(f"SessionCloud, {spec.label()}", lambda: sessioncloud_serve(env, spec))]
     if args.before:
