@@ -71,15 +71,17 @@ class Front:
     # --- Routing --------------------------------------------------------------------------------
 
     async def __rsgi__(self, scope: Any, proto: Any) -> None:
-        if scope.proto != "http":
-            return
-        path, method = scope.path, scope.method
+        # HTTP only: `serve` runs granian without websockets. Every scope attribute read costs
+        # an object built from Rust, so each is read once; the config fetch comes first.
+        path = scope.path
         if path.startswith("/api/v1/") or path == "/healthz":
-            extra = self.vouched_headers(scope)
+            headers = scope.headers
+            extra = self.vouched_headers(scope, headers)
             if extra is not None:
+                method = scope.method
                 if method == "GET":
                     if path.startswith(CONFIG_PREFIX) and path.endswith(CONFIG_SUFFIX):
-                        await self.config(scope, proto, path[len(CONFIG_PREFIX):-len(CONFIG_SUFFIX)], extra)
+                        await self.config(headers, proto, path[len(CONFIG_PREFIX):-len(CONFIG_SUFFIX)], extra)
                         return
                     if path == "/healthz":
                         self.send(proto, "healthz", "GET", phone.PhoneAnswer(
@@ -92,17 +94,17 @@ class Front:
                     return
         await self.django(scope, proto)
 
-    def vouched_headers(self, scope: Any) -> list[tuple[str, str]] | None:
+    def vouched_headers(self, scope: Any, headers: Any) -> list[tuple[str, str]] | None:
         """The headers Django's middleware would add, or None when Django must answer itself."""
-        if not host_allowed(scope.headers.get("host", ""), scope.headers.get("x-forwarded-host")):
+        if not host_allowed(headers):
             return None
-        return self.headers.for_request(scope)
+        return self.headers.for_request(scope, headers)
 
     # --- The endpoints ------------------------------------------------------------------------
 
-    async def config(self, scope: Any, proto: Any, provider_id: str, extra: list[tuple[str, str]]) -> None:
+    async def config(self, headers: Any, proto: Any, provider_id: str, extra: list[tuple[str, str]]) -> None:
         started = time.perf_counter()
-        if_none_match = scope.headers.get("if-none-match") or ""
+        if_none_match = headers.get("if-none-match") or ""
         answer = phone.config_from_memory(provider_id, if_none_match) if "/" not in provider_id else None
         if answer is None:
             answer = await phone.config_answer(provider_id, if_none_match)

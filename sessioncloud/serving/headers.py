@@ -65,8 +65,8 @@ class MiddlewareHeaders:
         self.proxy_ssl = settings.SECURE_PROXY_SSL_HEADER or None
         self.learnt: dict[bool, list[tuple[str, str]] | None] = {}
 
-    def for_request(self, scope: Any) -> list[tuple[str, str]] | None:
-        secure = self.is_secure(scope)
+    def for_request(self, scope: Any, headers: Any) -> list[tuple[str, str]] | None:
+        secure = self.is_secure(scope, headers)
         if secure not in self.learnt:
             from sessioncloud.serving.bridge import wsgi_environ
 
@@ -77,10 +77,10 @@ class MiddlewareHeaders:
                 return None
         return self.learnt[secure]
 
-    def is_secure(self, scope: Any) -> bool:
+    def is_secure(self, scope: Any, headers: Any) -> bool:
         if self.proxy_ssl:
             name, value = self.proxy_ssl
-            forwarded = scope.headers.get(name.removeprefix("HTTP_").lower().replace("_", "-"))
+            forwarded = headers.get(name.removeprefix("HTTP_").lower().replace("_", "-"))
             if forwarded is not None:
                 return bool(forwarded.split(",", 1)[0].strip() == value)
         return bool(scope.scheme == "https")
@@ -105,14 +105,15 @@ def _forget_host_rule(setting: str, **kwargs: Any) -> None:
         _host_rule = None
 
 
-def host_allowed(host: str, forwarded_host: str | None) -> bool:
+def host_allowed(headers: Any) -> bool:
     """Whether Django would accept this Host (ALLOWED_HOSTS), read as HttpRequest.get_host() does."""
     global _host_rule
     rule = _host_rule or _HostRule()
     _host_rule = rule
     if rule.any_host:
         return True
-    if rule.forwarded and forwarded_host:
-        host = forwarded_host
+    host = headers.get("host") or ""
+    if rule.forwarded:
+        host = headers.get("x-forwarded-host") or host
     domain, _ = split_domain_port(host)
     return bool(domain) and validate_host(domain, rule.allowed)
