@@ -86,6 +86,20 @@ def test_the_providers_rejection_passes_through(external_app, provider):
     assert ProvisioningLogEntry.objects.get().outcome == "rejected"
 
 
+@pytest.mark.parametrize(("body", "errmsg"), [
+    (b'{"update":true,"errmsg":"Invalid Device"}', "Invalid Device"),
+    (b'{"update":true,"errmsg":"Max Devices Exceeded"}', "Max Devices Exceeded"),
+    (b'{"update":true,"errmsg":"Expired Key"}', "Expired Key"),
+])
+def test_a_logout_answer_without_sipaccounts_passes_through_as_no_accounts(external_app, provider, body, errmsg):
+    provider.answer(200, body, {"Content-Type": "text/html"})
+    response = provision({"providerId": "ExtInc", "username": "1000", "reprovision": True})
+    assert response.status_code == 200
+    assert response.json() == {"update": True, "errmsg": errmsg, "configVersion": response.json()["configVersion"],
+                               "sipaccounts": [], "xmppaccounts": []}
+    assert ProvisioningLogEntry.objects.get().outcome == "rejected"
+
+
 @pytest.mark.parametrize(("setup", "status", "code"), [
     (lambda p: p.answer_json({"error": "no"}, status=403), 502, "provider_error"),
     (lambda p: p.answer_json({"error": "boom"}, status=500), 502, "provider_error"),
