@@ -153,6 +153,24 @@ def test_flow_e_scans_a_desktop_activation_link(external_app, phone, state_file)
     assert read_state(state_file)["sipaccounts"] == [demo_account("1001")]
 
 
+def test_flow_e_scans_a_windows_activation_link_whose_separator_is_percent_26(external_app, phone,
+                                                                          state_file):
+    external_app("FlowEWin")
+
+    assert phone("scan", "scsc:?username=1001:FlowEWin%26password=1234") == 0
+
+    assert read_state(state_file)["sipaccounts"] == [demo_account("1001")]
+
+
+def test_flow_e_scans_a_whitelabel_code_with_an_empty_provider_id(external_app, phone, state_file):
+    external_app("FlowEWLE", kind="whitelabel")
+
+    assert phone("scan", "scsc:1001:1234:", "--provider-id", "FlowEWLE") == 0
+
+    assert read_state(state_file)["provisioning"] == {"username": "1001", "password": "1234",
+                                                      "providerId": "FlowEWLE"}
+
+
 def test_flow_f_resume_keeps_accounts_when_nothing_changed(external_app, phone, state_file,
                                                           capsys):
     external_app("FlowFE")
