@@ -18,7 +18,7 @@ from sessioncloud.providers.models import (
     hash_token,
 )
 from sessioncloud.providers.tokens import claim, issue_token
-from tests.factories import make_app, make_end_user
+from tests.factories import MEDIA_DEFAULTS, make_app, make_end_user
 
 pytestmark = pytest.mark.django_db
 INVALID = {"error": {"code": "token_invalid", "message": "This setup code is not valid. It may have expired or "
@@ -68,7 +68,7 @@ def test_redeeming_answers_config_and_merged_accounts_once(app):
         "sipusername": "2001", "sippassword": "alice-secret", "authusername": "2001", "displayname": "2001",
         "domain": "sip.acme.example", "port": 5061, "proxy": None, "transport": "TLS", "srtp": "Disabled",
         "messaging": "Enabled", "video": "Disabled", "callrecording": "Disabled", "subdomain": None,
-        "voicemailNumber": None, "registrationExpires": 600}]
+        "voicemailNumber": None, "registrationExpires": 600, **MEDIA_DEFAULTS}]
     assert post_redeem(issued.plain).json() == INVALID
     redemption = TokenRedemption.objects.get()
     assert (redemption.device_id, redemption.ip, redemption.user_agent) == ("dev-1", "127.0.0.1", "TestPhone/1.0")

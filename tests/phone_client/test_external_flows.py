@@ -12,7 +12,7 @@ from sessioncloud.accounts.models import ApiKey
 from sessioncloud.providers.config import render_config
 from sessioncloud.providers.models import Device, DeviceStatus, ProvisioningLogEntry
 from sessioncloud.providers.tokens import issue_token
-from tests.factories import make_app, make_end_user
+from tests.factories import MEDIA_DEFAULTS, make_app, make_end_user
 from tests.phone_client.conftest import read_state
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -26,7 +26,7 @@ def demo_account(username: str = "1000", **values: object) -> dict[str, object]:
         "domain": "sip.acme.example", "port": 5061, "proxy": None, "transport": "TLS",
         "srtp": "Disabled", "messaging": "Enabled", "video": "Disabled",
         "callrecording": "Disabled", "subdomain": None, "voicemailNumber": None,
-        "registrationExpires": 600,
+        "registrationExpires": 600, **MEDIA_DEFAULTS,
     }
     account.update(values)
     return account

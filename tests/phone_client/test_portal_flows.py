@@ -15,7 +15,7 @@ from sessioncloud.phone.cli import main
 from sessioncloud.providers.config import render_config
 from sessioncloud.providers.endusers import local_code, sip_account
 from sessioncloud.providers.tokens import issue_token
-from tests.factories import make_app, make_end_user
+from tests.factories import MEDIA_DEFAULTS, make_app, make_end_user
 from tests.phone_client.conftest import read_state
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -31,7 +31,7 @@ def merged(**values: object) -> dict[str, object]:
         "displayname": "2001", "domain": "sip.acme.example", "port": 5061, "proxy": None,
         "transport": "TLS", "srtp": "Disabled", "messaging": "Enabled", "video": "Disabled",
         "callrecording": "Disabled", "subdomain": None, "voicemailNumber": None,
-        "registrationExpires": 600,
+        "registrationExpires": 600, **MEDIA_DEFAULTS,
     }
     account.update(values)
     return account
@@ -255,9 +255,11 @@ def test_a_baresip_file_is_written_beside_the_state(org, phone, tmp_path: Path, 
 
     assert accounts.read_text() == (
         "# SIP accounts written by `sessioncloud phone`; one account per line.\n"
+        "# baresip must load these modules (module lines in its config): srtp.so\n"
         '"2001" <sip:2001@sip.acme.example;transport=tls>;auth_user=2001;auth_pass=alice-secret;'
         'outbound="sip:proxy.acme.example:5081;transport=tls;lr";regint=600;mediaenc=srtp\n'
     )
     assert stat.S_IMODE(accounts.stat().st_mode) == 0o600
     assert capsys.readouterr().out.endswith(
-        f"Wrote 1 account(s) to {accounts} (baresip accounts format).\n")
+        f"Wrote 1 account(s) to {accounts} (baresip accounts format).\n"
+        "baresip must load these modules (module lines in its config): srtp.so.\n")
