@@ -268,13 +268,14 @@ class EndUser(models.Model):
 
     app = models.ForeignKey(App, models.CASCADE, related_name="end_users")
     external_id = models.CharField(max_length=100)
-    display_name = models.CharField(max_length=200, blank=True)
+    # The display name and SIP credentials go into every code and account: one line each.
+    display_name = models.CharField(max_length=200, blank=True, validators=[validate_no_control_chars])
     email = models.CharField(max_length=254, blank=True, validators=[EmailValidator()])
     # SIP credentials (portal mode) ...
-    sip_username = models.CharField(max_length=256, blank=True)
-    sip_password = EncryptedTextField(blank=True, default="")
-    subdomain = models.CharField(max_length=256, blank=True)
-    auth_username = models.CharField(max_length=256, blank=True)
+    sip_username = models.CharField(max_length=256, blank=True, validators=[validate_no_control_chars])
+    sip_password = EncryptedTextField(blank=True, default="", validators=[validate_no_control_chars])
+    subdomain = models.CharField(max_length=256, blank=True, validators=[validate_no_control_chars])
+    auth_username = models.CharField(max_length=256, blank=True, validators=[validate_no_control_chars])
     transport = models.CharField(max_length=3, choices=Transport.choices, blank=True)
     srtp = models.CharField(max_length=8, choices=Flag.choices, blank=True)
     messaging = models.CharField(max_length=8, choices=Flag.choices, blank=True)
