@@ -28,3 +28,16 @@ def make_end_user(app: App, external_id: str, **values: Any) -> EndUser:
                                 "sip_password": f"{external_id}-secret"}
     defaults.update(values)
     return EndUser.objects.create(app=app, external_id=external_id, **defaults)
+
+
+# The NAT and media keys of a merged account whose App keeps every default.
+MEDIA_DEFAULTS: dict[str, Any] = {
+    "stunServer": None, "turnServer": None, "turnUsername": None, "turnPassword": None, "ice": False,
+    "keepAliveSeconds": 30, "srtpMode": "optional", "audioCodecs": [], "videoCodecs": [],
+    "dtmfMode": "rfc2833", "realm": None,
+}
+# The same keys in the public config's `sip` section, which never carries TURN credentials.
+CONFIG_MEDIA_DEFAULTS: dict[str, Any] = {
+    "stunServer": None, "turnServer": None, "ice": False, "keepAliveSeconds": 30, "srtpMode": "optional",
+    "audioCodecs": [], "videoCodecs": [], "dtmfMode": "rfc2833", "realm": None,
+}

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 Transport = Literal["UDP", "TCP", "TLS"]
 FlagValue = Literal["Enabled", "Disabled"]
+SrtpMode = Literal["optional", "mandatory"]
+DtmfMode = Literal["rfc2833", "info", "inband"]
+CodecName = Annotated[str, Field(max_length=40)]
 
 
 class Strict(BaseModel):
@@ -68,6 +71,15 @@ class SipOut(BaseModel):
     callrecording: FlagValue
     voicemailNumber: str | None
     registrationExpires: int
+    stunServer: str | None
+    turnServer: str | None
+    ice: bool
+    keepAliveSeconds: int
+    srtpMode: SrtpMode
+    audioCodecs: list[str]
+    videoCodecs: list[str]
+    dtmfMode: DtmfMode
+    realm: str | None
 
 
 class PublicConfigOut(BaseModel):
@@ -118,7 +130,19 @@ class SipIn(Strict):
     callrecording: FlagValue | None = None
     voicemailNumber: str | None = Field(default=None, max_length=32)
     registrationExpires: int | None = None
+    stunServer: str | None = Field(default=None, max_length=260)
+    turnServer: str | None = Field(default=None, max_length=260)
+    turnUsername: str | None = Field(default=None, max_length=256)
+    turnPassword: str | None = Field(default=None, max_length=256)  # write-only
+    ice: bool | None = None
+    keepAliveSeconds: int | None = None
+    srtpMode: SrtpMode | None = None
+    audioCodecs: list[CodecName] | None = Field(default=None, max_length=20)
+    videoCodecs: list[CodecName] | None = Field(default=None, max_length=20)
+    dtmfMode: DtmfMode | None = None
+    realm: str | None = Field(default=None, max_length=253)
     port: int | None = None  # read-only (part of domain); accepted for GET-then-PATCH
+    turnPasswordSet: bool | None = None  # read-only
 
 
 class StoreLinksIn(Strict):

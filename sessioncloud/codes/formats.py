@@ -10,6 +10,9 @@ all read and write codes through this module, and it is tested directly.
 | `scsc`          | `scsc:<username>:<password>[:<ProviderId>]`             |
 | `scsc-desktop`  | `scsc:?username=<user>[:<ProviderId>]&password=<pwd>`   |
 | `scloc-token`   | `scloc:?v=2&token=<token>`                              |
+
+A ProviderId left empty after its ':' (`scsc:<u>:<p>:`, `username=<u>:&password=`) means
+none: PBX GUIs write that for Whitelabel apps.
 """
 
 from __future__ import annotations
@@ -52,8 +55,10 @@ _CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
 _SCHEME_RE = re.compile(r"(scloc|scsc):", re.IGNORECASE)
 _SURROGATES = re.compile("[\ud800-\udfff]")
 _WHITESPACE = " \t\r\n"
+# Windows app-installer links carry one query pair only, so PBX GUIs write the separator
+# before `password=` as `%26`.
 _DESKTOP_ACTIVATION_RE = re.compile(
-    r"\A\?username=(?P<username>.*?)&password=(?P<password>.*)\Z", re.IGNORECASE | re.DOTALL
+    r"\A\?username=(?P<username>.*?)(?:&|%26)password=(?P<password>.*)\Z", re.IGNORECASE | re.DOTALL
 )
 _SIPACCOUNTS_RE = re.compile(r"sipaccounts=", re.IGNORECASE)
 _SCSC_SHAPE = "expected scsc:<username>:<password>[:<ProviderId>]"
@@ -263,10 +268,7 @@ def _parse_scsc(body: str) -> ParsedCode:
     # Neither field can escape ':' (SPEC 4.1), so the ProviderId is split off the right end
     # and the username off the left: extra colons can only belong to the password, which is
     # far likelier than an account number to hold one.
-    provider_id = fields[-1]
-    if not provider_id:
-        raise CodeError("stray ':' at the end of the code; the ProviderId is empty")
-    return _external("scsc", fields[0], ":".join(fields[1:-1]), provider_id)
+    return _external("scsc", fields[0], ":".join(fields[1:-1]), fields[-1] or None)
 
 
 def _parse_desktop_activation(body: str) -> ParsedCode:
@@ -279,7 +281,7 @@ def _parse_desktop_activation(body: str) -> ParsedCode:
     provider_id = None
     if ":" in username:
         username, provider_id = username.rsplit(":", 1)
-    return _external("scsc-desktop", username, password, provider_id)
+    return _external("scsc-desktop", username, password, provider_id or None)
 
 
 def _external(code_format: Format, username: str, password: str, provider_id: str | None

@@ -18,6 +18,11 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, Strict
 
 from sessioncloud import __version__
 from sessioncloud.lib.sipaccount import describe_validation_error
+from sessioncloud.lib.sipmedia import (
+    DEFAULT_DTMF_MODE,
+    DEFAULT_KEEPALIVE_SECONDS,
+    DEFAULT_SRTP_MODE,
+)
 
 # Long enough for a provider's slow provisioning service (SessionCloud waits up to 15 s for
 # it), short enough that a hung server never hangs a script.
@@ -47,6 +52,8 @@ class ServerUnreachable(Exception):
 
 Transport = Literal["UDP", "TCP", "TLS"]
 Flag = Literal["Enabled", "Disabled"]
+SrtpMode = Literal["optional", "mandatory"]
+DtmfMode = Literal["rfc2833", "info", "inband"]
 Port = Annotated[StrictInt, Field(ge=1, le=65535)]
 
 
@@ -67,6 +74,15 @@ class _Sip(_Checked):
     callrecording: Flag
     voicemailNumber: StrictStr | None
     registrationExpires: StrictInt
+    stunServer: StrictStr | None = None
+    turnServer: StrictStr | None = None
+    ice: StrictBool = False
+    keepAliveSeconds: StrictInt = DEFAULT_KEEPALIVE_SECONDS
+    srtpMode: SrtpMode = DEFAULT_SRTP_MODE
+    audioCodecs: list[StrictStr] = []
+    videoCodecs: list[StrictStr] = []
+    dtmfMode: DtmfMode = DEFAULT_DTMF_MODE
+    realm: StrictStr | None = None
 
 
 class _Login(_Checked):
@@ -103,6 +119,18 @@ class MergedAccount(BaseModel):
     subdomain: StrictStr | None
     voicemailNumber: StrictStr | None
     registrationExpires: StrictInt
+    # Optional: accounts kept by an older version, or sent by an older server, lack them.
+    stunServer: StrictStr | None = None
+    turnServer: StrictStr | None = None
+    turnUsername: StrictStr | None = None
+    turnPassword: StrictStr | None = None
+    ice: StrictBool = False
+    keepAliveSeconds: StrictInt = DEFAULT_KEEPALIVE_SECONDS
+    srtpMode: SrtpMode = DEFAULT_SRTP_MODE
+    audioCodecs: list[StrictStr] = []
+    videoCodecs: list[StrictStr] = []
+    dtmfMode: DtmfMode = DEFAULT_DTMF_MODE
+    realm: StrictStr | None = None
 
 
 class _Provision(_Checked):
@@ -150,7 +178,7 @@ def check_config(data: Any) -> dict[str, Any]:
 
 
 def check_account(data: Any) -> dict[str, Any]:
-    return _validated(MergedAccount, data, "account").model_dump()
+    return _validated(MergedAccount, data, "account").model_dump(exclude_unset=True)
 
 
 def _validated(model: type[BaseModel], data: Any, what: str) -> Any:
@@ -169,7 +197,7 @@ def _provision_fields(answer: _Provision) -> dict[str, Any]:
         "update": answer.update,
         "errmsg": answer.errmsg,
         "config_version": answer.configVersion,
-        "sipaccounts": [account.model_dump() for account in answer.sipaccounts],
+        "sipaccounts": [account.model_dump(exclude_unset=True) for account in answer.sipaccounts],
         "xmppaccounts": answer.xmppaccounts,
     }
 

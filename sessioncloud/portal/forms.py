@@ -11,6 +11,7 @@ from django.core.files.uploadedfile import UploadedFile
 
 from sessioncloud.accounts.models import Role
 from sessioncloud.api.manage.devices import OUTCOMES
+from sessioncloud.lib.sipmedia import AUDIO_CODECS, VIDEO_CODECS
 from sessioncloud.providers.endusers import (
     SIP_FIELDS,
     model_field_errors,
@@ -21,7 +22,11 @@ from sessioncloud.providers.logos import LogoError, store_logo
 from sessioncloud.providers.models import App, EndUser, Flag, Logo, Transport
 from sessioncloud.providers.outbound import check_provisioning_url
 from sessioncloud.providers.tokens import MAX_USES as MAX_TOKEN_USES
-from sessioncloud.providers.validators import MAX_HELP_LINKS, validate_header_value
+from sessioncloud.providers.validators import (
+    MAX_HELP_LINKS,
+    validate_header_value,
+    validate_no_control_chars,
+)
 
 LOGO_ACCEPT = "image/png,image/jpeg,image/webp"
 
@@ -176,16 +181,48 @@ def _stored_logo(upload: UploadedFile | None) -> Logo | None:
         raise forms.ValidationError(str(error)) from None
 
 
+class CodecListField(forms.CharField):
+    """An ordered codec list typed as names separated by commas; the App model checks the names."""
+
+    def to_python(self, value: Any) -> list[str]:  # type: ignore[override]
+        text = super().to_python(value)
+        return [name.strip() for name in text.split(",") if name.strip()]
+
+    def prepare_value(self, value: Any) -> Any:
+        return ", ".join(value) if isinstance(value, list) else value
+
+
 class SipForm(AppSettingsForm):
+    extra_fields = ("turn_password",)
+
+    turn_password = forms.CharField(
+        label="TURN password", required=False, max_length=256, validators=[validate_no_control_chars],
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        help_text="Stored encrypted and never shown again. Leave blank to keep the current one.",
+    )
+    clear_turn_password = forms.BooleanField(label="Remove the current TURN password", required=False)
+    audio_codecs = CodecListField(
+        label="Audio codecs", required=False,
+        help_text=f"Preferred first, separated by commas, from {', '.join(AUDIO_CODECS)}. "
+                  "Empty: each phone keeps its own order.")
+    video_codecs = CodecListField(
+        label="Video codecs", required=False,
+        help_text=f"Preferred first, separated by commas, from {', '.join(VIDEO_CODECS)}. "
+                  "Empty: each phone keeps its own order.")
+
     class Meta:
         model = App
         fields = [
             "sip_domain", "sip_proxy", "sip_transport", "use_subdomains", "login_fields",
             "srtp", "messaging", "video", "callrecording", "voicemail_number", "registration_expires",
+            "stun_server", "turn_server", "turn_username", "ice_enabled", "keepalive_seconds",
+            "srtp_mode", "audio_codecs", "video_codecs", "dtmf_mode", "sip_realm",
         ]
         labels = {
             "sip_domain": "Domain", "sip_proxy": "Outbound proxy", "srtp": "SRTP",
             "callrecording": "Call recording", "registration_expires": "Registration expiry (seconds)",
+            "ice_enabled": "Use ICE", "keepalive_seconds": "Keep-alive interval (seconds)",
+            "sip_realm": "Digest realm",
         }
         help_texts = {
             "sip_domain": "host or host:port. Without a port phones use 5060 (5061 with TLS).",
@@ -195,11 +232,30 @@ class SipForm(AppSettingsForm):
             "login_fields": "What the app asks for when users type their SIP credentials.",
             "voicemail_number": "Optional, for example *97.",
             "registration_expires": "From 30 to 86400.",
+            "stun_server": "Optional, host or host:port, for example stun.example.com:3478. "
+                           "Phones learn their public address from it.",
+            "turn_server": "Optional, host or host:port. Relays the audio when no direct path works; "
+                           "needs a username and a password.",
+            "ice_enabled": "Phones try every path (local, STUN, TURN) and keep the one that works.",
+            "keepalive_seconds": "How often phones keep their NAT mapping open: 0 (off) or 5 to 3600.",
+            "srtp_mode": "Used when SRTP is Enabled.",
+            "dtmf_mode": "How phones send the digits pressed during a call.",
+            "sip_realm": "Optional: the realm your PBX names when it asks for the password, "
+                         "if it is not the domain.",
         }
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["sip_transport"].choices = [(value, value) for value in Transport.values]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        # Set before the App model checks the TURN settings as a whole (a server needs a password).
+        if cleaned.get("turn_password"):
+            self.instance.turn_password = cleaned["turn_password"]
+        elif cleaned.get("clear_turn_password"):
+            self.instance.turn_password = ""
+        return cleaned
 
 
 class ProvisioningForm(AppSettingsForm):

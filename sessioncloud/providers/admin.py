@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpRequest
@@ -14,8 +16,21 @@ from sessioncloud.providers.appdata import audit_snapshot
 from sessioncloud.providers.models import App, Logo
 
 
+class AppAdminForm(forms.ModelForm):
+    def _update_errors(self, errors: ValidationError) -> None:
+        # The App checks settings this form leaves out (a TURN server needs its write-only
+        # password): those complaints go above the form instead of naming a missing field.
+        if hasattr(errors, "error_dict"):
+            placed: dict[str, list[ValidationError]] = {}
+            for field, messages in errors.error_dict.items():
+                placed.setdefault(field if field in self.fields else NON_FIELD_ERRORS, []).extend(messages)
+            errors = ValidationError(placed)
+        super()._update_errors(errors)
+
+
 @admin.register(App)
 class AppAdmin(admin.ModelAdmin):
+    form = AppAdminForm
     list_display = ("provider_id", "name", "organization", "kind", "provisioning_mode", "enabled", "updated")
     list_filter = ("enabled", "kind", "provisioning_mode")
     search_fields = ("provider_id", "name", "organization__slug", "organization__name")
@@ -23,14 +38,18 @@ class AppAdmin(admin.ModelAdmin):
     autocomplete_fields = ("organization",)
     raw_id_fields = ("logo", "logo_dark")
     # The encrypted fields stay out of the form: the admin shows only whether they are set.
-    exclude = ("provisioning_auth_header", "signing_secrets")
-    readonly_fields = ("auth_header_state", "signing_secrets_state", "created", "updated")
+    exclude = ("provisioning_auth_header", "signing_secrets", "turn_password")
+    readonly_fields = ("auth_header_state", "signing_secrets_state", "turn_password_state", "created", "updated")
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     actions = ("disable_apps", "enable_apps")
 
     @admin.display(description="Authorization header")
     def auth_header_state(self, app: App) -> str:
         return "set (hidden)" if app.provisioning_auth_header else "not set"
+
+    @admin.display(description="TURN password")
+    def turn_password_state(self, app: App) -> str:
+        return "set (hidden)" if app.turn_password else "not set"
 
     @admin.display(description="Signing secrets")
     def signing_secrets_state(self, app: App) -> str:

@@ -43,6 +43,7 @@ from sessioncloud.providers.outbound import breaker_for, outbound_policy, sip_pr
 from sessioncloud.provisioning.fairness import CallsInFlight
 from sessioncloud.provisioning.merge import merge_accounts
 from sessioncloud.provisioning.upstream import (
+    MASK,
     PROVIDER_UNREACHABLE,
     UpstreamRequest,
     UpstreamResult,
@@ -334,12 +335,20 @@ def test_bench(app: App, username: str, password: str) -> dict[str, Any]:
         "answer": None,
     }
     if result.error_code is None:
-        report["answer"] = merged_answer(app, result)
+        report["answer"] = _with_turn_password_masked(merged_answer(app, result))
     append_log(app.pk, log_line(Client(device_id="test-bench"), username, "test_bench",
                                 "failed" if result.error_code else "ok", error_code=result.error_code or "",
                                 detail=result.detail, upstream=result,
                                 accounts=len(report["answer"]["sipaccounts"]) if report["answer"] else 0))
     return report
+
+
+def _with_turn_password_masked(answer: dict[str, Any]) -> dict[str, Any]:
+    # The App's TURN password is write-only, like the auth header: the bench shows it is set.
+    for account in answer["sipaccounts"]:
+        if account["turnPassword"]:
+            account["turnPassword"] = MASK
+    return answer
 
 
 # --- Accounts SessionCloud holds itself --------------------------------------------------------

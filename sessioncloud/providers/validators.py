@@ -9,6 +9,13 @@ from urllib.parse import urlsplit
 from django.core.exceptions import ValidationError
 
 from sessioncloud.codes.formats import PROVIDER_ID_RE
+from sessioncloud.lib.sipmedia import (
+    AUDIO_CODECS,
+    VIDEO_CODECS,
+    CodecListError,
+    canonical_codecs,
+    keepalive_problem,
+)
 
 COLOR_RE = re.compile(r"^#[0-9A-Fa-f]{6}$")
 # RFC 1123 host names (labels of letters, digits and inner hyphens) or IPv4 literals.
@@ -48,6 +55,45 @@ def validate_host_port(value: str) -> None:
     port = match.group(1)
     if port is not None and not 1 <= int(port) <= 65535:
         raise ValidationError("The port must be between 1 and 65535.")
+
+
+# A digest realm is a quoted string in SIP headers and a value in phone config files:
+# printable ASCII without the double quote (0x22) and the backslash (0x5C).
+REALM_RE = re.compile(r"\A[\x20\x21\x23-\x5b\x5d-\x7e]{1,253}\Z")
+_CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def validate_realm(value: str) -> None:
+    if value and not REALM_RE.match(value):
+        raise ValidationError("A realm is one line of printable ASCII without quotes or backslashes, "
+                              "at most 253 characters.")
+
+
+def validate_no_control_chars(value: str) -> None:
+    """Credentials that end up in phone config files: a line break would start a new setting."""
+    if _CONTROL_CHARS.search(value or ""):
+        raise ValidationError("This must be one line without control characters.")
+
+
+def validate_audio_codecs(value: object) -> None:
+    _validate_codecs(value, AUDIO_CODECS, "audio")
+
+
+def validate_video_codecs(value: object) -> None:
+    _validate_codecs(value, VIDEO_CODECS, "video")
+
+
+def _validate_codecs(value: object, known: tuple[str, ...], kind: str) -> None:
+    try:
+        canonical_codecs(value, known, kind)
+    except CodecListError as error:
+        raise ValidationError(str(error)) from None
+
+
+def validate_keepalive(value: int) -> None:
+    problem = keepalive_problem(value)
+    if problem:
+        raise ValidationError(problem)
 
 
 def validate_bundle_id(value: str) -> None:

@@ -11,6 +11,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from sessioncloud.lib.sipaccount import SipAccount
+from sessioncloud.lib.sipmedia import (
+    DEFAULT_DTMF_MODE,
+    DEFAULT_KEEPALIVE_SECONDS,
+    DEFAULT_SRTP_MODE,
+)
 
 # When the App's domain carries no port, the port follows the merged transport: SIP over TLS
 # listens on 5061 by convention (RFC 3261 section 26.2), UDP and TCP on 5060.
@@ -33,6 +38,17 @@ MERGED_KEYS = (
     "subdomain",
     "voicemailNumber",
     "registrationExpires",
+    "stunServer",
+    "turnServer",
+    "turnUsername",
+    "turnPassword",
+    "ice",
+    "keepAliveSeconds",
+    "srtpMode",
+    "audioCodecs",
+    "videoCodecs",
+    "dtmfMode",
+    "realm",
 )
 
 # The profile keys an account may override (rule 1); everything else comes from one side only.
@@ -54,6 +70,17 @@ class SipProfile:
     callrecording: str
     voicemail_number: str | None
     registration_expires: int = 600
+    stun_server: str | None = None  # "host[:port]", as is the TURN server
+    turn_server: str | None = None
+    turn_username: str | None = None
+    turn_password: str | None = None
+    ice: bool = False
+    keepalive_seconds: int = DEFAULT_KEEPALIVE_SECONDS
+    srtp_mode: str = DEFAULT_SRTP_MODE  # optional | mandatory, when srtp is Enabled
+    audio_codecs: tuple[str, ...] = ()  # preferred first; empty leaves the order to the phone
+    video_codecs: tuple[str, ...] = ()
+    dtmf_mode: str = DEFAULT_DTMF_MODE  # rfc2833 | info | inband
+    realm: str | None = None
 
 
 def merge_account(account: SipAccount, profile: SipProfile) -> dict[str, Any]:
@@ -78,6 +105,7 @@ def merge_account(account: SipAccount, profile: SipProfile) -> dict[str, Any]:
         voicemailNumber=profile.voicemail_number or None,
         registrationExpires=profile.registration_expires,
         **{flag: _normalise_flag(merged[flag]) for flag in _FLAGS},
+        **_media_layer(profile),
     )
     return {key: merged[key] for key in MERGED_KEYS}
 
@@ -114,6 +142,33 @@ def _profile_layer(profile: SipProfile) -> dict[str, Any]:
         "messaging": profile.messaging,
         "video": profile.video,
         "callrecording": profile.callrecording,
+    }
+
+
+def media_settings(profile: SipProfile) -> dict[str, Any]:
+    """What the public config and every merged account say about NAT and media.
+
+    Never the TURN credentials: the public config is readable by anyone.
+    """
+    return {
+        "stunServer": profile.stun_server or None,
+        "turnServer": profile.turn_server or None,
+        "ice": profile.ice,
+        "keepAliveSeconds": profile.keepalive_seconds,
+        "srtpMode": profile.srtp_mode,
+        "audioCodecs": list(profile.audio_codecs),
+        "videoCodecs": list(profile.video_codecs),
+        "dtmfMode": profile.dtmf_mode,
+        "realm": profile.realm or None,
+    }
+
+
+def _media_layer(profile: SipProfile) -> dict[str, Any]:
+    # From the profile only: the compatible account formats have no keys for these.
+    return {
+        **media_settings(profile),
+        "turnUsername": profile.turn_username or None,
+        "turnPassword": profile.turn_password or None,
     }
 
 

@@ -28,6 +28,9 @@ EVERY_FORMAT_CODES = PUBLISHED_CODES + [
     "scsc:1000:1234",
     "scsc:äccount@example.com:p@ss|w&rd?:AcmeInc",
     "scsc:?username=1000:AcmeInc&password=12%2634",
+    "scsc:?username=1000@pbx.example.com:AcmeInc%26password=a1B2c3",
+    "scsc:?username=1000:%26password=1234",
+    "scsc:1000:1234:",
     f"scloc:?v=2&token={TOKEN}",
 ]
 

@@ -28,6 +28,24 @@ def test_any_key_decrypts_and_the_first_encrypts():
         SecretBox([new]).decrypt(token)
 
 
+def stored_turn_password(app: App) -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT turn_password FROM providers_app WHERE id = %s", [app.pk])
+        return cursor.fetchone()[0]
+
+
+def test_reencrypt_moves_the_turn_password_to_the_first_key(org, settings):
+    old = settings.SESSIONCLOUD_ENCRYPTION_KEYS[0]
+    app = make_app(org, turn_server="turn.acme.example", turn_username="relay", turn_password="turn-s3cret")
+    before = stored_turn_password(app)
+    assert SecretBox([old]).decrypt(before) == "turn-s3cret"
+    new = generate_key()
+    settings.SESSIONCLOUD_ENCRYPTION_KEYS = [new, old]
+    call_command("reencrypt", stdout=open("/dev/null", "w"))
+    assert SecretBox([new]).decrypt(stored_turn_password(app)) == "turn-s3cret"
+    fields._box.cache_clear()
+
+
 def test_reencrypt_moves_every_secret_to_the_first_key(org, settings):
     old = settings.SESSIONCLOUD_ENCRYPTION_KEYS[0]
     app = make_app(org, provisioning_auth_header="Bearer s3cret")

@@ -46,6 +46,24 @@ def test_the_app_page_never_shows_a_secret(operator, app):
     assert "set (hidden)" in content and "1 valid (hidden)" in content
 
 
+def test_the_app_page_never_shows_the_turn_password(operator, app):
+    app.turn_server, app.turn_username, app.turn_password = "turn.acme.example", "relay", "turn-s3cret"
+    app.save()
+    content = operator.get(f"/admin/providers/app/{app.pk}/change/").content.decode()
+    assert "turn-s3cret" not in content
+    assert "set (hidden)" in content
+
+
+def test_a_turn_server_set_by_an_operator_without_a_password_is_a_form_error(operator, app):
+    url = f"/admin/providers/app/{app.pk}/change/"
+    response = operator.post(url, admin_form_data(operator.get(url), turn_server="turn.acme.example",
+                                                  turn_username="relay"))
+    assert response.status_code == 200
+    assert response.context["adminform"].form.non_field_errors() == ["A TURN server needs a password."]
+    app.refresh_from_db()
+    assert app.turn_server == ""
+
+
 def test_an_operator_changes_a_provider_id_and_phones_find_the_new_one(operator, app, org):
     assert Client().get("/api/v1/providers/AcmeInc/config").status_code == 200  # now cached
     url = f"/admin/providers/app/{app.pk}/change/"

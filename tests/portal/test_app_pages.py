@@ -7,6 +7,7 @@ from django.test import Client
 
 from sessioncloud.accounts.models import AuditEntry
 from sessioncloud.providers.models import App
+from tests.factories import CONFIG_MEDIA_DEFAULTS
 from tests.portal.conftest import audit_changes, form_data
 
 pytestmark = pytest.mark.django_db
@@ -123,6 +124,7 @@ def test_saving_the_sip_profile(owner_client, app):
         "domain": "pbx.acme.example", "port": 5080, "proxy": "proxy.acme.example", "transport": "UDP",
         "useSubdomains": True, "srtp": "Enabled", "messaging": "Enabled", "video": "Disabled",
         "callrecording": "Disabled", "voicemailNumber": "*98", "registrationExpires": 300,
+        **CONFIG_MEDIA_DEFAULTS,
     }
     assert AuditEntry.objects.get().action == "app.sip"
 
@@ -135,6 +137,96 @@ def test_the_sip_profile_keeps_the_model_rules(owner_client, app):
     }
     app.refresh_from_db()
     assert app.sip_domain == "sip.acme.example"
+
+
+NAT_AND_MEDIA = {
+    "stun_server": "stun.acme.example:3478", "turn_server": "turn.acme.example", "turn_username": "relay",
+    "turn_password": "turn-s3cret", "ice_enabled": "on", "keepalive_seconds": "15", "srtp_mode": "mandatory",
+    "audio_codecs": "OPUS, pcmu,g722", "video_codecs": "vp8", "dtmf_mode": "info", "sip_realm": "acme",
+}
+
+
+def test_saving_the_nat_and_media_settings_reaches_the_phone_config(owner_client, app):
+    response = save(owner_client, "sip", **NAT_AND_MEDIA)
+    assert response.status_code == 302
+    config = Client().get("/api/v1/providers/AcmeInc/config")
+    sip = config.json()["sip"]
+    assert {key: sip[key] for key in CONFIG_MEDIA_DEFAULTS} == {
+        "stunServer": "stun.acme.example:3478", "turnServer": "turn.acme.example", "ice": True,
+        "keepAliveSeconds": 15, "srtpMode": "mandatory", "audioCodecs": ["opus", "PCMU", "G722"],
+        "videoCodecs": ["VP8"], "dtmfMode": "info", "realm": "acme",
+    }
+    assert b"relay" not in config.content and b"turn-s3cret" not in config.content
+
+
+def test_the_turn_password_is_stored_and_audited_but_never_shown(owner_client, app):
+    save(owner_client, "sip", **NAT_AND_MEDIA)
+    app.refresh_from_db()
+    assert (app.turn_username, app.turn_password) == ("relay", "turn-s3cret")
+    changes = audit_changes(AuditEntry.objects.get())
+    assert changes["sip.turnPassword"] == ("", "***")
+    page = owner_client.get(page_url("sip")).content.decode()
+    assert "turn-s3cret" not in page
+    assert 'TURN password: <span class="badge ok">set</span>' in page
+
+
+def test_a_blank_turn_password_keeps_the_current_one(owner_client, app):
+    save(owner_client, "sip", **NAT_AND_MEDIA)
+    save(owner_client, "sip", turn_password="", keepalive_seconds="20")
+    app.refresh_from_db()
+    assert (app.turn_password, app.keepalive_seconds) == ("turn-s3cret", 20)
+
+
+def test_removing_the_turn_settings_removes_the_password(owner_client, app):
+    save(owner_client, "sip", **NAT_AND_MEDIA)
+    response = save(owner_client, "sip", turn_server="", turn_username="", clear_turn_password="on")
+    assert response.status_code == 302
+    app.refresh_from_db()
+    assert (app.turn_server, app.turn_username, app.turn_password) == ("", "", "")
+
+
+def test_a_turn_server_needs_its_credentials(owner_client, app):
+    response = save(owner_client, "sip", turn_server="turn.acme.example")
+    assert response.context["form"].errors == {
+        "turn_username": ["A TURN server needs a username."],
+        "turn_password": ["A TURN server needs a password."],
+    }
+    app.refresh_from_db()
+    assert app.turn_server == ""
+
+
+def test_turn_credentials_need_a_turn_server(owner_client, app):
+    response = save(owner_client, "sip", turn_username="relay", turn_password="turn-s3cret")
+    assert response.context["form"].errors == {
+        "turn_server": ["Enter the TURN server these credentials are for, or remove them."],
+    }
+
+
+def test_the_nat_and_media_settings_keep_the_model_rules(owner_client, app):
+    response = save(owner_client, "sip", stun_server="stun acme", keepalive_seconds="2",
+                    audio_codecs="opus, g711", video_codecs="VP8, vp8", sip_realm='acme"', dtmf_mode="sip")
+    assert response.context["form"].errors == {
+        "stun_server": ["Use host or host:port, for example sip.example.com:5060."],
+        "keepalive_seconds": ["Use 0 (no keep-alives) or 5 to 3600 seconds."],
+        "audio_codecs": ["Unknown audio codec 'g711'. Use opus, G722, PCMU, PCMA, G729, GSM, iLBC, speex."],
+        "video_codecs": ["The video codec VP8 is listed twice."],
+        "sip_realm": ["A realm is one line of printable ASCII without quotes or backslashes, at most 253 "
+                      "characters."],
+        "dtmf_mode": ["Select a valid choice. sip is not one of the available choices."],
+    }
+    app.refresh_from_db()
+    assert (app.stun_server, app.keepalive_seconds, app.audio_codecs) == ("", 30, [])
+
+
+def test_keep_alives_can_be_turned_off(owner_client, app):
+    save(owner_client, "sip", keepalive_seconds="0")
+    assert Client().get("/api/v1/providers/AcmeInc/config").json()["sip"]["keepAliveSeconds"] == 0
+
+
+def test_the_sip_page_shows_the_saved_codec_order(owner_client, app):
+    save(owner_client, "sip", audio_codecs="pcma, opus")
+    page = owner_client.get(page_url("sip")).content.decode()
+    assert 'name="audio_codecs" value="PCMA, opus"' in page
 
 
 def test_saving_provisioning_settings_keeps_the_auth_header_secret(owner_client, app):

@@ -146,6 +146,20 @@ def test_a_setup_link_made_in_the_portal_redeems_once(owner_client, ann):
     assert (again.status_code, again.json()["error"]["code"]) == (404, "token_invalid")
 
 
+def test_the_local_code_shown_carries_the_display_name(owner_client, ann):
+    code = shown_code(owner_client.get(PAGE).content.decode(), "code-local")
+    assert code == ('scloc:AcmeInc|{"sipaccounts":[{"sipusername":"1001","sippassword":"sip-s3cret",'
+                    '"displayname":"Ann Smith"}]}')
+
+
+def test_a_setup_link_gives_the_phone_the_display_name(owner_client, ann):
+    token = shown_code(create_setup_link(owner_client).content.decode(), "issued-code").removeprefix(
+        "scloc:?v=2&token=")
+    body = {"token": token, "deviceId": "phone-1", "app": {"platform": "android", "version": "6.1"}}
+    redeemed = Client().post("/api/v1/tokens/redeem", body, content_type="application/json").json()
+    assert [a["displayname"] for a in redeemed["sipaccounts"]] == ["Ann Smith"]
+
+
 def test_max_uses_is_one_to_five(owner_client, ann):
     response = create_setup_link(owner_client, max_uses=6)
     assert response.status_code == 400

@@ -11,6 +11,7 @@ from ipaddress import ip_network
 import pytest
 
 from sessioncloud.providers.models import ProvisioningLogEntry
+from tests.factories import MEDIA_DEFAULTS
 from tests.providerstub import ProviderStub, start_stub, stop_stub
 
 pytestmark = pytest.mark.django_db
@@ -53,7 +54,7 @@ def test_a_good_answer_shows_the_merged_accounts_exactly_as_a_phone_gets_them(ow
         "sipusername": "1000", "sippassword": "sip-pw", "authusername": "1000", "displayname": "1000",
         "domain": "pbx1.sip.acme.example", "port": 5060, "proxy": None, "transport": "TCP", "srtp": "Disabled",
         "messaging": "Enabled", "video": "Enabled", "callrecording": "Disabled", "subdomain": "pbx1",
-        "voicemailNumber": None, "registrationExpires": 600,
+        "voicemailNumber": None, "registrationExpires": 600, **MEDIA_DEFAULTS,
     }]
     assert (merged["update"], merged["errmsg"], merged["xmppaccounts"]) == (True, "", [])
     assert '<span class="badge ok" id="bench-outcome">usable answer</span>' in content

@@ -53,6 +53,17 @@ def test_a_bare_account_gets_every_key_from_the_profile() -> None:
         "subdomain": None,
         "voicemailNumber": "*97",
         "registrationExpires": 600,
+        "stunServer": None,
+        "turnServer": None,
+        "turnUsername": None,
+        "turnPassword": None,
+        "ice": False,
+        "keepAliveSeconds": 30,
+        "srtpMode": "optional",
+        "audioCodecs": [],
+        "videoCodecs": [],
+        "dtmfMode": "rfc2833",
+        "realm": None,
     }
     assert tuple(merged) == MERGED_KEYS
 
@@ -88,6 +99,16 @@ def test_a_bare_account_gets_every_key_from_the_profile() -> None:
         ({}, {"proxy": "proxy.acme.example:5070"}, {"proxy": "proxy.acme.example:5070"}),
         ({}, {"proxy": ""}, {"proxy": None}),
         ({}, {"voicemail_number": None, "registration_expires": 3600}, {"voicemailNumber": None, "registrationExpires": 3600}),
+        ({}, {"stun_server": "stun.acme.example:3478", "ice": True, "keepalive_seconds": 15},
+         {"stunServer": "stun.acme.example:3478", "ice": True, "keepAliveSeconds": 15}),
+        ({}, {"turn_server": "turn.acme.example", "turn_username": "relay", "turn_password": "t-pw"},
+         {"turnServer": "turn.acme.example", "turnUsername": "relay", "turnPassword": "t-pw"}),
+        ({}, {"stun_server": "", "turn_server": "", "turn_username": "", "turn_password": "", "realm": ""},
+         {"stunServer": None, "turnServer": None, "turnUsername": None, "turnPassword": None, "realm": None}),
+        ({"srtp": "Enabled"}, {"srtp_mode": "mandatory"}, {"srtp": "Enabled", "srtpMode": "mandatory"}),
+        ({}, {"audio_codecs": ("opus", "PCMA"), "video_codecs": ("VP8",)},
+         {"audioCodecs": ["opus", "PCMA"], "videoCodecs": ["VP8"]}),
+        ({}, {"dtmf_mode": "info", "realm": "acme"}, {"dtmfMode": "info", "realm": "acme"}),
     ],
 )
 def test_it_applies_the_merge_rules(fields: dict[str, Any], profile_changes: dict[str, Any], expected: dict[str, Any]) -> None:

@@ -77,7 +77,7 @@ def app_branding(request: HttpRequest, provider_id: str) -> HttpResponse:
 
 @org_required
 def app_sip(request: HttpRequest, provider_id: str) -> HttpResponse:
-    return _edit_app(request, app_for_user(request, provider_id), SipForm, "sip")
+    return _edit_app(request, app_for_user(request, provider_id), SipForm, "sip", _sip_context)
 
 
 @org_required
@@ -180,6 +180,10 @@ def _branding_context(app: App, form: AppSettingsForm) -> dict[str, Any]:
         "preview_help_title": str(form["help_menu_title"].value() or ""),
         "preview_links": links,
     }
+
+
+def _sip_context(app: App, form: AppSettingsForm) -> dict[str, Any]:
+    return {"turn_password_set": bool(app.turn_password)}
 
 
 def _provisioning_context(app: App, form: AppSettingsForm) -> dict[str, Any]:
