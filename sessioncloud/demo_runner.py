@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from sessioncloud.lib.publicurl import demo_public_url
+
 EXAMPLE_SERVICE = Path(__file__).resolve().parent.parent / "examples" / "provider_service.py"
 EXAMPLE_PORT = 8001
 
@@ -58,6 +60,8 @@ def run_demo(argv: list[str]) -> int:
     parser.add_argument("--seed-only", action="store_true", help="Migrate and seed, then stop.")
     args = parser.parse_args(argv)
     allow_demo_provider()
+    # Logo URLs and links must point where this demo answers (unless the operator said otherwise).
+    os.environ.setdefault("SESSIONCLOUD_PUBLIC_URL", demo_public_url(args.host, args.port))
     import django
     from django.core.management import call_command
 

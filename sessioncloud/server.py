@@ -12,6 +12,8 @@ import argparse
 import os
 from typing import Any
 
+from sessioncloud.lib.publicurl import warn_on_port_mismatch
+
 SERVERS = ("granian", "gunicorn")
 WSGI_TARGET = "sessioncloud.wsgi:application"
 # docs/performance.md, "An in-process cache in front of Redis?": the measurements behind it.
@@ -47,6 +49,7 @@ def serve(argv: list[str]) -> int:
     import django
 
     django.setup()  # fail fast on configuration errors, before forking workers
+    warn_on_port_mismatch(django.conf.settings.PUBLIC_URL, args.host, args.port)
     from sessioncloud.onboarding.runner import start_embedded_worker
 
     start_embedded_worker()  # bulk jobs, embedded default only (no REDIS_URL): see that module
