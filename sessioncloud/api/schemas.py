@@ -268,6 +268,7 @@ class TestBenchIn(Strict):
 
 
 class TestBenchOut(BaseModel):
+    outcome: Literal["ok", "rejected", "failed"]
     request: dict
     status: int | None
     latencyMs: int

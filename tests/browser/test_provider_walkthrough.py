@@ -190,7 +190,8 @@ def test_a_new_provider_sets_up_an_app_and_its_users_and_a_rival_sees_none_of_it
     page.fill("#id_username", "1000")
     page.fill("#id_password", "1234")
     portal.submit()
-    assert page.inner_text("#bench-outcome") == "provider_bad_response"
+    assert page.inner_text("#bench-outcome") == "failed"
+    assert page.inner_text("#bench-error-code") == "provider_bad_response"
     assert "sipaccounts[0].sipusername: missing" in page.inner_text("#bench-errors")
     provider.answer_json(GOOD_ANSWER)
     page.fill("#id_username", "1000")
