@@ -249,7 +249,11 @@ def test_a_new_provider_sets_up_an_app_and_its_users_and_a_rival_sees_none_of_it
     # The device ledger: deactivate the phone; its next call is told to remove its accounts.
     page.click("nav.tabs >> text=Devices")
     assert "walk-phone-1" in page.inner_text("main table")
-    portal.submit("main table form")
+    with page.expect_navigation():
+        page.click("main table >> text=Deactivate")
+    assert page.inner_text("#confirm-title") == "Deactivate the device walk-phone-1?"
+    portal.shoot("device-deactivate-confirm")
+    portal.submit()
     assert "deactivated" in page.inner_text("main table")
     portal.shoot("devices")
     assert phone_provisions(base, "walk-phone-1")["errmsg"] == "This device was deactivated by your provider."

@@ -9,9 +9,11 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods, require_POST
 
 from sessioncloud.accounts.adapters import start_organization
 from sessioncloud.accounts.models import ApiKey, AuditEntry, record_audit
@@ -24,6 +26,7 @@ from sessioncloud.portal.access import (
     org_required,
     select_organization,
 )
+from sessioncloud.portal.confirm import ONLY_EDITORS, Confirmation, confirmation_page
 from sessioncloud.portal.forms import ApiKeyForm, OrganizationForm
 
 
@@ -65,10 +68,13 @@ def api_keys(request: HttpRequest) -> HttpResponse:
     })
 
 
-@require_POST
+@require_http_methods(["GET", "POST"])
 @org_required
 def api_key_revoke(request: HttpRequest, key_id: int) -> HttpResponse:
+    """GET asks first (saying what revoking does); POST revokes."""
     key = api_key_for_user(request, key_id)
+    if request.method == "GET" and key.revoked is None:
+        return _confirm_revoke(request, key)
     if key.revoked is None:
         key.revoked = timezone.now()
         key.save(update_fields=["revoked"])
@@ -76,6 +82,21 @@ def api_key_revoke(request: HttpRequest, key_id: int) -> HttpResponse:
                {"name": key.name, "hint": key.hint, "revoked": True})
         messages.success(request, f"The key {key.name} is revoked; calls with it are refused from now on.")
     return redirect("portal:api_keys")
+
+
+def _confirm_revoke(request: HttpRequest, key: ApiKey) -> HttpResponse:
+    used = (f"It was last used on {date_format(timezone.localtime(key.last_used), 'j M Y')}."
+            if key.last_used else "It has never been used.")
+    return confirmation_page(request, Confirmation(
+        title=f"Revoke the API key {key.name}?",
+        consequences=[
+            f"Every call with the key {key.hint}… is refused from now on. {used}",
+            "Programs that use it stop working: give them a new key first.",
+            "A revoked key cannot be used again; the audit log records who revoked it.",
+        ],
+        button="Revoke key", cancel_url=reverse("portal:api_keys"),
+        refusal="" if request.membership.can_edit else ONLY_EDITORS,  # type: ignore[attr-defined]
+    ))
 
 
 @org_required
