@@ -165,6 +165,20 @@ class AppOut(BaseModel):
     warnings: list[str] = []
 
 
+class AppContentsOut(BaseModel):
+    endUsers: int
+    setupTokens: int
+    devices: int
+    provisioningLogEntries: int
+    jobs: int
+
+
+class AppDeletedOut(BaseModel):
+    providerId: str
+    deleted: AppContentsOut
+    providerIdReserved: bool
+
+
 # --- Management API: end users, tokens, devices, log ------------------------------------------
 
 

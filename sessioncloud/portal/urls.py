@@ -16,6 +16,7 @@ urlpatterns = [
     path("portal/apps/<str:provider_id>/general/", apps.app_general, name="app_general"),
     path("portal/apps/<str:provider_id>/branding/", apps.app_branding, name="app_branding"),
     path("portal/apps/<str:provider_id>/sip/", apps.app_sip, name="app_sip"),
+    path("portal/apps/<str:provider_id>/delete/", apps.app_delete, name="app_delete"),
     path("portal/apps/<str:provider_id>/provisioning/", apps.app_provisioning, name="app_provisioning"),
     path("portal/apps/<str:provider_id>/provisioning/rotate-secret/", apps.app_rotate_secret,
          name="app_rotate_secret"),

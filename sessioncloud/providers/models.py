@@ -149,7 +149,7 @@ class App(models.Model):
     def clean(self) -> None:
         errors: dict[str, str] = {}
         taken = App.objects.filter(provider_id__iexact=self.provider_id).exclude(pk=self.pk)
-        if self.provider_id and taken.exists():
+        if self.provider_id and (taken.exists() or RetiredProviderId.reserved_for_others(self)):
             errors["provider_id"] = "This ProviderId is already taken."
         if self.provisioning_mode == ProvisioningMode.EXTERNAL and not self.provisioning_url:
             errors["provisioning_url"] = "External provisioning needs the URL of your web service."
@@ -171,6 +171,36 @@ class App(models.Model):
 
     def end_rotation(self) -> None:
         self.signing_secrets = ",".join(self.signing_secret_list()[:1])
+
+
+class RetiredProviderId(models.Model):
+    """The ProviderId of a deleted App. Phones in the field still hold it (whitelabel apps have it
+    built in), so no other organization may take it: it would receive their logins. The
+    organization that deleted it may create an App with it again; an operator may release it."""
+
+    provider_id = models.CharField("ProviderId", max_length=32)
+    # Null once that organization is gone: then the ProviderId is reserved for no one.
+    organization = models.ForeignKey(Organization, models.SET_NULL, null=True, blank=True, related_name="+")
+    retired = models.DateTimeField(auto_now=True)
+    retired_by = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(Lower("provider_id"), name="retired_provider_id_unique_ignoring_case"),
+        ]
+        ordering = ["provider_id"]
+        verbose_name = "retired ProviderId"
+
+    def __str__(self) -> str:
+        return self.provider_id
+
+    @classmethod
+    def reserved_for_others(cls, app: App) -> bool:
+        """Whether the App's ProviderId belonged to a deleted App of another organization."""
+        retired = cls.objects.filter(provider_id__iexact=app.provider_id)
+        if app.organization_id is not None:
+            retired = retired.exclude(organization_id=app.organization_id)
+        return retired.exists()
 
 
 class EndUser(models.Model):

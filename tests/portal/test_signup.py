@@ -9,6 +9,7 @@ from django.core import mail
 from django.test import Client
 
 from sessioncloud.accounts.models import AuditEntry, Membership, Organization, Role
+from sessioncloud.providers.deletion import delete_app
 from sessioncloud.providers.models import App
 from tests.factories import make_app
 
@@ -104,3 +105,10 @@ def test_an_existing_address_gets_the_same_answer_and_no_second_account():
     assert User.objects.count() == 1
     assert list(App.objects.values_list("provider_id", flat=True)) == ["AcmeInc"]
     assert [m.subject for m in mail.outbox] == ["[SessionCloud] Please Confirm Your Email Address"]
+
+
+def test_sign_up_refuses_the_provider_id_of_a_deleted_app(other_org):
+    delete_app(make_app(other_org, "AcmeInc"), "rita@rival.example")
+    response = sign_up(Client())
+    assert response.context["form"].errors == {"provider_id": ["This ProviderId is already taken."]}
+    assert not User.objects.exists()

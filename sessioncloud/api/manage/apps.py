@@ -1,4 +1,4 @@
-"""Apps: list, create, read, partial update, logo upload."""
+"""Apps: list, create, read, partial update, delete, logo upload."""
 
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ from sessioncloud.api.auth import caller_of
 from sessioncloud.api.errors import ApiError
 from sessioncloud.api.manage import router
 from sessioncloud.api.manage.common import app_for, audit, invalid, save_validated
-from sessioncloud.api.schemas import AppIn, AppOut, ErrorOut
+from sessioncloud.api.schemas import AppDeletedOut, AppIn, AppOut, ErrorOut
+from sessioncloud.providers import deletion
 from sessioncloud.providers.appdata import (
     app_json,
     apply_body,
@@ -70,6 +71,19 @@ def update_app(request: HttpRequest, provider_id: str, payload: AppIn) -> dict:
             save_validated(app, field_errors)
             audit(request, "app.update", app, before, audit_snapshot(app))
     return {**app_json(app), "warnings": warnings}
+
+
+@router.delete("/apps/{provider_id}", response={200: AppDeletedOut, **ERRORS})
+def delete_app(request: HttpRequest, provider_id: str) -> dict:
+    """Delete the App and everything it holds; its ProviderId stays reserved for this organization."""
+    app = app_for(request, provider_id)
+    try:
+        deleted = deletion.delete_app(app, caller_of(request).actor)
+    except deletion.AppBusy as busy:
+        raise ApiError(409, "app_busy", str(busy)) from None
+    except deletion.AppGone:
+        raise ApiError(404, "not_found", "No app with that ProviderId in your organization.") from None
+    return {"providerId": app.provider_id, "deleted": deleted.as_json(), "providerIdReserved": True}
 
 
 def checked_url_warnings(app: App, changed: list[str]) -> list[str]:
