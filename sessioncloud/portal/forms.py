@@ -21,7 +21,12 @@ from sessioncloud.providers.logos import LogoError, store_logo
 from sessioncloud.providers.models import App, EndUser, Flag, Logo, Transport
 from sessioncloud.providers.outbound import check_provisioning_url
 from sessioncloud.providers.tokens import MAX_USES as MAX_TOKEN_USES
-from sessioncloud.providers.validators import MAX_HELP_LINKS, validate_header_value
+from sessioncloud.providers.validators import (
+    MAX_HELP_LINKS,
+    REGISTRATION_EXPIRES_RANGE,
+    validate_header_value,
+    validate_https_url,
+)
 
 LOGO_ACCEPT = "image/png,image/jpeg,image/webp"
 
@@ -110,12 +115,12 @@ class BrandingForm(AppSettingsForm):
         fields = ["theme_color", "help_menu_title", "help_links", "credentials_source", "contact_email"]
         labels = {"theme_color": "Theme colour", "credentials_source": "Credentials for %user% and %pwd%"}
         help_texts = {
-            "theme_color": "#RRGGBB. Colours keypad digits, menu titles and controls.",
+            "theme_color": "#RRGGBB or #RGB. Colours keypad digits, menu titles and controls.",
             "help_menu_title": "The title of the help menu in the app.",
             "credentials_source": "Which user name and password replace %user% and %pwd% in help links.",
             "contact_email": "Shown to your users in the app.",
         }
-        widgets = {"theme_color": forms.TextInput(attrs={"pattern": "#[0-9A-Fa-f]{6}", "maxlength": 7})}
+        widgets = {"theme_color": forms.TextInput(attrs={"pattern": "#([0-9A-Fa-f]{3}){1,2}", "maxlength": 7})}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -133,13 +138,34 @@ class BrandingForm(AppSettingsForm):
         return [(self[f"link_title_{i}"], self[f"link_url_{i}"]) for i in range(1, MAX_HELP_LINKS + 1)]
 
     def clean_help_links(self) -> list[dict[str, str]]:
+        return [{"title": title, "url": url} for _, title, url in self._typed_links()]
+
+    def _typed_links(self) -> list[tuple[int, str, str]]:
+        """(row number, title, url) of each row with something typed in it."""
         rows = []
         for index in range(1, MAX_HELP_LINKS + 1):
             title = (self.data.get(f"link_title_{index}") or "").strip()
             url = (self.data.get(f"link_url_{index}") or "").strip()
             if title or url:
-                rows.append({"title": title, "url": url})
+                rows.append((index, title, url))
         return rows
+
+    def clean(self) -> dict[str, Any]:
+        # Each link's problem is shown once, beside its own row (not again for the whole list).
+        data = super().clean()
+        for index, title, url in self._typed_links():
+            if not title:
+                self.add_error(f"link_title_{index}", "Give this link a title.")
+            try:
+                validate_https_url(url)
+            except ValidationError as error:
+                self.add_error(f"link_url_{index}", error.messages[0])
+        return data
+
+    def _update_errors(self, errors: ValidationError) -> None:
+        if any(name.startswith("link_") for name in self._errors) and hasattr(errors, "error_dict"):
+            errors = ValidationError({f: e for f, e in errors.error_dict.items() if f != "help_links"})
+        super()._update_errors(errors)
 
     def clean_logo_file(self) -> Logo | None:
         return _stored_logo(self.cleaned_data.get("logo_file"))
@@ -188,9 +214,14 @@ class SipForm(AppSettingsForm):
             "use_subdomains": "An account's subdomain goes in front of the domain "
                               "(pbx1 becomes pbx1.sip.example.com).",
             "login_fields": "What the app asks for when users type their SIP credentials.",
-            "voicemail_number": "Optional, for example *97.",
             "registration_expires": "From 30 to 86400.",
+            "voicemail_number": "Optional: digits, *, # and +, for example *97.",
         }
+
+    # Without the form's own "at least 0": the model's one range message covers every bad number.
+    registration_expires = forms.IntegerField(
+        label="Registration expiry (seconds)", help_text="From 30 to 86400.",
+        widget=forms.NumberInput(attrs={"min": REGISTRATION_EXPIRES_RANGE[0], "max": REGISTRATION_EXPIRES_RANGE[1]}))
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

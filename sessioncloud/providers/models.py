@@ -14,8 +14,12 @@ from django.db.models.functions import Lower
 from sessioncloud.accounts.models import Organization
 from sessioncloud.providers.fields import EncryptedTextField
 from sessioncloud.providers.validators import (
+    REGISTRATION_EXPIRES_MESSAGE,
+    REGISTRATION_EXPIRES_RANGE,
+    normalize_color,
     validate_bundle_id,
     validate_color,
+    validate_dial_string,
     validate_header_value,
     validate_help_links,
     validate_host_port,
@@ -107,10 +111,11 @@ class App(models.Model):
     messaging = models.CharField(max_length=8, choices=Flag.choices, default=Flag.ENABLED)
     video = models.CharField(max_length=8, choices=Flag.choices, default=Flag.DISABLED)
     callrecording = models.CharField(max_length=8, choices=Flag.choices, default=Flag.DISABLED)
-    voicemail_number = models.CharField(max_length=32, blank=True)
-    registration_expires = models.PositiveIntegerField(
-        default=600, validators=[MinValueValidator(30), MaxValueValidator(86400)]
-    )
+    voicemail_number = models.CharField(max_length=32, blank=True, validators=[validate_dial_string])
+    registration_expires = models.PositiveIntegerField(default=600, validators=[
+        MinValueValidator(REGISTRATION_EXPIRES_RANGE[0], REGISTRATION_EXPIRES_MESSAGE),
+        MaxValueValidator(REGISTRATION_EXPIRES_RANGE[1], REGISTRATION_EXPIRES_MESSAGE),
+    ])
 
     # Provisioning
     provisioning_mode = models.CharField(
@@ -145,6 +150,11 @@ class App(models.Model):
             if kwargs.get("update_fields") is not None:
                 kwargs["update_fields"] = {*kwargs["update_fields"], "signing_secrets"}
         super().save(*args, **kwargs)
+
+    def clean_fields(self, exclude: Any = None) -> None:
+        # Before the validators: a colour typed as #fff is #FFFFFF, in the portal and the API alike.
+        self.theme_color = normalize_color(self.theme_color)
+        super().clean_fields(exclude)
 
     def clean(self) -> None:
         errors: dict[str, str] = {}

@@ -146,7 +146,7 @@ def test_it_names_every_bad_field_at_once(api):
     response = api.post("/api/v1/manage/apps", body)
     assert response.status_code == 422
     assert response.json()["error"]["fields"] == {
-        "branding.themeColor": "Use a colour of the form #RRGGBB, for example #0A7CFF.",
+        "branding.themeColor": "Use a colour of the form #RRGGBB or #RGB, for example #0A7CFF.",
         "branding.contactEmail": "Enter a valid email address.",
         "branding.helpLinks": "Help link 1: Help links must be https:// URLs.",
         "sip.domain": "Use host or host:port, for example sip.example.com:5060.",
@@ -244,3 +244,25 @@ def test_an_auth_header_value_cannot_carry_a_second_header(api):
     response = api.post("/api/v1/manage/apps", body)
     assert response.status_code == 422
     assert set(response.json()["error"]["fields"]) == {"provisioning.authHeader"}
+
+
+def test_a_short_theme_colour_is_stored_in_full(api, app):
+    response = api.patch("/api/v1/manage/apps/AcmeInc", {"branding": {"themeColor": "#fa0"}})
+    assert response.json()["branding"]["themeColor"] == "#FFAA00"
+
+
+def test_an_ipv6_domain_is_accepted(api, app):
+    response = api.patch("/api/v1/manage/apps/AcmeInc", {"sip": {"domain": "[2001:db8::5]:5080"}})
+    assert response.json()["sip"]["domain"] == "[2001:db8::5]:5080"
+
+
+def test_a_registration_expiry_out_of_range_gets_the_range_message(api, app):
+    response = api.patch("/api/v1/manage/apps/AcmeInc", {"sip": {"registrationExpires": -1}})
+    assert response.json()["error"]["fields"] == {
+        "sip.registrationExpires": "Use a registration expiry from 30 to 86400 seconds."}
+
+
+def test_a_voicemail_number_with_markup_is_refused(api, app):
+    response = api.patch("/api/v1/manage/apps/AcmeInc", {"sip": {"voicemailNumber": "<script>"}})
+    assert response.json()["error"]["fields"] == {
+        "sip.voicemailNumber": "Use digits, *, # and + only (at most 32), for example *97."}

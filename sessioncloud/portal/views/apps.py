@@ -30,7 +30,7 @@ from sessioncloud.portal.templatetags.portal import FALLBACK_COLOR
 from sessioncloud.providers import deletion
 from sessioncloud.providers.appdata import audit_snapshot
 from sessioncloud.providers.models import App
-from sessioncloud.providers.validators import COLOR_RE
+from sessioncloud.providers.validators import COLOR_RE, normalize_color
 
 ExtraContext = Callable[[App, AppSettingsForm], dict[str, Any]]
 
@@ -215,7 +215,7 @@ def _audit_secrets(request: HttpRequest, action: str, app: App, before: dict[str
 
 
 def _branding_context(app: App, form: AppSettingsForm) -> dict[str, Any]:
-    typed = str(form["theme_color"].value() or "")
+    typed = normalize_color(str(form["theme_color"].value() or ""))
     # Only a well-formed colour reaches the preview's style attribute.
     theme = next(color for color in (typed, app.theme_color, FALLBACK_COLOR) if COLOR_RE.match(color))
     links = [
