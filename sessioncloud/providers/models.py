@@ -24,6 +24,7 @@ from sessioncloud.providers.validators import (
     validate_help_links,
     validate_host_port,
     validate_provider_id,
+    validate_provisioning_username,
 )
 
 
@@ -231,7 +232,7 @@ class EndUser(models.Model):
     video = models.CharField(max_length=8, choices=Flag.choices, blank=True)
     callrecording = models.CharField(max_length=8, choices=Flag.choices, blank=True)
     # ... or provisioning credentials (external mode)
-    provisioning_username = models.CharField(max_length=256, blank=True)
+    provisioning_username = models.CharField(max_length=256, blank=True, validators=[validate_provisioning_username])
     provisioning_password = EncryptedTextField(blank=True, default="")
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)

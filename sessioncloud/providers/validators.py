@@ -85,6 +85,21 @@ def _check_ipv6(address: str) -> None:
         raise ValidationError(f"{address} is not an IPv6 address.") from None
 
 
+CONTROL_CHARACTERS_RE = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def validate_provisioning_username(value: str) -> None:
+    """One rule for the portal, the management API and CSV files (docs/portal.md).
+
+    A ':' is allowed: phones split `username:ProviderId` at the last ':', so `a:b:AcmeInc` is
+    still read right. What a person could not type back, or a CSV cell would not keep, is not.
+    """
+    if CONTROL_CHARACTERS_RE.search(value or ""):
+        raise ValidationError("Must not contain line breaks or control characters.")
+    if value != value.strip():
+        raise ValidationError("Must not begin or end with a space.")
+
+
 def validate_dial_string(value: str) -> None:
     """A number the phone dials (voicemail): digits, *, # and +, nothing a page could render."""
     if value and not DIAL_STRING_RE.match(value):
