@@ -257,9 +257,8 @@ def api_key_for_user(request: HttpRequest, key_id: int) -> ApiKey:
     return key
 
 
-def audit_page_for_user(request: HttpRequest) -> Page:
-    entries = AuditEntry.objects.filter(organization=request.org)  # type: ignore[attr-defined]
-    return Paginator(entries, AUDIT_PAGE_SIZE).get_page(request.GET.get("page"))
+def audit_entries_for_user(request: HttpRequest) -> QuerySet[AuditEntry]:
+    return AuditEntry.objects.filter(organization=request.org)  # type: ignore[attr-defined]
 
 
 def membership_of_user(request: HttpRequest, organization_id: Any) -> Membership:

@@ -423,7 +423,7 @@ class LogFilterForm(forms.Form):
     device = forms.CharField(label="Device id", max_length=128, required=False)
     since = forms.DateField(label="From", required=False, widget=forms.DateInput(attrs={"type": "date"}))
     until = forms.DateField(label="To", required=False, widget=forms.DateInput(attrs={"type": "date"}),
-                            help_text="Both days included, UTC.")
+                            help_text="Both days included.")
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}

@@ -59,4 +59,5 @@ urlpatterns = [
     path("portal/api-keys/", organization.api_keys, name="api_keys"),
     path("portal/api-keys/<int:key_id>/revoke/", organization.api_key_revoke, name="api_key_revoke"),
     path("portal/audit/", organization.audit_log, name="audit_log"),
+    path("portal/audit/export/", organization.audit_export, name="audit_export"),
 ]

@@ -76,7 +76,7 @@ POSTS: dict[str, dict[str, Any]] = {
                             "save": "1"},
 }
 # Views that only read, and views any signed-in person may post to (they change no tenant data).
-READ_ONLY = {"root", "home", "app_detail", "audit_log", "team", "app_dashboard", "end_users", "end_user",
+READ_ONLY = {"root", "home", "app_detail", "audit_log", "audit_export", "team", "app_dashboard", "end_users", "end_user",
              "end_user_qr", "tokens", "devices", "provisioning_log", "bulk", "bulk_job", "bulk_job_download"}
 NOT_TENANT_DATA = {"invitation", "invitation_forget", "organization_new", "organization_switch"}
 
