@@ -39,6 +39,23 @@ def api_error_response(error: ApiError) -> JsonResponse:
     return error_response(error.status, error.code, error.message, fields=error.fields, headers=error.headers)
 
 
+def json_path(parts: list | tuple) -> str:
+    """A location in a body as the error's `fields` names it: `sip.domain`, `helpLinks[0].url`."""
+    path = ""
+    for part in parts:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path
+
+
+def describe_field_error(error: dict) -> str:
+    """A schema (pydantic) error as a sentence."""
+    if error.get("type") == "missing":
+        return "This field is required."
+    if error.get("type") == "extra_forbidden":
+        return "This field is not known."
+    return str(error.get("msg", "This value is not valid."))
+
+
 def not_found(what: str = "resource") -> ApiError:
     return ApiError(404, "not_found", f"No such {what}.")
 

@@ -11,7 +11,13 @@ from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
 from sessioncloud import __version__
-from sessioncloud.api.errors import ApiError, api_error_response, error_response
+from sessioncloud.api.errors import (
+    ApiError,
+    api_error_response,
+    describe_field_error,
+    error_response,
+    json_path,
+)
 
 log = logging.getLogger("sessioncloud.api")
 
@@ -49,18 +55,7 @@ def field_path(loc: list | tuple) -> str:
         parts = parts[2:] if len(parts) > 2 else parts[1:]
     elif parts and parts[0] in ("query", "path", "header"):
         parts = parts[1:]
-    path = ""
-    for part in parts:
-        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
-    return path or "body"
-
-
-def describe_field_error(error: dict) -> str:
-    if error.get("type") == "missing":
-        return "This field is required."
-    if error.get("type") == "extra_forbidden":
-        return "This field is not known."
-    return str(error.get("msg", "This value is not valid."))
+    return json_path(parts) or "body"
 
 
 @api.exception_handler(ValidationError)
