@@ -44,6 +44,16 @@ class AppSettingsForm(forms.ModelForm):
     def update_fields(self) -> list[str]:
         return [*self._meta.fields, *self.extra_fields, "updated"]  # type: ignore[misc]
 
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        for name in self._meta.fields:  # type: ignore[union-attr]
+            widget = self.fields[name].widget if name in self.fields else None
+            if widget is not None and not isinstance(widget, forms.CheckboxInput) and \
+                    widget.value_omitted_from_data(self.data, self.files, self.add_prefix(name)):
+                # Not on the page (e.g. the whitelabel fields of a generic App): keep what is stored.
+                data[name] = getattr(self.instance, name)
+        return data
+
     def _update_errors(self, errors: ValidationError) -> None:
         # A field whose own check failed already says why: the model's complaint about the value
         # it then lacks (e.g. "external provisioning needs the URL") would only repeat it.

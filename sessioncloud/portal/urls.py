@@ -1,3 +1,4 @@
+from django.templatetags.static import static
 from django.urls import path
 from django.views.generic import RedirectView
 
@@ -10,6 +11,8 @@ BULK_JOB = APP + "bulk/jobs/<uuid:job_id>/"
 app_name = "portal"
 urlpatterns = [
     path("", RedirectView.as_view(url="/portal/", permanent=False), name="root"),
+    # Browsers ask for /favicon.ico on pages that name no icon (the API documentation).
+    path("favicon.ico", RedirectView.as_view(url=static("portal/favicon.svg"), permanent=True), name="favicon"),
     path("portal/", apps.home, name="home"),
     path("portal/apps/new/", apps.app_new, name="app_new"),
     path("portal/apps/<str:provider_id>/", apps.app_detail, name="app_detail"),

@@ -11,6 +11,7 @@ from django.core import mail
 from django.test import Client
 
 from sessioncloud.lib.casing import sentence_case
+from sessioncloud.providers.models import ProvisioningLogEntry
 from tests.portal.conftest import PASSWORD
 
 pytestmark = pytest.mark.django_db
@@ -80,3 +81,65 @@ def test_allauths_pages_have_sentence_case_headings_and_titles(demo_user, path, 
 ])
 def test_sentence_case_lowers_only_capitalised_words_after_the_first(text, expected):
     assert sentence_case(text) == expected
+
+
+def test_every_page_names_its_favicon(owner_client, app):
+    content = owner_client.get("/portal/").content.decode()
+    assert '<link rel="icon" href="/static/portal/favicon.svg" type="image/svg+xml">' in content
+    icon = Client().get("/static/portal/favicon.svg")
+    assert (icon.status_code, icon["Content-Type"]) == (200, "image/svg+xml")
+
+
+def test_favicon_ico_leads_to_the_icon(db):
+    response = Client().get("/favicon.ico")
+    assert (response.status_code, response["Location"]) == (301, "/static/portal/favicon.svg")
+
+
+def test_the_export_page_warns_about_passwords_once(owner_client, app):
+    content = owner_client.get("/portal/apps/AcmeInc/bulk/export/").content.decode()
+    assert content.count("audit log") == 1
+
+
+def test_the_empty_dashboard_chart_explains_itself(owner_client, app):
+    content = owner_client.get("/portal/apps/AcmeInc/dashboard/").content.decode()
+    assert re.search(r'<p class="chart-empty" id="chart-empty">(.*?)</p>', content).group(1) == (
+        "Nothing to show yet: no phone has asked for its accounts in the last 30 days. The bars count logins, "
+        "re-provisioning and redeemed setup links (in portal mode, only setup links: phones that type their SIP "
+        "account ask nothing). Fetching the configuration and test bench runs are not counted.")
+
+
+def test_a_chart_with_calls_needs_no_explanation(owner_client, app):
+    ProvisioningLogEntry.objects.create(app=app, flow="token", outcome="ok")
+    assert 'id="chart-empty"' not in owner_client.get("/portal/apps/AcmeInc/dashboard/").content.decode()
+
+
+def test_a_new_api_key_has_a_copy_button(owner_client):
+    content = owner_client.post("/portal/api-keys/", {"name": "Billing"}).content.decode()
+    assert '<button type="button" class="secondary small" data-copy="new-key" hidden>Copy</button>' in content
+    assert '<script src="/static/portal/copy.js" defer></script>' in content
+
+
+def test_a_generic_app_shows_no_whitelabel_fields(owner_client, app):
+    general = owner_client.get("/portal/apps/AcmeInc/general/").content.decode()
+    provisioning = owner_client.get("/portal/apps/AcmeInc/provisioning/").content.decode()
+    assert "id_ios_bundle_id" not in general and "id_android_package" not in general and 'id="whitelabel-note"' in general
+    assert "id_username_placeholder" not in provisioning and "id_password_placeholder" not in provisioning
+
+
+def test_a_whitelabel_app_shows_its_whitelabel_fields(owner_client, app):
+    app.kind = "whitelabel"
+    app.save()
+    general = owner_client.get("/portal/apps/AcmeInc/general/").content.decode()
+    provisioning = owner_client.get("/portal/apps/AcmeInc/provisioning/").content.decode()
+    assert 'id="id_ios_bundle_id"' in general and 'id="id_android_package"' in general
+    assert 'id="id_username_placeholder"' in provisioning and 'id="id_password_placeholder"' in provisioning
+
+
+def test_saving_a_generic_app_keeps_the_hidden_whitelabel_values(owner_client, app):
+    app.ios_bundle_id, app.username_placeholder = "com.acme.phone", "Account No"
+    app.save()
+    owner_client.post("/portal/apps/AcmeInc/general/", {"name": "Renamed", "kind": "generic", "enabled": "on"})
+    owner_client.post("/portal/apps/AcmeInc/provisioning/", {"provisioning_mode": "portal", "provisioning_timeout": "8",
+                                                             "token_ttl_hours": "72"})
+    app.refresh_from_db()
+    assert (app.name, app.ios_bundle_id, app.username_placeholder) == ("Renamed", "com.acme.phone", "Account No")
