@@ -1,6 +1,6 @@
 """Times in the portal are shown in the viewer's own time zone.
 
-A small script (static/portal/timezone.js) stores the browser's zone name in a cookie; every
+A small script (static/portal/portal.js) stores the browser's zone name in a cookie; every
 later page renders times in it. Without the script, or with a zone this machine does not know,
 times stay in UTC; every page names the zone it shows.
 """
