@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator
-from datetime import date, datetime, time, timedelta
 from string import Formatter
 from typing import Any
 
@@ -20,6 +19,7 @@ from django.utils.formats import date_format
 
 from sessioncloud.accounts.models import AuditEntry, Organization
 from sessioncloud.onboarding.csvfile import write_csv
+from sessioncloud.portal.forms import DateRangeForm
 
 # action code -> (what the filter calls it, the sentence; {object} is the object's name, other
 # {names} come from the entry's after/before snapshot).
@@ -109,13 +109,11 @@ def _as_local_time(text: str) -> str | None:
 # --- filters ----------------------------------------------------------------------------------
 
 
-class AuditFilterForm(forms.Form):
+class AuditFilterForm(DateRangeForm):
     person = forms.ChoiceField(label="Who", required=False)
     action = forms.ChoiceField(label="What", required=False)
     app = forms.ChoiceField(label="App", required=False)
-    since = forms.DateField(label="From", required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    until = forms.DateField(label="To", required=False, widget=forms.DateInput(attrs={"type": "date"}),
-                            help_text="Both days included.")
+    field_order = ["person", "action", "app", "since", "until"]
 
     def __init__(self, data: Any, *, organization: Organization):
         super().__init__(data)
@@ -129,13 +127,6 @@ class AuditFilterForm(forms.Form):
             ((code, ACTIONS.get(code, (code, ""))[0]) for code in codes), key=lambda choice: choice[1].lower())]
         self.fields["app"].choices = [("", "Any App or none"), *((a, a) for a in apps)]
 
-    def clean(self) -> dict[str, Any]:
-        data = super().clean() or {}
-        if data.get("since") and data.get("until") and data["since"] > data["until"]:
-            self.add_error("until", "The last day comes before the first.")
-            del data["since"]
-        return data
-
 
 def filtered(entries: QuerySet[AuditEntry], form: AuditFilterForm) -> QuerySet[AuditEntry]:
     """The entries the valid filters let through (a bad filter is shown, the others still apply)."""
@@ -144,15 +135,7 @@ def filtered(entries: QuerySet[AuditEntry], form: AuditFilterForm) -> QuerySet[A
     for name, lookup in (("person", "actor"), ("action", "action"), ("app", "app_provider_id")):
         if chosen.get(name):
             entries = entries.filter(**{lookup: chosen[name]})
-    if chosen.get("since"):
-        entries = entries.filter(created__gte=_start_of(chosen["since"]))
-    if chosen.get("until"):
-        entries = entries.filter(created__lt=_start_of(chosen["until"]) + timedelta(days=1))
-    return entries
-
-
-def _start_of(day: date) -> datetime:
-    return datetime.combine(day, time.min, tzinfo=timezone.get_current_timezone())
+    return form.in_range(entries)
 
 
 # --- CSV --------------------------------------------------------------------------------------

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import date, datetime, time, timedelta
 from typing import Any, ClassVar
 
 from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
+from django.db.models import QuerySet
+from django.utils import timezone
 
 from sessioncloud.accounts.models import Role
 from sessioncloud.api.manage.devices import OUTCOMES
@@ -427,10 +430,9 @@ class SetupLinkForm(forms.Form):
         help_text="A setup link works this many times, then it is dead.")
 
 
-class LogFilterForm(forms.Form):
-    outcome = forms.ChoiceField(choices=[("", "Any outcome"), *((o, o) for o in OUTCOMES)], required=False)
-    username = forms.CharField(max_length=256, required=False)
-    device = forms.CharField(label="Device id", max_length=128, required=False)
+class DateRangeForm(forms.Form):
+    """A filter form's From and To days (in the viewer's time zone, both included)."""
+
     since = forms.DateField(label="From", required=False, widget=forms.DateInput(attrs={"type": "date"}))
     until = forms.DateField(label="To", required=False, widget=forms.DateInput(attrs={"type": "date"}),
                             help_text="Both days included.")
@@ -441,6 +443,26 @@ class LogFilterForm(forms.Form):
             self.add_error("until", "The last day comes before the first.")
             del data["since"]  # a range that cannot be meant filters by neither end
         return data
+
+    def in_range(self, rows: QuerySet[Any], field: str = "created") -> QuerySet[Any]:
+        """The rows whose `field` falls on the chosen days (call after is_valid())."""
+        chosen = self.cleaned_data
+        if chosen.get("since"):
+            rows = rows.filter(**{f"{field}__gte": _start_of(chosen["since"])})
+        if chosen.get("until"):
+            rows = rows.filter(**{f"{field}__lt": _start_of(chosen["until"]) + timedelta(days=1)})
+        return rows
+
+
+def _start_of(day: date) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=timezone.get_current_timezone())
+
+
+class LogFilterForm(DateRangeForm):
+    outcome = forms.ChoiceField(choices=[("", "Any outcome"), *((o, o) for o in OUTCOMES)], required=False)
+    username = forms.CharField(max_length=256, required=False)
+    device = forms.CharField(label="Device id", max_length=128, required=False)
+    field_order = ["outcome", "username", "device", "since", "until"]
 
 
 class TestBenchForm(forms.Form):

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta
-
 from django.contrib import messages
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
 from sessioncloud.accounts.models import record_audit
@@ -122,14 +119,7 @@ def provisioning_log(request: HttpRequest, provider_id: str) -> HttpResponse:
         entries = entries.filter(username__icontains=chosen["username"])
     if chosen.get("device"):
         entries = entries.filter(device_id__icontains=chosen["device"])
-    if chosen.get("since"):
-        entries = entries.filter(created__gte=_start_of(chosen["since"]))
-    if chosen.get("until"):
-        entries = entries.filter(created__lt=_start_of(chosen["until"]) + timedelta(days=1))
+    entries = form.in_range(entries)
     return render(request, "portal/provisioning_log.html", {
         "app": app, "page": "log", "form": form, "entries": page_of(entries, request),
     })
-
-
-def _start_of(day: datetime) -> datetime:
-    return datetime.combine(day, time.min, tzinfo=timezone.get_current_timezone())
