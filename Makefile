@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PG_URL ?= postgres://postgres@127.0.0.1:5432/sessioncloud
 REDIS_TEST_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: install run test test-sqlite test-postgres services browser lint clean bench audit fuzz soak
+.PHONY: install run test test-sqlite test-postgres services browser sip registrar lint clean bench audit fuzz soak
 
 $(BIN)/sessioncloud: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -25,13 +25,21 @@ services:
 browser:
 	bash scripts/browser.sh
 
-test: install services browser audit test-sqlite test-postgres
+# Debian's kamailio, baresip and linphonec for the SIP end-to-end test (tests/sip), when missing.
+sip:
+	bash scripts/sip.sh
+
+# A loopback SIP registrar that knows the demo's users (run `make run` first; README).
+registrar: install sip
+	$(BIN)/python scripts/registrar.py
+
+test: install services browser sip audit test-sqlite test-postgres
 
 # Known vulnerabilities in the installed dependencies; says plainly when it cannot look them up.
 audit: install
 	$(BIN)/python scripts/dependency_audit.py
 
-test-sqlite: install browser
+test-sqlite: install browser sip
 	SESSIONCLOUD_DATA_DIR=$(CURDIR)/var/test-sqlite $(BIN)/pytest
 
 test-postgres: install services browser

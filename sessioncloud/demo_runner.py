@@ -60,7 +60,8 @@ def run_demo(argv: list[str]) -> int:
     parser.add_argument("--seed-only", action="store_true", help="Migrate and seed, then stop.")
     args = parser.parse_args(argv)
     allow_demo_provider()
-    # Logo URLs and links must point where this demo answers (unless the operator said otherwise).
+    # Logo URLs and the links the demo hands out (setup pages, Linphone addresses) point at the
+    # address it serves, unless the operator set one.
     os.environ.setdefault("SESSIONCLOUD_PUBLIC_URL", demo_public_url(args.host, args.port))
     import django
     from django.core.management import call_command

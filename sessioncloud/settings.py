@@ -56,6 +56,9 @@ def _allowed_nets() -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
 OUTBOUND_ALLOW_NETS = _allowed_nets()
 OUTBOUND_ALLOW_HTTP = env_bool("SESSIONCLOUD_OUTBOUND_ALLOW_HTTP", False)
 RATE_LIMITS = env_str("SESSIONCLOUD_RATE_LIMITS", "")
+# How many calls to one App's provisioning service each app process lets wait at once (an App
+# may have its own bound, set by the operator); docs/performance.md says how it was sized.
+PROVIDER_CALLS_PER_APP = max(1, env_int("SESSIONCLOUD_PROVIDER_CALLS_PER_APP", 2000))
 # How many reverse proxies (load balancers) stand in front and append to X-Forwarded-For.
 TRUSTED_PROXY_COUNT = env_int("SESSIONCLOUD_TRUSTED_PROXY_COUNT", 0)
 # The portal's login limits count per client address too; behind a proxy that is in XFF.
@@ -115,12 +118,18 @@ TEMPLATES = [
 ]
 
 
+# SQLite: each thread of a server's fixed pools keeps its connection. Opening one (WAL and
+# its pragmas) costs about 2 ms, forty times the query a phone request makes.
+_SQLITE_CONN_MAX_AGE = None
+
+
 def _database() -> dict:
     url = env_str("DATABASE_URL")
     if not url:
         return {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": DATA_DIR / "sessioncloud.sqlite3",
+            "CONN_MAX_AGE": _SQLITE_CONN_MAX_AGE,
             # A file, not memory: tests start real server processes that share the test database.
             "TEST": {"NAME": str(DATA_DIR / "test.sqlite3")},
             "OPTIONS": {
@@ -133,6 +142,7 @@ def _database() -> dict:
     config = dj_database_url.parse(url, conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60))
     config["CONN_HEALTH_CHECKS"] = True
     if config["ENGINE"] == "django.db.backends.sqlite3":
+        config["CONN_MAX_AGE"] = _SQLITE_CONN_MAX_AGE
         config["OPTIONS"] = {"transaction_mode": "IMMEDIATE", "timeout": 20,
                              "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"}
     pool_size = env_int("DATABASE_POOL_SIZE", 0)
@@ -163,7 +173,8 @@ if REDIS_URL:
 else:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            # clear() also forgets the phone configs this process keeps (providers/cachebackend.py).
+            "BACKEND": "sessioncloud.providers.cachebackend.LocMemCache",
             "LOCATION": "sessioncloud",
             "OPTIONS": {"MAX_ENTRIES": 100_000},
         }

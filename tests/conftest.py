@@ -11,14 +11,18 @@ from django.core.cache import cache
 from django.test import Client
 
 from sessioncloud.accounts.models import ApiKey, Organization
+from sessioncloud.providers import outbound
 from sessioncloud.providers.models import App
+from sessioncloud.provisioning.breaker import MemoryBreakerStore
 from tests.factories import make_app
 
 
 @pytest.fixture(autouse=True)
-def fresh_cache() -> Iterator[None]:
-    # The database rolls back after each test; the cache must forget with it.
+def fresh_cache(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    # The database rolls back after each test (and hands out the same ids again); the cache and
+    # the in-process circuit breakers must forget with it.
     cache.clear()
+    monkeypatch.setattr(outbound, "_memory_store", MemoryBreakerStore())
     yield
     cache.clear()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -47,6 +48,16 @@ def json_path(parts: list | tuple) -> str:
     return path
 
 
+def field_path(loc: list | tuple) -> str:
+    """`sip.domain`, `helpLinks[0].url`: a validation error's location as the body spells it."""
+    parts = list(loc)
+    if parts and parts[0] == "body":
+        parts = parts[2:] if len(parts) > 2 else parts[1:]
+    elif parts and parts[0] in ("query", "path", "header"):
+        parts = parts[1:]
+    return json_path(parts) or "body"
+
+
 def describe_field_error(error: dict) -> str:
     """A schema (pydantic) error as a sentence."""
     if error.get("type") == "missing":
@@ -54,6 +65,18 @@ def describe_field_error(error: dict) -> str:
     if error.get("type") == "extra_forbidden":
         return "This field is not known."
     return str(error.get("msg", "This value is not valid."))
+
+
+def invalid_request(errors: Iterable[dict]) -> ApiError:
+    """One 422 naming every offending field."""
+    fields: dict[str, str] = {}
+    for error in errors:
+        fields.setdefault(field_path(error.get("loc", ())), describe_field_error(error))
+    names = ", ".join(sorted(fields))
+    return ApiError(422, "invalid_request", f"Some fields are not valid: {names}.", fields=fields)
+
+
+INVALID_JSON = ApiError(400, "invalid_json", "The request body is not valid JSON.")
 
 
 def not_found(what: str = "resource") -> ApiError:

@@ -11,13 +11,7 @@ from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
 from sessioncloud import __version__
-from sessioncloud.api.errors import (
-    ApiError,
-    api_error_response,
-    describe_field_error,
-    error_response,
-    json_path,
-)
+from sessioncloud.api.errors import ApiError, api_error_response, error_response, invalid_request
 
 log = logging.getLogger("sessioncloud.api")
 
@@ -49,22 +43,9 @@ api = SessionCloudAPI(
 )
 
 
-def field_path(loc: list | tuple) -> str:
-    parts = list(loc)
-    if parts and parts[0] == "body":
-        parts = parts[2:] if len(parts) > 2 else parts[1:]
-    elif parts and parts[0] in ("query", "path", "header"):
-        parts = parts[1:]
-    return json_path(parts) or "body"
-
-
 @api.exception_handler(ValidationError)
 def on_validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse:
-    fields: dict[str, str] = {}
-    for error in exc.errors:
-        fields.setdefault(field_path(error.get("loc", ())), describe_field_error(error))
-    names = ", ".join(sorted(fields))
-    return error_response(422, "invalid_request", f"Some fields are not valid: {names}.", fields=fields)
+    return api_error_response(invalid_request(exc.errors))
 
 
 @api.exception_handler(ApiError)

@@ -25,6 +25,7 @@ from sessioncloud.providers.validators import (
     validate_host_port,
     validate_provider_id,
     validate_provisioning_username,
+    validate_store_url,
 )
 
 
@@ -57,6 +58,13 @@ class CredentialsSource(models.TextChoices):
 class ProvisioningMode(models.TextChoices):
     PORTAL = "portal", "Portal (credentials typed by the user or carried by a QR code)"
     EXTERNAL = "external", "External (credentials come from your provisioning web service)"
+
+
+class PhoneApp(models.TextChoices):
+    """The app end users install: named on the setup page, the setup e-mail and printed cards."""
+
+    LINPHONE = "linphone", "Linphone (free, on every platform; provisioned by SessionCloud itself)"
+    SESSIONTALK = "sessiontalk", "A Sessiontalk app (Sessiontalk's own or your branded one)"
 
 
 class Logo(models.Model):
@@ -118,6 +126,17 @@ class App(models.Model):
         MaxValueValidator(REGISTRATION_EXPIRES_RANGE[1], REGISTRATION_EXPIRES_MESSAGE),
     ])
 
+    # End-user setup page: the app to install and where to get it (blank: Linphone's own stores)
+    phone_app = models.CharField("app your users install", max_length=12, choices=PhoneApp.choices,
+                                 default=PhoneApp.LINPHONE)
+    phone_app_name = models.CharField("name of that app", max_length=60, blank=True)
+    ios_store_url = models.CharField("App Store link", max_length=1000, blank=True,
+                                     validators=[validate_store_url])
+    android_store_url = models.CharField("Google Play link", max_length=1000, blank=True,
+                                         validators=[validate_store_url])
+    desktop_download_url = models.CharField("desktop download link", max_length=1000, blank=True,
+                                            validators=[validate_store_url])
+
     # Provisioning
     provisioning_mode = models.CharField(
         max_length=8, choices=ProvisioningMode.choices, default=ProvisioningMode.PORTAL
@@ -131,6 +150,13 @@ class App(models.Model):
     )
     token_ttl_hours = models.PositiveIntegerField(
         default=72, validators=[MinValueValidator(1), MaxValueValidator(30 * 24)]
+    )
+    # Set by the operator only (Django admin): how many calls to this App's service each app
+    # process lets wait at once; empty means SESSIONCLOUD_PROVIDER_CALLS_PER_APP.
+    max_calls_in_flight = models.PositiveIntegerField(
+        "provider calls in flight (per app process)", null=True, blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(100_000)],
+        help_text="Empty: the deployment's default. Past it, phones are told the provider is busy.",
     )
 
     created = models.DateTimeField(auto_now_add=True)

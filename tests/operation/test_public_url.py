@@ -55,11 +55,14 @@ def test_the_warning_is_printed_once():
 
 def test_serve_warns_before_it_starts_when_the_ports_differ(monkeypatch, settings, capsys):
     settings.PUBLIC_URL = "http://127.0.0.1:8000"
+    for name in ("DATABASE_POOL_SIZE", "SESSIONCLOUD_CONFIG_LOCAL_TIER", "SESSIONCLOUD_DJANGO_THREADS",
+                 "SESSIONCLOUD_PHONE_THREADS"):
+        monkeypatch.delenv(name, raising=False)  # serve() sets them; restored after the test
     started: list[tuple[Any, ...]] = []
     monkeypatch.setattr(server, "run_granian", lambda *args: started.append(args))
     monkeypatch.setattr("sessioncloud.onboarding.runner.start_embedded_worker", lambda: None)
     assert server.serve(["--port", "8200", "--workers", "1"]) == 0
-    assert started == [("127.0.0.1", 8200, 1, 64)]
+    assert started == [("127.0.0.1", 8200, 1)]
     assert "Warning: SESSIONCLOUD_PUBLIC_URL is http://127.0.0.1:8000, but this server listens on port 8200" \
         in capsys.readouterr().err
 

@@ -222,7 +222,7 @@ def test_an_unknown_placeholder_is_refused_with_its_reason(owner_client, app):
         "sender_name": "", "subject": "Hi {{ password }}", "body": "Hi", "save": "1"})
     assert response.status_code == 200
     assert response.context["form"].errors == {"subject": [
-        "Unknown placeholder {{ password }}; use {{ name }}, {{ link }}, {{ provider }}, {{ expires }}."]}
+        "Unknown placeholder {{ password }}; use {{ name }}, {{ link }}, {{ provider }}, {{ expires }}, {{ app }}."]}
     assert EmailSettings.objects.count() == 0
 
 

@@ -28,9 +28,12 @@ from sessioncloud.portal.access import (
     tokens_with_status,
 )
 from sessioncloud.portal.forms import EndUserForm, EndUserSearchForm, SetupLinkForm
+from sessioncloud.providers import linphone
 from sessioncloud.providers.endusers import enduser_json, external_code, fitting_formats, local_code
 from sessioncloud.providers.models import App, EndUser
+from sessioncloud.providers.setup import setup_page_url
 from sessioncloud.providers.tokens import IssuedToken, TokenRequestError, issue_token, token_status
+from sessioncloud.provisioning.linphone import linphone_link
 
 FORMAT_NAMES = {"local": "SIP credentials (scloc)", "external": "Provisioning login (scsc)"}
 IMAGE_TYPES = {"png": "image/png", "svg": "image/svg+xml"}
@@ -159,12 +162,21 @@ def end_user_setup_link(request: HttpRequest, provider_id: str, external_id: str
 
 def _shown_once(issued: IssuedToken) -> dict[str, Any]:
     """The new token for this one answer: its code, and the QR as data: URIs (never a GET URL)."""
+    linphone_url = linphone.enduser_url(issued.plain)
     return {
         "code": issued.code,
         "token": issued.token,
-        "png": "data:image/png;base64," + base64.b64encode(render_png(issued.code)).decode("ascii"),
-        "svg": "data:image/svg+xml;base64," + base64.b64encode(render_svg(issued.code)).decode("ascii"),
+        "png": _data_uri(render_png(issued.code), "image/png"),
+        "svg": _data_uri(render_svg(issued.code), "image/svg+xml"),
+        "setup_page": setup_page_url(issued.plain),
+        "linphone_url": linphone_url,
+        "linphone_link": linphone_link(linphone_url),
+        "linphone_png": _data_uri(render_png(linphone_url), "image/png"),
     }
+
+
+def _data_uri(image: bytes, content_type: str) -> str:
+    return f"data:{content_type};base64," + base64.b64encode(image).decode("ascii")
 
 
 @require_POST
