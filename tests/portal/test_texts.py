@@ -12,7 +12,7 @@ from django.test import Client
 
 from sessioncloud.lib.casing import sentence_case
 from sessioncloud.providers.models import ProvisioningLogEntry
-from tests.portal.conftest import PASSWORD
+from tests.portal.conftest import PASSWORD, form_data
 
 pytestmark = pytest.mark.django_db
 
@@ -138,8 +138,11 @@ def test_a_whitelabel_app_shows_its_whitelabel_fields(owner_client, app):
 def test_saving_a_generic_app_keeps_the_hidden_whitelabel_values(owner_client, app):
     app.ios_bundle_id, app.username_placeholder = "com.acme.phone", "Account No"
     app.save()
-    owner_client.post("/portal/apps/AcmeInc/general/", {"name": "Renamed", "kind": "generic", "enabled": "on"})
-    owner_client.post("/portal/apps/AcmeInc/provisioning/", {"provisioning_mode": "portal", "provisioning_timeout": "8",
-                                                             "token_ttl_hours": "72"})
+    # What the browser sends: the page's fields, without the ones a generic App's page does not show.
+    general, provisioning = "/portal/apps/AcmeInc/general/", "/portal/apps/AcmeInc/provisioning/"
+    owner_client.post(general, form_data(owner_client.get(general), name="Renamed", ios_bundle_id=None,
+                                         android_package=None))
+    owner_client.post(provisioning, form_data(owner_client.get(provisioning), username_placeholder=None,
+                                              password_placeholder=None))
     app.refresh_from_db()
     assert (app.name, app.ios_bundle_id, app.username_placeholder) == ("Renamed", "com.acme.phone", "Account No")
