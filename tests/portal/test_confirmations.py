@@ -175,3 +175,7 @@ def test_the_last_owner_is_told_why_they_cannot_leave(owner_client, owner):
     assert ('<p class="alert" id="confirm-refusal">An organization needs at least one owner: make someone else '
             'an owner first.</p>') in content
     assert "Remove myself</button>" not in content
+
+
+def test_asking_without_naming_a_device_goes_to_the_list(owner_client, phone):
+    assert owner_client.get(DEVICES + "deactivate/")["Location"] == DEVICES

@@ -76,7 +76,10 @@ def devices(request: HttpRequest, provider_id: str) -> HttpResponse:
 def device_deactivate(request: HttpRequest, provider_id: str) -> HttpResponse:
     """GET (?device_id=) asks first, saying what deactivating does; POST deactivates."""
     app = app_for_user(request, provider_id)
-    device = device_for_user(app, (request.POST if request.method == "POST" else request.GET).get("device_id", ""))
+    named = (request.POST if request.method == "POST" else request.GET).get("device_id", "")
+    if request.method == "GET" and not named:
+        return redirect("portal:devices", provider_id=app.provider_id)  # which device: chosen on that page
+    device = device_for_user(app, named)
     if request.method == "GET" and device.status != DeviceStatus.DEACTIVATED:
         return _confirm_deactivate(request, app, device)
     if device.status != DeviceStatus.DEACTIVATED:
