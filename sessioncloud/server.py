@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 
+from sessioncloud.lib.publicurl import warn_on_port_mismatch
 from sessioncloud.serving.pools import DEFAULT_PHONE_THREADS
 
 FRONT_TARGET = "sessioncloud.serving.front:application"
@@ -57,6 +58,7 @@ def serve(argv: list[str]) -> int:
     import django
 
     django.setup()  # fail fast on configuration errors, before forking workers
+    warn_on_port_mismatch(django.conf.settings.PUBLIC_URL, args.host, args.port)
     from sessioncloud.onboarding.runner import start_embedded_worker
 
     start_embedded_worker()  # bulk jobs, embedded default only (no REDIS_URL): see that module

@@ -20,6 +20,7 @@ from sessioncloud.accounts.models import (
     Role,
     record_audit,
 )
+from sessioncloud.lib.casing import sentence_case
 
 security_log = logging.getLogger("sessioncloud.security")
 INVITATION_SESSION_KEY = "portal_invitation"
@@ -43,6 +44,10 @@ class AccountAdapter(DefaultAccountAdapter):
     def authentication_failed(self, request: HttpRequest, **credentials: Any) -> None:
         # The address only, never the e-mail or password typed: enough for fail2ban.
         security_log.warning("login failed", extra={"ip": self.get_client_ip(request)})
+
+    def format_email_subject(self, subject: str) -> str:
+        # allauth writes its subjects in Title Case; the portal's texts are in sentence case.
+        return super().format_email_subject(sentence_case(subject))
 
     def is_email_verified(self, request: HttpRequest, email: str) -> bool:
         # The invitation reached this address, so it is verified; checked again here because

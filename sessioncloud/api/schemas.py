@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+import copy
+import itertools
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ModelWrapValidatorHandler,
+    PrivateAttr,
+    ValidationError,
+    model_validator,
+)
+
+from sessioncloud.api.errors import describe_field_error, json_path
 
 Transport = Literal["UDP", "TCP", "TLS"]
 FlagValue = Literal["Enabled", "Disabled"]
@@ -169,7 +181,54 @@ class ProvisioningIn(Strict):
     passwordPlaceholder: str | None = Field(default=None, max_length=50)
 
 
-class AppIn(Strict):
+class Lenient(Strict):
+    """A body whose schema problems are collected instead of refused at once.
+
+    The parts that pass the schema are kept; the view checks them against the model and
+    answers every problem of both layers in one 422 (SPEC 9: a `fields` object naming every
+    offending field), instead of one layer's now and the next layer's after a resend.
+    """
+
+    _schema_errors: dict[str, str] = PrivateAttr(default_factory=dict)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _collect_schema_errors(cls, data: Any, handler: ModelWrapValidatorHandler[Any]) -> Any:
+        try:
+            return handler(data)
+        except ValidationError as error:
+            if not isinstance(data, dict):
+                raise
+            problems: dict[str, str] = {}
+            for problem in error.errors():
+                problems.setdefault(json_path(problem["loc"]), describe_field_error(dict(problem)))
+            try:
+                body = handler(_without(data, [problem["loc"] for problem in error.errors()]))
+            except ValidationError:
+                raise error from None
+            body._schema_errors = problems
+            return body
+
+    @property
+    def schema_errors(self) -> dict[str, str]:
+        """{"json.path": "message"} for every part of the body the schema refused."""
+        return dict(self._schema_errors)
+
+
+def _without(data: dict[str, Any], locations: list[tuple[Any, ...]]) -> dict[str, Any]:
+    """A copy of the body without the keys at these locations (a whole list for an item in it)."""
+    trimmed = copy.deepcopy(data)
+    for location in locations:
+        keys = list(itertools.takewhile(lambda part: isinstance(part, str), location))
+        parent: Any = trimmed
+        for key in keys[:-1]:
+            parent = parent.get(key) if isinstance(parent, dict) else None
+        if keys and isinstance(parent, dict):
+            parent.pop(keys[-1], None)
+    return trimmed
+
+
+class AppIn(Lenient):
     providerId: str | None = Field(default=None, max_length=64)
     name: str | None = Field(default=None, max_length=100)
     kind: Literal["generic", "whitelabel"] | None = None
@@ -202,6 +261,20 @@ class AppOut(BaseModel):
     created: str
     updated: str
     warnings: list[str] = []
+
+
+class AppContentsOut(BaseModel):
+    endUsers: int
+    setupTokens: int
+    devices: int
+    provisioningLogEntries: int
+    jobs: int
+
+
+class AppDeletedOut(BaseModel):
+    providerId: str
+    deleted: AppContentsOut
+    providerIdReserved: bool
 
 
 # --- Management API: end users, tokens, devices, log ------------------------------------------
@@ -311,6 +384,7 @@ class TestBenchIn(Strict):
 
 
 class TestBenchOut(BaseModel):
+    outcome: Literal["ok", "rejected", "failed"]
     request: dict
     status: int | None
     latencyMs: int

@@ -12,8 +12,9 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from sessioncloud.accounts.models import record_audit
+from sessioncloud.providers import deletion
 from sessioncloud.providers.appdata import audit_snapshot
-from sessioncloud.providers.models import App, Logo
+from sessioncloud.providers.models import App, Logo, RetiredProviderId
 
 
 class AppAdminForm(forms.ModelForm):
@@ -60,8 +61,22 @@ class AppAdmin(admin.ModelAdmin):
         # The save signals forget the cached phone config, under the old ProviderId too.
         before = audit_snapshot(App.objects.get(pk=obj.pk)) if change else None
         super().save_model(request, obj, form, change)
+        if before and before["providerId"].lower() != obj.provider_id.lower():
+            # Phones in the field still hold the old ProviderId: no one else may take it.
+            deletion.retire_provider_id(before["providerId"], obj.organization_id, _operator(request))
         record_audit(obj.organization, _operator(request), "app.update" if change else "app.create",
                      obj, before, audit_snapshot(obj))
+
+    def delete_model(self, request: HttpRequest, obj: App) -> None:
+        # As in the portal: the ProviderId stays reserved for the organization, and it is audited.
+        try:
+            deletion.delete_app(obj, _operator(request))
+        except (deletion.AppBusy, deletion.AppGone) as problem:
+            self.message_user(request, f"{obj.provider_id}: {problem}", messages.ERROR)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[App]) -> None:
+        for app in queryset.select_related("organization"):
+            self.delete_model(request, app)
 
     @admin.action(description="Disable the selected Apps")
     def disable_apps(self, request: HttpRequest, queryset: QuerySet[App]) -> None:
@@ -82,6 +97,19 @@ class AppAdmin(admin.ModelAdmin):
             record_audit(app.organization, _operator(request), "app.general", app, before, audit_snapshot(app))
             changed += 1
         self.message_user(request, f"{changed} App(s) {'enabled' if enabled else 'disabled'}.", messages.SUCCESS)
+
+
+@admin.register(RetiredProviderId)
+class RetiredProviderIdAdmin(admin.ModelAdmin):
+    """Deleting a row releases the ProviderId: anyone may then take it (docs/portal.md)."""
+
+    list_display = ("provider_id", "organization", "retired", "retired_by")
+    search_fields = ("provider_id", "organization__slug", "organization__name")
+    list_select_related = ("organization",)
+    readonly_fields = ("provider_id", "organization", "retired", "retired_by")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
 
 
 @admin.register(Logo)

@@ -23,15 +23,20 @@ from sessioncloud.lib.sipmedia import (
 )
 from sessioncloud.providers.fields import EncryptedTextField
 from sessioncloud.providers.validators import (
+    REGISTRATION_EXPIRES_MESSAGE,
+    REGISTRATION_EXPIRES_RANGE,
+    normalize_color,
     validate_audio_codecs,
     validate_bundle_id,
     validate_color,
+    validate_dial_string,
     validate_header_value,
     validate_help_links,
     validate_host_port,
     validate_keepalive,
     validate_no_control_chars,
     validate_provider_id,
+    validate_provisioning_username,
     validate_realm,
     validate_store_url,
     validate_video_codecs,
@@ -140,10 +145,11 @@ class App(models.Model):
     messaging = models.CharField(max_length=8, choices=Flag.choices, default=Flag.ENABLED)
     video = models.CharField(max_length=8, choices=Flag.choices, default=Flag.DISABLED)
     callrecording = models.CharField(max_length=8, choices=Flag.choices, default=Flag.DISABLED)
-    voicemail_number = models.CharField(max_length=32, blank=True)
-    registration_expires = models.PositiveIntegerField(
-        default=600, validators=[MinValueValidator(30), MaxValueValidator(86400)]
-    )
+    voicemail_number = models.CharField(max_length=32, blank=True, validators=[validate_dial_string])
+    registration_expires = models.PositiveIntegerField(default=600, validators=[
+        MinValueValidator(REGISTRATION_EXPIRES_RANGE[0], REGISTRATION_EXPIRES_MESSAGE),
+        MaxValueValidator(REGISTRATION_EXPIRES_RANGE[1], REGISTRATION_EXPIRES_MESSAGE),
+    ])
     # ... and what phones need behind NAT and on a real PBX
     stun_server = models.CharField("STUN server", max_length=260, blank=True, validators=[validate_host_port])
     turn_server = models.CharField("TURN server", max_length=260, blank=True, validators=[validate_host_port])
@@ -214,10 +220,15 @@ class App(models.Model):
                 kwargs["update_fields"] = {*kwargs["update_fields"], "signing_secrets"}
         super().save(*args, **kwargs)
 
+    def clean_fields(self, exclude: Any = None) -> None:
+        # Before the validators: a colour typed as #fff is #FFFFFF, in the portal and the API alike.
+        self.theme_color = normalize_color(self.theme_color)
+        super().clean_fields(exclude)
+
     def clean(self) -> None:
         errors: dict[str, str] = {}
         taken = App.objects.filter(provider_id__iexact=self.provider_id).exclude(pk=self.pk)
-        if self.provider_id and taken.exists():
+        if self.provider_id and (taken.exists() or RetiredProviderId.reserved_for_others(self)):
             errors["provider_id"] = "This ProviderId is already taken."
         if self.provisioning_mode == ProvisioningMode.EXTERNAL and not self.provisioning_url:
             errors["provisioning_url"] = "External provisioning needs the URL of your web service."
@@ -263,6 +274,36 @@ def _in_registered_spelling(names: object, known: tuple[str, ...]) -> object:
         return names
 
 
+class RetiredProviderId(models.Model):
+    """The ProviderId of a deleted App. Phones in the field still hold it (whitelabel apps have it
+    built in), so no other organization may take it: it would receive their logins. The
+    organization that deleted it may create an App with it again; an operator may release it."""
+
+    provider_id = models.CharField("ProviderId", max_length=32)
+    # Null once that organization is gone: then the ProviderId is reserved for no one.
+    organization = models.ForeignKey(Organization, models.SET_NULL, null=True, blank=True, related_name="+")
+    retired = models.DateTimeField(auto_now=True)
+    retired_by = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(Lower("provider_id"), name="retired_provider_id_unique_ignoring_case"),
+        ]
+        ordering = ["provider_id"]
+        verbose_name = "retired ProviderId"
+
+    def __str__(self) -> str:
+        return self.provider_id
+
+    @classmethod
+    def reserved_for_others(cls, app: App) -> bool:
+        """Whether the App's ProviderId belonged to a deleted App of another organization."""
+        retired = cls.objects.filter(provider_id__iexact=app.provider_id)
+        if app.organization_id is not None:
+            retired = retired.exclude(organization_id=app.organization_id)
+        return retired.exists()
+
+
 class EndUser(models.Model):
     """A user the provider keeps in the portal to hand out QR codes and setup links."""
 
@@ -282,7 +323,7 @@ class EndUser(models.Model):
     video = models.CharField(max_length=8, choices=Flag.choices, blank=True)
     callrecording = models.CharField(max_length=8, choices=Flag.choices, blank=True)
     # ... or provisioning credentials (external mode)
-    provisioning_username = models.CharField(max_length=256, blank=True)
+    provisioning_username = models.CharField(max_length=256, blank=True, validators=[validate_provisioning_username])
     provisioning_password = EncryptedTextField(blank=True, default="")
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)

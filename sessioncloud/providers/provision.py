@@ -336,10 +336,13 @@ def test_bench(app: App, username: str, password: str) -> dict[str, Any]:
     }
     if result.error_code is None:
         report["answer"] = _with_turn_password_masked(merged_answer(app, result))
-    append_log(app.pk, log_line(Client(device_id="test-bench"), username, "test_bench",
-                                "failed" if result.error_code else "ok", error_code=result.error_code or "",
-                                detail=result.detail, upstream=result,
-                                accounts=len(report["answer"]["sipaccounts"]) if report["answer"] else 0))
+    accounts = len(report["answer"]["sipaccounts"]) if report["answer"] else 0
+    # The verdict a phone's call gets: no accounts is the provider's way of saying no.
+    report["outcome"] = "failed" if result.error_code else ("ok" if accounts else "rejected")
+    detail = report["answer"]["errmsg"] if report["outcome"] == "rejected" else result.detail
+    append_log(app.pk, log_line(Client(device_id="test-bench"), username, "test_bench", report["outcome"],
+                                error_code=result.error_code or "", detail=detail, upstream=result,
+                                accounts=accounts))
     return report
 
 

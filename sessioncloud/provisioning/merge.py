@@ -6,6 +6,7 @@ over an allow-list of keys, so an unexpected key in either source can never reac
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -115,10 +116,16 @@ def merge_accounts(accounts: Iterable[SipAccount], profile: SipProfile) -> list[
 
 
 def account_domain(subdomain: str | None, app_host: str, use_subdomains: bool) -> str:
-    """Rule 2: a dotted subdomain is a full domain; a bare one prefixes the App's host."""
+    """Rule 2: a dotted subdomain is a full domain; a bare one prefixes the App's host.
+
+    An IPv6 address (with or without brackets) is a full domain too, written in brackets; an
+    App host that is an IP address has no subdomains.
+    """
+    if subdomain and ipv6_literal(subdomain):
+        return f"[{ipv6_literal(subdomain)}]"
     if subdomain and "." in subdomain:
         return subdomain
-    if subdomain and use_subdomains:
+    if subdomain and use_subdomains and not _is_ip_address(app_host):
         return f"{subdomain}.{app_host}"
     return app_host
 
@@ -126,13 +133,34 @@ def account_domain(subdomain: str | None, app_host: str, use_subdomains: bool) -
 def split_domain(domain: str) -> tuple[str, int | None]:
     """Split the App's `host[:port]`; the port is None when absent.
 
-    An IPv6 host keeps its brackets (`[2001:db8::1]`), as SIP URIs need them.
+    An IPv6 host is written in brackets (`[2001:db8::1]`), as SIP URIs need them; without
+    brackets an IPv6 address has no port (its last group would be ambiguous).
     """
     domain = domain.strip()
+    if ipv6_literal(domain):
+        return f"[{ipv6_literal(domain)}]", None
     host, sep, port = domain.rpartition(":")
     if sep and port.isdigit() and (":" not in host or host.endswith("]")):
         return host, int(port)
     return domain, None
+
+
+def _is_ip_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return True
+
+
+def ipv6_literal(text: str) -> str | None:
+    """The address of an IPv6 literal, `2001:db8::1` or `[2001:db8::1]`, as written; else None."""
+    address = text[1:-1] if text.startswith("[") and text.endswith("]") else text
+    try:
+        ipaddress.IPv6Address(address)
+    except ValueError:
+        return None
+    return address
 
 
 def _profile_layer(profile: SipProfile) -> dict[str, Any]:

@@ -146,7 +146,7 @@ def test_it_names_every_bad_field_at_once(api):
     response = api.post("/api/v1/manage/apps", body)
     assert response.status_code == 422
     assert response.json()["error"]["fields"] == {
-        "branding.themeColor": "Use a colour of the form #RRGGBB, for example #0A7CFF.",
+        "branding.themeColor": "Use a colour of the form #RRGGBB or #RGB, for example #0A7CFF.",
         "branding.contactEmail": "Enter a valid email address.",
         "branding.helpLinks": "Help link 1: Help links must be https:// URLs.",
         "sip.domain": "Use host or host:port, for example sip.example.com:5060.",
@@ -345,3 +345,74 @@ def test_it_refuses_nat_and_media_values_of_the_wrong_shape(api, sip, field, mes
     response = api.patch("/api/v1/manage/apps/AcmeInc", {"sip": sip})
     assert response.status_code == 422
     assert response.json()["error"]["fields"] == {field: message}
+
+
+def test_a_short_theme_colour_is_stored_in_full(api, app):
+    response = api.patch("/api/v1/manage/apps/AcmeInc", {"branding": {"themeColor": "#fa0"}})
+    assert response.json()["branding"]["themeColor"] == "#FFAA00"
+
+
+def test_an_ipv6_domain_is_accepted(api, app):
+    response = api.patch("/api/v1/manage/apps/AcmeInc", {"sip": {"domain": "[2001:db8::5]:5080"}})
+    assert response.json()["sip"]["domain"] == "[2001:db8::5]:5080"
+
+
+def test_a_registration_expiry_out_of_range_gets_the_range_message(api, app):
+    response = api.patch("/api/v1/manage/apps/AcmeInc", {"sip": {"registrationExpires": -1}})
+    assert response.json()["error"]["fields"] == {
+        "sip.registrationExpires": "Use a registration expiry from 30 to 86400 seconds."}
+
+
+def test_a_voicemail_number_with_markup_is_refused(api, app):
+    response = api.patch("/api/v1/manage/apps/AcmeInc", {"sip": {"voicemailNumber": "<script>"}})
+    assert response.json()["error"]["fields"] == {
+        "sip.voicemailNumber": "Use digits, *, # and + only (at most 32), for example *97."}
+
+
+def test_one_answer_names_every_offending_field_of_every_layer(api):
+    body = {"providerId": "9lives", "name": "Acme", "branding": {"themeColor": "blue", "helpLinks": [
+        {"title": "Billing", "url": "http://acme.example/b"}]}, "sip": {"transport": "UDP"}}
+    response = api.post("/api/v1/manage/apps", body)
+    assert response.status_code == 422
+    assert response.json()["error"] == {
+        "code": "invalid_request",
+        "message": "Some fields are not valid: branding.helpLinks, branding.themeColor, providerId, sip.domain.",
+        "fields": {
+            "providerId": "A ProviderId has 3 to 32 characters, ASCII letters and digits only, and starts with "
+                          "a letter.",
+            "branding.themeColor": "Use a colour of the form #RRGGBB or #RGB, for example #0A7CFF.",
+            "branding.helpLinks": "Help link 1: Help links must be https:// URLs.",
+            "sip.domain": "This field is required.",
+        }}
+    assert App.objects.count() == 0
+
+
+def test_schema_errors_come_with_the_models_errors_of_the_rest(api):
+    response = api.post("/api/v1/manage/apps", {**APP_BODY, "enabled": "maybe", "colour": "#000000",
+                                                "branding": {"themeColor": "blue"},
+                                                "sip": {**APP_BODY["sip"], "transport": "SCTP", "domain": "bad domain"}})
+    assert response.json()["error"]["fields"] == {
+        "enabled": "Input should be a valid boolean, unable to interpret input",
+        "colour": "This field is not known.",
+        "sip.transport": "Input should be 'UDP', 'TCP' or 'TLS'",
+        "branding.themeColor": "Use a colour of the form #RRGGBB or #RGB, for example #0A7CFF.",
+        "sip.domain": "Use host or host:port, for example sip.example.com:5060.",
+    }
+
+
+def test_a_field_of_the_wrong_type_is_named_once_not_also_as_missing(api):
+    response = api.post("/api/v1/manage/apps", {**APP_BODY, "sip": {**APP_BODY["sip"], "domain": 5060}})
+    assert response.json()["error"]["fields"] == {"sip.domain": "Input should be a valid string"}
+
+
+def test_a_patch_names_every_offending_field_too(api, app):
+    response = api.patch("/api/v1/manage/apps/AcmeInc", {"providerId": "Other", "branding": {"themeColor": "red"},
+                                                         "sip": {"srtp": "Maybe", "registrationExpires": 5}})
+    assert response.json()["error"]["fields"] == {
+        "providerId": "Phones in the field hold the ProviderId: only an operator can change it.",
+        "branding.themeColor": "Use a colour of the form #RRGGBB or #RGB, for example #0A7CFF.",
+        "sip.srtp": "Input should be 'Enabled' or 'Disabled'",
+        "sip.registrationExpires": "Use a registration expiry from 30 to 86400 seconds.",
+    }
+    app.refresh_from_db()
+    assert (app.theme_color, app.registration_expires) == ("#0A7CFF", 600)

@@ -266,6 +266,18 @@ def test_the_test_bench_shows_the_call_with_secrets_masked(api, external_app, pr
     assert good["answer"]["sipaccounts"] == [MERGED_1000]
 
 
+def test_the_test_bench_gives_the_same_verdicts_as_the_provisioning_log(api, external_app, provider):
+    verdicts = []
+    for answer in ({"update": True, "sipaccounts": [ACCOUNT]}, {"update": False, "errmsg": "No", "sipaccounts": []},
+                   {"update": True, "sipaccounts": [{"sipusername": 7}]}):
+        provider.answer_json(answer)
+        verdicts.append(api.post("/api/v1/manage/apps/ExtInc/provisioning/test",
+                                 {"username": "1000", "password": "bench-pw"}).json()["outcome"])
+    assert verdicts == ["ok", "rejected", "failed"]
+    logged = ProvisioningLogEntry.objects.order_by("id").values_list("outcome", flat=True)
+    assert list(logged) == ["ok", "rejected", "failed"]
+
+
 def test_the_provisioning_log_lists_newest_first_and_filters(api, external_app, provider):
     provider.answer_json({"update": True, "sipaccounts": [ACCOUNT]})
     provision({"providerId": "ExtInc", "username": "1000"})

@@ -91,22 +91,29 @@ def test_emptying_every_help_link_row_removes_the_links(owner_client, app):
     assert app.help_links == []
 
 
-def test_help_links_are_checked_by_the_app_model(owner_client, app):
-    response = save(owner_client, "branding", link_title_1="Billing", link_url_1="http://acme.example/b")
+def test_a_help_link_url_problem_is_shown_beside_its_row(owner_client, app):
+    response = save(owner_client, "branding", link_title_2="Billing", link_url_2="http://acme.example/b")
     assert response.status_code == 200
-    assert response.context["form"].errors == {"help_links": ["Help link 1: Help links must be https:// URLs."]}
-    response = save(owner_client, "branding", link_title_1="", link_url_1="https://acme.example/b")
-    assert response.context["form"].errors == {
-        "help_links": ["Help link 1 needs a title of 1 to 100 characters."]}
+    assert response.context["form"].errors == {"link_url_2": ["Help links must be https:// URLs."]}
     app.refresh_from_db()
     assert app.help_links == []
     assert not AuditEntry.objects.exists()
 
 
+def test_a_help_link_problem_is_shown_once(owner_client, app):
+    response = save(owner_client, "branding", link_title_1="Billing", link_url_1="http://acme.example/b")
+    assert response.content.decode().count("Help links must be https:// URLs.") == 1
+
+
+def test_a_help_link_without_a_title_is_refused_beside_its_title(owner_client, app):
+    response = save(owner_client, "branding", link_title_1="", link_url_1="https://acme.example/b")
+    assert response.context["form"].errors == {"link_title_1": ["Give this link a title."]}
+
+
 def test_a_theme_colour_is_checked_and_its_contrast_shown(owner_client, app):
     response = save(owner_client, "branding", theme_color="blue")
     assert response.context["form"].errors == {
-        "theme_color": ["Use a colour of the form #RRGGBB, for example #0A7CFF."]}
+        "theme_color": ["Use a colour of the form #RRGGBB or #RGB, for example #0A7CFF."]}
     save(owner_client, "branding", theme_color="#FFFF00")
     page = owner_client.get(page_url("branding")).content.decode()
     assert '<strong id="contrast-white">1.1:1</strong>' in page
@@ -133,7 +140,7 @@ def test_the_sip_profile_keeps_the_model_rules(owner_client, app):
     response = save(owner_client, "sip", sip_domain="sip acme", registration_expires="5")
     assert response.context["form"].errors == {
         "sip_domain": ["Use host or host:port, for example sip.example.com:5060."],
-        "registration_expires": ["Ensure this value is greater than or equal to 30."],
+        "registration_expires": ["Use a registration expiry from 30 to 86400 seconds."],
     }
     app.refresh_from_db()
     assert app.sip_domain == "sip.acme.example"
@@ -227,6 +234,63 @@ def test_the_sip_page_shows_the_saved_codec_order(owner_client, app):
     save(owner_client, "sip", audio_codecs="pcma, opus")
     page = owner_client.get(page_url("sip")).content.decode()
     assert 'name="audio_codecs" value="PCMA, opus"' in page
+
+
+@pytest.mark.parametrize("typed", ["#fff", "#FFF", "#ffffff"])
+def test_a_theme_colour_is_saved_as_six_upper_case_digits(owner_client, app, typed):
+    save(owner_client, "branding", theme_color=typed)
+    app.refresh_from_db()
+    assert app.theme_color == "#FFFFFF"
+
+
+def test_a_short_colour_reaches_the_phone_in_full(owner_client, app):
+    save(owner_client, "branding", theme_color="#0af")
+    assert Client().get("/api/v1/providers/AcmeInc/config").json()["branding"]["themeColor"] == "#00AAFF"
+
+
+@pytest.mark.parametrize("typed", ["-1", "5", "29", "86401"])
+def test_every_registration_expiry_out_of_range_gets_the_one_range_message(owner_client, app, typed):
+    response = save(owner_client, "sip", registration_expires=typed)
+    assert response.context["form"].errors == {
+        "registration_expires": ["Use a registration expiry from 30 to 86400 seconds."]}
+
+
+@pytest.mark.parametrize(("domain", "host", "port"), [
+    ("[::1]:5060", "[::1]", 5060),
+    ("[2001:db8::10]", "[2001:db8::10]", 5061),
+    ("10.0.0.7:5070", "10.0.0.7", 5070),
+])
+def test_an_ip_address_is_a_domain(owner_client, app, domain, host, port):
+    response = save(owner_client, "sip", sip_domain=domain)
+    assert response.status_code == 302
+    sip = Client().get("/api/v1/providers/AcmeInc/config").json()["sip"]
+    assert (sip["domain"], sip["port"]) == (host, port)
+
+
+@pytest.mark.parametrize(("domain", "message"), [
+    ("::1", "Put an IPv6 address in brackets, for example [2001:db8::1]:5060."),
+    ("2001:db8::1:5060", "Put an IPv6 address in brackets, for example [2001:db8::1]:5060."),
+    ("[2001:db8::zz]:5060", "2001:db8::zz is not an IPv6 address."),
+    ("[::1]:70000", "The port must be between 1 and 65535."),
+    ("[::1]:", "Use [address] or [address]:port, for example [2001:db8::1]:5060."),
+])
+def test_an_ipv6_domain_must_be_a_bracketed_address(owner_client, app, domain, message):
+    response = save(owner_client, "sip", sip_domain=domain)
+    assert response.context["form"].errors == {"sip_domain": [message]}
+
+
+@pytest.mark.parametrize("number", ["*97", "+4930123456", "#123*"])
+def test_a_voicemail_number_is_a_dial_string(owner_client, app, number):
+    assert save(owner_client, "sip", voicemail_number=number).status_code == 302
+    app.refresh_from_db()
+    assert app.voicemail_number == number
+
+
+@pytest.mark.parametrize("number", ["<b>97</b>", "*9 7", "javascript:x", "97;x=1"])
+def test_a_voicemail_number_with_anything_else_is_refused(owner_client, app, number):
+    response = save(owner_client, "sip", voicemail_number=number)
+    assert response.context["form"].errors == {
+        "voicemail_number": ["Use digits, *, # and + only (at most 32), for example *97."]}
 
 
 def test_saving_provisioning_settings_keeps_the_auth_header_secret(owner_client, app):

@@ -203,6 +203,22 @@ def test_revoking_from_the_users_page_returns_to_it(owner_client, ann):
     assert token.revoked is not None
 
 
+def test_without_a_mail_server_the_page_says_so_before_the_click(owner_client, ann, settings):
+    settings.EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+    content = owner_client.get(PAGE).content.decode()
+    assert ('<p class="help" id="email-unavailable">No mail server is configured, so SessionCloud cannot send '
+            "e-mail: an operator sets one up with EMAIL_URL. Create a setup link instead and hand it over "
+            "yourself.</p>") in content
+    assert ('<button type="submit" class="secondary" disabled aria-describedby="email-unavailable">'
+            "E-mail a setup link</button>") in content
+
+
+def test_with_a_mail_server_the_button_is_ready(owner_client, ann):
+    content = owner_client.get(PAGE).content.decode()
+    assert '<button type="submit" class="secondary">E-mail a setup link</button>' in content
+    assert 'id="email-unavailable"' not in content
+
+
 def test_a_new_setup_link_comes_with_its_setup_page_and_linphone_address(owner_client, ann, settings):
     settings.PUBLIC_URL = "https://sc.example"
     content = create_setup_link(owner_client).content.decode()

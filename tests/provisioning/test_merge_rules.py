@@ -88,6 +88,11 @@ def test_a_bare_account_gets_every_key_from_the_profile() -> None:
         ({"subdomain": "pbx.other.example"}, {"domain": "sip.acme.example:5080"}, {"port": 5080}),
         ({}, {"domain": "[2001:db8::1]:5070"}, {"domain": "[2001:db8::1]", "port": 5070}),
         ({}, {"domain": "[2001:db8::1]"}, {"domain": "[2001:db8::1]", "port": 5060}),
+        ({"subdomain": "[2001:db8::2]"}, {"use_subdomains": True}, {"domain": "[2001:db8::2]"}),
+        ({"subdomain": "2001:db8::2"}, {"use_subdomains": False}, {"domain": "[2001:db8::2]"}),
+        ({"subdomain": "pbx"}, {"use_subdomains": True, "domain": "[2001:db8::1]:5070"},
+         {"domain": "[2001:db8::1]", "port": 5070}),
+        ({"subdomain": "pbx"}, {"use_subdomains": True, "domain": "10.0.0.7"}, {"domain": "10.0.0.7"}),
         # Rule 3: authusername and displayname default to sipusername
         ({"authusername": "auth-7", "displayname": "Front desk"}, {}, {"authusername": "auth-7", "displayname": "Front desk"}),
         ({"authusername": "", "displayname": ""}, {}, {"authusername": "1000", "displayname": "1000"}),
@@ -131,7 +136,9 @@ def test_it_merges_every_account_of_a_list() -> None:
         (" sip.acme.example:5080 ", ("sip.acme.example", 5080)),
         ("[2001:db8::1]:5070", ("[2001:db8::1]", 5070)),
         ("[2001:db8::1]", ("[2001:db8::1]", None)),
-        ("2001:db8::1", ("2001:db8::1", None)),
+        ("2001:db8::1", ("[2001:db8::1]", None)),
+        ("::1", ("[::1]", None)),
+        ("[::1]:5060", ("[::1]", 5060)),
     ],
 )
 def test_it_splits_the_app_domain_into_host_and_port(domain: str, parts: tuple[str, int | None]) -> None:

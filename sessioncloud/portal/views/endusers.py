@@ -247,7 +247,7 @@ def _detail(request: HttpRequest, app: App, user: EndUser, form: SetupLinkForm, 
               for t in tokens_of(app).filter(end_user=user)[:USER_TOKENS_SHOWN]]
     return render(request, "portal/enduser_detail.html", {
         "app": app, "page": "endusers", "end_user": user, "codes": _codes(user), "form": form,
-        "issued": issued, "tokens": tokens, "can_email": bool(user.email),
+        "issued": issued, "tokens": tokens, "can_email": bool(user.email), "mail_server": mail_server_configured(),
         "qr_url": reverse("portal:end_user_qr", kwargs={"provider_id": app.provider_id,
                                                         "external_id": user.external_id}),
     }, status=status)
