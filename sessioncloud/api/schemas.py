@@ -40,7 +40,7 @@ class ErrorOut(BaseModel):
     error: ErrorDetail
 
 
-# --- Public configuration (SPEC 5.1) -------------------------------------------------------
+# --- Public configuration (docs/phone-api.md) ----------------------------------------------
 
 
 class LogoOut(BaseModel):
@@ -104,7 +104,7 @@ class PublicConfigOut(BaseModel):
     sip: SipOut
 
 
-# --- Management API: App body (SPEC 9) -----------------------------------------------------
+# --- Management API: App body (the phone config's keys where they overlap) -----------------
 
 
 class BundleIdsIn(Strict):
@@ -335,7 +335,7 @@ class TokenCreatedOut(BaseModel):
     code: str
     link: str
     expiresAt: str
-    setupPage: str = Field(description="The end user's setup page (SPEC 13); opening it uses nothing up")
+    setupPage: str = Field(description="The end user's setup page; opening it uses nothing up")
     linphoneUrl: str = Field(description="Linphone's remote provisioning address for this token: show it "
                                          "as a QR code, never send it as a link in an e-mail")
     linphoneLink: str = Field(description="The same as a linphone-config: link that opens Linphone")

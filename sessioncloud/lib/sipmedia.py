@@ -1,4 +1,4 @@
-"""What an App's SIP profile may say about NAT traversal and media (SPEC 2, "SIP profile").
+"""What an App's SIP profile may say about NAT traversal and media (docs/merge-rules.md).
 
 Framework-free: the App model validates with it, and the phone client's exports read it.
 Codec names are spelled as their RTP payload formats are registered (RFC 3551, RFC 7587, ...);

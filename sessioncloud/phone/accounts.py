@@ -1,7 +1,7 @@
 """What the phone does with accounts: merge the ones a QR code carries, write them for baresip.
 
 Local codes (flows B, C, H) carry bare accounts; the phone merges them with the SIP profile of
-the config it fetched, by the same rules and the same code the server uses (SPEC 7).
+the config it fetched, by the same rules and the same code the server uses (docs/merge-rules.md).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ MASK = "********"
 
 
 def sip_profile(config: Mapping[str, Any]) -> SipProfile:
-    """The App's SIP profile, rebuilt from the public config (SPEC 5.1).
+    """The App's SIP profile, rebuilt from the public config (docs/phone-api.md).
 
     The config always states a port, even when the App's domain has none; the server then
     picks the port from each account's own transport. A port equal to the default of the

@@ -1,4 +1,4 @@
-"""`sessioncloud phone`: the reference softphone client (SPEC 11), driving flows A to H.
+"""`sessioncloud phone`: the reference softphone client, driving flows A to H (docs/phone-api.md).
 
     phone [--server URL] [--state FILE] config PROVIDER_ID
     phone ... scan CODE | IMAGE | -  [--provider-id ID] [--baresip FILE] [--show-passwords]
@@ -346,7 +346,7 @@ def provider_for_login(username: str, given: str | None, state: PhoneState
     """(providerId to send separately or None, ProviderId of the config to fetch).
 
     Whitelabel apps send the built-in ProviderId beside the username; generic apps let the
-    user type `username:ProviderId` in one field and send it as typed (SPEC 3, flow D).
+    user type `username:ProviderId` in one field and send it as typed (docs/phone-api.md, flow D).
     """
     if given is not None:
         return checked_provider_id(given), given

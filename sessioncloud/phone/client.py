@@ -1,4 +1,4 @@
-"""The phone API as a softphone calls it (SPEC 5): config, provision, redeem.
+"""The phone API as a softphone calls it (docs/phone-api.md): config, provision, redeem.
 
 Every answer is checked before the phone uses it, as a real app must: a server that sends a
 wrong type, a huge body or no JSON at all becomes a PhoneApiError, never a crash later on.
@@ -35,7 +35,7 @@ APP_INFO = {"platform": "cli", "version": __version__}
 
 
 class PhoneApiError(Exception):
-    """The server answered with an error (SPEC 5's shape) or with something unusable."""
+    """The server answered with an error (docs/phone-api.md's shape) or with something unusable."""
 
     def __init__(self, status: int, code: str, message: str):
         super().__init__(f"{code}: {message}")
@@ -100,7 +100,7 @@ class _Config(_Checked):
 
 
 class MergedAccount(BaseModel):
-    """A complete account as SessionCloud hands it out (SPEC 7 rule 5), in that key order."""
+    """A complete account as handed out (docs/merge-rules.md, rule 5), in that key order."""
 
     model_config = ConfigDict(extra="ignore")
 
@@ -249,7 +249,7 @@ class PhoneApi:
                                     "to a request that was not conditional.")
             return ConfigAnswer(None, response_etag or etag)
         config = check_config(body)
-        # The ETag is the quoted version (SPEC 5.1); derive it if a proxy dropped the header.
+        # The ETag is the quoted version (docs/phone-api.md); derive it if a proxy dropped it.
         return ConfigAnswer(config, response_etag or f'"{config["version"]}"')
 
     def provision(self, username: str, password: str, device_id: str, *,

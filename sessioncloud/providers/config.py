@@ -69,7 +69,7 @@ def logo_json(logo: Logo | None) -> dict[str, Any] | None:
 
 
 def public_config(app: App) -> dict[str, Any]:
-    """The SPEC 5.1 object without its version."""
+    """The config object of docs/phone-api.md, without its version."""
     host, port = split_domain(app.sip_domain)
     return {
         "providerId": app.provider_id,

@@ -3,7 +3,7 @@
 Two addresses, both fetched by Linphone with a bare GET at every start:
 
 - `/api/v1/linphone/<token>`, one per setup token: the end user's accounts. The first fetch
-  redeems the token (SPEC 4.2's rules: unexpired, not revoked, uses left) and carries the
+  redeems the token (docs/phone-api.md's rules: unexpired, not revoked, uses left) and carries the
   passwords; later fetches answer the same configuration without `auth_info` sections, so the
   App's changes reach the phone at its next start while the password is handed out once.
   After the first fetch the token's expiry no longer applies: the address keeps answering

@@ -1,4 +1,4 @@
-"""Strict validation of a provider's answer (SPEC 6.3).
+"""Strict validation of a provider's answer (docs/provider-service.md).
 
 The body is untrusted input from another organisation's server: it is decoded and parsed with
 explicit limits (size, nesting, number length, duplicate keys) before pydantic checks its shape,

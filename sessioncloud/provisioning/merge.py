@@ -1,4 +1,4 @@
-"""Merge an account (from a QR code or a provider's answer) with the App's SIP profile (SPEC 7).
+"""Merge an account (a QR code's or a provider's) with the App's SIP profile (docs/merge-rules.md).
 
 Like wazo-provd's layered device config: explicit layers applied in order by one small update,
 over an allow-list of keys, so an unexpected key in either source can never reach a phone.

@@ -6,7 +6,7 @@ import pytest
 
 TOKEN = "q1W2e3R4t5Y6u7I8o9P0-_"
 
-# SPEC 4.1: these must parse exactly and round-trip through the encoder.
+# docs/codes.md's published examples: these must parse exactly and round-trip through the encoder.
 PUBLISHED_CODES = [
     'scloc:providerId| { "sipaccounts" : [ { "sipusername" : "user1" , "sippassword": '
     '"29de?8", "subdomain" : "pbx"} ] }',

@@ -1,4 +1,4 @@
-"""parse_code reads every compatible format of SPEC 4.1 and the setup link of 4.2."""
+"""parse_code reads every compatible format and the setup link (docs/codes.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Accounts carried by a QR code, merged by the phone with the fetched config (SPEC 7)."""
+"""Accounts a QR code carries, merged by the phone with the fetched config (docs/merge-rules.md)."""
 
 from __future__ import annotations
 

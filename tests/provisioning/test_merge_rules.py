@@ -1,4 +1,4 @@
-"""merge_account: the App's SIP profile, overridden by what the account carries (SPEC 7)."""
+"""merge_account: the SIP profile, overridden by what the account carries (docs/merge-rules.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""parse_provider_answer: the provider's JSON, validated strictly, with exact reasons (SPEC 6.3)."""
+"""parse_provider_answer validates strictly and gives exact reasons (docs/provider-service.md)."""
 
 from __future__ import annotations
 
