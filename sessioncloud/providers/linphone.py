@@ -55,6 +55,7 @@ from sessioncloud.providers.provision import (
     ProviderCall,
     begin_external,
     deactivated,
+    nothing_to_provision,
     provision_local,
 )
 from sessioncloud.providers.tokens import Claim, claim, give_back, token_status
@@ -188,6 +189,8 @@ def _provision(token: SetupToken, client: Client, first: bool) -> ProviderCall |
     if _external(token):
         return begin_external(app, user.provisioning_username, user.provisioning_password, client,
                               reprovision=not first, flow=FLOW, end_user=user)
+    if not user.has_sip:
+        return nothing_to_provision(app, client, user, FLOW)
     return provision_local(app, [named_account(user)], client, flow=FLOW, end_user=user,
                            username=user.sip_username)
 

@@ -369,9 +369,27 @@ def provision_local(app: App, accounts: list[SipAccount], client: Client, *, flo
     return Outcome(200, answer)
 
 
+NOTHING_TO_PROVISION = ("external_provisioning_disabled",
+                        "This setup code cannot set up your phone any more. Ask your provider for a new one.")
+
+
+def nothing_to_provision(app: App, client: Client, user: EndUser, flow: str) -> Outcome:
+    """An end user with provisioning credentials only, of an App no longer in external mode."""
+    code, message = NOTHING_TO_PROVISION
+    settle(app, client, user.provisioning_username, flow, "failed", end_user=user, error_code=code,
+           detail="the end user has provisioning credentials only, and the App is not in external mode")
+    return Outcome(409, error_code=code, message=message)
+
+
 def begin_for_end_user(user: EndUser, app: App, client: Client, flow: str) -> ProviderCall | Outcome:
-    """A token's end user: external credentials need the provider, SIP ones are merged here."""
+    """A token's end user: external credentials need the provider, SIP ones are merged here.
+
+    A user with provisioning credentials only, of an App no longer in external mode, has
+    nothing this App can hand out: 409, logged, and the token is given back by its caller.
+    """
     if user.has_provisioning and app.is_external:
         return begin_external(app, user.provisioning_username, user.provisioning_password, client,
                               flow=flow, end_user=user)
+    if not user.has_sip:
+        return nothing_to_provision(app, client, user, flow)
     return provision_local(app, [sip_account(user)], client, flow=flow, end_user=user, username=user.sip_username)

@@ -212,3 +212,16 @@ def test_a_redemption_that_delivers_accounts_spends_the_token(external_app, prov
     issued.token.refresh_from_db()
     assert (issued.token.uses, TokenRedemption.objects.count()) == (1, 1)
     assert post_redeem(issued.plain).json() == INVALID
+
+
+def test_a_provisioning_only_user_of_an_app_no_longer_external_gets_a_clear_answer(external_app, provider):
+    issued = issue_token(external_end_user(external_app))
+    external_app.provisioning_mode = "portal"
+    external_app.save()
+
+    response = post_redeem(issued.plain)
+
+    issued.token.refresh_from_db()
+    assert (response.status_code, response.json()["error"]["code"]) == (409, "external_provisioning_disabled")
+    assert (issued.token.uses, TokenRedemption.objects.count(), provider.requests) == (0, 0, [])
+    assert ProvisioningLogEntry.objects.get().error_code == "external_provisioning_disabled"
