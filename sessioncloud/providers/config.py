@@ -160,8 +160,9 @@ GENERATION_SECONDS = 2 * CACHE_SECONDS
 class ConfigCache:
     """The cache of rendered answers: in this process, or Redis shared by every process."""
 
-    def peek(self, provider_id: str) -> bytes | None:
-        """An entry this process holds in memory, found without any I/O (or None)."""
+    def peek(self, key: str) -> bytes | None:
+        """The entry for `key` (a ProviderId in lower case) held in this process's memory, found
+        without any I/O; None when it is not there."""
         raise NotImplementedError
 
     def read(self, provider_id: str) -> bytes | None:
@@ -204,13 +205,14 @@ class LocalConfigCache(ConfigCache):
         self._generations: dict[str, int] = {}
         self._lock = threading.Lock()
 
-    def peek(self, provider_id: str) -> bytes | None:
-        found = self._entries.get(provider_id.lower())
+    def peek(self, key: str) -> bytes | None:
+        found = self._entries.get(key)
         if found is None or found[1] <= _monotonic():
             return None
         return found[0]
 
-    read = peek
+    def read(self, provider_id: str) -> bytes | None:
+        return self.peek(provider_id.lower())
 
     def generation(self, provider_id: str) -> int:
         return self._generations.get(provider_id.lower(), 0)
@@ -277,17 +279,17 @@ class RedisConfigCache(ConfigCache):
         self._tier = tier
         self._lease_seconds = lease_seconds or (tier.lease if tier else DEFAULT_LEASE_SECONDS)
 
-    def peek(self, provider_id: str) -> bytes | None:
+    def peek(self, key: str) -> bytes | None:
         tier = self._tier
         if tier is None:
             return None
         if tier.serving():
-            return tier.entries.get(provider_id.lower())
+            return tier.entries.get(key)
         tier.start()  # in this process, once: nothing is answered from memory until it holds a lease
         return None
 
     def read(self, provider_id: str) -> bytes | None:
-        found = self.peek(provider_id)
+        found = self.peek(provider_id.lower())
         if found is not None:
             return found
         tier = self._tier
