@@ -73,7 +73,7 @@ Section = tuple[str, Entries]
 
 @dataclass(frozen=True)
 class PhoneSettings:
-    """What the App's SIP profile says beyond the accounts themselves (SPEC 2).
+    """What the App's SIP profile says beyond the accounts themselves (docs/merge-rules.md).
 
     The defaults are an App's own. `srtp` is `Enabled` or `Disabled`; `srtp_mode` (`optional`
     or `mandatory`) says whether an enabled SRTP may fall back to plain RTP. Codec lists are in
