@@ -49,6 +49,7 @@ from sessioncloud.providers.models import (
     TokenRedemption,
     hash_token,
 )
+from sessioncloud.providers.outbound import sip_profile
 from sessioncloud.providers.provision import (
     Client,
     Outcome,
@@ -107,8 +108,8 @@ def device_id_for(token: SetupToken) -> str:
 
 
 def phone_settings(app: App) -> PhoneSettings:
-    """The App's settings Linphone has a place for, beyond the accounts."""
-    return PhoneSettings(transport=app.sip_transport, srtp=app.srtp)
+    """The App's SIP profile beyond the accounts: NAT, media, DTMF, realm, TURN credentials."""
+    return PhoneSettings.from_profile(sip_profile(app))
 
 
 # --- the end user's address ----------------------------------------------------------------
@@ -144,7 +145,7 @@ def begin_enduser(plain_token: str, ip: str | None, user_agent: str, *, browser:
     username = user.provisioning_username if _external(token) else user.sip_username
     if device_state(app.pk, client.device_id).deactivated:
         deactivated(app, client, username, FLOW, user)
-        return _xml(deprovision_xml(_accounts_handed_out(app, client.device_id)))
+        return _deprovision(app, client.device_id)
     # A later fetch of a used-up token is Linphone starting again, not a refused redemption.
     first = claim(plain_token, client.device_id, ip, user_agent) if token_status(token) == "pending" else None
     if first is None and (token.revoked or not _fetched_before(token, client.device_id)):
@@ -211,8 +212,13 @@ def _answer(app: App, outcome: Outcome, client: Client, *, with_credentials: boo
         return _error(outcome.status, outcome.error_code, outcome.message)
     accounts = outcome.body["sipaccounts"]
     if not accounts:  # the provider logged this phone out, or it is deactivated
-        return _xml(deprovision_xml(_accounts_handed_out(app, client.device_id)))
+        return _deprovision(app, client.device_id)
     return _xml(account_xml(accounts, phone_settings(app), with_credentials=with_credentials))
+
+
+def _deprovision(app: App, device_id: str) -> Answer:
+    relay_credentials = phone_settings(app).relay_credentials
+    return _xml(deprovision_xml(_accounts_handed_out(app, device_id), relay_credentials=relay_credentials))
 
 
 def _accounts_handed_out(app: App, device_id: str) -> int:

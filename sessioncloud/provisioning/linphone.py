@@ -8,10 +8,14 @@ write each entry into their own configuration file. Format (liblinphone's lpconf
     </config>
 
 Every entry carries `overwrite="true"`: without it Linphone keeps a value it already has, so a
-change to the App would never reach a phone that was provisioned before. The section and entry
-names are the ones liblinphone reads (src/account/account-params.cpp, src/auth-info/,
-src/nat/nat-policy.cpp, coreapi/linphonecore.c); liblinphone ignores names it does not know,
-so an entry only newer versions read (`voicemail_uri`) does no harm to older ones.
+change to the App would never reach a phone that was provisioned before. An empty entry removes
+the key from Linphone's configuration (liblinphone's `linphone_config_set_string` drops a key
+set to ""), which is how a setting the App turned off is taken back: every setting of the App
+is written into every document, on or off. The section and entry names are the ones liblinphone
+reads (src/account/account-params.cpp, src/auth-info/, src/nat/nat-policy.cpp,
+coreapi/linphonecore.c); liblinphone ignores names it does not know, so an entry only newer
+versions read (`voicemail_uri`, `codec_priority_policy`) does no harm to older ones.
+docs/linphone.md says what each setting becomes.
 
 Framework-free: values are put into the document by xml.etree, which escapes them; no text is
 ever assembled by hand.
@@ -24,17 +28,44 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from sessioncloud.lib.sipmedia import (
+    DEFAULT_DTMF_MODE,
+    DEFAULT_KEEPALIVE_SECONDS,
+    DEFAULT_SRTP_MODE,
+)
+from sessioncloud.provisioning.merge import SipProfile
+
 NAMESPACE = "http://www.linphone.org/xsds/lpconfig.xsd"
 XML_DECLARATION = b'<?xml version="1.0" encoding="UTF-8"?>\n'
 CONTENT_TYPE = "application/xml"
 LINK_SCHEME = "linphone-config:"
-# The one policy every provisioned account refers to (`nat_policy_ref`).
+# The one NAT policy the core and every provisioned account refer to (`nat_policy_ref`). It is
+# written as `nat_policy_0`: liblinphone finds a policy by the first section holding its `ref`,
+# and saves the core's own policy as `nat_policy_0`.
 NAT_POLICY_REF = "sessioncloud"
 DTMF_ENTRIES = {  # DTMF mode -> ([sip] use_rfc2833, use_info)
     "rfc2833": ("1", "0"),
     "info": ("0", "1"),
-    "inband": ("0", "0"),
+    # liblinphone has no in-band switch: it plays the tones into the audio of a G.711 call that
+    # negotiated no telephone-event, which needs use_rfc2833=1. With both at 0, liblinphone 5.3
+    # and later send no DTMF at all.
+    "inband": ("1", "0"),
 }
+# The App's codecs as liblinphone's payload types: (mime, RTP clock rate, channels), as oRTP
+# defines them (src/avprofile.c). liblinphone matches a configured codec to its own on all three;
+# any other rate or channel count makes it invent a codec nothing can encode.
+AUDIO_PAYLOADS: dict[str, tuple[tuple[str, int, int], ...]] = {
+    "opus": (("opus", 48000, 2),),  # RFC 7587: always 48000/2 in SDP
+    "G722": (("G722", 8000, 1),),  # RFC 3551 4.5.2: G.722's RTP clock runs at 8000 Hz
+    "PCMU": (("PCMU", 8000, 1),),
+    "PCMA": (("PCMA", 8000, 1),),
+    "G729": (("G729", 8000, 1),),
+    "GSM": (("GSM", 8000, 1),),
+    "iLBC": (("iLBC", 8000, 1),),
+    # Speex has a payload type per rate; liblinphone enables wideband and narrowband, in this order.
+    "speex": (("speex", 16000, 1), ("speex", 8000, 1)),
+}
+VIDEO_CLOCK_RATE = 90000  # the RTP clock of every video payload format
 
 Entries = list[tuple[str, str]]
 Section = tuple[str, Entries]
@@ -42,23 +73,42 @@ Section = tuple[str, Entries]
 
 @dataclass(frozen=True)
 class PhoneSettings:
-    """What the App's SIP profile says beyond the accounts themselves.
+    """What the App's SIP profile says beyond the accounts themselves (docs/merge-rules.md).
 
-    Every field but `transport` and `srtp` is optional: None leaves Linphone's own setting
-    alone. `srtp` is `Enabled` or `Disabled`; `srtp_mode` (`optional` or `mandatory`) says
-    whether an enabled SRTP may fall back to plain RTP.
+    The defaults are an App's own. `srtp` is `Enabled` or `Disabled`; `srtp_mode` (`optional`
+    or `mandatory`) says whether an enabled SRTP may fall back to plain RTP. Codec lists are in
+    the App's order of preference; an empty one leaves the phone's own.
     """
 
     transport: str  # UDP | TCP | TLS
     srtp: str
-    srtp_mode: str | None = None
-    stun_server: str | None = None
+    srtp_mode: str = DEFAULT_SRTP_MODE
+    stun_server: str | None = None  # host[:port], as is the TURN server
     turn_server: str | None = None
     turn_username: str | None = None
-    ice: bool | None = None
-    keep_alive_seconds: int | None = None
-    dtmf_mode: str | None = None  # rfc2833 | info | inband
+    turn_password: str | None = None
+    ice: bool = False
+    keep_alive_seconds: int = DEFAULT_KEEPALIVE_SECONDS  # 0: no keep-alives
+    audio_codecs: tuple[str, ...] = ()
+    video_codecs: tuple[str, ...] = ()
+    dtmf_mode: str = DEFAULT_DTMF_MODE  # rfc2833 | info | inband
     realm: str | None = None
+
+    @classmethod
+    def from_profile(cls, profile: SipProfile) -> PhoneSettings:
+        return cls(
+            transport=profile.transport, srtp=profile.srtp, srtp_mode=profile.srtp_mode,
+            stun_server=profile.stun_server, turn_server=profile.turn_server,
+            turn_username=profile.turn_username, turn_password=profile.turn_password,
+            ice=profile.ice, keep_alive_seconds=profile.keepalive_seconds,
+            audio_codecs=tuple(profile.audio_codecs), video_codecs=tuple(profile.video_codecs),
+            dtmf_mode=profile.dtmf_mode, realm=profile.realm,
+        )
+
+    @property
+    def relay_credentials(self) -> bool:
+        """Whether the App has a TURN server with the credentials a phone needs to use it."""
+        return bool(self.turn_server and self.turn_username and self.turn_password)
 
 
 def linphone_link(url: str) -> str:
@@ -71,21 +121,28 @@ def account_xml(accounts: Sequence[Mapping[str, Any]], settings: PhoneSettings, 
     """The document for an end user's phone: its accounts, and `auth_info_N` when asked.
 
     Without credentials the document still names every account, so a change to the App
-    reaches the phone; Linphone keeps the password it stored at the first fetch.
+    reaches the phone; Linphone keeps the passwords it stored at the first fetch, the TURN
+    password among them (an `auth_info` after the accounts' own).
     """
-    sections = [("sip", _sip_entries(settings, default_account=bool(accounts)))]
-    sections += _nat_sections(settings)
+    sections = [("sip", _sip_entries(settings, default_account=bool(accounts))),
+                *_nat_sections(settings, relay=True), *_codec_sections(settings)]
     for index, account in enumerate(accounts):
         sections.append((f"proxy_{index}", _proxy_entries(account, settings)))
         if with_credentials:
             sections.append((f"auth_info_{index}", _auth_entries(account, settings)))
+    if with_credentials and settings.relay_credentials:
+        sections.append((f"auth_info_{len(accounts)}", _relay_auth_entries(settings)))
     return _document(sections)
 
 
 def defaults_xml(domain: str, transport: str, proxy: str | None, expires: int,
                  settings: PhoneSettings) -> bytes:
     """The App-level document without accounts: what Linphone's assistant fills in for a user
-    who types their own login (`[assistant]` and `[proxy_default_values]`)."""
+    who types their own login (`[assistant]` and `[proxy_default_values]`).
+
+    Anyone may fetch it, so it carries no TURN credentials, and without them a TURN server is
+    of no use to Linphone: its policy uses STUN only.
+    """
     defaults: Entries = [
         *(_through_proxy(proxy, transport) if proxy else [("reg_proxy", _server_uri(domain, transport))]),
         ("reg_expires", str(expires)),
@@ -94,23 +151,27 @@ def defaults_xml(domain: str, transport: str, proxy: str | None, expires: int,
     ]
     sections = [
         ("sip", _sip_entries(settings, default_account=False)),
-        *_nat_sections(settings),
+        *_nat_sections(settings, relay=False),
+        *_codec_sections(settings),
         ("assistant", [("domain", _host_of(domain)), ("transport", transport.lower())]),
         ("proxy_default_values", defaults),
     ]
     return _document(sections)
 
 
-def deprovision_xml(count: int) -> bytes:
+def deprovision_xml(count: int, *, relay_credentials: bool = False) -> bytes:
     """The document that ends a phone's accounts: registration off, stored passwords blanked.
 
     Linphone cannot delete a section through remote provisioning; it can be told to stop
-    registering and to forget the password it stored.
+    registering and to forget the passwords it stored, the TURN password (the `auth_info`
+    after the accounts') too when the App hands one out.
     """
     sections: list[Section] = []
     for index in range(count):
         sections.append((f"proxy_{index}", [("reg_sendregister", "0")]))
-        sections.append((f"auth_info_{index}", [("passwd", ""), ("ha1", "")]))
+        sections.append((f"auth_info_{index}", _forgotten()))
+    if relay_credentials:
+        sections.append((f"auth_info_{count}", _forgotten()))
     return _document(sections)
 
 
@@ -120,44 +181,81 @@ def deprovision_xml(count: int) -> bytes:
 def _sip_entries(settings: PhoneSettings, *, default_account: bool) -> Entries:
     entries: Entries = [("default_proxy", "0")] if default_account else []
     enabled = settings.srtp == "Enabled"
-    entries.append(("media_encryption", "srtp" if enabled else "none"))
-    entries.append(("media_encryption_mandatory", "1" if enabled and settings.srtp_mode == "mandatory" else "0"))
-    if settings.keep_alive_seconds is not None:
-        entries.append(("keepalive_period", str(settings.keep_alive_seconds * 1000)))  # milliseconds
-    if settings.dtmf_mode in DTMF_ENTRIES:
-        use_rfc2833, use_info = DTMF_ENTRIES[settings.dtmf_mode]
-        entries += [("use_rfc2833", use_rfc2833), ("use_info", use_info)]
+    use_rfc2833, use_info = DTMF_ENTRIES[settings.dtmf_mode]
+    entries += [
+        ("media_encryption", "srtp" if enabled else "none"),
+        ("media_encryption_mandatory", "1" if enabled and settings.srtp_mode == "mandatory" else "0"),
+        # liblinphone's period is in milliseconds, and 0 turns keep-alives off on every transport.
+        ("keepalive_period", str(settings.keep_alive_seconds * 1000)),
+        ("use_rfc2833", use_rfc2833),
+        ("use_info", use_info),
+    ]
     return entries
 
 
-def _has_nat_policy(settings: PhoneSettings) -> bool:
-    return bool(settings.stun_server or settings.turn_server or settings.ice is not None)
+def _nat_sections(settings: PhoneSettings, *, relay: bool) -> list[Section]:
+    """liblinphone's NAT policy, always written whole: a server or protocol the App no longer
+    uses is written empty, which removes it from the phone.
+
+    liblinphone has one server field. It uses TURN only inside ICE (src/nat/ice-service.cpp),
+    and only with credentials (`relay`: the document's phone can hold them); then the TURN
+    server is the server, and its allocations also tell the phone its public address. Otherwise
+    the server is the STUN server, or the TURN server, which answers STUN requests too.
+    """
+    turn = relay and settings.ice and settings.relay_credentials
+    server = settings.turn_server if turn else (settings.stun_server or settings.turn_server)
+    protocols = [name for name, used in (("stun", server), ("turn", turn), ("ice", settings.ice)) if used]
+    policy: Entries = [
+        ("ref", NAT_POLICY_REF),
+        ("stun_server", server or ""),
+        # The TURN password is the auth_info whose username is this one (src/nat/nat-policy.cpp).
+        ("stun_server_username", (settings.turn_username or "") if turn else ""),
+        ("protocols", ",".join(protocols)),
+    ]
+    return [("net", [("nat_policy_ref", NAT_POLICY_REF)]), ("nat_policy_0", policy)]
 
 
-def _nat_sections(settings: PhoneSettings) -> list[Section]:
-    """A NAT policy (liblinphone's nat_policy_N) when the App sets STUN, TURN or ICE."""
-    if not _has_nat_policy(settings):
+def _codec_sections(settings: PhoneSettings) -> list[Section]:
+    """The App's codecs, in its order, as the only ones the phone uses (as baresip's
+    `audio_codecs`); an empty list gives the phone back its own codecs and order.
+
+    liblinphone (coreapi/linphonecore.c, codecs_config_read) reads `audio_codec_0`, `_1`, ...
+    up to the first without a `mime`, then adds every codec it supports that the list lacks,
+    some of them ahead of the listed ones, unless `[misc] add_missing_audio_codecs=0`. Video
+    keeps the listed order only with `[video] codec_priority_policy=0`; 1 (liblinphone's own
+    since 5.3) lets it put hardware-accelerated codecs first.
+    """
+    audio = [_payload_entries(mime, rate, channels)
+             for name in settings.audio_codecs for mime, rate, channels in AUDIO_PAYLOADS[name]]
+    video = [_payload_entries(name, VIDEO_CLOCK_RATE, None) for name in settings.video_codecs]
+    return [
+        ("misc", [("add_missing_audio_codecs", "0" if audio else "1"),
+                  ("add_missing_video_codecs", "0" if video else "1")]),
+        ("video", [("codec_priority_policy", "0" if video else "1")]),
+        *_codec_list("audio", audio),
+        *_codec_list("video", video),
+    ]
+
+
+def _codec_list(kind: str, payloads: Sequence[Entries]) -> list[Section]:
+    if not payloads:
         return []
-    protocols = [name for name, used in (("stun", settings.stun_server), ("turn", settings.turn_server),
-                                          ("ice", settings.ice)) if used]
-    entries: Entries = [("ref", NAT_POLICY_REF)]
-    # liblinphone has one server field: TURN relays also answer STUN, so it wins when set.
-    server = settings.turn_server or settings.stun_server
-    if server:
-        entries.append(("stun_server", server))
-    if settings.turn_username:
-        entries.append(("stun_server_username", settings.turn_username))
-    entries.append(("protocols", ",".join(protocols)))
-    return [("net", [("nat_policy_ref", NAT_POLICY_REF)]), ("nat_policy_0", entries)]
+    sections = [(f"{kind}_codec_{index}", entries) for index, entries in enumerate(payloads)]
+    # Ends the list before the codecs the phone saved after it (it saves its whole list).
+    sections.append((f"{kind}_codec_{len(payloads)}", [("mime", "")]))
+    return sections
+
+
+def _payload_entries(mime: str, rate: int, channels: int | None) -> Entries:
+    entries: Entries = [("mime", mime), ("rate", str(rate))]
+    if channels is not None:  # liblinphone keeps no channel count for video
+        entries.append(("channels", str(channels)))
+    # Emptied: the phone's saved format parameters and bitrate of whatever codec had this place.
+    return entries + [("enabled", "1"), ("recv_fmtp", ""), ("bitrate", "")]
 
 
 def _policy_entries(settings: PhoneSettings) -> Entries:
-    entries: Entries = []
-    if settings.realm:
-        entries.append(("realm", settings.realm))
-    if _has_nat_policy(settings):
-        entries.append(("nat_policy_ref", NAT_POLICY_REF))
-    return entries
+    return [("realm", settings.realm or ""), ("nat_policy_ref", NAT_POLICY_REF)]
 
 
 def _proxy_entries(account: Mapping[str, Any], settings: PhoneSettings) -> Entries:
@@ -186,15 +284,27 @@ def _through_proxy(proxy: str, transport: str) -> Entries:
 
 
 def _auth_entries(account: Mapping[str, Any], settings: PhoneSettings) -> Entries:
-    entries: Entries = [
+    # `ha1` is emptied: liblinphone prefers a stored hash to the password, and one left in this
+    # section by an earlier configuration would be another account's.
+    return [
         ("username", account["sipusername"]),
         ("userid", account["authusername"]),
         ("passwd", account["sippassword"]),
+        ("ha1", ""),
+        ("realm", settings.realm or ""),
+        ("domain", account["domain"]),
     ]
-    if settings.realm:
-        entries.append(("realm", settings.realm))
-    entries.append(("domain", account["domain"]))
-    return entries
+
+
+def _relay_auth_entries(settings: PhoneSettings) -> Entries:
+    """The TURN credentials as liblinphone looks them up: by username alone, the way it stores
+    the ones it fetches itself (src/nat/nat-policy.cpp)."""
+    return [("username", settings.turn_username or ""), ("passwd", settings.turn_password or ""),
+            ("ha1", "")]
+
+
+def _forgotten() -> Entries:
+    return [("passwd", ""), ("ha1", "")]
 
 
 # --- values ----------------------------------------------------------------------------------

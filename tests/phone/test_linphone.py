@@ -8,7 +8,7 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from sessioncloud.providers.linphone import begin_enduser, finish_enduser
+from sessioncloud.providers.linphone import begin_enduser, finish_enduser, phone_settings
 from sessioncloud.providers.models import (
     Device,
     DeviceStatus,
@@ -16,13 +16,17 @@ from sessioncloud.providers.models import (
     TokenRedemption,
 )
 from sessioncloud.providers.tokens import issue_token, revoke
-from sessioncloud.provisioning.linphone import entries_of
+from sessioncloud.provisioning.linphone import PhoneSettings, entries_of
 from tests.factories import make_app, make_end_user
 
 pytestmark = pytest.mark.django_db
 INVALID = {"error": {"code": "token_invalid", "message": "This setup code is not valid. It may have expired or "
                                                           "been used already; ask your provider for a new one."}}
 ACCOUNT = {"sipusername": "1000", "sippassword": "upstream-pw", "subdomain": "pbx1"}
+MEDIA = {"srtp": "Enabled", "srtp_mode": "mandatory", "stun_server": "stun.acme.example",
+         "turn_server": "turn.acme.example:3478", "turn_username": "relay-user", "turn_password": "relay-s3cret",
+         "ice_enabled": True, "keepalive_seconds": 25, "audio_codecs": ["PCMA", "opus"], "video_codecs": ["H264"],
+         "dtmf_mode": "info", "sip_realm": "acme"}
 
 
 def fetch(token: str, user_agent: str = "Unknown"):
@@ -61,6 +65,56 @@ def test_a_later_fetch_carries_the_apps_changes(app):
     app.sip_transport, app.sip_domain = "TCP", "pbx.acme.example:5080"
     app.save()
     assert entries(fetch(issued.plain))[("proxy_0", "reg_proxy")] == "<sip:pbx.acme.example:5080;transport=tcp>"
+
+
+def section(response, wanted: str) -> dict[str, str]:
+    return {name: value for (found, name), value in entries(response).items() if found == wanted}
+
+
+def test_phone_settings_take_every_nat_and_media_setting_of_the_app(org):
+    app = make_app(org, "MediaInc", **MEDIA)
+    assert phone_settings(app) == PhoneSettings(
+        transport="TLS", srtp="Enabled", srtp_mode="mandatory", stun_server="stun.acme.example",
+        turn_server="turn.acme.example:3478", turn_username="relay-user", turn_password="relay-s3cret", ice=True,
+        keep_alive_seconds=25, audio_codecs=("PCMA", "opus"), video_codecs=("H264",), dtmf_mode="info",
+        realm="acme")
+
+
+def test_the_first_fetch_carries_the_apps_nat_and_media_settings(org):
+    app = make_app(org, "MediaInc", **MEDIA)
+    response = fetch(issue_token(make_end_user(app, "alice")).plain)
+    assert section(response, "sip") == {"default_proxy": "0", "media_encryption": "srtp",
+                                        "media_encryption_mandatory": "1", "keepalive_period": "25000",
+                                        "use_rfc2833": "0", "use_info": "1"}
+    assert section(response, "nat_policy_0") == {"ref": "sessioncloud", "stun_server": "turn.acme.example:3478",
+                                                 "stun_server_username": "relay-user", "protocols": "stun,turn,ice"}
+    assert [value for (_, name), value in entries(response).items() if name == "mime"] == [
+        "PCMA", "opus", "", "H264", ""]
+    assert (section(response, "proxy_0")["realm"], section(response, "auth_info_0")["realm"]) == ("acme", "acme")
+    assert section(response, "auth_info_1") == {"username": "relay-user", "passwd": "relay-s3cret", "ha1": ""}
+
+
+def test_the_turn_password_comes_with_the_first_fetch_only(org):
+    app = make_app(org, "MediaInc", **MEDIA)
+    issued = issue_token(make_end_user(app, "alice"))
+    assert b"relay-s3cret" in fetch(issued.plain).content
+    later = fetch(issued.plain)
+    assert b"relay-s3cret" not in later.content
+    assert [key for key in entries(later) if key[0].startswith("auth_info")] == []
+    assert section(later, "nat_policy_0")["stun_server_username"] == "relay-user"
+
+
+def test_a_nat_setting_turned_off_is_taken_back_at_the_next_fetch(org):
+    app = make_app(org, "NatInc", stun_server="stun.acme.example", ice_enabled=True, audio_codecs=["PCMA"])
+    issued = issue_token(make_end_user(app, "alice"))
+    assert section(fetch(issued.plain), "nat_policy_0")["protocols"] == "stun,ice"
+    app.stun_server, app.ice_enabled, app.audio_codecs = "", False, []
+    app.save()
+    later = fetch(issued.plain)
+    assert section(later, "nat_policy_0") == {"ref": "sessioncloud", "stun_server": "", "stun_server_username": "",
+                                              "protocols": ""}
+    assert section(later, "misc")["add_missing_audio_codecs"] == "1"
+    assert [key for key in entries(later) if key[0].startswith("audio_codec")] == []
 
 
 def test_the_first_fetch_uses_the_token_and_names_the_device_after_it(app):
@@ -154,6 +208,16 @@ def test_a_deactivated_device_is_told_to_turn_its_account_off(app):
     assert ProvisioningLogEntry.objects.values_list("outcome", flat=True).first() == "deactivated"
 
 
+def test_deactivating_a_device_also_blanks_the_turn_password(org):
+    app = make_app(org, "MediaInc", **MEDIA)
+    issued = issue_token(make_end_user(app, "alice"))
+    fetch(issued.plain)
+    Device.objects.filter(app=app).update(status=DeviceStatus.DEACTIVATED)
+    assert list(entries_of(fetch(issued.plain).content)) == [
+        ("proxy_0", "reg_sendregister", "0"), ("auth_info_0", "passwd", ""), ("auth_info_0", "ha1", ""),
+        ("auth_info_1", "passwd", ""), ("auth_info_1", "ha1", "")]
+
+
 def test_an_external_user_gets_the_providers_accounts_merged(org, provider):
     app = make_app(org, "ExtInc", sip_domain="ext.example", sip_transport="UDP", use_subdomains=True,
                    provisioning_mode="external", provisioning_url=provider.url(), provisioning_timeout=2)
@@ -209,6 +273,61 @@ def test_the_app_address_has_the_defaults_and_no_account(app):
     assert found[("assistant", "domain")] == "sip.acme.example"
     assert found[("proxy_default_values", "reg_proxy")] == "<sip:sip.acme.example;transport=tls>"
     assert not [key for key in found if key[0].startswith(("proxy_0", "auth_info"))]
+
+
+def test_the_app_address_carries_the_apps_settings_but_no_turn_credentials(org):
+    make_app(org, "MediaInc", sip_domain="sip.acme.example:5080", sip_transport="UDP", registration_expires=300,
+             **{**MEDIA, "video_codecs": [], "audio_codecs": ["G722"]})
+    response = Client().get("/api/v1/providers/MediaInc/linphone")
+    assert response.content.decode() == """<?xml version="1.0" encoding="UTF-8"?>
+<config xmlns="http://www.linphone.org/xsds/lpconfig.xsd">
+  <section name="sip">
+    <entry name="media_encryption" overwrite="true">srtp</entry>
+    <entry name="media_encryption_mandatory" overwrite="true">1</entry>
+    <entry name="keepalive_period" overwrite="true">25000</entry>
+    <entry name="use_rfc2833" overwrite="true">0</entry>
+    <entry name="use_info" overwrite="true">1</entry>
+  </section>
+  <section name="net">
+    <entry name="nat_policy_ref" overwrite="true">sessioncloud</entry>
+  </section>
+  <section name="nat_policy_0">
+    <entry name="ref" overwrite="true">sessioncloud</entry>
+    <entry name="stun_server" overwrite="true">stun.acme.example</entry>
+    <entry name="stun_server_username" overwrite="true" />
+    <entry name="protocols" overwrite="true">stun,ice</entry>
+  </section>
+  <section name="misc">
+    <entry name="add_missing_audio_codecs" overwrite="true">0</entry>
+    <entry name="add_missing_video_codecs" overwrite="true">1</entry>
+  </section>
+  <section name="video">
+    <entry name="codec_priority_policy" overwrite="true">1</entry>
+  </section>
+  <section name="audio_codec_0">
+    <entry name="mime" overwrite="true">G722</entry>
+    <entry name="rate" overwrite="true">8000</entry>
+    <entry name="channels" overwrite="true">1</entry>
+    <entry name="enabled" overwrite="true">1</entry>
+    <entry name="recv_fmtp" overwrite="true" />
+    <entry name="bitrate" overwrite="true" />
+  </section>
+  <section name="audio_codec_1">
+    <entry name="mime" overwrite="true" />
+  </section>
+  <section name="assistant">
+    <entry name="domain" overwrite="true">sip.acme.example</entry>
+    <entry name="transport" overwrite="true">udp</entry>
+  </section>
+  <section name="proxy_default_values">
+    <entry name="reg_proxy" overwrite="true">&lt;sip:sip.acme.example:5080;transport=udp&gt;</entry>
+    <entry name="reg_expires" overwrite="true">300</entry>
+    <entry name="reg_sendregister" overwrite="true">1</entry>
+    <entry name="realm" overwrite="true">acme</entry>
+    <entry name="nat_policy_ref" overwrite="true">sessioncloud</entry>
+  </section>
+</config>
+"""
 
 
 def test_the_app_address_of_an_unknown_provider_is_not_found(app):

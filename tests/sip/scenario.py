@@ -11,8 +11,9 @@ default: SQLite in WORKDIR, no Redis.
 Parts: kamailio (registrar, digest auth), the example provider service, `sessioncloud serve`;
 accounts from four flows through `sessioncloud phone` (QR image, external login, setup token,
 desktop link) written as baresip accounts; two baresip phones that register and call each
-other; linphonec provisioning itself from the Linphone address of a setup token, then again
-after the App's SIP profile changed. Every process is stopped at the end, whatever happened.
+other; linphonec provisioning itself from the Linphone address of a setup token (the App
+using STUN and ICE), then again after the App's SIP profile changed (NAT traversal off, its
+own codec order). Every process is stopped at the end, whatever happened.
 """
 
 from __future__ import annotations
@@ -293,20 +294,33 @@ def linphonec(work: Path, config: Path, processes: Processes) -> Iterator[subpro
                 stop(process)
 
 
-def linphonec_registers(work: Path, config: Path, processes: Processes, seconds: float = 20) -> bool:
-    """Start linphonec, ask its registration state until it is registered; then quit."""
+def linphonec_session(work: Path, config: Path, processes: Processes, questions: tuple[str, ...] = (),
+                      seconds: float = 20) -> tuple[bool, str]:
+    """Start linphonec, ask its registration state until it is registered, then ask `questions`
+    (console commands); quit. Returns whether it registered and what it answered."""
     with linphonec(work, config, processes) as process:
         os.set_blocking(process.stdout.fileno(), False)
-        seen, deadline = "", time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            process.stdin.write("status register\n")
-            process.stdin.flush()
-            time.sleep(0.5)
-            seen += _available(process.stdout.fileno())
-            if "registered, identity=" in seen:
-                break
-        (work / f"{config.stem}.out").write_text(seen, errors="replace")
-        return "registered, identity=" in seen
+        seen = _ask(process, (), seconds)
+        # A last `status register` (asked until answered) marks the end of the answers.
+        answers = _ask(process, questions, 5) if REGISTERED in seen else ""
+        (work / f"{config.stem}.out").write_text(seen + answers, errors="replace")
+        return REGISTERED in seen, answers
+
+
+REGISTERED = "registered, identity="
+
+
+def _ask(process: subprocess.Popen, questions: tuple[str, ...], seconds: float) -> str:
+    """Ask the questions once, then `status register` every half second until linphonec
+    answers that it is registered."""
+    process.stdin.write("".join(f"{question}\n" for question in questions))
+    seen, deadline = "", time.monotonic() + seconds
+    while time.monotonic() < deadline and REGISTERED not in seen:
+        process.stdin.write("status register\n")
+        process.stdin.flush()
+        time.sleep(0.5)
+        seen += _available(process.stdout.fileno())
+    return seen
 
 
 def _available(fd: int) -> str:
@@ -330,15 +344,23 @@ def linphone_entries(config: Path) -> dict[str, str]:
     return entries
 
 
+# linphonec's answers to `firewall` (its NAT policy) and `codec list` (audio codecs, in order).
+NAT_ANSWER = re.compile(r"No firewall|Using (?:ice with )?stun server \S+")
+CODEC_ANSWER = re.compile(r"\d+: (\S+) \((\d+)\) (enabled|disabled)")
+
+
 def linphone_provisioning(cloud: SessionCloud, work: Path, processes: Processes) -> Facts:
     token = cloud.api("POST", "/apps/SipLocal/endusers/linphone/tokens", {})
     address = token["linphoneUrl"]
     config = work / "linphonerc"
     config.write_text(f"[misc]\nconfig-uri={address}\n[sound]\nplayback_dev_id=\ncapture_dev_id=\n")
-    first = linphonec_registers(work, config, processes)
+    # The baresip calls are over: from here the App's NAT policy reaches only linphonec.
+    cloud.api("PATCH", "/apps/SipLocal", {"sip": {"stunServer": "127.0.0.1:3478", "ice": True}})
+    first, first_answers = linphonec_session(work, config, processes, ("firewall", "codec list"))
     after_first = linphone_entries(config)
-    cloud.api("PATCH", "/apps/SipLocal", {"sip": {"registrationExpires": 300}})
-    second = linphonec_registers(work, config, processes)
+    cloud.api("PATCH", "/apps/SipLocal", {"sip": {"registrationExpires": 300, "stunServer": None, "ice": False,
+                                                  "audioCodecs": ["PCMA", "PCMU"]}})
+    second, second_answers = linphonec_session(work, config, processes, ("firewall", "codec list"))
     after_second = linphone_entries(config)
     log = cloud.api("GET", "/apps/SipLocal/provisioning-log")
     return {
@@ -346,11 +368,35 @@ def linphone_provisioning(cloud: SessionCloud, work: Path, processes: Processes)
         "first_registered": first,
         "first_identity": after_first.get("proxy_0.reg_identity"),
         "first_expires": after_first.get("proxy_0.reg_expires"),
+        "first_nat": NAT_ANSWER.findall(first_answers),
+        "first_audio_codecs": _codecs(first_answers),
+        "first_saved_policy": _saved_policy(after_first),
         "stored_ha1": bool(after_first.get("auth_info_0.ha1")),
         "second_registered": second,
         "second_expires": after_second.get("proxy_0.reg_expires"),
+        "second_nat": NAT_ANSWER.findall(second_answers),
+        "second_audio_codecs": _codecs(second_answers),
+        "second_saved_policy": _saved_policy(after_second),
+        "second_saved_codecs": _saved_codecs(after_second),
         "fetches": [entry["flow"] for entry in log if entry["flow"] == "linphone"],
     }
+
+
+def _codecs(answers: str) -> list[str]:
+    return [f"{mime}/{rate} {state}" for mime, rate, state in CODEC_ANSWER.findall(answers)]
+
+
+def _saved_policy(entries: dict[str, str]) -> dict[str, str]:
+    return {key: value for key, value in entries.items() if key.startswith("nat_policy_0.")}
+
+
+def _saved_codecs(entries: dict[str, str]) -> list[str]:
+    """The audio codecs linphonec saved, read as it reads them: up to a section without a mime."""
+    codecs: list[str] = []
+    while f"audio_codec_{len(codecs)}.mime" in entries:
+        index = len(codecs)
+        codecs.append(f"{entries[f'audio_codec_{index}.mime']}/{entries.get(f'audio_codec_{index}.rate')}")
+    return codecs
 
 
 # --- the whole scenario ----------------------------------------------------------------------

@@ -84,5 +84,25 @@ def test_linphonecs_next_start_picks_up_the_changed_sip_profile(facts):
     assert linphone["fetches"] == ["linphone", "linphone"]
 
 
+def test_linphonec_uses_the_apps_nat_policy(facts):
+    assert facts["linphone"]["first_nat"] == ["Using ice with stun server 127.0.0.1:3478"]
+    assert facts["linphone"]["first_saved_policy"] == {
+        "nat_policy_0.ref": "sessioncloud", "nat_policy_0.stun_server": "127.0.0.1:3478",
+        "nat_policy_0.protocols": "stun,ice"}
+
+
+def test_linphonec_drops_the_nat_policy_the_app_turned_off(facts):
+    linphone = facts["linphone"]
+    assert linphone["second_nat"] == ["No firewall"]
+    assert linphone["second_saved_policy"] == {"nat_policy_0.ref": "sessioncloud"}
+
+
+def test_linphonec_takes_the_apps_codecs_in_the_apps_order(facts):
+    linphone = facts["linphone"]
+    assert len(linphone["first_audio_codecs"]) > 2  # its own list, before the App had one
+    assert linphone["second_audio_codecs"] == ["PCMA/8000 enabled", "PCMU/8000 enabled"]
+    assert linphone["second_saved_codecs"] == ["PCMA/8000", "PCMU/8000"]
+
+
 def test_the_scenario_stays_well_within_its_time(facts):
     assert facts["seconds"] < 90
