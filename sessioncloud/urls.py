@@ -6,6 +6,8 @@ from sessioncloud.api.main import api
 
 handler404 = "sessioncloud.api.errors.json_404"
 handler500 = "sessioncloud.api.errors.json_500"
+# allauth's limits answer through this: a line in the security log for each refusal.
+handler429 = "sessioncloud.accounts.adapters.throttled"
 
 urlpatterns = [
     path("api/v1/", api.urls),

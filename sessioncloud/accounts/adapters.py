@@ -6,10 +6,13 @@ import logging
 from typing import Any
 
 from allauth.account.adapter import DefaultAccountAdapter
+from allauth.account.models import EmailAddress
+from allauth.mfa.adapter import DefaultMFAAdapter
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
 from django.utils import timezone
 from django.utils.text import slugify
 
@@ -20,6 +23,7 @@ from sessioncloud.accounts.models import (
     Role,
     record_audit,
 )
+from sessioncloud.providers.fields import secret_box
 
 security_log = logging.getLogger("sessioncloud.security")
 INVITATION_SESSION_KEY = "portal_invitation"
@@ -53,6 +57,34 @@ class AccountAdapter(DefaultAccountAdapter):
         return super().is_email_verified(request, email)
 
 
+# Where allauth keeps an authenticator's secret in its data: the TOTP key, the recovery codes' seed.
+MFA_SECRET_KEYS = ("secret", "seed")
+
+
+class MFAAdapter(DefaultMFAAdapter):
+    """Two-factor secrets encrypted like every other secret (SESSIONCLOUD_ENCRYPTION_KEYS)."""
+
+    def encrypt(self, text: str) -> str:
+        return secret_box().encrypt(text)
+
+    def decrypt(self, encrypted_text: str) -> str:
+        # Secrets saved before they were encrypted keep working until `reencrypt` rewrites them.
+        return secret_box().decrypt_or_clear(encrypted_text)
+
+
+def reencrypt_mfa_data(data: dict[str, Any]) -> dict[str, Any]:
+    """An authenticator's data with its secret under the first key (however it was stored)."""
+    return {key: secret_box().reencrypt(value) if key in MFA_SECRET_KEYS and value else value
+            for key, value in data.items()}
+
+
+def throttled(request: HttpRequest) -> HttpResponse:
+    """Every answer allauth's limits refuse (login, sign-up, password reset): logged, then 429."""
+    security_log.warning("request throttled", extra={"ip": AccountAdapter().get_client_ip(request),
+                                                     "path": request.path})
+    return render(request, "429.html", status=429)
+
+
 def unique_slug(name: str) -> str:
     """A free organization slug derived from its name: acme-telecom, acme-telecom-2, ..."""
     base = slugify(name)[:SLUG_MAX_LENGTH].strip("-") or "org"
@@ -66,7 +98,9 @@ def unique_slug(name: str) -> str:
 
 @transaction.atomic
 def start_organization(name: str, owner: User) -> Organization:
-    organization = Organization.objects.create(slug=unique_slug(name), name=name)
+    """A new organization, verified once its owner's address is (at sign-up it is not yet)."""
+    verified = EmailAddress.objects.filter(user=owner, verified=True).exists()
+    organization = Organization.objects.create(slug=unique_slug(name), name=name, verified=verified)
     Membership.objects.create(organization=organization, user=owner, role=Role.OWNER)
     return organization
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
 from django.db import models
 from django.db.models import QuerySet
@@ -11,11 +12,18 @@ from django.http import HttpRequest
 
 from sessioncloud.accounts.models import record_audit
 from sessioncloud.providers.appdata import audit_snapshot
-from sessioncloud.providers.models import App, Logo
+from sessioncloud.providers.models import App, Logo, ReservedProviderId
+
+
+class OperatorAppForm(forms.ModelForm):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.instance.may_take_reserved = True  # an operator hands a reserved id to its brand
 
 
 @admin.register(App)
 class AppAdmin(admin.ModelAdmin):
+    form = OperatorAppForm
     list_display = ("provider_id", "name", "organization", "kind", "provisioning_mode", "enabled", "updated")
     list_filter = ("enabled", "kind", "provisioning_mode")
     search_fields = ("provider_id", "name", "organization__slug", "organization__name")
@@ -63,6 +71,13 @@ class AppAdmin(admin.ModelAdmin):
             record_audit(app.organization, _operator(request), "app.general", app, before, audit_snapshot(app))
             changed += 1
         self.message_user(request, f"{changed} App(s) {'enabled' if enabled else 'disabled'}.", messages.SUCCESS)
+
+
+@admin.register(ReservedProviderId)
+class ReservedProviderIdAdmin(admin.ModelAdmin):
+    list_display = ("provider_id", "note", "created")
+    search_fields = ("provider_id", "note")
+    readonly_fields = ("created",)
 
 
 @admin.register(Logo)

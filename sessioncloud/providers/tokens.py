@@ -17,7 +17,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from sessioncloud.codes.formats import encode_token, is_valid_token
-from sessioncloud.providers.models import EndUser, SetupToken, TokenRedemption, hash_token
+from sessioncloud.providers.models import App, EndUser, SetupToken, TokenRedemption, hash_token
 
 security_log = logging.getLogger("sessioncloud.security")
 
@@ -88,6 +88,10 @@ def redeem(plain: str, device_id: str, ip: str | None, user_agent: str) -> Setup
         # One conditional UPDATE: two concurrent redeems of a single-use token cannot both pass.
         claimed = SetupToken.objects.filter(
             token_hash=hash_token(plain), revoked__isnull=True, expires__gt=now, uses__lt=F("max_uses"),
+            # An unverified organization's Apps are not served. A subquery, not a join: Django
+            # would turn a join into `id IN (...)` and the use count would no longer be checked
+            # on the row the UPDATE locks.
+            app__in=App.objects.filter(organization__verified=True).values("pk"),
         ).update(uses=F("uses") + 1)
         if not claimed:
             security_log.warning("setup token refused", extra={"reason": "unknown, expired, used or revoked"})
