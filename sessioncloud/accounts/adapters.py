@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from allauth.account.adapter import DefaultAccountAdapter
 from allauth.account.models import EmailAddress
+from allauth.core import context as allauth_context
 from allauth.mfa.adapter import DefaultMFAAdapter
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -30,6 +34,24 @@ INVITATION_SESSION_KEY = "portal_invitation"
 SLUG_MAX_LENGTH = 50
 
 
+@dataclass(frozen=True)
+class PublicSite:
+    """What allauth's e-mails say about the site: its public address, not the request's Host."""
+
+    domain: str
+    name: str = "SessionCloud"
+
+
+PUBLIC_SITE = PublicSite(domain=urlsplit(settings.PUBLIC_URL).netloc)
+
+
+def public_link(value: Any, request_origin: str | None) -> Any:
+    """A link built on the request's own origin, moved onto the public URL; anything else as is."""
+    if isinstance(value, str) and request_origin and value.startswith(request_origin + "/"):
+        return settings.PUBLIC_URL + value[len(request_origin):]
+    return value
+
+
 class AccountAdapter(DefaultAccountAdapter):
     def pre_authenticate(self, request: HttpRequest, **credentials: Any) -> None:
         try:
@@ -47,6 +69,15 @@ class AccountAdapter(DefaultAccountAdapter):
     def authentication_failed(self, request: HttpRequest, **credentials: Any) -> None:
         # The address only, never the e-mail or password typed: enough for fail2ban.
         security_log.warning("login failed", extra={"ip": self.get_client_ip(request)})
+
+    def send_mail(self, template_prefix: str, email: str, context: dict[str, Any]) -> None:
+        # allauth builds its links (password reset, address confirmation, sign-up) from the
+        # request's Host header, which the client chooses: every link in an e-mail, and the
+        # site named in it, use the configured public address instead.
+        request = allauth_context.request
+        request_origin = request.build_absolute_uri("/").rstrip("/") if request is not None else None
+        public = {key: public_link(value, request_origin) for key, value in context.items()}
+        super().send_mail(template_prefix, email, {"current_site": PUBLIC_SITE, **public})
 
     def is_email_verified(self, request: HttpRequest, email: str) -> bool:
         # The invitation reached this address, so it is verified; checked again here because

@@ -4,6 +4,7 @@ import re
 
 import pytest
 from allauth.account.models import EmailAddress
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.core import mail
 from django.test import Client
@@ -26,7 +27,7 @@ def sign_up(client: Client, **changes: str):  # type: ignore[no-untyped-def]
 
 
 def confirmation_link() -> str:
-    return re.search(r"http://testserver(/accounts/confirm-email/\S+/)", mail.outbox[-1].body).group(1)
+    return re.search(rf"{re.escape(settings.PUBLIC_URL)}(/accounts/confirm-email/\S+/)", mail.outbox[-1].body).group(1)
 
 
 def test_signing_up_creates_the_organization_its_owner_and_its_first_app():
@@ -104,3 +105,10 @@ def test_an_existing_address_gets_the_same_answer_and_no_second_account():
     assert User.objects.count() == 1
     assert list(App.objects.values_list("provider_id", flat=True)) == ["AcmeInc"]
     assert [m.subject for m in mail.outbox] == ["[SessionCloud] Please Confirm Your Email Address"]
+
+
+def test_a_host_header_does_not_choose_where_the_confirmation_link_points():
+    Client(HTTP_HOST="evil.example").post("/accounts/signup/", SIGNUP)
+    [message] = mail.outbox
+    assert set(re.findall(r"https?://[^/\s]+", message.body)) == {settings.PUBLIC_URL}
+    assert "evil.example" not in message.body
