@@ -81,6 +81,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "sessioncloud.api.metrics.MetricsMiddleware",
     "sessioncloud.api.errors.ApiErrorShapeMiddleware",
+    "sessioncloud.api.edge.RefuseBadInputMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

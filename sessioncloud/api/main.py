@@ -11,7 +11,12 @@ from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
 from sessioncloud import __version__
-from sessioncloud.api.errors import ApiError, api_error_response, error_response
+from sessioncloud.api.errors import (
+    ApiError,
+    api_error_response,
+    error_response,
+    invalid_fields_response,
+)
 
 log = logging.getLogger("sessioncloud.api")
 
@@ -68,8 +73,7 @@ def on_validation_error(request: HttpRequest, exc: ValidationError) -> HttpRespo
     fields: dict[str, str] = {}
     for error in exc.errors:
         fields.setdefault(field_path(error.get("loc", ())), describe_field_error(error))
-    names = ", ".join(sorted(fields))
-    return error_response(422, "invalid_request", f"Some fields are not valid: {names}.", fields=fields)
+    return invalid_fields_response(fields)
 
 
 @api.exception_handler(ApiError)
