@@ -56,6 +56,8 @@ def _allowed_nets() -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
 OUTBOUND_ALLOW_NETS = _allowed_nets()
 OUTBOUND_ALLOW_HTTP = env_bool("SESSIONCLOUD_OUTBOUND_ALLOW_HTTP", False)
 RATE_LIMITS = env_str("SESSIONCLOUD_RATE_LIMITS", "")
+# What a Prometheus scraper shows (Authorization: Bearer <token>) to read /metrics.
+METRICS_TOKEN = read_secret("SESSIONCLOUD_METRICS_TOKEN") or ""
 # How many reverse proxies (load balancers) stand in front and append to X-Forwarded-For.
 TRUSTED_PROXY_COUNT = env_int("SESSIONCLOUD_TRUSTED_PROXY_COUNT", 0)
 # The portal's login limits count per client address too; behind a proxy that is in XFF.
