@@ -79,7 +79,7 @@ POSTS: dict[str, dict[str, Any]] = {
 # Views that only read, and views any signed-in person may post to (they change no tenant data).
 READ_ONLY = {"root", "home", "app_detail", "audit_log", "team", "app_dashboard", "end_users", "end_user",
              "tokens", "devices", "provisioning_log", "bulk", "bulk_job"}
-NOT_TENANT_DATA = {"invitation", "invitation_forget", "organization_new", "organization_switch"}
+NOT_TENANT_DATA = {"invitation", "invitation_open", "invitation_forget", "organization_new", "organization_switch"}
 
 
 def portal_patterns() -> list[URLPattern]:
