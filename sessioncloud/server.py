@@ -1,19 +1,22 @@
-"""`sessioncloud serve`: the production WSGI server (granian by default, or gunicorn gthread).
+"""`sessioncloud serve`: granian serving serving/front.py (RSGI) on an event loop per worker.
 
-Both run the same WSGI application in several processes, each with a pool of threads. The
-threads wait on providers' services (up to 15 s each), so there are many of them: a slow
-upstream must not starve the config endpoint. docs/performance.md has the measurements behind
-the defaults.
+Each worker process answers the phone API on its event loop and runs Django (portal,
+management API, admin) on a small pool of threads. A wait on a provider's service holds no
+thread, so the pools stay small: they only have to keep up with the CPU. docs/performance.md
+has the measurements behind the defaults.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-from typing import Any
 
-SERVERS = ("granian", "gunicorn")
-WSGI_TARGET = "sessioncloud.wsgi:application"
+from sessioncloud.serving.pools import DEFAULT_PHONE_THREADS
+
+FRONT_TARGET = "sessioncloud.serving.front:application"
+DEFAULT_DJANGO_THREADS = 16
+# Longer than any provider call may take (15 s), so a worker told to stop finishes its calls.
+SHUTDOWN_GRACE_SECONDS = 20
 # docs/performance.md, "An in-process cache in front of Redis?": the measurements behind it.
 LOCAL_TIER_BY_DEFAULT = True
 
@@ -29,79 +32,54 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="sessioncloud serve", description="Serve the portal and API.")
     parser.add_argument("--host", default=os.environ.get("SESSIONCLOUD_HOST", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("SESSIONCLOUD_PORT", "8000")))
-    parser.add_argument("--server", choices=SERVERS, default=os.environ.get("SESSIONCLOUD_SERVER", "granian"))
-    parser.add_argument("--workers", type=int, default=int(os.environ.get("SESSIONCLOUD_WORKERS", "0")) or None)
-    parser.add_argument("--threads", type=int, default=int(os.environ.get("SESSIONCLOUD_THREADS", "64")),
-                        help="threads per worker process (each serves one request at a time)")
+    parser.add_argument("--workers", type=int, default=int(os.environ.get("SESSIONCLOUD_WORKERS", "0")) or None,
+                        help="worker processes (default: 1 without REDIS_URL, else one per core)")
+    parser.add_argument("--threads", type=int,
+                        default=int(os.environ.get("SESSIONCLOUD_THREADS", str(DEFAULT_DJANGO_THREADS))),
+                        help="threads per worker for the portal, management API and admin")
+    parser.add_argument("--phone-threads", type=int,
+                        default=int(os.environ.get("SESSIONCLOUD_PHONE_THREADS", str(DEFAULT_PHONE_THREADS))),
+                        help="threads per worker for the phone API's database and cache work")
     return parser.parse_args(argv)
 
 
 def serve(argv: list[str]) -> int:
     args = parse_args(argv)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "sessioncloud.settings")
-    # Each process shares a few PostgreSQL connections among its threads.
-    os.environ.setdefault("DATABASE_POOL_SIZE", "16")
+    # Each thread holds at most one PostgreSQL connection, from a pool per process.
+    os.environ.setdefault("DATABASE_POOL_SIZE", str(args.threads + args.phone_threads))
     # With Redis, the workers answer phone configs from memory under a lease (providers/config.py);
     # set SESSIONCLOUD_CONFIG_LOCAL_TIER=false to answer every one from Redis.
     os.environ.setdefault("SESSIONCLOUD_CONFIG_LOCAL_TIER", "true" if LOCAL_TIER_BY_DEFAULT else "false")
+    # Read by serving/front.py in each worker.
+    os.environ["SESSIONCLOUD_DJANGO_THREADS"] = str(args.threads)
+    os.environ["SESSIONCLOUD_PHONE_THREADS"] = str(args.phone_threads)
     import django
 
     django.setup()  # fail fast on configuration errors, before forking workers
     from sessioncloud.onboarding.runner import start_embedded_worker
 
     start_embedded_worker()  # bulk jobs, embedded default only (no REDIS_URL): see that module
-    workers = args.workers or default_workers()
-    if args.server == "granian":
-        run_granian(args.host, args.port, workers, args.threads)
-    else:
-        run_gunicorn(args.host, args.port, workers, args.threads)
+    run_granian(args.host, args.port, args.workers or default_workers())
     return 0
 
 
-def run_granian(host: str, port: int, workers: int, threads: int) -> None:
+def run_granian(host: str, port: int, workers: int) -> None:
     from granian.constants import HTTPModes, Interfaces
     from granian.log import LogLevels
     from granian.server import Server
 
     Server(
-        WSGI_TARGET,
+        FRONT_TARGET,
+        factory=True,
         address=host,
         port=port,
-        interface=Interfaces.WSGI,
+        interface=Interfaces.RSGI,
         http=HTTPModes.http1,
         websockets=False,
         workers=workers,
-        blocking_threads=threads,
         backlog=2048,
         log_level=LogLevels.warning,
         respawn_failed_workers=True,
+        workers_kill_timeout=SHUTDOWN_GRACE_SECONDS,
     ).serve()
-
-
-def run_gunicorn(host: str, port: int, workers: int, threads: int) -> None:
-    from gunicorn.app.base import BaseApplication
-
-    class _Gunicorn(BaseApplication):
-        def load_config(self) -> None:
-            for key, value in options.items():
-                self.cfg.set(key, value)
-
-        def load(self) -> Any:
-            from sessioncloud.wsgi import application
-
-            return application
-
-    options = {
-        "bind": f"{host}:{port}",
-        "workers": workers,
-        "worker_class": "gthread",
-        "threads": threads,
-        "timeout": 60,
-        "graceful_timeout": 20,
-        "keepalive": 5,
-        "accesslog": None,
-        "errorlog": "-",
-        "loglevel": "warning",
-        "preload_app": False,
-    }
-    _Gunicorn().run()

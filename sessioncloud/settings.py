@@ -58,6 +58,9 @@ OUTBOUND_ALLOW_HTTP = env_bool("SESSIONCLOUD_OUTBOUND_ALLOW_HTTP", False)
 RATE_LIMITS = env_str("SESSIONCLOUD_RATE_LIMITS", "")
 # What a Prometheus scraper shows (Authorization: Bearer <token>) to read /metrics.
 METRICS_TOKEN = read_secret("SESSIONCLOUD_METRICS_TOKEN") or ""
+# How many calls to one App's provisioning service each app process lets wait at once (an App
+# may have its own bound, set by the operator); docs/performance.md says how it was sized.
+PROVIDER_CALLS_PER_APP = max(1, env_int("SESSIONCLOUD_PROVIDER_CALLS_PER_APP", 2000))
 # How many reverse proxies (load balancers) stand in front and append to X-Forwarded-For.
 TRUSTED_PROXY_COUNT = env_int("SESSIONCLOUD_TRUSTED_PROXY_COUNT", 0)
 # The portal's login limits count per client address too; behind a proxy that is in XFF.
@@ -165,7 +168,8 @@ if REDIS_URL:
 else:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            # clear() also forgets the phone configs this process keeps (providers/cachebackend.py).
+            "BACKEND": "sessioncloud.providers.cachebackend.LocMemCache",
             "LOCATION": "sessioncloud",
             "OPTIONS": {"MAX_ENTRIES": 100_000},
         }

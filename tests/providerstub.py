@@ -44,17 +44,25 @@ class ProviderStub:
         return f"http://{self.host}:{self.port}{path}"
 
     def answer(self, status: int = 200, body: bytes = b"", headers: dict[str, str] | None = None) -> None:
-        def reply(handler: StubHandler) -> None:
-            handler.send_response(status)
-            for name, value in {"Content-Length": str(len(body)), **(headers or {})}.items():
-                handler.send_header(name, value)
-            handler.end_headers()
-            handler.wfile.write(body)
-
-        self.behaviour = reply
+        self.behaviour = reply_with(status, body, headers)
 
     def answer_json(self, data: Any, status: int = 200) -> None:
-        self.answer(status, json.dumps(data).encode(), {"Content-Type": "application/json"})
+        self.behaviour = json_reply(data, status)
+
+
+def reply_with(status: int = 200, body: bytes = b"", headers: dict[str, str] | None = None) -> Behaviour:
+    def reply(handler: StubHandler) -> None:
+        handler.send_response(status)
+        for name, value in {"Content-Length": str(len(body)), **(headers or {})}.items():
+            handler.send_header(name, value)
+        handler.end_headers()
+        handler.wfile.write(body)
+
+    return reply
+
+
+def json_reply(data: Any, status: int = 200) -> Behaviour:
+    return reply_with(status, json.dumps(data).encode(), {"Content-Type": "application/json"})
 
 
 class StubHandler(BaseHTTPRequestHandler):

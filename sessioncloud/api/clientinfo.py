@@ -1,4 +1,4 @@
-"""Who is calling: the client address (behind trusted proxies) and what the phone says it is."""
+"""Who is calling: the client address, as the configured number of trusted proxies saw it."""
 
 from __future__ import annotations
 
@@ -7,16 +7,13 @@ import ipaddress
 from django.conf import settings
 from django.http import HttpRequest
 
-from sessioncloud.api.schemas import PhoneAppInfo
-from sessioncloud.providers.provision import Client
 
-
-def client_ip(request: HttpRequest) -> str | None:
-    """REMOTE_ADDR, or the address the configured number of trusted proxies saw."""
-    address = request.META.get("REMOTE_ADDR", "")
+def client_ip(remote_addr: str, forwarded_for: str = "") -> str | None:
+    """The peer's address, or the one the configured number of trusted proxies saw (X-Forwarded-For)."""
+    address = remote_addr
     hops = settings.TRUSTED_PROXY_COUNT
     if hops:
-        forwarded = [part.strip() for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if part.strip()]
+        forwarded = [part.strip() for part in forwarded_for.split(",") if part.strip()]
         if len(forwarded) >= hops:
             address = forwarded[-hops]
     try:
@@ -25,11 +22,5 @@ def client_ip(request: HttpRequest) -> str | None:
         return None
 
 
-def phone_client(request: HttpRequest, device_id: str, app: PhoneAppInfo | None) -> Client:
-    return Client(
-        device_id=device_id,
-        platform=(app.platform or "") if app else "",
-        version=(app.version or "") if app else "",
-        ip=client_ip(request),
-        user_agent=request.headers.get("User-Agent", "")[:300],
-    )
+def request_client_ip(request: HttpRequest) -> str | None:
+    return client_ip(request.META.get("REMOTE_ADDR", ""), request.META.get("HTTP_X_FORWARDED_FOR", ""))

@@ -6,7 +6,9 @@ answer with an error, and the caller with a 5xx. One check here covers every pat
 string, header and JSON body, whichever view the request is for:
 
 - in the path, NUL names nothing: 404, as an unknown id;
-- in the query string or a JSON body: the API answers 422 naming each field; other pages 400;
+- in the query string or a JSON body: the API answers 422 naming each field; other pages 400
+  (the phone endpoints the event-loop front answers itself check their bodies with
+  `body_problems`, the same way);
 - in a header: 400.
 Portal forms check their own fields (Django's form fields refuse NUL with a form error).
 """
@@ -58,16 +60,22 @@ def query_problems(request: HttpRequest) -> Iterator[tuple[str, str]]:
 
 
 def json_problems(request: HttpRequest) -> Iterator[tuple[str, str]]:
-    if request.method not in ("POST", "PUT", "PATCH") or request.content_type != "application/json":
-        return
-    body = request.body
+    if request.method in ("POST", "PUT", "PATCH") and request.content_type == "application/json":
+        yield from body_problems(request.body).items()
+
+
+def body_problems(body: bytes) -> dict[str, str]:
+    """Each field of a JSON body that holds a NUL or an integer beyond 64 bits, with why.
+
+    Also used by the event-loop front (serving/front.py), which answers phones without Django.
+    """
     if not (_NUL_ESCAPE.search(body) or _LONG_DIGITS.search(body)):
-        return
+        return {}
     try:
         data = json.loads(body)
     except ValueError:
-        return  # not JSON: the API answers that itself (400 invalid_json)
-    yield from value_problems(data, "")
+        return {}  # not JSON: the API answers that itself (400 invalid_json)
+    return dict(value_problems(data, ""))
 
 
 def value_problems(value: Any, path: str) -> Iterator[tuple[str, str]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -35,18 +36,50 @@ def error_response(status: int, code: str, message: str, *, fields: dict[str, st
     return response
 
 
-def invalid_request(fields: dict[str, str]) -> ApiError:
+def invalid_fields(fields: dict[str, str]) -> ApiError:
     """422 for a request whose fields (by path, e.g. `sip.domain`) are not valid, each with why."""
     names = ", ".join(sorted(fields))
     return ApiError(422, "invalid_request", f"Some fields are not valid: {names}.", fields=fields)
 
 
 def invalid_fields_response(fields: dict[str, str]) -> JsonResponse:
-    return api_error_response(invalid_request(fields))
+    return api_error_response(invalid_fields(fields))
 
 
 def api_error_response(error: ApiError) -> JsonResponse:
     return error_response(error.status, error.code, error.message, fields=error.fields, headers=error.headers)
+
+
+def field_path(loc: list | tuple) -> str:
+    """`sip.domain`, `helpLinks[0].url`: a validation error's location as the body spells it."""
+    parts = list(loc)
+    if parts and parts[0] == "body":
+        parts = parts[2:] if len(parts) > 2 else parts[1:]
+    elif parts and parts[0] in ("query", "path", "header"):
+        parts = parts[1:]
+    path = ""
+    for part in parts:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path or "body"
+
+
+def describe_field_error(error: dict) -> str:
+    if error.get("type") == "missing":
+        return "This field is required."
+    if error.get("type") == "extra_forbidden":
+        return "This field is not known."
+    return str(error.get("msg", "This value is not valid."))
+
+
+def invalid_request(errors: Iterable[dict]) -> ApiError:
+    """One 422 naming every offending field."""
+    fields: dict[str, str] = {}
+    for error in errors:
+        fields.setdefault(field_path(error.get("loc", ())), describe_field_error(error))
+    return invalid_fields(fields)
+
+
+INVALID_JSON = ApiError(400, "invalid_json", "The request body is not valid JSON.")
 
 
 def not_found(what: str = "resource") -> ApiError:

@@ -11,12 +11,7 @@ from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
 from sessioncloud import __version__
-from sessioncloud.api.errors import (
-    ApiError,
-    api_error_response,
-    error_response,
-    invalid_fields_response,
-)
+from sessioncloud.api.errors import ApiError, api_error_response, error_response, invalid_request
 
 log = logging.getLogger("sessioncloud.api")
 
@@ -48,32 +43,9 @@ api = SessionCloudAPI(
 )
 
 
-def field_path(loc: list | tuple) -> str:
-    parts = list(loc)
-    if parts and parts[0] == "body":
-        parts = parts[2:] if len(parts) > 2 else parts[1:]
-    elif parts and parts[0] in ("query", "path", "header"):
-        parts = parts[1:]
-    path = ""
-    for part in parts:
-        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
-    return path or "body"
-
-
-def describe_field_error(error: dict) -> str:
-    if error.get("type") == "missing":
-        return "This field is required."
-    if error.get("type") == "extra_forbidden":
-        return "This field is not known."
-    return str(error.get("msg", "This value is not valid."))
-
-
 @api.exception_handler(ValidationError)
 def on_validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse:
-    fields: dict[str, str] = {}
-    for error in exc.errors:
-        fields.setdefault(field_path(error.get("loc", ())), describe_field_error(error))
-    return invalid_fields_response(fields)
+    return api_error_response(invalid_request(exc.errors))
 
 
 @api.exception_handler(ApiError)

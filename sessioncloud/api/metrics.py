@@ -1,4 +1,4 @@
-"""Prometheus metrics: request counts and latencies per endpoint, upstream call outcomes."""
+"""/metrics and the middleware that counts Django's requests (the registry is lib/metrics.py)."""
 
 from __future__ import annotations
 
@@ -9,23 +9,10 @@ from typing import Any
 
 from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-REGISTRY = CollectorRegistry(auto_describe=True)
-REQUESTS = Counter(
-    "sessioncloud_http_requests_total", "HTTP requests by endpoint and status class",
-    ["endpoint", "method", "status"], registry=REGISTRY,
-)
-LATENCY = Histogram(
-    "sessioncloud_http_request_seconds", "HTTP request latency by endpoint",
-    ["endpoint"], registry=REGISTRY,
-    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20),
-)
-UPSTREAM = Counter(
-    "sessioncloud_upstream_calls_total", "Calls to providers' provisioning services by outcome",
-    ["outcome"], registry=REGISTRY,
-)
+from sessioncloud.lib.metrics import LATENCY, REGISTRY, REQUESTS
 
 
 def endpoint_label(request: HttpRequest) -> str:

@@ -1,17 +1,32 @@
-"""The phone API: what softphones call."""
+"""The phone API: what softphones call (docs/phone-api.md).
+
+Each endpoint is an asynchronous function of plain values that returns a PhoneAnswer, and
+never raises for bad input or a failing provider. The event-loop front (serving/front.py) calls
+them for real phones. The django-ninja routes at the bottom call the same functions: they give
+the API its OpenAPI document, and let Django's test client reach exactly the code phones reach.
+"""
 
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse, JsonResponse
+import json
+import logging
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass
+from functools import wraps
+from typing import Any, ParamSpec
+
+from asgiref.sync import async_to_sync
+from django.db import DatabaseError
+from django.http import HttpRequest, HttpResponse
 from ninja import Router
 
-from sessioncloud.api.clientinfo import client_ip, phone_client
-from sessioncloud.api.errors import ApiError
-from sessioncloud.api.fastconfig import etag_matches
+from sessioncloud.api.clientinfo import request_client_ip
+from sessioncloud.api.errors import ApiError, error_body
 from sessioncloud.api.schemas import (
     ErrorOut,
     ParsedCodeOut,
     ParseIn,
+    PhoneAppInfo,
     ProvisionIn,
     ProvisionOut,
     PublicConfigOut,
@@ -20,45 +35,132 @@ from sessioncloud.api.schemas import (
 )
 from sessioncloud.codes.formats import PROVIDER_ID_RE, CodeError, parse_code
 from sessioncloud.providers import ratelimit
-from sessioncloud.providers.config import config_with_version, get_rendered_config
-from sessioncloud.providers.lookup import enabled_app_and_device
-from sessioncloud.providers.provision import Outcome, provision_external, provision_from_token
-from sessioncloud.providers.tokens import redeem
-
-router = Router(tags=["phone"])
-
-PROVIDER_NOT_FOUND = ApiError(404, "provider_not_found", "No provider is known by that ProviderId.")
-
-
-@router.get(
-    "/providers/{provider_id}/config",
-    response={200: PublicConfigOut, 304: None, 404: ErrorOut},
-    summary="Public configuration of a provider's softphone",
-    url_name="provider_config",
+from sessioncloud.providers.config import (
+    MISSING,
+    RenderedConfig,
+    config_in_memory,
+    get_rendered_config,
 )
-def provider_config(request: HttpRequest, provider_id: str) -> HttpResponse:
-    rendered = get_rendered_config(provider_id) if PROVIDER_ID_RE.match(provider_id) else None
-    if rendered is None:
-        raise PROVIDER_NOT_FOUND
-    if etag_matches(request.headers.get("If-None-Match", ""), rendered.etag):
-        response = HttpResponse(status=304)
-        del response["Content-Type"]  # no body, nothing to describe
-    else:
-        response = HttpResponse(rendered.body, content_type="application/json")
-    response["ETag"] = rendered.etag
-    response["Cache-Control"] = "no-cache"
-    return response
+from sessioncloud.providers.lookup import enabled_app_and_device
+from sessioncloud.providers.provision import (
+    Client,
+    Outcome,
+    ProviderCall,
+    begin_external,
+    begin_for_end_user,
+    complete_external,
+)
+from sessioncloud.providers.tokens import Claim, claim, give_back
+from sessioncloud.serving.pools import blocking_on_caller_thread, run_blocking
+
+log = logging.getLogger("sessioncloud.api")
+P = ParamSpec("P")
+
+JSON_TYPE = "application/json"
+PROVIDER_NOT_FOUND = ApiError(404, "provider_not_found", "No provider is known by that ProviderId.")
+TOKEN_INVALID = ApiError(404, "token_invalid", "This setup code is not valid. It may have expired or been "
+                                               "used already; ask your provider for a new one.")
+UNAVAILABLE = ApiError(503, "unavailable", "The service is busy. Please try again in a moment.",
+                       headers={"Retry-After": "5"})
+Disconnected = Callable[[], Awaitable[Any]]
 
 
-def rate_limited(seconds: int) -> ApiError:
-    return ApiError(429, "rate_limited", "Too many attempts. Please wait a moment and try again.",
-                    headers={"Retry-After": str(max(1, seconds))})
+@dataclass(frozen=True)
+class PhoneAnswer:
+    """What an endpoint answers: status, body and the headers that belong to the answer itself."""
+
+    status: int
+    body: bytes = b""
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+def json_answer(status: int, data: Any, headers: tuple[tuple[str, str], ...] = ()) -> PhoneAnswer:
+    body = json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    return PhoneAnswer(status, body, (("Content-Type", JSON_TYPE), *headers))
+
+
+def error_answer(error: ApiError) -> PhoneAnswer:
+    return json_answer(error.status, error_body(error.code, error.message, error.fields),
+                       tuple(error.headers.items()))
+
+
+def answering_errors(endpoint: Callable[P, Coroutine[Any, Any, PhoneAnswer]]) -> Callable[P, Coroutine[Any, Any, PhoneAnswer]]:
+    """Bad input and an unreachable database become their answers, never an exception."""
+
+    @wraps(endpoint)
+    async def answer(*args: P.args, **kwargs: P.kwargs) -> PhoneAnswer:
+        try:
+            return await endpoint(*args, **kwargs)
+        except ApiError as error:
+            return error_answer(error)
+        except DatabaseError as error:
+            log.error("database unavailable", extra={"error": type(error).__name__})
+            return error_answer(UNAVAILABLE)
+
+    return answer
+
+
+def outcome_answer(outcome: Outcome) -> PhoneAnswer:
+    if outcome.error_code:
+        return error_answer(ApiError(outcome.status, outcome.error_code, outcome.message, headers=outcome.headers))
+    return json_answer(outcome.status, outcome.body)
+
+
+def phone_client(ip: str | None, user_agent: str, device_id: str, app: PhoneAppInfo | None) -> Client:
+    return Client(
+        device_id=device_id,
+        platform=(app.platform or "") if app else "",
+        version=(app.version or "") if app else "",
+        ip=ip,
+        user_agent=user_agent[:300],
+    )
 
 
 def check_rate(limit: str, identity: str) -> None:
     wait = ratelimit.hit(limit, identity)
     if wait is not None:
-        raise rate_limited(wait)
+        raise ApiError(429, "rate_limited", "Too many attempts. Please wait a moment and try again.",
+                       headers={"Retry-After": str(max(1, wait))})
+
+
+# --- GET /providers/{providerId}/config ------------------------------------------------------
+
+
+def etag_matches(header: str, etag: str) -> bool:
+    if not header:
+        return False
+    candidates = [tag.strip().removeprefix("W/") for tag in header.split(",")]
+    return etag in candidates or "*" in candidates
+
+
+def config_reply(rendered: RenderedConfig | None, if_none_match: str) -> PhoneAnswer:
+    if rendered is None:
+        return error_answer(PROVIDER_NOT_FOUND)
+    validators = (("ETag", rendered.etag), ("Cache-Control", "no-cache"))
+    if etag_matches(if_none_match, rendered.etag):
+        return PhoneAnswer(304, b"", validators)
+    return PhoneAnswer(200, rendered.body, (("Content-Type", JSON_TYPE), *validators))
+
+
+def config_from_memory(provider_id: str, if_none_match: str) -> PhoneAnswer | None:
+    """The answer when this process holds it in memory (no I/O, for the loop itself), else None."""
+    found = config_in_memory(provider_id)
+    if found is None:
+        return None
+    return config_reply(None if found == MISSING else found, if_none_match)  # type: ignore[arg-type]
+
+
+@answering_errors
+async def config_answer(provider_id: str, if_none_match: str = "") -> PhoneAnswer:
+    if not PROVIDER_ID_RE.match(provider_id):
+        return error_answer(PROVIDER_NOT_FOUND)
+    answer = config_from_memory(provider_id, if_none_match)
+    if answer is not None:
+        return answer
+    return config_reply(await run_blocking(get_rendered_config, provider_id), if_none_match)
+
+
+# --- POST /provision --------------------------------------------------------------------------
 
 
 def split_username(username: str, provider_id: str | None) -> tuple[str, str]:
@@ -72,21 +174,8 @@ def split_username(username: str, provider_id: str | None) -> tuple[str, str]:
     return name, suffix
 
 
-def outcome_response(outcome: Outcome) -> HttpResponse:
-    if outcome.error_code:
-        raise ApiError(outcome.status, outcome.error_code, outcome.message)
-    return JsonResponse(outcome.body, status=outcome.status)
-
-
-@router.post(
-    "/provision",
-    response={200: ProvisionOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut, 429: ErrorOut,
-              502: ErrorOut, 504: ErrorOut},
-    summary="Provision a phone through the provider's web service",
-    url_name="provision",
-)
-def provision(request: HttpRequest, payload: ProvisionIn) -> HttpResponse:
-    client = phone_client(request, payload.deviceId, payload.app)
+def begin_provision(payload: ProvisionIn, client: Client) -> ProviderCall | Outcome:
+    """Everything before the provider is asked (blocking: rate limits, the App, the ledger)."""
     check_rate("provision_ip", client.ip or "unknown")
     username, provider_id = split_username(payload.username, payload.providerId)
     found = enabled_app_and_device(provider_id, client.device_id) if PROVIDER_ID_RE.match(provider_id) else None
@@ -97,32 +186,115 @@ def provision(request: HttpRequest, payload: ProvisionIn) -> HttpResponse:
         raise ApiError(409, "external_provisioning_disabled",
                        "This provider does not use login credentials. Scan your QR code or enter your SIP account.")
     check_rate("provision_user", f"{app.pk}:{username}")
-    outcome = provision_external(app, username, payload.password, client, reprovision=payload.reprovision,
-                                 state=device)
-    return outcome_response(outcome)
+    return begin_external(app, username, payload.password, client, reprovision=payload.reprovision, state=device)
 
 
-TOKEN_INVALID = ApiError(404, "token_invalid", "This setup code is not valid. It may have expired or been "
-                                               "used already; ask your provider for a new one.")
+@answering_errors
+async def provision_answer(payload: ProvisionIn, client: Client, disconnected: Disconnected | None = None) -> PhoneAnswer:
+    begun = await run_blocking(begin_provision, payload, client)
+    if isinstance(begun, ProviderCall):
+        begun = await complete_external(begun, disconnected)
+    return outcome_answer(begun)
+
+
+# --- POST /tokens/redeem ----------------------------------------------------------------------
+
+
+def begin_redeem(payload: RedeemIn, client: Client) -> tuple[Claim, ProviderCall | Outcome]:
+    """Take one redemption and provision from it, up to the provider's call if one is needed."""
+    check_rate("redeem_ip", client.ip or "unknown")
+    taken = claim(payload.token, client.device_id, client.ip, client.user_agent)
+    if taken is None:
+        raise TOKEN_INVALID
+    return taken, begin_for_end_user(taken.token.end_user, taken.token.app, client, "token")
+
+
+def finish_redeem(taken: Claim, outcome: Outcome) -> PhoneAnswer:
+    """The answer; a redemption that delivered no accounts is given back (blocking)."""
+    if not outcome.delivered_accounts:
+        give_back(taken)
+    if outcome.error_code:
+        return outcome_answer(outcome)
+    app = taken.token.app
+    rendered = get_rendered_config(app.provider_id)
+    if rendered is None:  # the App was disabled in the meantime
+        raise TOKEN_INVALID
+    return json_answer(200, {"providerId": app.provider_id, **outcome.body, "config": rendered.document()})
+
+
+@answering_errors
+async def redeem_answer(payload: RedeemIn, client: Client, disconnected: Disconnected | None = None) -> PhoneAnswer:
+    taken, begun = await run_blocking(begin_redeem, payload, client)
+    if isinstance(begun, ProviderCall):
+        begun = await complete_external(begun, disconnected)
+    return await run_blocking(finish_redeem, taken, begun)
+
+
+# --- POST /codes/parse ------------------------------------------------------------------------
+
+
+@answering_errors
+async def parse_answer(payload: ParseIn, ip: str | None) -> PhoneAnswer:
+    await run_blocking(check_rate, "parse_ip", ip or "unknown")
+    try:
+        # Bounded work on the loop: the request body is capped, and so is a code (codes/formats.py).
+        return json_answer(200, parse_code(payload.code).to_json())
+    except CodeError as error:
+        raise ApiError(422, "invalid_code", f"This code cannot be read: {error}.",
+                       fields={"code": str(error)}) from None
+
+
+# --- The same endpoints as django-ninja routes (OpenAPI, and Django's own request cycle) --------
+
+router = Router(tags=["phone"])
+
+
+def through_django(endpoint: Callable[..., Coroutine[Any, Any, PhoneAnswer]], *args: Any) -> HttpResponse:
+    """Run an endpoint from a Django view: its blocking work runs on this thread (pools.py)."""
+    with blocking_on_caller_thread():
+        answer = async_to_sync(endpoint)(*args)
+    response = HttpResponse(answer.body, status=answer.status)
+    if not any(name == "Content-Type" for name, _ in answer.headers):
+        del response["Content-Type"]  # a 304 has no body to describe
+    for name, value in answer.headers:
+        response[name] = value
+    return response
+
+
+def django_client(request: HttpRequest, device_id: str, app: PhoneAppInfo | None) -> Client:
+    return phone_client(request_client_ip(request), request.headers.get("User-Agent", ""), device_id, app)
+
+
+@router.get(
+    "/providers/{provider_id}/config",
+    response={200: PublicConfigOut, 304: None, 404: ErrorOut},
+    summary="Public configuration of a provider's softphone",
+    url_name="provider_config",
+)
+def provider_config(request: HttpRequest, provider_id: str) -> HttpResponse:
+    return through_django(config_answer, provider_id, request.headers.get("If-None-Match", ""))
+
+
+@router.post(
+    "/provision",
+    response={200: ProvisionOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut, 429: ErrorOut,
+              502: ErrorOut, 503: ErrorOut, 504: ErrorOut},
+    summary="Provision a phone through the provider's web service",
+    url_name="provision",
+)
+def provision(request: HttpRequest, payload: ProvisionIn) -> HttpResponse:
+    return through_django(provision_answer, payload, django_client(request, payload.deviceId, payload.app))
 
 
 @router.post(
     "/tokens/redeem",
-    response={200: RedeemOut, 404: ErrorOut, 422: ErrorOut, 429: ErrorOut, 502: ErrorOut, 504: ErrorOut},
+    response={200: RedeemOut, 404: ErrorOut, 422: ErrorOut, 429: ErrorOut, 502: ErrorOut, 503: ErrorOut,
+              504: ErrorOut},
     summary="Redeem a one-time setup token: configuration and complete accounts in one call",
     url_name="redeem_token",
 )
 def redeem_token(request: HttpRequest, payload: RedeemIn) -> HttpResponse:
-    client = phone_client(request, payload.deviceId, payload.app)
-    check_rate("redeem_ip", client.ip or "unknown")
-    token = redeem(payload.token, client.device_id, client.ip, client.user_agent)
-    if token is None or not token.app.enabled:
-        raise TOKEN_INVALID
-    outcome = provision_from_token(token, client)
-    if outcome.error_code:
-        raise ApiError(outcome.status, outcome.error_code, outcome.message)
-    body = {"providerId": token.app.provider_id, **outcome.body, "config": config_with_version(token.app)}
-    return JsonResponse(body, status=200)
+    return through_django(redeem_answer, payload, django_client(request, payload.deviceId, payload.app))
 
 
 @router.post(
@@ -131,10 +303,5 @@ def redeem_token(request: HttpRequest, payload: RedeemIn) -> HttpResponse:
     summary="Parse a QR or link code without redeeming it or calling upstream",
     url_name="parse_code",
 )
-def parse(request: HttpRequest, payload: ParseIn) -> dict:
-    check_rate("parse_ip", client_ip(request) or "unknown")
-    try:
-        return parse_code(payload.code).to_json()
-    except CodeError as error:
-        raise ApiError(422, "invalid_code", f"This code cannot be read: {error}.",
-                       fields={"code": str(error)}) from None
+def parse(request: HttpRequest, payload: ParseIn) -> HttpResponse:
+    return through_django(parse_answer, payload, request_client_ip(request))

@@ -1,14 +1,16 @@
-"""The public configuration a phone fetches for a ProviderId, rendered once and cached.
+"""The public configuration a phone fetches for a ProviderId: built in one place, kept ready.
 
-Phones fetch it on every start, so the answer is kept as ready-made bytes with its version in
-the shared cache (Redis when configured, so every app process reads the same entry). Every save
-of an App deletes its entry and moves its generation on (see signals.py); the next request
-renders it again, so every app process sees a change on its next request. The cache is read
-without the database, by the Django view and by the WSGI fast path in api/fastconfig.py alike.
+`render_config` builds the answer (docs/phone-api.md, "config"); `api/phone.py` serves it.
+Phones fetch it on every start, so the answer is kept as ready-made bytes with its version:
+in this process's memory for the embedded default, and in Redis when configured (so every app
+process reads the same entry). Every save of an App deletes its entry and moves its generation
+on (see signals.py); the next request renders it again, so every app process sees a change on
+its next request.
 
 With Redis, the workers of `sessioncloud serve` also keep the entries they read in their own
 memory, under a lease with acknowledged invalidation (lib/leases.py): a save returns only once
-no process can answer the old config from memory any more.
+no process can answer the old config from memory any more. `peek` reads only memory, so the
+event loop can answer from it without waiting on anything.
 """
 
 from __future__ import annotations
@@ -25,7 +27,6 @@ from typing import Any
 
 import redis
 from django.conf import settings
-from django.core.cache import cache
 from django.db.models.functions import Lower
 
 from sessioncloud.lib.leases import ALL, DEFAULT_LEASE_SECONDS, LeaseNames, LocalTier, invalidate
@@ -48,6 +49,10 @@ class RenderedConfig:
     @property
     def etag(self) -> str:
         return f'"{self.version}"'
+
+    def document(self) -> dict[str, Any]:
+        """The answer as a JSON object (a token redemption embeds it)."""
+        return dict(json.loads(self.body))
 
 
 def logo_json(logo: Logo | None) -> dict[str, Any] | None:
@@ -104,20 +109,19 @@ def config_version(config: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:20]
 
 
-def config_with_version(app: App) -> dict[str, Any]:
-    config = public_config(app)
-    version = config_version(config)
-    # Keep the documented key order: version right after name.
-    ordered = {k: config[k] for k in ("providerId", "kind", "name")}
-    ordered["version"] = version
-    ordered.update({k: config[k] for k in ("branding", "login", "sip")})
-    return ordered
+def with_version(config: dict[str, Any], version: str) -> dict[str, Any]:
+    """The config with its version, placed right after the name as documented."""
+    items = list(config.items())
+    after_name = [key for key, _ in items].index("name") + 1
+    return dict([*items[:after_name], ("version", version), *items[after_name:]])
 
 
 def render_config(app: App) -> RenderedConfig:
-    config = config_with_version(app)
-    body = json.dumps(config, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-    return RenderedConfig(version=config["version"], body=body)
+    """The one answer of the config endpoint for this App: its bytes and its version."""
+    config = public_config(app)
+    version = config_version(config)
+    body = json.dumps(with_version(config, version), separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    return RenderedConfig(version=version, body=body)
 
 
 # Rendering needs a logo's name and size, never its bytes (up to 1 MB each).
@@ -140,10 +144,9 @@ def load_enabled_app(provider_id: str) -> App | None:
 # --- The cache of rendered answers -----------------------------------------------------------
 #
 # An entry is the bytes `<version>\n<body>` (or MISSING_MARK for an unknown ProviderId), so a
-# hit costs one cache read and no decoding, and a revalidation (If-None-Match) reads only the
-# first bytes. Each ProviderId also has a generation counter that every save increments: an
-# answer rendered from a row read before a save is stored only if no save came in between, so
-# a slow render can never put the old configuration back after a change.
+# hit costs one read and no decoding. Each ProviderId also has a generation counter that every
+# save increments: an answer rendered from a row read before a save is stored only if no save
+# came in between, so a slow render can never put the old configuration back after a change.
 
 MISSING = "missing"
 MISSING_MARK = b"-"
@@ -152,13 +155,13 @@ GENERATION_SECONDS = 2 * CACHE_SECONDS
 
 
 class ConfigCache:
-    """The shared cache of rendered answers: Redis across processes, else in-process."""
+    """The cache of rendered answers: in this process, or Redis shared by every process."""
 
-    def read(self, provider_id: str) -> bytes | None:
+    def peek(self, provider_id: str) -> bytes | None:
+        """An entry this process holds in memory, found without any I/O (or None)."""
         raise NotImplementedError
 
-    def read_version(self, provider_id: str) -> bytes | None:
-        """The first bytes of an entry: enough to answer a revalidation."""
+    def read(self, provider_id: str) -> bytes | None:
         raise NotImplementedError
 
     def generation(self, provider_id: str) -> int:
@@ -171,6 +174,9 @@ class ConfigCache:
     def forget(self, provider_ids: list[str]) -> None:
         raise NotImplementedError
 
+    def forget_everything(self) -> None:
+        raise NotImplementedError
+
 
 def entry_key(provider_id: str) -> str:
     return f"cfg:v2:{provider_id.lower()}"
@@ -181,30 +187,61 @@ def generation_key(provider_id: str) -> str:
 
 
 class LocalConfigCache(ConfigCache):
-    """Django's in-process cache (one process, the embedded default); a lock orders saves."""
+    """Plain dictionaries in this process (the embedded default: one process serves all).
 
-    _lock = threading.Lock()
+    Reads take no lock (a dictionary read is atomic in CPython); writers take one, so a store
+    and a save's forget are ordered. Entries expire as they would in a shared cache, so an App
+    created by another process (a management command) is found within MISSING_CACHE_SECONDS.
+    """
 
-    def read(self, provider_id: str) -> bytes | None:
-        return cache.get(entry_key(provider_id))
+    MAX_ENTRIES = 100_000
 
-    def read_version(self, provider_id: str) -> bytes | None:
-        entry = self.read(provider_id)
-        return entry[:VERSION_BYTES] if entry else None
+    def __init__(self) -> None:
+        self._entries: dict[str, tuple[bytes, float]] = {}  # key -> (entry, expires at)
+        self._generations: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def peek(self, provider_id: str) -> bytes | None:
+        found = self._entries.get(provider_id.lower())
+        if found is None or found[1] <= _monotonic():
+            return None
+        return found[0]
+
+    read = peek
 
     def generation(self, provider_id: str) -> int:
-        return int(cache.get(generation_key(provider_id), 0))
+        return self._generations.get(provider_id.lower(), 0)
 
     def store(self, provider_id: str, generation: int, entry: bytes, seconds: int) -> None:
+        key = provider_id.lower()
         with self._lock:
-            if self.generation(provider_id) == generation:
-                cache.set(entry_key(provider_id), entry, seconds)
+            if self._generations.get(key, 0) != generation:
+                return
+            if len(self._entries) >= self.MAX_ENTRIES:
+                self._make_room()
+            self._entries[key] = (entry, _monotonic() + seconds)
+
+    def _make_room(self) -> None:
+        # Unknown ProviderIds go first (a flood of guesses must not push real Apps out).
+        now = _monotonic()
+        for key, (entry, expires) in list(self._entries.items()):
+            if entry == MISSING_MARK or expires <= now:
+                del self._entries[key]
+        if len(self._entries) >= self.MAX_ENTRIES:
+            for key in list(self._entries)[: self.MAX_ENTRIES // 2]:
+                del self._entries[key]
 
     def forget(self, provider_ids: list[str]) -> None:
         with self._lock:
-            for provider_id in provider_ids:
-                cache.set(generation_key(provider_id), self.generation(provider_id) + 1, GENERATION_SECONDS)
-            cache.delete_many([entry_key(pid) for pid in provider_ids])
+            for key in {pid.lower() for pid in provider_ids}:
+                self._generations[key] = self._generations.get(key, 0) + 1
+                self._entries.pop(key, None)
+
+    def forget_everything(self) -> None:
+        with self._lock:
+            for key in self._entries:
+                self._generations[key] = self._generations.get(key, 0) + 1
+            self._entries.clear()
 
 
 # Compare the generation and write the entry in one step, in Redis itself.
@@ -237,16 +274,22 @@ class RedisConfigCache(ConfigCache):
         self._tier = tier
         self._lease_seconds = lease_seconds or (tier.lease if tier else DEFAULT_LEASE_SECONDS)
 
-    def read(self, provider_id: str) -> bytes | None:
+    def peek(self, provider_id: str) -> bytes | None:
         tier = self._tier
-        if tier is not None:
-            if _monotonic() < tier.deadline:
-                key = provider_id.lower()
-                entry = tier.entries.get(key)
-                if entry is not None:
-                    return entry
-                return self._read_and_keep(tier, key, provider_id)
-            tier.start()  # in this process, once: nothing is answered from memory until it holds a lease
+        if tier is None:
+            return None
+        if tier.serving():
+            return tier.entries.get(provider_id.lower())
+        tier.start()  # in this process, once: nothing is answered from memory until it holds a lease
+        return None
+
+    def read(self, provider_id: str) -> bytes | None:
+        found = self.peek(provider_id)
+        if found is not None:
+            return found
+        tier = self._tier
+        if tier is not None and tier.serving():
+            return self._read_and_keep(tier, provider_id.lower(), provider_id)
         return self._read_shared(provider_id)
 
     def _read_and_keep(self, tier: LocalTier, key: str, provider_id: str) -> bytes | None:
@@ -264,20 +307,6 @@ class RedisConfigCache(ConfigCache):
             except RedisReadError:
                 pass
         return self._client.get(key)
-
-    def read_version(self, provider_id: str) -> bytes | None:
-        tier = self._tier
-        if tier is not None and _monotonic() < tier.deadline:
-            # From memory; on a miss the whole entry is read, so the next revalidation is local.
-            entry = self.read(provider_id)
-            return entry[:VERSION_BYTES] if entry else None
-        key = f"{self._prefix}:{entry_key(provider_id)}"
-        if self._reader is not None:
-            try:
-                return self._reader.getrange(key, 0, VERSION_BYTES - 1) or None
-            except RedisReadError:
-                pass
-        return self._client.getrange(key, 0, VERSION_BYTES - 1) or None
 
     def generation(self, provider_id: str) -> int:
         return int(self._client.get(f"{self._prefix}:{generation_key(provider_id)}") or 0)
@@ -349,16 +378,10 @@ def cached_config(provider_id: str) -> RenderedConfig | str | None:
     return parse_entry(entry) if entry else None
 
 
-def cached_version(provider_id: str) -> str | None:
-    """The cached version (or MISSING), read without the body; None when not cached."""
-    try:
-        head = config_cache().read_version(provider_id)
-    except redis.RedisError as error:
-        log.warning("config cache unavailable: %s", error)
-        return None
-    if not head:
-        return None
-    return MISSING if head == MISSING_MARK else head.decode("ascii")
+def config_in_memory(provider_id: str) -> RenderedConfig | str | None:
+    """What this process holds in memory, found without any I/O: a rendering, MISSING, or None."""
+    entry = config_cache().peek(provider_id)
+    return parse_entry(entry) if entry else None
 
 
 def get_rendered_config(provider_id: str) -> RenderedConfig | None:
@@ -395,7 +418,5 @@ def forget_config(*provider_ids: str) -> None:
 
 
 def forget_every_config() -> None:
-    """The shared cache was cleared: make every process forget its copies too (Redis mode)."""
-    store = config_cache()
-    if isinstance(store, RedisConfigCache):
-        store.forget_everything()
+    """The cache was cleared: make every process forget its copies of configs too."""
+    config_cache().forget_everything()

@@ -1,6 +1,9 @@
 """The device ledger and the provisioning log, written with one plain statement each.
 
-Every provisioning call reads its device's state, then records the result and one log row.
+Every provisioning call reads its device's state, then records the result and one log row. A
+device enters the ledger only when it received accounts: a refused or failed attempt is a log
+row, and updates a device only if the ledger knows it already (anyone can send made-up logins;
+they must not fill a provider's device list).
 Through the ORM those three statements cost about 1.3 ms of CPU per call, most of it compiling
 the same SQL again (docs/performance.md, section 2); prepared once here from the models'
 metadata they cost about a third of that. The statements are standard SQL that SQLite (3.35+)
@@ -40,7 +43,8 @@ class DeviceVisit:
     app_version: str
     end_user_id: int | None
     result: str
-    # None keeps the digest the ledger has (a failed or refused call hands out nothing new).
+    # The digest of the accounts handed out; None when the call handed out none (the device is
+    # then only updated if known, and keeps the digest it has).
     accounts_hash: str | None = None
 
 
@@ -82,7 +86,7 @@ def _visit_sql() -> str:
         f"{col['last_seen']} = excluded.{col['last_seen']}",
         f"{col['last_result']} = excluded.{col['last_result']}",
         # The status is the provider's decision (deactivation); a phone's call never changes it.
-        f"{col['accounts_hash']} = CASE WHEN %s THEN excluded.{col['accounts_hash']} ELSE {table}.{col['accounts_hash']} END",
+        f"{col['accounts_hash']} = excluded.{col['accounts_hash']}",
     ]
     columns = ", ".join(col[name] for name in _VISIT_FIELDS)
     placeholders = ", ".join(["%s"] * len(_VISIT_FIELDS))
@@ -116,7 +120,27 @@ def device_state(app_id: int, device_id: str) -> DeviceState:
 def _visit_values(app_id: int, visit: DeviceVisit, now: object) -> list[object]:
     return [app_id, visit.device_id, visit.username[:256], visit.end_user_id, visit.platform[:20],
             visit.app_version[:40], now, now, visit.result[:40], DeviceStatus.ACTIVE.value,
-            visit.accounts_hash or "", visit.accounts_hash is not None]
+            visit.accounts_hash or ""]
+
+
+@cache
+def _touch_sql() -> str:
+    """A call that handed out nothing: update the device if the ledger knows it, else nothing."""
+    col = {name: _column(Device, name) for name in _VISIT_FIELDS}
+
+    def keep_unless_empty(name: str) -> str:
+        return f"{col[name]} = COALESCE(NULLIF(%s, ''), {col[name]})"
+
+    updates = [keep_unless_empty("username"), keep_unless_empty("platform"), keep_unless_empty("app_version"),
+               f"{col['end_user']} = COALESCE(%s, {col['end_user']})", f"{col['last_seen']} = %s",
+               f"{col['last_result']} = %s"]
+    return (f"UPDATE {_table(Device)} SET {', '.join(updates)} "  # noqa: S608
+            f"WHERE {col['app']} = %s AND {col['device_id']} = %s")
+
+
+def _touch_values(app_id: int, visit: DeviceVisit, now: object) -> list[object]:
+    return [visit.username[:256], visit.platform[:20], visit.app_version[:40], visit.end_user_id, now,
+            visit.result[:40], app_id, visit.device_id]
 
 
 @dataclass(frozen=True)
@@ -144,19 +168,23 @@ def append_log(app_id: int, line: LogLine) -> None:
 
 
 @cache
-def _visit_and_log_sql() -> str:
+def _with_log_sql(ledger_sql: str) -> str:
     # PostgreSQL runs a data-modifying WITH once and to completion whether or not the main
     # statement reads it: the ledger row and the log row in one round trip, and atomically.
-    return f"WITH visit AS ({_visit_sql()} RETURNING 1) {_log_sql()}"
+    return f"WITH visit AS ({ledger_sql} RETURNING 1) {_log_sql()}"
 
 
 def record_call(app_id: int, visit: DeviceVisit, line: LogLine) -> None:
     """The ledger row and the log row of one call (one statement where the database allows)."""
     now = _now()
-    visit_values, log_values = _visit_values(app_id, visit, now), _log_values(app_id, line, now)
+    if visit.accounts_hash is not None:
+        ledger_sql, ledger_values = _visit_sql(), _visit_values(app_id, visit, now)
+    else:
+        ledger_sql, ledger_values = _touch_sql(), _touch_values(app_id, visit, now)
+    log_values = _log_values(app_id, line, now)
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            cursor.execute(_visit_and_log_sql(), visit_values + log_values)
+            cursor.execute(_with_log_sql(ledger_sql), ledger_values + log_values)
         else:  # SQLite allows no INSERT inside WITH; it is in-process, so two statements cost little
-            cursor.execute(_visit_sql(), visit_values)
+            cursor.execute(ledger_sql, ledger_values)
             cursor.execute(_log_sql(), log_values)

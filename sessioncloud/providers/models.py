@@ -150,6 +150,13 @@ class App(models.Model):
     token_ttl_hours = models.PositiveIntegerField(
         default=72, validators=[MinValueValidator(1), MaxValueValidator(30 * 24)]
     )
+    # Set by the operator only (Django admin): how many calls to this App's service each app
+    # process lets wait at once; empty means SESSIONCLOUD_PROVIDER_CALLS_PER_APP.
+    max_calls_in_flight = models.PositiveIntegerField(
+        "provider calls in flight (per app process)", null=True, blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(100_000)],
+        help_text="Empty: the deployment's default. Past it, phones are told the provider is busy.",
+    )
 
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)

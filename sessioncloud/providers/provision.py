@@ -3,19 +3,30 @@
 Used by `POST /api/v1/provision`, by setup tokens that wrap provisioning credentials, and by
 the portal's test bench. Every call that provisions leaves one provisioning log row (never a
 password) and updates the device ledger.
+
+A call has three parts. `begin_external` (blocking: the ledger, the breaker in the shared
+cache) decides whether the provider may be asked; `complete_external` waits for the answer on
+the event loop, holding no thread, with at most `calls_allowed` calls of one App waiting at once;
+`finish_external` (blocking) merges the answer and records it. The blocking parts run in the
+phone API's pool (serving/pools.py).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
+import ipaddress
 import json
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import connection
+from asgiref.sync import async_to_sync
+from django.conf import settings
 
-from sessioncloud.api.metrics import UPSTREAM
+from sessioncloud.lib.metrics import CALLS_IN_FLIGHT, UPSTREAM
 from sessioncloud.lib.sipaccount import SipAccount
 from sessioncloud.providers.config import get_rendered_config, render_config
 from sessioncloud.providers.endusers import sip_account
@@ -27,10 +38,18 @@ from sessioncloud.providers.ledger import (
     device_state,
     record_call,
 )
-from sessioncloud.providers.models import App, EndUser, SetupToken
+from sessioncloud.providers.models import App, EndUser
 from sessioncloud.providers.outbound import breaker_for, outbound_policy, sip_profile
+from sessioncloud.provisioning.fairness import CallsInFlight
 from sessioncloud.provisioning.merge import merge_accounts
-from sessioncloud.provisioning.upstream import UpstreamRequest, UpstreamResult, call_provider
+from sessioncloud.provisioning.upstream import (
+    PROVIDER_UNREACHABLE,
+    UpstreamRequest,
+    UpstreamResult,
+    call_provider,
+    masked_request,
+)
+from sessioncloud.serving.pools import run_blocking
 
 log = logging.getLogger("sessioncloud.provisioning")
 
@@ -43,6 +62,15 @@ UPSTREAM_FAILURES: dict[str, tuple[int, str]] = {
     "provider_error": (502, "Your provider's service reported an error. Please try again later "
                             "or contact your provider."),
 }
+PROVIDER_BUSY = "provider_busy"
+BUSY_MESSAGE = "Your provider's service is busy right now. Please try again in a moment."
+BUSY_RETRY_SECONDS = 5
+CANCELLED = "cancelled"
+
+# The calls this process has waiting on providers' services, per App.
+IN_FLIGHT = CallsInFlight()
+
+Disconnected = Callable[[], Awaitable[Any]]
 
 
 @dataclass(frozen=True)
@@ -64,6 +92,24 @@ class Outcome:
     body: dict[str, Any] = field(default_factory=dict)
     error_code: str | None = None
     message: str = ""
+    headers: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def delivered_accounts(self) -> bool:
+        return self.status == 200 and bool(self.body.get("sipaccounts"))
+
+
+@dataclass(frozen=True)
+class ProviderCall:
+    """A call to a provider's service that may go out: everything decided before the wait."""
+
+    app: App
+    username: str
+    client: Client
+    request: UpstreamRequest
+    flow: str
+    state: DeviceState
+    end_user: EndUser | None = None
 
 
 def config_version(app: App) -> str:
@@ -118,18 +164,8 @@ def upstream_request(app: App, username: str, password: str, device_id: str, rep
     )
 
 
-def release_database() -> None:
-    """Give a pooled connection back to the pool while the provider is asked (up to 15 s)."""
-    if "pool" in connection.settings_dict.get("OPTIONS", {}) and not connection.in_atomic_block:
-        connection.close()
-
-
-def ask_provider(app: App, username: str, password: str, device_id: str, reprovision: bool) -> UpstreamResult:
-    request = upstream_request(app, username, password, device_id, reprovision)
-    release_database()
-    result = call_provider(request, outbound_policy(), breaker_for(app.pk))
-    UPSTREAM.labels(result.error_code or "ok").inc()
-    return result
+def calls_allowed(app: App) -> int:
+    return app.max_calls_in_flight or settings.PROVIDER_CALLS_PER_APP
 
 
 def merged_answer(app: App, result: UpstreamResult) -> dict[str, Any]:
@@ -144,38 +180,148 @@ def merged_answer(app: App, result: UpstreamResult) -> dict[str, Any]:
     }
 
 
-def provision_external(app: App, username: str, password: str, client: Client, *,
-                       reprovision: bool = False, flow: str = "provision",
-                       end_user: EndUser | None = None, state: DeviceState | None = None) -> Outcome:
-    """Flows D, E and F (and tokens wrapping provisioning credentials).
+def failed(call: ProviderCall, result: UpstreamResult) -> Outcome:
+    assert result.error_code is not None
+    status, message = UPSTREAM_FAILURES[result.error_code]
+    settle(call.app, call.client, call.username, call.flow, result.error_code, end_user=call.end_user,
+           outcome="failed", error_code=result.error_code, detail=result.detail, upstream=result)
+    log.info("provisioning failed", extra={"provider_id": call.app.provider_id, "code": result.error_code})
+    return Outcome(status, error_code=result.error_code, message=message)
 
-    `state` is the device's ledger state when the caller read it with the App (one query).
+
+# --- One external provisioning call, in its three parts ---------------------------------------
+
+
+def begin_external(app: App, username: str, password: str, client: Client, *, reprovision: bool = False,
+                   flow: str = "provision", end_user: EndUser | None = None,
+                   state: DeviceState | None = None) -> ProviderCall | Outcome:
+    """Before the wait (blocking): the device's state and the provider's breaker.
+
+    Flows D, E and F (and tokens wrapping provisioning credentials). `state` is the device's
+    ledger state when the caller read it with the App (one query).
     """
     state = state or device_state(app.pk, client.device_id)
     if state.deactivated:
         return deactivated(app, client, username, flow, end_user)
-    result = ask_provider(app, username, password, client.device_id, reprovision)
+    call = ProviderCall(app, username, client, upstream_request(app, username, password, client.device_id, reprovision),
+                        flow, state, end_user)
+    if not breaker_for(app.pk).allow():
+        UPSTREAM.labels("circuit_open").inc()
+        return failed(call, short_circuited(call.request))
+    return call
+
+
+def short_circuited(request: UpstreamRequest) -> UpstreamResult:
+    return UpstreamResult(PROVIDER_UNREACHABLE, "circuit open", 0, masked_request(request))
+
+
+async def _until_disconnected(work: Awaitable[UpstreamResult], disconnected: Disconnected | None) -> UpstreamResult | None:
+    """`work`'s result, or None (and `work` cancelled) if the phone disconnects first."""
+    task = asyncio.ensure_future(work)
+    if disconnected is None:
+        return await task
+    gone = asyncio.ensure_future(disconnected())
+    try:
+        await asyncio.wait({task, gone}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        gone.cancel()
+    if task.done():
+        return task.result()
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    return None
+
+
+def finish_external(call: ProviderCall, result: UpstreamResult | None) -> Outcome:
+    """After the wait (blocking): the breaker, the merge and the ledger."""
+    app, client = call.app, call.client
+    if result is None:
+        settle(app, client, call.username, call.flow, CANCELLED, end_user=call.end_user, error_code="client_disconnected",
+               detail="the phone disconnected before its provider answered; the call was cancelled")
+        UPSTREAM.labels(CANCELLED).inc()
+        return Outcome(499, error_code="client_disconnected", message="The phone went away.")
+    UPSTREAM.labels(result.error_code or "ok").inc()
+    record_health(app, result, client)
     if result.error_code:
-        status, message = UPSTREAM_FAILURES[result.error_code]
-        settle(app, client, username, flow, result.error_code, end_user=end_user, outcome="failed",
-               error_code=result.error_code, detail=result.detail, upstream=result)
-        log.info("provisioning failed", extra={"provider_id": app.provider_id, "code": result.error_code})
-        return Outcome(status, error_code=result.error_code, message=message)
+        return failed(call, result)
     answer = merged_answer(app, result)
     digest = accounts_digest(answer)
-    if reprovision and answer["update"] and state.accounts_hash == digest:
+    if call.request.reprovision and answer["update"] and call.state.accounts_hash == digest:
         # Nothing changed since this device was last provisioned: tell it to keep what it has.
         answer["update"] = False
-    outcome = "ok" if answer["sipaccounts"] else "rejected"
-    settle(app, client, username, flow, outcome, end_user=end_user,
-           accounts_hash=digest if answer["sipaccounts"] else None, upstream=result,
+    delivered = bool(answer["sipaccounts"])
+    outcome = "ok" if delivered else "rejected"
+    settle(app, client, call.username, call.flow, outcome, end_user=call.end_user,
+           accounts_hash=digest if delivered else None, upstream=result,
            accounts=len(answer["sipaccounts"]), detail=answer["errmsg"] if outcome == "rejected" else "")
     return Outcome(200, answer)
 
 
+def busy(call: ProviderCall) -> Outcome:
+    """The App already has as many calls waiting as it may: say so at once (blocking: the log)."""
+    settle(call.app, call.client, call.username, call.flow, PROVIDER_BUSY, end_user=call.end_user, outcome="failed",
+           error_code=PROVIDER_BUSY, detail=f"{calls_allowed(call.app)} calls already waiting on the provider")
+    UPSTREAM.labels(PROVIDER_BUSY).inc()
+    return Outcome(503, error_code=PROVIDER_BUSY, message=BUSY_MESSAGE,
+                   headers={"Retry-After": str(BUSY_RETRY_SECONDS)})
+
+
+def record_health(app: App, result: UpstreamResult, client: Client) -> None:
+    """Tell the breaker; one caller's failures count once per window (provisioning/breaker.py)."""
+    breaker = breaker_for(app.pk)
+    if result.unhealthy:
+        breaker.record_failure(caller=caller_identity(client))
+    elif result.error_code is None or result.status is not None:
+        breaker.record_success()
+
+
+def caller_identity(client: Client) -> str:
+    """Who made a call, as the breaker counts callers: the address (an IPv6 client by its /64)."""
+    try:
+        address = ipaddress.ip_address(client.ip or "")
+    except ValueError:
+        return "unknown"
+    if address.version == 6:
+        return str(ipaddress.ip_network(f"{address}/64", strict=False).network_address)
+    return str(address)
+
+
+async def complete_external(call: ProviderCall, disconnected: Disconnected | None = None) -> Outcome:
+    """The wait and the part after it; the provider is busy if the App's bound is reached."""
+    key = call.app.pk
+    if not IN_FLIGHT.try_acquire(key, calls_allowed(call.app)):
+        return await run_blocking(busy, call)
+    CALLS_IN_FLIGHT.inc()
+    try:
+        result = await _until_disconnected(call_provider(call.request, outbound_policy()), disconnected)
+    finally:
+        IN_FLIGHT.release(key)
+        CALLS_IN_FLIGHT.dec()
+    return await run_blocking(finish_external, call, result)
+
+
+async def provision_external(app: App, username: str, password: str, client: Client, *,
+                             reprovision: bool = False, flow: str = "provision", end_user: EndUser | None = None,
+                             state: DeviceState | None = None, disconnected: Disconnected | None = None) -> Outcome:
+    begun = await run_blocking(begin_external, app, username, password, client, reprovision=reprovision,
+                               flow=flow, end_user=end_user, state=state)
+    if isinstance(begun, Outcome):
+        return begun
+    return await complete_external(begun, disconnected)
+
+
+# --- The portal's test bench -----------------------------------------------------------------
+
+
 def test_bench(app: App, username: str, password: str) -> dict[str, Any]:
-    """The real call a phone would cause, shown to the provider with secrets masked."""
-    result = ask_provider(app, username, password, "test-bench", False)
+    """The real call a phone would cause, shown to the provider with secrets masked.
+
+    It bypasses the breaker and the bound on calls in flight (a provider debugging its service
+    must see what it answers), and counts towards neither.
+    """
+    request = upstream_request(app, username, password, "test-bench", False)
+    result = async_to_sync(call_provider)(request, outbound_policy())
     masked = result.masked_request
     report: dict[str, Any] = {
         "request": {"method": masked.method, "url": masked.url, "headers": masked.headers},
@@ -196,9 +342,12 @@ def test_bench(app: App, username: str, password: str) -> dict[str, Any]:
     return report
 
 
+# --- Accounts SessionCloud holds itself --------------------------------------------------------
+
+
 def provision_local(app: App, accounts: list[SipAccount], client: Client, *, flow: str,
                     end_user: EndUser | None = None, username: str = "") -> Outcome:
-    """Accounts SessionCloud already holds (a setup token for SIP credentials), merged."""
+    """Accounts SessionCloud already holds (a setup token for SIP credentials), merged (blocking)."""
     if device_state(app.pk, client.device_id).deactivated:
         return deactivated(app, client, username, flow, end_user)
     answer = {"update": True, "errmsg": "", "configVersion": config_version(app),
@@ -208,11 +357,9 @@ def provision_local(app: App, accounts: list[SipAccount], client: Client, *, flo
     return Outcome(200, answer)
 
 
-def provision_from_token(token: SetupToken, client: Client) -> Outcome:
-    """A redeemed token: external credentials run the provider call, SIP ones are merged here."""
-    user, app = token.end_user, token.app
+def begin_for_end_user(user: EndUser, app: App, client: Client, flow: str) -> ProviderCall | Outcome:
+    """A token's end user: external credentials need the provider, SIP ones are merged here."""
     if user.has_provisioning and app.is_external:
-        return provision_external(app, user.provisioning_username, user.provisioning_password, client,
-                                  flow="token", end_user=user)
-    return provision_local(app, [sip_account(user)], client, flow="token", end_user=user,
-                           username=user.sip_username)
+        return begin_external(app, user.provisioning_username, user.provisioning_password, client,
+                              flow=flow, end_user=user)
+    return provision_local(app, [sip_account(user)], client, flow=flow, end_user=user, username=user.sip_username)

@@ -2,7 +2,7 @@
 
 Only the SHA-256 of a token is stored. Redemption follows the device-initialisation steps
 pretix uses: validate, look up, refuse used/expired/revoked, mark used (atomically), record,
-answer.
+answer; and a redemption that delivered no accounts is given back.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from sessioncloud.codes.formats import encode_token, is_valid_token
-from sessioncloud.providers.models import App, EndUser, SetupToken, TokenRedemption, hash_token
+from sessioncloud.providers.models import EndUser, SetupToken, TokenRedemption, hash_token
 
 security_log = logging.getLogger("sessioncloud.security")
 
@@ -78,24 +78,41 @@ def revoke(token: SetupToken) -> None:
         token.save(update_fields=["revoked"])
 
 
-def redeem(plain: str, device_id: str, ip: str | None, user_agent: str) -> SetupToken | None:
-    """Use one redemption of a valid token; None for unknown, expired, used or revoked alike."""
+@dataclass(frozen=True)
+class Claim:
+    """One redemption of a token, taken but not yet final: it is given back unless it delivers."""
+
+    token: SetupToken
+    redemption: TokenRedemption
+
+
+def claim(plain: str, device_id: str, ip: str | None, user_agent: str) -> Claim | None:
+    """Take one redemption of a valid token of an enabled App; None for unknown, expired, used,
+    revoked, or an App not served, alike."""
     if not is_valid_token(plain):
         security_log.warning("setup token refused", extra={"reason": "malformed"})
         return None
-    now = timezone.now()
+    token = (SetupToken.objects.select_related("app__organization", "end_user")
+             .filter(token_hash=hash_token(plain)).first())
     with transaction.atomic():
-        # One conditional UPDATE: two concurrent redeems of a single-use token cannot both pass.
-        claimed = SetupToken.objects.filter(
-            token_hash=hash_token(plain), revoked__isnull=True, expires__gt=now, uses__lt=F("max_uses"),
-            # An unverified organization's Apps are not served. A subquery, not a join: Django
-            # would turn a join into `id IN (...)` and the use count would no longer be checked
-            # on the row the UPDATE locks.
-            app__in=App.objects.filter(organization__verified=True).values("pk"),
-        ).update(uses=F("uses") + 1)
+        # One conditional UPDATE of the token's own row: two concurrent redeems of a single-use
+        # token cannot both pass (a condition on another table would be checked on a snapshot).
+        # An unverified organization's Apps are not served, so its tokens are not either.
+        claimed = token is not None and token.app.enabled and token.app.organization.verified and (
+            SetupToken.objects.filter(
+                pk=token.pk, revoked__isnull=True, expires__gt=timezone.now(), uses__lt=F("max_uses"),
+            ).update(uses=F("uses") + 1))
         if not claimed:
             security_log.warning("setup token refused", extra={"reason": "unknown, expired, used or revoked"})
             return None
-        token = SetupToken.objects.select_related("app", "end_user").get(token_hash=hash_token(plain))
-        TokenRedemption.objects.create(token=token, device_id=device_id, ip=ip, user_agent=user_agent[:300])
-    return token
+        assert token is not None
+        redemption = TokenRedemption.objects.create(token=token, device_id=device_id, ip=ip, user_agent=user_agent[:300])
+    token.uses += 1
+    return Claim(token, redemption)
+
+
+def give_back(taken: Claim) -> None:
+    """The redemption delivered no accounts (the provider failed or refused): it does not count."""
+    with transaction.atomic():
+        SetupToken.objects.filter(pk=taken.token.pk, uses__gt=0).update(uses=F("uses") - 1)
+        taken.redemption.delete()

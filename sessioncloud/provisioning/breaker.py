@@ -159,6 +159,7 @@ class CircuitBreaker:
         self._open = f"{prefix}:open"
         self._tripped = f"{prefix}:tripped"
         self._trial = f"{prefix}:trial"
+        self._callers = f"{prefix}:caller"
         # Set by allow() when it saw no failure, no trip and no trial: a success then has
         # nothing to reset, and a healthy provider's call costs the store one round trip.
         self._seen_clean = False
@@ -181,9 +182,20 @@ class CircuitBreaker:
             return
         self._store.delete(self._failures, self._tripped, self._trial)
 
-    def record_failure(self) -> None:
+    def record_failure(self, caller: str | None = None) -> None:
+        """Count a sign of an unhealthy service; `caller` names who caused the call.
+
+        Each caller counts at most once per window, so one client sending inputs that make the
+        service fail cannot open the breaker for every other user: that takes `threshold`
+        different callers. A failed trial call opens it again whoever made it.
+        """
         self._seen_clean = False
-        if self._store.has_flag(self._tripped) or self._store.increment(self._failures, self._window) >= self._threshold:
+        if self._store.has_flag(self._tripped):
+            self._trip()
+            return
+        if caller is not None and not self._store.set_flag(f"{self._callers}:{caller}", self._window, only_if_absent=True):
+            return
+        if self._store.increment(self._failures, self._window) >= self._threshold:
             self._trip()
 
     def state(self) -> str:

@@ -1,27 +1,31 @@
-"""The one outbound client for calls to a provider's provisioning web service (SPEC 6.1, 6.2).
+"""The one outbound client for calls to a provider's provisioning web service.
 
-Every call: check the URL, resolve the host once and check every address, connect only to
-those addresses (GuardedTransport; no second lookup, so DNS rebinding cannot swap the target),
-never follow redirects, and stop at a hard deadline and a body cap. The outcome is an
-UpstreamResult whose `detail` is safe to store: it never holds the password, the auth header or
-the query string.
+The contract is docs/provider-service.md. Every call: check the URL, resolve the host once and
+check every address, connect only to those addresses (PinnedBackend: no second lookup, so DNS
+rebinding cannot swap the target), follow at most three redirects and only within the
+configured URL's origin (each hop checked, pinned to the same addresses and signed afresh), and
+stop at one absolute deadline and a body cap. The outcome is an UpstreamResult whose `detail` is
+safe to store: it never holds the password, the auth header or the query string.
+
+Calls run on an event loop: a wait on a provider's service holds no thread. Only the address
+lookup runs in a small pool of its own, because getaddrinfo cannot be interrupted.
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
+import os
 import re
-import select
 import socket
 import ssl
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from ipaddress import ip_address
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urljoin
 
 import httpcore2
 import httpx2
@@ -33,7 +37,6 @@ from sessioncloud.provisioning.answer import (
     ProviderAnswer,
     parse_provider_answer,
 )
-from sessioncloud.provisioning.breaker import CircuitBreaker
 from sessioncloud.provisioning.guard import (
     GuardError,
     OutboundPolicy,
@@ -46,6 +49,7 @@ from sessioncloud.provisioning.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER
 USER_AGENT = f"SessionCloud/{__version__}"
 CONNECT_TIMEOUT = 3.0
 MAX_TIMEOUT = 15.0
+MAX_REDIRECTS = 3
 BODY_PREVIEW_CHARS = 32 * 1024
 MASK = "***"
 _PRINTABLE_ASCII = re.compile(r"^[\x20-\x7e]*$")
@@ -56,7 +60,7 @@ PROVIDER_BAD_RESPONSE = "provider_bad_response"
 PROVIDER_ERROR = "provider_error"
 
 # getaddrinfo cannot be given a timeout, so lookups run here and the caller stops waiting at
-# its deadline. A hung resolver then holds one of these threads, never a web worker.
+# its deadline. A hung resolver then holds one of these threads, never the event loop.
 _resolver_pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="sessioncloud-dns")
 
 
@@ -94,6 +98,10 @@ class UpstreamResult:
     body_text: str = ""  # the raw answer, truncated, for the test bench
     answer: ProviderAnswer | None = None
     reasons: tuple[str, ...] = field(default=())  # every validation problem of the answer
+    # A sign that the service itself is unwell (no answer in time, no connection, a 5xx), as
+    # opposed to an answer it gave on purpose or a URL this deployment refuses to call.
+    unhealthy: bool = False
+    redirects: tuple[str, ...] = ()  # the URLs followed, without their queries
 
     @property
     def ok(self) -> bool:
@@ -101,23 +109,45 @@ class UpstreamResult:
 
 
 class _Failure(Exception):
-    def __init__(self, code: str, detail: str, status: int | None = None, body: bytes = b""):
+    def __init__(self, code: str, detail: str, status: int | None = None, body: bytes = b"", *,
+                 unhealthy: bool = False):
         super().__init__(detail)
         self.code, self.detail, self.status, self.body = code, detail, status, body
+        self.unhealthy = unhealthy
         self.reasons: tuple[str, ...] = ()
 
 
-def call_provider(
+class _Progress:
+    """How far a call got, so a timeout can say which step it cut short."""
+
+    def __init__(self, target: ParsedTarget, timeout: float) -> None:
+        self.where = f"{target.host}:{target.port}"
+        self.host = target.host
+        self.timeout = timeout
+        self.step = "lookup"
+        self.redirects: list[str] = []
+
+    def timed_out(self) -> _Failure:
+        if self.step == "lookup":
+            detail = f"DNS lookup for {self.host} took longer than {self.timeout:g} s"
+        elif self.step == "connect":
+            detail = f"connecting to {self.where} timed out"
+        else:
+            detail = f"no complete answer from {self.where} within {self.timeout:g} s"
+        return _Failure(PROVIDER_TIMEOUT, detail, unhealthy=True)
+
+
+async def call_provider(
     request: UpstreamRequest,
     policy: OutboundPolicy,
-    breaker: CircuitBreaker | None = None,
     *,
     ssl_context: ssl.SSLContext | None = None,
     clock: Callable[[], float] = time.time,
 ) -> UpstreamResult:
     """Call the provider's service once and validate its answer; never raises for its failures.
 
-    `ssl_context` replaces the system trust store (for a private CA); `clock` dates signatures.
+    Cancelling the task (the phone went away) stops the call at once. `ssl_context` replaces
+    the system trust store (for a private CA); `clock` dates signatures.
     """
     started = time.monotonic()
     masked = masked_request(request)
@@ -125,16 +155,33 @@ def call_provider(
         target = check_url(request.url, policy)
     except GuardError as error:
         return _failed(started, masked, _Failure(PROVIDER_UNREACHABLE, f"refused: {error.message}"))
-    if breaker is not None and not breaker.allow():
-        return _failed(started, masked, _Failure(PROVIDER_UNREACHABLE, "circuit open"))
-    result = _call(request, policy, target, started, masked, ssl_context, clock)
-    if breaker is not None:
-        _record(breaker, result)
-    return result
+    progress = _Progress(target, request.timeout_seconds)
+    try:
+        async with asyncio.timeout(min(max(request.timeout_seconds, 0.1), MAX_TIMEOUT)):
+            status, body = await _fetch(request, policy, target, progress, ssl_context, clock)
+        if not 200 <= status < 300:
+            raise _Failure(PROVIDER_ERROR, f"the provider answered HTTP {status}", status, body,
+                           unhealthy=status >= 500)
+        answer = _parse(body, status)
+    except TimeoutError:
+        return _failed(started, masked, progress.timed_out(), progress.redirects)
+    except _Failure as failure:
+        failure.detail = _scrub(failure.detail, request)
+        return _failed(started, masked, failure, progress.redirects)
+    detail = f"HTTP {status}, {len(answer.sipaccounts)} SIP account(s)"
+    if progress.redirects:
+        detail += f", after {len(progress.redirects)} redirect(s)"
+    return UpstreamResult(None, detail, _elapsed_ms(started), masked, status, _preview(body), answer,
+                          redirects=tuple(progress.redirects))
+
+
+def call_provider_blocking(request: UpstreamRequest, policy: OutboundPolicy, **options: Any) -> UpstreamResult:
+    """call_provider for code that has no event loop of its own (the portal's test bench)."""
+    return asyncio.run(call_provider(request, policy, **options))
 
 
 def provider_url(request: UpstreamRequest, mask_password: bool = False) -> str:
-    """The configured URL with the four compatible parameters appended (SPEC 6.1)."""
+    """The configured URL with the four compatible parameters appended (docs/provider-service.md)."""
     base = request.url.split("#", 1)[0]
     separator = "" if base.endswith(("?", "&")) else ("&" if "?" in base else "?")
     password = MASK if mask_password else _encode(request.password)
@@ -155,98 +202,106 @@ def masked_request(request: UpstreamRequest) -> MaskedRequest:
     return MaskedRequest(method="GET", url=provider_url(request, mask_password=True), headers=headers)
 
 
-def _call(
+async def _fetch(
     request: UpstreamRequest,
     policy: OutboundPolicy,
     target: ParsedTarget,
-    started: float,
-    masked: MaskedRequest,
-    ssl_context: ssl.SSLContext | None,
-    clock: Callable[[], float],
-) -> UpstreamResult:
-    deadline = started + min(max(request.timeout_seconds, 0.1), MAX_TIMEOUT)
-    try:
-        addresses = _resolve_before(target, policy, deadline, request.timeout_seconds)
-        status, body = _exchange(request, target, addresses, deadline, ssl_context, clock)
-        if not 200 <= status < 300:
-            raise _Failure(PROVIDER_ERROR, f"the provider answered HTTP {status}", status, body)
-        answer = _parse(body, status)
-    except _Failure as failure:
-        failure.detail = _scrub(failure.detail, request)
-        return _failed(started, masked, failure)
-    detail = f"HTTP {status}, {len(answer.sipaccounts)} SIP account(s)"
-    return UpstreamResult(None, detail, _elapsed_ms(started), masked, status, _preview(body), answer)
-
-
-def _resolve_before(target: ParsedTarget, policy: OutboundPolicy, deadline: float, timeout: float) -> list[str]:
-    try:
-        if target.ip is not None:
-            return resolve_checked(target.host, target.port, policy)
-        future = _resolver_pool.submit(resolve_checked, target.host, target.port, policy)
-        return future.result(timeout=max(0.0, deadline - time.monotonic()))
-    except FutureTimeout:
-        raise _Failure(PROVIDER_TIMEOUT, f"DNS lookup for {target.host} took longer than {timeout:g} s") from None
-    except GuardError as error:
-        prefix = "" if error.code == "dns_failed" else "refused: "
-        raise _Failure(PROVIDER_UNREACHABLE, prefix + error.message) from None
-
-
-def _exchange(
-    request: UpstreamRequest,
-    target: ParsedTarget,
-    addresses: list[str],
-    deadline: float,
+    progress: _Progress,
     ssl_context: ssl.SSLContext | None,
     clock: Callable[[], float],
 ) -> tuple[int, bytes]:
-    http_request = _build_request(request)
-    transport = GuardedTransport(_checked_host(http_request.url, target), addresses, deadline, ssl_context=ssl_context)
-    _sign(http_request, request.signing_secrets, clock)
-    remaining = max(0.001, deadline - time.monotonic())
-    timeout = httpx2.Timeout(remaining, connect=min(CONNECT_TIMEOUT, remaining))
-    where = f"{target.host}:{target.port}"
-    # Straight to the transport: the Client layer (auth flows, redirects, cookies, event hooks)
-    # has nothing to do for one GET that follows no redirect, and costs about 350 µs of CPU.
-    # The request is the same httpx2.Request, so the bytes on the wire are the same.
-    http_request.extensions["timeout"] = timeout.as_dict()
+    """The final status and body, after the lookup and any same-origin redirects."""
+    addresses = await _resolve(target, policy)
+    url = provider_url(request)
+    for hop in range(MAX_REDIRECTS + 1):
+        status, location, body = await _exchange(url, request, target, addresses, progress, ssl_context, clock)
+        if location is None:
+            return status, body
+        if hop == MAX_REDIRECTS:
+            break
+        url = _redirect_target(url, location, target, policy, status)
+        progress.redirects.append(_without_query(url))
+    raise _Failure(PROVIDER_BAD_RESPONSE, f"more than {MAX_REDIRECTS} redirects", status)
+
+
+async def _resolve(target: ParsedTarget, policy: OutboundPolicy) -> list[str]:
     try:
-        with transport:
-            response = transport.handle_request(http_request)
+        if target.ip is not None:
+            return resolve_checked(target.host, target.port, policy)
+        lookup = _resolver_pool.submit(resolve_checked, target.host, target.port, policy)
+        return await asyncio.wrap_future(lookup)
+    except GuardError as error:
+        prefix = "" if error.code == "dns_failed" else "refused: "
+        raise _Failure(PROVIDER_UNREACHABLE, prefix + error.message, unhealthy=error.code == "dns_failed") from None
+
+
+def _redirect_target(current: str, location: str, target: ParsedTarget, policy: OutboundPolicy, status: int) -> str:
+    """The next URL of a redirect, refused unless it stays within the configured URL's origin."""
+    if not location.strip():
+        raise _Failure(PROVIDER_BAD_RESPONSE, "redirect without a Location header", status)
+    try:
+        following = urljoin(current, location.strip())
+        hop = check_url(following, policy)
+    except (GuardError, ValueError):
+        raise _Failure(PROVIDER_BAD_RESPONSE, f"redirect to {_without_query(location)} not followed", status) from None
+    if (hop.scheme, hop.host, hop.port) != (target.scheme, target.host, target.port):
+        raise _Failure(PROVIDER_BAD_RESPONSE,
+                       f"redirect to {_without_query(following)} not followed: another origin", status)
+    return following
+
+
+async def _exchange(
+    url: str,
+    request: UpstreamRequest,
+    target: ParsedTarget,
+    addresses: list[str],
+    progress: _Progress,
+    ssl_context: ssl.SSLContext | None,
+    clock: Callable[[], float],
+) -> tuple[int, str | None, bytes]:
+    """One GET: its status and either a redirect's Location or the body."""
+    http_request = _build_request(url, request)
+    transport = GuardedTransport(_checked_host(http_request.url, target), addresses, progress, ssl_context=ssl_context)
+    _sign(http_request, request.signing_secrets, clock)
+    progress.step = "connect"
+    where = progress.where
+    try:
+        async with transport:
+            # Straight to the transport: the Client layer (auth flows, cookies, event hooks) has
+            # nothing to do here, and redirects are followed by _fetch under its own rules.
+            response = await transport.handle_async_request(http_request)
             try:
-                return response.status_code, _read_body(response)
+                status = response.status_code
+                if 300 <= status < 400:
+                    return status, response.headers.get("location", ""), b""
+                return status, None, await _read_body(response)
             finally:
-                response.close()
+                await response.aclose()
     except httpx2.ConnectTimeout:
-        raise _Failure(PROVIDER_TIMEOUT, f"connecting to {where} timed out") from None
-    except httpx2.TimeoutException:
-        raise _Failure(PROVIDER_TIMEOUT, f"no complete answer from {where} within {request.timeout_seconds:g} s") from None
+        raise _Failure(PROVIDER_TIMEOUT, f"connecting to {where} timed out", unhealthy=True) from None
     except httpx2.ConnectError as error:
-        raise _Failure(PROVIDER_UNREACHABLE, f"could not connect to {where}: {error}") from None
+        raise _Failure(PROVIDER_UNREACHABLE, f"could not connect to {where}: {error}", unhealthy=True) from None
     except httpx2.RemoteProtocolError as error:
-        raise _Failure(PROVIDER_BAD_RESPONSE, f"invalid HTTP answer from {where}: {error}") from None
+        raise _Failure(PROVIDER_BAD_RESPONSE, f"invalid HTTP answer from {where}: {error}", unhealthy=True) from None
     except httpx2.LocalProtocolError:
         raise _Failure(PROVIDER_UNREACHABLE, "the request could not be sent") from None
     except httpx2.HTTPError as error:
-        raise _Failure(PROVIDER_UNREACHABLE, f"connection to {where} failed: {error}") from None
+        raise _Failure(PROVIDER_UNREACHABLE, f"connection to {where} failed: {error}", unhealthy=True) from None
 
 
-def _build_request(request: UpstreamRequest) -> httpx2.Request:
+def _build_request(url: str, request: UpstreamRequest) -> httpx2.Request:
     # Checked here rather than left to h11, whose error message would quote the header value.
     if request.auth_header and not _PRINTABLE_ASCII.match(request.auth_header):
         raise _Failure(PROVIDER_UNREACHABLE, "the auth header value must be printable ASCII")
     try:
-        return httpx2.Request("GET", provider_url(request), headers=_headers(request))
+        return httpx2.Request("GET", url, headers=_headers(request))
     except (httpx2.InvalidURL, ValueError):
         raise _Failure(PROVIDER_UNREACHABLE, "refused: the URL cannot be used") from None
 
 
-def _read_body(response: httpx2.Response) -> bytes:
-    """The raw body, refusing redirects and compression before reading and stopping at the cap."""
+async def _read_body(response: httpx2.Response) -> bytes:
+    """The raw body, refusing compression before reading and stopping at the cap."""
     status = response.status_code
-    if 300 <= status < 400:
-        location = response.headers.get("location", "")
-        where = _without_query(location) or "(no Location)"
-        raise _Failure(PROVIDER_BAD_RESPONSE, f"redirect to {where} not followed", status)
     encoding = response.headers.get("content-encoding", "identity").strip().lower()
     if encoding not in ("", "identity"):
         # We asked for identity; inflating anyway would let a tiny gzip bomb eat the memory.
@@ -254,7 +309,7 @@ def _read_body(response: httpx2.Response) -> bytes:
     if _declared_length(response) > MAX_BODY_BYTES:
         raise _Failure(PROVIDER_BAD_RESPONSE, f"answer larger than {MAX_BODY_BYTES} bytes", status)
     chunks, size = [], 0
-    for chunk in response.iter_raw():
+    async for chunk in response.aiter_raw():
         size += len(chunk)
         if size > MAX_BODY_BYTES:
             raise _Failure(PROVIDER_BAD_RESPONSE, f"answer larger than {MAX_BODY_BYTES} bytes", status)
@@ -301,17 +356,7 @@ def _checked_host(url: httpx2.URL, target: ParsedTarget) -> str:
     raise _Failure(PROVIDER_UNREACHABLE, "refused: the URL's host is ambiguous")
 
 
-def _record(breaker: CircuitBreaker, result: UpstreamResult) -> None:
-    # Only signs of a dead or overloaded service count; a 4xx or a bad body answers quickly.
-    dead = result.error_code in (PROVIDER_TIMEOUT, PROVIDER_UNREACHABLE)
-    overloaded = result.error_code == PROVIDER_ERROR and (result.status or 0) >= 500
-    if dead or overloaded:
-        breaker.record_failure()
-    else:
-        breaker.record_success()
-
-
-def _failed(started: float, masked: MaskedRequest, failure: _Failure) -> UpstreamResult:
+def _failed(started: float, masked: MaskedRequest, failure: _Failure, redirects: list[str] | None = None) -> UpstreamResult:
     return UpstreamResult(
         error_code=failure.code,
         detail=failure.detail,
@@ -320,6 +365,8 @@ def _failed(started: float, masked: MaskedRequest, failure: _Failure) -> Upstrea
         status=failure.status,
         body_text=_preview(failure.body),
         reasons=failure.reasons,
+        unhealthy=failure.unhealthy,
+        redirects=tuple(redirects or ()),
     )
 
 
@@ -363,32 +410,27 @@ def _is_ip(host: str) -> bool:
     return True
 
 
-# --- The transport: connect only to checked addresses, within the call's deadline ----------
+# --- The transport: connect only to checked addresses ----------------------------------------
 
 
-class GuardedTransport(httpx2.HTTPTransport):
+class GuardedTransport(httpx2.AsyncHTTPTransport):
     """An httpx2 transport that connects to the pre-checked addresses of one host, nothing else.
 
     The URL keeps its hostname, so the Host header, TLS SNI and certificate verification all use
     the name; only the TCP connection is pinned to the addresses the guard approved.
     """
 
-    def __init__(
-        self,
-        host: str,
-        addresses: list[str],
-        deadline: float,
-        ssl_context: ssl.SSLContext | None = None,
-    ) -> None:
+    def __init__(self, host: str, addresses: list[str], progress: _Progress | None = None,
+                 ssl_context: ssl.SSLContext | None = None) -> None:
         context = ssl_context or _system_ssl_context()
         super().__init__(verify=context, trust_env=False)
-        # HTTPTransport takes no network backend, so its pool is replaced by one that uses ours
+        # The transport takes no network backend, so its pool is replaced by one that uses ours
         # (httpx2 is pinned; tests/provisioning prove the pinning on every upgrade).
-        self._pool = httpcore2.ConnectionPool(
+        self._pool = httpcore2.AsyncConnectionPool(
             ssl_context=context,
             max_connections=1,
             max_keepalive_connections=0,
-            network_backend=PinnedBackend(host, addresses, deadline),
+            network_backend=PinnedBackend(host, addresses, progress),
         )
 
 
@@ -398,128 +440,121 @@ def _system_ssl_context() -> ssl.SSLContext:
     return httpx2.create_ssl_context(trust_env=False)
 
 
-class PinnedBackend(httpcore2.NetworkBackend):
+class PinnedBackend(httpcore2.AsyncNetworkBackend):
     """Opens TCP connections to the checked addresses of `host`; refuses any other host."""
 
-    def __init__(self, host: str, addresses: list[str], deadline: float) -> None:
+    def __init__(self, host: str, addresses: list[str], progress: _Progress | None = None) -> None:
         self._host = host
         self._addresses = addresses
-        self._deadline = deadline
+        self._progress = progress
 
-    def connect_tcp(
+    async def connect_tcp(
         self,
         host: str,
         port: int,
         timeout: float | None = None,
         local_address: str | None = None,
         socket_options: Iterable[Any] | None = None,
-    ) -> httpcore2.NetworkStream:
+    ) -> httpcore2.AsyncNetworkStream:
         if host != self._host:
             raise httpcore2.ConnectError(f"{host} was not checked by the outbound guard")
         error: httpcore2.ConnectError | httpcore2.ConnectTimeout | None = None
         for address in self._addresses:
             try:
-                budget = _budget(self._deadline, timeout, httpcore2.ConnectTimeout)
-                return DeadlineStream(_open_socket(address, port, budget, socket_options), self._deadline)
-            except TimeoutError as exc:
-                error = httpcore2.ConnectTimeout(str(exc) or "timed out")
+                stream = await _open_stream(address, port, min(timeout or CONNECT_TIMEOUT, CONNECT_TIMEOUT),
+                                            socket_options)
+            except TimeoutError:
+                error = httpcore2.ConnectTimeout("timed out")
+                continue
             except OSError as exc:
-                error = httpcore2.ConnectError(str(exc))
+                error = httpcore2.ConnectError(_os_error_text(exc))
+                continue
+            if self._progress is not None:
+                self._progress.step = "answer"
+            return stream
         raise error or httpcore2.ConnectError("no address to connect to")
 
-    def connect_unix_socket(
+    async def connect_unix_socket(
         self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
-    ) -> httpcore2.NetworkStream:
+    ) -> httpcore2.AsyncNetworkStream:
         raise httpcore2.ConnectError("unix sockets are never a provider")
 
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
 
-class DeadlineStream(httpcore2.NetworkStream):
-    """A socket stream whose every read and write stops at the call's deadline.
 
-    httpx2's timeouts restart on each read, so a server dripping one byte a second could hold
-    a worker forever; clamping every operation to the time left makes the deadline absolute.
-    """
+class PinnedStream(httpcore2.AsyncNetworkStream):
+    """An asyncio stream over one connected socket. The call's deadline wraps every use of it."""
 
-    def __init__(self, sock: socket.socket, deadline: float) -> None:
-        self._sock = sock
-        self._deadline = deadline
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._reader = reader
+        self._writer = writer
 
-    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        self._sock.settimeout(_budget(self._deadline, timeout, httpcore2.ReadTimeout))
+    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
         try:
-            return self._sock.recv(max_bytes)
-        except TimeoutError as exc:
-            raise httpcore2.ReadTimeout(str(exc) or "timed out") from exc
+            return await self._reader.read(max_bytes)
         except OSError as exc:
-            raise httpcore2.ReadError(str(exc)) from exc
+            raise httpcore2.ReadError(_os_error_text(exc)) from exc
 
-    def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        view = memoryview(buffer)
-        while view:
-            self._sock.settimeout(_budget(self._deadline, timeout, httpcore2.WriteTimeout))
-            try:
-                view = view[self._sock.send(view) :]
-            except TimeoutError as exc:
-                raise httpcore2.WriteTimeout(str(exc) or "timed out") from exc
-            except OSError as exc:
-                raise httpcore2.WriteError(str(exc)) from exc
+    async def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        try:
+            self._writer.write(buffer)
+            await self._writer.drain()
+        except OSError as exc:
+            raise httpcore2.WriteError(_os_error_text(exc)) from exc
 
-    def close(self) -> None:
-        self._sock.close()
+    async def aclose(self) -> None:
+        # No wait for the peer's goodbye: a provider that never closes must not hold the call.
+        self._writer.transport.abort()
 
-    def start_tls(
+    async def start_tls(
         self,
         ssl_context: ssl.SSLContext,
         server_hostname: str | None = None,
         timeout: float | None = None,
-    ) -> httpcore2.NetworkStream:
-        self._sock.settimeout(_budget(self._deadline, timeout, httpcore2.ConnectTimeout))
+    ) -> httpcore2.AsyncNetworkStream:
         try:
-            tls_sock = ssl_context.wrap_socket(self._sock, server_hostname=server_hostname)
-        except TimeoutError as exc:
-            self.close()
-            raise httpcore2.ConnectTimeout(str(exc) or "timed out") from exc
-        except OSError as exc:
-            self.close()
-            raise httpcore2.ConnectError(str(exc)) from exc
-        return DeadlineStream(tls_sock, self._deadline)
+            await self._writer.start_tls(ssl_context, server_hostname=server_hostname)
+        except OSError as exc:  # ssl.SSLError is an OSError
+            self._writer.transport.abort()
+            raise httpcore2.ConnectError(_os_error_text(exc)) from exc
+        return self
 
     def get_extra_info(self, info: str) -> Any:
         if info == "ssl_object":
-            # httpcore2 only asks it for the negotiated ALPN protocol, which SSLSocket answers.
-            return self._sock if isinstance(self._sock, ssl.SSLSocket) else None
+            return self._writer.get_extra_info("ssl_object")
         if info == "client_addr":
-            return self._sock.getsockname()
+            return self._writer.get_extra_info("sockname")
         if info == "server_addr":
-            return self._sock.getpeername()
+            return self._writer.get_extra_info("peername")
         if info == "socket":
-            return self._sock
+            return self._writer.get_extra_info("socket")
         if info == "is_readable":
-            readable, _, _ = select.select([self._sock], [], [], 0)
-            return bool(readable)
+            return self._reader.at_eof()
         return None
 
 
-def _budget(deadline: float, timeout: float | None, error: type[Exception]) -> float:
-    """The time an operation may take: its own timeout, but never past the deadline."""
-    remaining = deadline - time.monotonic()
-    if remaining <= 0:
-        raise error("the call's total timeout passed")
-    return remaining if timeout is None else min(timeout, remaining)
-
-
-def _open_socket(address: str, port: int, timeout: float, options: Iterable[Any] | None) -> socket.socket:
-    # A numeric address and an explicit family: socket.create_connection would call
-    # getaddrinfo again, which is exactly the second lookup this module exists to avoid.
+async def _open_stream(address: str, port: int, timeout: float, options: Iterable[Any] | None) -> PinnedStream:
+    # A numeric address and an explicit family: nothing here may look a name up again, which is
+    # exactly the second lookup this module exists to avoid.
     family = socket.AF_INET6 if ":" in address else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:
-        sock.settimeout(timeout)
+        sock.setblocking(False)
         for option in options or ():
             sock.setsockopt(*option)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        sock.connect((address, port))
+        async with asyncio.timeout(timeout):
+            await asyncio.get_running_loop().sock_connect(sock, (address, port))
+        reader, writer = await asyncio.open_connection(sock=sock)
     except BaseException:
         sock.close()
         raise
-    return sock
+    return PinnedStream(reader, writer)
+
+
+def _os_error_text(error: OSError) -> str:
+    # asyncio words a refused connection differently from the socket module; keep one wording.
+    if isinstance(error, ssl.SSLError) or not error.errno:
+        return str(error)
+    return f"[Errno {error.errno}] {os.strerror(error.errno)}"

@@ -23,10 +23,10 @@ MERGED_1000 = {
 }
 
 
-def provision(body: dict, **headers: str):
+def provision(body: dict, remote_addr: str = "127.0.0.1", **headers: str):
     payload = {"password": "1234", "deviceId": "dev-1", **body}
     return Client().post("/api/v1/provision", data=json.dumps(payload), content_type="application/json",
-                         headers=headers)
+                         headers=headers, REMOTE_ADDR=remote_addr)
 
 
 def test_it_provisions_one_account_merged_with_the_app_profile(external_app, provider):
@@ -237,3 +237,26 @@ def test_the_provisioning_log_lists_newest_first_and_filters(api, external_app, 
     failed = api.get("/api/v1/manage/apps/ExtInc/provisioning-log?outcome=failed").json()
     assert len(failed) == 1 and failed[0]["upstreamStatus"] == 500
     assert api.get("/api/v1/manage/apps/ExtInc/provisioning-log?outcome=nope").status_code == 422
+
+
+def test_one_caller_making_the_service_fail_does_not_open_the_breaker_for_everyone(external_app, provider):
+    provider.answer(500, b"this username breaks us")
+    for attempt in range(10):
+        assert provision({"providerId": "ExtInc", "username": f"boom{attempt}"}).status_code == 502
+    provider.answer_json({"update": True, "sipaccounts": [ACCOUNT]})
+
+    response = provision({"providerId": "ExtInc", "username": "1000"}, remote_addr="198.51.100.7")
+
+    assert response.status_code == 200
+    assert len(provider.requests) == 11
+
+
+def test_failures_from_as_many_callers_as_the_threshold_open_the_breaker(external_app, provider):
+    provider.answer(503, b"overloaded")
+    for caller in range(5):
+        provision({"providerId": "ExtInc", "username": "1000"}, remote_addr=f"198.51.100.{caller + 1}")
+
+    response = provision({"providerId": "ExtInc", "username": "1000"}, remote_addr="198.51.100.99")
+
+    assert (response.status_code, len(provider.requests)) == (502, 5)
+    assert ProvisioningLogEntry.objects.order_by("-id").first().detail == "circuit open"

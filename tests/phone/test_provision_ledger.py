@@ -119,17 +119,61 @@ def test_each_caller_gets_its_own_copy_of_the_app(external_app):
 
 def test_one_record_writes_the_ledger_row_and_the_log_row_together(external_app):
     visit = DeviceVisit(device_id="dev-5", username="1000", platform="ios", app_version="6", end_user_id=None,
+                        result="ok", accounts_hash="d" * 64)
+    record_call(external_app.pk, visit, LogLine(device_id="dev-5", username="1000", flow="provision",
+                                                 outcome="ok", upstream_latency_ms=200, accounts=1))
+
+    device = Device.objects.get(device_id="dev-5")
+    entry = ProvisioningLogEntry.objects.get()
+    assert (device.last_result, device.accounts_hash, device.status) == ("ok", "d" * 64, "active")
+    assert (entry.device_id, entry.outcome, entry.upstream_latency_ms, entry.accounts) == ("dev-5", "ok", 200, 1)
+    assert entry.created == device.last_seen
+
+
+def test_a_call_that_hands_out_nothing_writes_only_the_log_row_for_an_unknown_device(external_app):
+    visit = DeviceVisit(device_id="dev-5", username="1000", platform="ios", app_version="6", end_user_id=None,
                         result="provider_timeout")
     record_call(external_app.pk, visit, LogLine(device_id="dev-5", username="1000", flow="provision",
                                                  outcome="failed", error_code="provider_timeout",
                                                  upstream_latency_ms=2000))
 
-    device = Device.objects.get(device_id="dev-5")
     entry = ProvisioningLogEntry.objects.get()
-    assert (device.last_result, device.accounts_hash) == ("provider_timeout", "")
+    assert list(Device.objects.all()) == []
     assert (entry.device_id, entry.outcome, entry.error_code, entry.upstream_latency_ms) == (
         "dev-5", "failed", "provider_timeout", 2000)
+
+
+def test_a_call_that_hands_out_nothing_updates_a_known_device(external_app):
+    Device.objects.create(app=external_app, device_id="dev-5", username="1000", platform="ios", accounts_hash="e" * 64)
+    visit = DeviceVisit(device_id="dev-5", username="", platform="", app_version="7", end_user_id=None,
+                        result="rejected")
+    record_call(external_app.pk, visit, LogLine(device_id="dev-5", username="", flow="provision", outcome="rejected"))
+
+    device = Device.objects.get(device_id="dev-5")
+    entry = ProvisioningLogEntry.objects.get()
+    assert (device.username, device.platform, device.app_version, device.last_result, device.accounts_hash) == (
+        "1000", "ios", "7", "rejected", "e" * 64)
     assert entry.created == device.last_seen
+
+
+def test_made_up_logins_leave_log_rows_and_no_devices(external_app, provider):
+    provider.answer_json({"update": True, "sipaccounts": [], "errmsg": "Wrong PIN"})
+    for n in range(3):
+        response = provision(device_id=f"phantom-{n}", username=f"guess{n}")
+        assert response.json()["errmsg"] == "Wrong PIN"
+
+    assert list(Device.objects.all()) == []
+    assert [entry.outcome for entry in ProvisioningLogEntry.objects.order_by("id")] == ["rejected"] * 3
+
+
+def test_a_device_becomes_active_when_it_first_receives_accounts(external_app, provider):
+    provider.answer_json({"update": True, "sipaccounts": [], "errmsg": "Wrong PIN"})
+    provision(device_id="dev-9")
+    provider.answer_json({"update": True, "sipaccounts": [{"sipusername": "1000", "sippassword": "s"}]})
+    provision(device_id="dev-9")
+
+    device = Device.objects.get()
+    assert (device.device_id, device.status, device.last_result) == ("dev-9", "active", "ok")
 
 
 def test_the_app_comes_with_its_devices_ledger_state(external_app):

@@ -17,7 +17,7 @@ from sessioncloud.providers.models import (
     TokenRedemption,
     hash_token,
 )
-from sessioncloud.providers.tokens import issue_token, redeem
+from sessioncloud.providers.tokens import claim, issue_token
 from tests.factories import make_app, make_end_user
 
 pytestmark = pytest.mark.django_db
@@ -129,7 +129,7 @@ def test_two_concurrent_redeems_of_a_single_use_token_let_exactly_one_through(or
     def attempt(n: int) -> None:
         barrier.wait()
         try:
-            results.append(redeem(issued.plain, f"dev-{n}", "127.0.0.1", "race") is not None)
+            results.append(claim(issued.plain, f"dev-{n}", "127.0.0.1", "race") is not None)
         finally:
             connection.close()
 
@@ -141,3 +141,57 @@ def test_two_concurrent_redeems_of_a_single_use_token_let_exactly_one_through(or
     assert sorted(results) == [False] * 7 + [True]
     assert SetupToken.objects.get().uses == 1
     assert TokenRedemption.objects.count() == 1
+
+
+# --- A token is spent only by a redemption that delivered accounts ---------------------------
+
+
+def external_end_user(external_app):
+    return make_end_user(external_app, "bob", sip_username="", sip_password="",
+                         provisioning_username="1000", provisioning_password="1234")
+
+
+def test_a_token_of_a_disabled_app_is_not_used_up(app):
+    issued = issue_token(make_end_user(app, "alice"))
+    app.enabled = False
+    app.save()
+    post_redeem(issued.plain)
+
+    issued.token.refresh_from_db()
+    assert issued.token.uses == 0
+    assert TokenRedemption.objects.count() == 0
+
+
+def test_a_redemption_the_provider_fails_gives_the_token_back(external_app, provider):
+    issued = issue_token(external_end_user(external_app))
+    provider.answer(500, b"down")
+
+    response = post_redeem(issued.plain)
+
+    issued.token.refresh_from_db()
+    assert (response.status_code, response.json()["error"]["code"]) == (502, "provider_error")
+    assert (issued.token.uses, TokenRedemption.objects.count()) == (0, 0)
+    provider.answer_json({"update": True, "sipaccounts": [{"sipusername": "1000", "sippassword": "s"}]})
+    assert post_redeem(issued.plain).status_code == 200
+
+
+def test_a_redemption_the_provider_rejects_gives_the_token_back(external_app, provider):
+    issued = issue_token(external_end_user(external_app))
+    provider.answer_json({"update": True, "sipaccounts": [], "errmsg": "Expired Key"})
+
+    response = post_redeem(issued.plain)
+
+    issued.token.refresh_from_db()
+    assert (response.status_code, response.json()["errmsg"], response.json()["sipaccounts"]) == (200, "Expired Key", [])
+    assert (issued.token.uses, TokenRedemption.objects.count()) == (0, 0)
+
+
+def test_a_redemption_that_delivers_accounts_spends_the_token(external_app, provider):
+    issued = issue_token(external_end_user(external_app))
+    provider.answer_json({"update": True, "sipaccounts": [{"sipusername": "1000", "sippassword": "s"}]})
+
+    assert post_redeem(issued.plain).status_code == 200
+
+    issued.token.refresh_from_db()
+    assert (issued.token.uses, TokenRedemption.objects.count()) == (1, 1)
+    assert post_redeem(issued.plain).json() == INVALID

@@ -9,7 +9,7 @@ import httpx2
 import pytest
 
 from sessioncloud.accounts.models import ApiKey
-from sessioncloud.providers.config import config_with_version
+from sessioncloud.providers.config import render_config
 from sessioncloud.providers.models import Device, DeviceStatus, ProvisioningLogEntry
 from sessioncloud.providers.tokens import issue_token
 from tests.factories import make_app, make_end_user
@@ -38,7 +38,7 @@ def test_flow_d_login_with_username_and_provider_id_gives_merged_accounts(
 
     assert phone("login", "1000:FlowD", "1234") == 0
 
-    version = config_with_version(app)["version"]
+    version = render_config(app).version
     assert capsys.readouterr().out == (
         "Logged in: the provider sent these accounts.\n"
         "Provider: Acme Telecom (FlowD, generic)\n"
@@ -178,7 +178,7 @@ def test_flow_f_resume_takes_new_accounts_and_the_new_config(
                             headers={"Authorization": f"Bearer {key}"}, timeout=10)
     assert response.status_code == 200, response.text
     app.refresh_from_db()
-    version = config_with_version(app)["version"]
+    version = render_config(app).version
     capsys.readouterr()
 
     assert phone("resume") == 0
@@ -188,7 +188,7 @@ def test_flow_f_resume_takes_new_accounts_and_the_new_config(
     state = read_state(state_file)
     assert state["sipaccounts"] == [demo_account(transport="UDP", port=5060,
                                                  proxy="proxy.acme.example")]
-    assert (state["configVersion"], state["config"]) == (version, config_with_version(app))
+    assert (state["configVersion"], state["config"]) == (version, render_config(app).document())
 
 
 def test_flow_f_resume_after_deactivation_clears_the_accounts(external_app, phone, state_file,

@@ -8,7 +8,7 @@ import pytest
 
 from sessioncloud.lib.sipaccount import SipAccount
 from sessioncloud.phone.accounts import merge_local, sip_profile, stored_local_accounts
-from sessioncloud.providers.config import config_with_version
+from sessioncloud.providers.config import render_config
 from sessioncloud.providers.outbound import sip_profile as server_sip_profile
 from sessioncloud.provisioning.merge import SipProfile, merge_accounts
 from tests.factories import make_app
@@ -71,7 +71,7 @@ def test_the_phone_merges_exactly_as_the_server_does(org, app_values, account):
     app = make_app(org, "MergeInc", **app_values)
     carried = [SipAccount.model_validate(account)]
 
-    assert merge_local(carried, config_with_version(app)) == \
+    assert merge_local(carried, render_config(app).document()) == \
         merge_accounts(carried, server_sip_profile(app))
 
 

@@ -12,7 +12,7 @@ from sessioncloud.accounts.models import ApiKey
 from sessioncloud.codes.formats import encode_desktop_local
 from sessioncloud.codes.qr import render_png
 from sessioncloud.phone.cli import main
-from sessioncloud.providers.config import config_with_version
+from sessioncloud.providers.config import render_config
 from sessioncloud.providers.endusers import local_code, sip_account
 from sessioncloud.providers.tokens import issue_token
 from tests.factories import make_app, make_end_user
@@ -40,7 +40,7 @@ def merged(**values: object) -> dict[str, object]:
 def test_flow_a_stores_the_config_and_asks_for_sip_credentials(org, phone, state_file, capsys):
     app = make_app(org, "FlowA", sip_domain="sip.flowa.example:5080", sip_transport="UDP",
                    sip_proxy="proxy.flowa.example")
-    version = config_with_version(app)["version"]
+    version = render_config(app).version
 
     assert phone("config", "flowa") == 0
 
@@ -54,7 +54,7 @@ def test_flow_a_stores_the_config_and_asks_for_sip_credentials(org, phone, state
     state = read_state(state_file)
     assert (state["providerId"], state["setup"], state["sipaccounts"]) == ("FlowA", "config", [])
     assert (state["configVersion"], state["etag"]) == (version, f'"{version}"')
-    assert state["config"] == config_with_version(app)
+    assert state["config"] == render_config(app).document()
     assert len(state["deviceId"]) == 24
     assert stat.S_IMODE(state_file.stat().st_mode) == 0o600
 
@@ -74,7 +74,7 @@ def test_flow_b_scans_a_qr_image_and_merges_its_accounts(org, phone, state_file,
     user = make_end_user(app, "alice", subdomain="pbx", transport="UDP")
     image = tmp_path / "alice.png"
     image.write_bytes(render_png(local_code(user)))
-    version = config_with_version(app)["version"]
+    version = render_config(app).version
 
     assert phone("scan", str(image)) == 0
 
@@ -161,7 +161,7 @@ def test_flow_g_redeems_a_token_once(org, phone, state_file, capsys):
                           "generic)\n")
     state = read_state(state_file)
     assert (state["providerId"], state["setup"]) == ("FlowG", "token")
-    assert state["config"] == config_with_version(app)
+    assert state["config"] == render_config(app).document()
     assert state["etag"] == f'"{state["configVersion"]}"'
     assert state["sipaccounts"] == [merged(voicemailNumber="*97")]
 
@@ -202,7 +202,7 @@ def test_flow_f_resume_of_a_local_setup_answers_unchanged(org, phone, state_file
 
     assert phone("resume") == 0
 
-    version = config_with_version(app)["version"]
+    version = render_config(app).version
     assert capsys.readouterr().out == (
         f"Configuration unchanged (version {version}).\n"
         "SIP accounts (1):\n"
@@ -226,7 +226,7 @@ def test_flow_f_resume_merges_local_accounts_again_when_the_config_changed(
                             headers={"Authorization": f"Bearer {key}"}, timeout=10)
     assert response.status_code == 200, response.text
     app.refresh_from_db()
-    new_version = config_with_version(app)["version"]
+    new_version = render_config(app).version
     capsys.readouterr()
 
     assert phone("resume") == 0

@@ -81,7 +81,7 @@ def test_the_preview_script_never_parses_typed_text_as_html():
 def hostile_end_user_data(app):  # type: ignore[no-untyped-def]
     """An end user, token, redemption, device and log rows whose every text field holds a script."""
     from sessioncloud.providers.models import Device, EndUser, ProvisioningLogEntry
-    from sessioncloud.providers.tokens import issue_token, redeem
+    from sessioncloud.providers.tokens import claim, issue_token
     from tests.factories import make_end_user
 
     user = make_end_user(app, "hostile", provisioning_username="p", provisioning_password="x")
@@ -89,7 +89,7 @@ def hostile_end_user_data(app):  # type: ignore[no-untyped-def]
         display_name=PAYLOAD, email=PAYLOAD, sip_username=PAYLOAD, subdomain=PAYLOAD, auth_username=PAYLOAD,
         provisioning_username=PAYLOAD)
     issued = issue_token(user, created_by=PAYLOAD, max_uses=2)
-    redeem(issued.plain, PAYLOAD, "203.0.113.9", PAYLOAD)
+    claim(issued.plain, PAYLOAD, "203.0.113.9", PAYLOAD)
     Device.objects.create(app=app, device_id=PAYLOAD, username=PAYLOAD, end_user=user, platform=PAYLOAD[:20],
                           app_version=PAYLOAD, last_result=PAYLOAD)
     ProvisioningLogEntry.objects.create(app=app, flow="provision", outcome="failed", username=PAYLOAD,

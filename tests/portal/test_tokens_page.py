@@ -10,7 +10,7 @@ from django.utils import timezone
 from sessioncloud.accounts.models import AuditEntry
 from sessioncloud.portal.access import tokens_with_status
 from sessioncloud.providers.models import SetupToken
-from sessioncloud.providers.tokens import issue_token, redeem, revoke, token_status
+from sessioncloud.providers.tokens import claim, issue_token, revoke, token_status
 from tests.factories import make_app, make_end_user
 
 pytestmark = pytest.mark.django_db
@@ -24,7 +24,7 @@ def four_tokens(app):  # type: ignore[no-untyped-def]
     user = make_end_user(app, "cust-1001")
     pending = issue_token(user).token
     used = issue_token(user)
-    redeem(used.plain, "phone-<b>1</b>", "203.0.113.9", "SessionTalk/6.1 <script>")
+    claim(used.plain, "phone-<b>1</b>", "203.0.113.9", "SessionTalk/6.1 <script>")
     expired = issue_token(user).token
     SetupToken.objects.filter(pk=expired.pk).update(expires=timezone.now() - timedelta(minutes=1))
     revoked = issue_token(user).token

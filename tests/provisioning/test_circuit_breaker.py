@@ -90,6 +90,37 @@ def test_it_opens_after_threshold_consecutive_failures(make_breaker: Callable[..
     assert breaker.allow() is False
 
 
+def test_one_caller_counts_once_per_window_however_often_it_fails(make_breaker: Callable[..., CircuitBreaker]) -> None:
+    breaker = make_breaker()
+
+    for _ in range(10):
+        assert breaker.allow() is True
+        breaker.record_failure(caller="203.0.113.9")
+
+    assert breaker.state() == "closed"
+
+
+def test_failures_of_as_many_callers_as_the_threshold_open_it(make_breaker: Callable[..., CircuitBreaker]) -> None:
+    breaker = make_breaker()
+
+    for caller in ("203.0.113.1", "203.0.113.2", "203.0.113.3"):
+        breaker.record_failure(caller=caller)
+
+    assert breaker.state() == "open"
+
+
+def test_a_failed_trial_opens_it_again_whoever_made_it(make_breaker: Callable[..., CircuitBreaker]) -> None:
+    breaker = make_breaker()
+    for caller in ("203.0.113.1", "203.0.113.2", "203.0.113.3"):
+        breaker.record_failure(caller=caller)
+    time.sleep(OPEN_SECONDS + 0.05)
+
+    assert breaker.allow() is True  # the trial
+    breaker.record_failure(caller="203.0.113.1")
+
+    assert breaker.state() == "open"
+
+
 def test_a_success_resets_the_failure_count(make_breaker: Callable[..., CircuitBreaker]) -> None:
     breaker = make_breaker()
 

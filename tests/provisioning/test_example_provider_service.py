@@ -17,7 +17,11 @@ import pytest
 
 from sessioncloud.lib.sipaccount import SipAccount
 from sessioncloud.provisioning.answer import ProviderAnswer
-from sessioncloud.provisioning.upstream import UpstreamRequest, UpstreamResult, call_provider
+from sessioncloud.provisioning.upstream import (
+    UpstreamRequest,
+    UpstreamResult,
+    call_provider_blocking,
+)
 from tests.providerstub import LOOPBACK_POLICY
 
 SCRIPT = Path(__file__).resolve().parents[2] / "examples" / "provider_service.py"
@@ -53,7 +57,7 @@ def login(url: str, username: str, password: str, secrets: tuple[str, ...] = (SE
     request = UpstreamRequest(
         url=url, username=username, password=password, device_id="dev-1", signing_secrets=secrets, timeout_seconds=2
     )
-    return call_provider(request, LOOPBACK_POLICY)
+    return call_provider_blocking(request, LOOPBACK_POLICY)
 
 
 @pytest.mark.parametrize("username", ["1000", "1001"])
@@ -103,7 +107,7 @@ def test_it_accepts_a_call_signed_during_rotation(start_service: Callable[[str |
 def test_it_rejects_a_replayed_old_signature(start_service: Callable[[str | None], str]) -> None:
     request = UpstreamRequest(url=start_service(SECRET), username="1000", password="1234", signing_secrets=(SECRET,))
 
-    result = call_provider(request, LOOPBACK_POLICY, clock=lambda: time.time() - 301)
+    result = call_provider_blocking(request, LOOPBACK_POLICY, clock=lambda: time.time() - 301)
 
     assert (result.error_code, result.status) == ("provider_error", 401)
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import socket
 import ssl
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +18,11 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from sessioncloud.provisioning.guard import OutboundPolicy
-from sessioncloud.provisioning.upstream import PinnedBackend, UpstreamRequest, call_provider
+from sessioncloud.provisioning.upstream import (
+    PinnedBackend,
+    UpstreamRequest,
+    call_provider_blocking,
+)
 from tests.providerstub import LOOPBACK_POLICY, ProviderStub, start_stub, stop_stub
 
 ANSWER = {"update": True, "sipaccounts": [{"sipusername": "1000", "sippassword": "x"}]}
@@ -56,7 +60,7 @@ def test_it_looks_the_host_up_once_and_connects_to_the_checked_address(
     monkeypatch.setattr(socket, "getaddrinfo", dns)
     request = UpstreamRequest(url=f"http://provider.test:{checked.port}/p", username="1000", password="1234", timeout_seconds=1)
 
-    result = call_provider(request, LOOPBACK_POLICY)
+    result = call_provider_blocking(request, LOOPBACK_POLICY)
 
     assert result.error_code is None
     assert dns.lookups == ["provider.test"]
@@ -77,7 +81,7 @@ def test_it_refuses_when_any_resolved_address_is_refused(
     monkeypatch.setattr(socket, "getaddrinfo", mixed)
     request = UpstreamRequest(url=f"http://provider.test:{provider.port}/p", username="1000", password="1234")
 
-    result = call_provider(request, LOOPBACK_POLICY)
+    result = call_provider_blocking(request, LOOPBACK_POLICY)
 
     assert (result.error_code, result.detail) == (
         "provider_unreachable",
@@ -87,10 +91,10 @@ def test_it_refuses_when_any_resolved_address_is_refused(
 
 
 def test_the_backend_refuses_a_host_that_was_not_checked() -> None:
-    backend = PinnedBackend("provider.test", ["127.0.0.1"], deadline=time.monotonic() + 1)
+    backend = PinnedBackend("provider.test", ["127.0.0.1"])
 
     with pytest.raises(httpcore2.ConnectError, match="^evil.test was not checked by the outbound guard$"):
-        backend.connect_tcp("evil.test", 80, timeout=1)
+        asyncio.run(backend.connect_tcp("evil.test", 80, timeout=1))
 
 
 # --- TLS: pinned to an address, verified against the name ------------------------------------
@@ -151,7 +155,7 @@ def test_tls_sends_the_hostname_as_sni_and_verifies_the_certificate(
     trust = ssl.create_default_context(cafile=str(certificate[0]))
     request = UpstreamRequest(url=f"https://provider.test:{stub.port}/p", username="1000", password="1234", timeout_seconds=1)
 
-    result = call_provider(request, OutboundPolicy(allow_nets=LOOPBACK_POLICY.allow_nets), ssl_context=trust)
+    result = call_provider_blocking(request, OutboundPolicy(allow_nets=LOOPBACK_POLICY.allow_nets), ssl_context=trust)
 
     assert result.error_code is None
     assert server_names == ["provider.test"]
@@ -168,7 +172,7 @@ def test_tls_refuses_a_certificate_for_another_name(
     trust = ssl.create_default_context(cafile=str(certificate[0]))
     request = UpstreamRequest(url=f"https://other.test:{stub.port}/p", username="1000", password="1234", timeout_seconds=1)
 
-    result = call_provider(request, OutboundPolicy(allow_nets=LOOPBACK_POLICY.allow_nets), ssl_context=trust)
+    result = call_provider_blocking(request, OutboundPolicy(allow_nets=LOOPBACK_POLICY.allow_nets), ssl_context=trust)
 
     assert result.error_code == "provider_unreachable"
     assert result.detail.startswith(f"could not connect to other.test:{stub.port}: [SSL: CERTIFICATE_VERIFY_FAILED]")
@@ -183,7 +187,7 @@ def test_tls_refuses_an_untrusted_certificate(
     resolve_to_loopback(monkeypatch)
     request = UpstreamRequest(url=f"https://provider.test:{stub.port}/p", username="1000", password="1234", timeout_seconds=1)
 
-    result = call_provider(request, OutboundPolicy(allow_nets=LOOPBACK_POLICY.allow_nets))
+    result = call_provider_blocking(request, OutboundPolicy(allow_nets=LOOPBACK_POLICY.allow_nets))
 
     assert result.error_code == "provider_unreachable"
     assert "[SSL: CERTIFICATE_VERIFY_FAILED]" in result.detail

@@ -11,16 +11,23 @@ import pytest
 from sessioncloud import __version__
 from sessioncloud.lib.sipaccount import SipAccount, XmppAccount
 from sessioncloud.provisioning.answer import ProviderAnswer
-from sessioncloud.provisioning.breaker import CircuitBreaker, MemoryBreakerStore
 from sessioncloud.provisioning.guard import OutboundPolicy
 from sessioncloud.provisioning.signing import sign, verify
 from sessioncloud.provisioning.upstream import (
     MaskedRequest,
     UpstreamRequest,
     UpstreamResult,
-    call_provider,
+    call_provider_blocking,
 )
-from tests.providerstub import LOOPBACK_POLICY, ProviderStub, StubHandler
+from tests.providerstub import (
+    LOOPBACK_POLICY,
+    Behaviour,
+    ProviderStub,
+    StubHandler,
+    json_reply,
+    start_stub,
+    stop_stub,
+)
 
 PASSWORD = "s3cr3t-pw"
 ACCOUNT = {"sipusername": "1000", "sippassword": "sip-secret"}
@@ -29,7 +36,7 @@ ACCOUNT = {"sipusername": "1000", "sippassword": "sip-secret"}
 def call(url: str, **fields: object) -> UpstreamResult:
     values: dict[str, object] = {"username": "1000", "password": PASSWORD, "device_id": "dev-1", "timeout_seconds": 1.0}
     values.update(fields)
-    return call_provider(UpstreamRequest(url=url, **values), LOOPBACK_POLICY)  # type: ignore[arg-type]
+    return call_provider_blocking(UpstreamRequest(url=url, **values), LOOPBACK_POLICY)  # type: ignore[arg-type]
 
 
 def assert_no_secret(result: UpstreamResult) -> None:
@@ -153,7 +160,7 @@ def test_it_signs_the_request_with_every_valid_secret(provider: ProviderStub) ->
         url=provider.url("/p?tenant=7"), username="1000", password=PASSWORD, signing_secrets=("old", "new"), timeout_seconds=1
     )
 
-    call_provider(request, LOOPBACK_POLICY, clock=lambda: 1767225600.9)
+    call_provider_blocking(request, LOOPBACK_POLICY, clock=lambda: 1767225600.9)
 
     [received] = provider.requests
     assert received.headers["X-SessionCloud-Timestamp"] == "1767225600"
@@ -319,16 +326,82 @@ def test_it_stops_reading_an_undeclared_body_at_the_cap(provider: ProviderStub) 
     assert (result.error_code, result.detail) == ("provider_bad_response", "answer larger than 262144 bytes")
 
 
-def test_it_does_not_follow_a_redirect(provider: ProviderStub) -> None:
-    target = f"http://127.0.0.1:{provider.port}/elsewhere?password={PASSWORD}"
-    provider.answer(302, b"", {"Location": target})
+def redirect_to(location: str, status: int = 302) -> Behaviour:
+    def reply(handler: StubHandler) -> None:
+        handler.send_response(status)
+        handler.send_header("Location", location)
+        handler.send_header("Content-Length", "0")
+        handler.end_headers()
+
+    return reply
+
+
+def test_it_follows_a_relative_redirect_to_itself_as_fusionpbx_answers(provider: ProviderStub) -> None:
+    answers = iter([redirect_to("index.php?username=1000&password=x"), json_reply({"update": True,
+                                                                                     "sipaccounts": [ACCOUNT]})])
+    provider.behaviour = lambda handler: next(answers)(handler)
+
+    result = call(provider.url("/app/sessiontalk/provision"), signing_secrets=("k1",))
+
+    assert (result.error_code, result.detail) == (None, "HTTP 200, 1 SIP account(s), after 1 redirect(s)")
+    assert result.redirects == (f"http://127.0.0.1:{provider.port}/app/sessiontalk/index.php",)
+    assert [request.path for request in provider.requests][1] == "/app/sessiontalk/index.php?username=1000&password=x"
+
+
+def test_each_redirect_is_signed_afresh_for_its_own_url(provider: ProviderStub) -> None:
+    answers = iter([redirect_to("/second?a=1"), json_reply({"update": True, "sipaccounts": [ACCOUNT]})])
+    provider.behaviour = lambda handler: next(answers)(handler)
+
+    call(provider.url(), signing_secrets=("k1",))
+
+    second = provider.requests[1]
+    timestamp = second.headers["X-SessionCloud-Timestamp"]
+    assert verify(second.headers["X-SessionCloud-Signature"], "k1", timestamp, "GET", "/second?a=1", now=int(timestamp))
+
+
+def test_it_follows_at_most_three_redirects(provider: ProviderStub) -> None:
+    provider.behaviour = redirect_to("/again")
 
     result = call(provider.url())
 
-    assert result.error_code == "provider_bad_response"
-    assert result.status == 302
-    assert result.detail == f"redirect to http://127.0.0.1:{provider.port}/elsewhere not followed"
-    assert len(provider.requests) == 1
+    assert (result.error_code, result.detail, result.status) == ("provider_bad_response", "more than 3 redirects", 302)
+    assert len(provider.requests) == 4
+    assert len(result.redirects) == 3
+
+
+def test_it_refuses_a_redirect_to_another_origin_without_calling_it(provider: ProviderStub) -> None:
+    other = start_stub()
+    try:
+        provider.behaviour = redirect_to(f"http://127.0.0.1:{other.port}/elsewhere?password={PASSWORD}", 307)
+
+        result = call(provider.url())
+
+        assert result.error_code == "provider_bad_response"
+        assert result.detail == f"redirect to http://127.0.0.1:{other.port}/elsewhere not followed: another origin"
+        assert other.requests == []
+        assert_no_secret(result)
+    finally:
+        stop_stub(other)
+
+
+def test_it_refuses_a_redirect_from_https_to_http(provider: ProviderStub) -> None:
+    # Same host and port, another scheme: another origin. The first hop is refused by the
+    # policy check, so the redirect is judged on its own here.
+    from sessioncloud.provisioning.guard import check_url
+    from sessioncloud.provisioning.upstream import _redirect_target
+
+    https = "https://provider.example/p"
+    with pytest.raises(Exception) as refused:
+        _redirect_target(https, "http://provider.example/p", check_url(https, LOOPBACK_POLICY), LOOPBACK_POLICY, 301)
+    assert str(refused.value) == "redirect to http://provider.example/p not followed: another origin"
+
+
+def test_a_redirect_without_a_location_is_a_bad_response(provider: ProviderStub) -> None:
+    provider.behaviour = redirect_to("")
+
+    result = call(provider.url())
+
+    assert (result.error_code, result.detail) == ("provider_bad_response", "redirect without a Location header")
 
 
 def test_it_refuses_a_compressed_answer_without_inflating_it(provider: ProviderStub) -> None:
@@ -345,7 +418,7 @@ def test_it_refuses_a_compressed_answer_without_inflating_it(provider: ProviderS
 def test_it_refuses_a_loopback_url_under_the_default_policy(provider: ProviderStub) -> None:
     request = UpstreamRequest(url=f"https://127.0.0.1:{provider.port}/p", username="1000", password=PASSWORD)
 
-    result = call_provider(request, OutboundPolicy())
+    result = call_provider_blocking(request, OutboundPolicy())
 
     assert result.error_code == "provider_unreachable"
     assert result.detail == "refused: 127.0.0.1 is a loopback address"
@@ -355,7 +428,7 @@ def test_it_refuses_a_loopback_url_under_the_default_policy(provider: ProviderSt
 def test_it_refuses_a_name_resolving_to_loopback_before_connecting(provider: ProviderStub) -> None:
     request = UpstreamRequest(url=f"http://localhost:{provider.port}/p", username="1000", password=PASSWORD)
 
-    result = call_provider(request, OutboundPolicy(allow_http=True))
+    result = call_provider_blocking(request, OutboundPolicy(allow_http=True))
 
     assert result.error_code == "provider_unreachable"
     assert result.detail in (
@@ -368,7 +441,7 @@ def test_it_refuses_a_name_resolving_to_loopback_before_connecting(provider: Pro
 def test_it_refuses_plain_http_under_the_default_policy(provider: ProviderStub) -> None:
     request = UpstreamRequest(url=provider.url(), username="1000", password=PASSWORD)
 
-    result = call_provider(request, OutboundPolicy())
+    result = call_provider_blocking(request, OutboundPolicy())
 
     assert (result.error_code, result.detail) == ("provider_unreachable", "refused: the URL must start with https://")
 
@@ -394,30 +467,30 @@ def test_failure_details_never_hold_the_password_or_query(provider: ProviderStub
         assert PASSWORD not in result.masked_request.url
 
 
-# --- circuit breaker ---------------------------------------------------------------------------
+# --- what the breaker is told ----------------------------------------------------------------
 
 
-def test_an_open_breaker_short_circuits_without_calling(provider: ProviderStub) -> None:
-    provider.answer(503, b"overloaded")
-    breaker = CircuitBreaker(MemoryBreakerStore(), "app-1", threshold=2, open_seconds=30)
-    request = UpstreamRequest(url=provider.url(), username="1000", password=PASSWORD, timeout_seconds=1)
+@pytest.mark.parametrize(("status", "unhealthy"), [(500, True), (503, True), (404, False), (401, False)])
+def test_only_server_errors_among_answers_say_the_service_is_unhealthy(provider: ProviderStub, status: int,
+                                                                       unhealthy: bool) -> None:
+    provider.answer(status, b"")
 
-    results = [call_provider(request, LOOPBACK_POLICY, breaker) for _ in range(3)]
-
-    assert [(r.error_code, r.detail) for r in results] == [
-        ("provider_error", "the provider answered HTTP 503"),
-        ("provider_error", "the provider answered HTTP 503"),
-        ("provider_unreachable", "circuit open"),
-    ]
-    assert len(provider.requests) == 2
+    assert call(provider.url()).unhealthy is unhealthy
 
 
-def test_client_errors_do_not_open_the_breaker(provider: ProviderStub) -> None:
-    provider.answer(404, b"")
-    breaker = CircuitBreaker(MemoryBreakerStore(), "app-1", threshold=2, open_seconds=30)
-    request = UpstreamRequest(url=provider.url(), username="1000", password=PASSWORD, timeout_seconds=1)
+def test_a_timeout_and_a_refused_connection_say_the_service_is_unhealthy(provider: ProviderStub) -> None:
+    provider.behaviour = lambda handler: handler.stub.stop.wait(3)
+    with socket.socket() as placeholder:
+        placeholder.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{placeholder.getsockname()[1]}/p"
 
-    results = [call_provider(request, LOOPBACK_POLICY, breaker) for _ in range(3)]
+    assert call(provider.url(), timeout_seconds=0.3).unhealthy is True
+    assert call(closed).unhealthy is True
 
-    assert [r.error_code for r in results] == ["provider_error"] * 3
-    assert breaker.state() == "closed"
+
+def test_a_bad_answer_or_a_refused_url_says_nothing_about_health(provider: ProviderStub) -> None:
+    provider.answer(200, b"not json")
+
+    assert call(provider.url()).unhealthy is False
+    assert call_provider_blocking(UpstreamRequest(url=provider.url(), username="1", password="2"),
+                                  OutboundPolicy()).unhealthy is False

@@ -152,11 +152,11 @@ def connects(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int]]:
     """Every connection the provider client tries to open; none is ever opened."""
     attempts: list[tuple[str, int]] = []
 
-    def refuse(address: str, port: int, *args: Any) -> socket.socket:
+    async def refuse(address: str, port: int, *args: Any) -> Any:
         attempts.append((address, port))
         raise ConnectionRefusedError("this test allows no outbound connection")
 
-    monkeypatch.setattr(upstream, "_open_socket", refuse)
+    monkeypatch.setattr(upstream, "_open_stream", refuse)
     return attempts
 
 

@@ -13,9 +13,11 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
+from http.client import HTTPConnection
 from pathlib import Path
 from typing import Any
 from urllib.error import HTTPError
+from urllib.parse import urlsplit
 from urllib.request import Request, urlopen
 
 import pytest
@@ -130,9 +132,14 @@ def provider() -> Iterator[ProviderStub]:
 
 
 def call(url: str, body: dict | None = None, *, method: str | None = None,
-         headers: dict[str, str] | None = None) -> tuple[int, dict, str]:
-    """Status, JSON body and the X-Upstream header (which process nginx chose)."""
+         headers: dict[str, str] | None = None, source: str | None = None) -> tuple[int, dict, str]:
+    """Status, JSON body and the X-Upstream header (which process nginx chose).
+
+    `source` sends the request from another loopback address: another caller, as nginx sees it.
+    """
     data = json.dumps(body).encode() if body is not None else None
+    if source is not None:
+        return call_from(source, url, data, method or ("POST" if data else "GET"), headers or {})
     request = Request(url, data=data, method=method or ("POST" if data else "GET"),
                       headers={"Content-Type": "application/json", **(headers or {})})
     try:
@@ -142,9 +149,20 @@ def call(url: str, body: dict | None = None, *, method: str | None = None,
         return error.code, json.load(error), error.headers.get("X-Upstream", "")
 
 
-def provision(base: str, username: str, provider_id: str) -> tuple[int, dict, str]:
+def call_from(source: str, url: str, data: bytes | None, method: str, headers: dict[str, str]) -> tuple[int, dict, str]:
+    parts = urlsplit(url)
+    connection = HTTPConnection(parts.hostname, parts.port, timeout=15, source_address=(source, 0))
+    try:
+        connection.request(method, parts.path, body=data, headers={"Content-Type": "application/json", **headers})
+        response = connection.getresponse()
+        return response.status, json.load(response), response.headers.get("X-Upstream", "")
+    finally:
+        connection.close()
+
+
+def provision(base: str, username: str, provider_id: str, source: str | None = None) -> tuple[int, dict, str]:
     return call(f"{base}/api/v1/provision", {"providerId": provider_id, "username": username, "password": "1234",
-                                             "deviceId": f"dev-{username}"})
+                                             "deviceId": f"dev-{username}"}, source=source)
 
 
 def test_a_change_is_seen_through_every_process_at_once(org, cluster):
@@ -197,8 +215,9 @@ def test_a_circuit_breaker_opened_by_one_process_holds_in_every_process(org, clu
     balancer, processes = cluster
     make_app(org, "DeadInc", provisioning_mode="external", provisioning_url=provider.url(), provisioning_timeout=1)
     provider.behaviour = silent
-    with ThreadPoolExecutor(5) as pool:  # five failures within the window open the breaker
-        failures = list(pool.map(lambda n: provision(balancer, f"user{n}", "DeadInc"), range(5)))
+    with ThreadPoolExecutor(5) as pool:  # five callers' failures within the window open the breaker
+        failures = list(pool.map(lambda n: provision(balancer, f"user{n}", "DeadInc", source=f"127.0.0.{n + 2}"),
+                                 range(5)))
     assert [status for status, _, _ in failures] == [504] * 5
     assert len({upstream for _, _, upstream in failures}) == 3
     short_circuited = [provision(base, f"later{n}", "DeadInc") for n, base in enumerate(processes)]

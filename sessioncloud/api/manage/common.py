@@ -11,7 +11,7 @@ from django.http import HttpRequest
 from sessioncloud.accounts import tenancy
 from sessioncloud.accounts.models import record_audit
 from sessioncloud.api.auth import caller_of
-from sessioncloud.api.errors import ApiError, invalid_request
+from sessioncloud.api.errors import ApiError, invalid_fields
 from sessioncloud.providers.models import App
 
 
@@ -23,7 +23,7 @@ def app_for(request: HttpRequest, provider_id: str) -> App:
 
 
 def invalid(fields: dict[str, str]) -> ApiError:
-    return invalid_request(fields)
+    return invalid_fields(fields)
 
 
 # Paging numbers become LIMIT and OFFSET: checked as soon as they are parsed, so no number the

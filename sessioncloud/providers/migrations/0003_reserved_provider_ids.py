@@ -9,7 +9,7 @@ import sessioncloud.providers.validators
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('providers', '0001_initial'),
+        ('providers', '0002_app_max_calls_in_flight'),
     ]
 
     operations = [

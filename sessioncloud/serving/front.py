@@ -1,0 +1,192 @@
+"""The application granian serves (RSGI): the phone API on the event loop, the rest through Django.
+
+Phone requests are answered here, without Django's request cycle: the config from memory when
+this process holds it, everything else by the phone API's functions (api/phone.py), whose
+blocking work goes to the phone pool and whose waits on providers' services hold no thread.
+Every other request, and any phone request this front cannot vouch for (a host Django would
+refuse, a redirect to HTTPS Django would answer), goes to Django through the bridge, so the
+answers are the same either way: tests/serving compares them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from sessioncloud.api import phone
+from sessioncloud.api.clientinfo import client_ip
+from sessioncloud.api.edge import body_problems
+from sessioncloud.api.errors import (
+    INVALID_JSON,
+    ApiError,
+    error_body,
+    invalid_fields,
+    invalid_request,
+)
+from sessioncloud.api.schemas import ParseIn, ProvisionIn, RedeemIn
+from sessioncloud.lib.metrics import LATENCY, REQUESTS
+from sessioncloud.serving import pools
+from sessioncloud.serving.bridge import BodyTooLarge, DjangoBridge, read_body, split_address
+from sessioncloud.serving.headers import MiddlewareHeaders, host_allowed
+
+log = logging.getLogger("sessioncloud.api")
+
+# A phone's request body is small; a code to parse is the largest (codes/formats.py caps it).
+MAX_PHONE_BODY = 64 * 1024
+CONFIG_PREFIX = "/api/v1/providers/"
+CONFIG_SUFFIX = "/config"
+HEALTH_BODY = b'{"status":"ok"}'
+
+Handler = Callable[[Any, Any], Awaitable[phone.PhoneAnswer]]
+
+
+class Front:
+    """RSGI application. Granian calls `__rsgi_init__` and `__rsgi_del__` in each worker."""
+
+    def __init__(self, django_app: Any, *, django_threads: int, phone_threads: int) -> None:
+        self.django = DjangoBridge(django_app, django_threads)
+        self.phone_threads = phone_threads
+        self.headers = MiddlewareHeaders()
+        self.posts: dict[str, tuple[str, type[BaseModel], Handler]] = {
+            "/api/v1/provision": ("api:provision", ProvisionIn, self.provision),
+            "/api/v1/tokens/redeem": ("api:redeem_token", RedeemIn, self.redeem),
+            "/api/v1/codes/parse": ("api:parse_code", ParseIn, self.parse),
+        }
+        self.in_flight: set[asyncio.Task[Any]] = set()
+        self._counters: dict[tuple[str, str, int], Any] = {}
+
+    # --- granian's hooks ----------------------------------------------------------------------
+
+    def __rsgi_init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        pools.start_pools(self.phone_threads)
+
+    def __rsgi_del__(self, loop: asyncio.AbstractEventLoop) -> None:
+        # Shutting down: calls still waiting on providers finish (each within its timeout).
+        if self.in_flight:
+            loop.run_until_complete(asyncio.wait(set(self.in_flight)))
+        self.django.shutdown()
+        pools.stop_pools()
+
+    # --- Routing --------------------------------------------------------------------------------
+
+    async def __rsgi__(self, scope: Any, proto: Any) -> None:
+        if scope.proto != "http":
+            return
+        path, method = scope.path, scope.method
+        if path.startswith("/api/v1/") or path == "/healthz":
+            extra = self.vouched_headers(scope)
+            if extra is not None:
+                if method == "GET":
+                    if path.startswith(CONFIG_PREFIX) and path.endswith(CONFIG_SUFFIX):
+                        await self.config(scope, proto, path[len(CONFIG_PREFIX):-len(CONFIG_SUFFIX)], extra)
+                        return
+                    if path == "/healthz":
+                        self.send(proto, "healthz", "GET", phone.PhoneAnswer(
+                            200, HEALTH_BODY, (("Content-Type", "application/json"),)), extra, None)
+                        return
+                elif method == "POST" and path in self.posts:
+                    await self.post(scope, proto, self.posts[path], extra)
+                    return
+        await self.django(scope, proto)
+
+    def vouched_headers(self, scope: Any) -> list[tuple[str, str]] | None:
+        """The headers Django's middleware would add, or None when Django must answer itself."""
+        if not host_allowed(scope.headers.get("host", ""), scope.headers.get("x-forwarded-host")):
+            return None
+        return self.headers.for_request(scope)
+
+    # --- The endpoints ------------------------------------------------------------------------
+
+    async def config(self, scope: Any, proto: Any, provider_id: str, extra: list[tuple[str, str]]) -> None:
+        started = time.perf_counter()
+        if_none_match = scope.headers.get("if-none-match") or ""
+        answer = phone.config_from_memory(provider_id, if_none_match) if "/" not in provider_id else None
+        if answer is None:
+            answer = await phone.config_answer(provider_id, if_none_match)
+        self.send(proto, "api:provider_config", "GET", answer, extra, started)
+
+    async def post(self, scope: Any, proto: Any, route: tuple[str, type[BaseModel], Handler],
+                   extra: list[tuple[str, str]]) -> None:
+        started = time.perf_counter()
+        endpoint, schema, handler = route
+        try:
+            body = await read_body(proto, MAX_PHONE_BODY)
+            refused = body_problems(body)  # NUL or a huge number: as Django's edge check answers
+            payload = None if refused else schema.model_validate_json(body)
+        except BodyTooLarge:
+            answer = phone.error_answer(ApiError(413, "payload_too_large", "The request body is too large."))
+        except ValidationError as error:
+            errors = error.errors()
+            bad_json = any(item.get("type") == "json_invalid" for item in errors)
+            answer = phone.error_answer(INVALID_JSON if bad_json else invalid_request(errors))
+        else:
+            answer = phone.error_answer(invalid_fields(refused)) if refused else \
+                await self.guarded(handler, scope, proto, payload)
+        self.send(proto, endpoint, "POST", answer, extra, started)
+
+    async def guarded(self, handler: Handler, scope: Any, proto: Any, payload: Any) -> phone.PhoneAnswer:
+        """Run an endpoint as a task the shutdown waits for; never lets an exception out."""
+        task = asyncio.ensure_future(handler(scope, proto, payload))  # type: ignore[call-arg]
+        self.in_flight.add(task)
+        try:
+            return await task
+        except Exception:
+            log.exception("phone API request failed")
+            return phone.json_answer(500, error_body("internal_error", "Something went wrong on our side."))
+        finally:
+            self.in_flight.discard(task)
+
+    async def provision(self, scope: Any, proto: Any, payload: ProvisionIn) -> phone.PhoneAnswer:
+        client = phone.phone_client(self.client_ip(scope), scope.headers.get("user-agent") or "",
+                                    payload.deviceId, payload.app)
+        return await phone.provision_answer(payload, client, proto.client_disconnect)
+
+    async def redeem(self, scope: Any, proto: Any, payload: RedeemIn) -> phone.PhoneAnswer:
+        client = phone.phone_client(self.client_ip(scope), scope.headers.get("user-agent") or "",
+                                    payload.deviceId, payload.app)
+        return await phone.redeem_answer(payload, client, proto.client_disconnect)
+
+    async def parse(self, scope: Any, proto: Any, payload: ParseIn) -> phone.PhoneAnswer:
+        return await phone.parse_answer(payload, self.client_ip(scope))
+
+    @staticmethod
+    def client_ip(scope: Any) -> str | None:
+        return client_ip(split_address(scope.client)[0], scope.headers.get("x-forwarded-for") or "")
+
+    # --- Answers --------------------------------------------------------------------------------
+
+    def send(self, proto: Any, endpoint: str, method: str, answer: phone.PhoneAnswer,
+             extra: list[tuple[str, str]], started: float | None) -> None:
+        if answer.status == 499:  # the phone went away: nobody to answer
+            return
+        try:
+            proto.response_bytes(answer.status, [*answer.headers, *extra], answer.body)
+        except RuntimeError:  # the connection closed meanwhile
+            return
+        self.count(endpoint, method, answer.status, started)
+
+    def count(self, endpoint: str, method: str, status: int, started: float | None) -> None:
+        key = (endpoint, method, status // 100)
+        counter = self._counters.get(key)
+        if counter is None:
+            counter = self._counters[key] = REQUESTS.labels(endpoint, method, f"{status // 100}xx")
+        counter.inc()
+        if started is not None:
+            LATENCY.labels(endpoint).observe(time.perf_counter() - started)
+
+
+def application() -> Front:
+    """The front for this process: Django set up, pools sized from the server's settings."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "sessioncloud.settings")
+    from django.core.wsgi import get_wsgi_application
+
+    django_app = get_wsgi_application()
+    return Front(django_app, django_threads=int(os.environ.get("SESSIONCLOUD_DJANGO_THREADS", "16")),
+                 phone_threads=int(os.environ.get("SESSIONCLOUD_PHONE_THREADS", str(pools.DEFAULT_PHONE_THREADS))))
+

@@ -1,0 +1,95 @@
+"""What Django would add to a phone API answer, so the front can answer without Django.
+
+The headers Django's middleware adds (security headers, X-Frame-Options, the Content-Security-
+Policy...) are learnt by asking the middleware itself, once per kind of request (plain or
+secure): a canned answer goes through the configured chain, and whatever headers come back are
+the ones to send. When the middleware answers something else (a redirect to HTTPS) or adds
+per-request state (cookies, Vary), Django must answer every such request itself.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import MiddlewareNotUsed
+from django.core.handlers.wsgi import WSGIRequest
+from django.http import HttpRequest, HttpResponse
+from django.http.request import split_domain_port, validate_host
+from django.utils.module_loading import import_string
+
+log = logging.getLogger("sessioncloud.api")
+
+METRICS_MIDDLEWARE = "sessioncloud.api.metrics.MetricsMiddleware"
+# Headers the phone API sets itself; every other header of an answer comes from the middleware.
+_OWN_HEADERS = {"content-type", "content-length", "etag", "cache-control"}
+# Per-request state: an answer carrying these cannot be replayed to another request.
+_PER_REQUEST_HEADERS = {"set-cookie", "vary"}
+
+
+def middleware_headers(environ: dict[str, Any]) -> list[tuple[str, str]] | None:
+    """The headers the middleware chain adds to a phone API answer, or None (see above)."""
+    def view(request: HttpRequest) -> HttpResponse:
+        response = HttpResponse(b"{}", content_type="application/json")
+        response["ETag"] = '"probe"'
+        response["Cache-Control"] = "no-cache"
+        canned.append(response)
+        return response
+
+    canned: list[HttpResponse] = []
+    handler: Callable[[HttpRequest], HttpResponse] = view
+    for path in reversed(settings.MIDDLEWARE):
+        if path == METRICS_MIDDLEWARE:  # the front counts its own requests
+            continue
+        try:
+            handler = import_string(path)(handler)
+        except MiddlewareNotUsed:
+            continue
+    response = handler(WSGIRequest(dict(environ)))
+    if not canned or response is not canned[0] or response.status_code != 200:
+        return None
+    names = {name.lower() for name in response.headers}
+    if names & _PER_REQUEST_HEADERS or response.cookies:  # Django keeps cookies out of .headers
+        return None
+    return [(name, value) for name, value in response.headers.items() if name.lower() not in _OWN_HEADERS]
+
+
+class MiddlewareHeaders:
+    """middleware_headers, learnt on the first request of each kind (plain, secure)."""
+
+    def __init__(self) -> None:
+        self.proxy_ssl = settings.SECURE_PROXY_SSL_HEADER or None
+        self.learnt: dict[bool, list[tuple[str, str]] | None] = {}
+
+    def for_request(self, scope: Any) -> list[tuple[str, str]] | None:
+        secure = self.is_secure(scope)
+        if secure not in self.learnt:
+            from sessioncloud.serving.bridge import wsgi_environ
+
+            try:
+                self.learnt[secure] = middleware_headers(wsgi_environ(scope, b""))
+            except Exception:  # noqa: BLE001 - whatever it was, Django answers these requests itself
+                log.warning("front: the middleware could not be asked", exc_info=True)
+                return None
+        return self.learnt[secure]
+
+    def is_secure(self, scope: Any) -> bool:
+        if self.proxy_ssl:
+            name, value = self.proxy_ssl
+            forwarded = scope.headers.get(name.removeprefix("HTTP_").lower().replace("_", "-"))
+            if forwarded is not None:
+                return bool(forwarded.split(",", 1)[0].strip() == value)
+        return bool(scope.scheme == "https")
+
+
+def host_allowed(host: str, forwarded_host: str | None) -> bool:
+    """Whether Django would accept this Host (ALLOWED_HOSTS), read as HttpRequest.get_host() does."""
+    allowed = settings.ALLOWED_HOSTS
+    if "*" in allowed:
+        return True
+    if settings.USE_X_FORWARDED_HOST and forwarded_host:
+        host = forwarded_host
+    domain, _ = split_domain_port(host)
+    return bool(domain) and validate_host(domain, allowed)
