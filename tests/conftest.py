@@ -23,6 +23,16 @@ def fresh_cache() -> Iterator[None]:
     cache.clear()
 
 
+@pytest.fixture(autouse=True)
+def fresh_breakers(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Breakers are kept per App id, and a rolled-back test's App id is given out again: the
+    # next test's App must not find the last one's open breaker.
+    from sessioncloud.providers import outbound
+    from sessioncloud.provisioning.breaker import MemoryBreakerStore
+
+    monkeypatch.setattr(outbound, "_memory_store", MemoryBreakerStore())
+
+
 class ApiClient:
     """A test client that speaks JSON and carries an organization's API key."""
 
