@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PG_URL ?= postgres://postgres@127.0.0.1:5432/sessioncloud
 REDIS_TEST_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: install run test test-sqlite test-postgres services browser lint clean bench audit fuzz soak
+.PHONY: install run test test-sqlite test-postgres services browser sip registrar lint clean bench audit fuzz soak
 
 $(BIN)/sessioncloud: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -25,26 +25,43 @@ services:
 browser:
 	bash scripts/browser.sh
 
-test: install services browser audit test-sqlite test-postgres
+# Debian's kamailio, baresip and linphonec for the SIP end-to-end test (tests/sip), when missing.
+sip:
+	bash scripts/sip.sh
+
+# A loopback SIP registrar that knows the demo's users (run `make run` first; README).
+registrar: install sip
+	$(BIN)/python scripts/registrar.py
+
+test: install services browser sip audit test-sqlite test-postgres
 
 # Known vulnerabilities in the installed dependencies; says plainly when it cannot look them up.
 audit: install
 	$(BIN)/python scripts/dependency_audit.py
 
-test-sqlite: install browser
+test-sqlite: install browser sip
 	SESSIONCLOUD_DATA_DIR=$(CURDIR)/var/test-sqlite $(BIN)/pytest
 
 test-postgres: install services browser
 	SESSIONCLOUD_DATA_DIR=$(CURDIR)/var/test-postgres DATABASE_URL=$(PG_URL) REDIS_URL=$(REDIS_TEST_URL) \
 		$(BIN)/pytest
 
-# Benchmarks (docs/performance.md): loopback only, each bounded in time; about ten minutes.
+# Benchmarks (docs/performance.md): loopback only, each bounded in time, each deployment (PostgreSQL +
+# Redis, then the embedded default); about fifteen minutes. The scripts' own defaults run longer.
 bench: install services
 	@command -v wrk >/dev/null && command -v nginx >/dev/null || \
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx wrk >/dev/null)
-	$(BIN)/python bench/config_fetch.py
+	$(BIN)/python bench/config_fetch.py --seconds 3 --warmup 1
+	$(BIN)/python bench/config_fetch.py --embedded --seconds 3 --warmup 1
+	$(BIN)/python bench/slow_neighbour.py --b-phones 150,1000 --seconds 4
+	$(BIN)/python bench/slow_neighbour.py --embedded --b-phones 150,1000 --seconds 4
+	$(BIN)/python bench/slow_provider.py
+	$(BIN)/python bench/slow_provider.py --embedded
+	$(BIN)/python bench/provisioning.py --seconds 10
+	$(BIN)/python bench/provisioning.py --embedded --seconds 10
+	$(BIN)/python bench/portal.py --seconds 4 --rounds 1
+	$(BIN)/python bench/portal.py --embedded --seconds 4 --rounds 1
 	$(BIN)/python bench/save_latency.py
-	$(BIN)/python bench/provisioning.py
 	$(BIN)/python bench/provision_cpu.py
 	$(BIN)/python bench/isolation.py
 	$(BIN)/python bench/size.py

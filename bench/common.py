@@ -10,6 +10,7 @@ import json
 import os
 import platform
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -68,13 +69,13 @@ def wait_for_port(port: int, seconds: float = 30) -> None:
     raise RuntimeError(f"nothing listens on 127.0.0.1:{port}")
 
 
-def wait_until_up(base: str, process: subprocess.Popen, seconds: float = 60) -> None:
+def wait_until_up(base: str, process: subprocess.Popen, seconds: float = 60, path: str = "/healthz") -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"server exited with {process.returncode}")
         try:
-            with urlopen(f"{base}/healthz", timeout=1):
+            with urlopen(f"{base}{path}", timeout=1):
                 return
         except OSError:
             time.sleep(0.1)
@@ -125,12 +126,91 @@ def children(pid: int) -> list[int]:
     return [int(p) for p in out.split()]
 
 
+def cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
+def total_rss_mib(pids: Sequence[int]) -> float:
+    total = 0.0
+    for pid in pids:
+        try:
+            total += rss_mib(pid)
+        except OSError:  # gone meanwhile
+            continue
+    return total
+
+
+def connections_to(pids: Sequence[int], port: int) -> dict[int, int]:
+    """Established TCP connections each process holds to a local `port`: its calls in flight there.
+
+    Read from /proc: the sockets connected to that port (/proc/net/tcp, tcp6) matched with the
+    file descriptors of each process.
+    """
+    remote_port = f":{port:04X}"
+    inodes: set[str] = set()
+    for listing in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(listing).read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == "01" and fields[2].endswith(remote_port):  # 01: ESTABLISHED
+                inodes.add(fields[9])
+    return {pid: sum(1 for link in fd_links(pid) if link.startswith("socket:[") and link[8:-1] in inodes)
+            for pid in pids}
+
+
+def fd_links(pid: int) -> list[str]:
+    """What each open file descriptor of a process points to (those closed meanwhile left out)."""
+    links = []
+    try:
+        descriptors = list(Path(f"/proc/{pid}/fd").iterdir())
+    except OSError:
+        return []
+    for descriptor in descriptors:
+        try:
+            links.append(os.readlink(descriptor))
+        except OSError:
+            continue
+    return links
+
+
+def metric_samples(base: str, name: str, samples: int = 8, until: float | None = None) -> list[float]:
+    """A metric's value as /metrics answers it, asked on `samples` new connections.
+
+    Each worker process keeps its own figures, and which one answers is the kernel's choice, so
+    several samples show the values of several workers (without saying which). Under load an
+    answer can take seconds: one that comes after `until` (time.monotonic()) is left out.
+    """
+    values = []
+    for _ in range(samples):
+        with urlopen(f"{base}/metrics", timeout=10) as response:
+            text = response.read().decode()
+        if until is not None and time.monotonic() > until:
+            break
+        values += [float(line.split()[1]) for line in text.splitlines() if line.startswith(name + " ")]
+    return values
+
+
+def ensure_descriptors(needed: int) -> int:
+    """Raise the open-files limit (every process started here inherits it) to `needed`; the limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < needed and (hard == resource.RLIM_INFINITY or hard >= needed):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))
+        soft = needed
+    if soft < needed:
+        sys.exit(f"{needed} open files needed per process and the limit is {soft}: raise `ulimit -n`")
+    return soft
+
+
 # --- The database and Django in this process ---------------------------------------------
 
 
 def bench_env(database_url: str, data_dir: Path, **extra: str) -> dict[str, str]:
     """The environment of the benchmark's servers (and of Django in this process)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST", "DJANGO_"))}
+    # The database and Redis are the benchmark's own, never the caller's.
+    inherited = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    env = {k: v for k, v in inherited.items() if not k.startswith(("PYTEST", "DJANGO_"))}
     env.update({
         "DATABASE_URL": database_url,
         "SESSIONCLOUD_DATA_DIR": str(data_dir),
@@ -208,10 +288,35 @@ def bench_database(redis_url: str | None = REDIS_URL, **extra: str) -> Iterator[
         shutil.rmtree(data_dir, ignore_errors=True)
 
 
-def make_org(slug: str = "bench"):  # type: ignore[no-untyped-def]
+@contextmanager
+def embedded_database(**extra: str) -> Iterator[dict[str, str]]:
+    """The embedded default: SQLite in a fresh data directory, each process with its own cache."""
+    data_dir = Path(tempfile.mkdtemp(prefix="sessioncloud-bench-"))
+    env = bench_env("", data_dir, **extra)
+    env.pop("DATABASE_URL")  # the servers use the SQLite file in the data directory
+    try:
+        setup_django(env)
+        yield env
+    finally:
+        from django.db import connections
+
+        connections.close_all()
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def bench_deployment(embedded: bool, **extra: str):  # type: ignore[no-untyped-def]
+    """`embedded_database` or `bench_database`: Django in this process set up like the servers."""
+    return embedded_database(**extra) if embedded else bench_database(**extra)
+
+
+def deployment_label(embedded: bool) -> str:
+    return "embedded (SQLite, in-process cache)" if embedded else "PostgreSQL + Redis"
+
+
+def make_org(slug: str = "bench", name: str = "Bench Telecom"):  # type: ignore[no-untyped-def]
     from sessioncloud.accounts.models import Organization
 
-    return Organization.objects.get_or_create(slug=slug, defaults={"name": "Bench Telecom"})[0]
+    return Organization.objects.get_or_create(slug=slug, defaults={"name": name})[0]
 
 
 def make_app(org, provider_id: str, **values: object):  # type: ignore[no-untyped-def]
@@ -233,26 +338,51 @@ def make_app(org, provider_id: str, **values: object):  # type: ignore[no-untype
     return app
 
 
+def provider_calls_bound() -> int:
+    """The servers' per-App bound on calls in flight, per process, for an App that sets none
+    (SESSIONCLOUD_PROVIDER_CALLS_PER_APP: the servers run with this process's environment)."""
+    from django.conf import settings
+
+    return int(settings.PROVIDER_CALLS_PER_APP)
+
+
 # --- Servers -------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class ServerSpec:
-    server: str = "default"  # what `sessioncloud serve` picks unless told
+    """The flags of one `sessioncloud serve`. Only the flags set are passed, so an older revision,
+    whose `serve` had other flags, runs with its own defaults unless told otherwise."""
+
     workers: int = 2
-    threads: int = 0  # 0: the server's default
+    threads: int = 0  # Django threads per worker (`--threads`); 0: the server's default
+    phone_threads: int = 0  # `--phone-threads`; 0: the server's default
+    extra: tuple[str, ...] = ()  # any other flags, e.g. ("--server", "gunicorn") for an older revision
 
     def label(self) -> str:
-        threads = f"x{self.threads}t" if self.threads else ""
-        return f"{self.server} {self.workers}w{threads}"
+        parts = [f"{self.workers} worker{'s' if self.workers > 1 else ''}"]
+        if self.threads:
+            parts.append(f"{self.threads} Django threads")
+        if self.phone_threads:
+            parts.append(f"{self.phone_threads} phone threads")
+        return " × ".join(parts) + "".join(f" {flag}" for flag in self.extra)
 
     def args(self) -> list[str]:
         args = ["--workers", str(self.workers)]
-        if self.server != "default":
-            args += ["--server", self.server]
         if self.threads:
             args += ["--threads", str(self.threads)]
-        return args
+        if self.phone_threads:
+            args += ["--phone-threads", str(self.phone_threads)]
+        return [*args, *self.extra]
+
+
+def parse_specs(text: str, workers: int = 2) -> list[ServerSpec]:
+    """`workers[:threads[:phone_threads]]`, comma-separated; an empty field keeps the default."""
+    specs = []
+    for item in filter(None, text.split(",")):
+        fields = [int(part) if part else 0 for part in item.split(":")] + [0, 0]
+        specs.append(ServerSpec(fields[0] or workers, fields[1], fields[2]))
+    return specs
 
 
 @dataclass
@@ -262,7 +392,9 @@ class RunningServer:
     process: subprocess.Popen
 
     def worker_pids(self) -> list[int]:
-        return children(self.process.pid) or [self.process.pid]
+        """The server's workers: the children forked from it (not, say, the embedded job runner)."""
+        forked = [pid for pid in children(self.process.pid) if cmdline(pid) == cmdline(self.process.pid)]
+        return forked or [self.process.pid]
 
 
 @contextmanager
@@ -285,6 +417,25 @@ def sessioncloud_serve(env: dict[str, str], spec: ServerSpec = ServerSpec(), por
 
 
 @contextmanager
+def granian_app(target: str, interface: str, workers: int, env: dict[str, str], *, factory: bool = False,
+                check_path: str = "/") -> Iterator[RunningServer]:
+    """Any application under granian (`interface`: wsgi, asgi, asginl or rsgi), with the HTTP
+    settings `sessioncloud serve` uses: HTTP/1, no websockets, a backlog of 2048."""
+    port = free_port()
+    command = [sys.executable, "-m", "granian", "--interface", interface, "--host", "127.0.0.1", "--port", str(port),
+               "--workers", str(workers), "--http", "1", "--no-ws", "--backlog", "2048", "--log-level", "warning"]
+    process = subprocess.Popen([*command, *(["--factory"] if factory else []), target],
+                               env={**env, "PYTHONPATH": str(ROOT)}, cwd=ROOT, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        server = RunningServer(f"http://127.0.0.1:{port}", port, process)
+        wait_until_up(server.base, process, path=check_path)
+        yield server
+    finally:
+        stop(process)
+
+
+@contextmanager
 def python_process(args: Sequence[str], port: int, env: dict[str, str] | None = None) -> Iterator[subprocess.Popen]:
     process = subprocess.Popen([sys.executable, *args], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL, start_new_session=True)
@@ -293,6 +444,30 @@ def python_process(args: Sequence[str], port: int, env: dict[str, str] | None = 
         yield process
     finally:
         stop(process)
+
+
+@dataclass(frozen=True)
+class Stub:
+    """A running bench/upstream_stub.py."""
+
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/provisioning"
+
+    def stats(self) -> dict[str, int]:
+        with urlopen(f"http://127.0.0.1:{self.port}/stats", timeout=10) as response:
+            return dict(json.loads(response.read()))
+
+
+@contextmanager
+def provider_stub(latency: float = 0.2, *, dead: bool = False) -> Iterator[Stub]:
+    """A provider's service answering every call after `latency` seconds (or never, when dead)."""
+    port = free_port()
+    timing = ["--dead"] if dead else ["--latency", str(latency)]
+    with python_process(["bench/upstream_stub.py", "--port", str(port), *timing], port):
+        yield Stub(port)
 
 
 # --- nginx -----------------------------------------------------------------------------------
@@ -373,41 +548,92 @@ def merged(loads: list[Load]) -> Load:
                 max(load.p99_ms for load in loads), max(load.max_ms for load in loads))
 
 
+class WrkRun:
+    """One bounded wrk run against a loopback URL, started at once; `finish()` waits for its end
+    and `stop()` ends it early (wrk then reports what it did until then)."""
+
+    def __init__(self, url: str, *, connections: int, seconds: float, threads: int = 2,
+                 headers: dict[str, str] | None = None, lua: str = "", timeout_s: int = 30) -> None:
+        require("wrk")
+        if not url.startswith("http://127.0.0.1:"):
+            raise ValueError("benchmarks load loopback only")
+        with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+            script.write(lua + WRK_REPORT)
+        self.script = script.name
+        self.limit = seconds + timeout_s + 30
+        command = ["wrk", "-t", str(min(threads, connections)), "-c", str(connections), "-d",
+                   f"{max(1, round(seconds))}s", "--timeout", f"{timeout_s}s", "-s", script.name]
+        for name, value in (headers or {}).items():
+            command += ["-H", f"{name}: {value}"]
+        self.process = subprocess.Popen([*command, url], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def stop(self) -> Load:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+        return self.finish()
+
+    def finish(self) -> Load:
+        try:
+            out, err = self.process.communicate(timeout=self.limit)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.communicate()
+            raise
+        finally:
+            os.unlink(self.script)
+        if "WRKJSON " not in out:
+            raise RuntimeError(f"wrk failed ({self.process.returncode}): {err.strip() or out.strip()}")
+        data = json.loads(out.split("WRKJSON ", 1)[1].splitlines()[0])
+        errors = sum(data[k] for k in ("connect", "read", "write", "status", "timeout"))
+        return Load(data["requests"], data["duration_us"] / 1e6, errors, data["p50"] / 1000, data["p90"] / 1000,
+                    data["p99"] / 1000, data["max"] / 1000)
+
+
 def wrk(url: str, *, connections: int, seconds: float, threads: int = 2, headers: dict[str, str] | None = None,
         lua: str = "", timeout_s: int = 30) -> Load:
     """One bounded wrk run against a loopback URL."""
-    require("wrk")
-    if not url.startswith("http://127.0.0.1:"):
-        raise ValueError("benchmarks load loopback only")
-    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
-        script.write(lua + WRK_REPORT)
-    command = ["wrk", "-t", str(min(threads, connections)), "-c", str(connections), "-d", f"{max(1, round(seconds))}s",
-               "--timeout", f"{timeout_s}s", "-s", script.name]
-    for name, value in (headers or {}).items():
-        command += ["-H", f"{name}: {value}"]
-    try:
-        out = subprocess.run([*command, url], capture_output=True, text=True, timeout=seconds + timeout_s + 30,
-                             check=True).stdout
-    finally:
-        os.unlink(script.name)
-    data = json.loads(out.split("WRKJSON ", 1)[1].splitlines()[0])
-    errors = sum(data[k] for k in ("connect", "read", "write", "status", "timeout"))
-    return Load(data["requests"], data["duration_us"] / 1e6, errors, data["p50"] / 1000, data["p90"] / 1000,
-                data["p99"] / 1000, data["max"] / 1000)
+    return WrkRun(url, connections=connections, seconds=seconds, threads=threads, headers=headers, lua=lua,
+                  timeout_s=timeout_s).finish()
 
 
-def lua_post(setup: str) -> str:
-    """A wrk script POSTing, in turn, the JSON bodies that the Lua `setup` puts in the table `bodies`."""
-    return f"""
+def provision_lua(provider_id: str, *, users: int = 1000, threads: int = 2, stagger: tuple[int, float] | None = None) -> str:
+    """A wrk script of phones POSTing /api/v1/provision for `users` users and devices in turn.
+
+    Each wrk thread takes its own users (thread n: n, n + threads, ...), so no two connections
+    ask for the same device at once while users > connections. `stagger` = (connections, seconds)
+    spreads the connections' first requests evenly over that many seconds, as phones arriving
+    one after another rather than all in the same millisecond.
+    """
+    body = (f'{{"providerId":"{provider_id}","username":"u%d","password":"pw","deviceId":"bench-%06d",'
+            f'"reprovision":true,"app":{{"platform":"ios","version":"6.0.0"}}}}')
+    script = f"""
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
-{setup}
+local created = 0
+function setup(thread)
+  thread:set("id", created)
+  created = created + 1
+end
 local counter = 0
 request = function()
+  local n = (counter * {threads} + id) % {users} + 1
   counter = counter + 1
-  return wrk.format(nil, nil, nil, bodies[(counter % #bodies) + 1])
+  return wrk.format(nil, nil, nil, string.format('{body}', n, n))
 end
 """
+    if stagger:
+        connections, seconds = stagger
+        script += f"""
+local first = 0
+delay = function()
+  if first < {connections // threads} then
+    first = first + 1
+    return math.floor(((first - 1) * {threads} + id) * {seconds * 1000 / connections})
+  end
+  return 0
+end
+"""
+    return script
 
 
 # --- Reporting ---------------------------------------------------------------------------
@@ -424,6 +650,10 @@ def table(title: str, headers: Sequence[str], rows: Sequence[Sequence[object]]) 
     text = "\n".join(lines)
     print(text, flush=True)
     return text
+
+
+def ratio(part: float, whole: float) -> str:
+    return f"{part / whole:.2f}" if whole else "-"
 
 
 def fmt(value: object) -> str:

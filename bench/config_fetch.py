@@ -1,11 +1,18 @@
-"""Config fetch (GET /api/v1/providers/{id}/config, 200 and 304) against nginx serving the same bytes.
+"""Config fetch (GET /api/v1/providers/{id}/config, 200 and 304): SessionCloud, nginx and the ceiling for Python.
 
-    .venv/bin/python bench/config_fetch.py [--rounds 2] [--seconds 5] [--servers granian:2:8,gunicorn:2:64] [--before REV]
+    .venv/bin/python bench/config_fetch.py [--embedded] [--rounds 2] [--seconds 5] [--servers 2] [--before REV]
 
-nginx (the Debian package) serves the exact body our API answers as a static file, with an ETag
-and `Cache-Control: no-cache`, on the same machine in the same run: that is the baseline, the
-physical limit of an HTTP answer here. Each server is then loaded the same way, on
-PostgreSQL + Redis (`--embedded`: SQLite and the in-process cache, one process).
+Loaded in one run, one after another, round after round, so each ratio compares loads taken
+seconds apart under the same background:
+- nginx (the Debian package, 2 workers, access_log off) serving the exact body our API answers
+  as a static file with an ETag and `Cache-Control: no-cache`: the limit of an HTTP answer here;
+- the ceiling for Python here: bench/minimal_apps.py answering the same bytes and headers from
+  a dict under granian, with as many workers as (the first) SessionCloud, as WSGI, ASGI and RSGI;
+- `sessioncloud serve` of this tree (`--servers workers[:threads[:phone_threads]]`, comma-
+  separated) and, with `--before REV`, of an earlier revision (`git archive`) with its own
+  defaults but the same number of workers.
+PostgreSQL + Redis with 2 workers by default; `--embedded`: SQLite and the in-process cache,
+1 worker, against 1-worker ceilings.
 """
 
 from __future__ import annotations
@@ -14,6 +21,8 @@ import argparse
 import shutil
 import statistics
 import sys
+import tempfile
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,25 +33,32 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import (  # noqa: E402
     REDIS_URL,
     Load,
+    RunningServer,
     ServerSpec,
-    bench_database,
+    bench_deployment,
     children,
     cpu_seconds,
+    deployment_label,
     exported_version,
     free_port,
+    granian_app,
     header,
     make_app,
     make_org,
     merged,
     nginx,
+    parse_specs,
+    ratio,
     require,
     sessioncloud_serve,
     table,
     wrk,
 )
+from bench.minimal_apps import write_answer  # noqa: E402
 
 PROVIDER_ID = "BenchInc"
 PATH = f"/api/v1/providers/{PROVIDER_ID}/config"
+INTERFACES = ("wsgi", "asgi", "rsgi")
 
 STATIC_SITE = """
     server {{
@@ -54,15 +70,6 @@ STATIC_SITE = """
         }}
     }}
 """
-
-
-def parse_specs(text: str) -> list[ServerSpec]:
-    specs = []
-    for item in filter(None, text.split(",")):
-        server, _, rest = item.partition(":")
-        workers, _, threads = rest.partition(":")
-        specs.append(ServerSpec(server or "default", int(workers or 2), int(threads or 0)))
-    return specs
 
 
 def fetch(url: str, etag: str | None = None) -> tuple[int, bytes, Any]:
@@ -89,6 +96,7 @@ class Target:
     """One server under load: its URL, its processes, and what each answer measured."""
 
     name: str
+    kind: str  # nginx, ceiling or ours
     url: str
     etag: str
     pids: list[int]
@@ -114,81 +122,23 @@ class Target:
         return f"{app:.0f} + {statistics.median(self.cpu_us[answer + 'redis']):.0f}"
 
 
-def compare(nginx_target: Target, ours: Target, args: argparse.Namespace) -> list[tuple[object, ...]]:
-    """nginx and one server in turn, round after round, so both share whatever else runs."""
-    for target in (nginx_target, ours):
-        wrk(target.url, connections=args.connections, seconds=args.warmup)
-    baseline = Target(nginx_target.name, nginx_target.url, nginx_target.etag, nginx_target.pids)
-    for _ in range(args.rounds):
-        for answer in ("200", "304"):
-            baseline.load(answer, args)
-            ours.load(answer, args)
-    rows: list[tuple[object, ...]] = []
-    for answer in ("200", "304"):
-        theirs, mine = merged(baseline.loads[answer]), merged(ours.loads[answer])
-        rows.append((ours.name, answer, mine.rps, theirs.rps, f"{mine.rps / theirs.rps:.2f}", mine.p50_ms,
-                     mine.p99_ms, theirs.p99_ms, mine.errors, ours.cost(answer), baseline.cost(answer)))
-    return rows
+def served_target(name: str, server: RunningServer, redis_url: str | None) -> Target:
+    """A SessionCloud server, checked to answer the config and its 304."""
+    status, _, headers = fetch(server.base + PATH)
+    if status != 200:
+        raise RuntimeError(f"{name} answered {status} for {PATH}")
+    etag = headers["ETag"]
+    if fetch(server.base + PATH, etag)[0] != 304:
+        raise RuntimeError(f"{name} did not answer 304 for its own ETag")
+    return Target(name, "ours", server.base + PATH, etag, server.worker_pids(), redis_url)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seconds", type=float, default=5, help="length of each load")
-    parser.add_argument("--rounds", type=int, default=2, help="nginx / SessionCloud rounds, taken in turn")
-    parser.add_argument("--warmup", type=float, default=2)
-    parser.add_argument("--connections", type=int, default=64)
-    parser.add_argument("--servers", default="default:2", help="server:workers[:threads], comma-separated")
-    parser.add_argument("--embedded", action="store_true", help="SQLite and the in-process cache, one process")
-    parser.add_argument("--before", metavar="REVISION",
-                        help="also load `sessioncloud serve` of this git revision (its own defaults, 2 workers)")
-    args = parser.parse_args(argv)
-    require("nginx", "wrk")
-    header("Config fetch: SessionCloud against nginx static",
-           "python bench/config_fetch.py " + " ".join(argv if argv is not None else sys.argv[1:]))
-
-    rows: list[tuple[object, ...]] = []
-    redis_url = None if args.embedded else REDIS_URL
-    runs = [(f"SessionCloud, {spec.label()}", ServerSpec(spec.server, 1, spec.threads) if args.embedded else spec,
-             None) for spec in parse_specs(args.servers)]
-    if args.before:
-        runs.append((f"SessionCloud {args.before}, its defaults", ServerSpec("default", 1 if args.embedded else 2),
-                     exported_version(args.before)))
-    with bench_database(redis_url=redis_url) as env:
-        if args.embedded:
-            env.pop("DATABASE_URL")  # the servers use SQLite in the data directory
-            _seed_sqlite(env)
-        else:
-            make_app(make_org(), PROVIDER_ID)
-        body = b""
-        port = free_port()
-        with nginx(STATIC_SITE.format(port=port)) as prefix:
-            static_url = f"http://127.0.0.1:{port}{PATH}"
-            for name, spec, code in runs:
-                with sessioncloud_serve(env, spec, code=code) as server:
-                    status, answer_body, headers = fetch(server.base + PATH)
-                    assert status == 200, status
-                    etag = headers["ETag"]
-                    assert fetch(server.base + PATH, etag)[0] == 304
-                    if not body:  # nginx serves exactly these bytes
-                        body = answer_body
-                        publish(prefix, body)
-                    assert answer_body == body
-                    _, _, static_headers = fetch(static_url)
-                    static = Target("nginx static file", static_url, static_headers["ETag"],
-                                    children(int((prefix / "nginx.pid").read_text())))
-                    rows += compare(static, Target(name, server.base + PATH, etag, server.worker_pids(), redis_url),
-                                    args)
-                if code is not None:
-                    shutil.rmtree(code, ignore_errors=True)
-
-    table(
-        f"GET {PATH} ({len(body)} bytes), {args.connections} connections, wrk -t2; each server and nginx in "
-        f"turn, {args.rounds} rounds of {args.seconds:g} s per answer",
-        ["server", "answer", "requests/s", "nginx requests/s", "ours/nginx", "p50 ms", "p99 ms", "nginx p99 ms",
-         "errors", "CPU µs/request (+ Redis)", "nginx CPU µs/request"],
-        rows,
-    )
-    return 0
+def ceiling_target(interface: str, server: RunningServer, body: bytes, etag: str) -> Target:
+    status, answer, _ = fetch(server.base + PATH)
+    if status != 200 or answer != body or fetch(server.base + PATH, etag)[0] != 304:
+        raise RuntimeError(f"the minimal {interface} app does not answer as SessionCloud does")
+    return Target(f"minimal {interface.upper()} app, granian", "ceiling", server.base + PATH, etag,
+                  server.worker_pids())
 
 
 def publish(prefix: Path, body: bytes) -> None:
@@ -200,17 +150,98 @@ def publish(prefix: Path, body: bytes) -> None:
             directory.chmod(0o755)
 
 
-def _seed_sqlite(env: dict[str, str]) -> None:
-    import subprocess
+def start_targets(stack: ExitStack, env: dict[str, str], args: argparse.Namespace) -> tuple[list[Target], bytes]:
+    """Every server of the run, started and checked; SessionCloud's own answer defines the rest."""
+    specs = parse_specs(args.servers or "", 1 if args.embedded else 2) or [ServerSpec(1 if args.embedded else 2)]
+    workers = specs[0].workers  # of the earlier revision and of the ceilings too
+    redis_url = None if args.embedded else REDIS_URL
+    ours = []
+    for spec in specs:
+        server = stack.enter_context(sessioncloud_serve(env, spec))
+        ours.append(served_target(f"SessionCloud, {spec.label()}", server, redis_url))
+    if args.before:
+        code = exported_version(args.before)
+        stack.callback(shutil.rmtree, code, ignore_errors=True)
+        server = stack.enter_context(sessioncloud_serve(env, ServerSpec(workers), code=code))
+        ours.append(served_target(f"SessionCloud {args.before}, its defaults, {ServerSpec(workers).label()}", server,
+                                  redis_url))
 
-    code = (
-        "import django; django.setup();"
-        "from django.core.management import call_command; call_command('migrate', verbosity=0);"
-        "from bench.common import make_app, make_org;"
-        f"make_app(make_org(), {PROVIDER_ID!r})"
+    _, body, headers = fetch(ours[0].url)
+    _, _, not_modified = fetch(ours[0].url, ours[0].etag)
+    for other in ours[1:]:
+        if fetch(other.url)[1] != body:
+            print(f"note: {other.name} answers other bytes than {ours[0].name}")
+    answer_file = Path(tempfile.mkdtemp(prefix="sessioncloud-minimal-")) / "answer.json"
+    stack.callback(shutil.rmtree, answer_file.parent, ignore_errors=True)
+    write_answer(answer_file, PATH, body, list(headers.items()), list(not_modified.items()))
+
+    port = free_port()
+    prefix = stack.enter_context(nginx(STATIC_SITE.format(port=port), workers=args.nginx_workers))
+    publish(prefix, body)
+    static_url = f"http://127.0.0.1:{port}{PATH}"
+    targets = [Target(f"nginx static file, {args.nginx_workers} workers", "nginx", static_url,
+                      fetch(static_url)[2]["ETag"], children(int((prefix / "nginx.pid").read_text())))]
+    minimal_env = {**env, "BENCH_MINIMAL_ANSWER": str(answer_file)}
+    for interface in INTERFACES:
+        server = stack.enter_context(granian_app(f"bench.minimal_apps:{interface}_app", interface, workers,
+                                                 minimal_env, check_path=PATH))
+        targets.append(ceiling_target(interface, server, body, ours[0].etag))
+    return targets + ours, body
+
+
+def measure(targets: list[Target], args: argparse.Namespace) -> None:
+    """Every target in turn, round after round, so all share whatever else the machine runs."""
+    for target in targets:
+        wrk(target.url, connections=args.connections, seconds=args.warmup)
+    for _ in range(args.rounds):
+        for answer in ("200", "304"):
+            for target in targets:
+                target.load(answer, args)
+
+
+def rows(targets: list[Target]) -> list[tuple[object, ...]]:
+    result: list[tuple[object, ...]] = []
+    for answer in ("200", "304"):
+        loads = {target.name: merged(target.loads[answer]) for target in targets}
+        nginx_rps = next(loads[t.name].rps for t in targets if t.kind == "nginx")
+        best = max(loads[t.name].rps for t in targets if t.kind == "ceiling")
+        for target in targets:
+            load = loads[target.name]
+            result.append((target.name, answer, load.rps, ratio(load.rps, nginx_rps), ratio(load.rps, best),
+                           load.p50_ms, load.p99_ms, load.errors, target.cost(answer)))
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=5, help="length of each load")
+    parser.add_argument("--rounds", type=int, default=2, help="rounds of every target in turn")
+    parser.add_argument("--warmup", type=float, default=2)
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--servers", default="",
+                        help="workers[:threads[:phone_threads]], comma-separated (default: 2, or 1 embedded)")
+    parser.add_argument("--nginx-workers", type=int, default=2)
+    parser.add_argument("--embedded", action="store_true", help="SQLite and the in-process cache, one worker")
+    parser.add_argument("--before", metavar="REVISION",
+                        help="also load `sessioncloud serve` of this git revision (its own defaults)")
+    args = parser.parse_args(argv)
+    require("nginx", "wrk")
+    header("Config fetch: SessionCloud, nginx and the ceiling for Python",
+           "python bench/config_fetch.py " + " ".join(argv if argv is not None else sys.argv[1:]))
+
+    with bench_deployment(args.embedded) as env, ExitStack() as stack:
+        make_app(make_org(), PROVIDER_ID)
+        targets, body = start_targets(stack, env, args)
+        measure(targets, args)
+    table(
+        f"GET {PATH} ({len(body)} bytes), {deployment_label(args.embedded)}, {args.connections} connections, wrk -t2; "
+        f"every server in turn, {args.rounds} round(s) of {args.seconds:g} s per answer; the ceiling: the best of "
+        f"the minimal apps",
+        ["server", "answer", "requests/s", "of nginx", "of the ceiling", "p50 ms", "p99 ms", "errors",
+         "CPU µs/request (+ Redis)"],
+        rows(targets),
     )
-    subprocess.run([sys.executable, "-c", code], env={**env, "DJANGO_SETTINGS_MODULE": "sessioncloud.settings"},
-                   cwd=Path(__file__).resolve().parent.parent, check=True)
+    return 0
 
 
 if __name__ == "__main__":

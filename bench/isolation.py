@@ -24,19 +24,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import (  # noqa: E402
     Load,
     bench_database,
-    free_port,
     header,
     make_app,
     make_org,
     merged,
-    python_process,
+    parse_specs,
+    provider_stub,
+    provision_lua,
     require,
     sessioncloud_serve,
     table,
     wrk,
 )
-from bench.config_fetch import parse_specs  # noqa: E402
-from bench.provisioning import phone_bodies  # noqa: E402
 
 
 def with_retry_delay(lua: str, seconds: float) -> str:
@@ -51,27 +50,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=8, help="length of each load, seconds")
     parser.add_argument("--rounds", type=int, default=3, help="alone / beside rounds, taken in turn")
     parser.add_argument("--retry", type=float, default=1.0, help="dead-App phones' pause between tries, seconds")
-    parser.add_argument("--servers", default="default:2", help="server:workers[:threads]")
+    parser.add_argument("--servers", default="2", help="workers[:threads[:phone_threads]]")
     args = parser.parse_args(argv)
     require("wrk")
     header("Isolation: a dead provider service beside a healthy one",
            "python bench/isolation.py " + " ".join(argv if argv is not None else sys.argv[1:]))
 
-    healthy_port, dead_port = free_port(), free_port()
     rows: list[tuple[str, str, Load]] = []
-    with bench_database() as env, \
-            python_process(["bench/upstream_stub.py", "--port", str(healthy_port), "--latency", str(args.latency)],
-                           healthy_port), \
-            python_process(["bench/upstream_stub.py", "--port", str(dead_port), "--dead"], dead_port):
+    with bench_database() as env, provider_stub(args.latency) as healthy, provider_stub(dead=True) as dead_stub:
         org = make_org()
-        make_app(org, "HealthyInc", provisioning_mode="external",
-                 provisioning_url=f"http://127.0.0.1:{healthy_port}/provisioning")
-        make_app(org, "DeadInc", provisioning_mode="external",
-                 provisioning_url=f"http://127.0.0.1:{dead_port}/provisioning", provisioning_timeout=8)
+        make_app(org, "HealthyInc", provisioning_mode="external", provisioning_url=healthy.url)
+        make_app(org, "DeadInc", provisioning_mode="external", provisioning_url=dead_stub.url, provisioning_timeout=8)
         spec = parse_specs(args.servers)[0]
         with sessioncloud_serve(env, spec) as server:
             url = f"{server.base}/api/v1/provision"
-            healthy_lua, dead_lua = phone_bodies("HealthyInc"), with_retry_delay(phone_bodies("DeadInc"), args.retry)
+            healthy_lua = provision_lua("HealthyInc")
+            dead_lua = with_retry_delay(provision_lua("DeadInc"), args.retry)
             wrk(url, connections=args.phones, seconds=3, lua=healthy_lua)
             # Alone and beside the dead App in turn, so both see the same background on the machine.
             alone, beside, dead = [], [], []

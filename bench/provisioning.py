@@ -1,12 +1,16 @@
 """External provisioning: many phones at once against a provider service of fixed latency.
 
-    .venv/bin/python bench/provisioning.py [--phones 200] [--latency 0.2] [--seconds 15] [--servers default:2]
+    .venv/bin/python bench/provisioning.py [--embedded] [--phones 200] [--latency 0.2] [--seconds 15]
+        [--servers 2] [--before REV]
 
 Each phone POSTs /api/v1/provision (1,000 users and devices in turn) and SessionCloud calls the
 provider's service (bench/upstream_stub.py), which answers after exactly `--latency` seconds.
 The ideal throughput is phones / latency; the baseline measured in the same run is the stub
 loaded directly at the same concurrency. Our added latency is our latency minus the
-upstream's, at p50 and p99. PostgreSQL and Redis, as in production.
+upstream's, at p50 and p99; the CPU per call is the server processes' (from /proc) over the
+load. PostgreSQL + Redis with 2 workers by default; `--embedded`: SQLite and the in-process
+cache, 1 worker. `--servers workers[:threads[:phone_threads]]`, comma-separated; `--before REV`
+also loads `sessioncloud serve` of an earlier revision with its own defaults.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from __future__ import annotations
 import argparse
 import shutil
 import sys
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -21,32 +26,25 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import (  # noqa: E402
     Load,
     ServerSpec,
-    bench_database,
+    bench_deployment,
     cpu_seconds,
+    deployment_label,
     exported_version,
-    free_port,
     header,
-    lua_post,
     make_app,
     make_org,
-    python_process,
+    parse_specs,
+    provider_calls_bound,
+    provider_stub,
+    provision_lua,
+    ratio,
     require,
     sessioncloud_serve,
     table,
     wrk,
 )
-from bench.config_fetch import parse_specs  # noqa: E402
 
 USERS = 1000
-
-
-def phone_bodies(provider_id: str, users: int = USERS) -> str:
-    return lua_post(f"""
-bodies = {{}}
-for i = 1, {users} do
-  bodies[i] = string.format('{{"providerId":"{provider_id}","username":"u%d","password":"pw","deviceId":"bench-%06d","reprovision":true,"app":{{"platform":"ios","version":"6.0.0"}}}}', i, i)
-end
-""")
 
 
 def upstream_lua(users: int = USERS) -> str:
@@ -65,15 +63,64 @@ def log_position() -> int:
     return ProvisioningLogEntry.objects.order_by("-id").values_list("id", flat=True).first() or 0
 
 
-def failures_since(position: int) -> str:
-    """The provisioning log's failed calls by error code: what the errors column was."""
+def wait_for_log(position: int, quiet: float = 1.0, seconds: float = 20) -> None:
+    """Until the provisioning log has stopped growing for `quiet` seconds (at most `seconds`):
+    the calls cancelled when a load ended are logged a moment after it."""
+    from sessioncloud.providers.models import ProvisioningLogEntry
+
+    deadline = time.monotonic() + seconds
+    count, still_since = -1, time.monotonic()
+    while time.monotonic() < deadline:
+        now = ProvisioningLogEntry.objects.filter(id__gt=position).count()
+        if now != count:
+            count, still_since = now, time.monotonic()
+        elif time.monotonic() - still_since >= quiet:
+            return
+        time.sleep(0.2)
+
+
+def failures_since(position: int, provider_id: str | None = None) -> str:
+    """The provisioning log's failed calls by error code: what the errors column was.
+
+    Calls the phone gave up on are counted apart: wrk closes its connections when its time is
+    up, and the calls still waiting then are cancelled (and logged) as their phones went away.
+    """
     from django.db.models import Count
 
     from sessioncloud.providers.models import ProvisioningLogEntry
 
-    counts = (ProvisioningLogEntry.objects.filter(id__gt=position).exclude(outcome="ok")
-              .values_list("error_code").annotate(n=Count("id")).order_by("-n"))
-    return ", ".join(f"{code or 'rejected'} {n}" for code, n in counts) or "none"
+    entries = ProvisioningLogEntry.objects.filter(id__gt=position).exclude(outcome="ok")
+    if provider_id:
+        entries = entries.filter(app__provider_id=provider_id)
+    counts = dict(entries.values_list("error_code").annotate(n=Count("id")).order_by("-n"))
+    cancelled = counts.pop("client_disconnected", 0)
+    text = ", ".join(f"{code or 'rejected'} {n}" for code, n in counts.items()) or "none"
+    return f"{text} ({cancelled} cancelled at the end)" if cancelled else text
+
+
+def server_runs(args: argparse.Namespace) -> list[tuple[str, ServerSpec, Path | None]]:
+    workers = 1 if args.embedded else 2
+    runs: list[tuple[str, ServerSpec, Path | None]] = [
+        (f"SessionCloud, {spec.label()}", spec, None) for spec in parse_specs(args.servers or str(workers), workers)]
+    if args.before:
+        runs.append((f"SessionCloud {args.before}, its defaults, {ServerSpec(workers).label()}", ServerSpec(workers),
+                     exported_version(args.before)))
+    return runs
+
+
+def load_server(env: dict[str, str], spec: ServerSpec, code: Path | None,
+                args: argparse.Namespace) -> tuple[Load, float, str]:
+    """One server under the phones' load: the load, its CPU ms per call, the log's failed calls."""
+    lua = provision_lua("ProvInc", users=USERS)
+    with sessioncloud_serve(env, spec, code=code) as server:
+        url = f"{server.base}/api/v1/provision"
+        wrk(url, connections=args.phones, seconds=args.warmup, lua=lua)
+        pids = server.worker_pids()
+        before, since = cpu_seconds(pids), log_position()
+        load = wrk(url, connections=args.phones, seconds=args.seconds, lua=lua)
+        cpu_ms = (cpu_seconds(pids) - before) * 1000 / max(1, load.requests)
+        wait_for_log(since)
+        return load, cpu_ms, failures_since(since)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -82,56 +129,38 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--latency", type=float, default=0.2, help="the provider service's latency, seconds")
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--warmup", type=float, default=3)
-    parser.add_argument("--servers", default="default:2", help="server:workers[:threads], comma-separated")
+    parser.add_argument("--servers", default="",
+                        help="workers[:threads[:phone_threads]], comma-separated (default: 2, or 1 embedded)")
+    parser.add_argument("--embedded", action="store_true", help="SQLite and the in-process cache, one worker")
     parser.add_argument("--before", metavar="REVISION",
-                        help="also load `sessioncloud serve` of this git revision (its own defaults, 2 workers)")
+                        help="also load `sessioncloud serve` of this git revision (its own defaults)")
     args = parser.parse_args(argv)
     require("wrk")
     header("External provisioning against a fixed-latency provider service",
            "python bench/provisioning.py " + " ".join(argv if argv is not None else sys.argv[1:]))
 
-    ideal = args.phones / args.latency
-    rows: list[tuple[str, Load]] = []
-    cpu_ms: dict[str, str] = {}
-    failures: dict[str, str] = {}
-    stub_port = free_port()
-    with bench_database() as env, \
-            python_process(["bench/upstream_stub.py", "--port", str(stub_port), "--latency", str(args.latency)],
-                           stub_port):
-        stub_url = f"http://127.0.0.1:{stub_port}/provisioning"
-        make_app(make_org(), "ProvInc", provisioning_mode="external", provisioning_url=stub_url,
+    rows: list[tuple[str, Load, str, str]] = []
+    with bench_deployment(args.embedded) as env, provider_stub(args.latency) as stub:
+        make_app(make_org(), "ProvInc", provisioning_mode="external", provisioning_url=stub.url,
                  provisioning_timeout=8)
-        rows.append(("provider service alone (baseline)",
-                     wrk(f"http://127.0.0.1:{stub_port}/provisioning", connections=args.phones,
-                         seconds=args.seconds, lua=upstream_lua())))
-        runs = [(f"SessionCloud, {spec.label()}", spec, None) for spec in parse_specs(args.servers)]
-        if args.before:
-            runs.append((f"SessionCloud {args.before}, its defaults", ServerSpec("default", 2),
-                         exported_version(args.before)))
-        for name, spec, code in runs:
-            with sessioncloud_serve(env, spec, code=code) as server:
-                url = f"{server.base}/api/v1/provision"
-                wrk(url, connections=args.phones, seconds=args.warmup, lua=phone_bodies("ProvInc"))
-                pids = server.worker_pids()
-                before, since = cpu_seconds(pids), log_position()
-                load = wrk(url, connections=args.phones, seconds=args.seconds, lua=phone_bodies("ProvInc"))
-                cpu_ms[name] = f"{(cpu_seconds(pids) - before) * 1000 / max(1, load.requests):.1f}"
-                failures[name] = failures_since(since)
-                rows.append((name, load))
+        print(f"per-App bound on calls in flight: {provider_calls_bound()} per process")
+        baseline = wrk(stub.url, connections=args.phones, seconds=args.seconds, lua=upstream_lua())
+        rows.append(("provider service alone (baseline)", baseline, "-", "-"))
+        for name, spec, code in server_runs(args):
+            load, cpu_ms, failures = load_server(env, spec, code, args)
+            rows.append((name, load, failures, f"{cpu_ms:.2f}"))
             if code is not None:
                 shutil.rmtree(code, ignore_errors=True)
 
-    upstream_ms = args.latency * 1000
-    baseline = rows[0][1]
+    ideal, upstream_ms = args.phones / args.latency, args.latency * 1000
     table(
-        f"POST /api/v1/provision, {args.phones} phones, provider latency {upstream_ms:.0f} ms, "
-        f"{args.seconds:g} s each; ideal {ideal:.0f} requests/s",
+        f"POST /api/v1/provision, {deployment_label(args.embedded)}, {args.phones} phones, provider latency "
+        f"{upstream_ms:.0f} ms, {args.seconds:g} s each; ideal {ideal:.0f} requests/s",
         ["target", "requests/s", "of ideal", "of baseline", "p50 ms", "p99 ms", "added p50 ms", "added p99 ms",
-         "errors", "failed calls in the log", "app CPU ms/request"],
-        [(name, load.rps, f"{load.rps / ideal:.0%}", f"{load.rps / baseline.rps:.0%}", load.p50_ms, load.p99_ms,
-          load.p50_ms - upstream_ms, load.p99_ms - upstream_ms, load.errors, failures.get(name, "-"),
-          cpu_ms.get(name, "-"))
-         for name, load in rows],
+         "errors", "failed calls in the log", "server CPU ms per call"],
+        [(name, load.rps, ratio(load.rps, ideal), ratio(load.rps, baseline.rps), load.p50_ms, load.p99_ms,
+          load.p50_ms - upstream_ms, load.p99_ms - upstream_ms, load.errors, failures, cpu)
+         for name, load, failures, cpu in rows],
     )
     return 0
 

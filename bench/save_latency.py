@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     with bench_database() as env:
         app = make_app(make_org(), "SaveInc")
         for tier in ("false", "true"):
-            spec, name = ServerSpec("default", 2), f"tier {'on' if tier == 'true' else 'off'}"
+            spec, name = ServerSpec(2), f"tier {'on' if tier == 'true' else 'off'}"
             tier_env = {**env, "SESSIONCLOUD_CONFIG_LOCAL_TIER": tier}
             with sessioncloud_serve(tier_env, spec) as first, sessioncloud_serve(tier_env, spec) as second:
                 for base in (first.base, second.base):

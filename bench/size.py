@@ -300,8 +300,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def measure_both(empty_env: dict[str, str], full_env: dict[str, str], args: argparse.Namespace) -> tuple[Target, Target]:
     rng = random.Random(7)
-    with sessioncloud_serve(empty_env, ServerSpec("default", 2)) as empty_server, \
-            sessioncloud_serve(full_env, ServerSpec("default", 2)) as full_server:
+    with sessioncloud_serve(empty_env, ServerSpec(2)) as empty_server, \
+            sessioncloud_serve(full_env, ServerSpec(2)) as full_server:
         empty = Target("near-empty", empty_server.base, SMALL_APPS, "scempty", rng)
         full = Target("full", full_server.base, args.apps, "scfull", rng)
         for target in (empty, full):

@@ -4,7 +4,9 @@
     python bench/upstream_stub.py --port 9002 --dead
 
 One asyncio loop, so thousands of calls can wait at once without a thread each; every answer is
-the SPEC 6.3 JSON for the username asked, after exactly `--latency` seconds.
+the SPEC 6.3 JSON for the username asked, after exactly `--latency` seconds (a call whose
+caller goes away first is dropped then). `GET /stats` answers at once with the calls waiting
+now, the most that ever waited at once, and the calls answered so far.
 """
 
 from __future__ import annotations
@@ -12,27 +14,67 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+from dataclasses import asdict, dataclass
 from urllib.parse import parse_qs, urlsplit
+
+
+@dataclass
+class Stats:
+    in_flight: int = 0
+    peak_in_flight: int = 0
+    answered: int = 0
+
+
+STATS = Stats()
 
 
 def answer_for(target: str) -> bytes:
     username = parse_qs(urlsplit(target).query).get("username", ["user"])[0]
-    body = json.dumps({"update": True, "errmsg": "", "sipaccounts": [
-        {"sipusername": username, "sippassword": f"{username}-secret", "displayname": f"User {username}"}]})
+    return json_answer(json.dumps({"update": True, "errmsg": "", "sipaccounts": [
+        {"sipusername": username, "sippassword": f"{username}-secret", "displayname": f"User {username}"}]}))
+
+
+def json_answer(body: str) -> bytes:
     return (f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n"
             f"Connection: close\r\n\r\n{body}").encode()
+
+
+async def caller_left_within(reader: asyncio.StreamReader, seconds: float) -> bool:
+    """Wait `seconds`, or less if the caller closes the connection first (it sends nothing more)."""
+    try:
+        async with asyncio.timeout(seconds):
+            await reader.read()
+    except TimeoutError:
+        return False
+    return True
+
+
+async def answer_call(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, target: str, latency: float,
+                      dead: bool) -> None:
+    STATS.in_flight += 1
+    STATS.peak_in_flight = max(STATS.peak_in_flight, STATS.in_flight)
+    try:
+        if dead:
+            await reader.read()  # hold the connection until the caller gives up
+            return
+        if await caller_left_within(reader, latency):
+            return
+        writer.write(answer_for(target))
+        await writer.drain()
+        STATS.answered += 1
+    finally:
+        STATS.in_flight -= 1
 
 
 async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, latency: float, dead: bool) -> None:
     try:
         head = await reader.readuntil(b"\r\n\r\n")
-        if dead:
-            await reader.read()  # hold the connection until the caller gives up
-            return
         target = head.split(b" ", 2)[1].decode("latin-1")
-        await asyncio.sleep(latency)
-        writer.write(answer_for(target))
-        await writer.drain()
+        if target == "/stats":
+            writer.write(json_answer(json.dumps(asdict(STATS))))
+            await writer.drain()
+            return
+        await answer_call(reader, writer, target, latency, dead)
     except (asyncio.IncompleteReadError, ConnectionError, asyncio.LimitOverrunError):
         pass
     finally:

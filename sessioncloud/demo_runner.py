@@ -69,6 +69,8 @@ def run_demo(argv: list[str]) -> int:
     parser.add_argument("--seed-only", action="store_true", help="Migrate and seed, then stop.")
     args = parser.parse_args(argv)
     allow_demo_provider()
+    # Links the demo hands out (setup pages, Linphone addresses) point at the address it serves.
+    os.environ.setdefault("SESSIONCLOUD_PUBLIC_URL", f"http://{args.host}:{args.port}")
     import django
     from django.core.management import call_command
 

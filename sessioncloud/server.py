@@ -17,6 +17,8 @@ FRONT_TARGET = "sessioncloud.serving.front:application"
 DEFAULT_DJANGO_THREADS = 16
 # Longer than any provider call may take (15 s), so a worker told to stop finishes its calls.
 SHUTDOWN_GRACE_SECONDS = 20
+# About 40 MB per 1,000 requests waiting (docs/performance.md), and two file descriptors each.
+MAX_REQUESTS_PER_WORKER = 8192
 # docs/performance.md, "An in-process cache in front of Redis?": the measurements behind it.
 LOCAL_TIER_BY_DEFAULT = True
 
@@ -46,8 +48,6 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 def serve(argv: list[str]) -> int:
     args = parse_args(argv)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "sessioncloud.settings")
-    # Each thread holds at most one PostgreSQL connection, from a pool per process.
-    os.environ.setdefault("DATABASE_POOL_SIZE", str(args.threads + args.phone_threads))
     # With Redis, the workers answer phone configs from memory under a lease (providers/config.py);
     # set SESSIONCLOUD_CONFIG_LOCAL_TIER=false to answer every one from Redis.
     os.environ.setdefault("SESSIONCLOUD_CONFIG_LOCAL_TIER", "true" if LOCAL_TIER_BY_DEFAULT else "false")
@@ -78,7 +78,11 @@ def run_granian(host: str, port: int, workers: int) -> None:
         http=HTTPModes.http1,
         websockets=False,
         workers=workers,
-        backlog=2048,
+        backlog=4096,
+        # Requests each worker takes on at once. Granian's default (backlog ÷ workers) would hold
+        # 2,000 phones waiting on a slow provider back in the kernel's queue; the bound that
+        # matters is per App (SESSIONCLOUD_PROVIDER_CALLS_PER_APP), and this only caps memory.
+        backpressure=MAX_REQUESTS_PER_WORKER,
         log_level=LogLevels.warning,
         respawn_failed_workers=True,
         workers_kill_timeout=SHUTDOWN_GRACE_SECONDS,

@@ -149,8 +149,8 @@ def _database() -> dict:
                              "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"}
     pool_size = env_int("DATABASE_POOL_SIZE", 0)
     if pool_size > 0 and config["ENGINE"] == "django.db.backends.postgresql":
-        # One pool per process, shared by its threads (`sessioncloud serve` turns it on): a
-        # thread waiting on a provider's service holds no connection (see providers/provision.py).
+        # One pool per process, shared by its threads, for deployments with more threads than
+        # PostgreSQL may have connections (docs/deployment.md). By default each thread keeps its own.
         config["CONN_MAX_AGE"] = 0
         config["OPTIONS"] = {**config.get("OPTIONS", {}),
                              "pool": {"min_size": 1, "max_size": pool_size, "timeout": 10}}

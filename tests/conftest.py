@@ -11,26 +11,20 @@ from django.core.cache import cache
 from django.test import Client
 
 from sessioncloud.accounts.models import ApiKey, Organization
+from sessioncloud.providers import outbound
 from sessioncloud.providers.models import App
+from sessioncloud.provisioning.breaker import MemoryBreakerStore
 from tests.factories import make_app
 
 
 @pytest.fixture(autouse=True)
-def fresh_cache() -> Iterator[None]:
-    # The database rolls back after each test; the cache must forget with it.
+def fresh_cache(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    # The database rolls back after each test (and hands out the same ids again); the cache and
+    # the in-process circuit breakers must forget with it.
     cache.clear()
+    monkeypatch.setattr(outbound, "_memory_store", MemoryBreakerStore())
     yield
     cache.clear()
-
-
-@pytest.fixture(autouse=True)
-def fresh_breakers(monkeypatch: pytest.MonkeyPatch) -> None:
-    # Breakers are kept per App id, and a rolled-back test's App id is given out again: the
-    # next test's App must not find the last one's open breaker.
-    from sessioncloud.providers import outbound
-    from sessioncloud.provisioning.breaker import MemoryBreakerStore
-
-    monkeypatch.setattr(outbound, "_memory_store", MemoryBreakerStore())
 
 
 class ApiClient:

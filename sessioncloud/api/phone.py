@@ -34,12 +34,13 @@ from sessioncloud.api.schemas import (
     RedeemOut,
 )
 from sessioncloud.codes.formats import PROVIDER_ID_RE, CodeError, parse_code
-from sessioncloud.providers import ratelimit
+from sessioncloud.providers import linphone, ratelimit
 from sessioncloud.providers.config import (
     MISSING,
     RenderedConfig,
-    config_in_memory,
+    config_cache,
     get_rendered_config,
+    parse_entry,
 )
 from sessioncloud.providers.lookup import enabled_app_and_device
 from sessioncloud.providers.provision import (
@@ -142,12 +143,45 @@ def config_reply(rendered: RenderedConfig | None, if_none_match: str) -> PhoneAn
     return PhoneAnswer(200, rendered.body, (("Content-Type", JSON_TYPE), *validators))
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """The answers to a config kept in memory, built once per rendering."""
+
+    entry: bytes  # the cache's bytes object: a save replaces it, so identity tells a new rendering
+    etag: str | None  # None for an unknown ProviderId
+    found: PhoneAnswer
+    not_modified: PhoneAnswer | None
+
+
+_prepared: dict[str, Prepared] = {}
+MAX_PREPARED = 10_000
+
+
 def config_from_memory(provider_id: str, if_none_match: str) -> PhoneAnswer | None:
     """The answer when this process holds it in memory (no I/O, for the loop itself), else None."""
-    found = config_in_memory(provider_id)
-    if found is None:
+    key = provider_id.lower()
+    entry = config_cache().peek(key)
+    if entry is None:
         return None
-    return config_reply(None if found == MISSING else found, if_none_match)  # type: ignore[arg-type]
+    prepared = _prepared.get(key)
+    if prepared is None or prepared.entry is not entry:
+        prepared = _prepare(key, entry)
+    if if_none_match and prepared.etag and etag_matches(if_none_match, prepared.etag):
+        return prepared.not_modified
+    return prepared.found
+
+
+def _prepare(key: str, entry: bytes) -> Prepared:
+    found = parse_entry(entry)
+    if found == MISSING:
+        prepared = Prepared(entry, None, error_answer(PROVIDER_NOT_FOUND), None)
+    else:
+        assert isinstance(found, RenderedConfig)
+        prepared = Prepared(entry, found.etag, config_reply(found, ""), config_reply(found, found.etag))
+    if len(_prepared) >= MAX_PREPARED:
+        _prepared.clear()
+    _prepared[key] = prepared
+    return prepared
 
 
 @answering_errors
@@ -242,6 +276,34 @@ async def parse_answer(payload: ParseIn, ip: str | None) -> PhoneAnswer:
     except CodeError as error:
         raise ApiError(422, "invalid_code", f"This code cannot be read: {error}.",
                        fields={"code": str(error)}) from None
+
+
+# --- GET /linphone/{token} and GET /providers/{providerId}/linphone (docs/linphone.md) --------
+
+
+def linphone_reply(answer: linphone.Answer) -> PhoneAnswer:
+    return PhoneAnswer(answer.status, answer.body, (("Content-Type", answer.content_type), *answer.headers.items()))
+
+
+@answering_errors
+async def linphone_enduser_answer(token: str, ip: str | None, user_agent: str, browser: bool = False) -> PhoneAnswer:
+    begun = await run_blocking(linphone.begin_enduser, token, ip, user_agent, browser=browser)
+    if isinstance(begun, linphone.Answer):
+        return linphone_reply(begun)
+    outcome = begun.provisioned
+    if isinstance(outcome, ProviderCall):
+        outcome = await complete_external(outcome)
+    return linphone_reply(await run_blocking(linphone.finish_enduser, begun, outcome))
+
+
+@answering_errors
+async def linphone_app_answer(provider_id: str) -> PhoneAnswer:
+    return linphone_reply(await run_blocking(linphone.serve_app, provider_id))
+
+
+def asks_for_html(accept: str) -> bool:
+    # Linphone sends no Accept header (or */*); browsers navigating ask for HTML first.
+    return "text/html" in accept
 
 
 # --- The same endpoints as django-ninja routes (OpenAPI, and Django's own request cycle) --------

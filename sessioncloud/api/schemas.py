@@ -121,6 +121,19 @@ class SipIn(Strict):
     port: int | None = None  # read-only (part of domain); accepted for GET-then-PATCH
 
 
+class StoreLinksIn(Strict):
+    ios: str | None = Field(default=None, max_length=1000)
+    android: str | None = Field(default=None, max_length=1000)
+    desktop: str | None = Field(default=None, max_length=1000)
+
+
+class SetupPageIn(Strict):
+    phoneApp: Literal["linphone", "sessiontalk"] | None = None
+    appName: str | None = Field(default=None, max_length=60)
+    storeLinks: StoreLinksIn | None = None
+    linphoneUrl: str | None = None  # read-only: the App's Linphone address for typed logins
+
+
 class ProvisioningIn(Strict):
     mode: Literal["portal", "external"] | None = None
     url: str | None = Field(default=None, max_length=1000)
@@ -141,6 +154,7 @@ class AppIn(Strict):
     branding: BrandingIn | None = None
     login: LoginIn | None = None
     sip: SipIn | None = None
+    setupPage: SetupPageIn | None = None
     provisioning: ProvisioningIn | None = None
     # Read-only: accepted so a GET can be sent back as a PATCH unchanged.
     configVersion: str | None = None
@@ -158,6 +172,7 @@ class AppOut(BaseModel):
     branding: dict
     login: dict
     sip: dict
+    setupPage: dict
     provisioning: dict
     configVersion: str
     created: str
@@ -223,6 +238,10 @@ class TokenCreatedOut(BaseModel):
     code: str
     link: str
     expiresAt: str
+    setupPage: str = Field(description="The end user's setup page (SPEC 13); opening it uses nothing up")
+    linphoneUrl: str = Field(description="Linphone's remote provisioning address for this token: show it "
+                                         "as a QR code, never send it as a link in an e-mail")
+    linphoneLink: str = Field(description="The same as a linphone-config: link that opens Linphone")
 
 
 class TokenOut(BaseModel):

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import close_old_connections
 from django.db.models import Q
 from django.utils import timezone
 from huey import crontab
@@ -23,7 +22,7 @@ from sessioncloud.accounts.models import record_audit
 from sessioncloud.onboarding import imports, mailing, qrfiles
 from sessioncloud.onboarding.csvfile import read_csv
 from sessioncloud.onboarding.models import Job, JobKind, JobStatus
-from sessioncloud.onboarding.runner import huey
+from sessioncloud.onboarding.queue import huey, tidies_connections
 from sessioncloud.onboarding.sheet import PAPER
 from sessioncloud.providers.models import App, EndUser
 
@@ -223,15 +222,9 @@ class Progress:
 # it (no connection while claiming or finishing), which a later try may get past. Once the tries
 # are spent, a job never claimed is delivered again by redeliver_lost_jobs.
 @huey.task(retries=3, retry_delay=10)
+@tidies_connections
 def run_job_task(job_id: str) -> None:
-    # Django keeps a connection per thread; a consumer thread must tidy it like a request does.
-    if not huey.immediate:
-        close_old_connections()
-    try:
-        run_job(job_id)
-    finally:
-        if not huey.immediate:
-            close_old_connections()
+    run_job(job_id)
 
 
 def run_job(job_id: str) -> None:
@@ -378,14 +371,9 @@ def _redeliver(job_id: str, cutoff: datetime) -> bool:
 
 # Every minute, and at once when a worker starts (after an outage, say).
 @huey.periodic_task(crontab())
+@tidies_connections
 def redeliver_lost_jobs_task() -> None:
-    if not huey.immediate:
-        close_old_connections()
-    try:
-        redeliver_lost_jobs()
-    finally:
-        if not huey.immediate:
-            close_old_connections()
+    redeliver_lost_jobs()
 
 
 # --- housekeeping --------------------------------------------------------------------------
@@ -401,9 +389,6 @@ def purge_old_jobs() -> int:
 
 
 @huey.periodic_task(crontab(minute="*/30"))
+@tidies_connections
 def purge_old_jobs_task() -> None:
-    close_old_connections()
-    try:
-        purge_old_jobs()
-    finally:
-        close_old_connections()
+    purge_old_jobs()

@@ -1,7 +1,9 @@
 """Setup e-mails: each App's sender name and template, a preview, and sending through SMTP.
 
-Every e-mail carries a fresh setup token (never a password) as a QR code attachment and as a
-link in the text. A failure is reported per recipient; the run itself always completes.
+Every e-mail carries a fresh setup token (never a password) inside the address of the user's
+setup page (SPEC 13), as a link and as a QR code attachment. Opening the page uses nothing up, so
+mail scanners that follow links cannot spend the token; the app's own redemption does. A
+failure is reported per recipient; the run itself always completes.
 """
 
 from __future__ import annotations
@@ -20,12 +22,12 @@ from django.core.mail.backends.base import BaseEmailBackend
 from django.utils import timezone
 
 from sessioncloud.accounts.models import record_audit
-from sessioncloud.codes.formats import encode_token
 from sessioncloud.codes.qr import render_png
 from sessioncloud.onboarding import mailtemplate
 from sessioncloud.onboarding.audit import record_audits
 from sessioncloud.onboarding.models import EmailSettings
 from sessioncloud.providers.models import App, EndUser
+from sessioncloud.providers.setup import phone_app_info, setup_page_url
 from sessioncloud.providers.tokens import TokenRequestError, issue_token, revoke
 
 log = logging.getLogger("sessioncloud.onboarding")
@@ -34,7 +36,7 @@ QR_FILENAME = "setup-code.png"
 # After this many mail-server connection failures in a row the rest are reported unsent
 # instead of each waiting for its own time-out.
 MAX_UNREACHABLE = 3
-PREVIEW_TOKEN = "example-token-not-valid"  # noqa: S105 - shaped like a token, redeems nothing
+PREVIEW_TOKEN = "example-token-not-valid"  # noqa: S105 - shaped like a token, opens no setup
 PREVIEW_NAME = "Alex Example"
 
 
@@ -91,13 +93,13 @@ def preview_email(app: App, *, sender_name: str | None = None, subject: str | No
     expires = timezone.now() + timedelta(hours=app.token_ttl_hours)
     name = (end_user.display_name or end_user.external_id) if end_user else PREVIEW_NAME
     to = (end_user.email if end_user and end_user.email else "alex@example.com")
-    subject_text, body_text = _render(draft, name, encode_token(PREVIEW_TOKEN), expires)
+    subject_text, body_text = _render(draft, name, setup_page_url(PREVIEW_TOKEN), expires)
     return EmailPreview(_sender(draft), to, subject_text, body_text, QR_FILENAME)
 
 
 def _render(email_settings: EmailSettings, name: str, link: str, expires: datetime) -> tuple[str, str]:
     values = {"name": name, "link": link, "provider": email_settings.app.name,
-              "expires": f"{expires:%Y-%m-%d %H:%M} UTC"}
+              "expires": f"{expires:%Y-%m-%d %H:%M} UTC", "app": phone_app_info(email_settings.app).name}
     return (mailtemplate.one_line(mailtemplate.render(email_settings.subject, values)),
             mailtemplate.render(email_settings.body, values))
 
@@ -147,12 +149,12 @@ def _send_one(app: App, email_settings: EmailSettings, sender: str, user: EndUse
         issued = issue_token(user, created_by=actor)
     except TokenRequestError as error:
         return f"No setup token for this end user: {error.message}", None
-    subject, body = _render(email_settings, user.display_name or user.external_id, issued.code,
-                            issued.token.expires)
+    page = setup_page_url(issued.plain)
+    subject, body = _render(email_settings, user.display_name or user.external_id, page, issued.token.expires)
     message = EmailMessage(subject, body, sender, [user.email], connection=connection,
                            reply_to=[app.contact_email] if app.contact_email else None,
                            headers={"Auto-Submitted": "auto-generated"})
-    message.attach(QR_FILENAME, render_png(issued.code), "image/png")
+    message.attach(QR_FILENAME, render_png(page), "image/png")
     failure, reachable = _deliver(message, connection)
     if failure:
         revoke(issued.token)  # never delivered: it must not stay usable

@@ -12,19 +12,22 @@ from dataclasses import dataclass
 
 PLACEHOLDERS = {
     "name": "the end user's display name (else their external id)",
-    "link": "the one-time setup link (scloc:?v=2&token=...)",
+    "link": "the end user's setup page (https://<host>/setup/...): it names the app to install and "
+            "sets it up; opening it uses nothing up",
     "provider": "the App's name",
     "expires": "when the setup link stops working (UTC)",
+    "app": "the app to install (Linphone, or the App's Sessiontalk app)",
 }
 DEFAULT_SUBJECT = "Set up {{ provider }} on your phone"
 DEFAULT_BODY = """Hello {{ name }},
 
-your {{ provider }} softphone is ready. Install the app, then scan the attached QR code
-with it, or open this link on your phone:
+your {{ provider }} phone line is ready. Open this page on your phone: it tells you to install
+{{ app }} and sets it up with your account. On a computer, scan the attached QR code with your
+phone's camera instead.
 
 {{ link }}
 
-The code works once and stops working on {{ expires }}. Please do not forward this e-mail.
+The setup works once and stops working on {{ expires }}. Please do not forward this e-mail.
 """
 MAX_SENDER_NAME = 100
 MAX_SUBJECT = 200

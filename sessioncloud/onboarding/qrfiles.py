@@ -1,5 +1,9 @@
 """QR codes for many end users at once: each user's code in the chosen format, then a ZIP of
-PNG files or a printable PDF sheet."""
+PNG files or a printable PDF sheet whose cards name the app to install and where to get it.
+
+A setup token's QR code is what the App's app scans: Linphone's https address of the token
+(a phone's camera that opens it lands on the setup page) or, for Sessiontalk apps, the scloc
+code."""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.db import transaction
 
@@ -18,6 +23,7 @@ from sessioncloud.onboarding.audit import record_audits
 from sessioncloud.onboarding.sheet import Card, render_sheet
 from sessioncloud.providers.endusers import external_code, local_code
 from sessioncloud.providers.models import App, EndUser, SetupToken
+from sessioncloud.providers.setup import SESSIONTALK_NAME, PhoneAppInfo, phone_app_info, setup_codes
 from sessioncloud.providers.tokens import TokenRequestError, issue_token
 
 FORMATS = ("token", "local", "external")
@@ -62,7 +68,8 @@ def _code(user: EndUser, code_format: str, actor: str) -> UserCode | str:
     try:
         if code_format == "token":
             issued = issue_token(user, created_by=actor)
-            return UserCode(user, issued.code, issued.token)
+            # What the App's app scans: Linphone its https address, a Sessiontalk app the scloc code.
+            return UserCode(user, setup_codes(user.app, issued.plain).qr, issued.token)
         return UserCode(user, local_code(user) if code_format == "local" else external_code(user))
     except (CodeError, TokenRequestError) as error:
         return _sentence(str(error))
@@ -96,7 +103,25 @@ def pdf_sheet(app: App, codes: Sequence[UserCode], code_format: str, paper: str,
 
 
 def instructions(app: App, code_format: str, expires: datetime | None) -> str:
-    first = f"Install the {app.name} app, open it and scan this code."
+    """The card's text: the real app to install and where, then how to use the code."""
+    info = phone_app_info(app)
     if code_format == "token" and expires is not None:
+        if info.linphone:
+            first = (f"Install {info.name} ({_where(info)}). Scan this code with the phone's camera, or in "
+                     f"{info.name}: Assistant, Fetch remote configuration, Scan QR code.")
+        else:
+            first = f"Install {info.name} ({_where(info)}), open it and scan this code."
         return f"{first} It works once, until {expires:%Y-%m-%d %H:%M} UTC. Keep it private."
-    return f"{first} The code holds your password: keep it private."
+    # Codes that carry credentials are read by Sessiontalk apps only.
+    name = SESSIONTALK_NAME if info.linphone else info.name
+    return f"Install {name}, open it and scan this code. The code holds your password: keep it private."
+
+
+def _where(info: PhoneAppInfo) -> str:
+    places = [place for place, link in (("App Store", info.ios), ("Google Play", info.android),
+                                        (_host(info.desktop), info.desktop)) if link]
+    return ", ".join(places) if places else "from your app store"
+
+
+def _host(url: str | None) -> str:
+    return urlsplit(url or "").hostname or ""

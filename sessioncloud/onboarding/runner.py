@@ -18,23 +18,14 @@ import time
 from typing import Any
 
 from django.conf import settings
-from huey import Huey, RedisHuey, SqliteHuey
 from huey.consumer import Consumer
 
-QUEUE_NAME = "sessioncloud-jobs"
+from sessioncloud.onboarding.queue import huey
+
 # Without Redis the consumer polls SQLite: one cheap query a second at most keeps the wait
 # before a job starts short (Redis pushes new jobs at once).
 POLL_MAX_DELAY = 1.0
 SHUTDOWN_SECONDS = 15
-
-
-def make_huey() -> Huey:
-    if settings.REDIS_URL:
-        return RedisHuey(QUEUE_NAME, url=settings.REDIS_URL, results=False)
-    return SqliteHuey(QUEUE_NAME, filename=str(settings.DATA_DIR / "jobs.sqlite3"), results=False)
-
-
-huey = make_huey()
 
 
 def make_consumer(threads: int, **options: Any) -> Consumer:

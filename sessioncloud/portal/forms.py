@@ -70,13 +70,18 @@ class NewAppForm(forms.ModelForm):
 class GeneralForm(AppSettingsForm):
     class Meta:
         model = App
-        fields = ["name", "kind", "enabled", "ios_bundle_id", "android_package"]
-        widgets = {"kind": forms.RadioSelect}
+        fields = ["name", "kind", "enabled", "ios_bundle_id", "android_package", "phone_app", "phone_app_name",
+                  "ios_store_url", "android_store_url", "desktop_download_url"]
+        widgets = {"kind": forms.RadioSelect, "phone_app": forms.RadioSelect}
         labels = {"ios_bundle_id": "iOS bundle id", "android_package": "Android package name"}
         help_texts = {
             "enabled": "A disabled App answers phones as if it did not exist.",
             "ios_bundle_id": "Whitelabel only, for example com.acme.phone.",
             "android_package": "Whitelabel only, for example com.acme.phone.",
+            "phone_app": "Named on your users' setup page, setup e-mails and printed cards.",
+            "phone_app_name": "Leave empty for “Linphone”, or for a Sessiontalk app: “Sessiontalk” "
+                              "(generic Apps) or this App's name (whitelabel Apps).",
+            "ios_store_url": "https:// only. Leave the three links empty to use Linphone's own store pages.",
         }
 
 

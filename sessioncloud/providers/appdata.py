@@ -7,6 +7,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 
 from sessioncloud.providers.config import config_version, public_config
+from sessioncloud.providers.linphone import app_url as linphone_app_url
 from sessioncloud.providers.models import App
 
 # JSON path in the App body -> model field. Read and write go through this one table.
@@ -35,6 +36,11 @@ FIELD_PATHS: dict[str, str] = {
     "sip.callrecording": "callrecording",
     "sip.voicemailNumber": "voicemail_number",
     "sip.registrationExpires": "registration_expires",
+    "setupPage.phoneApp": "phone_app",
+    "setupPage.appName": "phone_app_name",
+    "setupPage.storeLinks.ios": "ios_store_url",
+    "setupPage.storeLinks.android": "android_store_url",
+    "setupPage.storeLinks.desktop": "desktop_download_url",
     "provisioning.mode": "provisioning_mode",
     "provisioning.url": "provisioning_url",
     "provisioning.authHeader": "provisioning_auth_header",
@@ -50,7 +56,7 @@ SECRET_FIELDS = {"provisioning_auth_header", "signing_secrets"}
 NULLABLE_TEXT = {
     "ios_bundle_id", "android_package", "contact_email", "username_placeholder",
     "password_placeholder", "sip_proxy", "voicemail_number", "provisioning_url",
-    "provisioning_auth_header",
+    "provisioning_auth_header", "phone_app_name", "ios_store_url", "android_store_url", "desktop_download_url",
 }
 REQUIRED_ON_CREATE = ("providerId", "name", "sip.domain")
 
@@ -114,6 +120,13 @@ def app_json(app: App) -> dict[str, Any]:
         "branding": branding,
         "login": {k: v for k, v in config["login"].items() if k != "mode"},
         "sip": sip,
+        "setupPage": {
+            "phoneApp": app.phone_app,
+            "appName": app.phone_app_name or None,
+            "storeLinks": {"ios": app.ios_store_url or None, "android": app.android_store_url or None,
+                           "desktop": app.desktop_download_url or None},
+            "linphoneUrl": linphone_app_url(app),
+        },
         "provisioning": {
             "mode": app.provisioning_mode,
             "url": app.provisioning_url or None,

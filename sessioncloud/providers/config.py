@@ -27,7 +27,9 @@ from typing import Any
 
 import redis
 from django.conf import settings
+from django.core.signals import setting_changed
 from django.db.models.functions import Lower
+from django.dispatch import receiver
 
 from sessioncloud.lib.leases import ALL, DEFAULT_LEASE_SECONDS, LeaseNames, LocalTier, invalidate
 from sessioncloud.lib.redisread import RedisReader, RedisReadError
@@ -357,8 +359,22 @@ def _config_cache(redis_url: str, prefix: str) -> ConfigCache:
                             lease_seconds=lease_seconds)
 
 
+_current: ConfigCache | None = None
+
+
+@receiver(setting_changed)
+def _forget_current_cache(setting: str, **kwargs: Any) -> None:
+    global _current
+    if setting in ("REDIS_URL", "CACHES", "CONFIG_LOCAL_TIER", "CONFIG_LEASE_MS"):
+        _current = None
+
+
 def config_cache() -> ConfigCache:
-    return _config_cache(settings.REDIS_URL or "", settings.CACHES["default"].get("KEY_PREFIX", "sc"))
+    # Read on every config fetch: the settings are looked at once, and again only if they change.
+    global _current
+    if _current is None:
+        _current = _config_cache(settings.REDIS_URL or "", settings.CACHES["default"].get("KEY_PREFIX", "sc"))
+    return _current
 
 
 def parse_entry(entry: bytes) -> RenderedConfig | str:
@@ -375,12 +391,6 @@ def cached_config(provider_id: str) -> RenderedConfig | str | None:
     except redis.RedisError as error:
         log.warning("config cache unavailable: %s", error)
         return None
-    return parse_entry(entry) if entry else None
-
-
-def config_in_memory(provider_id: str) -> RenderedConfig | str | None:
-    """What this process holds in memory, found without any I/O: a rendering, MISSING, or None."""
-    entry = config_cache().peek(provider_id)
     return parse_entry(entry) if entry else None
 
 

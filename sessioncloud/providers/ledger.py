@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cache
 
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
 from sessioncloud.providers.models import Device, DeviceStatus, ProvisioningLogEntry
@@ -182,9 +182,11 @@ def record_call(app_id: int, visit: DeviceVisit, line: LogLine) -> None:
     else:
         ledger_sql, ledger_values = _touch_sql(), _touch_values(app_id, visit, now)
     log_values = _log_values(app_id, line, now)
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
             cursor.execute(_with_log_sql(ledger_sql), ledger_values + log_values)
-        else:  # SQLite allows no INSERT inside WITH; it is in-process, so two statements cost little
-            cursor.execute(ledger_sql, ledger_values)
-            cursor.execute(_log_sql(), log_values)
+        return
+    # SQLite allows no INSERT inside WITH: two statements, in one transaction (one commit).
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(ledger_sql, ledger_values)
+        cursor.execute(_log_sql(), log_values)

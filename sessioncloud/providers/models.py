@@ -20,6 +20,7 @@ from sessioncloud.providers.validators import (
     validate_help_links,
     validate_host_port,
     validate_provider_id,
+    validate_store_url,
 )
 
 
@@ -52,6 +53,13 @@ class CredentialsSource(models.TextChoices):
 class ProvisioningMode(models.TextChoices):
     PORTAL = "portal", "Portal (credentials typed by the user or carried by a QR code)"
     EXTERNAL = "external", "External (credentials come from your provisioning web service)"
+
+
+class PhoneApp(models.TextChoices):
+    """The app end users install: named on the setup page, the setup e-mail and printed cards."""
+
+    LINPHONE = "linphone", "Linphone (free, on every platform; provisioned by SessionCloud itself)"
+    SESSIONTALK = "sessiontalk", "A Sessiontalk app (Sessiontalk's own or your branded one)"
 
 
 class Logo(models.Model):
@@ -136,6 +144,17 @@ class App(models.Model):
         default=600, validators=[MinValueValidator(30), MaxValueValidator(86400)]
     )
 
+    # End-user setup page: the app to install and where to get it (blank: Linphone's own stores)
+    phone_app = models.CharField("app your users install", max_length=12, choices=PhoneApp.choices,
+                                 default=PhoneApp.LINPHONE)
+    phone_app_name = models.CharField("name of that app", max_length=60, blank=True)
+    ios_store_url = models.CharField("App Store link", max_length=1000, blank=True,
+                                     validators=[validate_store_url])
+    android_store_url = models.CharField("Google Play link", max_length=1000, blank=True,
+                                         validators=[validate_store_url])
+    desktop_download_url = models.CharField("desktop download link", max_length=1000, blank=True,
+                                            validators=[validate_store_url])
+
     # Provisioning
     provisioning_mode = models.CharField(
         max_length=8, choices=ProvisioningMode.choices, default=ProvisioningMode.PORTAL
@@ -207,6 +226,15 @@ class App(models.Model):
 
     def end_rotation(self) -> None:
         self.signing_secrets = ",".join(self.signing_secret_list()[:1])
+
+
+def served(app: App) -> bool:
+    """Whether phones (and the setup page) may see this App: enabled, of a verified organization.
+
+    The one rule in Python; `load_enabled_app` and `lookup.enabled_app_and_device` say the same
+    in their queries. Read `app.organization` along with the App (select_related).
+    """
+    return app.enabled and app.organization.verified
 
 
 class EndUser(models.Model):

@@ -17,7 +17,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from sessioncloud.codes.formats import encode_token, is_valid_token
-from sessioncloud.providers.models import EndUser, SetupToken, TokenRedemption, hash_token
+from sessioncloud.providers.models import EndUser, SetupToken, TokenRedemption, hash_token, served
 
 security_log = logging.getLogger("sessioncloud.security")
 
@@ -97,8 +97,7 @@ def claim(plain: str, device_id: str, ip: str | None, user_agent: str) -> Claim 
     with transaction.atomic():
         # One conditional UPDATE of the token's own row: two concurrent redeems of a single-use
         # token cannot both pass (a condition on another table would be checked on a snapshot).
-        # An unverified organization's Apps are not served, so its tokens are not either.
-        claimed = token is not None and token.app.enabled and token.app.organization.verified and (
+        claimed = token is not None and served(token.app) and (
             SetupToken.objects.filter(
                 pk=token.pk, revoked__isnull=True, expires__gt=timezone.now(), uses__lt=F("max_uses"),
             ).update(uses=F("uses") + 1))

@@ -66,6 +66,13 @@ def validate_https_url(value: str) -> None:
         raise ValidationError("A help link may be at most 1000 characters long.")
 
 
+def validate_store_url(value: str) -> None:
+    """Store and download links on the setup page: https only, with a host."""
+    parts = urlsplit(value)
+    if parts.scheme != "https" or not parts.hostname or any(c.isspace() for c in value):
+        raise ValidationError("Store links must be https:// URLs.")
+
+
 def validate_help_links(value: Any) -> None:
     if not isinstance(value, list):
         raise ValidationError("Help links must be a list of {title, url} objects.")

@@ -1,8 +1,8 @@
 """The one outbound client for calls to a provider's provisioning web service.
 
 The contract is docs/provider-service.md. Every call: check the URL, resolve the host once and
-check every address, connect only to those addresses (PinnedBackend: no second lookup, so DNS
-rebinding cannot swap the target), follow at most three redirects and only within the
+check every address, connect only to those addresses (no second lookup, so DNS rebinding
+cannot swap the target), follow at most three redirects and only within the
 configured URL's origin (each hop checked, pinned to the same addresses and signed afresh), and
 stop at one absolute deadline and a body cap. The outcome is an UpstreamResult whose `detail` is
 safe to store: it never holds the password, the auth header or the query string.
@@ -23,9 +23,8 @@ import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from ipaddress import ip_address
 from typing import Any
-from urllib.parse import quote, urljoin
+from urllib.parse import quote, urljoin, urlsplit
 
 import httpcore2
 import httpx2
@@ -53,6 +52,8 @@ MAX_REDIRECTS = 3
 BODY_PREVIEW_CHARS = 32 * 1024
 MASK = "***"
 _PRINTABLE_ASCII = re.compile(r"^[\x20-\x7e]*$")
+_URL_SAFE = "!#$%&'()*+,/:;=?@[]~"
+DEFAULT_PORTS = {"http": 80, "https": 443}
 
 PROVIDER_TIMEOUT = "provider_timeout"
 PROVIDER_UNREACHABLE = "provider_unreachable"
@@ -259,57 +260,78 @@ async def _exchange(
     ssl_context: ssl.SSLContext | None,
     clock: Callable[[], float],
 ) -> tuple[int, str | None, bytes]:
-    """One GET: its status and either a redirect's Location or the body."""
-    http_request = _build_request(url, request)
-    transport = GuardedTransport(_checked_host(http_request.url, target), addresses, progress, ssl_context=ssl_context)
-    _sign(http_request, request.signing_secrets, clock)
+    """One GET on a new connection: its status and either a redirect's Location or the body."""
+    outgoing = _build_request(url, request, target, clock)
     progress.step = "connect"
     where = progress.where
     try:
-        async with transport:
-            # Straight to the transport: the Client layer (auth flows, cookies, event hooks) has
-            # nothing to do here, and redirects are followed by _fetch under its own rules.
-            response = await transport.handle_async_request(http_request)
-            try:
-                status = response.status_code
-                if 300 <= status < 400:
-                    return status, response.headers.get("location", ""), b""
-                return status, None, await _read_body(response)
-            finally:
-                await response.aclose()
-    except httpx2.ConnectTimeout:
+        stream = await _connect(target, addresses, target.port, ssl_context)
+        progress.step = "answer"
+        # One request on one connection, straight to HTTP/1.1: the client and pool layers above
+        # it (about half the CPU of a call) have nothing to do for a single pinned GET.
+        connection = httpcore2.AsyncHTTP11Connection(outgoing.url.origin, stream)
+        try:
+            response = await connection.handle_async_request(outgoing)
+            status = response.status
+            if 300 <= status < 400:
+                return status, _header(response, b"location") or "", b""
+            return status, None, await _read_body(response)
+        finally:
+            await connection.aclose()
+    except httpcore2.ConnectTimeout:
         raise _Failure(PROVIDER_TIMEOUT, f"connecting to {where} timed out", unhealthy=True) from None
-    except httpx2.ConnectError as error:
+    except httpcore2.ConnectError as error:
         raise _Failure(PROVIDER_UNREACHABLE, f"could not connect to {where}: {error}", unhealthy=True) from None
-    except httpx2.RemoteProtocolError as error:
+    except httpcore2.RemoteProtocolError as error:
         raise _Failure(PROVIDER_BAD_RESPONSE, f"invalid HTTP answer from {where}: {error}", unhealthy=True) from None
-    except httpx2.LocalProtocolError:
+    except httpcore2.LocalProtocolError:
         raise _Failure(PROVIDER_UNREACHABLE, "the request could not be sent") from None
-    except httpx2.HTTPError as error:
+    except (httpcore2.NetworkError, httpcore2.ProtocolError) as error:
         raise _Failure(PROVIDER_UNREACHABLE, f"connection to {where} failed: {error}", unhealthy=True) from None
 
 
-def _build_request(url: str, request: UpstreamRequest) -> httpx2.Request:
+def _build_request(url: str, request: UpstreamRequest, target: ParsedTarget,
+                   clock: Callable[[], float]) -> httpcore2.Request:
+    """The GET as it goes on the wire, signed over exactly its target (path and query).
+
+    The URL is read by the same parser the guard used (urlsplit), so the host connected to, the
+    Host header and the checked host cannot disagree; `target` is that checked reading.
+    """
     # Checked here rather than left to h11, whose error message would quote the header value.
     if request.auth_header and not _PRINTABLE_ASCII.match(request.auth_header):
         raise _Failure(PROVIDER_UNREACHABLE, "the auth header value must be printable ASCII")
-    try:
-        return httpx2.Request("GET", url, headers=_headers(request))
-    except (httpx2.InvalidURL, ValueError):
-        raise _Failure(PROVIDER_UNREACHABLE, "refused: the URL cannot be used") from None
+    parts = urlsplit(url)
+    # Characters a provider's URL may hold unescaped (non-ASCII) are escaped; escapes and
+    # reserved characters stay as they are.
+    path_and_query = quote(f"{parts.path or '/'}{'?' if parts.query else ''}{parts.query}", safe=_URL_SAFE)
+    host_header = f"[{target.host}]" if ":" in target.host else target.host
+    if target.port != DEFAULT_PORTS[target.scheme]:
+        host_header += f":{target.port}"
+    headers = [("Host", host_header), *_headers(request).items(),
+               *_signature_headers(request.signing_secrets, path_and_query, clock)]
+    return httpcore2.Request("GET", httpcore2.URL(scheme=target.scheme.encode(), host=target.host.encode("ascii"),
+                                                  port=target.port, target=path_and_query.encode("ascii")),
+                             headers=headers)
 
 
-async def _read_body(response: httpx2.Response) -> bytes:
+def _header(response: httpcore2.Response, name: bytes) -> str | None:
+    for key, value in response.headers:
+        if key.lower() == name:
+            return value.decode("latin-1")
+    return None
+
+
+async def _read_body(response: httpcore2.Response) -> bytes:
     """The raw body, refusing compression before reading and stopping at the cap."""
-    status = response.status_code
-    encoding = response.headers.get("content-encoding", "identity").strip().lower()
+    status = response.status
+    encoding = (_header(response, b"content-encoding") or "identity").strip().lower()
     if encoding not in ("", "identity"):
         # We asked for identity; inflating anyway would let a tiny gzip bomb eat the memory.
         raise _Failure(PROVIDER_BAD_RESPONSE, f"compressed answer refused (Content-Encoding: {encoding[:40]})", status)
     if _declared_length(response) > MAX_BODY_BYTES:
         raise _Failure(PROVIDER_BAD_RESPONSE, f"answer larger than {MAX_BODY_BYTES} bytes", status)
     chunks, size = [], 0
-    async for chunk in response.aiter_raw():
+    async for chunk in response.aiter_stream():
         size += len(chunk)
         if size > MAX_BODY_BYTES:
             raise _Failure(PROVIDER_BAD_RESPONSE, f"answer larger than {MAX_BODY_BYTES} bytes", status)
@@ -337,23 +359,13 @@ def _headers(request: UpstreamRequest) -> dict[str, str]:
     return headers
 
 
-def _sign(http_request: httpx2.Request, secrets: Iterable[str], clock: Callable[[], float]) -> None:
+def _signature_headers(secrets: Iterable[str], path_and_query: str,
+                       clock: Callable[[], float]) -> list[tuple[str, str]]:
     secrets = tuple(secrets)
     if not secrets:
-        return
+        return []
     timestamp = int(clock())
-    # Sign the target exactly as it goes on the wire, after httpx2's own URL normalisation.
-    path_and_query = http_request.url.raw_path.decode("ascii")
-    http_request.headers[TIMESTAMP_HEADER] = str(timestamp)
-    http_request.headers[SIGNATURE_HEADER] = sign(secrets, timestamp, "GET", path_and_query)
-
-
-def _checked_host(url: httpx2.URL, target: ParsedTarget) -> str:
-    """httpx2's reading of the URL's host, refused unless it is the host the guard checked."""
-    host = url.raw_host.decode("ascii")
-    if host.removesuffix(".") == target.host or (target.ip is not None and _is_ip(host) and ip_address(host) == target.ip):
-        return host
-    raise _Failure(PROVIDER_UNREACHABLE, "refused: the URL's host is ambiguous")
+    return [(TIMESTAMP_HEADER, str(timestamp)), (SIGNATURE_HEADER, sign(secrets, timestamp, "GET", path_and_query))]
 
 
 def _failed(started: float, masked: MaskedRequest, failure: _Failure, redirects: list[str] | None = None) -> UpstreamResult:
@@ -383,9 +395,9 @@ def _without_query(text: str) -> str:
     return text.split("?", 1)[0].split("#", 1)[0]
 
 
-def _declared_length(response: httpx2.Response) -> int:
+def _declared_length(response: httpcore2.Response) -> int:
     try:
-        return int(response.headers.get("content-length", "0"))
+        return int(_header(response, b"content-length") or "0")
     except ValueError:
         return 0
 
@@ -402,36 +414,7 @@ def _elapsed_ms(started: float) -> int:
     return int((time.monotonic() - started) * 1000)
 
 
-def _is_ip(host: str) -> bool:
-    try:
-        ip_address(host)
-    except ValueError:
-        return False
-    return True
-
-
-# --- The transport: connect only to checked addresses ----------------------------------------
-
-
-class GuardedTransport(httpx2.AsyncHTTPTransport):
-    """An httpx2 transport that connects to the pre-checked addresses of one host, nothing else.
-
-    The URL keeps its hostname, so the Host header, TLS SNI and certificate verification all use
-    the name; only the TCP connection is pinned to the addresses the guard approved.
-    """
-
-    def __init__(self, host: str, addresses: list[str], progress: _Progress | None = None,
-                 ssl_context: ssl.SSLContext | None = None) -> None:
-        context = ssl_context or _system_ssl_context()
-        super().__init__(verify=context, trust_env=False)
-        # The transport takes no network backend, so its pool is replaced by one that uses ours
-        # (httpx2 is pinned; tests/provisioning prove the pinning on every upgrade).
-        self._pool = httpcore2.AsyncConnectionPool(
-            ssl_context=context,
-            max_connections=1,
-            max_keepalive_connections=0,
-            network_backend=PinnedBackend(host, addresses, progress),
-        )
+# --- The connection: only to checked addresses ----------------------------------------------
 
 
 @functools.cache
@@ -440,47 +423,28 @@ def _system_ssl_context() -> ssl.SSLContext:
     return httpx2.create_ssl_context(trust_env=False)
 
 
-class PinnedBackend(httpcore2.AsyncNetworkBackend):
-    """Opens TCP connections to the checked addresses of `host`; refuses any other host."""
+async def _connect(target: ParsedTarget, addresses: list[str], port: int,
+                   ssl_context: ssl.SSLContext | None) -> PinnedStream:
+    """A connection to the first checked address that answers, with TLS for https.
 
-    def __init__(self, host: str, addresses: list[str], progress: _Progress | None = None) -> None:
-        self._host = host
-        self._addresses = addresses
-        self._progress = progress
-
-    async def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Iterable[Any] | None = None,
-    ) -> httpcore2.AsyncNetworkStream:
-        if host != self._host:
-            raise httpcore2.ConnectError(f"{host} was not checked by the outbound guard")
-        error: httpcore2.ConnectError | httpcore2.ConnectTimeout | None = None
-        for address in self._addresses:
-            try:
-                stream = await _open_stream(address, port, min(timeout or CONNECT_TIMEOUT, CONNECT_TIMEOUT),
-                                            socket_options)
-            except TimeoutError:
-                error = httpcore2.ConnectTimeout("timed out")
-                continue
-            except OSError as exc:
-                error = httpcore2.ConnectError(_os_error_text(exc))
-                continue
-            if self._progress is not None:
-                self._progress.step = "answer"
-            return stream
-        raise error or httpcore2.ConnectError("no address to connect to")
-
-    async def connect_unix_socket(
-        self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
-    ) -> httpcore2.AsyncNetworkStream:
-        raise httpcore2.ConnectError("unix sockets are never a provider")
-
-    async def sleep(self, seconds: float) -> None:
-        await asyncio.sleep(seconds)
+    TLS uses the URL's host name for SNI and certificate verification: only the TCP connection
+    is pinned to the addresses the guard approved.
+    """
+    error: httpcore2.ConnectError | httpcore2.ConnectTimeout | None = None
+    for address in addresses:
+        try:
+            stream = await _open_stream(address, port, CONNECT_TIMEOUT, None)
+        except TimeoutError:
+            error = httpcore2.ConnectTimeout("timed out")
+            continue
+        except OSError as exc:
+            error = httpcore2.ConnectError(_os_error_text(exc))
+            continue
+        if target.scheme == "https":
+            server_name = None if target.ip is not None else target.host
+            await stream.start_tls(ssl_context or _system_ssl_context(), server_hostname=server_name)
+        return stream
+    raise error or httpcore2.ConnectError("no address to connect to")
 
 
 class PinnedStream(httpcore2.AsyncNetworkStream):

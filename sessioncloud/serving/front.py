@@ -41,6 +41,8 @@ log = logging.getLogger("sessioncloud.api")
 MAX_PHONE_BODY = 64 * 1024
 CONFIG_PREFIX = "/api/v1/providers/"
 CONFIG_SUFFIX = "/config"
+LINPHONE_SUFFIX = "/linphone"
+LINPHONE_PREFIX = "/api/v1/linphone/"
 HEALTH_BODY = b'{"status":"ok"}'
 
 Handler = Callable[[Any, Any], Awaitable[phone.PhoneAnswer]]
@@ -59,7 +61,7 @@ class Front:
             "/api/v1/codes/parse": ("api:parse_code", ParseIn, self.parse),
         }
         self.in_flight: set[asyncio.Task[Any]] = set()
-        self._counters: dict[tuple[str, str, int], Any] = {}
+        self._counters: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     # --- granian's hooks ----------------------------------------------------------------------
 
@@ -76,40 +78,61 @@ class Front:
     # --- Routing --------------------------------------------------------------------------------
 
     async def __rsgi__(self, scope: Any, proto: Any) -> None:
-        if scope.proto != "http":
-            return
-        path, method = scope.path, scope.method
+        # HTTP only: `serve` runs granian without websockets. Every scope attribute read costs
+        # an object built from Rust, so each is read once; the config fetch comes first.
+        path = scope.path
         if path.startswith("/api/v1/") or path == "/healthz":
-            extra = self.vouched_headers(scope)
+            headers = scope.headers
+            extra = self.vouched_headers(scope, headers)
             if extra is not None:
+                method = scope.method
                 if method == "GET":
                     if path.startswith(CONFIG_PREFIX) and path.endswith(CONFIG_SUFFIX):
-                        await self.config(scope, proto, path[len(CONFIG_PREFIX):-len(CONFIG_SUFFIX)], extra)
+                        await self.config(headers, proto, path[len(CONFIG_PREFIX):-len(CONFIG_SUFFIX)], extra)
                         return
                     if path == "/healthz":
                         self.send(proto, "healthz", "GET", phone.PhoneAnswer(
                             200, HEALTH_BODY, (("Content-Type", "application/json"),)), extra, None)
+                        return
+                    if await self.linphone(scope, proto, path, extra):
                         return
                 elif method == "POST" and path in self.posts:
                     await self.post(scope, proto, self.posts[path], extra)
                     return
         await self.django(scope, proto)
 
-    def vouched_headers(self, scope: Any) -> list[tuple[str, str]] | None:
+    def vouched_headers(self, scope: Any, headers: Any) -> list[tuple[str, str]] | None:
         """The headers Django's middleware would add, or None when Django must answer itself."""
-        if not host_allowed(scope.headers.get("host", ""), scope.headers.get("x-forwarded-host")):
+        if not host_allowed(headers):
             return None
-        return self.headers.for_request(scope)
+        return self.headers.for_request(scope, headers)
 
     # --- The endpoints ------------------------------------------------------------------------
 
-    async def config(self, scope: Any, proto: Any, provider_id: str, extra: list[tuple[str, str]]) -> None:
+    async def config(self, headers: Any, proto: Any, provider_id: str, extra: list[tuple[str, str]]) -> None:
         started = time.perf_counter()
-        if_none_match = scope.headers.get("if-none-match") or ""
+        if_none_match = headers.get("if-none-match") or ""
         answer = phone.config_from_memory(provider_id, if_none_match) if "/" not in provider_id else None
         if answer is None:
             answer = await phone.config_answer(provider_id, if_none_match)
         self.send(proto, "api:provider_config", "GET", answer, extra, started)
+
+    async def linphone(self, scope: Any, proto: Any, path: str, extra: list[tuple[str, str]]) -> bool:
+        """The Linphone addresses (docs/linphone.md); False when `path` is neither."""
+        started = time.perf_counter()
+        if path.startswith(LINPHONE_PREFIX) and "/" not in path[len(LINPHONE_PREFIX):]:
+            answer = await self.run(phone.linphone_enduser_answer, path[len(LINPHONE_PREFIX):], self.client_ip(scope),
+                                    scope.headers.get("user-agent") or "",
+                                    phone.asks_for_html(scope.headers.get("accept") or ""))
+            self.send(proto, "linphone_enduser", "GET", answer, extra, started)
+            return True
+        if path.startswith(CONFIG_PREFIX) and path.endswith(LINPHONE_SUFFIX):
+            provider_id = path[len(CONFIG_PREFIX):-len(LINPHONE_SUFFIX)]
+            if "/" not in provider_id:
+                answer = await self.run(phone.linphone_app_answer, provider_id)
+                self.send(proto, "linphone_app", "GET", answer, extra, started)
+                return True
+        return False
 
     async def post(self, scope: Any, proto: Any, route: tuple[str, type[BaseModel], Handler],
                    extra: list[tuple[str, str]]) -> None:
@@ -127,12 +150,12 @@ class Front:
             answer = phone.error_answer(INVALID_JSON if bad_json else invalid_request(errors))
         else:
             answer = phone.error_answer(invalid_fields(refused)) if refused else \
-                await self.guarded(handler, scope, proto, payload)
+                await self.run(handler, scope, proto, payload)
         self.send(proto, endpoint, "POST", answer, extra, started)
 
-    async def guarded(self, handler: Handler, scope: Any, proto: Any, payload: Any) -> phone.PhoneAnswer:
+    async def run(self, endpoint: Callable[..., Awaitable[phone.PhoneAnswer]], *args: Any) -> phone.PhoneAnswer:
         """Run an endpoint as a task the shutdown waits for; never lets an exception out."""
-        task = asyncio.ensure_future(handler(scope, proto, payload))  # type: ignore[call-arg]
+        task = asyncio.ensure_future(endpoint(*args))
         self.in_flight.add(task)
         try:
             return await task
@@ -173,12 +196,13 @@ class Front:
 
     def count(self, endpoint: str, method: str, status: int, started: float | None) -> None:
         key = (endpoint, method, status // 100)
-        counter = self._counters.get(key)
-        if counter is None:
-            counter = self._counters[key] = REQUESTS.labels(endpoint, method, f"{status // 100}xx")
-        counter.inc()
+        counted = self._counters.get(key)
+        if counted is None:  # the label lookups cost more than counting: once per kind of answer
+            counted = self._counters[key] = (REQUESTS.labels(endpoint, method, f"{status // 100}xx"),
+                                             LATENCY.labels(endpoint))
+        counted[0].inc()
         if started is not None:
-            LATENCY.labels(endpoint).observe(time.perf_counter() - started)
+            counted[1].observe(time.perf_counter() - started)
 
 
 def application() -> Front:

@@ -16,6 +16,8 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import MiddlewareNotUsed
 from django.core.handlers.wsgi import WSGIRequest
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse
 from django.http.request import split_domain_port, validate_host
 from django.utils.module_loading import import_string
@@ -63,8 +65,8 @@ class MiddlewareHeaders:
         self.proxy_ssl = settings.SECURE_PROXY_SSL_HEADER or None
         self.learnt: dict[bool, list[tuple[str, str]] | None] = {}
 
-    def for_request(self, scope: Any) -> list[tuple[str, str]] | None:
-        secure = self.is_secure(scope)
+    def for_request(self, scope: Any, headers: Any) -> list[tuple[str, str]] | None:
+        secure = self.is_secure(scope, headers)
         if secure not in self.learnt:
             from sessioncloud.serving.bridge import wsgi_environ
 
@@ -75,21 +77,43 @@ class MiddlewareHeaders:
                 return None
         return self.learnt[secure]
 
-    def is_secure(self, scope: Any) -> bool:
+    def is_secure(self, scope: Any, headers: Any) -> bool:
         if self.proxy_ssl:
             name, value = self.proxy_ssl
-            forwarded = scope.headers.get(name.removeprefix("HTTP_").lower().replace("_", "-"))
+            forwarded = headers.get(name.removeprefix("HTTP_").lower().replace("_", "-"))
             if forwarded is not None:
                 return bool(forwarded.split(",", 1)[0].strip() == value)
         return bool(scope.scheme == "https")
 
 
-def host_allowed(host: str, forwarded_host: str | None) -> bool:
+class _HostRule:
+    """ALLOWED_HOSTS as the front reads it on every request: read from settings once."""
+
+    def __init__(self) -> None:
+        self.allowed = list(settings.ALLOWED_HOSTS)
+        self.any_host = "*" in self.allowed
+        self.forwarded = bool(settings.USE_X_FORWARDED_HOST)
+
+
+_host_rule: _HostRule | None = None
+
+
+@receiver(setting_changed)
+def _forget_host_rule(setting: str, **kwargs: Any) -> None:
+    global _host_rule
+    if setting in ("ALLOWED_HOSTS", "USE_X_FORWARDED_HOST"):
+        _host_rule = None
+
+
+def host_allowed(headers: Any) -> bool:
     """Whether Django would accept this Host (ALLOWED_HOSTS), read as HttpRequest.get_host() does."""
-    allowed = settings.ALLOWED_HOSTS
-    if "*" in allowed:
+    global _host_rule
+    rule = _host_rule or _HostRule()
+    _host_rule = rule
+    if rule.any_host:
         return True
-    if settings.USE_X_FORWARDED_HOST and forwarded_host:
-        host = forwarded_host
+    host = headers.get("host") or ""
+    if rule.forwarded:
+        host = headers.get("x-forwarded-host") or host
     domain, _ = split_domain_port(host)
-    return bool(domain) and validate_host(domain, allowed)
+    return bool(domain) and validate_host(domain, rule.allowed)

@@ -69,6 +69,14 @@ class Portal:
         return decode_image(self.page.locator(selector).screenshot())
 
 
+def check_setup_page(setup: Portal, linphone_url: str) -> None:
+    page = setup.page
+    assert page.inner_text("h1") == "Set up Walk Phone on your phone"
+    assert page.inner_text("#install h2") == "Install Linphone"
+    assert page.get_attribute("#open-in-app", "href") == f"linphone-config:{linphone_url}"
+    assert setup.decode("#setup-qr") == linphone_url
+
+
 def last_mail_link(pattern: str) -> str:
     return re.search(pattern, mail.outbox[-1].body).group(0)
 
@@ -229,6 +237,24 @@ def test_a_new_provider_sets_up_an_app_and_its_users_and_a_rival_sees_none_of_it
     assert portal.decode("#issued-qr") == code
     assert page.get_attribute("#issued-qr", "src").startswith("data:image/png;base64,")
     portal.shoot("setup-link")
+    token = code.split("token=")[1]
+    linphone_url = page.inner_text("#issued-linphone-url")
+    assert linphone_url.endswith(f"/api/v1/linphone/{token}")
+    assert portal.decode("#issued-linphone-qr") == linphone_url
+
+    # The end user's setup page, on a laptop and on a phone without JavaScript; it uses nothing up.
+    setup = Portal(context, base, screenshots)
+    setup.go(f"/setup/{token}")
+    check_setup_page(setup, linphone_url)
+    setup.shoot("setup-page")
+    phone_context = browser.new_context(java_script_enabled=False, viewport={"width": 390, "height": 844})
+    on_phone = Portal(phone_context, base, screenshots)
+    on_phone.go(f"/setup/{token}")
+    check_setup_page(on_phone, linphone_url)
+    assert on_phone.page.evaluate("document.documentElement.scrollWidth") <= 390  # nothing wider than the phone
+    on_phone.shoot("setup-page-phone")
+    assert setup.problems == on_phone.problems == []
+    phone_context.close()
 
     # A phone redeems it (through the provider's service: the user has provisioning credentials).
     redeemed = phone_redeems(base, code.split("token=")[1], "walk-phone-1")

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 
-from sessioncloud.onboarding.runner import huey
+from sessioncloud.onboarding.queue import huey
 from tests.livesrv import free_port
 
 

@@ -7,7 +7,6 @@ import re
 import pytest
 
 from sessioncloud.accounts.models import AuditEntry
-from sessioncloud.codes.formats import parse_code
 from sessioncloud.codes.qr import decode_image
 from sessioncloud.onboarding import jobs, mailing
 from sessioncloud.onboarding.mailtemplate import DEFAULT_BODY, DEFAULT_SUBJECT, PLACEHOLDERS
@@ -19,7 +18,7 @@ from tests.onboarding.conftest import use_smtp
 
 pytestmark = pytest.mark.django_db
 SETTINGS_URL = "/api/v1/manage/apps/AcmeInc/email-settings"
-LINK = re.compile(r"scloc:\?v=2&token=[A-Za-z0-9_-]+")
+LINK = re.compile(r"https?://\S+/setup/([A-Za-z0-9_-]+)")
 TEMPLATE = {"senderName": "Acme Support", "subject": "Your {{provider}} phone, {{ name }}",
             "body": "Hi {{ name }},\nopen {{ link }} on your phone before {{ expires }}.\n"}
 
@@ -51,11 +50,11 @@ def test_the_template_is_saved_audited_and_read_back(api, app):
 
 @pytest.mark.parametrize(("field", "value", "message"), [
     ("body", "Hi {{ user.password }}", "Unknown placeholder {{ user.password }}; use {{ name }}, {{ link }}, "
-                                       "{{ provider }}, {{ expires }}."),
+                                       "{{ provider }}, {{ expires }}, {{ app }}."),
     ("body", "{% load static %}{{ link }}", "Template tags and comments are not supported; use only the "
-                                            "placeholders {{ name }}, {{ link }}, {{ provider }}, {{ expires }}."),
+                                            "placeholders {{ name }}, {{ link }}, {{ provider }}, {{ expires }}, {{ app }}."),
     ("body", "{# note #}", "Template tags and comments are not supported; use only the placeholders "
-                           "{{ name }}, {{ link }}, {{ provider }}, {{ expires }}."),
+                           "{{ name }}, {{ link }}, {{ provider }}, {{ expires }}, {{ app }}."),
     ("subject", "Hello\nBcc: everyone@example.com", "Must not contain line breaks or control characters."),
     ("subject", "  ", "This field is required."),
     ("senderName", "Acme\r\nBcc: x@example.com", "Must not contain line breaks or control characters."),
@@ -66,7 +65,7 @@ def test_it_refuses_templates_that_could_do_more_than_fill_in_placeholders(api, 
     assert response.json()["error"]["fields"] == {field: message}
 
 
-def test_the_preview_shows_a_draft_with_an_example_link_and_issues_no_token(api, app, three):
+def test_the_preview_shows_a_draft_with_an_example_link_and_issues_no_token(api, app, three, settings):
     response = api.post(SETTINGS_URL + "/preview", {**TEMPLATE, "externalId": "alice"})
     assert response.status_code == 200
     preview = response.json()
@@ -74,7 +73,7 @@ def test_the_preview_shows_a_draft_with_an_example_link_and_issues_no_token(api,
     assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d UTC", expires)
     assert preview == {"sender": "Acme Support <noreply@sessioncloud.invalid>", "to": "alice@acme.example",
                        "subject": "Your Acme Telecom phone, Alice Smith",
-                       "body": f"Hi Alice Smith,\nopen scloc:?v=2&token=example-token-not-valid on your phone "
+                       "body": f"Hi Alice Smith,\nopen {settings.PUBLIC_URL}/setup/example-token-not-valid on your phone "
                                f"before {expires}.\n",
                        "attachment": "setup-code.png"}
     assert SetupToken.objects.count() == 0
@@ -105,12 +104,12 @@ def test_each_user_gets_a_setup_link_and_its_qr_code_and_failures_are_reported(a
         ("Acme Support <noreply@sessioncloud.example>", "alice@acme.example",
          "Your Acme Telecom phone, Alice Smith", "support@acme.example")
     body = plain_body(message)
-    link = LINK.search(body).group(0)
-    assert body.startswith(f"Hi Alice Smith,\nopen {link} on your phone before 20")
+    link = LINK.search(body)
+    assert body.startswith(f"Hi Alice Smith,\nopen {link.group(0)} on your phone before 20")
     [attachment] = list(message.iter_attachments())
     assert (attachment.get_filename(), attachment.get_content_type()) == ("setup-code.png", "image/png")
-    assert decode_image(attachment.get_content()) == link
-    token = SetupToken.objects.get(token_hash=hash_token(parse_code(link).token))
+    assert decode_image(attachment.get_content()) == link.group(0)
+    token = SetupToken.objects.get(token_hash=hash_token(link.group(1)))
     assert (token.end_user.external_id, token_status(token)) == ("alice", "pending")
     bobs = SetupToken.objects.get(end_user__external_id="bob")
     assert token_status(bobs) == "revoked"  # never delivered, so never usable
@@ -138,7 +137,8 @@ def test_the_default_sender_is_the_apps_name_and_non_ascii_names_are_encoded(app
     [message] = inbox.messages
     assert (message["From"], message["Subject"]) == ("Acme Téléphonie <noreply@sessioncloud.example>",
                                                      "Set up Acme Téléphonie on your phone")
-    assert plain_body(message).startswith("Hello Zoë,\n\nyour Acme Téléphonie softphone is ready.")
+    assert plain_body(message).startswith("Hello Zoë,\n\nyour Acme Téléphonie phone line is ready. Open this page "
+                                          "on your phone: it tells you to install\nLinphone and sets it up")
 
 
 def test_an_unreachable_mail_server_gives_a_report_not_a_crash(app, settings, smtp_port):
@@ -161,3 +161,11 @@ def test_no_email_job_starts_while_mails_would_only_go_to_the_outbox(api, app, s
     assert response.status_code == 422
     assert response.json()["error"]["fields"] == {
         "kind": "No mail server is configured (EMAIL_URL), so no e-mail can be sent."}
+
+
+def test_the_email_names_the_apps_own_app_to_install(app, settings):
+    settings.PUBLIC_URL = "https://sc.example"
+    app.phone_app, app.phone_app_name = "sessiontalk", "Acme Phone"
+    app.save()
+    preview = mailing.preview_email(app, body="Install {{ app }}: {{ link }}")
+    assert preview.body == "Install Acme Phone: https://sc.example/setup/example-token-not-valid"

@@ -46,16 +46,17 @@ def pdf_page_codes(data: bytes) -> list[list[str]]:
     return pages
 
 
-def test_a_zip_of_setup_tokens_holds_one_png_per_user_each_decoding_to_a_token_for_that_user(app, thirteen):
+def test_a_zip_of_setup_tokens_holds_one_png_per_user_each_decoding_to_a_token_for_that_user(app, thirteen,
+                                                                                              settings):
     job = jobs.start_job(app, "qr_zip", code_format="token", actor="tests")
     assert (job.status, job.done, job.total) == (JobStatus.DONE, 13, 13)
     assert (job.result_name, job.result_type) == ("AcmeInc-qr-token.zip", "application/zip")
     files = png_files(job)
     assert sorted(files) == [f"user{index:02d}.png" for index in range(13)]
     for name, png in files.items():
-        parsed = parse_code(decode_image(png))
-        assert parsed.kind == "token"
-        token = SetupToken.objects.get(token_hash=hash_token(parsed.token))
+        address = decode_image(png)  # the App uses Linphone: its remote provisioning address
+        assert address.startswith(f"{settings.PUBLIC_URL}/api/v1/linphone/")
+        token = SetupToken.objects.get(token_hash=hash_token(address.rsplit("/", 1)[1]))
         assert (token.end_user.external_id, token.uses, token.max_uses, token.created_by) == \
             (name.removesuffix(".png"), 0, 1, "tests")
     assert SetupToken.objects.count() == 13
@@ -127,9 +128,31 @@ def test_the_pdf_of_setup_tokens_decodes_to_tokens_of_the_right_users_on_letter_
     data = jobs.job_result(job).content
     document = pypdfium2.PdfDocument(data)
     assert (len(document), document[0].get_size()) == (1, (612.0, 792.0))
-    owners = [SetupToken.objects.get(token_hash=hash_token(parse_code(text).token)).end_user.external_id
+    owners = [SetupToken.objects.get(token_hash=hash_token(text.rsplit("/", 1)[1])).end_user.external_id
               for text in pdf_page_codes(data)[0]]
     assert owners == ["user03", "user11"]
+
+
+def pdf_text(data: bytes) -> str:
+    page = pypdfium2.PdfDocument(data)[0]
+    return " ".join(page.get_textpage().get_text_range().split())
+
+
+def test_setup_token_cards_name_linphone_and_where_to_get_it(app, thirteen):
+    job = jobs.start_job(app, "qr_pdf", code_format="token", external_ids=["user03"], actor="tests")
+    text = pdf_text(jobs.job_result(job).content)
+    assert ("Install Linphone (App Store, Google Play, www.linphone.org). Scan this code with the phone's camera, "
+            "or in Linphone: Assistant, Fetch remote configuration, Scan QR code. It works once") in text
+    assert "Acme Telecom app" not in text
+
+
+def test_setup_token_cards_of_a_sessiontalk_app_name_it_and_carry_the_scloc_code(app, thirteen):
+    app.phone_app, app.phone_app_name, app.android_store_url = "sessiontalk", "Acme Phone", "https://play.example/a"
+    app.save()
+    job = jobs.start_job(app, "qr_pdf", code_format="token", external_ids=["user03"], actor="tests")
+    data = jobs.job_result(job).content
+    assert "Install Acme Phone (Google Play), open it and scan this code." in pdf_text(data)
+    assert parse_code(pdf_page_codes(data)[0][0]).kind == "token"
 
 
 def test_a_job_without_users_makes_an_empty_zip_and_a_blank_sheet(org):

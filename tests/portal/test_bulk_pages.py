@@ -12,7 +12,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from sessioncloud.accounts.models import AuditEntry
 from sessioncloud.onboarding import jobs, mailing
 from sessioncloud.onboarding.models import EmailSettings, Job, JobStatus
-from sessioncloud.onboarding.runner import huey
+from sessioncloud.onboarding.queue import huey
 from sessioncloud.providers.models import EndUser
 from tests.factories import make_app, make_end_user
 
@@ -247,5 +247,5 @@ def test_an_unknown_placeholder_is_refused_with_its_reason(owner_client, app):
         "sender_name": "", "subject": "Hi {{ password }}", "body": "Hi", "save": "1"})
     assert response.status_code == 200
     assert response.context["form"].errors == {"subject": [
-        "Unknown placeholder {{ password }}; use {{ name }}, {{ link }}, {{ provider }}, {{ expires }}."]}
+        "Unknown placeholder {{ password }}; use {{ name }}, {{ link }}, {{ provider }}, {{ expires }}, {{ app }}."]}
     assert EmailSettings.objects.count() == 0

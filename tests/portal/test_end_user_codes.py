@@ -181,7 +181,7 @@ def test_max_uses_is_one_to_five(owner_client, ann):
     assert not SetupToken.objects.exists()
 
 
-def test_emailing_sends_a_new_setup_link_from_the_apps_name(owner_client, ann):
+def test_emailing_sends_a_new_setup_link_from_the_apps_name(owner_client, ann, settings):
     response = owner_client.post(PAGE + "email/", follow=True)
     assert [str(m) for m in response.context["messages"]] == [
         "Sent a setup e-mail with a new one-time setup link to ann@customer.example."]
@@ -191,10 +191,10 @@ def test_emailing_sends_a_new_setup_link_from_the_apps_name(owner_client, ann):
     [(filename, image, content_type)] = message.attachments
     code = decode_image(image)
     assert (filename, content_type) == ("setup-code.png", "image/png")
-    assert code.startswith("scloc:?v=2&token=") and code in message.body
+    assert code.startswith(f"{settings.PUBLIC_URL}/setup/") and code in message.body  # the setup page
     assert "sip-s3cret" not in message.body
     token = SetupToken.objects.get()
-    assert token.token_hash == hashlib.sha256(code.removeprefix("scloc:?v=2&token=").encode()).hexdigest()
+    assert token.token_hash == hashlib.sha256(code.rsplit("/", 1)[1].encode()).hexdigest()
     entry = AuditEntry.objects.get()
     assert (entry.action, entry.after["sentTo"]) == ("token.create", "ann@customer.example")
 
@@ -214,3 +214,13 @@ def test_revoking_from_the_users_page_returns_to_it(owner_client, ann):
     assert response["Location"] == PAGE
     token.refresh_from_db()
     assert token.revoked is not None
+
+
+def test_a_new_setup_link_comes_with_its_setup_page_and_linphone_address(owner_client, ann, settings):
+    settings.PUBLIC_URL = "https://sc.example"
+    content = create_setup_link(owner_client).content.decode()
+    token = shown_code(content, "issued-code").removeprefix("scloc:?v=2&token=")
+    assert shown_code(content, "issued-setup-page") == f"https://sc.example/setup/{token}"
+    assert shown_code(content, "issued-linphone-url") == f"https://sc.example/api/v1/linphone/{token}"
+    assert decode_image(data_uri_image(content, "issued-linphone-qr")) == f"https://sc.example/api/v1/linphone/{token}"
+    assert f'<a href="linphone-config:https://sc.example/api/v1/linphone/{token}" id="issued-linphone-link">' in content

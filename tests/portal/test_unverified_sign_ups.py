@@ -20,6 +20,7 @@ from sessioncloud.providers.models import RESERVED_MESSAGE, App, ReservedProvide
 from sessioncloud.providers.tokens import issue_token
 from tests.factories import make_app, make_end_user
 from tests.portal.conftest import make_user, member
+from tests.portal.test_admin import admin_form_data
 
 pytestmark = pytest.mark.django_db
 
@@ -83,6 +84,31 @@ def test_a_setup_token_of_an_unverified_app_is_invalid_and_stays_unused(org):
     org.save()
     assert Client().post("/api/v1/tokens/redeem", json.dumps({"token": issued.plain, "deviceId": "dev-1"}),
                          content_type="application/json").status_code == 200
+
+
+@pytest.fixture
+def unverified_token(org):  # type: ignore[no-untyped-def]
+    org.verified = False
+    org.save()
+    return issue_token(make_end_user(make_app(org), "alice")).plain
+
+
+def test_the_linphone_address_of_an_unverified_app_is_invalid_and_uses_nothing(unverified_token):
+    response = Client().get(f"/api/v1/linphone/{unverified_token}")
+    assert (response.status_code, response.json()["error"]["code"]) == (404, "token_invalid")
+    assert SetupToken.objects.get().uses == 0
+
+
+def test_the_setup_page_of_an_unverified_app_is_the_invalid_page(unverified_token):
+    response = Client().get(f"/setup/{unverified_token}")
+    assert response.status_code == 404
+    assert "Acme Telecom" not in response.content.decode()
+
+
+def test_the_apps_linphone_address_of_an_unverified_app_is_unknown(org, app):
+    org.verified = False
+    org.save()
+    assert Client().get("/api/v1/providers/AcmeInc/linphone").status_code == 404
 
 
 def test_verifying_in_the_admin_serves_the_app(org, app):
@@ -157,14 +183,8 @@ def test_an_operator_gives_a_reserved_provider_id_to_its_brand_in_the_admin(org,
     operator = Client()
     operator.force_login(User.objects.create_superuser("root", "root@operator.example", "operator-password"))
     page = operator.get("/admin/providers/app/add/")
-    assert page.status_code == 200
-    response = operator.post("/admin/providers/app/add/", {
-        "organization": org.pk, "provider_id": "Vodafone", "name": "Vodafone", "kind": "generic",
-        "enabled": "on", "theme_color": "#E60000", "help_menu_title": "Help", "help_links": "[]",
-        "credentials_source": "sip", "login_fields": "username_password", "sip_domain": "sip.vodafone.example",
-        "sip_transport": "TLS", "srtp": "Disabled", "messaging": "Enabled", "video": "Disabled",
-        "callrecording": "Disabled", "registration_expires": "600", "provisioning_mode": "portal",
-        "provisioning_timeout": "8", "token_ttl_hours": "72"})
+    response = operator.post("/admin/providers/app/add/", admin_form_data(
+        page, organization=org.pk, provider_id="Vodafone", name="Vodafone", sip_domain="sip.vodafone.example"))
     assert response.status_code == 302
     assert App.objects.get().provider_id == "Vodafone"
 

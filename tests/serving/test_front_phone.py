@@ -159,3 +159,19 @@ def test_a_phone_that_disconnects_cancels_its_upstream_call_and_the_log_says_so(
     logged = ProvisioningLogEntry.objects.get()
     assert (logged.outcome, logged.error_code) == ("cancelled", "client_disconnected")
     assert logged.detail == "the phone disconnected before its provider answered; the call was cancelled"
+
+
+def test_it_answers_the_linphone_addresses_exactly_as_django_does(app, spy, front):
+    from sessioncloud.providers.tokens import issue_token
+    from tests.factories import make_end_user
+
+    first = issue_token(make_end_user(app, "alice")).plain
+    second = issue_token(make_end_user(app, "bob", sip_username="2002")).plain
+    from_django = django_call(WSGIHandler(), "GET", f"/api/v1/linphone/{first}")
+    from_front = front_call(front, "GET", f"/api/v1/linphone/{second}")
+    assert spy.calls == 0
+    assert (from_front.status, from_front.headers) == (from_django.status, from_django.headers)
+    assert b"<entry name=\"username\" overwrite=\"true\">2002</entry>" in from_front.body
+    app_level = front_call(front, "GET", "/api/v1/providers/AcmeInc/linphone")
+    assert app_level == django_call(WSGIHandler(), "GET", "/api/v1/providers/AcmeInc/linphone")
+    assert spy.calls == 0

@@ -13,7 +13,9 @@ from sessioncloud.api.manage import router
 from sessioncloud.api.manage.common import app_for, audit, invalid
 from sessioncloud.api.manage.endusers import end_user_for
 from sessioncloud.api.schemas import ErrorOut, TokenCreatedOut, TokenIn, TokenOut
+from sessioncloud.providers import linphone
 from sessioncloud.providers.models import SetupToken
+from sessioncloud.providers.setup import setup_page_url
 from sessioncloud.providers.tokens import TokenRequestError, issue_token, revoke, token_status
 
 ERRORS = {401: ErrorOut, 404: ErrorOut, 422: ErrorOut}
@@ -50,7 +52,9 @@ def create_token(request: HttpRequest, provider_id: str, external_id: str, paylo
     except TokenRequestError as error:
         raise invalid({error.field: error.message}) from None
     return Status(201, {"id": issued.token.pk, "token": issued.plain, "code": issued.code, "link": issued.code,
-                        "expiresAt": issued.token.expires.isoformat()})
+                        "expiresAt": issued.token.expires.isoformat(), "setupPage": setup_page_url(issued.plain),
+                        "linphoneUrl": linphone.enduser_url(issued.plain),
+                        "linphoneLink": linphone.enduser_link(issued.plain)})
 
 
 @router.get("/apps/{provider_id}/tokens", response={200: list[TokenOut], **ERRORS})

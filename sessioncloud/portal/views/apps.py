@@ -25,6 +25,7 @@ from sessioncloud.portal.forms import (
     SipForm,
 )
 from sessioncloud.portal.templatetags.portal import FALLBACK_COLOR
+from sessioncloud.providers import linphone
 from sessioncloud.providers.appdata import audit_snapshot
 from sessioncloud.providers.models import App
 from sessioncloud.providers.validators import COLOR_RE
@@ -62,7 +63,11 @@ def app_detail(request: HttpRequest, provider_id: str) -> HttpResponse:
 
 @org_required
 def app_general(request: HttpRequest, provider_id: str) -> HttpResponse:
-    return _edit_app(request, app_for_user(request, provider_id), GeneralForm, "general")
+    return _edit_app(request, app_for_user(request, provider_id), GeneralForm, "general", _general_context)
+
+
+def _general_context(app: App, form: AppSettingsForm) -> dict[str, Any]:
+    return {"linphone_app_url": linphone.app_url(app)}
 
 
 @org_required

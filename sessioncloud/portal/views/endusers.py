@@ -27,9 +27,12 @@ from sessioncloud.portal.access import (
     tokens_with_status,
 )
 from sessioncloud.portal.forms import EndUserForm, EndUserSearchForm, SetupLinkForm
+from sessioncloud.providers import linphone
 from sessioncloud.providers.endusers import enduser_json, external_code, fitting_formats, local_code
 from sessioncloud.providers.models import App, EndUser
+from sessioncloud.providers.setup import setup_page_url
 from sessioncloud.providers.tokens import IssuedToken, TokenRequestError, issue_token, token_status
+from sessioncloud.provisioning.linphone import linphone_link
 
 FORMAT_NAMES = {"local": "SIP credentials (scloc)", "external": "Provisioning login (scsc)"}
 SEARCHED_FIELDS = ("display_name", "external_id", "email", "sip_username", "provisioning_username")
@@ -157,8 +160,21 @@ def end_user_setup_link(request: HttpRequest, provider_id: str, external_id: str
 
 def _shown_once(issued: IssuedToken) -> dict[str, Any]:
     """The new token for this one answer: its code, and the QR as data: URIs (never a GET URL)."""
-    return {"code": issued.code, "token": issued.token, "png": _data_uri("image/png", render_png(issued.code)),
-            "svg": _data_uri("image/svg+xml", render_svg(issued.code))}
+    linphone_url = linphone.enduser_url(issued.plain)
+    return {
+        "code": issued.code,
+        "token": issued.token,
+        "png": _data_uri(render_png(issued.code), "image/png"),
+        "svg": _data_uri(render_svg(issued.code), "image/svg+xml"),
+        "setup_page": setup_page_url(issued.plain),
+        "linphone_url": linphone_url,
+        "linphone_link": linphone_link(linphone_url),
+        "linphone_png": _data_uri(render_png(linphone_url), "image/png"),
+    }
+
+
+def _data_uri(image: bytes, content_type: str) -> str:
+    return f"data:{content_type};base64," + base64.b64encode(image).decode("ascii")
 
 
 @require_POST
@@ -214,14 +230,10 @@ def _codes(user: EndUser, *, revealed: bool = False) -> list[dict[str, Any]]:
             password = user.sip_password if code_format == "local" else user.provisioning_password
             entry["carries_password"] = bool(password)
             if revealed:
-                entry.update(code=code, png=_data_uri("image/png", render_png(code)),
-                             svg=_data_uri("image/svg+xml", render_svg(code)))
+                entry.update(code=code, png=_data_uri(render_png(code), "image/png"),
+                             svg=_data_uri(render_svg(code), "image/svg+xml"))
         codes.append(entry)
     return codes
-
-
-def _data_uri(content_type: str, content: bytes) -> str:
-    return f"data:{content_type};base64," + base64.b64encode(content).decode("ascii")
 
 
 def _detail(request: HttpRequest, app: App, user: EndUser, form: SetupLinkForm, *,
