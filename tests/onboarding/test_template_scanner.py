@@ -50,7 +50,8 @@ def test_spaces_and_line_breaks_inside_the_braces_do_not_count():
 
 def test_an_unknown_placeholder_is_named_as_written():
     assert template_errors("", "Subject", "Hi {{  user.password }}") == {
-        "body": "Unknown placeholder {{  user.password }}; use {{ name }}, {{ link }}, {{ provider }}, {{ expires }}."}
+        "body": "Unknown placeholder {{  user.password }}; use {{ name }}, {{ link }}, {{ provider }}, {{ expires }}, "
+                "{{ app }}."}
 
 
 def test_unclosed_braces_are_plain_text():
