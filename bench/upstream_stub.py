@@ -4,7 +4,7 @@
     python bench/upstream_stub.py --port 9002 --dead
 
 One asyncio loop, so thousands of calls can wait at once without a thread each; every answer is
-the SPEC 6.3 JSON for the username asked, after exactly `--latency` seconds (a call whose
+an answer (docs/provider-service.md) for the username, after exactly `--latency` s (a call whose
 caller goes away first is dropped then). `GET /stats` answers at once with the calls waiting
 now, the most that ever waited at once, and the calls answered so far.
 """

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""An example provisioning web service for SessionCloud's external provisioning (SPEC 6).
+"""An example external provisioning web service for SessionCloud (docs/provider-service.md).
 
 Copy it and replace USERS with a lookup in your own customer database. It uses only Python's
 standard library, so it runs anywhere Python 3.11 runs:
@@ -72,7 +72,7 @@ def signature_is_valid(secret: str, timestamp: str, method: str, path_and_query:
 
 
 def answer_for(username: str, password: str) -> dict[str, object]:
-    """The SPEC 6.3 answer for one login attempt."""
+    """The answer (docs/provider-service.md) for one login attempt."""
     user = USERS.get(username)
     # compare_digest so the answer time does not reveal how much of the password was right.
     if user is None or not hmac.compare_digest(str(user["password"]).encode(), password.encode()):

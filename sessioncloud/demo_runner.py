@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from sessioncloud.lib.publicurl import demo_public_url
+
 EXAMPLE_SERVICE = Path(__file__).resolve().parent.parent / "examples" / "provider_service.py"
 EXAMPLE_PORT = 8001
 
@@ -69,8 +71,9 @@ def run_demo(argv: list[str]) -> int:
     parser.add_argument("--seed-only", action="store_true", help="Migrate and seed, then stop.")
     args = parser.parse_args(argv)
     allow_demo_provider()
-    # Links the demo hands out (setup pages, Linphone addresses) point at the address it serves.
-    os.environ.setdefault("SESSIONCLOUD_PUBLIC_URL", f"http://{args.host}:{args.port}")
+    # Logo URLs and the links the demo hands out (setup pages, Linphone addresses) point at the
+    # address it serves, unless the operator set one.
+    os.environ.setdefault("SESSIONCLOUD_PUBLIC_URL", demo_public_url(args.host, args.port))
     import django
     from django.core.management import call_command
 

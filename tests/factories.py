@@ -28,3 +28,26 @@ def make_end_user(app: App, external_id: str, **values: Any) -> EndUser:
                                 "sip_password": f"{external_id}-secret"}
     defaults.update(values)
     return EndUser.objects.create(app=app, external_id=external_id, **defaults)
+
+
+# The NAT and media keys of a merged account whose App keeps every default.
+MEDIA_DEFAULTS: dict[str, Any] = {
+    "stunServer": None, "turnServer": None, "turnUsername": None, "turnPassword": None, "ice": False,
+    "keepAliveSeconds": 30, "srtpMode": "optional", "audioCodecs": [], "videoCodecs": [],
+    "dtmfMode": "rfc2833", "realm": None,
+}
+# The same keys in the public config's `sip` section, which never carries TURN credentials.
+CONFIG_MEDIA_DEFAULTS: dict[str, Any] = {
+    "stunServer": None, "turnServer": None, "ice": False, "keepAliveSeconds": 30, "srtpMode": "optional",
+    "audioCodecs": [], "videoCodecs": [], "dtmfMode": "rfc2833", "realm": None,
+}
+
+
+def migration_module(package: str, name: str) -> Any:
+    """A migration's module by its name without the number, which merges may change."""
+    import importlib
+    from pathlib import Path
+
+    folder = Path(importlib.import_module(package).__file__ or "").parent
+    [found] = [path.stem for path in folder.glob(f"[0-9][0-9][0-9][0-9]_{name}.py")]
+    return importlib.import_module(f"{package}.{found}")

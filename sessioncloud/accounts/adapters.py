@@ -27,6 +27,7 @@ from sessioncloud.accounts.models import (
     Role,
     record_audit,
 )
+from sessioncloud.lib.casing import sentence_case
 from sessioncloud.providers.fields import secret_box
 
 security_log = logging.getLogger("sessioncloud.security")
@@ -78,6 +79,9 @@ class AccountAdapter(DefaultAccountAdapter):
         request_origin = request.build_absolute_uri("/").rstrip("/") if request is not None else None
         public = {key: public_link(value, request_origin) for key, value in context.items()}
         super().send_mail(template_prefix, email, {"current_site": PUBLIC_SITE, **public})
+    def format_email_subject(self, subject: str) -> str:
+        # allauth writes its subjects in Title Case; the portal's texts are in sentence case.
+        return super().format_email_subject(sentence_case(subject))
 
     def is_email_verified(self, request: HttpRequest, email: str) -> bool:
         # The invitation reached this address, so it is verified; checked again here because

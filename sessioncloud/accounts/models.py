@@ -90,6 +90,9 @@ class AuditEntry(models.Model):
     action = models.CharField(max_length=100)
     object_type = models.CharField(max_length=50)
     object_repr = models.CharField(max_length=200)
+    # The ProviderId of the App the change concerns ("" for organization-wide changes): a
+    # text, not a link, so a deleted App's history can still be found by it.
+    app_provider_id = models.CharField("App", max_length=32, blank=True, db_index=True)
     before = models.JSONField(null=True, blank=True)
     after = models.JSONField(null=True, blank=True)
     created = models.DateTimeField(auto_now_add=True, db_index=True)
@@ -117,9 +120,16 @@ def record_audit(
         action=action,
         object_type=type(obj).__name__,
         object_repr=str(obj)[:200],
+        app_provider_id=provider_id_of(obj),
         before=before,
         after=after,
     )
+
+
+def provider_id_of(obj: Any) -> str:
+    """The ProviderId of the App an audited object is or belongs to; "" for anything else."""
+    app = obj if type(obj).__name__ == "App" else getattr(obj, "app", None)
+    return str(getattr(app, "provider_id", "") or "")
 
 
 INVITATION_TTL = timedelta(days=7)

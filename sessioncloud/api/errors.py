@@ -50,6 +50,14 @@ def api_error_response(error: ApiError) -> JsonResponse:
     return error_response(error.status, error.code, error.message, fields=error.fields, headers=error.headers)
 
 
+def json_path(parts: list | tuple) -> str:
+    """A location in a body as the error's `fields` names it: `sip.domain`, `helpLinks[0].url`."""
+    path = ""
+    for part in parts:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path
+
+
 def field_path(loc: list | tuple) -> str:
     """`sip.domain`, `helpLinks[0].url`: a validation error's location as the body spells it."""
     parts = list(loc)
@@ -57,13 +65,11 @@ def field_path(loc: list | tuple) -> str:
         parts = parts[2:] if len(parts) > 2 else parts[1:]
     elif parts and parts[0] in ("query", "path", "header"):
         parts = parts[1:]
-    path = ""
-    for part in parts:
-        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
-    return path or "body"
+    return json_path(parts) or "body"
 
 
 def describe_field_error(error: dict) -> str:
+    """A schema (pydantic) error as a sentence."""
     if error.get("type") == "missing":
         return "This field is required."
     if error.get("type") == "extra_forbidden":

@@ -12,7 +12,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from prometheus_client import generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from sessioncloud.lib.metrics import LATENCY, REGISTRY, REQUESTS
+from sessioncloud.lib.metrics import REGISTRY, REQUEST_STATS
 
 
 def endpoint_label(request: HttpRequest) -> str:
@@ -31,8 +31,7 @@ class MetricsMiddleware:
         started = time.perf_counter()
         response = self.get_response(request)
         endpoint = endpoint_label(request)
-        REQUESTS.labels(endpoint, request.method, f"{response.status_code // 100}xx").inc()
-        LATENCY.labels(endpoint).observe(time.perf_counter() - started)
+        REQUEST_STATS.observe(endpoint, request.method or "", response.status_code, time.perf_counter() - started)
         return response
 
 

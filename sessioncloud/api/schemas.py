@@ -2,12 +2,27 @@
 
 from __future__ import annotations
 
-from typing import Literal
+import copy
+import itertools
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ModelWrapValidatorHandler,
+    PrivateAttr,
+    ValidationError,
+    model_validator,
+)
+
+from sessioncloud.api.errors import describe_field_error, json_path
 
 Transport = Literal["UDP", "TCP", "TLS"]
 FlagValue = Literal["Enabled", "Disabled"]
+SrtpMode = Literal["optional", "mandatory"]
+DtmfMode = Literal["rfc2833", "info", "inband"]
+CodecName = Annotated[str, Field(max_length=40)]
 
 
 class Strict(BaseModel):
@@ -25,7 +40,7 @@ class ErrorOut(BaseModel):
     error: ErrorDetail
 
 
-# --- Public configuration (SPEC 5.1) -------------------------------------------------------
+# --- Public configuration (docs/phone-api.md) ----------------------------------------------
 
 
 class LogoOut(BaseModel):
@@ -68,6 +83,15 @@ class SipOut(BaseModel):
     callrecording: FlagValue
     voicemailNumber: str | None
     registrationExpires: int
+    stunServer: str | None
+    turnServer: str | None
+    ice: bool
+    keepAliveSeconds: int
+    srtpMode: SrtpMode
+    audioCodecs: list[str]
+    videoCodecs: list[str]
+    dtmfMode: DtmfMode
+    realm: str | None
 
 
 class PublicConfigOut(BaseModel):
@@ -80,7 +104,7 @@ class PublicConfigOut(BaseModel):
     sip: SipOut
 
 
-# --- Management API: App body (SPEC 9) -----------------------------------------------------
+# --- Management API: App body (the phone config's keys where they overlap) -----------------
 
 
 class BundleIdsIn(Strict):
@@ -118,7 +142,19 @@ class SipIn(Strict):
     callrecording: FlagValue | None = None
     voicemailNumber: str | None = Field(default=None, max_length=32)
     registrationExpires: int | None = None
+    stunServer: str | None = Field(default=None, max_length=260)
+    turnServer: str | None = Field(default=None, max_length=260)
+    turnUsername: str | None = Field(default=None, max_length=256)
+    turnPassword: str | None = Field(default=None, max_length=256)  # write-only
+    ice: bool | None = None
+    keepAliveSeconds: int | None = None
+    srtpMode: SrtpMode | None = None
+    audioCodecs: list[CodecName] | None = Field(default=None, max_length=20)
+    videoCodecs: list[CodecName] | None = Field(default=None, max_length=20)
+    dtmfMode: DtmfMode | None = None
+    realm: str | None = Field(default=None, max_length=253)
     port: int | None = None  # read-only (part of domain); accepted for GET-then-PATCH
+    turnPasswordSet: bool | None = None  # read-only
 
 
 class StoreLinksIn(Strict):
@@ -145,7 +181,54 @@ class ProvisioningIn(Strict):
     passwordPlaceholder: str | None = Field(default=None, max_length=50)
 
 
-class AppIn(Strict):
+class Lenient(Strict):
+    """A body whose schema problems are collected instead of refused at once.
+
+    The parts that pass the schema are kept; the view checks them against the model and
+    answers every problem of both layers in one 422 (SPEC 9: a `fields` object naming every
+    offending field), instead of one layer's now and the next layer's after a resend.
+    """
+
+    _schema_errors: dict[str, str] = PrivateAttr(default_factory=dict)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _collect_schema_errors(cls, data: Any, handler: ModelWrapValidatorHandler[Any]) -> Any:
+        try:
+            return handler(data)
+        except ValidationError as error:
+            if not isinstance(data, dict):
+                raise
+            problems: dict[str, str] = {}
+            for problem in error.errors():
+                problems.setdefault(json_path(problem["loc"]), describe_field_error(dict(problem)))
+            try:
+                body = handler(_without(data, [problem["loc"] for problem in error.errors()]))
+            except ValidationError:
+                raise error from None
+            body._schema_errors = problems
+            return body
+
+    @property
+    def schema_errors(self) -> dict[str, str]:
+        """{"json.path": "message"} for every part of the body the schema refused."""
+        return dict(self._schema_errors)
+
+
+def _without(data: dict[str, Any], locations: list[tuple[Any, ...]]) -> dict[str, Any]:
+    """A copy of the body without the keys at these locations (a whole list for an item in it)."""
+    trimmed = copy.deepcopy(data)
+    for location in locations:
+        keys = list(itertools.takewhile(lambda part: isinstance(part, str), location))
+        parent: Any = trimmed
+        for key in keys[:-1]:
+            parent = parent.get(key) if isinstance(parent, dict) else None
+        if keys and isinstance(parent, dict):
+            parent.pop(keys[-1], None)
+    return trimmed
+
+
+class AppIn(Lenient):
     providerId: str | None = Field(default=None, max_length=64)
     name: str | None = Field(default=None, max_length=100)
     kind: Literal["generic", "whitelabel"] | None = None
@@ -178,6 +261,20 @@ class AppOut(BaseModel):
     created: str
     updated: str
     warnings: list[str] = []
+
+
+class AppContentsOut(BaseModel):
+    endUsers: int
+    setupTokens: int
+    devices: int
+    provisioningLogEntries: int
+    jobs: int
+
+
+class AppDeletedOut(BaseModel):
+    providerId: str
+    deleted: AppContentsOut
+    providerIdReserved: bool
 
 
 # --- Management API: end users, tokens, devices, log ------------------------------------------
@@ -238,7 +335,7 @@ class TokenCreatedOut(BaseModel):
     code: str
     link: str
     expiresAt: str
-    setupPage: str = Field(description="The end user's setup page (SPEC 13); opening it uses nothing up")
+    setupPage: str = Field(description="The end user's setup page; opening it uses nothing up")
     linphoneUrl: str = Field(description="Linphone's remote provisioning address for this token: show it "
                                          "as a QR code, never send it as a link in an e-mail")
     linphoneLink: str = Field(description="The same as a linphone-config: link that opens Linphone")
@@ -287,6 +384,7 @@ class TestBenchIn(Strict):
 
 
 class TestBenchOut(BaseModel):
+    outcome: Literal["ok", "rejected", "failed"]
     request: dict
     status: int | None
     latencyMs: int

@@ -1,6 +1,6 @@
-"""`sessioncloud codes`: parse, encode and render the codes of SPEC 4 from a shell.
+"""`sessioncloud codes`: parse, encode and render the codes of docs/codes.md from a shell.
 
-    codes parse TEXT | -                  print the parsed code as the JSON of SPEC 5.4
+    codes parse TEXT | -                  print the parsed code as the JSON of docs/codes.md
     codes parse --image FILE | -          read the QR code in an image first
     codes encode local [--provider-id ID] --json JSON | -
     codes encode desktop --provider-id ID --json JSON | -

@@ -1,4 +1,4 @@
-"""The code texts softphones scan or click (SPEC 4): one parser and one encoder per format.
+"""The code texts softphones scan or click (docs/codes.md): one parser and one encoder per format.
 
 Framework-free on purpose: the phone API, the portal, the CLI and the reference phone client
 all read and write codes through this module, and it is tested directly.
@@ -10,6 +10,9 @@ all read and write codes through this module, and it is tested directly.
 | `scsc`          | `scsc:<username>:<password>[:<ProviderId>]`             |
 | `scsc-desktop`  | `scsc:?username=<user>[:<ProviderId>]&password=<pwd>`   |
 | `scloc-token`   | `scloc:?v=2&token=<token>`                              |
+
+A ProviderId left empty after its ':' (`scsc:<u>:<p>:`, `username=<u>:&password=`) means
+none: PBX GUIs write that for Whitelabel apps.
 """
 
 from __future__ import annotations
@@ -52,8 +55,10 @@ _CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
 _SCHEME_RE = re.compile(r"(scloc|scsc):", re.IGNORECASE)
 _SURROGATES = re.compile("[\ud800-\udfff]")
 _WHITESPACE = " \t\r\n"
+# Windows app-installer links carry one query pair only, so PBX GUIs write the separator
+# before `password=` as `%26`.
 _DESKTOP_ACTIVATION_RE = re.compile(
-    r"\A\?username=(?P<username>.*?)&password=(?P<password>.*)\Z", re.IGNORECASE | re.DOTALL
+    r"\A\?username=(?P<username>.*?)(?:&|%26)password=(?P<password>.*)\Z", re.IGNORECASE | re.DOTALL
 )
 _SIPACCOUNTS_RE = re.compile(r"sipaccounts=", re.IGNORECASE)
 _SCSC_SHAPE = "expected scsc:<username>:<password>[:<ProviderId>]"
@@ -77,7 +82,7 @@ class ParsedCode:
     token: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        """The object of SPEC 5.4, shared by `POST /api/v1/codes/parse` and the CLI."""
+        """The parsed form of docs/codes.md, shared by `POST /api/v1/codes/parse` and the CLI."""
         return {
             "kind": self.kind,
             "format": self.format,
@@ -102,7 +107,7 @@ def is_valid_token(value: object) -> bool:
 
 
 def parse_code(text: str) -> ParsedCode:
-    """Parse any code of SPEC 4.1/4.2; every problem is a CodeError, never another exception.
+    """Parse any code of docs/codes.md; every problem is a CodeError, never another exception.
 
     Surrounding whitespace of the whole text is ignored (codes are pasted from e-mails and
     chats), the scheme is matched case-insensitively and the text must fit in 4096 UTF-8 bytes.
@@ -260,13 +265,10 @@ def _parse_scsc(body: str) -> ParsedCode:
     if len(fields) == 2:
         username, password = fields
         return _external("scsc", username, password, None)
-    # Neither field can escape ':' (SPEC 4.1), so the ProviderId is split off the right end
+    # Neither field can escape ':' (docs/codes.md), so the ProviderId is split off the right end
     # and the username off the left: extra colons can only belong to the password, which is
     # far likelier than an account number to hold one.
-    provider_id = fields[-1]
-    if not provider_id:
-        raise CodeError("stray ':' at the end of the code; the ProviderId is empty")
-    return _external("scsc", fields[0], ":".join(fields[1:-1]), provider_id)
+    return _external("scsc", fields[0], ":".join(fields[1:-1]), fields[-1] or None)
 
 
 def _parse_desktop_activation(body: str) -> ParsedCode:
@@ -279,7 +281,7 @@ def _parse_desktop_activation(body: str) -> ParsedCode:
     provider_id = None
     if ":" in username:
         username, provider_id = username.rsplit(":", 1)
-    return _external("scsc-desktop", username, password, provider_id)
+    return _external("scsc-desktop", username, password, provider_id or None)
 
 
 def _external(code_format: Format, username: str, password: str, provider_id: str | None
@@ -389,14 +391,14 @@ def encode_external(username: str, password: str, provider_id: str | None = None
 
 
 def encode_token(token: str) -> str:
-    """`scloc:?v=2&token=<token>` (SPEC 4.2)."""
+    """`scloc:?v=2&token=<token>` (docs/codes.md)."""
     return _checked(f"scloc:?v=2&token={_check_token(token)}")
 
 
 def encode(parsed: ParsedCode) -> str:
     """Encode a parsed code in its own format.
 
-    `scsc-desktop` is parse-only (SPEC 4.1), so it is encoded as the equivalent `scsc:` text,
+    `scsc-desktop` is parse-only (docs/codes.md), so it is encoded as the equivalent `scsc:` text,
     which every phone reads; parsing the result gives the same value with format `scsc`.
     """
     if parsed.format == "scloc":

@@ -132,15 +132,15 @@ def safe_cell(value: str) -> str:
     return value
 
 
-def write_csv(rows: Iterable[dict[str, str]]) -> Iterator[str]:
-    """The export, line by line: a header of COLUMNS, then one line per row, CRLF line ends."""
+def write_csv(rows: Iterable[dict[str, str]], columns: tuple[str, ...] = COLUMNS) -> Iterator[str]:
+    """The export, line by line: a header of the columns, then one line per row, CRLF line ends."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(COLUMNS)
+    writer.writerow(columns)
     # The byte order mark makes spreadsheets read the file as UTF-8; the import skips it.
     yield "\ufeff" + buffer.getvalue()
     for row in rows:
         buffer.seek(0)
         buffer.truncate()
-        writer.writerow([safe_cell(row.get(column, "")) for column in COLUMNS])
+        writer.writerow([safe_cell(row.get(column, "")) for column in columns])
         yield buffer.getvalue()

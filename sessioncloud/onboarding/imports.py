@@ -21,6 +21,7 @@ from sessioncloud.onboarding.audit import record_audits
 from sessioncloud.onboarding.csvfile import COLUMNS, PASSWORD_COLUMNS, CsvFile, CsvRow
 from sessioncloud.providers.endusers import enduser_json, valid_external_id
 from sessioncloud.providers.models import App, EndUser
+from sessioncloud.providers.validators import validate_provisioning_username
 
 FIELDS = COLUMNS[1:]  # every column but external_id is an EndUser field of the same name
 SIP_GROUP = ("sip_username", "sip_password", "subdomain", "auth_username", "transport",
@@ -134,11 +135,18 @@ def _value_errors(values: dict[str, str]) -> dict[str, str]:
             errors[column] = "Use UDP, TCP or TLS, or leave it empty."
         elif column in FLAGS and value not in ("Enabled", "Disabled"):
             errors[column] = "Use Enabled or Disabled, or leave it empty."
-        elif column in PROVISIONING_GROUP and ":" in value:
-            errors[column] = "Holds ':', which an scsc: code cannot carry."
-        elif column in PROVISIONING_GROUP and value != value.strip():
-            errors[column] = "Begins or ends with a space, which an scsc: code cannot carry."
+        elif column == "provisioning_username" and (problem := _username_error(value)):
+            errors[column] = problem
     return errors
+
+
+def _username_error(value: str) -> str | None:
+    """The portal's and the API's rule (the App model's validator), so every export imports back."""
+    try:
+        validate_provisioning_username(value)
+    except ValidationError as error:
+        return error.messages[0]
+    return None
 
 
 def _is_email(value: str) -> bool:

@@ -1,7 +1,7 @@
 """Setup e-mails: each App's sender name and template, a preview, and sending through SMTP.
 
 Every e-mail carries a fresh setup token (never a password) inside the address of the user's
-setup page (SPEC 13), as a link and as a QR code attachment. Opening the page uses nothing up, so
+setup page (docs/linphone.md), as a link and as an attached QR code. Opening it uses nothing up, so
 mail scanners that follow links cannot spend the token; the app's own redemption does. A
 failure is reported per recipient; the run itself always completes.
 """

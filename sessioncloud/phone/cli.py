@@ -1,4 +1,4 @@
-"""`sessioncloud phone`: the reference softphone client (SPEC 11), driving flows A to H.
+"""`sessioncloud phone`: the reference softphone client, driving flows A to H (docs/phone-api.md).
 
     phone [--server URL] [--state FILE] config PROVIDER_ID
     phone ... scan CODE | IMAGE | -  [--provider-id ID] [--baresip FILE] [--show-passwords]
@@ -37,8 +37,10 @@ from sessioncloud.codes.formats import (
 from sessioncloud.codes.qr import MAX_IMAGE_BYTES, decode_image
 from sessioncloud.phone.accounts import (
     BaresipError,
+    baresip_comments,
     baresip_file,
     baresip_line,
+    baresip_modules,
     merge_local,
     stored_local_accounts,
 )
@@ -344,7 +346,7 @@ def provider_for_login(username: str, given: str | None, state: PhoneState
     """(providerId to send separately or None, ProviderId of the config to fetch).
 
     Whitelabel apps send the built-in ProviderId beside the username; generic apps let the
-    user type `username:ProviderId` in one field and send it as typed (SPEC 3, flow D).
+    user type `username:ProviderId` in one field and send it as typed (docs/phone-api.md, flow D).
     """
     if given is not None:
         return checked_provider_id(given), given
@@ -527,6 +529,9 @@ def write_baresip(path: Path, sipaccounts: list[dict[str, Any]]) -> None:
     except OSError as error:
         raise FileError(f"cannot write {path}: {error.strerror or error}") from None
     say(f"Wrote {len(sipaccounts)} account(s) to {path} (baresip accounts format).")
+    modules = baresip_modules(sipaccounts)
+    if modules:
+        say(f"baresip must load these modules (module lines in its config): {', '.join(modules)}.")
 
 
 def cmd_accounts(session: Session, args: argparse.Namespace) -> int:
@@ -535,7 +540,8 @@ def cmd_accounts(session: Session, args: argparse.Namespace) -> int:
         say(accounts_json(state.provider_id, state.sipaccounts, state.xmppaccounts,
                           args.show_passwords))
     elif args.format == "baresip":
-        say(*(baresip_line(account, number, mask=not args.show_passwords)
+        say(*baresip_comments(state.sipaccounts),
+            *(baresip_line(account, number, mask=not args.show_passwords)
               for number, account in enumerate(state.sipaccounts, 1)))
     else:
         say(*accounts_text(state.sipaccounts, state.xmppaccounts, args.show_passwords))

@@ -1,4 +1,4 @@
-"""The phone API as a softphone calls it (SPEC 5): config, provision, redeem.
+"""The phone API as a softphone calls it (docs/phone-api.md): config, provision, redeem.
 
 Every answer is checked before the phone uses it, as a real app must: a server that sends a
 wrong type, a huge body or no JSON at all becomes a PhoneApiError, never a crash later on.
@@ -18,6 +18,11 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, Strict
 
 from sessioncloud import __version__
 from sessioncloud.lib.sipaccount import describe_validation_error
+from sessioncloud.lib.sipmedia import (
+    DEFAULT_DTMF_MODE,
+    DEFAULT_KEEPALIVE_SECONDS,
+    DEFAULT_SRTP_MODE,
+)
 
 # Long enough for a provider's slow provisioning service (SessionCloud waits up to 15 s for
 # it), short enough that a hung server never hangs a script.
@@ -30,7 +35,7 @@ APP_INFO = {"platform": "cli", "version": __version__}
 
 
 class PhoneApiError(Exception):
-    """The server answered with an error (SPEC 5's shape) or with something unusable."""
+    """The server answered with an error (docs/phone-api.md's shape) or with something unusable."""
 
     def __init__(self, status: int, code: str, message: str):
         super().__init__(f"{code}: {message}")
@@ -47,6 +52,8 @@ class ServerUnreachable(Exception):
 
 Transport = Literal["UDP", "TCP", "TLS"]
 Flag = Literal["Enabled", "Disabled"]
+SrtpMode = Literal["optional", "mandatory"]
+DtmfMode = Literal["rfc2833", "info", "inband"]
 Port = Annotated[StrictInt, Field(ge=1, le=65535)]
 
 
@@ -67,6 +74,15 @@ class _Sip(_Checked):
     callrecording: Flag
     voicemailNumber: StrictStr | None
     registrationExpires: StrictInt
+    stunServer: StrictStr | None = None
+    turnServer: StrictStr | None = None
+    ice: StrictBool = False
+    keepAliveSeconds: StrictInt = DEFAULT_KEEPALIVE_SECONDS
+    srtpMode: SrtpMode = DEFAULT_SRTP_MODE
+    audioCodecs: list[StrictStr] = []
+    videoCodecs: list[StrictStr] = []
+    dtmfMode: DtmfMode = DEFAULT_DTMF_MODE
+    realm: StrictStr | None = None
 
 
 class _Login(_Checked):
@@ -84,7 +100,7 @@ class _Config(_Checked):
 
 
 class MergedAccount(BaseModel):
-    """A complete account as SessionCloud hands it out (SPEC 7 rule 5), in that key order."""
+    """A complete account as handed out (docs/merge-rules.md, rule 5), in that key order."""
 
     model_config = ConfigDict(extra="ignore")
 
@@ -103,6 +119,18 @@ class MergedAccount(BaseModel):
     subdomain: StrictStr | None
     voicemailNumber: StrictStr | None
     registrationExpires: StrictInt
+    # Optional: accounts kept by an older version, or sent by an older server, lack them.
+    stunServer: StrictStr | None = None
+    turnServer: StrictStr | None = None
+    turnUsername: StrictStr | None = None
+    turnPassword: StrictStr | None = None
+    ice: StrictBool = False
+    keepAliveSeconds: StrictInt = DEFAULT_KEEPALIVE_SECONDS
+    srtpMode: SrtpMode = DEFAULT_SRTP_MODE
+    audioCodecs: list[StrictStr] = []
+    videoCodecs: list[StrictStr] = []
+    dtmfMode: DtmfMode = DEFAULT_DTMF_MODE
+    realm: StrictStr | None = None
 
 
 class _Provision(_Checked):
@@ -150,7 +178,7 @@ def check_config(data: Any) -> dict[str, Any]:
 
 
 def check_account(data: Any) -> dict[str, Any]:
-    return _validated(MergedAccount, data, "account").model_dump()
+    return _validated(MergedAccount, data, "account").model_dump(exclude_unset=True)
 
 
 def _validated(model: type[BaseModel], data: Any, what: str) -> Any:
@@ -169,7 +197,7 @@ def _provision_fields(answer: _Provision) -> dict[str, Any]:
         "update": answer.update,
         "errmsg": answer.errmsg,
         "config_version": answer.configVersion,
-        "sipaccounts": [account.model_dump() for account in answer.sipaccounts],
+        "sipaccounts": [account.model_dump(exclude_unset=True) for account in answer.sipaccounts],
         "xmppaccounts": answer.xmppaccounts,
     }
 
@@ -221,7 +249,7 @@ class PhoneApi:
                                     "to a request that was not conditional.")
             return ConfigAnswer(None, response_etag or etag)
         config = check_config(body)
-        # The ETag is the quoted version (SPEC 5.1); derive it if a proxy dropped the header.
+        # The ETag is the quoted version (docs/phone-api.md); derive it if a proxy dropped it.
         return ConfigAnswer(config, response_etag or f'"{config["version"]}"')
 
     def provision(self, username: str, password: str, device_id: str, *,

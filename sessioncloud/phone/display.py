@@ -83,7 +83,7 @@ def accounts_json(provider_id: str | None, sipaccounts: Sequence[Mapping[str, An
     document = {
         "providerId": provider_id,
         "sipaccounts": [masked(account, show_passwords) for account in sipaccounts],
-        "xmppaccounts": [masked(account, show_passwords, key="password")
+        "xmppaccounts": [masked(account, show_passwords, keys=("password",))
                          for account in xmppaccounts],
     }
     return json.dumps(document, indent=2, ensure_ascii=False)

@@ -18,7 +18,7 @@ from typing import Any
 from sessioncloud.phone.client import PhoneApiError, check_account, check_config
 
 FORMAT = 1
-# How the stored accounts came to be; it decides what `resume` does (SPEC 3, flow F).
+# How the stored accounts came to be; it decides what `resume` does (docs/phone-api.md, flow F).
 SETUPS = ("config", "local", "external", "token")
 FILE_MODE = 0o600
 

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any, Literal
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import User
 from django.core.paginator import Page, Paginator
@@ -119,10 +120,26 @@ def _post_refusal(membership: Membership, rule: PostRule) -> str | None:
 
 
 def app_for_user(request: HttpRequest, provider_id: str) -> App:
+    """The App of the current organization; on a GET, also one of the user's other organizations,
+    which then becomes the current one (a link or bookmark from another organization's page)."""
     try:
         return tenancy.get_app(request.org, provider_id)  # type: ignore[attr-defined]
     except tenancy.NotFound:
-        raise Http404("No app with that ProviderId in your organization.") from None
+        pass
+    membership = _membership_with_app(request, provider_id) if request.method in ("GET", "HEAD") else None
+    if membership is None:
+        raise Http404("No app with that ProviderId in your organization.")
+    select_organization(request, membership.organization)
+    request.org, request.membership = membership.organization, membership  # type: ignore[attr-defined]
+    messages.info(request, f"Switched to {membership.organization.name}, the organization of this App.")
+    return tenancy.get_app(membership.organization, provider_id)
+
+
+def _membership_with_app(request: HttpRequest, provider_id: str) -> Membership | None:
+    """The user's membership of the organization that owns this App, if any."""
+    organization_id = App.objects.filter(provider_id__iexact=provider_id).values_list(
+        "organization_id", flat=True).first()
+    return memberships_of(request.user).filter(organization_id=organization_id).first() if organization_id else None
 
 
 def apps_for_user(request: HttpRequest) -> QuerySet[App]:
@@ -241,9 +258,8 @@ def api_key_for_user(request: HttpRequest, key_id: int) -> ApiKey:
     return key
 
 
-def audit_page_for_user(request: HttpRequest) -> Page:
-    entries = AuditEntry.objects.filter(organization=request.org)  # type: ignore[attr-defined]
-    return Paginator(entries, AUDIT_PAGE_SIZE).get_page(request.GET.get("page"))
+def audit_entries_for_user(request: HttpRequest) -> QuerySet[AuditEntry]:
+    return AuditEntry.objects.filter(organization=request.org)  # type: ignore[attr-defined]
 
 
 MAX_ID_DIGITS = 18  # every 18-digit number fits a 64-bit key; a longer one is no id of ours

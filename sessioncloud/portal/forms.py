@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from datetime import date, datetime, time, timedelta
 from typing import Any, ClassVar
 
 from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
+from django.db.models import QuerySet
+from django.utils import timezone
 
 from sessioncloud.accounts.models import Role
 from sessioncloud.api.manage.devices import OUTCOMES
+from sessioncloud.lib.sipmedia import AUDIO_CODECS, VIDEO_CODECS
 from sessioncloud.providers.endusers import (
     SIP_FIELDS,
     model_field_errors,
@@ -21,7 +25,13 @@ from sessioncloud.providers.logos import LogoError, store_logo
 from sessioncloud.providers.models import App, EndUser, Flag, Logo, Transport
 from sessioncloud.providers.outbound import check_provisioning_url
 from sessioncloud.providers.tokens import MAX_USES as MAX_TOKEN_USES
-from sessioncloud.providers.validators import MAX_HELP_LINKS, validate_header_value
+from sessioncloud.providers.validators import (
+    MAX_HELP_LINKS,
+    REGISTRATION_EXPIRES_RANGE,
+    validate_header_value,
+    validate_https_url,
+    validate_no_control_chars,
+)
 
 LOGO_ACCEPT = "image/png,image/jpeg,image/webp"
 
@@ -38,6 +48,16 @@ class AppSettingsForm(forms.ModelForm):
     @property
     def update_fields(self) -> list[str]:
         return [*self._meta.fields, *self.extra_fields, "updated"]  # type: ignore[misc]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        for name in self._meta.fields:  # type: ignore[union-attr]
+            widget = self.fields[name].widget if name in self.fields else None
+            if widget is not None and not isinstance(widget, forms.CheckboxInput) and \
+                    widget.value_omitted_from_data(self.data, self.files, self.add_prefix(name)):
+                # Not on the page (e.g. the whitelabel fields of a generic App): keep what is stored.
+                data[name] = getattr(self.instance, name)
+        return data
 
     def _update_errors(self, errors: ValidationError) -> None:
         # A field whose own check failed already says why: the model's complaint about the value
@@ -115,12 +135,12 @@ class BrandingForm(AppSettingsForm):
         fields = ["theme_color", "help_menu_title", "help_links", "credentials_source", "contact_email"]
         labels = {"theme_color": "Theme colour", "credentials_source": "Credentials for %user% and %pwd%"}
         help_texts = {
-            "theme_color": "#RRGGBB. Colours keypad digits, menu titles and controls.",
+            "theme_color": "#RRGGBB or #RGB. Colours keypad digits, menu titles and controls.",
             "help_menu_title": "The title of the help menu in the app.",
             "credentials_source": "Which user name and password replace %user% and %pwd% in help links.",
             "contact_email": "Shown to your users in the app.",
         }
-        widgets = {"theme_color": forms.TextInput(attrs={"pattern": "#[0-9A-Fa-f]{6}", "maxlength": 7})}
+        widgets = {"theme_color": forms.TextInput(attrs={"pattern": "#([0-9A-Fa-f]{3}){1,2}", "maxlength": 7})}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -138,13 +158,34 @@ class BrandingForm(AppSettingsForm):
         return [(self[f"link_title_{i}"], self[f"link_url_{i}"]) for i in range(1, MAX_HELP_LINKS + 1)]
 
     def clean_help_links(self) -> list[dict[str, str]]:
+        return [{"title": title, "url": url} for _, title, url in self._typed_links()]
+
+    def _typed_links(self) -> list[tuple[int, str, str]]:
+        """(row number, title, url) of each row with something typed in it."""
         rows = []
         for index in range(1, MAX_HELP_LINKS + 1):
             title = (self.data.get(f"link_title_{index}") or "").strip()
             url = (self.data.get(f"link_url_{index}") or "").strip()
             if title or url:
-                rows.append({"title": title, "url": url})
+                rows.append((index, title, url))
         return rows
+
+    def clean(self) -> dict[str, Any]:
+        # Each link's problem is shown once, beside its own row (not again for the whole list).
+        data = super().clean()
+        for index, title, url in self._typed_links():
+            if not title:
+                self.add_error(f"link_title_{index}", "Give this link a title.")
+            try:
+                validate_https_url(url)
+            except ValidationError as error:
+                self.add_error(f"link_url_{index}", error.messages[0])
+        return data
+
+    def _update_errors(self, errors: ValidationError) -> None:
+        if any(name.startswith("link_") for name in self._errors) and hasattr(errors, "error_dict"):
+            errors = ValidationError({f: e for f, e in errors.error_dict.items() if f != "help_links"})
+        super()._update_errors(errors)
 
     def clean_logo_file(self) -> Logo | None:
         return _stored_logo(self.cleaned_data.get("logo_file"))
@@ -176,16 +217,48 @@ def _stored_logo(upload: UploadedFile | None) -> Logo | None:
         raise forms.ValidationError(str(error)) from None
 
 
+class CodecListField(forms.CharField):
+    """An ordered codec list typed as names separated by commas; the App model checks the names."""
+
+    def to_python(self, value: Any) -> list[str]:  # type: ignore[override]
+        text = super().to_python(value)
+        return [name.strip() for name in text.split(",") if name.strip()]
+
+    def prepare_value(self, value: Any) -> Any:
+        return ", ".join(value) if isinstance(value, list) else value
+
+
 class SipForm(AppSettingsForm):
+    extra_fields = ("turn_password",)
+
+    turn_password = forms.CharField(
+        label="TURN password", required=False, max_length=256, validators=[validate_no_control_chars],
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        help_text="Stored encrypted and never shown again. Leave blank to keep the current one.",
+    )
+    clear_turn_password = forms.BooleanField(label="Remove the current TURN password", required=False)
+    audio_codecs = CodecListField(
+        label="Audio codecs", required=False,
+        help_text=f"Preferred first, separated by commas, from {', '.join(AUDIO_CODECS)}. "
+                  "Empty: each phone keeps its own order.")
+    video_codecs = CodecListField(
+        label="Video codecs", required=False,
+        help_text=f"Preferred first, separated by commas, from {', '.join(VIDEO_CODECS)}. "
+                  "Empty: each phone keeps its own order.")
+
     class Meta:
         model = App
         fields = [
             "sip_domain", "sip_proxy", "sip_transport", "use_subdomains", "login_fields",
             "srtp", "messaging", "video", "callrecording", "voicemail_number", "registration_expires",
+            "stun_server", "turn_server", "turn_username", "ice_enabled", "keepalive_seconds",
+            "srtp_mode", "audio_codecs", "video_codecs", "dtmf_mode", "sip_realm",
         ]
         labels = {
             "sip_domain": "Domain", "sip_proxy": "Outbound proxy", "srtp": "SRTP",
             "callrecording": "Call recording", "registration_expires": "Registration expiry (seconds)",
+            "ice_enabled": "Use ICE", "keepalive_seconds": "Keep-alive interval (seconds)",
+            "sip_realm": "Digest realm",
         }
         help_texts = {
             "sip_domain": "host or host:port. Without a port phones use 5060 (5061 with TLS).",
@@ -193,13 +266,37 @@ class SipForm(AppSettingsForm):
             "use_subdomains": "An account's subdomain goes in front of the domain "
                               "(pbx1 becomes pbx1.sip.example.com).",
             "login_fields": "What the app asks for when users type their SIP credentials.",
-            "voicemail_number": "Optional, for example *97.",
             "registration_expires": "From 30 to 86400.",
+            "voicemail_number": "Optional: digits, *, # and +, for example *97.",
+            "stun_server": "Optional, host or host:port, for example stun.example.com:3478. "
+                           "Phones learn their public address from it.",
+            "turn_server": "Optional, host or host:port. Relays the audio when no direct path works; "
+                           "needs a username and a password.",
+            "ice_enabled": "Phones try every path (local, STUN, TURN) and keep the one that works.",
+            "keepalive_seconds": "How often phones keep their NAT mapping open: 0 (off) or 5 to 3600.",
+            "srtp_mode": "Used when SRTP is Enabled.",
+            "dtmf_mode": "How phones send the digits pressed during a call.",
+            "sip_realm": "Optional: the realm your PBX names when it asks for the password, "
+                         "if it is not the domain.",
         }
+
+    # Without the form's own "at least 0": the model's one range message covers every bad number.
+    registration_expires = forms.IntegerField(
+        label="Registration expiry (seconds)", help_text="From 30 to 86400.",
+        widget=forms.NumberInput(attrs={"min": REGISTRATION_EXPIRES_RANGE[0], "max": REGISTRATION_EXPIRES_RANGE[1]}))
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["sip_transport"].choices = [(value, value) for value in Transport.values]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        # Set before the App model checks the TURN settings as a whole (a server needs a password).
+        if cleaned.get("turn_password"):
+            self.instance.turn_password = cleaned["turn_password"]
+        elif cleaned.get("clear_turn_password"):
+            self.instance.turn_password = ""
+        return cleaned
 
 
 class ProvisioningForm(AppSettingsForm):
@@ -391,13 +488,12 @@ class SetupLinkForm(forms.Form):
         help_text="A setup link works this many times, then it is dead.")
 
 
-class LogFilterForm(forms.Form):
-    outcome = forms.ChoiceField(choices=[("", "Any outcome"), *((o, o) for o in OUTCOMES)], required=False)
-    username = forms.CharField(max_length=256, required=False)
-    device = forms.CharField(label="Device id", max_length=128, required=False)
+class DateRangeForm(forms.Form):
+    """A filter form's From and To days (in the viewer's time zone, both included)."""
+
     since = forms.DateField(label="From", required=False, widget=forms.DateInput(attrs={"type": "date"}))
     until = forms.DateField(label="To", required=False, widget=forms.DateInput(attrs={"type": "date"}),
-                            help_text="Both days included, UTC.")
+                            help_text="Both days included.")
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
@@ -405,6 +501,26 @@ class LogFilterForm(forms.Form):
             self.add_error("until", "The last day comes before the first.")
             del data["since"]  # a range that cannot be meant filters by neither end
         return data
+
+    def in_range(self, rows: QuerySet[Any], field: str = "created") -> QuerySet[Any]:
+        """The rows whose `field` falls on the chosen days (call after is_valid())."""
+        chosen = self.cleaned_data
+        if chosen.get("since"):
+            rows = rows.filter(**{f"{field}__gte": _start_of(chosen["since"])})
+        if chosen.get("until"):
+            rows = rows.filter(**{f"{field}__lt": _start_of(chosen["until"]) + timedelta(days=1)})
+        return rows
+
+
+def _start_of(day: date) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=timezone.get_current_timezone())
+
+
+class LogFilterForm(DateRangeForm):
+    outcome = forms.ChoiceField(choices=[("", "Any outcome"), *((o, o) for o in OUTCOMES)], required=False)
+    username = forms.CharField(max_length=256, required=False)
+    device = forms.CharField(label="Device id", max_length=128, required=False)
+    field_order = ["outcome", "username", "device", "since", "until"]
 
 
 class TestBenchForm(forms.Form):

@@ -1,3 +1,4 @@
+from django.templatetags.static import static
 from django.urls import path
 from django.views.generic import RedirectView
 
@@ -10,12 +11,15 @@ BULK_JOB = APP + "bulk/jobs/<uuid:job_id>/"
 app_name = "portal"
 urlpatterns = [
     path("", RedirectView.as_view(url="/portal/", permanent=False), name="root"),
+    # Browsers ask for /favicon.ico on pages that name no icon (the API documentation).
+    path("favicon.ico", RedirectView.as_view(url=static("portal/favicon.svg"), permanent=True), name="favicon"),
     path("portal/", apps.home, name="home"),
     path("portal/apps/new/", apps.app_new, name="app_new"),
     path("portal/apps/<str:provider_id>/", apps.app_detail, name="app_detail"),
     path("portal/apps/<str:provider_id>/general/", apps.app_general, name="app_general"),
     path("portal/apps/<str:provider_id>/branding/", apps.app_branding, name="app_branding"),
     path("portal/apps/<str:provider_id>/sip/", apps.app_sip, name="app_sip"),
+    path("portal/apps/<str:provider_id>/delete/", apps.app_delete, name="app_delete"),
     path("portal/apps/<str:provider_id>/provisioning/", apps.app_provisioning, name="app_provisioning"),
     path("portal/apps/<str:provider_id>/provisioning/rotate-secret/", apps.app_rotate_secret,
          name="app_rotate_secret"),
@@ -59,4 +63,5 @@ urlpatterns = [
     path("portal/api-keys/", organization.api_keys, name="api_keys"),
     path("portal/api-keys/<int:key_id>/revoke/", organization.api_key_revoke, name="api_key_revoke"),
     path("portal/audit/", organization.audit_log, name="audit_log"),
+    path("portal/audit/export/", organization.audit_export, name="audit_export"),
 ]

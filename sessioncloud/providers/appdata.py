@@ -36,6 +36,17 @@ FIELD_PATHS: dict[str, str] = {
     "sip.callrecording": "callrecording",
     "sip.voicemailNumber": "voicemail_number",
     "sip.registrationExpires": "registration_expires",
+    "sip.stunServer": "stun_server",
+    "sip.turnServer": "turn_server",
+    "sip.turnUsername": "turn_username",
+    "sip.turnPassword": "turn_password",
+    "sip.ice": "ice_enabled",
+    "sip.keepAliveSeconds": "keepalive_seconds",
+    "sip.srtpMode": "srtp_mode",
+    "sip.audioCodecs": "audio_codecs",
+    "sip.videoCodecs": "video_codecs",
+    "sip.dtmfMode": "dtmf_mode",
+    "sip.realm": "sip_realm",
     "setupPage.phoneApp": "phone_app",
     "setupPage.appName": "phone_app_name",
     "setupPage.storeLinks.ios": "ios_store_url",
@@ -52,11 +63,12 @@ FIELD_PATHS: dict[str, str] = {
     "provisioning.passwordPlaceholder": "password_placeholder",
 }
 PATH_OF_FIELD = {field: path for path, field in reversed(FIELD_PATHS.items())}
-SECRET_FIELDS = {"provisioning_auth_header", "signing_secrets"}
+SECRET_FIELDS = {"provisioning_auth_header", "signing_secrets", "turn_password"}
 NULLABLE_TEXT = {
     "ios_bundle_id", "android_package", "contact_email", "username_placeholder",
     "password_placeholder", "sip_proxy", "voicemail_number", "provisioning_url",
     "provisioning_auth_header", "phone_app_name", "ios_store_url", "android_store_url", "desktop_download_url",
+    "stun_server", "turn_server", "turn_username", "turn_password", "sip_realm",
 }
 REQUIRED_ON_CREATE = ("providerId", "name", "sip.domain")
 
@@ -111,6 +123,8 @@ def app_json(app: App) -> dict[str, Any]:
     sip = dict(config["sip"])
     sip["domain"] = app.sip_domain
     sip.pop("port")
+    sip["turnUsername"] = app.turn_username or None
+    sip["turnPasswordSet"] = bool(app.turn_password)
     return {
         "providerId": app.provider_id,
         "name": app.name,

@@ -34,7 +34,8 @@ from django.dispatch import receiver
 from sessioncloud.lib.leases import ALL, DEFAULT_LEASE_SECONDS, LeaseNames, LocalTier, invalidate
 from sessioncloud.lib.redisread import RedisReader, RedisReadError
 from sessioncloud.providers.models import App, Logo
-from sessioncloud.provisioning.merge import DEFAULT_PORTS, split_domain
+from sessioncloud.providers.outbound import sip_profile
+from sessioncloud.provisioning.merge import DEFAULT_PORTS, media_settings, split_domain
 
 CACHE_SECONDS = 24 * 3600
 # Unknown ProviderIds are cached too, briefly, so a flood of guesses does not reach the database.
@@ -68,7 +69,7 @@ def logo_json(logo: Logo | None) -> dict[str, Any] | None:
 
 
 def public_config(app: App) -> dict[str, Any]:
-    """The SPEC 5.1 object without its version."""
+    """The config object of docs/phone-api.md, without its version."""
     host, port = split_domain(app.sip_domain)
     return {
         "providerId": app.provider_id,
@@ -101,6 +102,7 @@ def public_config(app: App) -> dict[str, Any]:
             "callrecording": app.callrecording,
             "voicemailNumber": app.voicemail_number or None,
             "registrationExpires": app.registration_expires,
+            **media_settings(sip_profile(app)),  # never the TURN credentials: anyone may read this
         },
     }
 

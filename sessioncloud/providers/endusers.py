@@ -6,9 +6,10 @@ import re
 from typing import Any
 
 from django.core.exceptions import ValidationError
+from pydantic import ValidationError as PydanticValidationError
 
 from sessioncloud.codes.formats import CodeError, encode_external, encode_local
-from sessioncloud.lib.sipaccount import AccountError, SipAccount
+from sessioncloud.lib.sipaccount import AccountError, SipAccount, describe_validation_error
 from sessioncloud.providers.models import EndUser, Kind
 
 EXTERNAL_ID_RE = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9._@+-]{0,99}\Z")
@@ -83,12 +84,29 @@ def model_field_errors(error: ValidationError) -> dict[str, str]:
 
 
 def sip_account(user: EndUser) -> SipAccount:
-    """The end user's SIP credentials as the account a QR code carries."""
+    """The end user's SIP credentials and display name as the account a code or token carries.
+
+    AccountError names a credential no account can carry (stored before values were checked).
+    """
     data = {"sipusername": user.sip_username, "sippassword": user.sip_password}
     for key, field in SIP_FIELDS.items():
         if key != "sipusername" and getattr(user, field):
             data[key] = getattr(user, field)
-    return SipAccount.model_validate(data)
+    try:
+        account = SipAccount.model_validate(data)
+    except PydanticValidationError as error:
+        raise AccountError(describe_validation_error(error)) from None
+    return _with_display_name(account, user.display_name)
+
+
+def _with_display_name(account: SipAccount, name: str) -> SipAccount:
+    # Without a name phones show the SIP username. Names are checked when saved; one stored
+    # before that with a control character is left out, so the user's codes and tokens keep
+    # working as they did.
+    try:
+        return SipAccount.model_validate({**account.as_dict(), "displayname": name}) if name else account
+    except PydanticValidationError:
+        return account
 
 
 def code_provider_id(user: EndUser) -> str | None:

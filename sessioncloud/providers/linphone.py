@@ -3,7 +3,7 @@
 Two addresses, both fetched by Linphone with a bare GET at every start:
 
 - `/api/v1/linphone/<token>`, one per setup token: the end user's accounts. The first fetch
-  redeems the token (SPEC 4.2's rules: unexpired, not revoked, uses left) and carries the
+  redeems the token (docs/phone-api.md's rules: unexpired, not revoked, uses left) and carries the
   passwords; later fetches answer the same configuration without `auth_info` sections, so the
   App's changes reach the phone at its next start while the password is handed out once.
   After the first fetch the token's expiry no longer applies: the address keeps answering
@@ -56,6 +56,7 @@ from sessioncloud.providers.provision import (
     ProviderCall,
     begin_external,
     deactivated,
+    nothing_to_provision,
     provision_local,
 )
 from sessioncloud.providers.tokens import Claim, claim, give_back, token_status
@@ -189,6 +190,8 @@ def _provision(token: SetupToken, client: Client, first: bool) -> ProviderCall |
     if _external(token):
         return begin_external(app, user.provisioning_username, user.provisioning_password, client,
                               reprovision=not first, flow=FLOW, end_user=user)
+    if not user.has_sip:
+        return nothing_to_provision(app, client, user, FLOW)
     return provision_local(app, [named_account(user)], client, flow=FLOW, end_user=user,
                            username=user.sip_username)
 

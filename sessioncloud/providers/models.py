@@ -12,15 +12,34 @@ from django.db import models
 from django.db.models.functions import Lower
 
 from sessioncloud.accounts.models import Organization
+from sessioncloud.lib.sipmedia import (
+    AUDIO_CODECS,
+    DEFAULT_DTMF_MODE,
+    DEFAULT_KEEPALIVE_SECONDS,
+    DEFAULT_SRTP_MODE,
+    VIDEO_CODECS,
+    CodecListError,
+    canonical_codecs,
+)
 from sessioncloud.providers.fields import EncryptedTextField
 from sessioncloud.providers.validators import (
+    REGISTRATION_EXPIRES_MESSAGE,
+    REGISTRATION_EXPIRES_RANGE,
+    normalize_color,
+    validate_audio_codecs,
     validate_bundle_id,
     validate_color,
+    validate_dial_string,
     validate_header_value,
     validate_help_links,
     validate_host_port,
+    validate_keepalive,
+    validate_no_control_chars,
     validate_provider_id,
+    validate_provisioning_username,
+    validate_realm,
     validate_store_url,
+    validate_video_codecs,
 )
 
 
@@ -38,6 +57,17 @@ class Transport(models.TextChoices):
 class Flag(models.TextChoices):
     ENABLED = "Enabled"
     DISABLED = "Disabled"
+
+
+class SrtpMode(models.TextChoices):
+    OPTIONAL = "optional", "Optional (offered; calls without it still connect)"
+    MANDATORY = "mandatory", "Mandatory (calls without SRTP are refused)"
+
+
+class DtmfMode(models.TextChoices):
+    RFC2833 = "rfc2833", "RFC 2833 events (RTP)"
+    INFO = "info", "SIP INFO"
+    INBAND = "inband", "In-band (audio tones)"
 
 
 class LoginFields(models.TextChoices):
@@ -139,10 +169,28 @@ class App(models.Model):
     messaging = models.CharField(max_length=8, choices=Flag.choices, default=Flag.ENABLED)
     video = models.CharField(max_length=8, choices=Flag.choices, default=Flag.DISABLED)
     callrecording = models.CharField(max_length=8, choices=Flag.choices, default=Flag.DISABLED)
-    voicemail_number = models.CharField(max_length=32, blank=True)
-    registration_expires = models.PositiveIntegerField(
-        default=600, validators=[MinValueValidator(30), MaxValueValidator(86400)]
+    voicemail_number = models.CharField(max_length=32, blank=True, validators=[validate_dial_string])
+    registration_expires = models.PositiveIntegerField(default=600, validators=[
+        MinValueValidator(REGISTRATION_EXPIRES_RANGE[0], REGISTRATION_EXPIRES_MESSAGE),
+        MaxValueValidator(REGISTRATION_EXPIRES_RANGE[1], REGISTRATION_EXPIRES_MESSAGE),
+    ])
+    # ... and what phones need behind NAT and on a real PBX
+    stun_server = models.CharField("STUN server", max_length=260, blank=True, validators=[validate_host_port])
+    turn_server = models.CharField("TURN server", max_length=260, blank=True, validators=[validate_host_port])
+    turn_username = models.CharField("TURN username", max_length=256, blank=True,
+                                     validators=[validate_no_control_chars])
+    turn_password = EncryptedTextField("TURN password", blank=True, default="",
+                                       validators=[validate_no_control_chars])
+    ice_enabled = models.BooleanField("ICE", default=False)
+    keepalive_seconds = models.PositiveIntegerField(
+        "keep-alive interval (seconds)", default=DEFAULT_KEEPALIVE_SECONDS, validators=[validate_keepalive]
     )
+    srtp_mode = models.CharField("SRTP mode", max_length=9, choices=SrtpMode.choices, default=DEFAULT_SRTP_MODE)
+    # Ordered, preferred first; empty leaves the order to each phone.
+    audio_codecs = models.JSONField(default=list, blank=True, validators=[validate_audio_codecs])
+    video_codecs = models.JSONField(default=list, blank=True, validators=[validate_video_codecs])
+    dtmf_mode = models.CharField("DTMF mode", max_length=7, choices=DtmfMode.choices, default=DEFAULT_DTMF_MODE)
+    sip_realm = models.CharField("digest realm", max_length=253, blank=True, validators=[validate_realm])
 
     # End-user setup page: the app to install and where to get it (blank: Linphone's own stores)
     phone_app = models.CharField("app your users install", max_length=12, choices=PhoneApp.choices,
@@ -199,17 +247,36 @@ class App(models.Model):
                 kwargs["update_fields"] = {*kwargs["update_fields"], "signing_secrets"}
         super().save(*args, **kwargs)
 
+    def clean_fields(self, exclude: Any = None) -> None:
+        # Before the validators: a colour typed as #fff is #FFFFFF, in the portal and the API alike.
+        self.theme_color = normalize_color(self.theme_color)
+        super().clean_fields(exclude)
+
     def clean(self) -> None:
         errors: dict[str, str] = {}
         taken = App.objects.filter(provider_id__iexact=self.provider_id).exclude(pk=self.pk)
-        if self.provider_id and taken.exists():
+        if self.provider_id and (taken.exists() or RetiredProviderId.reserved_for_others(self)):
             errors["provider_id"] = "This ProviderId is already taken."
         elif self._state.adding and not self.may_take_reserved and ReservedProviderId.holds(self.provider_id):
             errors["provider_id"] = RESERVED_MESSAGE
         if self.provisioning_mode == ProvisioningMode.EXTERNAL and not self.provisioning_url:
             errors["provisioning_url"] = "External provisioning needs the URL of your web service."
+        errors.update(self._turn_errors())
         if errors:
             raise ValidationError(errors)
+        self.audio_codecs = _in_registered_spelling(self.audio_codecs, AUDIO_CODECS)
+        self.video_codecs = _in_registered_spelling(self.video_codecs, VIDEO_CODECS)
+
+    def _turn_errors(self) -> dict[str, str]:
+        """A TURN server is only usable with its credentials, and credentials only with a server."""
+        errors = {}
+        if self.turn_server:
+            for field, what in (("turn_username", "username"), ("turn_password", "password")):
+                if not getattr(self, field):
+                    errors[field] = f"A TURN server needs a {what}."
+        elif self.turn_username or self.turn_password:
+            errors["turn_server"] = "Enter the TURN server these credentials are for, or remove them."
+        return errors
 
     @property
     def is_external(self) -> bool:
@@ -237,25 +304,64 @@ def served(app: App) -> bool:
     return app.enabled and app.organization.verified
 
 
+def _in_registered_spelling(names: object, known: tuple[str, ...]) -> object:
+    # Runs after the field validators; a list they refused is left for them to report.
+    try:
+        return canonical_codecs(names, known, "")
+    except CodecListError:
+        return names
+
+
+class RetiredProviderId(models.Model):
+    """The ProviderId of a deleted App. Phones in the field still hold it (whitelabel apps have it
+    built in), so no other organization may take it: it would receive their logins. The
+    organization that deleted it may create an App with it again; an operator may release it."""
+
+    provider_id = models.CharField("ProviderId", max_length=32)
+    # Null once that organization is gone: then the ProviderId is reserved for no one.
+    organization = models.ForeignKey(Organization, models.SET_NULL, null=True, blank=True, related_name="+")
+    retired = models.DateTimeField(auto_now=True)
+    retired_by = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(Lower("provider_id"), name="retired_provider_id_unique_ignoring_case"),
+        ]
+        ordering = ["provider_id"]
+        verbose_name = "retired ProviderId"
+
+    def __str__(self) -> str:
+        return self.provider_id
+
+    @classmethod
+    def reserved_for_others(cls, app: App) -> bool:
+        """Whether the App's ProviderId belonged to a deleted App of another organization."""
+        retired = cls.objects.filter(provider_id__iexact=app.provider_id)
+        if app.organization_id is not None:
+            retired = retired.exclude(organization_id=app.organization_id)
+        return retired.exists()
+
+
 class EndUser(models.Model):
     """A user the provider keeps in the portal to hand out QR codes and setup links."""
 
     app = models.ForeignKey(App, models.CASCADE, related_name="end_users")
     external_id = models.CharField(max_length=100)
-    display_name = models.CharField(max_length=200, blank=True)
+    # The display name and SIP credentials go into every code and account: one line each.
+    display_name = models.CharField(max_length=200, blank=True, validators=[validate_no_control_chars])
     email = models.CharField(max_length=254, blank=True, validators=[EmailValidator()])
     # SIP credentials (portal mode) ...
-    sip_username = models.CharField(max_length=256, blank=True)
-    sip_password = EncryptedTextField(blank=True, default="")
-    subdomain = models.CharField(max_length=256, blank=True)
-    auth_username = models.CharField(max_length=256, blank=True)
+    sip_username = models.CharField(max_length=256, blank=True, validators=[validate_no_control_chars])
+    sip_password = EncryptedTextField(blank=True, default="", validators=[validate_no_control_chars])
+    subdomain = models.CharField(max_length=256, blank=True, validators=[validate_no_control_chars])
+    auth_username = models.CharField(max_length=256, blank=True, validators=[validate_no_control_chars])
     transport = models.CharField(max_length=3, choices=Transport.choices, blank=True)
     srtp = models.CharField(max_length=8, choices=Flag.choices, blank=True)
     messaging = models.CharField(max_length=8, choices=Flag.choices, blank=True)
     video = models.CharField(max_length=8, choices=Flag.choices, blank=True)
     callrecording = models.CharField(max_length=8, choices=Flag.choices, blank=True)
     # ... or provisioning credentials (external mode)
-    provisioning_username = models.CharField(max_length=256, blank=True)
+    provisioning_username = models.CharField(max_length=256, blank=True, validators=[validate_provisioning_username])
     provisioning_password = EncryptedTextField(blank=True, default="")
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)

@@ -43,6 +43,7 @@ from sessioncloud.providers.outbound import breaker_for, outbound_policy, sip_pr
 from sessioncloud.provisioning.fairness import CallsInFlight
 from sessioncloud.provisioning.merge import merge_accounts
 from sessioncloud.provisioning.upstream import (
+    MASK,
     PROVIDER_UNREACHABLE,
     UpstreamRequest,
     UpstreamResult,
@@ -334,12 +335,23 @@ def test_bench(app: App, username: str, password: str) -> dict[str, Any]:
         "answer": None,
     }
     if result.error_code is None:
-        report["answer"] = merged_answer(app, result)
-    append_log(app.pk, log_line(Client(device_id="test-bench"), username, "test_bench",
-                                "failed" if result.error_code else "ok", error_code=result.error_code or "",
-                                detail=result.detail, upstream=result,
-                                accounts=len(report["answer"]["sipaccounts"]) if report["answer"] else 0))
+        report["answer"] = _with_turn_password_masked(merged_answer(app, result))
+    accounts = len(report["answer"]["sipaccounts"]) if report["answer"] else 0
+    # The verdict a phone's call gets: no accounts is the provider's way of saying no.
+    report["outcome"] = "failed" if result.error_code else ("ok" if accounts else "rejected")
+    detail = report["answer"]["errmsg"] if report["outcome"] == "rejected" else result.detail
+    append_log(app.pk, log_line(Client(device_id="test-bench"), username, "test_bench", report["outcome"],
+                                error_code=result.error_code or "", detail=detail, upstream=result,
+                                accounts=accounts))
     return report
+
+
+def _with_turn_password_masked(answer: dict[str, Any]) -> dict[str, Any]:
+    # The App's TURN password is write-only, like the auth header: the bench shows it is set.
+    for account in answer["sipaccounts"]:
+        if account["turnPassword"]:
+            account["turnPassword"] = MASK
+    return answer
 
 
 # --- Accounts SessionCloud holds itself --------------------------------------------------------
@@ -357,9 +369,27 @@ def provision_local(app: App, accounts: list[SipAccount], client: Client, *, flo
     return Outcome(200, answer)
 
 
+NOTHING_TO_PROVISION = ("external_provisioning_disabled",
+                        "This setup code cannot set up your phone any more. Ask your provider for a new one.")
+
+
+def nothing_to_provision(app: App, client: Client, user: EndUser, flow: str) -> Outcome:
+    """An end user with provisioning credentials only, of an App no longer in external mode."""
+    code, message = NOTHING_TO_PROVISION
+    settle(app, client, user.provisioning_username, flow, "failed", end_user=user, error_code=code,
+           detail="the end user has provisioning credentials only, and the App is not in external mode")
+    return Outcome(409, error_code=code, message=message)
+
+
 def begin_for_end_user(user: EndUser, app: App, client: Client, flow: str) -> ProviderCall | Outcome:
-    """A token's end user: external credentials need the provider, SIP ones are merged here."""
+    """A token's end user: external credentials need the provider, SIP ones are merged here.
+
+    A user with provisioning credentials only, of an App no longer in external mode, has
+    nothing this App can hand out: 409, logged, and the token is given back by its caller.
+    """
     if user.has_provisioning and app.is_external:
         return begin_external(app, user.provisioning_username, user.provisioning_password, client,
                               flow=flow, end_user=user)
+    if not user.has_sip:
+        return nothing_to_provision(app, client, user, flow)
     return provision_local(app, [sip_account(user)], client, flow=flow, end_user=user, username=user.sip_username)

@@ -1,4 +1,4 @@
-"""What an end user is told to install, and the addresses that set the phone up (SPEC 13).
+"""What an end user is told to install, and the addresses that set the phone up (docs/linphone.md).
 
 One place for the rule, used by the setup page, the setup e-mail, the printed cards and the
 portal: an App names the app its users install (Linphone unless it says Sessiontalk), and its
@@ -77,7 +77,7 @@ class SetupCodes:
     carry the setup page.
     """
 
-    page: str  # the setup page (SPEC 13)
+    page: str  # the setup page (docs/linphone.md)
     open_link: str  # "open in the app"
     qr: str  # what the QR code on the page and the printed card carries
 

@@ -1,4 +1,4 @@
-"""Strict validation of a provider's answer (SPEC 6.3).
+"""Strict validation of a provider's answer (docs/provider-service.md).
 
 The body is untrusted input from another organisation's server: it is decoded and parsed with
 explicit limits (size, nesting, number length, duplicate keys) before pydantic checks its shape,
@@ -119,11 +119,12 @@ class _Envelope(BaseModel):
 
 
 def _validate_envelope(data: dict[str, Any]) -> tuple[_Envelope | None, list[str]]:
-    reasons = [] if "sipaccounts" in data else ["sipaccounts: missing"]
+    # An absent `sipaccounts` means no accounts: PBX apps log a phone out with only
+    # `{"update": true, "errmsg": "Invalid Device"}`.
     try:
-        return _Envelope.model_validate(data), reasons
+        return _Envelope.model_validate(data), []
     except ValidationError as error:
-        return None, describe_validation_error(error) + reasons
+        return None, describe_validation_error(error)
 
 
 def _validate_accounts(data: dict[str, Any]) -> tuple[list[SipAccount], list[XmppAccount], list[str]]:

@@ -1,4 +1,4 @@
-"""A per-provider circuit breaker, so a dead upstream cannot tie up every worker (SPEC 6.2).
+"""A per-provider circuit breaker: no dead upstream ties up every worker (docs/provider-service.md).
 
 closed    -> calls go through; failures are counted in a window.
 open      -> after `threshold` failures within `window` seconds, calls are short-circuited for

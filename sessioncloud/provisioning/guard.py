@@ -1,4 +1,4 @@
-"""The outbound address guard: which provider URLs SessionCloud may call (SPEC 6.2).
+"""The outbound address guard: the provider URLs SessionCloud may call (docs/provider-service.md).
 
 Only public unicast addresses pass, unless the operator allowed a network explicitly. The
 classification uses explicit tables rather than `ipaddress.is_global`, whose answers changed

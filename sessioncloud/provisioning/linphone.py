@@ -1,4 +1,4 @@
-"""Linphone's remote provisioning XML (SPEC 12), built from merged accounts and the SIP profile.
+"""Linphone's provisioning XML (docs/linphone.md), built from merged accounts and the SIP profile.
 
 Linphone (and liblinphone's `linphonec`) fetch this document from a URL at every start and
 write each entry into their own configuration file. Format (liblinphone's lpconfig.xsd):

@@ -1,4 +1,4 @@
-"""Merge an account (from a QR code or a provider's answer) with the App's SIP profile (SPEC 7).
+"""Merge an account (a QR code's or a provider's) with the App's SIP profile (docs/merge-rules.md).
 
 Like wazo-provd's layered device config: explicit layers applied in order by one small update,
 over an allow-list of keys, so an unexpected key in either source can never reach a phone.
@@ -6,11 +6,17 @@ over an allow-list of keys, so an unexpected key in either source can never reac
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from sessioncloud.lib.sipaccount import SipAccount
+from sessioncloud.lib.sipmedia import (
+    DEFAULT_DTMF_MODE,
+    DEFAULT_KEEPALIVE_SECONDS,
+    DEFAULT_SRTP_MODE,
+)
 
 # When the App's domain carries no port, the port follows the merged transport: SIP over TLS
 # listens on 5061 by convention (RFC 3261 section 26.2), UDP and TCP on 5060.
@@ -33,6 +39,17 @@ MERGED_KEYS = (
     "subdomain",
     "voicemailNumber",
     "registrationExpires",
+    "stunServer",
+    "turnServer",
+    "turnUsername",
+    "turnPassword",
+    "ice",
+    "keepAliveSeconds",
+    "srtpMode",
+    "audioCodecs",
+    "videoCodecs",
+    "dtmfMode",
+    "realm",
 )
 
 # The profile keys an account may override (rule 1); everything else comes from one side only.
@@ -54,6 +71,17 @@ class SipProfile:
     callrecording: str
     voicemail_number: str | None
     registration_expires: int = 600
+    stun_server: str | None = None  # "host[:port]", as is the TURN server
+    turn_server: str | None = None
+    turn_username: str | None = None
+    turn_password: str | None = None
+    ice: bool = False
+    keepalive_seconds: int = DEFAULT_KEEPALIVE_SECONDS
+    srtp_mode: str = DEFAULT_SRTP_MODE  # optional | mandatory, when srtp is Enabled
+    audio_codecs: tuple[str, ...] = ()  # preferred first; empty leaves the order to the phone
+    video_codecs: tuple[str, ...] = ()
+    dtmf_mode: str = DEFAULT_DTMF_MODE  # rfc2833 | info | inband
+    realm: str | None = None
 
 
 def merge_account(account: SipAccount, profile: SipProfile) -> dict[str, Any]:
@@ -78,6 +106,7 @@ def merge_account(account: SipAccount, profile: SipProfile) -> dict[str, Any]:
         voicemailNumber=profile.voicemail_number or None,
         registrationExpires=profile.registration_expires,
         **{flag: _normalise_flag(merged[flag]) for flag in _FLAGS},
+        **_media_layer(profile),
     )
     return {key: merged[key] for key in MERGED_KEYS}
 
@@ -87,10 +116,16 @@ def merge_accounts(accounts: Iterable[SipAccount], profile: SipProfile) -> list[
 
 
 def account_domain(subdomain: str | None, app_host: str, use_subdomains: bool) -> str:
-    """Rule 2: a dotted subdomain is a full domain; a bare one prefixes the App's host."""
+    """Rule 2: a dotted subdomain is a full domain; a bare one prefixes the App's host.
+
+    An IPv6 address (with or without brackets) is a full domain too, written in brackets; an
+    App host that is an IP address has no subdomains.
+    """
+    if subdomain and ipv6_literal(subdomain):
+        return f"[{ipv6_literal(subdomain)}]"
     if subdomain and "." in subdomain:
         return subdomain
-    if subdomain and use_subdomains:
+    if subdomain and use_subdomains and not _is_ip_address(app_host):
         return f"{subdomain}.{app_host}"
     return app_host
 
@@ -98,13 +133,34 @@ def account_domain(subdomain: str | None, app_host: str, use_subdomains: bool) -
 def split_domain(domain: str) -> tuple[str, int | None]:
     """Split the App's `host[:port]`; the port is None when absent.
 
-    An IPv6 host keeps its brackets (`[2001:db8::1]`), as SIP URIs need them.
+    An IPv6 host is written in brackets (`[2001:db8::1]`), as SIP URIs need them; without
+    brackets an IPv6 address has no port (its last group would be ambiguous).
     """
     domain = domain.strip()
+    if ipv6_literal(domain):
+        return f"[{ipv6_literal(domain)}]", None
     host, sep, port = domain.rpartition(":")
     if sep and port.isdigit() and (":" not in host or host.endswith("]")):
         return host, int(port)
     return domain, None
+
+
+def _is_ip_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return True
+
+
+def ipv6_literal(text: str) -> str | None:
+    """The address of an IPv6 literal, `2001:db8::1` or `[2001:db8::1]`, as written; else None."""
+    address = text[1:-1] if text.startswith("[") and text.endswith("]") else text
+    try:
+        ipaddress.IPv6Address(address)
+    except ValueError:
+        return None
+    return address
 
 
 def _profile_layer(profile: SipProfile) -> dict[str, Any]:
@@ -114,6 +170,33 @@ def _profile_layer(profile: SipProfile) -> dict[str, Any]:
         "messaging": profile.messaging,
         "video": profile.video,
         "callrecording": profile.callrecording,
+    }
+
+
+def media_settings(profile: SipProfile) -> dict[str, Any]:
+    """What the public config and every merged account say about NAT and media.
+
+    Never the TURN credentials: the public config is readable by anyone.
+    """
+    return {
+        "stunServer": profile.stun_server or None,
+        "turnServer": profile.turn_server or None,
+        "ice": profile.ice,
+        "keepAliveSeconds": profile.keepalive_seconds,
+        "srtpMode": profile.srtp_mode,
+        "audioCodecs": list(profile.audio_codecs),
+        "videoCodecs": list(profile.video_codecs),
+        "dtmfMode": profile.dtmf_mode,
+        "realm": profile.realm or None,
+    }
+
+
+def _media_layer(profile: SipProfile) -> dict[str, Any]:
+    # From the profile only: the compatible account formats have no keys for these.
+    return {
+        **media_settings(profile),
+        "turnUsername": profile.turn_username or None,
+        "turnPassword": profile.turn_password or None,
     }
 
 

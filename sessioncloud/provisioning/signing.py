@@ -1,4 +1,4 @@
-"""Request signatures that let a provider prove a call came from SessionCloud (SPEC 6.1).
+"""Signatures that let a provider prove a call came from SessionCloud (docs/provider-service.md).
 
 `X-SessionCloud-Signature: v1=<hex HMAC-SHA256(secret, "<timestamp>\\n<METHOD>\\n<path>?<query>")>`,
 one `v1=` entry per valid secret while a secret is being rotated.

@@ -30,7 +30,7 @@ from sessioncloud.api.errors import (
     invalid_request,
 )
 from sessioncloud.api.schemas import ParseIn, ProvisionIn, RedeemIn
-from sessioncloud.lib.metrics import LATENCY, REQUESTS
+from sessioncloud.lib.metrics import REQUEST_STATS
 from sessioncloud.serving import pools
 from sessioncloud.serving.bridge import BodyTooLarge, DjangoBridge, read_body, split_address
 from sessioncloud.serving.headers import MiddlewareHeaders, host_allowed
@@ -61,7 +61,6 @@ class Front:
             "/api/v1/codes/parse": ("api:parse_code", ParseIn, self.parse),
         }
         self.in_flight: set[asyncio.Task[Any]] = set()
-        self._counters: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     # --- granian's hooks ----------------------------------------------------------------------
 
@@ -195,14 +194,7 @@ class Front:
         self.count(endpoint, method, answer.status, started)
 
     def count(self, endpoint: str, method: str, status: int, started: float | None) -> None:
-        key = (endpoint, method, status // 100)
-        counted = self._counters.get(key)
-        if counted is None:  # the label lookups cost more than counting: once per kind of answer
-            counted = self._counters[key] = (REQUESTS.labels(endpoint, method, f"{status // 100}xx"),
-                                             LATENCY.labels(endpoint))
-        counted[0].inc()
-        if started is not None:
-            counted[1].observe(time.perf_counter() - started)
+        REQUEST_STATS.observe(endpoint, method, status, None if started is None else time.perf_counter() - started)
 
 
 def application() -> Front:

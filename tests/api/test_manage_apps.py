@@ -146,7 +146,7 @@ def test_it_names_every_bad_field_at_once(api):
     response = api.post("/api/v1/manage/apps", body)
     assert response.status_code == 422
     assert response.json()["error"]["fields"] == {
-        "branding.themeColor": "Use a colour of the form #RRGGBB, for example #0A7CFF.",
+        "branding.themeColor": "Use a colour of the form #RRGGBB or #RGB, for example #0A7CFF.",
         "branding.contactEmail": "Enter a valid email address.",
         "branding.helpLinks": "Help link 1: Help links must be https:// URLs.",
         "sip.domain": "Use host or host:port, for example sip.example.com:5060.",
@@ -244,3 +244,175 @@ def test_an_auth_header_value_cannot_carry_a_second_header(api):
     response = api.post("/api/v1/manage/apps", body)
     assert response.status_code == 422
     assert set(response.json()["error"]["fields"]) == {"provisioning.authHeader"}
+
+
+NAT_AND_MEDIA = {
+    "stunServer": "stun.acme.example:3478", "turnServer": "turn.acme.example", "turnUsername": "relay",
+    "turnPassword": "turn-s3cret", "ice": True, "keepAliveSeconds": 15, "srtpMode": "mandatory",
+    "audioCodecs": ["OPUS", "pcmu"], "videoCodecs": ["h264"], "dtmfMode": "inband", "realm": "acme",
+}
+
+
+def test_the_sip_body_carries_the_nat_and_media_settings(api):
+    response = api.post("/api/v1/manage/apps", {**APP_BODY, "sip": {**APP_BODY["sip"], **NAT_AND_MEDIA}})
+    assert response.status_code == 201, response.content
+    sip = response.json()["sip"]
+    assert {key: sip[key] for key in [*NAT_AND_MEDIA, "turnPasswordSet"] if key != "turnPassword"} == {
+        "stunServer": "stun.acme.example:3478", "turnServer": "turn.acme.example", "turnUsername": "relay",
+        "turnPasswordSet": True, "ice": True, "keepAliveSeconds": 15, "srtpMode": "mandatory",
+        "audioCodecs": ["opus", "PCMU"], "videoCodecs": ["H264"], "dtmfMode": "inband", "realm": "acme",
+    }
+    assert "turnPassword" not in sip
+    assert "turn-s3cret" not in response.content.decode()
+
+
+def test_a_new_app_keeps_todays_behaviour_for_nat_and_media(api):
+    sip = api.post("/api/v1/manage/apps", APP_BODY).json()["sip"]
+    assert {key: sip[key] for key in [*NAT_AND_MEDIA, "turnPasswordSet"] if key != "turnPassword"} == {
+        "stunServer": None, "turnServer": None, "turnUsername": None, "turnPasswordSet": False, "ice": False,
+        "keepAliveSeconds": 30, "srtpMode": "optional", "audioCodecs": [], "videoCodecs": [],
+        "dtmfMode": "rfc2833", "realm": None,
+    }
+
+
+def test_the_turn_password_is_stored_encrypted_and_audited_masked(api):
+    api.post("/api/v1/manage/apps", APP_BODY)
+    api.patch("/api/v1/manage/apps/AcmeInc", {"sip": {"turnServer": "turn.acme.example",
+                                                      "turnUsername": "relay", "turnPassword": "turn-s3cret"}})
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT turn_password FROM providers_app")
+        [stored] = cursor.fetchone()
+    assert stored.startswith("gAAAAA") and "turn-s3cret" not in stored
+    assert App.objects.get().turn_password == "turn-s3cret"
+    entry = AuditEntry.objects.filter(action="app.update").get()
+    assert (entry.before["sip.turnPassword"], entry.after["sip.turnPassword"]) == ("", "***")
+
+
+def test_a_get_with_turn_settings_can_be_sent_back_as_a_patch(api):
+    created = api.post("/api/v1/manage/apps", {**APP_BODY, "sip": {**APP_BODY["sip"], **NAT_AND_MEDIA}}).json()
+    response = api.patch("/api/v1/manage/apps/AcmeInc", created)
+    assert response.status_code == 200, response.content
+    assert response.json()["configVersion"] == created["configVersion"]
+    assert App.objects.get().turn_password == "turn-s3cret"
+
+
+def test_removing_the_turn_server_with_its_credentials(api):
+    api.post("/api/v1/manage/apps", {**APP_BODY, "sip": {**APP_BODY["sip"], **NAT_AND_MEDIA}})
+    response = api.patch("/api/v1/manage/apps/AcmeInc", {"sip": {"turnServer": None, "turnUsername": None,
+                                                                 "turnPassword": None}})
+    assert response.status_code == 200, response.content
+    sip = response.json()["sip"]
+    assert (sip["turnServer"], sip["turnUsername"], sip["turnPasswordSet"]) == (None, None, False)
+
+
+def test_a_turn_server_alone_is_refused_naming_the_missing_credentials(api):
+    api.post("/api/v1/manage/apps", APP_BODY)
+    response = api.patch("/api/v1/manage/apps/AcmeInc", {"sip": {"turnServer": "turn.acme.example"}})
+    assert response.status_code == 422
+    assert response.json()["error"]["fields"] == {"sip.turnUsername": "A TURN server needs a username.",
+                                                  "sip.turnPassword": "A TURN server needs a password."}
+    assert App.objects.get().turn_server == ""
+
+
+def test_it_names_every_bad_nat_and_media_setting(api):
+    api.post("/api/v1/manage/apps", APP_BODY)
+    response = api.patch("/api/v1/manage/apps/AcmeInc", {"sip": {
+        "stunServer": "stun acme", "keepAliveSeconds": 4000, "audioCodecs": ["opus", "Opus"],
+        "videoCodecs": ["theora"], "realm": "a\nb", "turnUsername": "relay"}})
+    assert response.status_code == 422
+    assert response.json()["error"]["fields"] == {
+        "sip.stunServer": "Use host or host:port, for example sip.example.com:5060.",
+        "sip.keepAliveSeconds": "Use 0 (no keep-alives) or 5 to 3600 seconds.",
+        "sip.audioCodecs": "The audio codec opus is listed twice.",
+        "sip.videoCodecs": "Unknown video codec 'theora'. Use H264, H265, VP8, VP9, AV1.",
+        "sip.realm": "A realm is one line of printable ASCII without quotes or backslashes, at most 253 "
+                     "characters.",
+        "sip.turnServer": "Enter the TURN server these credentials are for, or remove them.",
+    }
+
+
+@pytest.mark.parametrize(("sip", "field", "message"), [
+    ({"srtpMode": "always"}, "sip.srtpMode", "Input should be 'optional' or 'mandatory'"),
+    ({"dtmfMode": "sip"}, "sip.dtmfMode", "Input should be 'rfc2833', 'info' or 'inband'"),
+    ({"audioCodecs": "opus"}, "sip.audioCodecs", "Input should be a valid list"),
+    ({"keepAliveSeconds": "often"}, "sip.keepAliveSeconds",
+     "Input should be a valid integer, unable to parse string as an integer"),
+])
+def test_it_refuses_nat_and_media_values_of_the_wrong_shape(api, sip, field, message):
+    api.post("/api/v1/manage/apps", APP_BODY)
+    response = api.patch("/api/v1/manage/apps/AcmeInc", {"sip": sip})
+    assert response.status_code == 422
+    assert response.json()["error"]["fields"] == {field: message}
+
+
+def test_a_short_theme_colour_is_stored_in_full(api, app):
+    response = api.patch("/api/v1/manage/apps/AcmeInc", {"branding": {"themeColor": "#fa0"}})
+    assert response.json()["branding"]["themeColor"] == "#FFAA00"
+
+
+def test_an_ipv6_domain_is_accepted(api, app):
+    response = api.patch("/api/v1/manage/apps/AcmeInc", {"sip": {"domain": "[2001:db8::5]:5080"}})
+    assert response.json()["sip"]["domain"] == "[2001:db8::5]:5080"
+
+
+def test_a_registration_expiry_out_of_range_gets_the_range_message(api, app):
+    response = api.patch("/api/v1/manage/apps/AcmeInc", {"sip": {"registrationExpires": -1}})
+    assert response.json()["error"]["fields"] == {
+        "sip.registrationExpires": "Use a registration expiry from 30 to 86400 seconds."}
+
+
+def test_a_voicemail_number_with_markup_is_refused(api, app):
+    response = api.patch("/api/v1/manage/apps/AcmeInc", {"sip": {"voicemailNumber": "<script>"}})
+    assert response.json()["error"]["fields"] == {
+        "sip.voicemailNumber": "Use digits, *, # and + only (at most 32), for example *97."}
+
+
+def test_one_answer_names_every_offending_field_of_every_layer(api):
+    body = {"providerId": "9lives", "name": "Acme", "branding": {"themeColor": "blue", "helpLinks": [
+        {"title": "Billing", "url": "http://acme.example/b"}]}, "sip": {"transport": "UDP"}}
+    response = api.post("/api/v1/manage/apps", body)
+    assert response.status_code == 422
+    assert response.json()["error"] == {
+        "code": "invalid_request",
+        "message": "Some fields are not valid: branding.helpLinks, branding.themeColor, providerId, sip.domain.",
+        "fields": {
+            "providerId": "A ProviderId has 3 to 32 characters, ASCII letters and digits only, and starts with "
+                          "a letter.",
+            "branding.themeColor": "Use a colour of the form #RRGGBB or #RGB, for example #0A7CFF.",
+            "branding.helpLinks": "Help link 1: Help links must be https:// URLs.",
+            "sip.domain": "This field is required.",
+        }}
+    assert App.objects.count() == 0
+
+
+def test_schema_errors_come_with_the_models_errors_of_the_rest(api):
+    response = api.post("/api/v1/manage/apps", {**APP_BODY, "enabled": "maybe", "colour": "#000000",
+                                                "branding": {"themeColor": "blue"},
+                                                "sip": {**APP_BODY["sip"], "transport": "SCTP", "domain": "bad domain"}})
+    assert response.json()["error"]["fields"] == {
+        "enabled": "Input should be a valid boolean, unable to interpret input",
+        "colour": "This field is not known.",
+        "sip.transport": "Input should be 'UDP', 'TCP' or 'TLS'",
+        "branding.themeColor": "Use a colour of the form #RRGGBB or #RGB, for example #0A7CFF.",
+        "sip.domain": "Use host or host:port, for example sip.example.com:5060.",
+    }
+
+
+def test_a_field_of_the_wrong_type_is_named_once_not_also_as_missing(api):
+    response = api.post("/api/v1/manage/apps", {**APP_BODY, "sip": {**APP_BODY["sip"], "domain": 5060}})
+    assert response.json()["error"]["fields"] == {"sip.domain": "Input should be a valid string"}
+
+
+def test_a_patch_names_every_offending_field_too(api, app):
+    response = api.patch("/api/v1/manage/apps/AcmeInc", {"providerId": "Other", "branding": {"themeColor": "red"},
+                                                         "sip": {"srtp": "Maybe", "registrationExpires": 5}})
+    assert response.json()["error"]["fields"] == {
+        "providerId": "Phones in the field hold the ProviderId: only an operator can change it.",
+        "branding.themeColor": "Use a colour of the form #RRGGBB or #RGB, for example #0A7CFF.",
+        "sip.srtp": "Input should be 'Enabled' or 'Disabled'",
+        "sip.registrationExpires": "Use a registration expiry from 30 to 86400 seconds.",
+    }
+    app.refresh_from_db()
+    assert (app.theme_color, app.registration_expires) == ("#0A7CFF", 600)

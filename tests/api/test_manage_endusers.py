@@ -5,7 +5,7 @@ import pytest
 from sessioncloud.accounts.models import AuditEntry
 from sessioncloud.codes.qr import decode_image
 from sessioncloud.providers.models import EndUser
-from tests.factories import make_app
+from tests.factories import make_app, make_end_user
 
 pytestmark = pytest.mark.django_db
 BASE = "/api/v1/manage/apps/AcmeInc/endusers"
@@ -80,8 +80,44 @@ def test_the_local_code_carries_the_users_account(api, app):
     assert response.json() == {
         "format": "local",
         "code": 'scloc:AcmeInc|{"sipaccounts":[{"sipusername":"2001","sippassword":"29de?8",'
-                '"transport":"TLS","subdomain":"pbx"}]}',
+                '"transport":"TLS","subdomain":"pbx","displayname":"Alice"}]}',
     }
+
+
+def test_a_user_without_a_display_name_gets_a_code_without_one(api, app):
+    api.put(f"{BASE}/alice", {**SIP_USER, "displayName": None})
+    assert api.get(f"{BASE}/alice/code?format=local").json()["code"] == (
+        'scloc:AcmeInc|{"sipaccounts":[{"sipusername":"2001","sippassword":"29de?8","transport":"TLS",'
+        '"subdomain":"pbx"}]}')
+
+
+@pytest.mark.parametrize(("body", "field"), [
+    ({**SIP_USER, "displayName": "Alice\nSmith"}, "displayName"),
+    ({**SIP_USER, "sip": {**SIP_USER["sip"], "sipusername": "20\r01"}}, "sip.sipusername"),
+    ({**SIP_USER, "sip": {**SIP_USER["sip"], "sippassword": "pw\x00"}}, "sip.sippassword"),
+    ({**SIP_USER, "sip": {**SIP_USER["sip"], "authusername": "a\tb"}}, "sip.authusername"),
+    ({**SIP_USER, "sip": {**SIP_USER["sip"], "subdomain": "pbx\x7f"}}, "sip.subdomain"),
+])
+def test_what_goes_into_codes_must_be_one_line(api, app, body, field):
+    response = api.put(f"{BASE}/alice", body)
+    assert response.status_code == 422
+    assert response.json()["error"]["fields"] == {field: "This must be one line without control characters."}
+    assert not EndUser.objects.exists()
+
+
+def test_a_stored_display_name_no_code_can_carry_is_left_out(api, app):
+    make_end_user(app, "alice", display_name="Alice\x01", sip_password="pw")
+    assert api.get(f"{BASE}/alice/code?format=local").json()["code"] == (
+        'scloc:AcmeInc|{"sipaccounts":[{"sipusername":"2001","sippassword":"pw"}]}')
+
+
+def test_a_stored_sip_username_no_code_can_carry_is_explained_not_a_crash(api, app):
+    make_end_user(app, "alice", sip_username="20\n01")
+    response = api.get(f"{BASE}/alice/code?format=local")
+    assert response.status_code == 422
+    assert response.json()["error"]["fields"] == {
+        "format": "the SIP credentials cannot be put in a code: sipusername: Value error, must not contain "
+                  "control characters"}
 
 
 def test_a_whitelabel_code_leaves_the_provider_id_out(api, org):

@@ -5,7 +5,7 @@ from django.test import Client
 
 from sessioncloud.providers.config import config_version, public_config
 from sessioncloud.providers.models import App
-from tests.factories import make_app
+from tests.factories import CONFIG_MEDIA_DEFAULTS, make_app
 
 pytestmark = pytest.mark.django_db
 
@@ -53,9 +53,51 @@ def test_it_answers_the_public_configuration(org):
             "domain": "sip.acme.example", "port": 5061, "proxy": None, "transport": "TLS",
             "useSubdomains": False, "srtp": "Enabled", "messaging": "Enabled", "video": "Disabled",
             "callrecording": "Disabled", "voicemailNumber": "*97", "registrationExpires": 600,
+            "stunServer": None, "turnServer": None, "ice": False, "keepAliveSeconds": 30,
+            "srtpMode": "optional", "audioCodecs": [], "videoCodecs": [], "dtmfMode": "rfc2833",
+            "realm": None,
         },
     }
     assert version == config_version(public_config(app))
+
+
+def test_the_sip_section_carries_the_nat_and_media_settings(org):
+    make_app(org, "NatInc", stun_server="stun.acme.example:3478", turn_server="turn.acme.example:3478",
+             turn_username="relay", turn_password="turn-s3cret", ice_enabled=True, keepalive_seconds=20,
+             srtp="Enabled", srtp_mode="mandatory", audio_codecs=["opus", "PCMA"], video_codecs=["VP8"],
+             dtmf_mode="info", sip_realm="acme")
+    sip = fetch("NatInc").json()["sip"]
+    assert {key: sip[key] for key in CONFIG_MEDIA_DEFAULTS} == {
+        "stunServer": "stun.acme.example:3478", "turnServer": "turn.acme.example:3478", "ice": True,
+        "keepAliveSeconds": 20, "srtpMode": "mandatory", "audioCodecs": ["opus", "PCMA"], "videoCodecs": ["VP8"],
+        "dtmfMode": "info", "realm": "acme",
+    }
+
+
+def test_the_config_never_carries_the_turn_credentials(org):
+    make_app(org, "NatInc", turn_server="turn.acme.example", turn_username="relay-user", turn_password="turn-s3cret")
+    body = fetch("NatInc").content.decode()
+    assert "relay-user" not in body and "turn-s3cret" not in body
+    assert not {"turnUsername", "turnPassword"} & set(fetch("NatInc").json()["sip"])
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("stun_server", "stun.acme.example"), ("ice_enabled", True), ("keepalive_seconds", 60),
+    ("srtp_mode", "mandatory"), ("audio_codecs", ["PCMU"]), ("video_codecs", ["H264"]), ("dtmf_mode", "inband"),
+    ("sip_realm", "acme"),
+])
+def test_the_version_changes_with_each_nat_and_media_setting(app, field, value):
+    first = fetch("AcmeInc")["ETag"]
+    setattr(app, field, value)
+    app.save()
+    assert fetch("AcmeInc")["ETag"] != first
+
+
+def test_the_version_changes_with_the_turn_server(app):
+    first = fetch("AcmeInc")["ETag"]
+    app.turn_server, app.turn_username, app.turn_password = "turn.acme.example", "relay", "turn-s3cret"
+    app.save()
+    assert fetch("AcmeInc")["ETag"] != first
 
 
 def test_it_ignores_the_case_of_the_provider_id(app):

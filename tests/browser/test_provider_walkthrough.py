@@ -40,6 +40,7 @@ class Portal:
     def __init__(self, context: Any, base: str, shots: Path):
         self.page = context.new_page()
         self.base, self.shots = base, shots
+        self.width = self.page.viewport_size["width"]
         self.problems: list[str] = []
         self.page.on("console", self._console)
         self.page.on("pageerror", lambda error: self.problems.append(str(error)))
@@ -59,7 +60,28 @@ class Portal:
             self.page.locator(form).locator("button[type=submit]").first.click()
 
     def shoot(self, name: str) -> None:
-        self.page.screenshot(path=str(self.shots / f"{name}.png"), full_page=True)
+        self.page.screenshot(path=str(self.shots / f"{name}-{self.width}.png"), full_page=True)
+
+    def click_through(self, selector: str) -> None:
+        with self.page.expect_navigation():
+            self.page.click(selector)
+
+    def consequences(self) -> list[str]:
+        return [text.strip() for text in self.page.locator("#consequences li").all_text_contents()]
+
+    def sideways_scroll(self) -> int:
+        """How far the page scrolls sideways (0 when it fits the window)."""
+        return self.page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+
+    def rows_of(self, selector: str) -> int:
+        """On how many lines the visible elements matching the selector sit (by their middles)."""
+        middles = sorted(self.page.evaluate("""selector => [...document.querySelectorAll(selector)]
+            .filter(e => e.offsetParent !== null)
+            .map(e => { const r = e.getBoundingClientRect(); return r.top + r.height / 2; })""", selector))
+        return sum(1 for before, after in zip([-100.0, *middles], middles, strict=False) if after - before > 12)
+
+    def box(self, selector: str) -> dict[str, float]:
+        return self.page.locator(selector).first.bounding_box()
 
     def messages(self) -> list[str]:
         return [text.strip() for text in self.page.locator(".messages li").all_text_contents()]
@@ -138,14 +160,14 @@ def test_a_new_provider_sets_up_an_app_and_its_users_and_a_rival_sees_none_of_it
         browser, live_server, provider: ProviderStub, screenshots: Path, settings):
     base = live_server.url
     settings.PUBLIC_URL = base  # the links in e-mails point here
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, timezone_id="Europe/Berlin")
     portal = Portal(context, base, screenshots)
     page = portal.page
 
     # Sign up, verify the address, turn on two-factor login and use it.
     sign_up(portal, "ann@walk.example", "Walk Telecom", "WalkFirst")
     recovery_codes = enable_two_factor(portal)
-    portal.submit(".usernav form")  # log out
+    portal.submit(".usernav-logout")
     log_in(portal, "ann@walk.example", recovery_codes[0])
     assert "WalkFirst" in page.inner_text("main")
 
@@ -161,6 +183,7 @@ def test_a_new_provider_sets_up_an_app_and_its_users_and_a_rival_sees_none_of_it
 
     # Branding: the preview follows the typing before anything is saved.
     portal.go("/portal/apps/WalkPhone/branding/")
+    assert page.inner_text("nav.crumbs") == "Apps / Walk Phone"
     call_button = page.locator("#preview .phone:not(.dark) .phone-call")
     assert call_button.evaluate("e => getComputedStyle(e).backgroundColor") == "rgb(10, 124, 255)"
     page.fill("#id_theme_color", "#FF6600")
@@ -195,11 +218,14 @@ def test_a_new_provider_sets_up_an_app_and_its_users_and_a_rival_sees_none_of_it
     portal.submit("main form.card")
     assert portal.messages() == ["Your changes are saved."]
     page.click("nav.tabs >> text=Test bench")
+    # Every App tab on one row at this width.
+    assert portal.box("nav.tabs >> text=Test bench")["y"] == portal.box("nav.tabs >> text=Dashboard")["y"]
     provider.answer_json(BAD_ANSWER)
     page.fill("#id_username", "1000")
     page.fill("#id_password", "1234")
     portal.submit()
-    assert page.inner_text("#bench-outcome") == "provider_bad_response"
+    assert page.inner_text("#bench-outcome") == "failed"
+    assert page.inner_text("#bench-error-code") == "provider_bad_response"
     assert "sipaccounts[0].sipusername: missing" in page.inner_text("#bench-errors")
     provider.answer_json(GOOD_ANSWER)
     page.fill("#id_username", "1000")
@@ -252,7 +278,7 @@ def test_a_new_provider_sets_up_an_app_and_its_users_and_a_rival_sees_none_of_it
     on_phone.go(f"/setup/{token}")
     check_setup_page(on_phone, linphone_url)
     assert on_phone.page.evaluate("document.documentElement.scrollWidth") <= 390  # nothing wider than the phone
-    on_phone.shoot("setup-page-phone")
+    on_phone.shoot("setup-page")
     assert setup.problems == on_phone.problems == []
     phone_context.close()
 
@@ -277,7 +303,11 @@ def test_a_new_provider_sets_up_an_app_and_its_users_and_a_rival_sees_none_of_it
     # The device ledger: deactivate the phone; its next call is told to remove its accounts.
     page.click("nav.tabs >> text=Devices")
     assert "walk-phone-1" in page.inner_text("main table")
-    portal.submit("main table form")
+    with page.expect_navigation():
+        page.click("main table >> text=Deactivate")
+    assert page.inner_text("#confirm-title") == "Deactivate the device walk-phone-1?"
+    portal.shoot("device-deactivate-confirm")
+    portal.submit()
     assert "deactivated" in page.inner_text("main table")
     portal.shoot("devices")
     assert phone_provisions(base, "walk-phone-1")["errmsg"] == "This device was deactivated by your provider."
@@ -294,6 +324,33 @@ def test_a_new_provider_sets_up_an_app_and_its_users_and_a_rival_sees_none_of_it
     assert page.inner_text("#chart-calls") == "2"  # the redemption and the deactivated call
     portal.shoot("dashboard")
 
+    for name, page_path in (("team", "team/"), ("general", "apps/WalkPhone/general/"),
+                            ("sip-profile", "apps/WalkPhone/sip/"), ("provisioning", "apps/WalkPhone/provisioning/"),
+                            ("bulk", "apps/WalkPhone/bulk/")):
+        portal.go(f"/portal/{page_path}")
+        portal.shoot(name)
+
+    # A new API key can be copied; revoking it asks first.
+    portal.go("/portal/api-keys/")
+    page.fill("#id_name", "Billing system")
+    portal.submit()
+    assert page.locator("button[data-copy=new-key]").is_visible()
+    portal.shoot("api-key-new")
+    portal.click_through("main table >> text=Revoke")
+    assert portal.consequences()[1] == "Programs that use it stop working: give them a new key first."
+    portal.shoot("api-key-revoke-confirm")
+    portal.submit()
+    assert "Revoked" in page.inner_text("main table")
+
+    # The audit log: sentences, in the browser's time zone, filtered by what happened.
+    portal.go("/portal/audit/")
+    assert "When (Europe/Berlin)" in page.text_content("#audit-entries thead")
+    assert "Revoked the API key Billing system" in page.inner_text("#audit-entries")
+    page.select_option("#id_action", "device.deactivate")
+    portal.submit("main form.filter-form")
+    assert page.locator("#audit-entries .sentence").all_text_contents() == ["Deactivated the device walk-phone-1."]
+    portal.shoot("audit-log")
+
     # Without JavaScript every form still works.
     quiet = browser.new_context(java_script_enabled=False, viewport={"width": 1280, "height": 900})
     plain = Portal(quiet, base, screenshots)
@@ -306,6 +363,12 @@ def test_a_new_provider_sets_up_an_app_and_its_users_and_a_rival_sees_none_of_it
     plain.submit("#setup-link form >> nth=0")
     assert plain.page.inner_text("#issued-code").startswith("scloc:?v=2&token=")
     assert not plain.page.locator("button[data-copy=issued-code]").is_visible()
+    plain.go("/portal/api-keys/")
+    plain.page.fill("#id_name", "Nightly export")
+    plain.submit()
+    plain.click_through("main table tr:has-text('Nightly export') >> text=Revoke")
+    plain.submit()
+    assert plain.messages() == ["The key Nightly export is revoked; calls with it are refused from now on."]
     quiet.close()
 
     # A second organization sees nothing of the first.
@@ -334,6 +397,20 @@ def test_a_new_provider_sets_up_an_app_and_its_users_and_a_rival_sees_none_of_it
     assert page.locator(f"form[action$='/tokens/{token_id}/revoke/']").count() == 1
     rival_context.close()
 
+    # An App that is no longer wanted is deleted, after typing its ProviderId.
+    portal.go("/portal/apps/new/")
+    page.fill("#id_provider_id", "WalkSpare")
+    page.fill("#id_name", "Walk Spare")
+    page.fill("#id_sip_domain", "sip.walk.example")
+    portal.submit()
+    portal.click_through("text=Delete this App…")
+    assert portal.consequences()[0].startswith("Phones: asking for the configuration of WalkSpare gets 404")
+    portal.shoot("app-delete-confirm")
+    page.fill("#id_confirm_text", "WalkSpare")
+    portal.submit()
+    assert portal.messages() == ["Deleted the App WalkSpare. Its ProviderId stays reserved for Walk Telecom."]
+    assert page.locator(".app-card .pid").all_text_contents() == ["WalkFirst", "WalkPhone"]
+
     # No script error and no Content-Security-Policy violation on any page (the rival's 404s aside).
     assert (portal.problems, plain.problems) == ([], [])
     assert [problem for problem in rival.problems if not problem.startswith(f"404 {base}/portal/apps/WalkPhone/")] == []
@@ -354,3 +431,72 @@ def phone_redeems(base: str, token: str, device_id: str) -> dict[str, Any]:
 def phone_provisions(base: str, device_id: str) -> dict[str, Any]:
     return post_json(f"{base}/api/v1/provision", {"providerId": "WalkPhone", "username": "wanda", "password": "1234",
                                                   "deviceId": device_id, "reprovision": True})
+
+
+# The main pages, named as the wide walkthrough names their screenshots.
+NARROW_PAGES = {
+    "apps": "/portal/", "team": "/portal/team/", "api-keys": "/portal/api-keys/", "audit-log": "/portal/audit/",
+    "dashboard": "/portal/apps/NarrowFirst/dashboard/", "end-users": "/portal/apps/NarrowFirst/endusers/",
+    "end-user-codes": "/portal/apps/NarrowFirst/endusers/mo-1/", "setup-tokens": "/portal/apps/NarrowFirst/tokens/",
+    "devices": "/portal/apps/NarrowFirst/devices/", "provisioning-log": "/portal/apps/NarrowFirst/log/",
+    "general": "/portal/apps/NarrowFirst/general/", "branding-preview": "/portal/apps/NarrowFirst/branding/",
+    "sip-profile": "/portal/apps/NarrowFirst/sip/", "provisioning": "/portal/apps/NarrowFirst/provisioning/",
+    "test-bench": "/portal/apps/NarrowFirst/provisioning/test/", "bulk": "/portal/apps/NarrowFirst/bulk/",
+}
+
+
+def test_the_portal_fits_a_phone_screen(browser, live_server, screenshots: Path):
+    base = live_server.url
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    portal = Portal(context, base, screenshots)
+    page = portal.page
+    sign_up(portal, "mo@narrow.example", "Narrow Mobile Telecommunications", "NarrowFirst")
+
+    # Something in every table: an end user with a setup link a phone redeemed, an invitation.
+    portal.go("/portal/apps/NarrowFirst/add-end-user/")
+    for field, value in (("external_id", "mo-1"), ("display_name", "Mo Narrow"), ("sip_username", "3001"),
+                         ("sip_password", "sip-s3cret")):
+        page.fill(f"#id_{field}", value)
+    portal.submit()
+    portal.submit("#setup-link form >> nth=0")
+    phone_redeems(base, page.inner_text("#issued-code").split("token=")[1], "narrow-phone-with-a-long-device-id-1")
+    portal.go("/portal/team/")
+    page.fill("#id_email", "someone.with.a.long.address@narrow.example")
+    portal.submit("form[action$='/invite/']")
+
+    for name, path in NARROW_PAGES.items():
+        portal.go(path)
+        assert (path, portal.sideways_scroll()) == (path, 0)
+        assert (path, portal.rows_of("header.topbar a, header.topbar button, header.topbar select")) == (path, 2)
+        if "/apps/NarrowFirst/" in path:
+            assert (path, portal.rows_of("nav.tabs a")) == (path, 2)
+            current = portal.box("nav.tabs a[aria-current=page]")
+            assert (path, 0 <= current["x"] and current["x"] + current["width"] <= 390) == (path, True)
+            assert not page.inner_text("nav.crumbs").endswith("/")
+        portal.shoot(name)
+
+    # The devices table fits: its Deactivate button is on screen, and asks first.
+    portal.go("/portal/apps/NarrowFirst/devices/")
+    button = portal.box("main table >> text=Deactivate")
+    assert button["x"] + button["width"] <= 390
+    portal.click_through("main table >> text=Deactivate")
+    assert portal.sideways_scroll() == 0
+    portal.shoot("device-deactivate-confirm")
+    portal.submit()
+    assert "deactivated" in page.inner_text("main table")
+
+    # The team table fits too, with the invitation's Revoke button on screen.
+    portal.go("/portal/team/")
+    revoke = portal.box("main table >> text=Revoke")
+    assert revoke["x"] + revoke["width"] <= 390
+
+    # On Branding the live preview sits above the fields, small enough to see the first ones.
+    portal.go("/portal/apps/NarrowFirst/branding/")
+    preview, logos = portal.box("#preview"), portal.box("#branding-form fieldset")
+    assert preview["y"] + preview["height"] <= logos["y"]
+    assert preview["height"] < 420
+    page.fill("#id_theme_color", "#f60")
+    assert page.locator("#preview .phone:not(.dark) .phone-call").evaluate(
+        "e => getComputedStyle(e).backgroundColor") == ORANGE
+    assert portal.problems == []
+    context.close()

@@ -6,7 +6,7 @@ import pytest
 
 TOKEN = "q1W2e3R4t5Y6u7I8o9P0-_"
 
-# SPEC 4.1: these must parse exactly and round-trip through the encoder.
+# docs/codes.md's published examples: these must parse exactly and round-trip through the encoder.
 PUBLISHED_CODES = [
     'scloc:providerId| { "sipaccounts" : [ { "sipusername" : "user1" , "sippassword": '
     '"29de?8", "subdomain" : "pbx"} ] }',
@@ -28,6 +28,9 @@ EVERY_FORMAT_CODES = PUBLISHED_CODES + [
     "scsc:1000:1234",
     "scsc:äccount@example.com:p@ss|w&rd?:AcmeInc",
     "scsc:?username=1000:AcmeInc&password=12%2634",
+    "scsc:?username=1000@pbx.example.com:AcmeInc%26password=a1B2c3",
+    "scsc:?username=1000:%26password=1234",
+    "scsc:1000:1234:",
     f"scloc:?v=2&token={TOKEN}",
 ]
 

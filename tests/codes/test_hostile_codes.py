@@ -35,7 +35,6 @@ def refusal(text: object) -> str:
     (f"scloc:AcmeInc {{\"sipaccounts\":[{ACCOUNT}]}}",
      "expected scloc:<ProviderId>|<json> or scloc:<json>; missing '|'"),
     (f"scloc::{{\"sipaccounts\":[{ACCOUNT}]}}", "stray ':' after scloc:"),
-    ("scsc:1000:1234:", "stray ':' at the end of the code; the ProviderId is empty"),
     ("scsc:1000", "the scsc: code has no password; "
                   "expected scsc:<username>:<password>[:<ProviderId>]"),
     ("scsc::1234:AcmeInc", "the username is empty"),
@@ -199,6 +198,9 @@ def test_it_refuses_control_characters(text: str, message: str) -> None:
     ("scsc:?username=1000:Ac&password=1234", "the ProviderId 'Ac' is not valid: it must be 3 "
      "to 32 ASCII letters and digits, starting with a letter"),
     ("scsc:?username=&password=1234", "the username is empty"),
+    ("scsc:?username=%26password=1234", "the username is empty"),
+    ("scsc:?username=:AcmeInc%26password=1234", "the username is empty"),
+    ("scsc:?username=1000:AcmeInc%26password=", "the password is empty"),
 ])
 def test_it_refuses_malformed_links(text: str, message: str) -> None:
     assert refusal(text) == message

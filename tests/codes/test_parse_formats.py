@@ -1,4 +1,4 @@
-"""parse_code reads every compatible format of SPEC 4.1 and the setup link of 4.2."""
+"""parse_code reads every compatible format and the setup link (docs/codes.md)."""
 
 from __future__ import annotations
 
@@ -125,6 +125,40 @@ def test_it_parses_a_desktop_activation_link_with_provider_id() -> None:
 
     assert parsed == ParsedCode(kind="external", format="scsc-desktop", provider_id="AcmeInc",
                                 username="1000", password="12&34")
+
+
+def test_it_parses_a_desktop_activation_link_whose_password_separator_is_percent_26() -> None:
+    parsed = parse_code("scsc:?username=1000@pbx.example.com:AcmeInc%26password=a1B2c3")
+
+    assert parsed == ParsedCode(kind="external", format="scsc-desktop", provider_id="AcmeInc",
+                                username="1000@pbx.example.com", password="a1B2c3")
+
+
+def test_it_splits_a_percent_26_desktop_link_at_its_first_password_marker() -> None:
+    parsed = parse_code("scsc:?username=1000:AcmeInc%26password=x%26password=y")
+
+    assert (parsed.username, parsed.password) == ("1000", "x&password=y")
+
+
+@pytest.mark.parametrize("text", [
+    "scsc:?username=1000:%26password=1234",
+    "scsc:?username=1000:&password=1234",
+])
+def test_an_empty_provider_id_in_a_desktop_activation_link_means_none(text: str) -> None:
+    assert parse_code(text) == ParsedCode(kind="external", format="scsc-desktop",
+                                          username="1000", password="1234")
+
+
+def test_an_empty_provider_id_after_the_last_colon_means_none() -> None:
+    assert parse_code("scsc:1000:1234:") == ParsedCode(
+        kind="external", format="scsc", username="1000", password="1234"
+    )
+
+
+def test_an_empty_provider_id_leaves_the_colons_before_it_to_the_password() -> None:
+    parsed = parse_code("scsc:1000:12:34:")
+
+    assert (parsed.username, parsed.password, parsed.provider_id) == ("1000", "12:34", None)
 
 
 def test_it_keeps_a_raw_ampersand_in_the_desktop_activation_password() -> None:

@@ -72,7 +72,7 @@ def test_a_zip_of_local_codes_carries_each_users_own_credentials(app, thirteen):
     assert sorted(files) == ["user02.png", "user07.png"]
     parsed = parse_code(decode_image(files["user07.png"]))
     assert (parsed.provider_id, parsed.sipaccounts[0].as_dict()) == \
-        ("AcmeInc", {"sipusername": "2007", "sippassword": "pw|7:x", "transport": "TLS"})
+        ("AcmeInc", {"sipusername": "2007", "sippassword": "pw|7:x", "transport": "TLS", "displayname": "Üser 7"})
     assert SetupToken.objects.count() == 0
 
 

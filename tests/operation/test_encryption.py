@@ -9,7 +9,7 @@ from django.db import connection
 from sessioncloud.lib.secretbox import SecretBox, SecretBoxError, generate_key
 from sessioncloud.providers import fields
 from sessioncloud.providers.models import App
-from tests.factories import make_app
+from tests.factories import make_app, migration_module
 
 pytestmark = pytest.mark.django_db
 
@@ -28,6 +28,24 @@ def test_any_key_decrypts_and_the_first_encrypts():
     assert SecretBox([new]).decrypt(rotated.rotate(token)) == "s3cret"
     with pytest.raises(SecretBoxError, match="cannot be decrypted"):
         SecretBox([new]).decrypt(token)
+
+
+def stored_turn_password(app: App) -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT turn_password FROM providers_app WHERE id = %s", [app.pk])
+        return cursor.fetchone()[0]
+
+
+def test_reencrypt_moves_the_turn_password_to_the_first_key(org, settings):
+    old = settings.SESSIONCLOUD_ENCRYPTION_KEYS[0]
+    app = make_app(org, turn_server="turn.acme.example", turn_username="relay", turn_password="turn-s3cret")
+    before = stored_turn_password(app)
+    assert SecretBox([old]).decrypt(before) == "turn-s3cret"
+    new = generate_key()
+    settings.SESSIONCLOUD_ENCRYPTION_KEYS = [new, old]
+    call_command("reencrypt", stdout=open("/dev/null", "w"))
+    assert SecretBox([new]).decrypt(stored_turn_password(app)) == "turn-s3cret"
+    fields._box.cache_clear()
 
 
 def test_reencrypt_moves_every_secret_to_the_first_key(org, settings):
@@ -77,11 +95,10 @@ def test_reencrypt_moves_two_factor_secrets_to_the_first_key_and_encrypts_clear_
 
 
 def test_the_upgrade_encrypts_two_factor_secrets_kept_in_clear(mfa_user):
-    import importlib
 
     from django.apps import apps
 
-    migration = importlib.import_module("sessioncloud.accounts.migrations.0003_verified_organizations_and_encrypted_mfa")
+    migration = migration_module("sessioncloud.accounts.migrations", "verified_organizations_and_encrypted_mfa")
     migration.encrypt_mfa_secrets(apps, None)
     stored = stored_mfa(mfa_user.pk)
     assert {kind: fields.secret_box().decrypt(value) for kind, value in stored.items()} == {

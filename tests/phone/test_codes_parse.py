@@ -29,6 +29,13 @@ def test_it_parses_external_and_token_codes_without_calling_anyone():
     assert (token["kind"], token["format"], token["token"]) == ("token", "scloc-token", "a" * 32)
 
 
+def test_it_parses_a_windows_activation_link_of_a_whitelabel_app():
+    assert parse("scsc:?username=1000@pbx.example.com:%26password=a1B2c3").json() == {
+        "kind": "external", "format": "scsc-desktop", "providerId": None, "sipaccounts": [],
+        "xmppaccounts": [], "username": "1000@pbx.example.com", "password": "a1B2c3", "token": None,
+    }
+
+
 @pytest.mark.parametrize(("code", "message"), [
     ("http://example.com", "This code cannot be read: "),
     ("scloc:Acme", "This code cannot be read: "),

@@ -230,3 +230,19 @@ def test_a_browser_is_sent_to_the_setup_page_without_using_the_token(app):
 def test_a_browser_with_a_malformed_token_gets_the_invalid_answer(app):
     response = Client().get("/api/v1/linphone/bad%0D%0ALocation:x", headers={"Accept": "text/html"})
     assert (response.status_code, response.json()) == (404, INVALID)
+
+
+def test_a_provisioning_only_user_of_an_app_no_longer_external_gets_a_clear_answer(org, provider):
+    app = make_app(org, "ExtInc", sip_domain="ext.example", provisioning_mode="external",
+                   provisioning_url=provider.url(), provisioning_timeout=2)
+    user = make_end_user(app, "bob", sip_username="", sip_password="", provisioning_username="bob",
+                         provisioning_password="pin-1234")
+    issued = issue_token(user)
+    app.provisioning_mode = "portal"
+    app.save()
+
+    response = fetch(issued.plain)
+
+    issued.token.refresh_from_db()
+    assert (response.status_code, response.json()["error"]["code"]) == (409, "external_provisioning_disabled")
+    assert (issued.token.uses, provider.requests) == (0, [])

@@ -9,7 +9,7 @@ from django.test import Client
 
 from sessioncloud.providers.models import Device, DeviceStatus, ProvisioningLogEntry
 from sessioncloud.provisioning.signing import verify
-from tests.factories import make_app
+from tests.factories import MEDIA_DEFAULTS, make_app
 from tests.providerstub import silent, slow_drip
 
 pytestmark = pytest.mark.django_db
@@ -19,7 +19,7 @@ MERGED_1000 = {
     "sipusername": "1000", "sippassword": "sip-pass-1000", "authusername": "1000", "displayname": "1000",
     "domain": "sip.ext.example", "port": 5070, "proxy": None, "transport": "UDP", "srtp": "Disabled",
     "messaging": "Enabled", "video": "Disabled", "callrecording": "Disabled", "subdomain": None,
-    "voicemailNumber": None, "registrationExpires": 600,
+    "voicemailNumber": None, "registrationExpires": 600, **MEDIA_DEFAULTS,
 }
 
 
@@ -68,7 +68,32 @@ def test_it_merges_several_accounts_with_every_optional_field(external_app, prov
         "sipusername": "1001", "sippassword": "p2", "authusername": "auth1001", "displayname": "Reception",
         "domain": "pbx7.sip.ext.example", "port": 5070, "proxy": None, "transport": "TLS", "srtp": "Enabled",
         "messaging": "Disabled", "video": "Enabled", "callrecording": "Disabled", "subdomain": "pbx7",
-        "voicemailNumber": None, "registrationExpires": 600}
+        "voicemailNumber": None, "registrationExpires": 600, **MEDIA_DEFAULTS}
+
+
+def test_merged_accounts_carry_the_nat_and_media_settings_with_the_turn_credentials(org, provider):
+    make_app(org, "NatInc", sip_domain="sip.ext.example:5070", sip_transport="UDP", provisioning_mode="external",
+             provisioning_url=provider.url(), stun_server="stun.ext.example:3478", turn_server="turn.ext.example",
+             turn_username="relay", turn_password="turn-s3cret", ice_enabled=True, keepalive_seconds=15,
+             srtp_mode="mandatory", audio_codecs=["G722", "PCMA"], video_codecs=["VP8"], dtmf_mode="info",
+             sip_realm="ext")
+    provider.answer_json({"update": True, "sipaccounts": [ACCOUNT]})
+    [account] = provision({"providerId": "NatInc", "username": "1000"}).json()["sipaccounts"]
+    assert account == {**MERGED_1000,
+                       "stunServer": "stun.ext.example:3478", "turnServer": "turn.ext.example",
+                       "turnUsername": "relay", "turnPassword": "turn-s3cret", "ice": True, "keepAliveSeconds": 15,
+                       "srtpMode": "mandatory", "audioCodecs": ["G722", "PCMA"], "videoCodecs": ["VP8"],
+                       "dtmfMode": "info", "realm": "ext"}
+
+
+def test_the_test_bench_shows_that_a_turn_password_is_set_but_not_which(api, external_app, provider):
+    external_app.turn_server, external_app.turn_username, external_app.turn_password = (
+        "turn.ext.example", "relay", "turn-s3cret")
+    external_app.save()
+    provider.answer_json({"update": True, "sipaccounts": [ACCOUNT]})
+    response = api.post("/api/v1/manage/apps/ExtInc/provisioning/test", {"username": "1000", "password": "pw"})
+    assert response.json()["answer"]["sipaccounts"][0]["turnPassword"] == "***"
+    assert "turn-s3cret" not in response.content.decode()
 
 
 def test_the_combined_username_names_the_provider(external_app, provider):
@@ -83,6 +108,20 @@ def test_the_providers_rejection_passes_through(external_app, provider):
     assert response.status_code == 200
     assert response.json()["errmsg"] == "Wrong PIN, 2 tries left."
     assert response.json()["sipaccounts"] == []
+    assert ProvisioningLogEntry.objects.get().outcome == "rejected"
+
+
+@pytest.mark.parametrize(("body", "errmsg"), [
+    (b'{"update":true,"errmsg":"Invalid Device"}', "Invalid Device"),
+    (b'{"update":true,"errmsg":"Max Devices Exceeded"}', "Max Devices Exceeded"),
+    (b'{"update":true,"errmsg":"Expired Key"}', "Expired Key"),
+])
+def test_a_logout_answer_without_sipaccounts_passes_through_as_no_accounts(external_app, provider, body, errmsg):
+    provider.answer(200, body, {"Content-Type": "text/html"})
+    response = provision({"providerId": "ExtInc", "username": "1000", "reprovision": True})
+    assert response.status_code == 200
+    assert response.json() == {"update": True, "errmsg": errmsg, "configVersion": response.json()["configVersion"],
+                               "sipaccounts": [], "xmppaccounts": []}
     assert ProvisioningLogEntry.objects.get().outcome == "rejected"
 
 
@@ -225,6 +264,18 @@ def test_the_test_bench_shows_the_call_with_secrets_masked(api, external_app, pr
     good = api.post("/api/v1/manage/apps/ExtInc/provisioning/test", {"username": "1000", "password": "bench-pw"}).json()
     assert good["errorCode"] is None and good["status"] == 200
     assert good["answer"]["sipaccounts"] == [MERGED_1000]
+
+
+def test_the_test_bench_gives_the_same_verdicts_as_the_provisioning_log(api, external_app, provider):
+    verdicts = []
+    for answer in ({"update": True, "sipaccounts": [ACCOUNT]}, {"update": False, "errmsg": "No", "sipaccounts": []},
+                   {"update": True, "sipaccounts": [{"sipusername": 7}]}):
+        provider.answer_json(answer)
+        verdicts.append(api.post("/api/v1/manage/apps/ExtInc/provisioning/test",
+                                 {"username": "1000", "password": "bench-pw"}).json()["outcome"])
+    assert verdicts == ["ok", "rejected", "failed"]
+    logged = ProvisioningLogEntry.objects.order_by("id").values_list("outcome", flat=True)
+    assert list(logged) == ["ok", "rejected", "failed"]
 
 
 def test_the_provisioning_log_lists_newest_first_and_filters(api, external_app, provider):

@@ -18,7 +18,7 @@ from sessioncloud.providers.models import (
     hash_token,
 )
 from sessioncloud.providers.tokens import claim, issue_token
-from tests.factories import make_app, make_end_user
+from tests.factories import MEDIA_DEFAULTS, make_app, make_end_user
 
 pytestmark = pytest.mark.django_db
 INVALID = {"error": {"code": "token_invalid", "message": "This setup code is not valid. It may have expired or "
@@ -65,16 +65,33 @@ def test_redeeming_answers_config_and_merged_accounts_once(app):
     assert body["configVersion"] == body["config"]["version"]
     assert (body["update"], body["errmsg"], body["xmppaccounts"]) == (True, "", [])
     assert body["sipaccounts"] == [{
-        "sipusername": "2001", "sippassword": "alice-secret", "authusername": "2001", "displayname": "2001",
+        "sipusername": "2001", "sippassword": "alice-secret", "authusername": "2001", "displayname": "Alice",
         "domain": "sip.acme.example", "port": 5061, "proxy": None, "transport": "TLS", "srtp": "Disabled",
         "messaging": "Enabled", "video": "Disabled", "callrecording": "Disabled", "subdomain": None,
-        "voicemailNumber": None, "registrationExpires": 600}]
+        "voicemailNumber": None, "registrationExpires": 600, **MEDIA_DEFAULTS}]
     assert post_redeem(issued.plain).json() == INVALID
     redemption = TokenRedemption.objects.get()
     assert (redemption.device_id, redemption.ip, redemption.user_agent) == ("dev-1", "127.0.0.1", "TestPhone/1.0")
     device = Device.objects.get()
     assert (device.platform, device.app_version, device.end_user) == ("android", "6.1", user)
     assert ProvisioningLogEntry.objects.get().flow == "token"
+
+
+def test_a_redeemed_token_gives_the_phone_the_users_display_name(app):
+    user = make_end_user(app, "desk", display_name="Front Desk")
+    assert [a["displayname"] for a in post_redeem(issue_token(user).plain).json()["sipaccounts"]] == ["Front Desk"]
+
+
+def test_a_user_without_a_display_name_is_shown_by_the_sip_username(app):
+    user = make_end_user(app, "desk", display_name="")
+    assert [a["displayname"] for a in post_redeem(issue_token(user).plain).json()["sipaccounts"]] == ["2001"]
+
+
+def test_a_stored_display_name_no_account_can_carry_does_not_stop_a_token(app):
+    user = make_end_user(app, "desk", display_name="Front\x01Desk")
+    response = post_redeem(issue_token(user).plain)
+    assert response.status_code == 200
+    assert [a["displayname"] for a in response.json()["sipaccounts"]] == ["2001"]
 
 
 def test_unknown_expired_used_and_revoked_tokens_look_the_same(app):
@@ -195,3 +212,16 @@ def test_a_redemption_that_delivers_accounts_spends_the_token(external_app, prov
     issued.token.refresh_from_db()
     assert (issued.token.uses, TokenRedemption.objects.count()) == (1, 1)
     assert post_redeem(issued.plain).json() == INVALID
+
+
+def test_a_provisioning_only_user_of_an_app_no_longer_external_gets_a_clear_answer(external_app, provider):
+    issued = issue_token(external_end_user(external_app))
+    external_app.provisioning_mode = "portal"
+    external_app.save()
+
+    response = post_redeem(issued.plain)
+
+    issued.token.refresh_from_db()
+    assert (response.status_code, response.json()["error"]["code"]) == (409, "external_provisioning_disabled")
+    assert (issued.token.uses, TokenRedemption.objects.count(), provider.requests) == (0, 0, [])
+    assert ProvisioningLogEntry.objects.get().error_code == "external_provisioning_disabled"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sessioncloud.phone.accounts import BaresipError, baresip_file, baresip_line
+from sessioncloud.phone.accounts import BaresipError, baresip_file, baresip_line, baresip_modules
 
 
 def account(**values: object) -> dict[str, object]:
@@ -122,12 +122,151 @@ def test_it_refuses_wrong_numbers_and_transports(field, value, message):
     assert str(caught.value) == message
 
 
+def plain(**values: object) -> dict[str, object]:
+    """An account without proxy and SRTP, so only the parameters under test follow regint."""
+    return account(proxy=None, srtp="Disabled", **values)
+
+
+BASE = "\"2001\" <sip:2001@sip.example.com;transport=tls>;auth_user=2001;auth_pass=secret;regint=600"
+
+
+def test_optional_srtp_is_mediaenc_srtp_and_mandatory_is_srtp_mand():
+    assert baresip_line(account(proxy=None, srtpMode="optional")) == BASE + ";mediaenc=srtp"
+    assert baresip_line(account(proxy=None, srtpMode="mandatory")) == BASE + ";mediaenc=srtp-mand"
+
+
+def test_the_srtp_mode_means_nothing_while_srtp_is_disabled():
+    assert baresip_line(plain(srtpMode="mandatory")) == BASE
+
+
+def test_a_stun_server_alone_is_medianat_stun():
+    assert baresip_line(plain(stunServer="stun.example.com:3478")) == (
+        BASE + ";medianat=stun;stunserver=stun:stun.example.com:3478")
+
+
+def test_ice_uses_the_stun_server():
+    assert baresip_line(plain(stunServer="stun.example.com", ice=True)) == (
+        BASE + ";medianat=ice;stunserver=stun:stun.example.com")
+
+
+def test_ice_without_any_server_gathers_local_candidates_only():
+    assert baresip_line(plain(ice=True)) == BASE + ";medianat=ice"
+
+
+def test_a_turn_server_with_credentials_is_medianat_turn():
+    line = baresip_line(plain(stunServer="stun.example.com", turnServer="turn.example.com:3478",
+                              turnUsername="relay", turnPassword="t-pw"))
+
+    assert line == (BASE + ";medianat=turn;stunserver=turn:turn.example.com:3478;stunuser=relay"
+                           ";stunpass=t-pw")
+
+
+def test_ice_prefers_the_turn_server_which_also_finds_the_public_address():
+    line = baresip_line(plain(stunServer="stun.example.com", turnServer="turn.example.com",
+                              turnUsername="relay", turnPassword="t-pw", ice=True))
+
+    assert line == BASE + ";medianat=ice;stunserver=turn:turn.example.com;stunuser=relay;stunpass=t-pw"
+
+
+def test_the_turn_password_is_masked_when_asked():
+    line = baresip_line(plain(turnServer="turn.example.com", turnUsername="relay", turnPassword="t-pw"),
+                        mask=True)
+
+    assert line.endswith(";stunuser=relay;stunpass=********")
+
+
+def test_a_turn_server_without_credentials_is_not_used_and_the_file_says_so():
+    text = baresip_file([plain(stunServer="stun.example.com", turnServer="turn.example.com")])
+
+    assert text == (
+        "# SIP accounts written by `sessioncloud phone`; one account per line.\n"
+        "# baresip must load these modules (module lines in its config): stun.so\n"
+        "# account 1: the TURN server came without credentials (only provisioned accounts carry "
+        "them), so it is not used\n"
+        + BASE + ";medianat=stun;stunserver=stun:stun.example.com\n")
+
+
+def test_a_turn_password_that_would_inject_parameters_is_refused_without_echo():
+    with pytest.raises(BaresipError) as caught:
+        baresip_line(plain(turnServer="turn.example.com", turnUsername="relay", turnPassword="x;mediaenc=zrtp"))
+
+    assert str(caught.value) == ("account 1: the TURN password holds a character that a baresip "
+                                 "accounts line cannot carry (; \" \\ or a control character)")
+
+
+def test_a_stun_server_that_is_not_a_host_is_refused():
+    with pytest.raises(BaresipError) as caught:
+        baresip_line(plain(stunServer="stun.example.com;medianat=turn"))
+
+    assert str(caught.value) == ("account 1: the STUN server 'stun.example.com;medianat=turn' is not "
+                                 "a host name or IP address")
+
+
+def test_codecs_are_written_in_order_with_the_names_baresip_looks_up():
+    line = baresip_line(plain(audioCodecs=["G722", "opus", "PCMU", "PCMA"], videoCodecs=["VP8", "H264"]))
+
+    assert line == BASE + ";audio_codecs=G722/16000,opus/48000/2,PCMU,PCMA;video_codecs=VP8,H264"
+
+
+def test_codecs_baresip_has_no_module_for_are_left_out_and_the_file_says_so():
+    text = baresip_file([plain(audioCodecs=["G729", "PCMA", "speex"])])
+
+    assert text == (
+        "# SIP accounts written by `sessioncloud phone`; one account per line.\n"
+        "# baresip must load these modules (module lines in its config): g711.so\n"
+        "# account 1: baresip has no module for 'G729', 'speex'; left out of the codec list\n"
+        + BASE + ";audio_codecs=PCMA\n")
+
+
+def test_sip_info_dtmf_is_written_and_the_file_says_which_baresip_reads_it():
+    text = baresip_file([plain(dtmfMode="info")])
+
+    assert text == (
+        "# SIP accounts written by `sessioncloud phone`; one account per line.\n"
+        "# account 1: dtmfmode=info needs baresip 1.1.0 or later; 1.0.0 sends RFC 2833 events\n"
+        + BASE + ";dtmfmode=info\n")
+
+
+def test_inband_dtmf_cannot_be_written_and_the_file_says_so():
+    text = baresip_file([plain(dtmfMode="inband")])
+
+    assert text == (
+        "# SIP accounts written by `sessioncloud phone`; one account per line.\n"
+        "# account 1: baresip cannot send DTMF in-band; it sends RFC 2833 events\n"
+        + BASE + "\n")
+
+
+def test_rfc2833_dtmf_keep_alives_and_the_realm_add_nothing():
+    assert baresip_line(plain(dtmfMode="rfc2833", keepAliveSeconds=15, realm="acme")) == BASE
+
+
+def test_the_modules_are_every_one_the_accounts_need_once():
+    accounts = [account(ice=True, audioCodecs=["opus", "PCMU"]),
+                plain(stunServer="stun.example.com", audioCodecs=["PCMA"], videoCodecs=["H264", "VP9"]),
+                plain(turnServer="turn.example.com", turnUsername="relay", turnPassword="t-pw")]
+
+    assert baresip_modules(accounts) == ["avcodec.so", "g711.so", "ice.so", "opus.so", "srtp.so",
+                                         "stun.so", "turn.so", "vp9.so"]
+
+
+def test_an_account_without_anything_needing_a_module_needs_none():
+    assert baresip_modules([plain()]) == []
+
+
+def test_a_codec_list_of_the_wrong_type_is_refused():
+    with pytest.raises(BaresipError) as caught:
+        baresip_line(plain(audioCodecs="opus"))
+
+    assert str(caught.value) == "the audioCodecs 'opus' are not a list of codec names"
+
+
 def test_a_file_has_a_header_and_one_line_per_account():
     text = baresip_file([account(), account(sipusername="2002", authusername="2002",
                                             displayname="2002", proxy=None, srtp="Disabled")])
 
     assert text == (
         "# SIP accounts written by `sessioncloud phone`; one account per line.\n"
+        "# baresip must load these modules (module lines in its config): srtp.so\n"
         '"2001" <sip:2001@sip.example.com;transport=tls>;auth_user=2001;auth_pass=secret;'
         'outbound="sip:proxy.example.com;transport=tls;lr";regint=600;mediaenc=srtp\n'
         '"2002" <sip:2002@sip.example.com;transport=tls>;auth_user=2002;auth_pass=secret;'

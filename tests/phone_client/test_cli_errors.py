@@ -218,6 +218,20 @@ def test_accounts_prints_json_with_passwords_masked(saved_accounts, capsys):
         "xmppaccounts": []}
 
 
+def test_accounts_prints_json_with_the_turn_password_masked_too(state_file, capsys):
+    state = PhoneState(device_id="d" * 24)
+    state.start_setup("token", "AcmeInc", CONFIG, '"v1"')
+    state.sipaccounts = [{**ACCOUNT, "turnServer": "turn.acme.example", "turnUsername": "relay",
+                          "turnPassword": "turn-s3cret"}]
+    StateStore(state_file).save(state)
+
+    assert phone(state_file, "accounts", "--format", "json") == 0
+
+    [account] = json.loads(capsys.readouterr().out)["sipaccounts"]
+    assert (account["sippassword"], account["turnUsername"], account["turnPassword"]) == (
+        "********", "relay", "********")
+
+
 def test_accounts_prints_baresip_lines_with_passwords_only_when_asked(saved_accounts, capsys):
     assert phone(saved_accounts, "accounts", "--format", "baresip") == 0
     assert capsys.readouterr().out == ('"Alice" <sip:2001@sip.acme.example;transport=tls>;'

@@ -12,7 +12,7 @@ from sessioncloud.accounts.models import ApiKey
 from sessioncloud.providers.config import render_config
 from sessioncloud.providers.models import Device, DeviceStatus, ProvisioningLogEntry
 from sessioncloud.providers.tokens import issue_token
-from tests.factories import make_app, make_end_user
+from tests.factories import MEDIA_DEFAULTS, make_app, make_end_user
 from tests.phone_client.conftest import read_state
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -26,7 +26,7 @@ def demo_account(username: str = "1000", **values: object) -> dict[str, object]:
         "domain": "sip.acme.example", "port": 5061, "proxy": None, "transport": "TLS",
         "srtp": "Disabled", "messaging": "Enabled", "video": "Disabled",
         "callrecording": "Disabled", "subdomain": None, "voicemailNumber": None,
-        "registrationExpires": 600,
+        "registrationExpires": 600, **MEDIA_DEFAULTS,
     }
     account.update(values)
     return account
@@ -151,6 +151,24 @@ def test_flow_e_scans_a_desktop_activation_link(external_app, phone, state_file)
     assert phone("scan", "scsc:?username=1001:FlowEDesk&password=1234") == 0
 
     assert read_state(state_file)["sipaccounts"] == [demo_account("1001")]
+
+
+def test_flow_e_scans_a_windows_activation_link_whose_separator_is_percent_26(external_app, phone,
+                                                                          state_file):
+    external_app("FlowEWin")
+
+    assert phone("scan", "scsc:?username=1001:FlowEWin%26password=1234") == 0
+
+    assert read_state(state_file)["sipaccounts"] == [demo_account("1001")]
+
+
+def test_flow_e_scans_a_whitelabel_code_with_an_empty_provider_id(external_app, phone, state_file):
+    external_app("FlowEWLE", kind="whitelabel")
+
+    assert phone("scan", "scsc:1001:1234:", "--provider-id", "FlowEWLE") == 0
+
+    assert read_state(state_file)["provisioning"] == {"username": "1001", "password": "1234",
+                                                      "providerId": "FlowEWLE"}
 
 
 def test_flow_f_resume_keeps_accounts_when_nothing_changed(external_app, phone, state_file,

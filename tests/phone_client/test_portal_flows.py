@@ -15,7 +15,7 @@ from sessioncloud.phone.cli import main
 from sessioncloud.providers.config import render_config
 from sessioncloud.providers.endusers import local_code, sip_account
 from sessioncloud.providers.tokens import issue_token
-from tests.factories import make_app, make_end_user
+from tests.factories import MEDIA_DEFAULTS, make_app, make_end_user
 from tests.phone_client.conftest import read_state
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -28,10 +28,10 @@ def merged(**values: object) -> dict[str, object]:
     """The account end user `alice` gets from the App of make_app, with `values` changed."""
     account: dict[str, object] = {
         "sipusername": "2001", "sippassword": "alice-secret", "authusername": "2001",
-        "displayname": "2001", "domain": "sip.acme.example", "port": 5061, "proxy": None,
+        "displayname": "Alice", "domain": "sip.acme.example", "port": 5061, "proxy": None,
         "transport": "TLS", "srtp": "Disabled", "messaging": "Enabled", "video": "Disabled",
         "callrecording": "Disabled", "subdomain": None, "voicemailNumber": None,
-        "registrationExpires": 600,
+        "registrationExpires": 600, **MEDIA_DEFAULTS,
     }
     account.update(values)
     return account
@@ -86,7 +86,7 @@ def test_flow_b_scans_a_qr_image_and_merges_its_accounts(org, phone, state_file,
         f"Config version: {version}\n"
         "SIP accounts (1):\n"
         "  1. 2001@sip.acme.example:5060 over UDP\n"
-        '     display name "2001", auth user "2001", password ********\n'
+        '     display name "Alice", auth user "2001", password ********\n'
         "     proxy proxy.acme.example, voicemail none, registration every 600 s\n"
         "     srtp Enabled, messaging Enabled, video Disabled, callrecording Disabled\n"
     )
@@ -96,7 +96,7 @@ def test_flow_b_scans_a_qr_image_and_merges_its_accounts(org, phone, state_file,
     assert state["sipaccounts"] == [merged(port=5060, transport="UDP", subdomain="pbx",
                                            proxy="proxy.acme.example", srtp="Enabled")]
     assert state["localAccounts"] == [{"sipusername": "2001", "sippassword": "alice-secret",
-                                       "subdomain": "pbx", "transport": "UDP"}]
+                                       "subdomain": "pbx", "transport": "UDP", "displayname": "Alice"}]
     assert (state["providerId"], state["setup"], state["provisioning"]) == ("FlowB", "local", None)
 
 
@@ -207,7 +207,7 @@ def test_flow_f_resume_of_a_local_setup_answers_unchanged(org, phone, state_file
         f"Configuration unchanged (version {version}).\n"
         "SIP accounts (1):\n"
         "  1. 2001@sip.acme.example:5061 over TLS\n"
-        '     display name "2001", auth user "2001", password ********\n'
+        '     display name "Alice", auth user "2001", password ********\n'
         "     proxy none, voicemail none, registration every 600 s\n"
         "     srtp Disabled, messaging Enabled, video Disabled, callrecording Disabled\n"
     )
@@ -255,9 +255,32 @@ def test_a_baresip_file_is_written_beside_the_state(org, phone, tmp_path: Path, 
 
     assert accounts.read_text() == (
         "# SIP accounts written by `sessioncloud phone`; one account per line.\n"
-        '"2001" <sip:2001@sip.acme.example;transport=tls>;auth_user=2001;auth_pass=alice-secret;'
+        "# baresip must load these modules (module lines in its config): srtp.so\n"
+        '"Alice" <sip:2001@sip.acme.example;transport=tls>;auth_user=2001;auth_pass=alice-secret;'
         'outbound="sip:proxy.acme.example:5081;transport=tls;lr";regint=600;mediaenc=srtp\n'
     )
     assert stat.S_IMODE(accounts.stat().st_mode) == 0o600
     assert capsys.readouterr().out.endswith(
-        f"Wrote 1 account(s) to {accounts} (baresip accounts format).\n")
+        f"Wrote 1 account(s) to {accounts} (baresip accounts format).\n"
+        "baresip must load these modules (module lines in its config): srtp.so.\n")
+
+
+def test_a_setup_code_gives_baresip_the_apps_nat_and_media_settings(org, phone, tmp_path: Path, capsys):
+    app = make_app(org, "FlowNat", srtp="Enabled", srtp_mode="mandatory", ice_enabled=True,
+                   turn_server="turn.acme.example:3478", turn_username="relay", turn_password="turn-s3cret",
+                   audio_codecs=["opus", "PCMA"], dtmf_mode="info")
+    accounts = tmp_path / "accounts"
+
+    assert phone("redeem", issue_token(make_end_user(app, "alice")).plain, "--baresip", str(accounts)) == 0
+
+    assert accounts.read_text() == (
+        "# SIP accounts written by `sessioncloud phone`; one account per line.\n"
+        "# baresip must load these modules (module lines in its config): g711.so, ice.so, opus.so, srtp.so\n"
+        "# account 1: dtmfmode=info needs baresip 1.1.0 or later; 1.0.0 sends RFC 2833 events\n"
+        '"Alice" <sip:2001@sip.acme.example;transport=tls>;auth_user=2001;auth_pass=alice-secret;regint=600;'
+        "mediaenc=srtp-mand;medianat=ice;stunserver=turn:turn.acme.example:3478;stunuser=relay;"
+        "stunpass=turn-s3cret;audio_codecs=opus/48000/2,PCMA;dtmfmode=info\n"
+    )
+    assert capsys.readouterr().out.endswith(
+        "baresip must load these modules (module lines in its config): g711.so, ice.so, opus.so, srtp.so.\n")
+

@@ -10,7 +10,7 @@ from django.contrib.auth.models import User
 from django.test import Client
 
 from sessioncloud.accounts.models import ApiKey, AuditEntry, record_audit
-from sessioncloud.providers.models import App
+from sessioncloud.providers.models import App, RetiredProviderId
 
 pytestmark = pytest.mark.django_db
 
@@ -44,6 +44,24 @@ def test_the_app_page_never_shows_a_secret(operator, app):
     assert "s3cret" not in content
     assert app.signing_secret_list()[0] not in content
     assert "set (hidden)" in content and "1 valid (hidden)" in content
+
+
+def test_the_app_page_never_shows_the_turn_password(operator, app):
+    app.turn_server, app.turn_username, app.turn_password = "turn.acme.example", "relay", "turn-s3cret"
+    app.save()
+    content = operator.get(f"/admin/providers/app/{app.pk}/change/").content.decode()
+    assert "turn-s3cret" not in content
+    assert "set (hidden)" in content
+
+
+def test_a_turn_server_set_by_an_operator_without_a_password_is_a_form_error(operator, app):
+    url = f"/admin/providers/app/{app.pk}/change/"
+    response = operator.post(url, admin_form_data(operator.get(url), turn_server="turn.acme.example",
+                                                  turn_username="relay"))
+    assert response.status_code == 200
+    assert response.context["adminform"].form.non_field_errors() == ["A TURN server needs a password."]
+    app.refresh_from_db()
+    assert app.turn_server == ""
 
 
 def test_an_operator_changes_a_provider_id_and_phones_find_the_new_one(operator, app, org):
@@ -95,6 +113,29 @@ def test_api_keys_and_audit_entries_are_read_only(operator, org, app):
 def test_the_organization_list_shows_every_tenant(operator, org, other_org, app):
     content = operator.get("/admin/accounts/organization/").content.decode()
     assert "acme" in content and "rival" in content
+
+
+def test_a_renamed_provider_id_stays_reserved_for_its_organization(operator, app, org):
+    url = f"/admin/providers/app/{app.pk}/change/"
+    operator.post(url, admin_form_data(operator.get(url), provider_id="AcmeNew"))
+    retired = RetiredProviderId.objects.get()
+    assert (retired.provider_id, retired.organization, retired.retired_by) == ("AcmeInc", org, "operator root")
+
+
+def test_an_operator_deleting_an_app_reserves_its_provider_id_and_audits_it(operator, app, org):
+    response = operator.post(f"/admin/providers/app/{app.pk}/delete/", {"post": "yes"})
+    assert response.status_code == 302
+    assert not App.objects.exists()
+    assert RetiredProviderId.objects.get().organization == org
+    assert AuditEntry.objects.get().action == "app.delete"
+
+
+def test_an_operator_releases_a_retired_provider_id(operator, other_org, org):
+    retired = RetiredProviderId.objects.create(provider_id="AcmeInc", organization=org, retired_by="x")
+    operator.post(f"/admin/providers/retiredproviderid/{retired.pk}/delete/", {"post": "yes"})
+    assert not RetiredProviderId.objects.exists()
+    rival = App(organization=other_org, provider_id="AcmeInc", name="Now theirs", sip_domain="sip.rival.example")
+    rival.full_clean()  # no longer taken
 
 
 # --- Logging in: the portal's login, with its second factor, limits and security log -----------

@@ -7,6 +7,7 @@ from django.test import Client
 
 from sessioncloud.accounts.models import AuditEntry
 from sessioncloud.providers.models import App
+from tests.factories import CONFIG_MEDIA_DEFAULTS
 from tests.portal.conftest import audit_changes, form_data
 
 pytestmark = pytest.mark.django_db
@@ -90,22 +91,29 @@ def test_emptying_every_help_link_row_removes_the_links(owner_client, app):
     assert app.help_links == []
 
 
-def test_help_links_are_checked_by_the_app_model(owner_client, app):
-    response = save(owner_client, "branding", link_title_1="Billing", link_url_1="http://acme.example/b")
+def test_a_help_link_url_problem_is_shown_beside_its_row(owner_client, app):
+    response = save(owner_client, "branding", link_title_2="Billing", link_url_2="http://acme.example/b")
     assert response.status_code == 200
-    assert response.context["form"].errors == {"help_links": ["Help link 1: Help links must be https:// URLs."]}
-    response = save(owner_client, "branding", link_title_1="", link_url_1="https://acme.example/b")
-    assert response.context["form"].errors == {
-        "help_links": ["Help link 1 needs a title of 1 to 100 characters."]}
+    assert response.context["form"].errors == {"link_url_2": ["Help links must be https:// URLs."]}
     app.refresh_from_db()
     assert app.help_links == []
     assert not AuditEntry.objects.exists()
 
 
+def test_a_help_link_problem_is_shown_once(owner_client, app):
+    response = save(owner_client, "branding", link_title_1="Billing", link_url_1="http://acme.example/b")
+    assert response.content.decode().count("Help links must be https:// URLs.") == 1
+
+
+def test_a_help_link_without_a_title_is_refused_beside_its_title(owner_client, app):
+    response = save(owner_client, "branding", link_title_1="", link_url_1="https://acme.example/b")
+    assert response.context["form"].errors == {"link_title_1": ["Give this link a title."]}
+
+
 def test_a_theme_colour_is_checked_and_its_contrast_shown(owner_client, app):
     response = save(owner_client, "branding", theme_color="blue")
     assert response.context["form"].errors == {
-        "theme_color": ["Use a colour of the form #RRGGBB, for example #0A7CFF."]}
+        "theme_color": ["Use a colour of the form #RRGGBB or #RGB, for example #0A7CFF."]}
     save(owner_client, "branding", theme_color="#FFFF00")
     page = owner_client.get(page_url("branding")).content.decode()
     assert '<strong id="contrast-white">1.1:1</strong>' in page
@@ -123,6 +131,7 @@ def test_saving_the_sip_profile(owner_client, app):
         "domain": "pbx.acme.example", "port": 5080, "proxy": "proxy.acme.example", "transport": "UDP",
         "useSubdomains": True, "srtp": "Enabled", "messaging": "Enabled", "video": "Disabled",
         "callrecording": "Disabled", "voicemailNumber": "*98", "registrationExpires": 300,
+        **CONFIG_MEDIA_DEFAULTS,
     }
     assert AuditEntry.objects.get().action == "app.sip"
 
@@ -131,10 +140,157 @@ def test_the_sip_profile_keeps_the_model_rules(owner_client, app):
     response = save(owner_client, "sip", sip_domain="sip acme", registration_expires="5")
     assert response.context["form"].errors == {
         "sip_domain": ["Use host or host:port, for example sip.example.com:5060."],
-        "registration_expires": ["Ensure this value is greater than or equal to 30."],
+        "registration_expires": ["Use a registration expiry from 30 to 86400 seconds."],
     }
     app.refresh_from_db()
     assert app.sip_domain == "sip.acme.example"
+
+
+NAT_AND_MEDIA = {
+    "stun_server": "stun.acme.example:3478", "turn_server": "turn.acme.example", "turn_username": "relay",
+    "turn_password": "turn-s3cret", "ice_enabled": "on", "keepalive_seconds": "15", "srtp_mode": "mandatory",
+    "audio_codecs": "OPUS, pcmu,g722", "video_codecs": "vp8", "dtmf_mode": "info", "sip_realm": "acme",
+}
+
+
+def test_saving_the_nat_and_media_settings_reaches_the_phone_config(owner_client, app):
+    response = save(owner_client, "sip", **NAT_AND_MEDIA)
+    assert response.status_code == 302
+    config = Client().get("/api/v1/providers/AcmeInc/config")
+    sip = config.json()["sip"]
+    assert {key: sip[key] for key in CONFIG_MEDIA_DEFAULTS} == {
+        "stunServer": "stun.acme.example:3478", "turnServer": "turn.acme.example", "ice": True,
+        "keepAliveSeconds": 15, "srtpMode": "mandatory", "audioCodecs": ["opus", "PCMU", "G722"],
+        "videoCodecs": ["VP8"], "dtmfMode": "info", "realm": "acme",
+    }
+    assert b"relay" not in config.content and b"turn-s3cret" not in config.content
+
+
+def test_the_turn_password_is_stored_and_audited_but_never_shown(owner_client, app):
+    save(owner_client, "sip", **NAT_AND_MEDIA)
+    app.refresh_from_db()
+    assert (app.turn_username, app.turn_password) == ("relay", "turn-s3cret")
+    changes = audit_changes(AuditEntry.objects.get())
+    assert changes["sip.turnPassword"] == ("", "***")
+    page = owner_client.get(page_url("sip")).content.decode()
+    assert "turn-s3cret" not in page
+    assert 'TURN password: <span class="badge ok">set</span>' in page
+
+
+def test_a_blank_turn_password_keeps_the_current_one(owner_client, app):
+    save(owner_client, "sip", **NAT_AND_MEDIA)
+    save(owner_client, "sip", turn_password="", keepalive_seconds="20")
+    app.refresh_from_db()
+    assert (app.turn_password, app.keepalive_seconds) == ("turn-s3cret", 20)
+
+
+def test_removing_the_turn_settings_removes_the_password(owner_client, app):
+    save(owner_client, "sip", **NAT_AND_MEDIA)
+    response = save(owner_client, "sip", turn_server="", turn_username="", clear_turn_password="on")
+    assert response.status_code == 302
+    app.refresh_from_db()
+    assert (app.turn_server, app.turn_username, app.turn_password) == ("", "", "")
+
+
+def test_a_turn_server_needs_its_credentials(owner_client, app):
+    response = save(owner_client, "sip", turn_server="turn.acme.example")
+    assert response.context["form"].errors == {
+        "turn_username": ["A TURN server needs a username."],
+        "turn_password": ["A TURN server needs a password."],
+    }
+    app.refresh_from_db()
+    assert app.turn_server == ""
+
+
+def test_turn_credentials_need_a_turn_server(owner_client, app):
+    response = save(owner_client, "sip", turn_username="relay", turn_password="turn-s3cret")
+    assert response.context["form"].errors == {
+        "turn_server": ["Enter the TURN server these credentials are for, or remove them."],
+    }
+
+
+def test_the_nat_and_media_settings_keep_the_model_rules(owner_client, app):
+    response = save(owner_client, "sip", stun_server="stun acme", keepalive_seconds="2",
+                    audio_codecs="opus, g711", video_codecs="VP8, vp8", sip_realm='acme"', dtmf_mode="sip")
+    assert response.context["form"].errors == {
+        "stun_server": ["Use host or host:port, for example sip.example.com:5060."],
+        "keepalive_seconds": ["Use 0 (no keep-alives) or 5 to 3600 seconds."],
+        "audio_codecs": ["Unknown audio codec 'g711'. Use opus, G722, PCMU, PCMA, G729, GSM, iLBC, speex."],
+        "video_codecs": ["The video codec VP8 is listed twice."],
+        "sip_realm": ["A realm is one line of printable ASCII without quotes or backslashes, at most 253 "
+                      "characters."],
+        "dtmf_mode": ["Select a valid choice. sip is not one of the available choices."],
+    }
+    app.refresh_from_db()
+    assert (app.stun_server, app.keepalive_seconds, app.audio_codecs) == ("", 30, [])
+
+
+def test_keep_alives_can_be_turned_off(owner_client, app):
+    save(owner_client, "sip", keepalive_seconds="0")
+    assert Client().get("/api/v1/providers/AcmeInc/config").json()["sip"]["keepAliveSeconds"] == 0
+
+
+def test_the_sip_page_shows_the_saved_codec_order(owner_client, app):
+    save(owner_client, "sip", audio_codecs="pcma, opus")
+    page = owner_client.get(page_url("sip")).content.decode()
+    assert 'name="audio_codecs" value="PCMA, opus"' in page
+
+
+@pytest.mark.parametrize("typed", ["#fff", "#FFF", "#ffffff"])
+def test_a_theme_colour_is_saved_as_six_upper_case_digits(owner_client, app, typed):
+    save(owner_client, "branding", theme_color=typed)
+    app.refresh_from_db()
+    assert app.theme_color == "#FFFFFF"
+
+
+def test_a_short_colour_reaches_the_phone_in_full(owner_client, app):
+    save(owner_client, "branding", theme_color="#0af")
+    assert Client().get("/api/v1/providers/AcmeInc/config").json()["branding"]["themeColor"] == "#00AAFF"
+
+
+@pytest.mark.parametrize("typed", ["-1", "5", "29", "86401"])
+def test_every_registration_expiry_out_of_range_gets_the_one_range_message(owner_client, app, typed):
+    response = save(owner_client, "sip", registration_expires=typed)
+    assert response.context["form"].errors == {
+        "registration_expires": ["Use a registration expiry from 30 to 86400 seconds."]}
+
+
+@pytest.mark.parametrize(("domain", "host", "port"), [
+    ("[::1]:5060", "[::1]", 5060),
+    ("[2001:db8::10]", "[2001:db8::10]", 5061),
+    ("10.0.0.7:5070", "10.0.0.7", 5070),
+])
+def test_an_ip_address_is_a_domain(owner_client, app, domain, host, port):
+    response = save(owner_client, "sip", sip_domain=domain)
+    assert response.status_code == 302
+    sip = Client().get("/api/v1/providers/AcmeInc/config").json()["sip"]
+    assert (sip["domain"], sip["port"]) == (host, port)
+
+
+@pytest.mark.parametrize(("domain", "message"), [
+    ("::1", "Put an IPv6 address in brackets, for example [2001:db8::1]:5060."),
+    ("2001:db8::1:5060", "Put an IPv6 address in brackets, for example [2001:db8::1]:5060."),
+    ("[2001:db8::zz]:5060", "2001:db8::zz is not an IPv6 address."),
+    ("[::1]:70000", "The port must be between 1 and 65535."),
+    ("[::1]:", "Use [address] or [address]:port, for example [2001:db8::1]:5060."),
+])
+def test_an_ipv6_domain_must_be_a_bracketed_address(owner_client, app, domain, message):
+    response = save(owner_client, "sip", sip_domain=domain)
+    assert response.context["form"].errors == {"sip_domain": [message]}
+
+
+@pytest.mark.parametrize("number", ["*97", "+4930123456", "#123*"])
+def test_a_voicemail_number_is_a_dial_string(owner_client, app, number):
+    assert save(owner_client, "sip", voicemail_number=number).status_code == 302
+    app.refresh_from_db()
+    assert app.voicemail_number == number
+
+
+@pytest.mark.parametrize("number", ["<b>97</b>", "*9 7", "javascript:x", "97;x=1"])
+def test_a_voicemail_number_with_anything_else_is_refused(owner_client, app, number):
+    response = save(owner_client, "sip", voicemail_number=number)
+    assert response.context["form"].errors == {
+        "voicemail_number": ["Use digits, *, # and + only (at most 32), for example *97."]}
 
 
 def test_saving_provisioning_settings_keeps_the_auth_header_secret(owner_client, app):

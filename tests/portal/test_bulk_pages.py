@@ -50,7 +50,7 @@ def test_a_dry_run_reports_every_row_with_the_reason_and_changes_nothing(owner_c
 
     page = owner_client.get(job_url(job))
     assert page.status_code == 200
-    assert [(line["line"], line["externalId"], line["action"], line["errors"]) for line in page.context["job"]["lines"]] == [
+    assert [(line["line"], line["externalId"], line["action"], line["errors"]) for line in page.context["rows"]] == [
         (2, "cust-1", "create", []),
         (3, "cust-2", "refuse", [("transport", "Use UDP, TCP or TLS, or leave it empty.")]),
     ]
@@ -249,3 +249,28 @@ def test_an_unknown_placeholder_is_refused_with_its_reason(owner_client, app):
     assert response.context["form"].errors == {"subject": [
         "Unknown placeholder {{ password }}; use {{ name }}, {{ link }}, {{ provider }}, {{ expires }}, {{ app }}."]}
     assert EmailSettings.objects.count() == 0
+
+
+def test_a_long_import_report_lists_every_row_page_by_page(owner_client, app):
+    lines = [{"line": n + 2, "externalId": f"cust-{n}", "action": "create", "changes": [], "errors": {}}
+             for n in range(2501)]
+    job = Job.objects.create(organization=app.organization, app=app, kind="import", status="done",
+                             params={"dryRun": True}, total=2501, done=2501,
+                             report={"dryRun": True, "rows": 2501, "created": 2501, "updated": 0, "unchanged": 0,
+                                     "refused": 0, "lines": lines})
+    fifth = owner_client.get(job_url(job), {"page": 5})
+    assert [line["externalId"] for line in fifth.context["rows"]][::499] == ["cust-2000", "cust-2499"]
+    content = fifth.content.decode()
+    assert '<p class="muted" id="rows-shown">Rows 2,001 to 2,500 of 2,501.</p>' in content
+    assert 'href="?page=6"' in content
+    last = owner_client.get(job_url(job), {"page": 6})
+    assert [line["externalId"] for line in last.context["rows"]] == ["cust-2500"]
+
+
+def test_a_long_qr_job_report_lists_every_user_page_by_page(owner_client, app):
+    items = [{"externalId": f"cust-{n}", "status": "included", "message": ""} for n in range(1001)]
+    job = Job.objects.create(organization=app.organization, app=app, kind="qr_zip", status="done", total=1001,
+                             done=1001, report={"requested": 1001, "included": 1001, "skipped": 0, "items": items})
+    last = owner_client.get(job_url(job), {"page": 3})
+    assert [item["externalId"] for item in last.context["rows"]] == ["cust-1000"]
+    assert "<tr><td><code>cust-1000</code></td><td>included</td><td></td></tr>" in last.content.decode()

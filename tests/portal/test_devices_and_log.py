@@ -29,7 +29,7 @@ def test_the_devices_page_lists_each_device(owner_client, phone):
     response = owner_client.get(DEVICES)
     assert list(response.context["devices"]) == [phone]
     content = response.content.decode()
-    for shown in ("<code class=\"wrap\">phone-1</code>", ">cust-1001</a>", "<td>ios</td>", "<td>6.0.1</td>",
+    for shown in ("<code class=\"wrap\">phone-1</code>", ">cust-1001</a>", '<td data-label="Platform">ios</td>', '<td data-label="Version">6.0.1</td>',
                   "<code>ok</code>", '<span class="badge ok">active</span>'):
         assert shown in content
 

@@ -173,6 +173,20 @@ def test_a_setup_link_made_in_the_portal_redeems_once(owner_client, ann):
     assert (again.status_code, again.json()["error"]["code"]) == (404, "token_invalid")
 
 
+def test_the_local_code_shown_carries_the_display_name(owner_client, ann):
+    code = shown_code(owner_client.get(PAGE).content.decode(), "code-local")
+    assert code == ('scloc:AcmeInc|{"sipaccounts":[{"sipusername":"1001","sippassword":"sip-s3cret",'
+                    '"displayname":"Ann Smith"}]}')
+
+
+def test_a_setup_link_gives_the_phone_the_display_name(owner_client, ann):
+    token = shown_code(create_setup_link(owner_client).content.decode(), "issued-code").removeprefix(
+        "scloc:?v=2&token=")
+    body = {"token": token, "deviceId": "phone-1", "app": {"platform": "android", "version": "6.1"}}
+    redeemed = Client().post("/api/v1/tokens/redeem", body, content_type="application/json").json()
+    assert [a["displayname"] for a in redeemed["sipaccounts"]] == ["Ann Smith"]
+
+
 def test_max_uses_is_one_to_five(owner_client, ann):
     response = create_setup_link(owner_client, max_uses=6)
     assert response.status_code == 400
@@ -214,6 +228,22 @@ def test_revoking_from_the_users_page_returns_to_it(owner_client, ann):
     assert response["Location"] == PAGE
     token.refresh_from_db()
     assert token.revoked is not None
+
+
+def test_without_a_mail_server_the_page_says_so_before_the_click(owner_client, ann, settings):
+    settings.EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+    content = owner_client.get(PAGE).content.decode()
+    assert ('<p class="help" id="email-unavailable">No mail server is configured, so SessionCloud cannot send '
+            "e-mail: an operator sets one up with EMAIL_URL. Create a setup link instead and hand it over "
+            "yourself.</p>") in content
+    assert ('<button type="submit" class="secondary" disabled aria-describedby="email-unavailable">'
+            "E-mail a setup link</button>") in content
+
+
+def test_with_a_mail_server_the_button_is_ready(owner_client, ann):
+    content = owner_client.get(PAGE).content.decode()
+    assert '<button type="submit" class="secondary">E-mail a setup link</button>' in content
+    assert 'id="email-unavailable"' not in content
 
 
 def test_a_new_setup_link_comes_with_its_setup_page_and_linphone_address(owner_client, ann, settings):

@@ -83,6 +83,13 @@ def test_the_form_checks_the_rules_the_api_checks(owner_client, app, ann):
     assert EndUser.objects.count() == 1
 
 
+def test_a_display_name_goes_into_codes_so_it_must_be_one_line(owner_client, app):
+    response = owner_client.post(ADD, {**NEW_USER, "display_name": "Ann\tSmith"})
+    assert response.context["form"].errors == {
+        "display_name": ["This must be one line without control characters."]}
+    assert not EndUser.objects.exists()
+
+
 def test_the_edit_form_never_shows_a_stored_password(owner_client, ann):
     content = owner_client.get(user_url("cust-1001", "edit")).content.decode()
     assert "sip-s3cret" not in content and "prov-s3cret" not in content

@@ -123,7 +123,10 @@ def test_each_hostile_end_user_field_is_shown_escaped_on_the_users_pages(owner_c
     edit = owner_client.get("/portal/apps/AcmeInc/endusers/hostile/edit/").content.decode()
     assert edit.count(f'value="{ESCAPED}"') == 6
     devices = owner_client.get("/portal/apps/AcmeInc/devices/").content.decode()
-    assert f'<input type="hidden" name="device_id" value="{ESCAPED}">' in devices
+    assert "deactivate/?device_id=%3Cscript%3Ealert%281%29%3C%2Fscript%3E" in devices
+    confirm = owner_client.get("/portal/apps/AcmeInc/devices/deactivate/", {"device_id": PAYLOAD}).content.decode()
+    assert f'<input type="hidden" name="device_id" value="{ESCAPED}">' in confirm
+    assert PAYLOAD not in confirm
 
 
 def test_the_copy_script_never_parses_text_as_html():

@@ -53,8 +53,8 @@ def test_password_reset_answers_the_same_for_known_and_unknown_addresses(db):
     assert (unknown.status_code, unknown["Location"]) == (302, "/accounts/password/reset/done/")
     # Only the mailbox owner learns which it was.
     assert [(m.subject, m.to) for m in mail.outbox] == [
-        ("[SessionCloud] Password Reset Email", ["ann@acme.example"]),
-        ("[SessionCloud] Unknown Account", ["nobody@acme.example"]),
+        ("[SessionCloud] Password reset email", ["ann@acme.example"]),
+        ("[SessionCloud] Unknown account", ["nobody@acme.example"]),
     ]
 
 

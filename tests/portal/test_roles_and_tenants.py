@@ -52,6 +52,7 @@ POSTS: dict[str, dict[str, Any]] = {
     "app_provisioning": {"provisioning_mode": "external", "provisioning_url": "https://changed.example/p",
                          "auth_header": "Bearer changed", "provisioning_timeout": "3", "token_ttl_hours": "5"},
     "app_rotate_secret": {},
+    "app_delete": {"confirm_text": "AcmeInc"},
     "app_end_rotation": {},
     "invite": {"email": "new@acme.example", "role": "owner"},
     "change_role": {"role": "viewer"},
@@ -77,9 +78,10 @@ POSTS: dict[str, dict[str, Any]] = {
                             "save": "1"},
 }
 # Views that only read, and views any signed-in person may post to (they change no tenant data).
-READ_ONLY = {"root", "home", "app_detail", "audit_log", "team", "app_dashboard", "end_users", "end_user",
+READ_ONLY = {"root", "home", "app_detail", "audit_log", "audit_export", "team", "app_dashboard", "end_users", "end_user",
              "tokens", "devices", "provisioning_log", "bulk", "bulk_job"}
-NOT_TENANT_DATA = {"invitation", "invitation_open", "invitation_forget", "organization_new", "organization_switch"}
+NOT_TENANT_DATA = {"invitation", "invitation_open", "invitation_forget", "organization_new", "organization_switch",
+                   "favicon"}
 
 
 def portal_patterns() -> list[URLPattern]:
@@ -144,7 +146,12 @@ APP_PAGES = ("dashboard", "general", "branding", "sip", "provisioning", "provisi
 
 ACTION_BUTTONS = ("Save changes", "Add end user", "Delete end user", "Create setup link", "E-mail a setup link",
                   "Revoke", "Deactivate", "Run the test", "Rotate secret", "Check the file", "Download the CSV",
-                  "Start the job", "Preview", "Reveal the codes")
+                  "Start the job", "Preview", "Delete this App…", "Reveal the codes")
+
+
+def actions_in(content: str) -> list[str]:
+    """The action buttons on a page: form buttons, and links that lead to a confirmation."""
+    return [label for label in ACTION_BUTTONS if f"{label}</button>" in content or f">{label}</a>" in content]
 
 
 def test_a_viewer_can_read_every_page(viewer_client, org_objects):
@@ -155,8 +162,7 @@ def test_a_viewer_can_read_every_page(viewer_client, org_objects):
         assert (page, response.status_code) == (page, 200)
         content = response.content.decode()
         assert "Save changes" not in content
-        buttons = [label for label in ACTION_BUTTONS if f"{label}</button>" in content]
-        assert (page, buttons) == (page, [])
+        assert (page, actions_in(content)) == (page, [])
 
 
 def test_every_new_app_page_answers_its_owner_with_the_buttons_a_viewer_does_not_get(owner_client, org_objects):
@@ -164,7 +170,7 @@ def test_every_new_app_page_answers_its_owner_with_the_buttons_a_viewer_does_not
     for page in APP_PAGES:
         response = owner_client.get(f"/portal/apps/AcmeInc/{page}/")
         assert (page, response.status_code) == (page, 200)
-        seen |= {label for label in ACTION_BUTTONS if f"{label}</button>" in response.content.decode()}
+        seen |= set(actions_in(response.content.decode()))
     assert seen == set(ACTION_BUTTONS)
 
 
@@ -232,7 +238,7 @@ def test_another_organizations_objects_are_404_on_every_page_and_form(owner_clie
     with_ids = [p for p in portal_patterns() if p.pattern.converters and p.name != "invitation"]
     assert {p.name for p in with_ids} == {
         "app_detail", "app_general", "app_branding", "app_sip", "app_provisioning", "app_rotate_secret",
-        "app_end_rotation", "change_role", "remove_member", "revoke_invitation", "api_key_revoke",
+        "app_end_rotation", "app_delete", "change_role", "remove_member", "revoke_invitation", "api_key_revoke",
         "app_dashboard", "app_test_bench", "end_users", "end_user_new", "end_user", "end_user_edit",
         "end_user_delete", "end_user_reveal", "end_user_setup_link", "end_user_email", "tokens", "token_revoke",
         "devices", "device_deactivate", "provisioning_log", "bulk", "bulk_import", "bulk_export", "bulk_codes",
@@ -280,7 +286,6 @@ def test_a_member_of_two_organizations_switches_between_them(owner, owner_client
     response = owner_client.post("/portal/organizations/switch/", {"organization": other_org.pk})
     assert response["Location"] == "/portal/"
     assert [a.provider_id for a in owner_client.get("/portal/").context["apps"]] == ["RivalCo"]
-    assert owner_client.get("/portal/apps/AcmeInc/general/").status_code == 404
     # A viewer there: the same user may read but not change.
     assert owner_client.post("/portal/apps/RivalCo/general/", {"name": "x"}).status_code == 403
 
@@ -298,6 +303,31 @@ def test_someone_without_an_organization_is_asked_to_create_one(db):
     organization = Organization.objects.get()
     assert (organization.name, organization.slug) == ("Lonely Ltd", "lonely-ltd")
     assert Membership.objects.get().role == Role.OWNER
+
+
+def test_opening_an_app_of_ones_other_organization_switches_to_it(owner, owner_client, app, other_org, rival_app):
+    Membership.objects.create(organization=other_org, user=owner, role=Role.VIEWER)
+    owner_client.post("/portal/organizations/switch/", {"organization": other_org.pk})
+    response = owner_client.get("/portal/apps/AcmeInc/general/")
+    assert (response.status_code, response.context["app"]) == (200, app)
+    assert [str(m) for m in response.context["messages"]] == [
+        "Switched to Acme Telecom, the organization of this App."]
+    assert [a.provider_id for a in owner_client.get("/portal/").context["apps"]] == ["AcmeInc"]
+
+
+def test_after_the_switch_the_role_there_applies(owner, owner_client, app, other_org, rival_app):
+    Membership.objects.create(organization=other_org, user=owner, role=Role.VIEWER)
+    response = owner_client.get("/portal/apps/RivalCo/general/")
+    assert response.context["form"].fields["name"].disabled is True
+    assert owner_client.post("/portal/apps/RivalCo/general/", {"name": "x"}).status_code == 403
+
+
+def test_a_post_to_an_app_of_ones_other_organization_does_not_switch(owner, owner_client, app, other_org, rival_app):
+    Membership.objects.create(organization=other_org, user=owner, role=Role.OWNER)
+    assert owner_client.post("/portal/apps/RivalCo/general/", {"name": "x"}).status_code == 404
+    assert [a.provider_id for a in owner_client.get("/portal/").context["apps"]] == ["AcmeInc"]
+    rival_app.refresh_from_db()
+    assert rival_app.name == "Rival Telecom"
 
 
 def editable_fields_of_post_forms(content: str) -> list[str]:

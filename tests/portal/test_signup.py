@@ -10,6 +10,7 @@ from django.core import mail
 from django.test import Client
 
 from sessioncloud.accounts.models import AuditEntry, Membership, Organization, Role
+from sessioncloud.providers.deletion import delete_app
 from sessioncloud.providers.models import App
 from tests.factories import make_app
 
@@ -52,7 +53,7 @@ def test_signing_up_sends_a_verification_email_whose_link_logs_the_user_in():
     client = Client()
     sign_up(client)
     assert [(m.subject, m.to) for m in mail.outbox] == [
-        ("[SessionCloud] Please Confirm Your Email Address", ["ann@acme.example"])
+        ("[SessionCloud] Please confirm your email address", ["ann@acme.example"])
     ]
     assert EmailAddress.objects.get().verified is False
     response = client.post(confirmation_link())
@@ -104,7 +105,15 @@ def test_an_existing_address_gets_the_same_answer_and_no_second_account():
     assert (response.status_code, response["Location"]) == (302, "/accounts/confirm-email/")
     assert User.objects.count() == 1
     assert list(App.objects.values_list("provider_id", flat=True)) == ["AcmeInc"]
-    assert [m.subject for m in mail.outbox] == ["[SessionCloud] Please Confirm Your Email Address"]
+    assert [m.subject for m in mail.outbox] == ["[SessionCloud] Please confirm your email address"]
+
+
+def test_sign_up_refuses_the_provider_id_of_a_deleted_app(other_org):
+    delete_app(make_app(other_org, "AcmeInc"), "rita@rival.example")
+    response = sign_up(Client())
+    assert response.context["form"].errors == {"provider_id": ["This ProviderId is already taken."]}
+    assert not User.objects.exists()
+
 
 
 def test_a_host_header_does_not_choose_where_the_confirmation_link_points():

@@ -11,6 +11,7 @@ from ipaddress import ip_network
 import pytest
 
 from sessioncloud.providers.models import ProvisioningLogEntry
+from tests.factories import MEDIA_DEFAULTS
 from tests.providerstub import ProviderStub, start_stub, stop_stub
 
 pytestmark = pytest.mark.django_db
@@ -53,10 +54,10 @@ def test_a_good_answer_shows_the_merged_accounts_exactly_as_a_phone_gets_them(ow
         "sipusername": "1000", "sippassword": "sip-pw", "authusername": "1000", "displayname": "1000",
         "domain": "pbx1.sip.acme.example", "port": 5060, "proxy": None, "transport": "TCP", "srtp": "Disabled",
         "messaging": "Enabled", "video": "Enabled", "callrecording": "Disabled", "subdomain": "pbx1",
-        "voicemailNumber": None, "registrationExpires": 600,
+        "voicemailNumber": None, "registrationExpires": 600, **MEDIA_DEFAULTS,
     }]
     assert (merged["update"], merged["errmsg"], merged["xmppaccounts"]) == (True, "", [])
-    assert '<span class="badge ok" id="bench-outcome">usable answer</span>' in content
+    assert '<span class="badge ok" id="bench-outcome">ok</span>' in content
     assert '<strong id="bench-status">200</strong>' in content
     assert json.loads(pre(content, "bench-raw")) == GOOD_ANSWER
     # The request as sent, with the password, auth header and signature masked.
@@ -78,7 +79,8 @@ def test_a_bad_answer_shows_every_validation_error_and_the_raw_answer_escaped(ow
     bad = {"update": "maybe", "sipaccounts": [{"sippassword": "x"}, {"sipusername": "<b>2</b>", "sippassword": 5}]}
     provider.answer_json(bad)
     content = owner_client.post(PAGE, {"username": "1000", "password": "1234"}).content.decode()
-    assert '<span class="badge off" id="bench-outcome">provider_bad_response</span>' in content
+    assert '<span class="badge off" id="bench-outcome">failed</span>' in content
+    assert '<code id="bench-error-code">provider_bad_response</code>' in content
     errors = re.search(r'<div class="alert error" id="bench-errors">(.*?)</div>', content, re.S).group(1)
     assert [html.unescape(e) for e in re.findall(r"<li>(.*?)</li>", errors)] == [
         'update: expected true, false, "true" or "false", got "maybe"',
@@ -96,13 +98,38 @@ def test_a_rejection_shows_the_providers_message(owner_client, external, provide
     provider.answer_json({"update": False, "errmsg": "Wrong PIN <try again>", "sipaccounts": []})
     content = owner_client.post(PAGE, {"username": "1000", "password": "0000"}).content.decode()
     assert '<strong id="bench-errmsg">Wrong PIN &lt;try again&gt;</strong>' in content
-    assert "No accounts: the phone would show the message above and stay logged out." in content
+
+
+def test_a_rejection_is_called_rejected_as_a_phones_call_would_be(owner_client, external, provider):
+    provider.answer_json({"update": False, "errmsg": "Wrong PIN", "sipaccounts": []})
+    content = owner_client.post(PAGE, {"username": "1000", "password": "0000"}).content.decode()
+    assert '<span class="badge warn" id="bench-outcome">rejected</span>' in content
+    assert "usable" not in content
+    assert re.search(r'<p id="bench-verdict">(.*?)</p>', content).group(1) == (
+        "Your service refused these credentials (no accounts): a phone would show its message and stay "
+        "logged out. The provisioning log records such a call as rejected.")
+
+
+def test_a_rejection_is_logged_as_rejected_with_the_providers_message(owner_client, external, provider):
+    provider.answer_json({"update": False, "errmsg": "Wrong PIN", "sipaccounts": []})
+    owner_client.post(PAGE, {"username": "1000", "password": "0000"})
+    entry = ProvisioningLogEntry.objects.get()
+    assert (entry.flow, entry.outcome, entry.error_code, entry.detail, entry.accounts) == (
+        "test_bench", "rejected", "", "Wrong PIN", 0)
+
+
+def test_an_accepted_login_says_how_many_accounts_a_phone_gets(owner_client, external, provider):
+    provider.answer_json(GOOD_ANSWER)
+    content = owner_client.post(PAGE, {"username": "1000", "password": "1234"}).content.decode()
+    assert re.search(r'<p id="bench-verdict">(.*?)</p>', content).group(1) == (
+        "Your service accepted these credentials: a phone would be set up with 1 account.")
 
 
 def test_an_unreachable_service_shows_why(owner_client, external, provider):
     provider.answer(status=503, body=b"down for maintenance")
     content = owner_client.post(PAGE, {"username": "1000", "password": "1234"}).content.decode()
-    assert '<span class="badge off" id="bench-outcome">provider_error</span>' in content
+    assert '<span class="badge off" id="bench-outcome">failed</span>' in content
+    assert '<code id="bench-error-code">provider_error</code>' in content
     assert pre(content, "bench-raw") == "down for maintenance"
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import json
 import re
 from io import StringIO
@@ -18,7 +17,7 @@ from django.test import Client
 from sessioncloud.accounts.models import Membership, Organization, Role
 from sessioncloud.providers.models import RESERVED_MESSAGE, App, ReservedProviderId, SetupToken
 from sessioncloud.providers.tokens import issue_token
-from tests.factories import make_app, make_end_user
+from tests.factories import make_app, make_end_user, migration_module
 from tests.portal.conftest import make_user, member
 from tests.portal.test_admin import admin_form_data
 
@@ -141,7 +140,7 @@ def test_the_upgrade_unverifies_organizations_whose_owners_never_confirmed(org, 
     Membership.objects.create(organization=other_org, user=unconfirmed, role=Role.OWNER)
     Membership.objects.create(organization=other_org, user=make_user("viewer@rival.example"), role=Role.VIEWER)
     assert confirmed.pk
-    migration = importlib.import_module("sessioncloud.accounts.migrations.0003_verified_organizations_and_encrypted_mfa")
+    migration = migration_module("sessioncloud.accounts.migrations", "verified_organizations_and_encrypted_mfa")
     migration.unverify_unconfirmed_sign_ups(apps, None)
     assert dict(Organization.objects.values_list("slug", "verified")) == {
         "acme": True, "rival": False, lonely.slug: True}

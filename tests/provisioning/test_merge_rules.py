@@ -1,4 +1,4 @@
-"""merge_account: the App's SIP profile, overridden by what the account carries (SPEC 7)."""
+"""merge_account: the SIP profile, overridden by what the account carries (docs/merge-rules.md)."""
 
 from __future__ import annotations
 
@@ -53,6 +53,17 @@ def test_a_bare_account_gets_every_key_from_the_profile() -> None:
         "subdomain": None,
         "voicemailNumber": "*97",
         "registrationExpires": 600,
+        "stunServer": None,
+        "turnServer": None,
+        "turnUsername": None,
+        "turnPassword": None,
+        "ice": False,
+        "keepAliveSeconds": 30,
+        "srtpMode": "optional",
+        "audioCodecs": [],
+        "videoCodecs": [],
+        "dtmfMode": "rfc2833",
+        "realm": None,
     }
     assert tuple(merged) == MERGED_KEYS
 
@@ -77,6 +88,11 @@ def test_a_bare_account_gets_every_key_from_the_profile() -> None:
         ({"subdomain": "pbx.other.example"}, {"domain": "sip.acme.example:5080"}, {"port": 5080}),
         ({}, {"domain": "[2001:db8::1]:5070"}, {"domain": "[2001:db8::1]", "port": 5070}),
         ({}, {"domain": "[2001:db8::1]"}, {"domain": "[2001:db8::1]", "port": 5060}),
+        ({"subdomain": "[2001:db8::2]"}, {"use_subdomains": True}, {"domain": "[2001:db8::2]"}),
+        ({"subdomain": "2001:db8::2"}, {"use_subdomains": False}, {"domain": "[2001:db8::2]"}),
+        ({"subdomain": "pbx"}, {"use_subdomains": True, "domain": "[2001:db8::1]:5070"},
+         {"domain": "[2001:db8::1]", "port": 5070}),
+        ({"subdomain": "pbx"}, {"use_subdomains": True, "domain": "10.0.0.7"}, {"domain": "10.0.0.7"}),
         # Rule 3: authusername and displayname default to sipusername
         ({"authusername": "auth-7", "displayname": "Front desk"}, {}, {"authusername": "auth-7", "displayname": "Front desk"}),
         ({"authusername": "", "displayname": ""}, {}, {"authusername": "1000", "displayname": "1000"}),
@@ -88,6 +104,16 @@ def test_a_bare_account_gets_every_key_from_the_profile() -> None:
         ({}, {"proxy": "proxy.acme.example:5070"}, {"proxy": "proxy.acme.example:5070"}),
         ({}, {"proxy": ""}, {"proxy": None}),
         ({}, {"voicemail_number": None, "registration_expires": 3600}, {"voicemailNumber": None, "registrationExpires": 3600}),
+        ({}, {"stun_server": "stun.acme.example:3478", "ice": True, "keepalive_seconds": 15},
+         {"stunServer": "stun.acme.example:3478", "ice": True, "keepAliveSeconds": 15}),
+        ({}, {"turn_server": "turn.acme.example", "turn_username": "relay", "turn_password": "t-pw"},
+         {"turnServer": "turn.acme.example", "turnUsername": "relay", "turnPassword": "t-pw"}),
+        ({}, {"stun_server": "", "turn_server": "", "turn_username": "", "turn_password": "", "realm": ""},
+         {"stunServer": None, "turnServer": None, "turnUsername": None, "turnPassword": None, "realm": None}),
+        ({"srtp": "Enabled"}, {"srtp_mode": "mandatory"}, {"srtp": "Enabled", "srtpMode": "mandatory"}),
+        ({}, {"audio_codecs": ("opus", "PCMA"), "video_codecs": ("VP8",)},
+         {"audioCodecs": ["opus", "PCMA"], "videoCodecs": ["VP8"]}),
+        ({}, {"dtmf_mode": "info", "realm": "acme"}, {"dtmfMode": "info", "realm": "acme"}),
     ],
 )
 def test_it_applies_the_merge_rules(fields: dict[str, Any], profile_changes: dict[str, Any], expected: dict[str, Any]) -> None:
@@ -110,7 +136,9 @@ def test_it_merges_every_account_of_a_list() -> None:
         (" sip.acme.example:5080 ", ("sip.acme.example", 5080)),
         ("[2001:db8::1]:5070", ("[2001:db8::1]", 5070)),
         ("[2001:db8::1]", ("[2001:db8::1]", None)),
-        ("2001:db8::1", ("2001:db8::1", None)),
+        ("2001:db8::1", ("[2001:db8::1]", None)),
+        ("::1", ("[::1]", None)),
+        ("[::1]:5060", ("[::1]", 5060)),
     ],
 )
 def test_it_splits_the_app_domain_into_host_and_port(domain: str, parts: tuple[str, int | None]) -> None:

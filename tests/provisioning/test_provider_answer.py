@@ -1,4 +1,4 @@
-"""parse_provider_answer: the provider's JSON, validated strictly, with exact reasons (SPEC 6.3)."""
+"""parse_provider_answer validates strictly and gives exact reasons (docs/provider-service.md)."""
 
 from __future__ import annotations
 
@@ -45,6 +45,15 @@ def test_it_treats_a_null_errmsg_as_empty() -> None:
     assert parse_provider_answer(b'{"update": true, "sipaccounts": [], "errmsg": null}').errmsg == ""
 
 
+@pytest.mark.parametrize(("body", "errmsg"), [
+    (b'{"update":true,"errmsg":"Invalid Device"}', "Invalid Device"),
+    (b'{"update":true,"errmsg":"Max Devices Exceeded"}', "Max Devices Exceeded"),
+    (b'{"update":true,"errmsg":"Expired Key"}', "Expired Key"),
+])
+def test_an_answer_without_sipaccounts_means_no_accounts(body: bytes, errmsg: str) -> None:
+    assert parse_provider_answer(body) == ProviderAnswer(update=True, errmsg=errmsg, sipaccounts=[], xmppaccounts=[])
+
+
 def test_it_accepts_a_utf8_byte_order_mark() -> None:
     assert parse_provider_answer(b'\xef\xbb\xbf{"update": false, "sipaccounts": []}').update is False
 
@@ -69,9 +78,8 @@ def test_it_accepts_a_utf8_byte_order_mark() -> None:
         (b"[]", ["answer: expected a JSON object, got an array"]),
         (b'"ok"', ["answer: expected a JSON object, got a string"]),
         (b"null", ["answer: expected a JSON object, got null"]),
-        (b"{}", ["update: missing", "sipaccounts: missing"]),
+        (b"{}", ["update: missing"]),
         (b'{"sipaccounts": []}', ["update: missing"]),
-        (b'{"update": true}', ["sipaccounts: missing"]),
         (b'{"update": 1, "sipaccounts": []}', ['update: expected true, false, "true" or "false", got a number']),
         (b'{"update": "yes", "sipaccounts": []}', ['update: expected true, false, "true" or "false", got "yes"']),
         (b'{"update": null, "sipaccounts": []}', ['update: expected true, false, "true" or "false", got null']),

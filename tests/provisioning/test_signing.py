@@ -1,4 +1,4 @@
-"""X-SessionCloud-Signature: HMAC-SHA256 over timestamp, method and target (SPEC 6.1)."""
+"""The signature: HMAC-SHA256 over timestamp, method and target (docs/provider-service.md)."""
 
 from __future__ import annotations
 

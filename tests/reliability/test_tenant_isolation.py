@@ -148,7 +148,8 @@ def sweep_page(page: Page, own: Tenant, other: Tenant, urlconf: str | None = Non
     before = database_state()
     if not page.params:
         answer = client.get(page_url(page, own, urlconf))
-        shown = [m for m in other.markers if m in answer.content.decode(errors="replace")]
+        body = b"".join(answer.streaming_content) if answer.streaming else answer.content  # CSV exports stream
+        shown = [m for m in other.markers if m in body.decode(errors="replace")]
         if shown:
             problems.append(f"GET {page.route} shows another organization's {shown}")
         client.post(page_url(page, own, urlconf), body_for(other))

@@ -302,11 +302,20 @@ def linphonec_registers(work: Path, config: Path, processes: Processes, seconds:
             process.stdin.write("status register\n")
             process.stdin.flush()
             time.sleep(0.5)
-            seen += process.stdout.read() or ""
+            seen += _available(process.stdout.fileno())
             if "registered, identity=" in seen:
                 break
         (work / f"{config.stem}.out").write_text(seen, errors="replace")
         return "registered, identity=" in seen
+
+
+def _available(fd: int) -> str:
+    # os.read, not the text stream's read(): that raises TypeError inside its decoder when a
+    # non-blocking pipe has nothing yet, as linphonec's pipe may between two questions.
+    try:
+        return os.read(fd, 1 << 16).decode(errors="replace")
+    except BlockingIOError:
+        return ""
 
 
 def linphone_entries(config: Path) -> dict[str, str]:

@@ -1,4 +1,4 @@
-"""Apps: list, create, read, partial update, logo upload."""
+"""Apps: list, create, read, partial update, delete, logo upload."""
 
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ from sessioncloud.api.auth import caller_of
 from sessioncloud.api.errors import ApiError
 from sessioncloud.api.manage import router
 from sessioncloud.api.manage.common import app_for, audit, invalid, save_validated
-from sessioncloud.api.schemas import AppIn, AppOut, ErrorOut
+from sessioncloud.api.schemas import AppDeletedOut, AppIn, AppOut, ErrorOut
+from sessioncloud.providers import deletion
 from sessioncloud.providers.appdata import (
     app_json,
     apply_body,
@@ -38,12 +39,11 @@ def list_apps(request: HttpRequest) -> list[dict]:
 @router.post("/apps", response={201: AppOut, **ERRORS})
 def create_app(request: HttpRequest, payload: AppIn) -> Status:
     body = payload.model_dump(exclude_unset=True)
-    missing = missing_on_create(body)
-    if missing:
-        raise invalid(missing)
+    problems = payload.schema_errors
+    for path, message in missing_on_create(body).items():
+        problems.setdefault(path, message)
     app = App(organization=caller_of(request).organization)
-    changed = apply_body(app, body)
-    warnings = checked_url_warnings(app, changed)
+    _, warnings = checked_changes(app, body, problems)
     with transaction.atomic():  # the change and its audit entry, or neither (even on a crash)
         save_validated(app, field_errors)
         audit(request, "app.create", app, None, audit_snapshot(app))
@@ -59,12 +59,12 @@ def read_app(request: HttpRequest, provider_id: str) -> dict:
 def update_app(request: HttpRequest, provider_id: str, payload: AppIn) -> dict:
     app = app_for(request, provider_id)
     body = payload.model_dump(exclude_unset=True)
+    problems = payload.schema_errors
     new_id = body.pop("providerId", None)
     if new_id is not None and new_id.lower() != app.provider_id.lower():
-        raise invalid({"providerId": "Phones in the field hold the ProviderId: only an operator can change it."})
+        problems["providerId"] = "Phones in the field hold the ProviderId: only an operator can change it."
     before = audit_snapshot(app)
-    changed = apply_body(app, body)
-    warnings = checked_url_warnings(app, changed)
+    changed, warnings = checked_changes(app, body, problems)
     if changed:
         with transaction.atomic():
             save_validated(app, field_errors)
@@ -72,14 +72,39 @@ def update_app(request: HttpRequest, provider_id: str, payload: AppIn) -> dict:
     return {**app_json(app), "warnings": warnings}
 
 
-def checked_url_warnings(app: App, changed: list[str]) -> list[str]:
-    """Check a new provisioning URL as it is saved (the check at call time is the real control)."""
-    if "provisioning_url" not in changed or not app.provisioning_url:
-        return []
+def checked_changes(app: App, body: dict, problems: dict[str, str]) -> tuple[list[str], list[str]]:
+    """Apply the body and check the whole App; with the problems found earlier (the schema's,
+    missing fields), every one is answered in a single 422. Returns the changed fields and the
+    warnings about a new provisioning URL."""
+    changed = apply_body(app, body)
+    warnings: list[str] = []
+    if "provisioning_url" in changed and app.provisioning_url:
+        # Checked as it is saved; the check at call time is the real control.
+        try:
+            warnings = check_provisioning_url(app.provisioning_url)
+        except ValidationError as error:
+            problems.setdefault("provisioning.url", error.messages[0])
     try:
-        return check_provisioning_url(app.provisioning_url)
+        app.full_clean(validate_constraints=False)
     except ValidationError as error:
-        raise invalid({"provisioning.url": error.messages[0]}) from None
+        for path, message in field_errors(error).items():
+            problems.setdefault(path, message)
+    if problems:
+        raise invalid(problems)
+    return changed, warnings
+
+
+@router.delete("/apps/{provider_id}", response={200: AppDeletedOut, **ERRORS})
+def delete_app(request: HttpRequest, provider_id: str) -> dict:
+    """Delete the App and everything it holds; its ProviderId stays reserved for this organization."""
+    app = app_for(request, provider_id)
+    try:
+        deleted = deletion.delete_app(app, caller_of(request).actor)
+    except deletion.AppBusy as busy:
+        raise ApiError(409, "app_busy", str(busy)) from None
+    except deletion.AppGone:
+        raise ApiError(404, "not_found", "No app with that ProviderId in your organization.") from None
+    return {"providerId": app.provider_id, "deleted": deleted.as_json(), "providerIdReserved": True}
 
 
 @router.put(

@@ -10,11 +10,13 @@ from django.contrib import messages
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods, require_POST
 
 from sessioncloud.accounts.models import record_audit
 from sessioncloud.portal.access import app_for_user, apps_for_user, org_required
+from sessioncloud.portal.confirm import ONLY_EDITORS, Confirmation, confirmation_page
 from sessioncloud.portal.contrast import contrast_of
 from sessioncloud.portal.forms import (
     AppSettingsForm,
@@ -25,10 +27,10 @@ from sessioncloud.portal.forms import (
     SipForm,
 )
 from sessioncloud.portal.templatetags.portal import FALLBACK_COLOR
-from sessioncloud.providers import linphone
+from sessioncloud.providers import deletion, linphone
 from sessioncloud.providers.appdata import audit_snapshot
 from sessioncloud.providers.models import App
-from sessioncloud.providers.validators import COLOR_RE
+from sessioncloud.providers.validators import COLOR_RE, normalize_color
 
 ExtraContext = Callable[[App, AppSettingsForm], dict[str, Any]]
 
@@ -77,7 +79,7 @@ def app_branding(request: HttpRequest, provider_id: str) -> HttpResponse:
 
 @org_required
 def app_sip(request: HttpRequest, provider_id: str) -> HttpResponse:
-    return _edit_app(request, app_for_user(request, provider_id), SipForm, "sip")
+    return _edit_app(request, app_for_user(request, provider_id), SipForm, "sip", _sip_context)
 
 
 @org_required
@@ -111,6 +113,58 @@ def app_end_rotation(request: HttpRequest, provider_id: str) -> HttpResponse:
         _audit_secrets(request, "app.signing_secret.end_rotation", app, before)
         messages.success(request, "Rotation ended: only the newest signing secret is valid now.")
     return redirect("portal:app_provisioning", provider_id=app.provider_id)
+
+
+@require_http_methods(["GET", "POST"])
+@org_required
+def app_delete(request: HttpRequest, provider_id: str) -> HttpResponse:
+    """GET says what deleting does; POST, with the ProviderId typed again, deletes."""
+    app = app_for_user(request, provider_id)
+    if request.method == "GET":
+        return _confirm_delete(request, app, "")
+    if request.POST.get("confirm_text", "").strip().lower() != app.provider_id.lower():
+        return _confirm_delete(request, app, f"Type {app.provider_id} as shown to delete this App.")
+    try:
+        deletion.delete_app(app, request.user.email)  # type: ignore[union-attr]
+    except deletion.AppBusy as busy:
+        messages.error(request, str(busy))
+        return redirect("portal:app_delete", provider_id=app.provider_id)
+    except deletion.AppGone:
+        pass  # deleted a moment ago by someone else: the outcome asked for
+    messages.success(request, f"Deleted the App {app.provider_id}. Its ProviderId stays reserved for "
+                              f"{request.org.name}.")  # type: ignore[attr-defined]
+    return redirect("portal:home")
+
+
+def _confirm_delete(request: HttpRequest, app: App, error: str) -> HttpResponse:
+    contents = deletion.contents_of(app)
+    pid, organization = app.provider_id, request.org.name  # type: ignore[attr-defined]
+    busy = deletion.JOB_RUNNING if deletion.has_running_job(app) else ""
+    return confirmation_page(request, Confirmation(
+        title=f"Delete the App {app.name} ({pid})?",
+        consequences=[
+            f"Phones: asking for the configuration of {pid} gets 404 (provider_not_found) from now on, and "
+            "logins and setup links for it are refused the same way. Phones keep the accounts they already "
+            "have until their app asks again.",
+            f"End users: its {_count(contents.end_users, 'end user')} and "
+            f"{_count(contents.setup_tokens, 'setup token')} are deleted; unused setup links stop working. "
+            "Export the end users first (Bulk, Export) if you may need them again.",
+            f"Devices and logs: its {_count(contents.devices, 'device')}, "
+            f"{_count(contents.provisioning_log_entries, 'provisioning log row')} and "
+            f"{_count(contents.jobs, 'bulk job')} (with their files) are deleted.",
+            f"The ProviderId {pid} stays reserved for {organization}: no one else can take it, so phones that "
+            "still hold it never reach another provider. You can create an App with it again.",
+            "The audit log keeps the App's last settings and who deleted it. There is no undo: to stop "
+            "phones for a while, disable the App on the General page instead.",
+        ],
+        button="Delete this App", cancel_url=reverse("portal:app_general", args=[pid]),
+        typed=pid, typed_error=error,
+        refusal=busy or ("" if request.membership.can_edit else ONLY_EDITORS),  # type: ignore[attr-defined]
+    ), app=app, page="general", status=400 if error else 200)
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number:,} {noun}{'' if number == 1 else 's'}"
 
 
 def _edit_app(
@@ -165,7 +219,7 @@ def _audit_secrets(request: HttpRequest, action: str, app: App, before: dict[str
 
 
 def _branding_context(app: App, form: AppSettingsForm) -> dict[str, Any]:
-    typed = str(form["theme_color"].value() or "")
+    typed = normalize_color(str(form["theme_color"].value() or ""))
     # Only a well-formed colour reaches the preview's style attribute.
     theme = next(color for color in (typed, app.theme_color, FALLBACK_COLOR) if COLOR_RE.match(color))
     links = [
@@ -180,6 +234,10 @@ def _branding_context(app: App, form: AppSettingsForm) -> dict[str, Any]:
         "preview_help_title": str(form["help_menu_title"].value() or ""),
         "preview_links": links,
     }
+
+
+def _sip_context(app: App, form: AppSettingsForm) -> dict[str, Any]:
+    return {"turn_password_set": bool(app.turn_password)}
 
 
 def _provisioning_context(app: App, form: AppSettingsForm) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import messages
+from django.core.paginator import Page, Paginator
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
@@ -24,7 +25,7 @@ from sessioncloud.portal.access import app_for_user, job_for_user, jobs_of, org_
 from sessioncloud.providers.models import App
 
 RECENT_JOBS = 50
-ITEMS_SHOWN = 2000  # rows of a report shown on the job page
+ROWS_PER_PAGE = 500  # rows of a report per page of the job page
 REFRESH_SECONDS = 2
 MAX_MB = MAX_BYTES // (1024 * 1024)
 EMAIL_FIELDS = {"senderName": "sender_name", "subject": "subject", "body": "body"}
@@ -179,7 +180,18 @@ def bulk_job(request: HttpRequest, provider_id: str, job_id: Any) -> HttpRespons
     app = app_for_user(request, provider_id)
     view = _job_view(job_for_user(request, app, job_id))
     return _page(request, app, "portal/bulk_job.html", {
-        "job": view, "refresh": REFRESH_SECONDS if view["active"] else None, "items_shown": ITEMS_SHOWN})
+        "job": view, "refresh": REFRESH_SECONDS if view["active"] else None, "rows": _report_rows(view, request)})
+
+
+def _report_rows(view: dict[str, Any], request: HttpRequest) -> Page:
+    """One page of the report's rows (an import's lines, or the items of a QR or e-mail job)."""
+    report = view["report"]
+    rows = report.get("lines") or report.get("items") or []
+    page = Paginator(rows, ROWS_PER_PAGE).get_page(request.GET.get("page"))
+    if view["job"].kind == JobKind.IMPORT:
+        page.object_list = [{**line, "action_name": ACTIONS.get(line.get("action"), line.get("action")),
+                             "errors": sorted((line.get("errors") or {}).items())} for line in page.object_list]
+    return page
 
 
 @require_POST  # the file stands for credentials: handing it out is an action, audited, for editors
@@ -260,10 +272,5 @@ def _job_view(job: Job) -> dict[str, Any]:
         "can_import": dry_run and status == JobStatus.DONE,
         "has_file": job.kind in jobs.FILE_KINDS and status == JobStatus.DONE and job.result_size > 0,
         "report": report,
-        "lines": [{**line, "action_name": ACTIONS.get(line.get("action"), line.get("action")),
-                   "errors": sorted((line.get("errors") or {}).items())}
-                  for line in (report.get("lines") or [])[:ITEMS_SHOWN]],
-        "items": (report.get("items") or [])[:ITEMS_SHOWN],
-        "truncated": max(len(report.get("lines") or []), len(report.get("items") or [])) > ITEMS_SHOWN,
         "selection": len(job.params["externalIds"]) if job.params.get("externalIds") is not None else None,
     }

@@ -244,4 +244,5 @@ def _detail(request: HttpRequest, app: App, user: EndUser, form: SetupLinkForm, 
     return render(request, "portal/enduser_detail.html", {
         "app": app, "page": "endusers", "end_user": user, "codes": codes or _codes(user), "form": form,
         "revealed": codes is not None, "issued": issued, "tokens": tokens, "can_email": bool(user.email),
+        "mail_server": mail_server_configured(),
     }, status=status)

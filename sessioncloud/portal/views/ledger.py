@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta
-
 from django.contrib import messages
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.utils import timezone
-from django.views.decorators.http import require_POST
+from django.urls import reverse
+from django.views.decorators.http import require_http_methods, require_POST
 
 from sessioncloud.accounts.models import record_audit
 from sessioncloud.portal.access import (
@@ -23,8 +21,9 @@ from sessioncloud.portal.access import (
     tokens_of,
     tokens_with_status,
 )
+from sessioncloud.portal.confirm import ONLY_EDITORS, Confirmation, confirmation_page
 from sessioncloud.portal.forms import LogFilterForm
-from sessioncloud.providers.models import DeviceStatus
+from sessioncloud.providers.models import App, Device, DeviceStatus
 from sessioncloud.providers.tokens import revoke, token_status
 
 TOKEN_STATUSES = ("pending", "used", "expired", "revoked")
@@ -72,11 +71,17 @@ def devices(request: HttpRequest, provider_id: str) -> HttpResponse:
     })
 
 
-@require_POST
+@require_http_methods(["GET", "POST"])
 @org_required
 def device_deactivate(request: HttpRequest, provider_id: str) -> HttpResponse:
+    """GET (?device_id=) asks first, saying what deactivating does; POST deactivates."""
     app = app_for_user(request, provider_id)
-    device = device_for_user(app, request.POST.get("device_id", ""))
+    named = (request.POST if request.method == "POST" else request.GET).get("device_id", "")
+    if request.method == "GET" and not named:
+        return redirect("portal:devices", provider_id=app.provider_id)  # which device: chosen on that page
+    device = device_for_user(app, named)
+    if request.method == "GET" and device.status != DeviceStatus.DEACTIVATED:
+        return _confirm_deactivate(request, app, device)
     if device.status != DeviceStatus.DEACTIVATED:
         device.status = DeviceStatus.DEACTIVATED
         with transaction.atomic():  # the change and its audit entry, or neither
@@ -86,6 +91,22 @@ def device_deactivate(request: HttpRequest, provider_id: str) -> HttpResponse:
         messages.success(request, f"Deactivated the device {device.device_id}: on its next call the app "
                                   "removes its accounts.")
     return redirect("portal:devices", provider_id=app.provider_id)
+
+
+def _confirm_deactivate(request: HttpRequest, app: App, device: Device) -> HttpResponse:
+    who = device.end_user.external_id if device.end_user else device.username
+    return confirmation_page(request, Confirmation(
+        title=f"Deactivate the device {device.device_id}?",
+        consequences=[
+            f"On its next call, the app on this device{f' (used by {who})' if who else ''} removes its "
+            "accounts and tells the user that you deactivated it.",
+            "Every later call from this device gets the same answer: it cannot be provisioned again.",
+            "Other devices of the same user keep working; the audit log records who deactivated it.",
+        ],
+        button="Deactivate device", cancel_url=reverse("portal:devices", args=[app.provider_id]),
+        hidden={"device_id": device.device_id},
+        refusal="" if request.membership.can_edit else ONLY_EDITORS,  # type: ignore[attr-defined]
+    ), app=app, page="devices")
 
 
 @org_required
@@ -101,14 +122,7 @@ def provisioning_log(request: HttpRequest, provider_id: str) -> HttpResponse:
         entries = entries.filter(username__icontains=chosen["username"])
     if chosen.get("device"):
         entries = entries.filter(device_id__icontains=chosen["device"])
-    if chosen.get("since"):
-        entries = entries.filter(created__gte=_start_of(chosen["since"]))
-    if chosen.get("until"):
-        entries = entries.filter(created__lt=_start_of(chosen["until"]) + timedelta(days=1))
+    entries = form.in_range(entries)
     return render(request, "portal/provisioning_log.html", {
         "app": app, "page": "log", "form": form, "entries": page_of(entries, request),
     })
-
-
-def _start_of(day: datetime) -> datetime:
-    return datetime.combine(day, time.min, tzinfo=timezone.get_current_timezone())

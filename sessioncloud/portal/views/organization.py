@@ -2,28 +2,32 @@
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from sessioncloud.accounts.adapters import start_organization
-from sessioncloud.accounts.models import ApiKey, AuditEntry, record_audit
+from sessioncloud.accounts.models import ApiKey, record_audit
+from sessioncloud.portal import auditlog
 from sessioncloud.portal.access import (
+    AUDIT_PAGE_SIZE,
     api_key_for_user,
     api_keys_for_user,
-    audit_page_for_user,
+    audit_entries_for_user,
     current_membership,
     membership_of_user,
     org_required,
+    page_of,
     select_organization,
 )
+from sessioncloud.portal.auditlog import AuditFilterForm
+from sessioncloud.portal.confirm import ONLY_EDITORS, Confirmation, confirmation_page
 from sessioncloud.portal.forms import ApiKeyForm, OrganizationForm
 
 
@@ -65,10 +69,13 @@ def api_keys(request: HttpRequest) -> HttpResponse:
     })
 
 
-@require_POST
+@require_http_methods(["GET", "POST"])
 @org_required
 def api_key_revoke(request: HttpRequest, key_id: int) -> HttpResponse:
+    """GET asks first (saying what revoking does); POST revokes."""
     key = api_key_for_user(request, key_id)
+    if request.method == "GET" and key.revoked is None:
+        return _confirm_revoke(request, key)
     if key.revoked is None:
         key.revoked = timezone.now()
         key.save(update_fields=["revoked"])
@@ -78,27 +85,44 @@ def api_key_revoke(request: HttpRequest, key_id: int) -> HttpResponse:
     return redirect("portal:api_keys")
 
 
+def _confirm_revoke(request: HttpRequest, key: ApiKey) -> HttpResponse:
+    used = (f"It was last used on {date_format(timezone.localtime(key.last_used), 'j M Y')}."
+            if key.last_used else "It has never been used.")
+    return confirmation_page(request, Confirmation(
+        title=f"Revoke the API key {key.name}?",
+        consequences=[
+            f"Every call with the key {key.hint}… is refused from now on. {used}",
+            "Programs that use it stop working: give them a new key first.",
+            "A revoked key cannot be used again; the audit log records who revoked it.",
+        ],
+        button="Revoke key", cancel_url=reverse("portal:api_keys"),
+        refusal="" if request.membership.can_edit else ONLY_EDITORS,  # type: ignore[attr-defined]
+    ))
+
+
 @org_required
 def audit_log(request: HttpRequest) -> HttpResponse:
-    page = audit_page_for_user(request)
-    entries = [{"entry": entry, "changes": changes(entry)} for entry in page]
-    return render(request, "portal/audit_log.html", {"page": page, "entries": entries})
+    form = AuditFilterForm(request.GET, organization=request.org)  # type: ignore[attr-defined]
+    page = page_of(auditlog.filtered(audit_entries_for_user(request), form), request, AUDIT_PAGE_SIZE)
+    entries = [{"entry": entry, "sentence": auditlog.sentence(entry), "changes": auditlog.changes(entry)}
+               for entry in page]
+    return render(request, "portal/audit_log.html", {
+        "page": page, "entries": entries, "form": form, "filtered": any(request.GET.get(f) for f in form.fields),
+        "query": request.GET.urlencode(),
+    })
 
 
-def changes(entry: AuditEntry) -> list[tuple[str, str, str]]:
-    """The keys an entry changed, as (key, before, after) texts."""
-    before, after = entry.before or {}, entry.after or {}
-    return [
-        (key, _shown(before.get(key)), _shown(after.get(key)))
-        for key in sorted({*before, *after})
-        if before.get(key) != after.get(key)
-    ]
-
-
-def _shown(value: Any) -> str:
-    if value is None or value == "":
-        return "—"
-    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+@require_GET
+@org_required
+def audit_export(request: HttpRequest) -> HttpResponse:
+    """The audit log as CSV, with the page's filters."""
+    form = AuditFilterForm(request.GET, organization=request.org)  # type: ignore[attr-defined]
+    entries = auditlog.filtered(audit_entries_for_user(request), form)
+    response = StreamingHttpResponse(auditlog.audit_csv(entries), content_type="text/csv; charset=utf-8")
+    slug = request.org.slug  # type: ignore[attr-defined]
+    response["Content-Disposition"] = f'attachment; filename="{slug}-audit-{timezone.localdate():%Y-%m-%d}.csv"'
+    response["Cache-Control"] = "no-store"
+    return response
 
 
 def _audit(request: HttpRequest, action: str, obj: object, before: dict | None, after: dict | None) -> None:

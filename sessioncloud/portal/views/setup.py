@@ -1,4 +1,4 @@
-"""The end-user setup page (SPEC 13): what to install, and the code that sets the phone up.
+"""The end-user setup page (docs/linphone.md): what to install, and the code that sets it up.
 
 No login: the token in the address is the key. Opening the page uses nothing up (mail scanners
 open every link in an e-mail); only the app's own redemption does.

@@ -13,7 +13,7 @@ from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods, require_POST
 
 from sessioncloud.accounts.adapters import (
     accept_invitation,
@@ -31,6 +31,7 @@ from sessioncloud.portal.access import (
     org_required,
     select_organization,
 )
+from sessioncloud.portal.confirm import ONLY_OWNERS, Confirmation, confirmation_page
 from sessioncloud.portal.forms import InvitationForm, RoleForm
 
 LAST_OWNER = "An organization needs at least one owner: make someone else an owner first."
@@ -111,10 +112,13 @@ def change_role(request: HttpRequest, member_id: int) -> HttpResponse:
     return redirect("portal:team")
 
 
-@require_POST
+@require_http_methods(["GET", "POST"])
 @org_required(post="owner")
 def remove_member(request: HttpRequest, member_id: int) -> HttpResponse:
+    """GET asks first, saying what removing does; POST removes."""
     member = member_for_user(request, member_id)
+    if request.method == "GET":
+        return _confirm_removal(request, member)
     if member.role == Role.OWNER and _is_last_owner(request, member):
         messages.error(request, LAST_OWNER)
         return redirect("portal:team")
@@ -123,6 +127,29 @@ def remove_member(request: HttpRequest, member_id: int) -> HttpResponse:
     _audit(request, "member.remove", Member(member.user.email), before, None)
     messages.success(request, f"{member.user.email} is no longer a member.")
     return redirect("portal:home" if member.user_id == request.user.pk else "portal:team")
+
+
+def _confirm_removal(request: HttpRequest, member: Membership) -> HttpResponse:
+    organization, email = request.org.name, member.user.email  # type: ignore[attr-defined]
+    yourself = member.user_id == request.user.pk
+    return confirmation_page(request, Confirmation(
+        title=f"Remove yourself from {organization}?" if yourself else f"Remove {email} from {organization}?",
+        consequences=[
+            f"{'You lose' if yourself else f'{email} loses'} access to {organization} at once: its Apps, "
+            "end users, API keys and audit log.",
+            "The portal account itself stays, with its other organizations. An owner can invite "
+            f"{'you' if yourself else 'them'} again.",
+            "What they set up (Apps, end users, API keys) stays; the audit log records the removal.",
+        ],
+        button="Remove myself" if yourself else "Remove member", cancel_url=reverse("portal:team"),
+        refusal=_removal_refusal(request, member),
+    ))
+
+
+def _removal_refusal(request: HttpRequest, member: Membership) -> str:
+    if request.membership.role != Role.OWNER:  # type: ignore[attr-defined]
+        return ONLY_OWNERS
+    return LAST_OWNER if member.role == Role.OWNER and _is_last_owner(request, member) else ""
 
 
 @require_POST

@@ -7,6 +7,14 @@
   if (!form || !preview) { return; }
 
   var COLOR = /^#[0-9A-Fa-f]{6}$/;
+  // #RGB is saved as #RRGGBB (as the server does): the preview shows it the same way.
+  function fullColor(text) {
+    var typed = text.trim();
+    if (/^#[0-9A-Fa-f]{3}$/.test(typed)) {
+      typed = "#" + typed[1] + typed[1] + typed[2] + typed[2] + typed[3] + typed[3];
+    }
+    return typed.toUpperCase();
+  }
   var MINIMUM_RATIO = 3.0;
   var colorInput = document.getElementById("id_theme_color");
 
@@ -31,7 +39,7 @@
   }
 
   function updateColor() {
-    var color = colorInput.value.trim();
+    var color = fullColor(colorInput.value);
     if (!COLOR.test(color)) { return; }
     preview.style.setProperty("--theme", color);
     document.getElementById("contrast-swatch").style.background = color;
@@ -122,7 +130,7 @@
     picker.setAttribute("aria-label", "Pick the theme colour");
     picker.style.marginLeft = "0.5rem";
     picker.style.verticalAlign = "middle";
-    if (COLOR.test(colorInput.value.trim())) { picker.value = colorInput.value.trim(); }
+    if (COLOR.test(fullColor(colorInput.value))) { picker.value = fullColor(colorInput.value); }
     colorInput.style.maxWidth = "10rem";
     colorInput.insertAdjacentElement("afterend", picker);
     picker.addEventListener("input", function () {

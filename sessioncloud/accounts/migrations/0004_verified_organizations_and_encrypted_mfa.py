@@ -45,7 +45,7 @@ def decrypt_mfa_secrets(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('accounts', '0002_invitation'),
+        ('accounts', '0003_audit_entry_app'),
         ('account', '0009_emailaddress_unique_primary_email'),
         ('mfa', '0003_authenticator_type_uniq'),
     ]

@@ -9,7 +9,7 @@ import sessioncloud.providers.validators
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('providers', '0003_app_max_calls_in_flight'),
+        ('providers', '0005_retired_provider_ids_and_field_rules'),
     ]
 
     operations = [
