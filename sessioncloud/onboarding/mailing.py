@@ -109,9 +109,13 @@ def _sender(email_settings: EmailSettings) -> str:
     return formataddr((mailtemplate.one_line(email_settings.display_sender), address))
 
 
+CONSOLE_BACKEND = "django.core.mail.backends.console.EmailBackend"
+
+
 def mail_server_configured() -> bool:
-    # Without EMAIL_URL messages only land in the outbox directory: nobody would receive them.
-    return settings.EMAIL_BACKEND != settings.OUTBOX_BACKEND
+    # Without EMAIL_URL messages only land in the outbox directory, and the console (refused
+    # by the settings, but a test may set it) only writes them to the log: nobody receives them.
+    return settings.EMAIL_BACKEND not in (settings.OUTBOX_BACKEND, CONSOLE_BACKEND)
 
 
 def send_setup_emails(app: App, users: Sequence[EndUser], *, actor: str,

@@ -174,7 +174,7 @@ def test_a_setup_link_made_in_the_portal_redeems_once(owner_client, ann):
 
 
 def test_the_local_code_shown_carries_the_display_name(owner_client, ann):
-    code = shown_code(owner_client.get(PAGE).content.decode(), "code-local")
+    code = shown_code(reveal(owner_client).content.decode(), "code-local")
     assert code == ('scloc:AcmeInc|{"sipaccounts":[{"sipusername":"1001","sippassword":"sip-s3cret",'
                     '"displayname":"Ann Smith"}]}')
 
