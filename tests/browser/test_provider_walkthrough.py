@@ -157,9 +157,8 @@ def log_in(portal: Portal, email: str, recovery_code: str) -> None:
 
 
 def test_a_new_provider_sets_up_an_app_and_its_users_and_a_rival_sees_none_of_it(
-        browser, live_server, provider: ProviderStub, screenshots: Path, settings):
+        browser, live_server, provider: ProviderStub, screenshots: Path):
     base = live_server.url
-    settings.PUBLIC_URL = base  # the links in e-mails point here
     context = browser.new_context(viewport={"width": 1280, "height": 900}, timezone_id="Europe/Berlin")
     portal = Portal(context, base, screenshots)
     page = portal.page

@@ -3,7 +3,8 @@
 It reads a pattern's parse tree (the `re` module's own parser) and reports the two shapes behind
 catastrophic backtracking:
 
-- nested quantifiers: a repeated group that itself holds a repeat (`(a+)+`, `(\\w+\\s?)*`),
+- nested quantifiers: a repeated group that itself holds a repeat of variable length (`(a+)+`,
+  `(\\w+\\s?)*`; `(?:[0-9a-f]{3}){1,2}` is fine),
   unless every pass of the outer group must start with a character the inner repeat cannot
   match (`(\\.[a-z]+)*`: the dot marks where each pass begins, so there is one way to split);
 - overlapping neighbours: two unbounded repeats one after the other (optional parts between them
@@ -64,7 +65,8 @@ def _check_sequence(items: list, ignore_case: bool, *, inside_repeat: bool) -> I
 def _check_repeat(body: list, high: int, ignore_case: bool) -> Iterator[Finding]:
     if high <= 1:
         return
-    inner = [node for node in _repeats_within(body) if node[1][1] > 1]
+    # An inner repeat of a fixed count (`[0-9a-f]{3}`) matches in one way only: no ambiguity.
+    inner = [node for node in _repeats_within(body) if node[1][1] > 1 and node[1][0] != node[1][1]]
     if inner:
         lead = _leading_mandatory_chars(body, ignore_case)
         inner_chars = frozenset().union(*(_chars(node[1][2], ignore_case) for node in inner))

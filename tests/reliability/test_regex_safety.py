@@ -135,7 +135,7 @@ def test_the_check_finds_each_dangerous_shape(pattern, flags, shape):
 
 
 @pytest.mark.parametrize("pattern", [r"^[a-z]+(\.[a-z]+)*$", r"\A[A-Za-z][A-Za-z0-9]{2,31}\Z", r"[\s,;]+",
-                                     r"\A\?username=(.*?)&password=(.*)\Z"])
+                                     r"\A\?username=(.*?)&password=(.*)\Z", r"^#(?:[0-9A-Fa-f]{3}){1,2}$"])
 def test_the_check_passes_patterns_with_one_way_to_match(pattern):
     assert check(pattern) == []
 
