@@ -50,6 +50,17 @@ SessionCloud demo is starting at {base}
 
   Demo only: outbound calls to 127.0.0.1 over plain HTTP are allowed, for the example
   provider service on 127.0.0.1:{EXAMPLE_PORT} (users 1000 and 1001, password 1234).
+{outbox_note()}"""
+
+
+def outbox_note() -> str:
+    from django.conf import settings
+
+    if settings.EMAIL_BACKEND != settings.OUTBOX_BACKEND:
+        return ""
+    return f"""
+  No mail server (EMAIL_URL): sign-up confirmations, password resets and invitations are
+  kept as files in {settings.EMAIL_FILE_PATH}, not sent and not logged.
 """
 
 

@@ -56,6 +56,8 @@ def _allowed_nets() -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
 OUTBOUND_ALLOW_NETS = _allowed_nets()
 OUTBOUND_ALLOW_HTTP = env_bool("SESSIONCLOUD_OUTBOUND_ALLOW_HTTP", False)
 RATE_LIMITS = env_str("SESSIONCLOUD_RATE_LIMITS", "")
+# What a Prometheus scraper shows (Authorization: Bearer <token>) to read /metrics.
+METRICS_TOKEN = read_secret("SESSIONCLOUD_METRICS_TOKEN") or ""
 # How many calls to one App's provisioning service each app process lets wait at once (an App
 # may have its own bound, set by the operator); docs/performance.md says how it was sized.
 PROVIDER_CALLS_PER_APP = max(1, env_int("SESSIONCLOUD_PROVIDER_CALLS_PER_APP", 2000))
@@ -65,7 +67,7 @@ TRUSTED_PROXY_COUNT = env_int("SESSIONCLOUD_TRUSTED_PROXY_COUNT", 0)
 ALLAUTH_TRUSTED_PROXY_COUNT = TRUSTED_PROXY_COUNT
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "sessioncloud.accounts.apps.OperatorAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -84,6 +86,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "sessioncloud.api.metrics.MetricsMiddleware",
     "sessioncloud.api.errors.ApiErrorShapeMiddleware",
+    "sessioncloud.api.edge.RefuseBadInputMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -214,8 +217,38 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 LOGO_MAX_BYTES = 1024 * 1024
 LOGO_MAX_DIMENSION = 4096
 
-_email = dj_email_url.parse(env_str("EMAIL_URL", "console:"))
+SMTP_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+# Without EMAIL_URL (the zero-configuration default), e-mails are kept as files in the data
+# directory: readable by whoever runs the service, never sent and never written to the log.
+OUTBOX_BACKEND = "sessioncloud.accounts.outbox.OutboxBackend"
+EMAIL_OUTBOX_DIR = DATA_DIR / "outbox"
+
+
+def _email_url() -> dict:
+    url = env_str("EMAIL_URL")
+    if not url:
+        if PRODUCTION:
+            raise ConfigError("EMAIL_URL is not set. In production mode password resets, invitations and setup "
+                              "e-mails go through a real mail server: set EMAIL_URL, for example "
+                              "submission://user:password@mail.example.com:587.")
+        return {"EMAIL_BACKEND": OUTBOX_BACKEND}
+    parsed = dj_email_url.parse(url)
+    backend = parsed.get("EMAIL_BACKEND")
+    if backend is None:
+        raise ConfigError(f"EMAIL_URL: use one of the schemes {', '.join(sorted(dj_email_url.SCHEMES))}.")
+    if backend.endswith("console.EmailBackend"):
+        # The console writes whole messages, reset and invitation links included, to the log.
+        raise ConfigError("EMAIL_URL=console: would write e-mails, with their password-reset and invitation "
+                          "links, to the log. Leave EMAIL_URL unset to keep them as files in the data "
+                          "directory, or name a mail server.")
+    if PRODUCTION and backend != SMTP_BACKEND:
+        raise ConfigError("EMAIL_URL: production mode needs a real mail server (smtp:// or submission://).")
+    return parsed
+
+
+_email = _email_url()
 EMAIL_BACKEND = _email["EMAIL_BACKEND"]
+EMAIL_FILE_PATH = _email.get("EMAIL_FILE_PATH") or str(EMAIL_OUTBOX_DIR)
 EMAIL_HOST = _email.get("EMAIL_HOST") or "localhost"
 EMAIL_PORT = _email.get("EMAIL_PORT") or 25
 EMAIL_HOST_USER = _email.get("EMAIL_HOST_USER") or ""
@@ -311,5 +344,6 @@ ACCOUNT_RATE_LIMITS = {
 }
 LOGIN_REDIRECT_URL = "/portal/"
 LOGIN_URL = "/accounts/login/"
+MFA_ADAPTER = "sessioncloud.accounts.adapters.MFAAdapter"
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
 MFA_TOTP_ISSUER = "SessionCloud"

@@ -7,6 +7,8 @@ from sessioncloud.portal.views import setup
 
 handler404 = "sessioncloud.api.errors.json_404"
 handler500 = "sessioncloud.api.errors.json_500"
+# allauth's limits answer through this: a line in the security log for each refusal.
+handler429 = "sessioncloud.accounts.adapters.throttled"
 
 urlpatterns = [
     # Linphone fetches XML with a bare GET: plain views beside the JSON API.

@@ -41,3 +41,13 @@ CONFIG_MEDIA_DEFAULTS: dict[str, Any] = {
     "stunServer": None, "turnServer": None, "ice": False, "keepAliveSeconds": 30, "srtpMode": "optional",
     "audioCodecs": [], "videoCodecs": [], "dtmfMode": "rfc2833", "realm": None,
 }
+
+
+def migration_module(package: str, name: str) -> Any:
+    """A migration's module by its name without the number, which merges may change."""
+    import importlib
+    from pathlib import Path
+
+    folder = Path(importlib.import_module(package).__file__ or "").parent
+    [found] = [path.stem for path in folder.glob(f"[0-9][0-9][0-9][0-9]_{name}.py")]
+    return importlib.import_module(f"{package}.{found}")

@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from allauth.account.adapter import DefaultAccountAdapter
+from allauth.account.models import EmailAddress
+from allauth.core import context as allauth_context
+from allauth.mfa.adapter import DefaultMFAAdapter
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
 from django.utils import timezone
 from django.utils.text import slugify
 
@@ -21,10 +28,29 @@ from sessioncloud.accounts.models import (
     record_audit,
 )
 from sessioncloud.lib.casing import sentence_case
+from sessioncloud.providers.fields import secret_box
 
 security_log = logging.getLogger("sessioncloud.security")
 INVITATION_SESSION_KEY = "portal_invitation"
 SLUG_MAX_LENGTH = 50
+
+
+@dataclass(frozen=True)
+class PublicSite:
+    """What allauth's e-mails say about the site: its public address, not the request's Host."""
+
+    domain: str
+    name: str = "SessionCloud"
+
+
+PUBLIC_SITE = PublicSite(domain=urlsplit(settings.PUBLIC_URL).netloc)
+
+
+def public_link(value: Any, request_origin: str | None) -> Any:
+    """A link built on the request's own origin, moved onto the public URL; anything else as is."""
+    if isinstance(value, str) and request_origin and value.startswith(request_origin + "/"):
+        return settings.PUBLIC_URL + value[len(request_origin):]
+    return value
 
 
 class AccountAdapter(DefaultAccountAdapter):
@@ -45,6 +71,14 @@ class AccountAdapter(DefaultAccountAdapter):
         # The address only, never the e-mail or password typed: enough for fail2ban.
         security_log.warning("login failed", extra={"ip": self.get_client_ip(request)})
 
+    def send_mail(self, template_prefix: str, email: str, context: dict[str, Any]) -> None:
+        # allauth builds its links (password reset, address confirmation, sign-up) from the
+        # request's Host header, which the client chooses: every link in an e-mail, and the
+        # site named in it, use the configured public address instead.
+        request = allauth_context.request
+        request_origin = request.build_absolute_uri("/").rstrip("/") if request is not None else None
+        public = {key: public_link(value, request_origin) for key, value in context.items()}
+        super().send_mail(template_prefix, email, {"current_site": PUBLIC_SITE, **public})
     def format_email_subject(self, subject: str) -> str:
         # allauth writes its subjects in Title Case; the portal's texts are in sentence case.
         return super().format_email_subject(sentence_case(subject))
@@ -56,6 +90,34 @@ class AccountAdapter(DefaultAccountAdapter):
         if invitation is not None and invitation.email.lower() == email.lower():
             return True
         return super().is_email_verified(request, email)
+
+
+# Where allauth keeps an authenticator's secret in its data: the TOTP key, the recovery codes' seed.
+MFA_SECRET_KEYS = ("secret", "seed")
+
+
+class MFAAdapter(DefaultMFAAdapter):
+    """Two-factor secrets encrypted like every other secret (SESSIONCLOUD_ENCRYPTION_KEYS)."""
+
+    def encrypt(self, text: str) -> str:
+        return secret_box().encrypt(text)
+
+    def decrypt(self, encrypted_text: str) -> str:
+        # Secrets saved before they were encrypted keep working until `reencrypt` rewrites them.
+        return secret_box().decrypt_or_clear(encrypted_text)
+
+
+def reencrypt_mfa_data(data: dict[str, Any]) -> dict[str, Any]:
+    """An authenticator's data with its secret under the first key (however it was stored)."""
+    return {key: secret_box().reencrypt(value) if key in MFA_SECRET_KEYS and value else value
+            for key, value in data.items()}
+
+
+def throttled(request: HttpRequest) -> HttpResponse:
+    """Every answer allauth's limits refuse (login, sign-up, password reset): logged, then 429."""
+    security_log.warning("request throttled", extra={"ip": AccountAdapter().get_client_ip(request),
+                                                     "path": request.path})
+    return render(request, "429.html", status=429)
 
 
 def unique_slug(name: str) -> str:
@@ -71,7 +133,9 @@ def unique_slug(name: str) -> str:
 
 @transaction.atomic
 def start_organization(name: str, owner: User) -> Organization:
-    organization = Organization.objects.create(slug=unique_slug(name), name=name)
+    """A new organization, verified once its owner's address is (at sign-up it is not yet)."""
+    verified = EmailAddress.objects.filter(user=owner, verified=True).exists()
+    organization = Organization.objects.create(slug=unique_slug(name), name=name, verified=verified)
     Membership.objects.create(organization=organization, user=owner, role=Role.OWNER)
     return organization
 

@@ -22,6 +22,10 @@ API_KEY_PREFIX = "sck_"
 class Organization(models.Model):
     slug = models.CharField(max_length=50, unique=True, validators=[SLUG_VALIDATOR])
     name = models.CharField(max_length=200)
+    # A self-service sign-up is unverified until its owner confirms the e-mail address; its Apps
+    # are not served to phones until then (so nobody can publish a brand's ProviderId at once).
+    verified = models.BooleanField(
+        default=True, help_text="Phones are served this organization's Apps only when it is verified.")
     created = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:

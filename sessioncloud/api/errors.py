@@ -36,6 +36,16 @@ def error_response(status: int, code: str, message: str, *, fields: dict[str, st
     return response
 
 
+def invalid_fields(fields: dict[str, str]) -> ApiError:
+    """422 for a request whose fields (by path, e.g. `sip.domain`) are not valid, each with why."""
+    names = ", ".join(sorted(fields))
+    return ApiError(422, "invalid_request", f"Some fields are not valid: {names}.", fields=fields)
+
+
+def invalid_fields_response(fields: dict[str, str]) -> JsonResponse:
+    return api_error_response(invalid_fields(fields))
+
+
 def api_error_response(error: ApiError) -> JsonResponse:
     return error_response(error.status, error.code, error.message, fields=error.fields, headers=error.headers)
 
@@ -72,8 +82,7 @@ def invalid_request(errors: Iterable[dict]) -> ApiError:
     fields: dict[str, str] = {}
     for error in errors:
         fields.setdefault(field_path(error.get("loc", ())), describe_field_error(error))
-    names = ", ".join(sorted(fields))
-    return ApiError(422, "invalid_request", f"Some fields are not valid: {names}.", fields=fields)
+    return invalid_fields(fields)
 
 
 INVALID_JSON = ApiError(400, "invalid_json", "The request body is not valid JSON.")

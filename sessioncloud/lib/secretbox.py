@@ -6,9 +6,17 @@ from collections.abc import Sequence
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
+# Every Fernet token starts with its version byte and a 64-bit timestamp whose first bytes stay
+# zero for centuries: "gAAAAA" in base64. No base32 or hex text (what was stored in clear) does.
+CIPHERTEXT_PREFIX = "gAAAAA"
+
 
 class SecretBoxError(ValueError):
     pass
+
+
+def is_ciphertext(text: str) -> bool:
+    return text.startswith(CIPHERTEXT_PREFIX)
 
 
 class SecretBox:
@@ -40,6 +48,14 @@ class SecretBox:
             return self._fernet.decrypt(token)
         except InvalidToken:
             raise SecretBoxError("A stored secret cannot be decrypted with the configured keys.") from None
+
+    def decrypt_or_clear(self, text: str) -> str:
+        """A value stored before it was encrypted is taken as it is; anything else is decrypted."""
+        return self.decrypt(text) if is_ciphertext(text) else text
+
+    def reencrypt(self, text: str) -> str:
+        """With the first key, whether it was stored in clear or under any key."""
+        return self.encrypt(self.decrypt_or_clear(text))
 
     def rotate(self, token: str) -> str:
         """Re-encrypt with the first key (no-op in meaning, new ciphertext)."""

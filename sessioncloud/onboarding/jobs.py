@@ -187,6 +187,15 @@ def job_result(job: Job) -> JobFile:
     return JobFile(job.result, job.result_name, job.result_type)
 
 
+def download_result(job: Job, actor: str) -> JobFile:
+    """The job's file for someone who may see the credentials it holds; each download is audited,
+    since the file stands for passwords or live setup tokens whoever started the job."""
+    file = job_result(job)
+    record_audit(job.organization, actor, "job.download", job, None, {
+        "kind": job.kind, "format": job.params.get("format"), "startedBy": job.created_by, "file": file.filename})
+    return file
+
+
 def _expired(job: Job) -> bool:
     return job.created < timezone.now() - RESULT_TTL
 

@@ -7,7 +7,8 @@ below and nothing else, so it can neither run template tags nor reach other data
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 
 PLACEHOLDERS = {
     "name": "the end user's display name (else their external id)",
@@ -32,7 +33,9 @@ MAX_SENDER_NAME = 100
 MAX_SUBJECT = 200
 MAX_BODY = 5000
 
-_PLACEHOLDER = re.compile(r"\{\{\s*(.*?)\s*\}\}", re.DOTALL)
+OPEN, CLOSE = "{{", "}}"
+# No text longer than this reaches the scanner (the longest field, MAX_BODY, is well below).
+MAX_SCANNED = 20_000
 _TAG = re.compile(r"\{%|\{#")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _BODY_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -63,15 +66,47 @@ def _text_error(text: str, limit: int, *, single_line: bool) -> str | None:
             "Must not contain control characters."
     if _TAG.search(text):
         return f"Template tags and comments are not supported; use only the placeholders {_KNOWN}."
-    for match in _PLACEHOLDER.finditer(text):
-        if match.group(1) not in PLACEHOLDERS:
-            return f"Unknown placeholder {match.group(0)}; use {_KNOWN}."
+    for placeholder in placeholders(text):
+        if placeholder.name not in PLACEHOLDERS:
+            return f"Unknown placeholder {placeholder.text}; use {_KNOWN}."
     return None
+
+
+@dataclass(frozen=True)
+class Placeholder:
+    start: int
+    end: int
+    name: str  # what stands between the braces, without the spaces around it
+    text: str  # as written, braces included
+
+
+def placeholders(text: str) -> Iterator[Placeholder]:
+    """Each `{{ ... }}` of the text, left to right, in one pass.
+
+    A placeholder runs from a `{{` to the first `}}` after it. Plain string searches, never a
+    regular expression: every character is looked at a bounded number of times, so a hostile
+    text (`{{` and thousands of spaces, or of unclosed braces) costs as much as a friendly one.
+    """
+    if len(text) > MAX_SCANNED:
+        raise ValueError(f"A template is at most {MAX_SCANNED} characters long.")
+    position = 0
+    while (start := text.find(OPEN, position)) != -1:
+        end = text.find(CLOSE, start + len(OPEN))
+        if end == -1:
+            return  # no `}}` after this `{{`, so none after a later one either
+        end += len(CLOSE)
+        yield Placeholder(start, end, text[start + len(OPEN):end - len(CLOSE)].strip(), text[start:end])
+        position = end
 
 
 def render(text: str, values: Mapping[str, str]) -> str:
     """Put the values in; the text must have passed template_errors."""
-    return _PLACEHOLDER.sub(lambda match: values.get(match.group(1), match.group(0)), text)
+    parts, position = [], 0
+    for placeholder in placeholders(text):
+        parts += [text[position:placeholder.start], values.get(placeholder.name, placeholder.text)]
+        position = placeholder.end
+    parts.append(text[position:])
+    return "".join(parts)
 
 
 def one_line(text: str) -> str:

@@ -194,7 +194,8 @@ def devices_of(app: App) -> QuerySet[Device]:
 
 
 def device_for_user(app: App, device_id: str) -> Device:
-    device = devices_of(app).filter(device_id=device_id).first()
+    # Posted by a form, not a path: a NUL (which no stored id holds) must not reach the query.
+    device = devices_of(app).filter(device_id=device_id).first() if "\x00" not in device_id else None
     if device is None:
         raise Http404("No device with that id in this App.")
     return device
@@ -261,10 +262,19 @@ def audit_entries_for_user(request: HttpRequest) -> QuerySet[AuditEntry]:
     return AuditEntry.objects.filter(organization=request.org)  # type: ignore[attr-defined]
 
 
+MAX_ID_DIGITS = 18  # every 18-digit number fits a 64-bit key; a longer one is no id of ours
+
+
+def is_id(value: Any) -> bool:
+    """Whether a posted value can be a row id (digits that fit the key column)."""
+    text = str(value)
+    return text.isascii() and text.isdigit() and len(text) <= MAX_ID_DIGITS
+
+
 def membership_of_user(request: HttpRequest, organization_id: Any) -> Membership:
     """One of the user's own memberships (for switching organization)."""
     membership = memberships_of(request.user).filter(organization_id=organization_id).first() \
-        if str(organization_id).isdigit() else None
+        if is_id(organization_id) else None
     if membership is None:
         raise Http404("You are not a member of that organization.")
     return membership

@@ -14,10 +14,14 @@ from django.http import HttpRequest
 from sessioncloud.accounts.models import record_audit
 from sessioncloud.providers import deletion
 from sessioncloud.providers.appdata import audit_snapshot
-from sessioncloud.providers.models import App, Logo, RetiredProviderId
+from sessioncloud.providers.models import App, Logo, ReservedProviderId, RetiredProviderId
 
 
 class AppAdminForm(forms.ModelForm):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.instance.may_take_reserved = True  # an operator hands a reserved id to its brand
+
     def _update_errors(self, errors: ValidationError) -> None:
         # The App checks settings this form leaves out (a TURN server needs its write-only
         # password): those complaints go above the form instead of naming a missing field.
@@ -97,6 +101,13 @@ class AppAdmin(admin.ModelAdmin):
             record_audit(app.organization, _operator(request), "app.general", app, before, audit_snapshot(app))
             changed += 1
         self.message_user(request, f"{changed} App(s) {'enabled' if enabled else 'disabled'}.", messages.SUCCESS)
+
+
+@admin.register(ReservedProviderId)
+class ReservedProviderIdAdmin(admin.ModelAdmin):
+    list_display = ("provider_id", "note", "created")
+    search_fields = ("provider_id", "note")
+    readonly_fields = ("created",)
 
 
 @admin.register(RetiredProviderId)

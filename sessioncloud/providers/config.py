@@ -133,13 +133,14 @@ LOGO_BLOBS = ("logo__content", "logo_dark__content")
 
 
 def load_enabled_app(provider_id: str) -> App | None:
+    # An App of an unverified organization is not served: it answers as an unknown one.
     # LOWER(provider_id), exactly the expression of the unique index: `iexact` compiles to
     # UPPER(...) on PostgreSQL, which no index serves (a full scan of every App).
     return (
         App.objects.select_related("logo", "logo_dark")
         .defer(*LOGO_BLOBS)
         .alias(provider_id_lower=Lower("provider_id"))
-        .filter(provider_id_lower=provider_id.lower(), enabled=True)
+        .filter(provider_id_lower=provider_id.lower(), enabled=True, organization__verified=True)
         .first()
     )
 

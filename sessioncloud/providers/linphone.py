@@ -48,6 +48,7 @@ from sessioncloud.providers.models import (
     SetupToken,
     TokenRedemption,
     hash_token,
+    served,
 )
 from sessioncloud.providers.outbound import sip_profile
 from sessioncloud.providers.provision import (
@@ -164,9 +165,9 @@ def finish_enduser(fetch: Fetch, outcome: Outcome) -> Answer:
 def _known_token(plain_token: str) -> SetupToken | None:
     if not is_valid_token(plain_token):
         return None
-    token = (SetupToken.objects.select_related("app", "end_user")
+    token = (SetupToken.objects.select_related("app__organization", "end_user")
              .filter(token_hash=hash_token(plain_token)).first())
-    return token if token is not None and token.app.enabled else None
+    return token if token is not None and served(token.app) else None
 
 
 def _client(token: SetupToken, ip: str | None, user_agent: str) -> Client:

@@ -19,6 +19,7 @@ from typing import Any
 from django.db import connection
 from django.db.models import Field
 
+from sessioncloud.accounts.models import Organization
 from sessioncloud.providers.ledger import DeviceState
 from sessioncloud.providers.models import App, Device
 
@@ -43,13 +44,18 @@ def _select_sql() -> str:
     provider_id = quote(App._meta.get_field("provider_id").column)
     enabled = quote(App._meta.get_field("enabled").column)
     device = {name: quote(Device._meta.get_field(name).column) for name in ("app", "device_id", "status", "accounts_hash")}
+    organization = App._meta.get_field("organization")
+    verified = quote(Organization._meta.get_field("verified").column)
     # LOWER(provider_id): the expression of the unique index, so this is an index lookup; the
-    # device's ledger row comes along through the (app, deviceId) unique index.
+    # device's ledger row comes along through the (app, deviceId) unique index, the organization
+    # (served only when verified) through its primary key.
     # Only quoted names from the models' metadata go into the text; values are parameters.
     return (f"SELECT {columns}, d.{device['status']}, d.{device['accounts_hash']} "  # noqa: S608
             f"FROM {quote(App._meta.db_table)} a LEFT JOIN {quote(Device._meta.db_table)} d "
             f"ON d.{device['app']} = a.{quote(App._meta.pk.column)} AND d.{device['device_id']} = %s "
-            f"WHERE LOWER(a.{provider_id}) = %s AND a.{enabled} = %s")
+            f"JOIN {quote(Organization._meta.db_table)} o ON o.{quote(Organization._meta.pk.column)} = "
+            f"a.{quote(organization.column)} "
+            f"WHERE LOWER(a.{provider_id}) = %s AND a.{enabled} = %s AND o.{verified} = %s")
 
 
 @cache
@@ -81,10 +87,11 @@ def _remember(key: str, row: tuple[Any, ...], app: App) -> None:
 
 def enabled_app_and_device(provider_id: str, device_id: str) -> tuple[App, DeviceState] | None:
     """The enabled App with this ProviderId (any case), a private copy for the caller, and what its
-    ledger knows of `device_id`, in one query; None for no such enabled App."""
+    ledger knows of `device_id`, in one query; None for no such enabled App (or one of an
+    unverified organization)."""
     key = provider_id.lower()
     with connection.cursor() as cursor:
-        cursor.execute(_select_sql(), [device_id, key, True])
+        cursor.execute(_select_sql(), [device_id, key, True, True])
         found = cursor.fetchone()
     if found is None:
         return None

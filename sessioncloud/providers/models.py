@@ -109,6 +109,30 @@ class Logo(models.Model):
         return f"{self.sha256}.png"
 
 
+RESERVED_MESSAGE = ("This ProviderId is reserved for the brand it names. Choose another one, or ask the "
+                    "operator of this SessionCloud if the brand is yours.")
+
+
+class ReservedProviderId(models.Model):
+    """A ProviderId the operator keeps for a well-known brand: no sign-up or new App may take it."""
+
+    provider_id = models.CharField("ProviderId", max_length=32, validators=[validate_provider_id])
+    note = models.CharField(max_length=200, blank=True, help_text="Whose it is, for example Vodafone Group.")
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(Lower("provider_id"), name="reserved_provider_id_unique_ignoring_case")]
+        ordering = [Lower("provider_id")]
+        verbose_name = "reserved ProviderId"
+
+    def __str__(self) -> str:
+        return self.provider_id
+
+    @classmethod
+    def holds(cls, provider_id: str) -> bool:
+        return cls.objects.filter(provider_id__iexact=provider_id).exists()
+
+
 class App(models.Model):
     organization = models.ForeignKey(Organization, models.CASCADE, related_name="apps")
     provider_id = models.CharField("ProviderId", max_length=32, validators=[validate_provider_id])
@@ -210,6 +234,9 @@ class App(models.Model):
         ]
         ordering = ["provider_id"]
 
+    # Only an operator (the Django admin) may give a new App a reserved ProviderId.
+    may_take_reserved = False
+
     def __str__(self) -> str:
         return self.provider_id
 
@@ -230,6 +257,8 @@ class App(models.Model):
         taken = App.objects.filter(provider_id__iexact=self.provider_id).exclude(pk=self.pk)
         if self.provider_id and (taken.exists() or RetiredProviderId.reserved_for_others(self)):
             errors["provider_id"] = "This ProviderId is already taken."
+        elif self._state.adding and not self.may_take_reserved and ReservedProviderId.holds(self.provider_id):
+            errors["provider_id"] = RESERVED_MESSAGE
         if self.provisioning_mode == ProvisioningMode.EXTERNAL and not self.provisioning_url:
             errors["provisioning_url"] = "External provisioning needs the URL of your web service."
         errors.update(self._turn_errors())
@@ -264,6 +293,15 @@ class App(models.Model):
 
     def end_rotation(self) -> None:
         self.signing_secrets = ",".join(self.signing_secret_list()[:1])
+
+
+def served(app: App) -> bool:
+    """Whether phones (and the setup page) may see this App: enabled, of a verified organization.
+
+    The one rule in Python; `load_enabled_app` and `lookup.enabled_app_and_device` say the same
+    in their queries. Read `app.organization` along with the App (select_related).
+    """
+    return app.enabled and app.organization.verified
 
 
 def _in_registered_spelling(names: object, known: tuple[str, ...]) -> object:

@@ -8,6 +8,7 @@ from django.db import transaction
 from django.db.models.signals import post_delete, post_save, pre_save
 from django.dispatch import receiver
 
+from sessioncloud.accounts.models import Organization
 from sessioncloud.providers.config import forget_config
 from sessioncloud.providers.models import App
 
@@ -27,5 +28,14 @@ def forget_cached_config(sender: type[App], instance: App, **kwargs: Any) -> Non
     names = (instance.provider_id, getattr(instance, "_old_provider_id", None) or "")
     # Forget now (this request may re-read at once) and again after commit (a concurrent request
     # may have cached the old row while the transaction was open).
+    forget_config(*names)
+    transaction.on_commit(lambda: forget_config(*names))
+
+
+@receiver(post_save, sender=Organization)
+def forget_configs_of_organization(sender: type[Organization], instance: Organization, **kwargs: Any) -> None:
+    # Whether an organization is verified decides whether its Apps are served (and unknown
+    # ProviderIds are cached as such for a while): every one of its Apps is looked up again.
+    names = list(App.objects.filter(organization=instance).values_list("provider_id", flat=True))
     forget_config(*names)
     transaction.on_commit(lambda: forget_config(*names))

@@ -17,7 +17,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from sessioncloud.codes.formats import encode_token, is_valid_token
-from sessioncloud.providers.models import EndUser, SetupToken, TokenRedemption, hash_token
+from sessioncloud.providers.models import EndUser, SetupToken, TokenRedemption, hash_token, served
 
 security_log = logging.getLogger("sessioncloud.security")
 
@@ -92,13 +92,15 @@ def claim(plain: str, device_id: str, ip: str | None, user_agent: str) -> Claim 
     if not is_valid_token(plain):
         security_log.warning("setup token refused", extra={"reason": "malformed"})
         return None
-    token = SetupToken.objects.select_related("app", "end_user").filter(token_hash=hash_token(plain)).first()
+    token = (SetupToken.objects.select_related("app__organization", "end_user")
+             .filter(token_hash=hash_token(plain)).first())
     with transaction.atomic():
         # One conditional UPDATE of the token's own row: two concurrent redeems of a single-use
         # token cannot both pass (a condition on another table would be checked on a snapshot).
-        claimed = token is not None and token.app.enabled and SetupToken.objects.filter(
-            pk=token.pk, revoked__isnull=True, expires__gt=timezone.now(), uses__lt=F("max_uses"),
-        ).update(uses=F("uses") + 1)
+        claimed = token is not None and served(token.app) and (
+            SetupToken.objects.filter(
+                pk=token.pk, revoked__isnull=True, expires__gt=timezone.now(), uses__lt=F("max_uses"),
+            ).update(uses=F("uses") + 1))
         if not claimed:
             security_log.warning("setup token refused", extra={"reason": "unknown, expired, used or revoked"})
             return None

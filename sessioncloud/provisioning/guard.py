@@ -175,18 +175,23 @@ def resolve_checked(host: str, port: int, policy: OutboundPolicy) -> list[str]:
 def check_url_for_save(url: str, policy: OutboundPolicy) -> list[str]:
     """The save-time check (portal and management API): errors raise, soft problems are returned.
 
+    Its messages are shown to the tenant who saves the URL, so they name what the tenant typed
+    and nothing the service learnt from its own resolver.
+
     A name that does not resolve yet is accepted with a warning, because providers often save
     the URL before their DNS is live; the check at call time is the real control.
     """
-    target = check_url(url, policy)
+    target = check_url(url, policy)  # a refused literal address is named: the tenant typed it
     if target.ip is not None:
         return []
     try:
         resolve_checked(target.host, target.port, policy)
     except GuardError as error:
-        if error.code != "dns_failed":
-            raise
-        return [f"{target.host} does not resolve yet; SessionCloud checks it again on every call."]
+        if error.code == "dns_failed":
+            return [f"{target.host} does not resolve yet; SessionCloud checks it again on every call."]
+        # What a name resolves to inside this network is not the tenant's to learn: the detail
+        # went to the security log, the tenant is told only that the address is not allowed.
+        raise GuardError(error.code, f"{target.host} resolves to an address SessionCloud may not call") from None
     return []
 
 

@@ -22,7 +22,14 @@ from pydantic import BaseModel, ValidationError
 
 from sessioncloud.api import phone
 from sessioncloud.api.clientinfo import client_ip
-from sessioncloud.api.errors import INVALID_JSON, ApiError, error_body, invalid_request
+from sessioncloud.api.edge import body_problems
+from sessioncloud.api.errors import (
+    INVALID_JSON,
+    ApiError,
+    error_body,
+    invalid_fields,
+    invalid_request,
+)
 from sessioncloud.api.schemas import ParseIn, ProvisionIn, RedeemIn
 from sessioncloud.lib.metrics import REQUEST_STATS
 from sessioncloud.serving import pools
@@ -137,7 +144,9 @@ class Front:
         started = time.perf_counter()
         endpoint, schema, handler = route
         try:
-            payload = schema.model_validate_json(await read_body(proto, MAX_PHONE_BODY))
+            body = await read_body(proto, MAX_PHONE_BODY)
+            refused = body_problems(body)  # NUL or a huge number: as Django's edge check answers
+            payload = None if refused else schema.model_validate_json(body)
         except BodyTooLarge:
             answer = phone.error_answer(ApiError(413, "payload_too_large", "The request body is too large."))
         except ValidationError as error:
@@ -145,7 +154,8 @@ class Front:
             bad_json = any(item.get("type") == "json_invalid" for item in errors)
             answer = phone.error_answer(INVALID_JSON if bad_json else invalid_request(errors))
         else:
-            answer = await self.run(handler, scope, proto, payload)
+            answer = phone.error_answer(invalid_fields(refused)) if refused else \
+                await self.run(handler, scope, proto, payload)
         self.send(proto, endpoint, "POST", answer, extra, started)
 
     async def run(self, endpoint: Callable[..., Awaitable[phone.PhoneAnswer]], *args: Any) -> phone.PhoneAnswer:

@@ -94,7 +94,7 @@ def test_a_user_without_a_display_name_gets_a_code_without_one(api, app):
 @pytest.mark.parametrize(("body", "field"), [
     ({**SIP_USER, "displayName": "Alice\nSmith"}, "displayName"),
     ({**SIP_USER, "sip": {**SIP_USER["sip"], "sipusername": "20\r01"}}, "sip.sipusername"),
-    ({**SIP_USER, "sip": {**SIP_USER["sip"], "sippassword": "pw\x00"}}, "sip.sippassword"),
+    ({**SIP_USER, "sip": {**SIP_USER["sip"], "sippassword": "pw\x01"}}, "sip.sippassword"),
     ({**SIP_USER, "sip": {**SIP_USER["sip"], "authusername": "a\tb"}}, "sip.authusername"),
     ({**SIP_USER, "sip": {**SIP_USER["sip"], "subdomain": "pbx\x7f"}}, "sip.subdomain"),
 ])

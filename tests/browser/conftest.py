@@ -62,3 +62,9 @@ def provider(settings: Any) -> Iterator[ProviderStub]:
 def screenshots() -> Path:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     return SCREENSHOTS
+
+
+@pytest.fixture(autouse=True)
+def public_url_is_the_live_server(settings: Any, live_server: Any) -> None:
+    """Links in e-mails use the public address: here, the live server the browser talks to."""
+    settings.PUBLIC_URL = live_server.url

@@ -246,6 +246,8 @@ def test_a_new_provider_sets_up_an_app_and_its_users_and_a_rival_sees_none_of_it
     portal.shoot("end-user-form")
     portal.submit()
     assert page.url == base + "/portal/apps/WalkPhone/endusers/walk-1/"
+    assert page.locator("#code-local").count() == 0  # a code carries the password: shown on request only
+    portal.submit("#codes form")
     local = page.inner_text("#code-local")
     assert local.startswith("scloc:WalkPhone|")
     assert portal.decode("#qr-local") == local
@@ -377,7 +379,7 @@ def test_a_new_provider_sets_up_an_app_and_its_users_and_a_rival_sees_none_of_it
     assert "WalkPhone" not in rival.page.inner_text("main")
     for path in ("/portal/apps/WalkPhone/", "/portal/apps/WalkPhone/dashboard/", "/portal/apps/WalkPhone/branding/",
                  "/portal/apps/WalkPhone/provisioning/test/", "/portal/apps/WalkPhone/endusers/",
-                 "/portal/apps/WalkPhone/endusers/walk-1/", "/portal/apps/WalkPhone/endusers/walk-1/qr/",
+                 "/portal/apps/WalkPhone/endusers/walk-1/",
                  "/portal/apps/WalkPhone/tokens/", "/portal/apps/WalkPhone/devices/", "/portal/apps/WalkPhone/log/"):
         response = rival.go(path)
         assert (path, response.status) == (path, 404)

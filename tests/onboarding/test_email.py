@@ -155,8 +155,8 @@ def test_an_unreachable_mail_server_gives_a_report_not_a_crash(app, settings, sm
     assert SetupToken.objects.count() == 3
 
 
-def test_no_email_job_starts_while_mails_would_only_go_to_the_log(api, app, settings, three):
-    settings.EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+def test_no_email_job_starts_while_mails_would_only_go_to_the_outbox(api, app, settings, three):
+    settings.EMAIL_BACKEND = settings.OUTBOX_BACKEND
     response = api.post("/api/v1/manage/apps/AcmeInc/jobs", {"kind": "email"})
     assert response.status_code == 422
     assert response.json()["error"]["fields"] == {

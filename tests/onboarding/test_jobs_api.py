@@ -114,6 +114,16 @@ def test_a_qr_job_is_accepted_polled_and_its_zip_fetched(api, users):
     assert sorted(zipfile.ZipFile(io.BytesIO(result.content)).namelist()) == ["alice.png", "bob.png"]
 
 
+def test_fetching_a_jobs_file_with_an_api_key_is_audited(api, users):
+    from sessioncloud.accounts.models import AuditEntry
+
+    job = api.post(f"{APP}/jobs", {"kind": "qr_zip", "format": "local"}).json()
+    assert api.get(f"/api/v1/manage/jobs/{job['id']}/result").status_code == 200
+    entry = AuditEntry.objects.get(action="job.download")
+    assert entry.actor.startswith("api key tests (sck_")
+    assert entry.after == {"kind": "qr_zip", "format": "local", "startedBy": entry.actor, "file": "AcmeInc-qr-local.zip"}
+
+
 def test_another_organizations_jobs_and_apps_are_404(api, other_api, users):
     job = api.post(f"{APP}/jobs", {"kind": "qr_pdf"}).json()
     for response in (other_api.get(f"/api/v1/manage/jobs/{job['id']}"),

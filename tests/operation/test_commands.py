@@ -58,3 +58,12 @@ def test_the_demo_seed_is_idempotent():
     assert EndUser.objects.count() == 3
     user = get_user_model().objects.get(email="demo@example.com")
     assert user.check_password("demo-password")
+
+
+def test_the_demo_banner_says_where_e_mails_are_kept_without_a_mail_server(settings):
+    from sessioncloud.demo_runner import banner
+
+    settings.EMAIL_BACKEND, settings.EMAIL_FILE_PATH = settings.OUTBOX_BACKEND, "/srv/sc/outbox"
+    assert "kept as files in /srv/sc/outbox, not sent and not logged." in banner("127.0.0.1", 8000)
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    assert "outbox" not in banner("127.0.0.1", 8000)

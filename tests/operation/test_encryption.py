@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from io import StringIO
+
 import pytest
 from django.core.management import call_command
 from django.db import connection
@@ -7,7 +9,7 @@ from django.db import connection
 from sessioncloud.lib.secretbox import SecretBox, SecretBoxError, generate_key
 from sessioncloud.providers import fields
 from sessioncloud.providers.models import App
-from tests.factories import make_app
+from tests.factories import make_app, migration_module
 
 pytestmark = pytest.mark.django_db
 
@@ -59,3 +61,47 @@ def test_reencrypt_moves_every_secret_to_the_first_key(org, settings):
     settings.SESSIONCLOUD_ENCRYPTION_KEYS = [new]
     assert App.objects.get(pk=app.pk).provisioning_auth_header == "Bearer s3cret"
     fields._box.cache_clear()
+
+
+def stored_mfa(user_id: int) -> dict[str, str]:
+    from allauth.mfa.models import Authenticator
+
+    return {a.type: a.data.get("secret") or a.data.get("seed") for a in Authenticator.objects.filter(user_id=user_id)}
+
+
+@pytest.fixture
+def mfa_user(db):  # type: ignore[no-untyped-def]
+    from allauth.mfa.models import Authenticator
+    from django.contrib.auth.models import User
+
+    user = User.objects.create_user("ann", "ann@acme.example", "pw")
+    Authenticator.objects.create(user=user, type="totp", data={"secret": "JBSWY3DPEHPK3PXP"})  # from before encryption
+    Authenticator.objects.create(user=user, type="recovery_codes",
+                                 data={"seed": fields.secret_box().encrypt("ab" * 40), "used_mask": 0})
+    return user
+
+
+def test_reencrypt_moves_two_factor_secrets_to_the_first_key_and_encrypts_clear_ones(mfa_user, settings):
+    old = settings.SESSIONCLOUD_ENCRYPTION_KEYS[0]
+    new = generate_key()
+    settings.SESSIONCLOUD_ENCRYPTION_KEYS = [new, old]
+    out = StringIO()
+    call_command("reencrypt", stdout=out)
+    assert out.getvalue() == "Re-encrypted the secrets of 2 rows.\n"
+    stored = stored_mfa(mfa_user.pk)
+    assert {kind: SecretBox([new]).decrypt(value) for kind, value in stored.items()} == {
+        "totp": "JBSWY3DPEHPK3PXP", "recovery_codes": "ab" * 40}
+    fields._box.cache_clear()
+
+
+def test_the_upgrade_encrypts_two_factor_secrets_kept_in_clear(mfa_user):
+
+    from django.apps import apps
+
+    migration = migration_module("sessioncloud.accounts.migrations", "verified_organizations_and_encrypted_mfa")
+    migration.encrypt_mfa_secrets(apps, None)
+    stored = stored_mfa(mfa_user.pk)
+    assert {kind: fields.secret_box().decrypt(value) for kind, value in stored.items()} == {
+        "totp": "JBSWY3DPEHPK3PXP", "recovery_codes": "ab" * 40}
+    migration.decrypt_mfa_secrets(apps, None)
+    assert stored_mfa(mfa_user.pk) == {"totp": "JBSWY3DPEHPK3PXP", "recovery_codes": "ab" * 40}

@@ -136,3 +136,86 @@ def test_an_operator_releases_a_retired_provider_id(operator, other_org, org):
     assert not RetiredProviderId.objects.exists()
     rival = App(organization=other_org, provider_id="AcmeInc", name="Now theirs", sip_domain="sip.rival.example")
     rival.full_clean()  # no longer taken
+
+
+# --- Logging in: the portal's login, with its second factor, limits and security log -----------
+
+OPERATOR_PASSWORD = "operator-password"
+
+
+@pytest.fixture
+def root() -> User:
+    return User.objects.create_superuser("root", "root@operator.example", OPERATOR_PASSWORD)
+
+
+def test_the_admin_login_page_sends_operators_to_the_portal_login(db):
+    response = Client().get("/admin/login/?next=/admin/accounts/organization/")
+    assert (response.status_code, response["Location"]) == (
+        302, "/accounts/login/?next=/admin/accounts/organization/")
+
+
+def test_the_admin_login_sends_no_one_elsewhere(db):
+    response = Client().get("/admin/login/?next=https://evil.example/admin/")
+    assert response["Location"] == "/accounts/login/?next=/admin/"
+
+
+def test_a_password_posted_to_the_admin_login_logs_no_one_in(root):
+    client = Client()
+    response = client.post("/admin/login/?next=/admin/", {"username": "root", "password": OPERATOR_PASSWORD})
+    assert (response.status_code, response["Location"]) == (302, "/accounts/login/?next=/admin/")
+    assert "_auth_user_id" not in client.session
+
+
+def test_an_operator_without_two_factor_logs_in_with_the_portal_login(root):
+    client = Client()
+    response = client.post("/accounts/login/?next=/admin/", {"login": "root@operator.example",
+                                                             "password": OPERATOR_PASSWORD})
+    assert response["Location"] == "/admin/"
+    assert client.get("/admin/").status_code == 200
+
+
+def test_an_operator_with_two_factor_gives_a_code_before_reaching_the_admin(root):
+    from allauth.mfa.totp.internal.auth import TOTP
+
+    from tests.portal.test_two_factor import current_code
+
+    TOTP.activate(root, "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP")
+    client = Client()
+    response = client.post("/accounts/login/?next=/admin/", {"login": "root@operator.example",
+                                                             "password": OPERATOR_PASSWORD})
+    assert response["Location"] == "/accounts/2fa/authenticate/"
+    assert client.get("/admin/")["Location"] == "/admin/login/?next=/admin/"
+    response = client.post("/accounts/2fa/authenticate/", {"code": current_code("JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP")})
+    assert response["Location"] == "/admin/"
+    assert client.get("/admin/").status_code == 200
+
+
+def test_failed_operator_logins_are_limited_and_logged(root, caplog):
+    client = Client()
+    for _ in range(60):
+        client.post("/accounts/login/?next=/admin/", {"login": "root@operator.example", "password": "guess"})
+    response = client.post("/accounts/login/?next=/admin/", {"login": "root@operator.example",
+                                                             "password": OPERATOR_PASSWORD})
+    assert response.status_code == 429
+    assert "_auth_user_id" not in client.session
+    security = [r.getMessage() for r in caplog.records if r.name == "sessioncloud.security"]
+    # Five wrong passwords for the account, then its lock, then the address's limit of 20 a minute.
+    assert security == ["login failed"] * 5 + ["login throttled"] * 15 + ["request throttled"] * 41
+
+
+def test_a_portal_user_who_is_no_operator_is_told_so(db):
+    from tests.portal.conftest import client_for, make_user
+
+    response = client_for(make_user("ann@acme.example")).get("/admin/", follow=True)
+    assert response.status_code == 403
+    assert "The operators&#x27; admin is only for operator accounts." in response.content.decode()
+
+
+def test_createsuperuser_makes_an_operator_who_can_log_in_at_once(db, monkeypatch):
+    from django.core.management import call_command
+
+    monkeypatch.setenv("DJANGO_SUPERUSER_PASSWORD", OPERATOR_PASSWORD)
+    call_command("createsuperuser", "--noinput", "--username", "ops", "--email", "Ops@Operator.example")
+    response = Client().post("/accounts/login/?next=/admin/", {"login": "ops@operator.example",
+                                                               "password": OPERATOR_PASSWORD})
+    assert response["Location"] == "/admin/"

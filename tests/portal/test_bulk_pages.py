@@ -101,6 +101,30 @@ def test_an_export_with_passwords_contains_them_and_writes_an_audit_entry(owner_
     assert (entry.actor, entry.after) == ("owner@acme.example", {"passwords": True, "endUsers": 1})
 
 
+def finished_qr_job(app, started_by: str = "admin@acme.example") -> Job:  # type: ignore[no-untyped-def]
+    make_end_user(app, "cust-1")
+    return jobs.start_job(app, "qr_zip", code_format="local", external_ids=None, paper="A4", actor=started_by)
+
+
+def test_each_download_of_a_jobs_file_is_an_audited_action(owner_client, admin_user, app):
+    job = finished_qr_job(app)
+    assert owner_client.get(job_url(job, "download")).status_code == 405  # no link a scanner could follow
+    assert owner_client.post(job_url(job, "download")).status_code == 200
+    entry = AuditEntry.objects.get(action="job.download")
+    assert (entry.actor, entry.object_repr, entry.after) == ("owner@acme.example", str(job), {
+        "kind": "qr_zip", "format": "local", "startedBy": "admin@acme.example", "file": "AcmeInc-qr-local.zip"})
+
+
+def test_a_viewer_gets_no_download_of_another_members_job(viewer_client, admin_user, app):
+    job = finished_qr_job(app)
+    page = viewer_client.get(job_url(job)).content.decode()
+    assert "Download AcmeInc-qr-local.zip" not in page
+    assert "only owners and admins can download it" in page
+    response = viewer_client.post(job_url(job, "download"))
+    assert (response.status_code, response["Content-Type"]) == (403, "text/html; charset=utf-8")
+    assert not AuditEntry.objects.filter(action="job.download").exists()
+
+
 def test_a_qr_zip_job_runs_to_100_percent_and_its_download_is_a_zip(owner_client, app):
     make_end_user(app, "cust-1")
     make_end_user(app, "cust-2")
@@ -112,7 +136,7 @@ def test_a_qr_zip_job_runs_to_100_percent_and_its_download_is_a_zip(owner_client
     content = page.content.decode()
     assert '<progress max="100" value="100"' in content
     assert "100% · 2 of 2" in content
-    download = owner_client.get(job_url(job, "download"))
+    download = owner_client.post(job_url(job, "download"))
     assert download.status_code == 200
     assert download["Content-Type"] == "application/zip"
     assert download["Content-Disposition"] == 'attachment; filename="AcmeInc-qr-token.zip"'
@@ -136,7 +160,7 @@ def test_a_running_job_page_refreshes_itself_and_shows_its_progress(owner_client
     assert '<meta http-equiv="refresh" content="2">' in content
     assert '<progress max="100" value="25"' in content
     assert "25% · 3 of 12" in content
-    assert owner_client.get(job_url(job, "download"))["Location"] == job_url(job)
+    assert owner_client.post(job_url(job, "download"))["Location"] == job_url(job)
 
 
 def test_the_jobs_list_shows_the_apps_jobs_with_their_status(owner_client, app):
@@ -167,9 +191,10 @@ def test_a_viewer_can_read_the_pages_but_every_post_is_refused(viewer_client, ap
 
 def test_another_organizations_job_is_404_even_under_ones_own_app(owner_client, app, rival_app):
     rival_job = jobs.start_import(rival_app, GOOD_AND_BAD, dry_run=True, actor="owner@rival.example")
-    for url in (job_url(rival_job), job_url(rival_job, "download"), f"/portal/apps/RivalCo/bulk/jobs/{rival_job.pk}/",
-                f"/portal/apps/RivalCo/bulk/jobs/{rival_job.pk}/download/"):
+    for url in (job_url(rival_job), f"/portal/apps/RivalCo/bulk/jobs/{rival_job.pk}/"):
         assert (url, owner_client.get(url).status_code) == (url, 404)
+    for url in (job_url(rival_job, "download"), f"/portal/apps/RivalCo/bulk/jobs/{rival_job.pk}/download/"):
+        assert (url, owner_client.post(url).status_code) == (url, 404)
     assert owner_client.post(job_url(rival_job, "import")).status_code == 404
     assert Job.objects.count() == 1
     assert EndUser.objects.count() == 0

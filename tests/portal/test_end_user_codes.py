@@ -20,7 +20,7 @@ from tests.factories import make_end_user
 pytestmark = pytest.mark.django_db
 
 PAGE = "/portal/apps/AcmeInc/endusers/cust-1001/"
-QR = PAGE + "qr/"
+REVEAL = PAGE + "reveal/"
 NO_STORE = "max-age=0, no-cache, no-store, must-revalidate, private"
 CODE_PASSWORD_WARNING = "<strong>This code carries the password.</strong>"
 
@@ -52,59 +52,86 @@ def create_setup_link(client: Client, max_uses: int = 1):  # type: ignore[no-unt
     return client.post(PAGE + "setup-link/", {"max_uses": str(max_uses)})
 
 
-def test_the_page_shows_the_local_code_only_when_the_app_is_in_portal_mode(owner_client, ann):
+def reveal(client: Client):  # type: ignore[no-untyped-def]
+    return client.post(REVEAL)
+
+
+def test_the_page_says_which_codes_exist_but_shows_none(owner_client, ann):
     response = owner_client.get(PAGE)
-    assert [code["format"] for code in response.context["codes"]] == ["local"]
+    assert [(code["format"], code["carries_password"]) for code in response.context["codes"]] == [("local", True)]
     content = response.content.decode()
-    assert shown_code(content, "code-local") == local_code(ann)
-    assert f'src="{QR}?format=local&amp;image=png"' in content
+    assert 'id="code-local"' not in content and 'id="qr-local"' not in content
+    assert "sip-s3cret" not in content and local_code(ann) not in html.unescape(content)
+    assert CODE_PASSWORD_WARNING in content
+    assert "Reveal the codes</button>" in content
     assert response["Cache-Control"] == NO_STORE
 
 
-def test_an_external_app_shows_both_codes_each_with_the_password_warning(owner_client, ann, external):
-    response = owner_client.get(PAGE)
-    assert [code["format"] for code in response.context["codes"]] == ["local", "external"]
+def test_revealing_shows_the_code_and_its_qr_in_that_answer_only(owner_client, ann):
+    response = reveal(owner_client)
+    assert (response.status_code, response["Cache-Control"]) == (200, NO_STORE)
     content = response.content.decode()
+    assert shown_code(content, "code-local") == local_code(ann)
+    assert decode_image(data_uri_image(content, "qr-local")) == local_code(ann)
+    assert "Reveal the codes</button>" not in content
+    assert 'id="code-local"' not in owner_client.get(PAGE).content.decode()
+
+
+def test_revealing_writes_an_audit_row(owner_client, ann, external):
+    reveal(owner_client)
+    entry = AuditEntry.objects.get()
+    assert (entry.actor, entry.action, entry.object_type, entry.object_repr, entry.before, entry.after) == (
+        "owner@acme.example", "enduser.reveal", "EndUser", "Ann Smith", None,
+        {"externalId": "cust-1001", "formats": ["local", "external"]})
+
+
+def test_an_external_app_reveals_both_codes_each_with_the_password_warning(owner_client, ann, external):
+    content = reveal(owner_client).content.decode()
     assert shown_code(content, "code-external") == "scsc:ann.p:prov-s3cret:AcmeInc"
+    assert decode_image(data_uri_image(content, "qr-external")) == external_code(ann)
     assert content.count(CODE_PASSWORD_WARNING) == 2
 
 
-@pytest.mark.parametrize("code_format", ["local", "external"])
-def test_the_qr_image_decodes_to_the_users_code(owner_client, ann, external, code_format):
-    response = owner_client.get(QR, {"format": code_format, "image": "png"})
-    assert (response.status_code, response["Content-Type"], response["Cache-Control"]) == (
-        200, "image/png", "no-store")
-    expected = local_code(ann) if code_format == "local" else external_code(ann)
-    assert decode_image(response.content) == expected
+def test_the_revealed_qr_downloads_as_png_and_svg_without_another_request(owner_client, ann):
+    content = reveal(owner_client).content.decode()
+    assert 'download="cust-1001-local.svg"' in content
+    svg = re.search(r'href="data:image/svg\+xml;base64,([^"]+)" download="cust-1001-local.svg"', content).group(1)
+    assert base64.b64decode(svg) == render_svg(local_code(ann))
+    urls = re.findall(r'(?:href|src|action)="(/[^"]*)"', content)
+    assert [url for url in urls if "/qr" in url or "image=" in url] == []
 
 
-def test_the_qr_image_comes_as_svg_too_and_as_a_download(owner_client, ann):
-    response = owner_client.get(QR, {"format": "local", "image": "svg", "download": "1"})
-    assert (response["Content-Type"], response["Cache-Control"], response["Content-Disposition"]) == (
-        "image/svg+xml", "no-store", 'attachment; filename="cust-1001-local.svg"')
-    assert response.content == render_svg(local_code(ann))
+def test_an_admin_sees_no_password_until_revealing(admin_client, ann):
+    content = admin_client.get(PAGE).content.decode()
+    assert "sip-s3cret" not in content and 'id="code-local"' not in content
+    assert "sip-s3cret" in html.unescape(reveal(admin_client).content.decode())
 
 
-def test_without_parameters_the_first_fitting_code_comes_as_svg(owner_client, ann, external):
-    response = owner_client.get(QR)
-    assert (response["Content-Type"], response.content) == ("image/svg+xml", render_svg(local_code(ann)))
+def test_a_viewer_sees_that_a_password_is_set_and_cannot_reveal_it(viewer_client, ann, external):
+    content = viewer_client.get(PAGE).content.decode()
+    assert "sip-s3cret" not in content and "prov-s3cret" not in content
+    assert '<span class="badge ok">set</span>' in content
+    assert "Reveal the codes</button>" not in content
+    assert "only owners and admins can reveal them" in content
+    response = reveal(viewer_client)
+    assert response.status_code == 403
+    assert "s3cret" not in response.content.decode()
+    assert not AuditEntry.objects.exists()
 
 
-def test_a_code_that_does_not_fit_the_app_is_not_served(owner_client, ann):
-    assert owner_client.get(QR, {"format": "external"}).status_code == 404  # the App is in portal mode
-    assert owner_client.get(QR, {"format": "local", "image": "gif"}).status_code == 404
-    assert owner_client.get(QR, {"format": "scsc"}).status_code == 404
+def test_the_old_image_address_is_gone(owner_client, ann):
+    assert owner_client.get(PAGE + "qr/", {"format": "local", "image": "png"}).status_code == 404
 
 
 def test_a_username_a_code_cannot_hold_is_explained_instead_of_drawn(owner_client, app, external):
     make_end_user(app, "cust-1001", sip_username="", sip_password="", provisioning_username="ann:p",
                   provisioning_password="x")
-    response = owner_client.get(PAGE)
+    response = reveal(owner_client)
     assert response.context["codes"] == [{
         "format": "external", "name": "Provisioning login (scsc)",
         "error": "the username holds ':', which an scsc: code cannot carry; use a setup token instead",
     }]
-    assert owner_client.get(QR).status_code == 404
+    assert AuditEntry.objects.get().after == {"externalId": "cust-1001", "formats": []}
 
 
 def test_a_setup_link_is_shown_once_with_its_qr_and_stored_only_as_a_hash(owner_client, ann):
@@ -147,7 +174,7 @@ def test_a_setup_link_made_in_the_portal_redeems_once(owner_client, ann):
 
 
 def test_the_local_code_shown_carries_the_display_name(owner_client, ann):
-    code = shown_code(owner_client.get(PAGE).content.decode(), "code-local")
+    code = shown_code(reveal(owner_client).content.decode(), "code-local")
     assert code == ('scloc:AcmeInc|{"sipaccounts":[{"sipusername":"1001","sippassword":"sip-s3cret",'
                     '"displayname":"Ann Smith"}]}')
 

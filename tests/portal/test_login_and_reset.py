@@ -3,6 +3,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from django.conf import settings
 from django.core import mail
 from django.test import Client
 
@@ -61,7 +62,7 @@ def test_the_reset_link_sets_a_new_password(db):
     make_user("ann@acme.example")
     client = Client()
     client.post("/accounts/password/reset/", {"email": "ann@acme.example"})
-    link = re.search(r"http://testserver(/accounts/password/reset/key/\S+/)", mail.outbox[0].body).group(1)
+    link = re.search(rf"{re.escape(settings.PUBLIC_URL)}(/accounts/password/reset/key/\S+/)", mail.outbox[0].body).group(1)
     form_url = client.get(link)["Location"]
     response = client.post(form_url, {"password1": "a-new-long-passphrase", "password2": "a-new-long-passphrase"})
     assert (response.status_code, response["Location"]) == (302, "/accounts/password/reset/key/done/")
@@ -94,3 +95,32 @@ def test_anonymous_visitors_are_sent_to_the_login_page(db):
 def test_the_site_root_leads_to_the_portal(db):
     response = Client().get("/")
     assert (response.status_code, response["Location"]) == (302, "/portal/")
+
+
+def test_a_host_header_does_not_choose_where_the_reset_link_points(db):
+    make_user("ann@acme.example")
+    Client(HTTP_HOST="evil.example").post("/accounts/password/reset/", {"email": "ann@acme.example"})
+    [message] = mail.outbox
+    links = re.findall(r"https?://[^/\s]+", message.body)
+    assert links and set(links) == {settings.PUBLIC_URL}
+    assert "evil.example" not in message.body
+
+
+def test_a_host_header_does_not_choose_where_the_sign_up_link_of_an_unknown_address_points(db):
+    Client(HTTP_HOST="evil.example:8000").post("/accounts/password/reset/", {"email": "nobody@acme.example"})
+    [message] = mail.outbox
+    assert set(re.findall(r"https?://[^/\s]+", message.body)) == {settings.PUBLIC_URL}
+
+
+def test_without_a_mail_server_the_reset_mail_is_kept_as_a_private_file_and_never_logged(db, settings, tmp_path,
+                                                                                          caplog):
+    settings.EMAIL_BACKEND, settings.EMAIL_FILE_PATH = settings.OUTBOX_BACKEND, str(tmp_path)
+    make_user("ann@acme.example")
+    Client().post("/accounts/password/reset/", {"email": "ann@acme.example"})
+    [kept] = tmp_path.iterdir()
+    assert oct(kept.stat().st_mode & 0o777) == "0o600"
+    link = re.search(r"/accounts/password/reset/key/\S+/", kept.read_text()).group(0)
+    [line] = [r for r in caplog.records if r.name == "sessioncloud.mail"]
+    assert (line.getMessage(), line.file, line.messages) == (
+        "e-mail kept in the outbox, not sent: no mail server is configured (EMAIL_URL)", str(kept), 1)
+    assert link not in caplog.text and "ann@acme.example" not in caplog.text

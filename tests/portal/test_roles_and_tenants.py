@@ -66,10 +66,12 @@ POSTS: dict[str, dict[str, Any]] = {
     "end_user_delete": {},
     "end_user_setup_link": {"max_uses": "2"},
     "end_user_email": {},
+    "end_user_reveal": {},
     "token_revoke": {},
     "device_deactivate": {"device_id": "phone-1"},
     "bulk_import": {"file": "external_id,sip_username,sip_password\r\ncust-bulk,9100,bulk-s3cret\r\n"},
     "bulk_job_import": {},
+    "bulk_job_download": {},
     "bulk_export": {"passwords": "on"},
     "bulk_codes": {"kind": "qr_zip", "format": "token", "paper": "A4", "selection": "all"},
     "bulk_email_settings": {"sender_name": "Changed", "subject": "Changed {{ name }}", "body": "Changed {{ link }}",
@@ -77,8 +79,9 @@ POSTS: dict[str, dict[str, Any]] = {
 }
 # Views that only read, and views any signed-in person may post to (they change no tenant data).
 READ_ONLY = {"root", "home", "app_detail", "audit_log", "audit_export", "team", "app_dashboard", "end_users", "end_user",
-             "end_user_qr", "tokens", "devices", "provisioning_log", "bulk", "bulk_job", "bulk_job_download"}
-NOT_TENANT_DATA = {"invitation", "invitation_forget", "organization_new", "organization_switch", "favicon"}
+             "tokens", "devices", "provisioning_log", "bulk", "bulk_job"}
+NOT_TENANT_DATA = {"invitation", "invitation_open", "invitation_forget", "organization_new", "organization_switch",
+                   "favicon"}
 
 
 def portal_patterns() -> list[URLPattern]:
@@ -143,7 +146,7 @@ APP_PAGES = ("dashboard", "general", "branding", "sip", "provisioning", "provisi
 
 ACTION_BUTTONS = ("Save changes", "Add end user", "Delete end user", "Create setup link", "E-mail a setup link",
                   "Revoke", "Deactivate", "Run the test", "Rotate secret", "Check the file", "Download the CSV",
-                  "Start the job", "Preview", "Delete this App…")
+                  "Start the job", "Preview", "Delete this App…", "Reveal the codes")
 
 
 def actions_in(content: str) -> list[str]:
@@ -160,7 +163,6 @@ def test_a_viewer_can_read_every_page(viewer_client, org_objects):
         content = response.content.decode()
         assert "Save changes" not in content
         assert (page, actions_in(content)) == (page, [])
-    assert viewer_client.get("/portal/apps/AcmeInc/endusers/cust-1001/qr/").status_code == 200
 
 
 def test_every_new_app_page_answers_its_owner_with_the_buttons_a_viewer_does_not_get(owner_client, org_objects):
@@ -238,7 +240,7 @@ def test_another_organizations_objects_are_404_on_every_page_and_form(owner_clie
         "app_detail", "app_general", "app_branding", "app_sip", "app_provisioning", "app_rotate_secret",
         "app_end_rotation", "app_delete", "change_role", "remove_member", "revoke_invitation", "api_key_revoke",
         "app_dashboard", "app_test_bench", "end_users", "end_user_new", "end_user", "end_user_edit",
-        "end_user_delete", "end_user_qr", "end_user_setup_link", "end_user_email", "tokens", "token_revoke",
+        "end_user_delete", "end_user_reveal", "end_user_setup_link", "end_user_email", "tokens", "token_revoke",
         "devices", "device_deactivate", "provisioning_log", "bulk", "bulk_import", "bulk_export", "bulk_codes",
         "bulk_email_settings", "bulk_job", "bulk_job_import", "bulk_job_download",
     }
@@ -258,13 +260,14 @@ def test_another_organizations_end_user_token_or_device_is_404_under_ones_own_ap
         owner_client, org_objects, rival_objects):
     before = tenant_state()
     own_app = "/portal/apps/AcmeInc"
-    for url in (f"{own_app}/endusers/rival-user/", f"{own_app}/endusers/rival-user/qr/",
-                f"{own_app}/endusers/rival-user/edit/", f"{own_app}/endusers/rival-user/delete/"):
+    for url in (f"{own_app}/endusers/rival-user/", f"{own_app}/endusers/rival-user/edit/",
+                f"{own_app}/endusers/rival-user/delete/"):
         assert (url, owner_client.get(url).status_code) == (url, 404)
     for url, data in ((f"{own_app}/endusers/rival-user/edit/", POSTS["end_user_edit"]),
                       (f"{own_app}/endusers/rival-user/delete/", {}),
                       (f"{own_app}/endusers/rival-user/setup-link/", {"max_uses": "1"}),
                       (f"{own_app}/endusers/rival-user/email/", {}),
+                      (f"{own_app}/endusers/rival-user/reveal/", {}),
                       (f"{own_app}/tokens/{rival_objects['token_id']}/revoke/", {}),
                       (f"{own_app}/devices/deactivate/", {"device_id": "rival-phone"})):
         response = owner_client.post(url, data)
@@ -325,3 +328,44 @@ def test_a_post_to_an_app_of_ones_other_organization_does_not_switch(owner, owne
     assert [a.provider_id for a in owner_client.get("/portal/").context["apps"]] == ["AcmeInc"]
     rival_app.refresh_from_db()
     assert rival_app.name == "Rival Telecom"
+
+
+def editable_fields_of_post_forms(content: str) -> list[str]:
+    """Fields a person could type into, in forms that would change something (method=post)."""
+    from html.parser import HTMLParser
+
+    class Fields(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__()
+            self.in_post_form = False
+            self.found: list[str] = []
+
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            values = dict(attrs)
+            if tag == "form":
+                self.in_post_form = (values.get("method") or "").lower() == "post"
+            elif tag in ("input", "select", "textarea") and self.in_post_form:
+                if values.get("type") not in ("hidden", "submit") and "disabled" not in values:
+                    self.found.append(values.get("name") or tag)
+
+        def handle_endtag(self, tag: str) -> None:
+            if tag == "form":
+                self.in_post_form = False
+
+    parser = Fields()
+    parser.feed(content)
+    return parser.found
+
+
+def test_a_viewer_sees_every_app_page_read_only(viewer_client, org_objects):
+    for page in APP_PAGES:
+        content = viewer_client.get(f"/portal/apps/AcmeInc/{page}/").content.decode()
+        assert (page, editable_fields_of_post_forms(content)) == (page, [])
+
+
+def test_an_editor_gets_the_same_pages_editable(owner_client, org_objects):
+    editable = {page for page in APP_PAGES
+                if editable_fields_of_post_forms(owner_client.get(f"/portal/apps/AcmeInc/{page}/").content.decode())}
+    assert editable == {"general", "branding", "sip", "provisioning", "provisioning/test", "add-end-user",
+                        "endusers/cust-1001", "endusers/cust-1001/edit", "bulk/import", "bulk/export",
+                        "bulk/codes", "bulk/email-settings"}

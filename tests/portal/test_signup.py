@@ -4,6 +4,7 @@ import re
 
 import pytest
 from allauth.account.models import EmailAddress
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.core import mail
 from django.test import Client
@@ -27,7 +28,7 @@ def sign_up(client: Client, **changes: str):  # type: ignore[no-untyped-def]
 
 
 def confirmation_link() -> str:
-    return re.search(r"http://testserver(/accounts/confirm-email/\S+/)", mail.outbox[-1].body).group(1)
+    return re.search(rf"{re.escape(settings.PUBLIC_URL)}(/accounts/confirm-email/\S+/)", mail.outbox[-1].body).group(1)
 
 
 def test_signing_up_creates_the_organization_its_owner_and_its_first_app():
@@ -112,3 +113,11 @@ def test_sign_up_refuses_the_provider_id_of_a_deleted_app(other_org):
     response = sign_up(Client())
     assert response.context["form"].errors == {"provider_id": ["This ProviderId is already taken."]}
     assert not User.objects.exists()
+
+
+
+def test_a_host_header_does_not_choose_where_the_confirmation_link_points():
+    Client(HTTP_HOST="evil.example").post("/accounts/signup/", SIGNUP)
+    [message] = mail.outbox
+    assert set(re.findall(r"https?://[^/\s]+", message.body)) == {settings.PUBLIC_URL}
+    assert "evil.example" not in message.body

@@ -4,6 +4,7 @@ import re
 from datetime import timedelta
 
 import pytest
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.core import mail
 from django.test import Client
@@ -15,10 +16,23 @@ from tests.portal.conftest import PASSWORD, client_for, make_user
 pytestmark = pytest.mark.django_db
 
 
+INVITATION = "/portal/invitations/"
+OPEN = "/portal/invitations/open/"
+
+
 def invite(client: Client, email: str = "bob@acme.example", role: str = Role.VIEWER) -> str:
+    """Invite someone; the code of the e-mailed link."""
     response = client.post("/portal/team/invite/", {"email": email, "role": role})
     assert response["Location"] == "/portal/team/"
-    return re.search(r"http://testserver(/portal/invitations/[A-Za-z0-9_-]+/)", mail.outbox[-1].body).group(1)
+    return re.search(rf"{re.escape(settings.PUBLIC_URL)}{OPEN}#([A-Za-z0-9_-]+)\n", mail.outbox[-1].body).group(1)
+
+
+def opened(code: str, client: Client | None = None) -> Client:
+    """What the invitation page's script does with the link's code: post it."""
+    client = client or Client()
+    response = client.post(OPEN, {"token": code})
+    assert (response.status_code, response["Location"]) == (302, INVITATION + "#join")
+    return client
 
 
 def roles(org) -> list[tuple[str, str]]:  # type: ignore[no-untyped-def]
@@ -36,10 +50,36 @@ def test_an_invitation_is_emailed_with_a_link(owner_client, org):
     assert invitation.token_hash not in message.body
 
 
+def test_the_code_travels_in_the_links_fragment_and_in_no_path_or_query(owner_client, org):
+    code = invite(owner_client)
+    urls = re.findall(r"https?://\S+", mail.outbox[0].body)
+    assert urls == [f"{settings.PUBLIC_URL}{OPEN}#{code}"]
+    assert [url for url in urls if code in url.split("#", 1)[0]] == []
+    assert f"copy this one into it:\n\n{code}\n" in mail.outbox[0].body
+
+
+def test_the_link_opens_a_form_that_takes_the_code_by_post(db):
+    content = Client().get(OPEN).content.decode()
+    assert '<form method="post" id="invitation-open"' in content
+    assert '<input type="text" name="token" id="id_token"' in content
+    assert '<script src="/static/portal/invitation.js" defer></script>' in content
+
+
+def test_a_code_that_is_not_pending_is_not_valid_and_logged(db, caplog):
+    response = Client().post(OPEN, {"token": "no-such-code"})
+    assert response.status_code == 404
+    assert "This invitation is not valid" in response.content.decode()
+    assert [r.getMessage() for r in caplog.records if r.name == "sessioncloud.security"] == [
+        "invitation token refused"]
+
+
+def test_the_invitation_page_without_an_opened_invitation_is_not_valid(db):
+    assert Client().get(INVITATION).status_code == 404
+
+
 def test_a_new_user_accepts_by_signing_up_and_becomes_a_member_with_the_role(owner_client, org):
-    link = invite(owner_client)
-    bob = Client()
-    page = bob.get(link)
+    bob = opened(invite(owner_client))
+    page = bob.get(INVITATION)
     assert "owner@acme.example invited bob@acme.example to join" in page.content.decode()
     signup = bob.get("/accounts/signup/")
     assert "organization" not in signup.context["form"].fields
@@ -55,9 +95,7 @@ def test_a_new_user_accepts_by_signing_up_and_becomes_a_member_with_the_role(own
 
 
 def test_signing_up_by_invitation_needs_the_invited_address(owner_client, org):
-    link = invite(owner_client)
-    bob = Client()
-    bob.get(link)
+    bob = opened(invite(owner_client))
     response = bob.post("/accounts/signup/", {
         "email": "someone-else@acme.example", "password1": PASSWORD, "password2": PASSWORD})
     assert response.context["form"].errors == {
@@ -67,31 +105,31 @@ def test_signing_up_by_invitation_needs_the_invited_address(owner_client, org):
 
 def test_an_existing_user_logs_in_and_accepts(owner_client, org):
     make_user("bob@acme.example")
-    link = invite(owner_client, role=Role.ADMIN)
-    bob = Client()
-    login = bob.post(f"/accounts/login/?next={link}", {"login": "bob@acme.example", "password": PASSWORD})
-    assert login["Location"] == link
-    response = bob.post(link)
+    bob = opened(invite(owner_client, role=Role.ADMIN))
+    login = bob.post(f"/accounts/login/?next={INVITATION}", {"login": "bob@acme.example", "password": PASSWORD})
+    assert login["Location"] == INVITATION
+    response = bob.post(INVITATION)
     assert response["Location"] == "/portal/"
     assert roles(org) == [("bob@acme.example", "admin"), ("owner@acme.example", "owner")]
 
 
 def test_only_the_invited_address_may_accept(owner_client, org):
-    link = invite(owner_client)
-    mallory = client_for(make_user("mallory@acme.example"))
-    response = mallory.post(link)
+    mallory = opened(invite(owner_client), client_for(make_user("mallory@acme.example")))
+    response = mallory.post(INVITATION)
     assert response.status_code == 200
     assert "this invitation was sent to bob@acme.example" in response.content.decode()
     assert roles(org) == [("owner@acme.example", "owner")]
 
 
 def test_an_accepted_revoked_or_expired_invitation_is_not_valid(owner_client, org):
-    link = invite(owner_client)
+    code = invite(owner_client)
     Invitation.objects.update(expires=timezone.now() - timedelta(seconds=1))
-    assert Client().get(link).status_code == 404
-    link = invite(owner_client, email="carol@acme.example")
+    assert Client().post(OPEN, {"token": code}).status_code == 404
+    code = invite(owner_client, email="carol@acme.example")
+    carol = opened(code)
     owner_client.post(f"/portal/team/invitations/{Invitation.objects.get(email='carol@acme.example').pk}/revoke/")
-    assert Client().get(link).status_code == 404
+    assert Client().post(OPEN, {"token": code}).status_code == 404
+    assert carol.get(INVITATION).status_code == 404  # revoked after it was opened
 
 
 def test_inviting_a_member_again_is_refused(owner_client, admin_user):

@@ -11,6 +11,7 @@ from allauth.mfa.totp.internal.auth import (
 )
 from django.test import Client
 
+from sessioncloud.providers.fields import secret_box
 from tests.portal.conftest import PASSWORD, make_user
 
 pytestmark = pytest.mark.django_db
@@ -68,4 +69,32 @@ def test_a_recovery_code_also_completes_the_login():
     client = Client()
     client.post("/accounts/login/", {"login": "ann@acme.example", "password": PASSWORD})
     response = client.post("/accounts/2fa/authenticate/", {"code": recovery})
+    assert response["Location"] == "/portal/"
+
+
+# --- The secrets behind two-factor: encrypted like every other secret ----------------------------
+
+
+def test_the_totp_secret_is_stored_encrypted():
+    user = make_user("ann@acme.example")
+    secret = activate_totp(log_in("ann@acme.example"))
+    stored = Authenticator.objects.get(user=user, type="totp").data["secret"]
+    assert stored.startswith("gAAAAA") and secret not in stored
+    assert secret_box().decrypt(stored) == secret
+
+
+def test_the_recovery_codes_seed_is_stored_encrypted():
+    user = make_user("ann@acme.example")
+    activate_totp(log_in("ann@acme.example"))
+    recovery = Authenticator.objects.get(user=user, type="recovery_codes")
+    assert recovery.data["seed"].startswith("gAAAAA")
+    assert re.fullmatch(r"[0-9a-f]{80}", secret_box().decrypt(recovery.data["seed"]))
+
+
+def test_a_secret_stored_in_clear_before_encryption_still_works():
+    user = make_user("ann@acme.example")
+    Authenticator.objects.create(user=user, type="totp", data={"secret": "JBSWY3DPEHPK3PXP"})
+    client = Client()
+    client.post("/accounts/login/", {"login": "ann@acme.example", "password": PASSWORD})
+    response = client.post("/accounts/2fa/authenticate/", {"code": current_code("JBSWY3DPEHPK3PXP")})
     assert response["Location"] == "/portal/"

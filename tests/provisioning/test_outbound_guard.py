@@ -291,11 +291,14 @@ def test_saving_a_literal_refused_address_is_an_error() -> None:
         check_url_for_save("https://10.0.0.1/p", CLOSED)
 
 
-def test_saving_a_name_that_resolves_to_a_refused_address_is_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_saving_a_name_that_resolves_to_a_refused_address_is_an_error_that_names_no_address(
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
     fake_dns(monkeypatch, "192.168.0.10")
 
-    with pytest.raises(GuardError, match="^prov.example resolves to 192.168.0.10, a private address$"):
+    with pytest.raises(GuardError, match="^prov.example resolves to an address SessionCloud may not call$"):
         check_url_for_save("https://prov.example/p", CLOSED)
+    assert [r.getMessage() for r in caplog.records if r.name == "sessioncloud.security"] == [
+        "outbound call refused: prov.example resolves to 192.168.0.10, a private address"]
 
 
 def test_saving_a_name_that_does_not_resolve_yet_is_a_warning(monkeypatch: pytest.MonkeyPatch) -> None:

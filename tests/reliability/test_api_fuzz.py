@@ -2,7 +2,9 @@
 
 Every answer must be documented and match its schema, and no input may cause a 5xx. Cases are
 generated valid (positive) and invalid (negative); valid cases use the real ProviderIds, end
-users and tokens half of the time, so the fuzzer gets past the 404 of a random identifier.
+users and tokens half of the time, so the fuzzer gets past the 404 of a random identifier, and
+some get a NUL in every text or 10^23 for every number (path, query and body), which no
+database column can take.
 
 The quick profile runs in `make test`; `make fuzz` sets SESSIONCLOUD_FUZZ_EXAMPLES for a deeper
 run with a random seed.
@@ -98,13 +100,57 @@ def with_real_identifiers(case: Any, pick: int) -> Any:
     return case
 
 
+NUL = "\x00"
+HUGE = 10**23  # beyond any 64-bit column: SQLite raises on it, PostgreSQL refuses it
+
+
+def spoiled(value: Any, spoil: Any) -> Any:
+    """The value with every string (or every integer) inside it spoiled, however deep."""
+    if isinstance(value, dict):
+        return {key: spoiled(item, spoil) for key, item in value.items()}
+    if isinstance(value, list):
+        return [spoiled(item, spoil) for item in value]
+    return spoil(value)
+
+
+def with_nul(value: Any) -> Any:
+    return value[: len(value) // 2] + NUL + value[len(value) // 2:] if isinstance(value, str) else value
+
+
+def with_huge_numbers(value: Any) -> Any:
+    if isinstance(value, bool) or not isinstance(value, int):
+        return value
+    return HUGE if value >= 0 else -HUGE
+
+
+def spoil_case(case: Any, spoil: Any) -> Any:
+    """NUL characters in every text, or huge numbers for every number: path, query and body."""
+    for name in ("path_parameters", "query"):
+        parameters = getattr(case, name)
+        if parameters:
+            setattr(case, name, spoiled(parameters, spoil))
+    if isinstance(case.body, (dict, list)):
+        case.body = spoiled(case.body, spoil)
+    if spoil is with_huge_numbers and case.path_parameters and "token_id" in case.path_parameters:
+        case.path_parameters["token_id"] = HUGE
+    return case
+
+
+def varied(case: Any, pick: int) -> Any:
+    if pick < 2:
+        return with_real_identifiers(case, pick)
+    if pick == 4:
+        return spoil_case(with_real_identifiers(case, 0), with_nul)
+    if pick == 5:
+        return spoil_case(with_real_identifiers(case, 1), with_huge_numbers)
+    return case
+
+
 @schema.hook
 def flatmap_case(context: Any, case: Any) -> Any:
     if case.meta is None or case.meta.generation.mode.is_negative:
         return st.just(case)
-    return st.integers(min_value=0, max_value=3).map(
-        lambda pick: with_real_identifiers(case, pick) if pick < 2 else case
-    )
+    return st.integers(min_value=0, max_value=5).map(lambda pick: varied(case, pick))
 
 
 @schema.parametrize()

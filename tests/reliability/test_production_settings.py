@@ -24,7 +24,8 @@ from tests.reliability import figures
 from tests.reliability.processes import server_process
 
 PUBLIC_HOST = "sessioncloud.example.com"
-PRODUCTION = {"SESSIONCLOUD_PRODUCTION": "true", "SESSIONCLOUD_PUBLIC_URL": f"https://{PUBLIC_HOST}"}
+PRODUCTION = {"SESSIONCLOUD_PRODUCTION": "true", "SESSIONCLOUD_PUBLIC_URL": f"https://{PUBLIC_HOST}",
+              "EMAIL_URL": "submission://mailer:pw@mail.example.com:587"}
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; style-src-attr 'unsafe-inline'; "
        "img-src 'self' data: blob:; font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; "
        "form-action 'self'; frame-ancestors 'none'")

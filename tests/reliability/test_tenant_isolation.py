@@ -83,11 +83,7 @@ IDENTIFIERS = ("provider_id", "external_id", "device_id", "token_id", "member_id
                "job_id")
 
 # Patterns whose parameter is not a tenant's identifier, with the reason.
-NOT_TENANT_SCOPED = {
-    # The invitation token is itself the credential (it is e-mailed to the invitee); it names no
-    # object of the visitor's organization.
-    "portal:invitation": "the token is the credential",
-}
+NOT_TENANT_SCOPED: dict[str, str] = {}
 
 
 @pytest.fixture

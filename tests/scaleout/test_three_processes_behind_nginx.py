@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -35,6 +36,15 @@ pytestmark = [
 ]
 
 PROXY_CONF = Path(__file__).resolve().parents[2] / "deploy" / "nginx" / "sessioncloud-proxy.conf"
+SITE_CONF = PROXY_CONF.with_name("sessioncloud.conf")
+METRICS_TOKEN = "scrape-token-for-the-private-network"
+
+
+def private_locations() -> str:
+    """The shipped site's `location = ...` blocks that keep paths away from the internet."""
+    found = re.findall(r"^    location = [^{]+\{[^}]*\}", SITE_CONF.read_text(), re.MULTILINE)
+    assert found, f"{SITE_CONF} keeps no path private"
+    return "\n".join(found)
 LOAD_BALANCER = """
 pid {prefix}/nginx.pid;
 error_log {prefix}/error.log warn;
@@ -54,6 +64,7 @@ http {{
         listen 127.0.0.1:{port};
         # Which process answered, so the test can see the requests were spread.
         add_header X-Upstream $upstream_addr always;
+{private_locations}
         location / {{
             include {proxy_conf};
         }}
@@ -67,6 +78,7 @@ PROCESS_ENV = {
     "SESSIONCLOUD_RATE_LIMITS": "provision_user=3/m,provision_ip=1000/m,redeem_ip=1000/m",
     # Configs answered from each process's memory, under leases (lib/leases.py).
     "SESSIONCLOUD_CONFIG_LOCAL_TIER": "true",
+    "SESSIONCLOUD_METRICS_TOKEN": METRICS_TOKEN,
 }
 
 
@@ -79,7 +91,8 @@ def nginx_in_front_of(backends: list[str]) -> Iterator[str]:
     port = free_port()
     servers = "\n".join(f"        server {base.removeprefix('http://')};" for base in backends)
     conf = prefix / "nginx.conf"
-    conf.write_text(LOAD_BALANCER.format(prefix=prefix, servers=servers, port=port, proxy_conf=PROXY_CONF))
+    conf.write_text(LOAD_BALANCER.format(prefix=prefix, servers=servers, port=port, proxy_conf=PROXY_CONF,
+                                         private_locations=private_locations()))
     process = subprocess.Popen([nginx, "-p", str(prefix), "-c", str(conf), "-g", "daemon off;"],
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     base = f"http://127.0.0.1:{port}"
@@ -224,3 +237,19 @@ def test_a_single_use_token_is_redeemed_once_however_the_requests_are_spread(org
     statuses = sorted(status for status, _, _ in answers)
     assert statuses == [200] + [404] * (len(targets) - 1)
     assert {body["error"]["code"] for status, body, _ in answers if status == 404} == {"token_invalid"}
+
+
+def status_of(url: str, **headers: str) -> int:
+    try:
+        with urlopen(Request(url, headers=headers), timeout=10) as response:
+            return response.status
+    except HTTPError as error:
+        return error.code
+
+
+def test_the_metrics_stay_private_through_the_balancer_and_open_to_the_scraper_with_its_token(cluster):
+    balancer, processes = cluster
+    bearer = f"Bearer {METRICS_TOKEN}"
+    assert status_of(f"{balancer}/metrics", Authorization=bearer) == 404
+    assert [status_of(f"{process}/metrics") for process in processes] == [401] * 3
+    assert [status_of(f"{process}/metrics", Authorization=bearer) for process in processes] == [200] * 3

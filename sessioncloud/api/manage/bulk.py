@@ -168,7 +168,7 @@ def read_job(request: HttpRequest, job_id: str) -> dict:
 def job_result(request: HttpRequest, job_id: str) -> HttpResponse:
     job = job_for(request, job_id)
     try:
-        file = jobs.job_result(job)
+        file = jobs.download_result(job, caller_of(request).actor)
     except jobs.ResultUnavailable as error:
         gone = job.kind in jobs.FILE_KINDS and job.status == JobStatus.DONE
         raise ApiError(410 if gone else 409, "result_expired" if gone else "result_unavailable", str(error)) from None

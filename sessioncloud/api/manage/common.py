@@ -11,7 +11,7 @@ from django.http import HttpRequest
 from sessioncloud.accounts import tenancy
 from sessioncloud.accounts.models import record_audit
 from sessioncloud.api.auth import caller_of
-from sessioncloud.api.errors import ApiError
+from sessioncloud.api.errors import ApiError, invalid_fields
 from sessioncloud.providers.models import App
 
 
@@ -23,8 +23,25 @@ def app_for(request: HttpRequest, provider_id: str) -> App:
 
 
 def invalid(fields: dict[str, str]) -> ApiError:
-    names = ", ".join(sorted(fields))
-    return ApiError(422, "invalid_request", f"Some fields are not valid: {names}.", fields=fields)
+    return invalid_fields(fields)
+
+
+# Paging numbers become LIMIT and OFFSET: checked as soon as they are parsed, so no number the
+# database cannot take (an offset of 10^23) gets near a query.
+MAX_PAGE = 1000
+MAX_OFFSET = 1_000_000_000
+
+
+def page_bounds(limit: int, offset: int = 0) -> slice:
+    """The slice of a listing a request asks for, or a 422 naming each number out of range."""
+    problems = {}
+    if not 1 <= limit <= MAX_PAGE:
+        problems["limit"] = f"Use a limit between 1 and {MAX_PAGE}."
+    if not 0 <= offset <= MAX_OFFSET:
+        problems["offset"] = f"Use an offset between 0 and {MAX_OFFSET}."
+    if problems:
+        raise invalid(problems)
+    return slice(offset, offset + limit)
 
 
 def save_validated(obj: Any, to_fields: Any, *, exclude: list[str] | None = None) -> None:

@@ -8,7 +8,7 @@ from ninja import Query
 
 from sessioncloud.api.errors import ApiError
 from sessioncloud.api.manage import router
-from sessioncloud.api.manage.common import app_for, audit, invalid
+from sessioncloud.api.manage.common import app_for, audit, invalid, page_bounds
 from sessioncloud.api.schemas import DeviceOut, ErrorOut, LogEntryOut, TestBenchIn, TestBenchOut
 from sessioncloud.providers.models import Device, DeviceStatus, ProvisioningLogEntry
 from sessioncloud.providers.provision import test_bench
@@ -66,12 +66,11 @@ def provisioning_log(request: HttpRequest, provider_id: str, outcome: Query[str 
     app = app_for(request, provider_id)
     if outcome is not None and outcome not in OUTCOMES:
         raise invalid({"outcome": f"Use one of: {', '.join(OUTCOMES)}."})
-    if not 1 <= limit <= 1000:
-        raise invalid({"limit": "Use a limit between 1 and 1000."})
+    page = page_bounds(limit)
     entries = ProvisioningLogEntry.objects.filter(app=app)
     if outcome:
         entries = entries.filter(outcome=outcome)
-    return [log_json(e) for e in entries.order_by("-created", "-id")[:limit]]
+    return [log_json(e) for e in entries.order_by("-created", "-id")[page]]
 
 
 @router.post("/apps/{provider_id}/provisioning/test", response={200: TestBenchOut, **ERRORS})

@@ -12,7 +12,7 @@ from ninja import Query, Status
 from sessioncloud.accounts import tenancy
 from sessioncloud.api.errors import ApiError
 from sessioncloud.api.manage import router
-from sessioncloud.api.manage.common import app_for, audit, invalid
+from sessioncloud.api.manage.common import app_for, audit, invalid, page_bounds
 from sessioncloud.api.schemas import CodeOut, EndUserIn, EndUserOut, ErrorOut
 from sessioncloud.codes.formats import CodeError
 from sessioncloud.codes.qr import render_png, render_svg
@@ -27,7 +27,6 @@ from sessioncloud.providers.endusers import (
 from sessioncloud.providers.models import EndUser
 
 ERRORS = {401: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut}
-MAX_PAGE = 1000
 
 
 def end_user_for(request: HttpRequest, provider_id: str, external_id: str) -> EndUser:
@@ -44,10 +43,9 @@ def audit_view(user: EndUser) -> dict:
 
 @router.get("/apps/{provider_id}/endusers", response={200: list[EndUserOut], **ERRORS})
 def list_end_users(request: HttpRequest, provider_id: str, limit: int = 100, offset: int = 0) -> list[dict]:
-    if not 1 <= limit <= MAX_PAGE or offset < 0:
-        raise invalid({"limit": f"Use a limit between 1 and {MAX_PAGE} and an offset of 0 or more."})
+    page = page_bounds(limit, offset)
     app = app_for(request, provider_id)
-    users = EndUser.objects.filter(app=app).select_related("app").order_by("external_id")[offset:offset + limit]
+    users = EndUser.objects.filter(app=app).select_related("app").order_by("external_id")[page]
     return [enduser_json(user) for user in users]
 
 

@@ -194,13 +194,13 @@ def _report_rows(view: dict[str, Any], request: HttpRequest) -> Page:
     return page
 
 
-@require_GET
+@require_POST  # the file stands for credentials: handing it out is an action, audited, for editors
 @org_required
 def bulk_job_download(request: HttpRequest, provider_id: str, job_id: Any) -> HttpResponse:
     app = app_for_user(request, provider_id)
     job = job_for_user(request, app, job_id)
     try:
-        file = jobs.job_result(job)
+        file = jobs.download_result(job, _actor(request))
     except jobs.ResultUnavailable as error:
         messages.error(request, str(error))
         return redirect("portal:bulk_job", provider_id=app.provider_id, job_id=job.pk)
@@ -232,6 +232,9 @@ def bulk_email_settings(request: HttpRequest, provider_id: str) -> HttpResponse:
                 form.add_error(EMAIL_FIELDS.get(field), message)
     elif request.method == "GET":
         preview = mailing.preview_email(app)
+    if not request.membership.can_edit:  # type: ignore[attr-defined]
+        for field in form.fields.values():
+            field.disabled = True  # read-only for viewers, rather than a form that fails on submit
     return _page(request, app, "portal/bulk_email.html", {
         "form": form, "preview": preview, "placeholders": mailtemplate.PLACEHOLDERS})
 

@@ -8,11 +8,10 @@ from typing import Any
 from django.contrib import messages
 from django.db import IntegrityError, transaction
 from django.db.models import Q
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.urls import reverse
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_POST
 
 from sessioncloud.accounts.models import record_audit
 from sessioncloud.codes.formats import CodeError
@@ -36,7 +35,6 @@ from sessioncloud.providers.tokens import IssuedToken, TokenRequestError, issue_
 from sessioncloud.provisioning.linphone import linphone_link
 
 FORMAT_NAMES = {"local": "SIP credentials (scloc)", "external": "Provisioning login (scsc)"}
-IMAGE_TYPES = {"png": "image/png", "svg": "image/svg+xml"}
 SEARCHED_FIELDS = ("display_name", "external_id", "email", "sip_username", "provisioning_username")
 USER_TOKENS_SHOWN = 10
 
@@ -131,7 +129,7 @@ def end_user_delete(request: HttpRequest, provider_id: str, external_id: str) ->
     })
 
 
-@never_cache  # the page shows codes that carry passwords
+@never_cache
 @org_required
 def end_user_detail(request: HttpRequest, provider_id: str, external_id: str) -> HttpResponse:
     app = app_for_user(request, provider_id)
@@ -197,57 +195,54 @@ def end_user_email(request: HttpRequest, provider_id: str, external_id: str) -> 
     return redirect("portal:end_user", provider_id=app.provider_id, external_id=user.external_id)
 
 
-@require_GET
+@never_cache  # the answer shows codes that carry passwords
+@require_POST
 @org_required
-def end_user_qr(request: HttpRequest, provider_id: str, external_id: str) -> HttpResponse:
-    """The QR image of one of the user's codes: ?format=local|external&image=png|svg.
+def end_user_reveal(request: HttpRequest, provider_id: str, external_id: str) -> HttpResponse:
+    """Show the user's codes (and QR images) in this one answer, for editors, with an audit row.
 
-    Without parameters: the first fitting format, as SVG (text, like every other portal page).
+    A code carries the password (or the provisioning login): the pages show that it exists, and
+    showing it is a deliberate step that leaves a trace, like an export with passwords.
     """
     app = app_for_user(request, provider_id)
     user = end_user_for_user(app, external_id)
-    formats = fitting_formats(user)
-    code_format = request.GET.get("format") or (formats[0] if formats else "")
-    image = request.GET.get("image", "svg")
-    if code_format not in formats or image not in IMAGE_TYPES:
-        raise Http404("No such code for this end user.")
-    try:
-        code = _code(user, code_format)
-    except CodeError:
-        raise Http404("This end user's credentials cannot be put in that code.") from None
-    response = HttpResponse(render_png(code) if image == "png" else render_svg(code), content_type=IMAGE_TYPES[image])
-    response["Cache-Control"] = "no-store"  # the image carries credentials
-    if request.GET.get("download"):
-        response["Content-Disposition"] = f'attachment; filename="{user.external_id}-{code_format}.{image}"'
-    return response
+    codes = _codes(user, revealed=True)
+    record_audit(request.org, request.user.email, "enduser.reveal", user, None, {  # type: ignore[attr-defined]
+        "externalId": user.external_id, "formats": [code["format"] for code in codes if "code" in code]})
+    return _detail(request, app, user, SetupLinkForm(), codes=codes)
 
 
 def _code(user: EndUser, code_format: str) -> str:
     return local_code(user) if code_format == "local" else external_code(user)
 
 
-def _codes(user: EndUser) -> list[dict[str, Any]]:
+def _codes(user: EndUser, *, revealed: bool = False) -> list[dict[str, Any]]:
+    """Each code the user can have: whether it carries a password, and when revealed its text and
+    QR images (as data: URIs, never a URL that could be fetched again)."""
     codes = []
     for code_format in fitting_formats(user):
         entry: dict[str, Any] = {"format": code_format, "name": FORMAT_NAMES[code_format]}
         try:
-            entry["code"] = _code(user, code_format)
+            code = _code(user, code_format)
         except CodeError as error:
             entry["error"] = str(error)
         else:
             password = user.sip_password if code_format == "local" else user.provisioning_password
             entry["carries_password"] = bool(password)
+            if revealed:
+                entry.update(code=code, png=_data_uri(render_png(code), "image/png"),
+                             svg=_data_uri(render_svg(code), "image/svg+xml"))
         codes.append(entry)
     return codes
 
 
 def _detail(request: HttpRequest, app: App, user: EndUser, form: SetupLinkForm, *,
-            issued: dict[str, Any] | None = None, status: int = 200) -> HttpResponse:
+            issued: dict[str, Any] | None = None, codes: list[dict[str, Any]] | None = None,
+            status: int = 200) -> HttpResponse:
     tokens = [{"token": t, "status": token_status(t)}
               for t in tokens_of(app).filter(end_user=user)[:USER_TOKENS_SHOWN]]
     return render(request, "portal/enduser_detail.html", {
-        "app": app, "page": "endusers", "end_user": user, "codes": _codes(user), "form": form,
-        "issued": issued, "tokens": tokens, "can_email": bool(user.email), "mail_server": mail_server_configured(),
-        "qr_url": reverse("portal:end_user_qr", kwargs={"provider_id": app.provider_id,
-                                                        "external_id": user.external_id}),
+        "app": app, "page": "endusers", "end_user": user, "codes": codes or _codes(user), "form": form,
+        "revealed": codes is not None, "issued": issued, "tokens": tokens, "can_email": bool(user.email),
+        "mail_server": mail_server_configured(),
     }, status=status)

@@ -17,7 +17,7 @@ from django.views.decorators.http import require_GET
 from sessioncloud.codes.formats import is_valid_token
 from sessioncloud.codes.qr import render_svg
 from sessioncloud.portal.contrast import WHITE, contrast_ratio
-from sessioncloud.providers.models import SetupToken, hash_token
+from sessioncloud.providers.models import SetupToken, hash_token, served
 from sessioncloud.providers.setup import phone_app_info, setup_codes
 from sessioncloud.providers.tokens import token_status
 
@@ -43,9 +43,9 @@ def setup_page(request: HttpRequest, token: str) -> HttpResponse:
 def _pending_token(plain: str) -> SetupToken | None:
     if not is_valid_token(plain):
         return None
-    token = (SetupToken.objects.select_related("app", "app__logo", "end_user").defer("app__logo__content")
-             .filter(token_hash=hash_token(plain)).first())
-    if token is None or not token.app.enabled or token_status(token) != "pending":
+    token = (SetupToken.objects.select_related("app__organization", "app__logo", "end_user")
+             .defer("app__logo__content").filter(token_hash=hash_token(plain)).first())
+    if token is None or not served(token.app) or token_status(token) != "pending":
         return None
     return token
 

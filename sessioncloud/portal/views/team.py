@@ -5,18 +5,22 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from allauth.account.models import EmailAddress
+from django.conf import settings
 from django.contrib import messages
 from django.core.mail import send_mail
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
 from sessioncloud.accounts.adapters import (
     accept_invitation,
     forget_invitation,
+    security_log,
     stash_invitation,
+    stashed_invitation,
 )
 from sessioncloud.accounts.models import Invitation, Membership, Role, record_audit
 from sessioncloud.portal.access import (
@@ -78,9 +82,12 @@ def invite(request: HttpRequest) -> HttpResponse:
 
 
 def _send_invitation(request: HttpRequest, invitation: Invitation, token: str) -> None:
+    # The token rides in the fragment (after #), which browsers never send: no access log, proxy
+    # or Referer sees it. The page posts it (a small script, or the invitee pastes the code).
     context = {
         "invitation": invitation,
-        "link": request.build_absolute_uri(reverse("portal:invitation", args=[token])),
+        "link": f"{settings.PUBLIC_URL}{reverse('portal:invitation_open')}#{token}",
+        "code": token,
     }
     subject = render_to_string("portal/email/invitation_subject.txt", context).strip()
     body = render_to_string("portal/email/invitation_message.txt", context)
@@ -155,14 +162,28 @@ def revoke_invitation(request: HttpRequest, invitation_id: int) -> HttpResponse:
     return redirect("portal:team")
 
 
-def invitation(request: HttpRequest, token: str) -> HttpResponse:
-    """The link in the invitation e-mail: sign up or log in, then accept."""
-    found = Invitation.find_pending(token)
+@never_cache
+def invitation_open(request: HttpRequest) -> HttpResponse:
+    """Where the e-mailed link lands: the token comes by POST, never in an address."""
+    if request.method != "POST":
+        return render(request, "portal/invitation_open.html")
+    found = Invitation.find_pending(request.POST.get("token", "").strip())
+    if found is None:
+        security_log.warning("invitation token refused", extra={"reason": "unknown, accepted, revoked or expired"})
+        return render(request, "portal/invitation_invalid.html", status=404)
+    stash_invitation(request, found)  # the session keeps its hash through sign-up or log-in
+    # A fragment of its own: else the browser would carry the link's (the code) to the next page.
+    return redirect(reverse("portal:invitation") + "#join")
+
+
+@never_cache
+def invitation(request: HttpRequest) -> HttpResponse:
+    """The opened invitation: sign up or log in, then accept."""
+    found = stashed_invitation(request)
     if found is None:
         return render(request, "portal/invitation_invalid.html", status=404)
     if not request.user.is_authenticated:
-        stash_invitation(request, found)
-        return render(request, "portal/invitation.html", {"invitation": found, "token": token})
+        return render(request, "portal/invitation.html", {"invitation": found})
     addressed_to_user = EmailAddress.objects.filter(
         user=request.user, email__iexact=found.email, verified=True
     ).exists()
@@ -172,9 +193,7 @@ def invitation(request: HttpRequest, token: str) -> HttpResponse:
         select_organization(request, found.organization)
         messages.success(request, f"Welcome to {found.organization.name}.")
         return redirect("portal:home")
-    return render(request, "portal/invitation.html", {
-        "invitation": found, "token": token, "addressed_to_user": addressed_to_user,
-    })
+    return render(request, "portal/invitation.html", {"invitation": found, "addressed_to_user": addressed_to_user})
 
 
 @require_POST

@@ -2,10 +2,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from allauth.mfa.models import Authenticator
 from django.apps import apps
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
+from sessioncloud.accounts.adapters import reencrypt_mfa_data
 from sessioncloud.providers.fields import EncryptedBinaryField, EncryptedTextField
 
 
@@ -23,4 +25,14 @@ class Command(BaseCommand):
                 for obj in model.objects.select_for_update().only("pk", *fields).iterator():
                     obj.save(update_fields=fields)
                     total += 1
+        total += self.reencrypt_authenticators()
         self.stdout.write(f"Re-encrypted the secrets of {total} rows.")
+
+    def reencrypt_authenticators(self) -> int:
+        """Two-factor secrets live inside allauth's JSON data, not in an encrypted field."""
+        with transaction.atomic():
+            authenticators = list(Authenticator.objects.select_for_update().only("pk", "data"))
+            for authenticator in authenticators:
+                authenticator.data = reencrypt_mfa_data(authenticator.data)
+                authenticator.save(update_fields=["data"])
+        return len(authenticators)
