@@ -23,7 +23,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from asgiref.sync import async_to_sync
 from django.conf import settings
 
 from sessioncloud.lib.metrics import CALLS_IN_FLIGHT, UPSTREAM
@@ -48,6 +47,7 @@ from sessioncloud.provisioning.upstream import (
     UpstreamRequest,
     UpstreamResult,
     call_provider,
+    call_provider_blocking,
     masked_request,
 )
 from sessioncloud.serving.pools import run_blocking
@@ -322,7 +322,7 @@ def test_bench(app: App, username: str, password: str) -> dict[str, Any]:
     must see what it answers), and counts towards neither.
     """
     request = upstream_request(app, username, password, "test-bench", False)
-    result = async_to_sync(call_provider)(request, outbound_policy())
+    result = call_provider_blocking(request, outbound_policy())
     masked = result.masked_request
     report: dict[str, Any] = {
         "request": {"method": masked.method, "url": masked.url, "headers": masked.headers},

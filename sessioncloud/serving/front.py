@@ -46,7 +46,7 @@ LINPHONE_SUFFIX = "/linphone"
 LINPHONE_PREFIX = "/api/v1/linphone/"
 HEALTH_BODY = b'{"status":"ok"}'
 
-Handler = Callable[[Any, Any], Awaitable[phone.PhoneAnswer]]
+Handler = Callable[[Any, Any, Any], Awaitable[phone.PhoneAnswer]]  # scope, proto, payload
 
 
 class Front:
