@@ -12,6 +12,7 @@ and PostgreSQL both run: an upsert keyed by the ledger's unique constraint (app,
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from functools import cache
 
@@ -105,6 +106,9 @@ def _log_sql() -> str:
     return f"INSERT INTO {_table(ProvisioningLogEntry)} ({columns}) VALUES ({placeholders})"  # noqa: S608
 
 
+_sqlite_writer = threading.Lock()
+
+
 def _now() -> object:
     # The value the ORM would send for a DateTimeField (naive UTC text on SQLite).
     return connection.ops.adapt_datetimefield_value(timezone.now())
@@ -186,7 +190,9 @@ def record_call(app_id: int, visit: DeviceVisit, line: LogLine) -> None:
         with connection.cursor() as cursor:
             cursor.execute(_with_log_sql(ledger_sql), ledger_values + log_values)
         return
-    # SQLite allows no INSERT inside WITH: two statements, in one transaction (one commit).
-    with transaction.atomic(), connection.cursor() as cursor:
+    # SQLite allows no INSERT inside WITH: two statements, in one transaction (one commit). It
+    # has one writer at a time, and makes the others wait by sleeping and retrying (1, 2, 5, 10,
+    # ... ms); this process's writers queue on a lock instead, and take turns without sleeping.
+    with _sqlite_writer, transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(ledger_sql, ledger_values)
         cursor.execute(_log_sql(), log_values)
