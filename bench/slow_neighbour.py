@@ -3,10 +3,13 @@
     .venv/bin/python bench/slow_neighbour.py [--embedded] [--b-phones 150,1000] [--rounds 2] [--seconds 5]
 
 Two organizations, each with an App in external mode. Tenant A's provider answers in
-`--a-latency` (50 ms). Tenant B's answers every call after `--b-latency` (6 s), inside B's 8 s
+`--a-latency` (100 ms). Tenant B's answers every call after `--b-latency` (6 s), inside B's 8 s
 timeout, so B's circuit breaker never opens. Each round loads A alone, then beside B:
 
-- A alone: A's config fetch (wrk, 64 connections), then A's provisioning (`--a-phones` phones);
+- A alone: A's config fetch (wrk, 64 connections: as fast as the machine answers), then A's
+  provisioning (`--a-phones` phones, 20 by default: 200 calls a second with a 100 ms provider,
+  which this machine serves alone without running out of CPU; a load that already takes every
+  core alone can only share them with B's calls, whatever the design);
 - A beside B: `--b-phones` of B's phones (wrk connections, each its own user and device, all at
   once) start first; once their calls wait on B's provider, A's two loads run exactly as alone;
   B's phones stop when A's loads are done.
@@ -149,8 +152,8 @@ def b_rows(results: list[Measured]) -> list[tuple[object, ...]]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--b-phones", default="150", help="B's phones at once, comma-separated to measure several")
-    parser.add_argument("--a-phones", type=int, default=50, help="A's phones provisioning at once")
-    parser.add_argument("--a-latency", type=float, default=0.05, help="A's provider latency, seconds")
+    parser.add_argument("--a-phones", type=int, default=20, help="A's phones provisioning at once")
+    parser.add_argument("--a-latency", type=float, default=0.1, help="A's provider latency, seconds")
     parser.add_argument("--b-latency", type=float, default=6.0, help="B's provider latency, seconds (timeout 8 s)")
     parser.add_argument("--seconds", type=float, default=5, help="length of each of A's loads")
     parser.add_argument("--rounds", type=int, default=2, help="alone / beside rounds, in turn")
