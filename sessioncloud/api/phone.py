@@ -37,6 +37,7 @@ from sessioncloud.codes.formats import PROVIDER_ID_RE, CodeError, parse_code
 from sessioncloud.providers import linphone, ratelimit
 from sessioncloud.providers.config import (
     MISSING,
+    MISSING_MARK,
     RenderedConfig,
     config_cache,
     get_rendered_config,
@@ -52,7 +53,7 @@ from sessioncloud.providers.provision import (
     complete_external,
 )
 from sessioncloud.providers.tokens import Claim, claim, give_back
-from sessioncloud.serving.pools import blocking_on_caller_thread, run_blocking
+from sessioncloud.serving.pools import UNKNOWN, blocking_on_caller_thread, queue_as, run_blocking
 
 log = logging.getLogger("sessioncloud.api")
 P = ParamSpec("P")
@@ -64,6 +65,7 @@ TOKEN_INVALID = ApiError(404, "token_invalid", "This setup code is not valid. It
 UNAVAILABLE = ApiError(503, "unavailable", "The service is busy. Please try again in a moment.",
                        headers={"Retry-After": "5"})
 Disconnected = Callable[[], Awaitable[Any]]
+TOKENS = "tokens"  # the phone pool's queue of token redemptions
 
 
 @dataclass(frozen=True)
@@ -122,6 +124,14 @@ def check_rate(limit: str, identity: str) -> None:
     if wait is not None:
         raise ApiError(429, "rate_limited", "Too many attempts. Please wait a moment and try again.",
                        headers={"Retry-After": str(max(1, wait))})
+
+
+def queue_for(provider_id: str | None) -> None:
+    """This request's blocking work waits in its App's queue when the App is known to be served
+    (its config is in memory), else in the one queue of everything else (serving/pools.py)."""
+    key = provider_id.lower() if provider_id and PROVIDER_ID_RE.match(provider_id) else None
+    entry = config_cache().peek(key) if key else None
+    queue_as(key if entry is not None and entry != MISSING_MARK else UNKNOWN)
 
 
 # --- GET /providers/{providerId}/config ------------------------------------------------------
@@ -191,6 +201,7 @@ async def config_answer(provider_id: str, if_none_match: str = "") -> PhoneAnswe
     answer = config_from_memory(provider_id, if_none_match)
     if answer is not None:
         return answer
+    queue_as(UNKNOWN)  # not in memory: not known to be served
     return config_reply(await run_blocking(get_rendered_config, provider_id), if_none_match)
 
 
@@ -225,6 +236,7 @@ def begin_provision(payload: ProvisionIn, client: Client) -> ProviderCall | Outc
 
 @answering_errors
 async def provision_answer(payload: ProvisionIn, client: Client, disconnected: Disconnected | None = None) -> PhoneAnswer:
+    queue_for(payload.providerId or payload.username.rpartition(":")[2])
     begun = await run_blocking(begin_provision, payload, client)
     if isinstance(begun, ProviderCall):
         begun = await complete_external(begun, disconnected)
@@ -258,6 +270,7 @@ def finish_redeem(taken: Claim, outcome: Outcome) -> PhoneAnswer:
 
 @answering_errors
 async def redeem_answer(payload: RedeemIn, client: Client, disconnected: Disconnected | None = None) -> PhoneAnswer:
+    queue_as(TOKENS)  # whose token it is, only the database knows
     taken, begun = await run_blocking(begin_redeem, payload, client)
     if isinstance(begun, ProviderCall):
         begun = await complete_external(begun, disconnected)
@@ -287,6 +300,7 @@ def linphone_reply(answer: linphone.Answer) -> PhoneAnswer:
 
 @answering_errors
 async def linphone_enduser_answer(token: str, ip: str | None, user_agent: str, browser: bool = False) -> PhoneAnswer:
+    queue_as(TOKENS)
     begun = await run_blocking(linphone.begin_enduser, token, ip, user_agent, browser=browser)
     if isinstance(begun, linphone.Answer):
         return linphone_reply(begun)
@@ -298,6 +312,7 @@ async def linphone_enduser_answer(token: str, ip: str | None, user_agent: str, b
 
 @answering_errors
 async def linphone_app_answer(provider_id: str) -> PhoneAnswer:
+    queue_for(provider_id)
     return linphone_reply(await run_blocking(linphone.serve_app, provider_id))
 
 

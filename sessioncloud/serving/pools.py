@@ -2,7 +2,8 @@
 
 `run_blocking` is how asynchronous code reaches the database or the shared cache. Under the
 event loop it hands the work to the phone pool, a fixed number of threads each holding at most
-one database connection; a provider's service is never waited on there. Code that was entered
+one database connection, which serves each App's requests in turn; a provider's service is never
+waited on there. Code that was entered
 from a thread that already holds a request (Django's test client, a sync view calling the phone
 API's core) runs it on that thread instead, inside its transaction, as Django itself would.
 """
@@ -21,19 +22,25 @@ from typing import ParamSpec, TypeVar
 from asgiref.sync import sync_to_async
 from django.db import connections
 
+from sessioncloud.lib.fairpool import FairPool
+
 P = ParamSpec("P")
 T = TypeVar("T")
 
 DEFAULT_PHONE_THREADS = 8
+# Work not known to belong to a served App shares one queue (a flood of made-up ProviderIds
+# gets one turn, not one per name).
+UNKNOWN = "-"
 
 _on_caller_thread: contextvars.ContextVar[bool] = contextvars.ContextVar("on_caller_thread", default=False)
-_phone_pool: ThreadPoolExecutor | None = None
+_queue_key: contextvars.ContextVar[str] = contextvars.ContextVar("queue_key", default=UNKNOWN)
+_phone_pool: FairPool | None = None
 
 
-def phone_pool() -> ThreadPoolExecutor:
+def phone_pool() -> FairPool:
     global _phone_pool
     if _phone_pool is None:
-        _phone_pool = ThreadPoolExecutor(DEFAULT_PHONE_THREADS, thread_name_prefix="sessioncloud-phone")
+        _phone_pool = FairPool(DEFAULT_PHONE_THREADS, name="sessioncloud-phone")
     return _phone_pool
 
 
@@ -42,7 +49,7 @@ def start_pools(phone_threads: int) -> None:
     global _phone_pool
     if _phone_pool is not None:
         _phone_pool.shutdown(wait=False)
-    _phone_pool = ThreadPoolExecutor(phone_threads, thread_name_prefix="sessioncloud-phone")
+    _phone_pool = FairPool(phone_threads, name="sessioncloud-phone")
 
 
 def stop_pools() -> None:
@@ -52,12 +59,21 @@ def stop_pools() -> None:
         _phone_pool = None
 
 
+def queue_as(key: str) -> None:
+    """From here on in this request, its blocking work waits in `key`'s queue (its App's).
+
+    The phone pool serves the queues in turn, so one App's burst of requests cannot hold up
+    another App's (lib/fairpool.py).
+    """
+    _queue_key.set(key)
+
+
 async def run_blocking(function: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
     """Run `function` in the phone pool, and wait for it without blocking the loop."""
     work = functools.partial(function, *args, **kwargs)
     if _on_caller_thread.get():  # inside a Django request: its cycle looks after connections
         return await sync_to_async(work, thread_sensitive=True)()
-    return await asyncio.get_running_loop().run_in_executor(phone_pool(), _unit_of_work, work)
+    return await asyncio.wrap_future(phone_pool().submit(_queue_key.get(), functools.partial(_unit_of_work, work)))
 
 
 async def run_in(pool: ThreadPoolExecutor, function: Callable[..., T], *args: object) -> T:

@@ -1,0 +1,80 @@
+"""A fixed pool of threads that serves its callers' queues in turn, not in one line.
+
+A thread pool takes work first come, first served: when 1,000 phones of one provider arrive at
+once, another provider's request waits behind all of them. Here each piece of work comes with
+a key (whose work it is), each key has its own queue, and the threads take one piece from each
+waiting key in turn. A key with 1,000 pieces waiting and a key with one are served alternately.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Callable, Hashable
+from concurrent.futures import Future
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+_Work = tuple[Future, Callable[[], Any]]
+
+
+class FairPool:
+    def __init__(self, threads: int, name: str = "fairpool") -> None:
+        self._queues: dict[Hashable, deque[_Work]] = {}
+        self._turns: deque[Hashable] = deque()  # the keys with work waiting, in serving order
+        self._ready = threading.Condition()
+        self._stopping = False
+        self._threads = [threading.Thread(target=self._serve, name=f"{name}_{n}", daemon=True) for n in range(threads)]
+        for thread in self._threads:
+            thread.start()
+
+    def submit(self, key: Hashable, work: Callable[[], T]) -> Future[T]:
+        future: Future[T] = Future()
+        with self._ready:
+            if self._stopping:
+                raise RuntimeError("the pool is shut down")
+            queue = self._queues.get(key)
+            if queue is None:
+                queue = self._queues[key] = deque()
+                self._turns.append(key)
+            queue.append((future, work))
+            self._ready.notify()
+        return future
+
+    def waiting(self) -> int:
+        with self._ready:
+            return sum(len(queue) for queue in self._queues.values())
+
+    def shutdown(self, wait: bool = True) -> None:
+        """Stop taking work; the threads finish what is queued, then end."""
+        with self._ready:
+            self._stopping = True
+            self._ready.notify_all()
+        if wait:
+            for thread in self._threads:
+                thread.join()
+
+    def _next(self) -> _Work | None:
+        with self._ready:
+            while not self._turns:
+                if self._stopping:
+                    return None
+                self._ready.wait()
+            key = self._turns.popleft()
+            queue = self._queues[key]
+            work = queue.popleft()
+            if queue:
+                self._turns.append(key)  # its next piece waits for every other key's turn
+            else:
+                del self._queues[key]
+            return work
+
+    def _serve(self) -> None:
+        while (work := self._next()) is not None:
+            future, function = work
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                future.set_result(function())
+            except BaseException as error:  # noqa: BLE001 - handed to whoever waits on the future
+                future.set_exception(error)
