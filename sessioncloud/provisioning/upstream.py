@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urljoin, urlsplit
 
-import httpcore2
+import h11
 import httpx2
 
 from sessioncloud import __version__
@@ -49,6 +49,8 @@ USER_AGENT = f"SessionCloud/{__version__}"
 CONNECT_TIMEOUT = 3.0
 MAX_TIMEOUT = 15.0
 MAX_REDIRECTS = 3
+MAX_HEADER_BYTES = 100 * 1024  # a status line and headers longer than this are not an answer
+READ_BYTES = 64 * 1024
 BODY_PREVIEW_CHARS = 32 * 1024
 MASK = "***"
 _PRINTABLE_ASCII = re.compile(r"^[\x20-\x7e]*$")
@@ -261,38 +263,60 @@ async def _exchange(
     clock: Callable[[], float],
 ) -> tuple[int, str | None, bytes]:
     """One GET on a new connection: its status and either a redirect's Location or the body."""
-    outgoing = _build_request(url, request, target, clock)
+    target_bytes, headers = _build_request(url, request, target, clock)
     progress.step = "connect"
     where = progress.where
     try:
         stream = await _connect(target, addresses, target.port, ssl_context)
-        progress.step = "answer"
-        # One request on one connection, straight to HTTP/1.1: the client and pool layers above
-        # it (about half the CPU of a call) have nothing to do for a single pinned GET.
-        connection = httpcore2.AsyncHTTP11Connection(outgoing.url.origin, stream)
-        try:
-            response = await connection.handle_async_request(outgoing)
-            status = response.status
-            if 300 <= status < 400:
-                return status, _header(response, b"location") or "", b""
-            return status, None, await _read_body(response)
-        finally:
-            await connection.aclose()
-    except httpcore2.ConnectTimeout:
+    except TimeoutError:
         raise _Failure(PROVIDER_TIMEOUT, f"connecting to {where} timed out", unhealthy=True) from None
-    except httpcore2.ConnectError as error:
+    except ConnectFailed as error:
         raise _Failure(PROVIDER_UNREACHABLE, f"could not connect to {where}: {error}", unhealthy=True) from None
-    except httpcore2.RemoteProtocolError as error:
+    progress.step = "answer"
+    try:
+        return await _request_on(stream, target_bytes, headers)
+    except h11.RemoteProtocolError as error:
         raise _Failure(PROVIDER_BAD_RESPONSE, f"invalid HTTP answer from {where}: {error}", unhealthy=True) from None
-    except httpcore2.LocalProtocolError:
+    except h11.LocalProtocolError:
         raise _Failure(PROVIDER_UNREACHABLE, "the request could not be sent") from None
-    except (httpcore2.NetworkError, httpcore2.ProtocolError) as error:
-        raise _Failure(PROVIDER_UNREACHABLE, f"connection to {where} failed: {error}", unhealthy=True) from None
+    except OSError as error:
+        raise _Failure(PROVIDER_UNREACHABLE, f"connection to {where} failed: {_os_error_text(error)}",
+                       unhealthy=True) from None
+    finally:
+        stream.close()
+
+
+async def _request_on(stream: PinnedStream, target: bytes, headers: list[tuple[str, str]]) -> tuple[int, str | None, bytes]:
+    """The HTTP/1.1 exchange itself, with h11: one request on one connection, nothing more."""
+    connection = h11.Connection(our_role=h11.CLIENT, max_incomplete_event_size=MAX_HEADER_BYTES)
+    await stream.write(connection.send(h11.Request(method="GET", target=target, headers=headers))
+                       + connection.send(h11.EndOfMessage()))
+    response = await _next_event(connection, stream)
+    while isinstance(response, h11.InformationalResponse):  # 1xx: the answer is still to come
+        response = await _next_event(connection, stream)
+    assert isinstance(response, h11.Response)
+    status = response.status_code
+    if 300 <= status < 400:
+        return status, _header(response.headers, b"location") or "", b""
+    _refuse_unreadable_body(response.headers, status)
+    chunks, size = [], 0
+    while not isinstance(event := await _next_event(connection, stream), h11.EndOfMessage):
+        size += len(event.data)
+        if size > MAX_BODY_BYTES:
+            raise _Failure(PROVIDER_BAD_RESPONSE, f"answer larger than {MAX_BODY_BYTES} bytes", status)
+        chunks.append(bytes(event.data))
+    return status, None, b"".join(chunks)
+
+
+async def _next_event(connection: h11.Connection, stream: PinnedStream) -> Any:
+    while (event := connection.next_event()) is h11.NEED_DATA:
+        connection.receive_data(await stream.read(READ_BYTES))
+    return event
 
 
 def _build_request(url: str, request: UpstreamRequest, target: ParsedTarget,
-                   clock: Callable[[], float]) -> httpcore2.Request:
-    """The GET as it goes on the wire, signed over exactly its target (path and query).
+                   clock: Callable[[], float]) -> tuple[bytes, list[tuple[str, str]]]:
+    """The GET's target and headers as they go on the wire, signed over exactly that target.
 
     The URL is read by the same parser the guard used (urlsplit), so the host connected to, the
     Host header and the checked host cannot disagree; `target` is that checked reading.
@@ -309,34 +333,29 @@ def _build_request(url: str, request: UpstreamRequest, target: ParsedTarget,
         host_header += f":{target.port}"
     headers = [("Host", host_header), *_headers(request).items(),
                *_signature_headers(request.signing_secrets, path_and_query, clock)]
-    return httpcore2.Request("GET", httpcore2.URL(scheme=target.scheme.encode(), host=target.host.encode("ascii"),
-                                                  port=target.port, target=path_and_query.encode("ascii")),
-                             headers=headers)
+    return path_and_query.encode("ascii"), headers
 
 
-def _header(response: httpcore2.Response, name: bytes) -> str | None:
-    for key, value in response.headers:
-        if key.lower() == name:
+def _header(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> str | None:
+    for key, value in headers:  # h11 gives names in lower case
+        if key == name:
             return value.decode("latin-1")
     return None
 
 
-async def _read_body(response: httpcore2.Response) -> bytes:
-    """The raw body, refusing compression before reading and stopping at the cap."""
-    status = response.status
-    encoding = (_header(response, b"content-encoding") or "identity").strip().lower()
+def _refuse_unreadable_body(headers: Iterable[tuple[bytes, bytes]], status: int) -> None:
+    """Compression and a declared size over the cap are refused before any of the body is read."""
+    headers = list(headers)
+    encoding = (_header(headers, b"content-encoding") or "identity").strip().lower()
     if encoding not in ("", "identity"):
         # We asked for identity; inflating anyway would let a tiny gzip bomb eat the memory.
         raise _Failure(PROVIDER_BAD_RESPONSE, f"compressed answer refused (Content-Encoding: {encoding[:40]})", status)
-    if _declared_length(response) > MAX_BODY_BYTES:
+    try:
+        declared = int(_header(headers, b"content-length") or "0")
+    except ValueError:
+        declared = 0
+    if declared > MAX_BODY_BYTES:
         raise _Failure(PROVIDER_BAD_RESPONSE, f"answer larger than {MAX_BODY_BYTES} bytes", status)
-    chunks, size = [], 0
-    async for chunk in response.aiter_stream():
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise _Failure(PROVIDER_BAD_RESPONSE, f"answer larger than {MAX_BODY_BYTES} bytes", status)
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _parse(body: bytes, status: int) -> ProviderAnswer:
@@ -395,13 +414,6 @@ def _without_query(text: str) -> str:
     return text.split("?", 1)[0].split("#", 1)[0]
 
 
-def _declared_length(response: httpcore2.Response) -> int:
-    try:
-        return int(_header(response, b"content-length") or "0")
-    except ValueError:
-        return 0
-
-
 def _preview(body: bytes) -> str:
     return body.decode("utf-8", errors="replace")[:BODY_PREVIEW_CHARS]
 
@@ -423,6 +435,10 @@ def _system_ssl_context() -> ssl.SSLContext:
     return httpx2.create_ssl_context(trust_env=False)
 
 
+class ConnectFailed(Exception):
+    """No checked address took the connection (the message says why, without any secret)."""
+
+
 async def _connect(target: ParsedTarget, addresses: list[str], port: int,
                    ssl_context: ssl.SSLContext | None) -> PinnedStream:
     """A connection to the first checked address that answers, with TLS for https.
@@ -430,72 +446,47 @@ async def _connect(target: ParsedTarget, addresses: list[str], port: int,
     TLS uses the URL's host name for SNI and certificate verification: only the TCP connection
     is pinned to the addresses the guard approved.
     """
-    error: httpcore2.ConnectError | httpcore2.ConnectTimeout | None = None
+    failure: BaseException = ConnectFailed("no address to connect to")
     for address in addresses:
         try:
             stream = await _open_stream(address, port, CONNECT_TIMEOUT, None)
-        except TimeoutError:
-            error = httpcore2.ConnectTimeout("timed out")
+        except TimeoutError as error:
+            failure = error
             continue
-        except OSError as exc:
-            error = httpcore2.ConnectError(_os_error_text(exc))
+        except OSError as error:
+            failure = ConnectFailed(_os_error_text(error))
             continue
         if target.scheme == "https":
             server_name = None if target.ip is not None else target.host
             await stream.start_tls(ssl_context or _system_ssl_context(), server_hostname=server_name)
         return stream
-    raise error or httpcore2.ConnectError("no address to connect to")
+    raise failure
 
 
-class PinnedStream(httpcore2.AsyncNetworkStream):
+class PinnedStream:
     """An asyncio stream over one connected socket. The call's deadline wraps every use of it."""
 
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._reader = reader
         self._writer = writer
 
-    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        try:
-            return await self._reader.read(max_bytes)
-        except OSError as exc:
-            raise httpcore2.ReadError(_os_error_text(exc)) from exc
+    async def read(self, max_bytes: int) -> bytes:
+        return await self._reader.read(max_bytes)
 
-    async def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        try:
-            self._writer.write(buffer)
-            await self._writer.drain()
-        except OSError as exc:
-            raise httpcore2.WriteError(_os_error_text(exc)) from exc
+    async def write(self, data: bytes) -> None:
+        self._writer.write(data)
+        await self._writer.drain()
 
-    async def aclose(self) -> None:
+    def close(self) -> None:
         # No wait for the peer's goodbye: a provider that never closes must not hold the call.
         self._writer.transport.abort()
 
-    async def start_tls(
-        self,
-        ssl_context: ssl.SSLContext,
-        server_hostname: str | None = None,
-        timeout: float | None = None,
-    ) -> httpcore2.AsyncNetworkStream:
+    async def start_tls(self, ssl_context: ssl.SSLContext, server_hostname: str | None) -> None:
         try:
             await self._writer.start_tls(ssl_context, server_hostname=server_hostname)
-        except OSError as exc:  # ssl.SSLError is an OSError
-            self._writer.transport.abort()
-            raise httpcore2.ConnectError(_os_error_text(exc)) from exc
-        return self
-
-    def get_extra_info(self, info: str) -> Any:
-        if info == "ssl_object":
-            return self._writer.get_extra_info("ssl_object")
-        if info == "client_addr":
-            return self._writer.get_extra_info("sockname")
-        if info == "server_addr":
-            return self._writer.get_extra_info("peername")
-        if info == "socket":
-            return self._writer.get_extra_info("socket")
-        if info == "is_readable":
-            return self._reader.at_eof()
-        return None
+        except OSError as error:  # ssl.SSLError is an OSError
+            self.close()
+            raise ConnectFailed(_os_error_text(error)) from error
 
 
 async def _open_stream(address: str, port: int, timeout: float, options: Iterable[Any] | None) -> PinnedStream:
@@ -510,7 +501,7 @@ async def _open_stream(address: str, port: int, timeout: float, options: Iterabl
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         async with asyncio.timeout(timeout):
             await asyncio.get_running_loop().sock_connect(sock, (address, port))
-        reader, writer = await asyncio.open_connection(sock=sock)
+        reader, writer = await asyncio.open_connection(sock=sock, limit=READ_BYTES)
     except BaseException:
         sock.close()
         raise
