@@ -37,7 +37,6 @@ from sessioncloud.codes.formats import PROVIDER_ID_RE, CodeError, parse_code
 from sessioncloud.providers import linphone, ratelimit
 from sessioncloud.providers.config import (
     MISSING,
-    MISSING_MARK,
     RenderedConfig,
     config_cache,
     get_rendered_config,
@@ -130,8 +129,7 @@ def queue_for(provider_id: str | None) -> None:
     """This request's blocking work waits in its App's queue when the App is known to be served
     (its config is in memory), else in the one queue of everything else (serving/pools.py)."""
     key = provider_id.lower() if provider_id and PROVIDER_ID_RE.match(provider_id) else None
-    entry = config_cache().peek(key) if key else None
-    queue_as(key if entry is not None and entry != MISSING_MARK else UNKNOWN)
+    queue_as(key if key and config_cache().known_served(key) else UNKNOWN)
 
 
 # --- GET /providers/{providerId}/config ------------------------------------------------------

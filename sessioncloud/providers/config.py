@@ -156,6 +156,7 @@ MISSING = "missing"
 MISSING_MARK = b"-"
 VERSION_BYTES = 20  # config_version() is 20 hex digits
 GENERATION_SECONDS = 2 * CACHE_SECONDS
+SEEN_SERVED_LIMIT = 10_000  # ProviderIds a process remembers as served when it keeps no entries
 
 
 class ConfigCache:
@@ -165,6 +166,12 @@ class ConfigCache:
         """The entry for `key` (a ProviderId in lower case) held in this process's memory, found
         without any I/O; None when it is not there."""
         raise NotImplementedError
+
+    def known_served(self, key: str) -> bool:
+        """Whether this process has seen `key` (lower case) name an App that is served, known
+        without any I/O. The phone pool gives such an App a queue of its own."""
+        entry = self.peek(key)
+        return entry is not None and entry != MISSING_MARK
 
     def read(self, provider_id: str) -> bytes | None:
         raise NotImplementedError
@@ -279,6 +286,12 @@ class RedisConfigCache(ConfigCache):
         self._names = LeaseNames(f"{prefix}:cfgtier:{db}")
         self._tier = tier
         self._lease_seconds = lease_seconds or (tier.lease if tier else DEFAULT_LEASE_SECONDS)
+        # Without a tier nothing is answered from memory, but which ProviderIds were found served
+        # is still worth knowing: a bounded record, oldest first out (guesses never enter it).
+        self._seen_served: dict[str, None] = {}
+
+    def known_served(self, key: str) -> bool:
+        return key in self._seen_served or super().known_served(key)
 
     def peek(self, key: str) -> bytes | None:
         tier = self._tier
@@ -296,7 +309,21 @@ class RedisConfigCache(ConfigCache):
         tier = self._tier
         if tier is not None and tier.serving():
             return self._read_and_keep(tier, provider_id.lower(), provider_id)
-        return self._read_shared(provider_id)
+        entry = self._read_shared(provider_id)
+        if entry is not None and entry != MISSING_MARK:
+            self._remember_served(provider_id.lower())
+        return entry
+
+    def _remember_served(self, key: str) -> None:
+        seen = self._seen_served
+        if key in seen:
+            return
+        if len(seen) >= SEEN_SERVED_LIMIT:
+            try:
+                del seen[next(iter(seen))]
+            except (StopIteration, KeyError, RuntimeError):  # another thread got there first
+                pass
+        seen[key] = None
 
     def _read_and_keep(self, tier: LocalTier, key: str, provider_id: str) -> bytes | None:
         epoch = tier.epoch  # before the read: an invalidation handled meanwhile voids it
@@ -320,6 +347,8 @@ class RedisConfigCache(ConfigCache):
     def store(self, provider_id: str, generation: int, entry: bytes, seconds: int) -> None:
         keys = [f"{self._prefix}:{entry_key(provider_id)}", f"{self._prefix}:{generation_key(provider_id)}"]
         self._store(keys=keys, args=[str(generation), entry, seconds])
+        if entry != MISSING_MARK:
+            self._remember_served(provider_id.lower())
 
     def forget(self, provider_ids: list[str]) -> None:
         # Returns once no app process can still answer the old entry from its memory.

@@ -108,7 +108,7 @@ class Spy:
 
 
 @contextmanager
-def test_connection_kept() -> Iterator[None]:
+def connections_kept_for_the_test() -> Iterator[None]:
     # As Django's test client does: the test's database connection must outlive the request.
     request_started.disconnect(close_old_connections)
     request_finished.disconnect(close_old_connections)
@@ -132,7 +132,7 @@ def front_call(front: Front, method: str, path: str, body: bytes = b"", **header
     sent = {"host": "testserver", **{name.replace("_", "-"): value for name, value in headers.items()}}
     scope = Scope(method, path, Headers(list(sent.items())))
     proto = Proto(body)
-    with test_connection_kept(), blocking_on_caller_thread():
+    with connections_kept_for_the_test(), blocking_on_caller_thread():
         async_to_sync(front.__rsgi__)(scope, proto)
     assert proto.status is not None, "the front answered nothing"
     return Answer(proto.status, headers_of(proto.headers), proto.sent)
@@ -150,7 +150,7 @@ def django_call(app: Any, method: str, path: str, body: bytes = b"", **headers: 
         answer["status"] = int(status.split()[0])
         answer["headers"] = headers_of(response_headers)
 
-    with test_connection_kept():
+    with connections_kept_for_the_test():
         result = app(environ, start_response)
         content = b"".join(result)
         getattr(result, "close", lambda: None)()

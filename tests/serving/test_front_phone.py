@@ -21,9 +21,9 @@ from tests.serving.frontclient import (
     Proto,
     Scope,
     Spy,
+    connections_kept_for_the_test,
     django_call,
     front_call,
-    test_connection_kept,
 )
 
 pytestmark = pytest.mark.django_db
@@ -112,7 +112,7 @@ def concurrently(front: Front, *protos: Proto) -> None:
         scope = Scope("POST", "/api/v1/provision", Headers([("host", "testserver")]))
         await asyncio.gather(*(front.__rsgi__(scope, proto) for proto in protos))
 
-    with test_connection_kept(), blocking_on_caller_thread():
+    with connections_kept_for_the_test(), blocking_on_caller_thread():
         async_to_sync(all_of)()
 
 
