@@ -101,7 +101,12 @@ class Stream:
         asyncio.run_coroutine_threadsafe(start(), self._loop).result()
 
     def send(self, chunk: bytes) -> None:
-        asyncio.run_coroutine_threadsafe(self._transport.send_bytes(chunk), self._loop).result()
+        # The transport's methods belong to the loop's thread: called from here, even to make
+        # the awaitable, the chunk could leave before the one ahead of it.
+        async def send() -> None:
+            await self._transport.send_bytes(chunk)
+
+        asyncio.run_coroutine_threadsafe(send(), self._loop).result()
 
 
 def run_wsgi(app: WSGIApp, environ: dict[str, Any], stream: Stream) -> tuple[int, list[tuple[str, str]], bytes] | None:

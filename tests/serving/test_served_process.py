@@ -156,3 +156,14 @@ def test_a_phone_that_hangs_up_cancels_its_call_and_the_log_says_so(org):
     logged = ProvisioningLogEntry.objects.get(device_id="hangs-up")
     assert (logged.outcome, logged.error_code) == ("cancelled", "client_disconnected")
     assert logged_after < 2.0  # as soon as the phone was gone, not when the provider answered (3 s)
+
+
+def test_a_streamed_answer_arrives_whole(org):
+    # Static files are streamed by Django in blocks of a few KiB: every block must reach the client.
+    stylesheet = ROOT / "sessioncloud" / "portal" / "static" / "portal" / "portal.css"
+    with server_process() as server, urlopen(f"{server.base}/static/portal/portal.css", timeout=30) as response:  # noqa: S310
+        received, length = response.read(), response.headers["Content-Length"]
+
+    assert stylesheet.stat().st_size > 3 * 4096
+    assert (len(received), int(length)) == (stylesheet.stat().st_size, stylesheet.stat().st_size)
+    assert received == stylesheet.read_bytes()
