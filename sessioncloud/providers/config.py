@@ -353,11 +353,14 @@ class RedisConfigCache(ConfigCache):
     def forget(self, provider_ids: list[str]) -> None:
         # Returns once no app process can still answer the old entry from its memory.
         keys = [(f"{self._prefix}:{generation_key(pid)}", f"{self._prefix}:{entry_key(pid)}") for pid in provider_ids]
+        for pid in provider_ids:
+            self._seen_served.pop(pid.lower(), None)
         invalidate(self._client, self._names, keys, [pid.lower() for pid in provider_ids],
                    self._lease_seconds, GENERATION_SECONDS)
 
     def forget_everything(self) -> None:
         """After the whole cache was cleared: no process may keep anything in memory either."""
+        self._seen_served.clear()
         invalidate(self._client, self._names, [], [ALL], self._lease_seconds, GENERATION_SECONDS)
 
 
