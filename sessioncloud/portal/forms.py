@@ -13,7 +13,6 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from sessioncloud.accounts.models import Role
-from sessioncloud.api.manage.devices import OUTCOMES
 from sessioncloud.lib.sipmedia import AUDIO_CODECS, VIDEO_CODECS
 from sessioncloud.providers.enduserfields import (
     BODY_FIELDS,
@@ -31,7 +30,7 @@ from sessioncloud.providers.endusers import (
     valid_external_id,
 )
 from sessioncloud.providers.logos import LogoError, store_logo
-from sessioncloud.providers.models import App, EndUser, Logo, Transport
+from sessioncloud.providers.models import LOG_OUTCOMES, App, EndUser, Logo, Transport
 from sessioncloud.providers.outbound import check_provisioning_url
 from sessioncloud.providers.tokens import MAX_USES as MAX_TOKEN_USES
 from sessioncloud.providers.validators import (
@@ -528,7 +527,8 @@ def _start_of(day: date) -> datetime:
 
 
 class LogFilterForm(DateRangeForm):
-    outcome = forms.ChoiceField(choices=[("", "Any outcome"), *((o, o) for o in OUTCOMES)], required=False)
+    outcome = forms.ChoiceField(choices=[("", "Any outcome"), *((o, o) for o in LOG_OUTCOMES)],
+                                required=False)
     username = forms.CharField(max_length=256, required=False)
     device = forms.CharField(label="Device id", max_length=128, required=False)
     field_order = ["outcome", "username", "device", "since", "until"]
