@@ -7,6 +7,8 @@ from typing import Any
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
+from sessioncloud.lib.errorbody import error_body
+
 API_PREFIX = "/api/"
 
 
@@ -19,13 +21,6 @@ class ApiError(Exception):
         self.message = message
         self.fields = fields
         self.headers = headers or {}
-
-
-def error_body(code: str, message: str, fields: dict[str, str] | None = None) -> dict[str, Any]:
-    error: dict[str, Any] = {"code": code, "message": message}
-    if fields is not None:
-        error["fields"] = fields
-    return {"error": error}
 
 
 def error_response(status: int, code: str, message: str, *, fields: dict[str, str] | None = None,

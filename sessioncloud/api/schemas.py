@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import itertools
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -13,10 +13,18 @@ from pydantic import (
     ModelWrapValidatorHandler,
     PrivateAttr,
     ValidationError,
+    create_model,
     model_validator,
 )
 
 from sessioncloud.api.errors import describe_field_error, json_path
+from sessioncloud.providers.enduserfields import (
+    BODY_FIELDS,
+    GROUPS,
+    CredentialGroup,
+    EndUserField,
+    FieldKind,
+)
 
 Transport = Literal["UDP", "TCP", "TLS"]
 FlagValue = Literal["Enabled", "Disabled"]
@@ -280,33 +288,38 @@ class AppDeletedOut(BaseModel):
 # --- Management API: end users, tokens, devices, log ------------------------------------------
 
 
-class EndUserSipIn(Strict):
-    sipusername: str = Field(min_length=1, max_length=256)
-    sippassword: str | None = Field(default=None, max_length=256)
-    subdomain: str | None = Field(default=None, max_length=256)
-    authusername: str | None = Field(default=None, max_length=256)
-    transport: Transport | None = None
-    srtp: FlagValue | None = None
-    messaging: FlagValue | None = None
-    video: FlagValue | None = None
-    callrecording: FlagValue | None = None
-    sippasswordSet: bool | None = None  # read-only
+def _body_field(field: EndUserField) -> tuple[Any, Any]:
+    """The type and the limits of an end-user field in a request body."""
+    if field.kind == FieldKind.USERNAME:  # present whenever its object is
+        return str, Field(min_length=1, max_length=field.max_length)
+    if field.kind == FieldKind.TRANSPORT:
+        return Transport | None, None
+    if field.kind == FieldKind.FLAG:
+        return FlagValue | None, None
+    return str | None, Field(default=None, max_length=field.max_length)
 
 
-class EndUserProvisioningIn(Strict):
-    username: str = Field(min_length=1, max_length=256)
-    password: str | None = Field(default=None, max_length=256)
-    passwordSet: bool | None = None  # read-only
+def _credentials_body(group: CredentialGroup) -> type[Strict]:
+    fields = {field.key: _body_field(field) for field in group.fields}
+    fields[group.password_set_key] = (bool | None, None)  # read-only
+    return create_model(f"EndUser{group.key.capitalize()}In", __base__=Strict, **fields)
 
 
-class EndUserIn(Strict):
-    displayName: str | None = Field(default=None, max_length=200)
-    email: str | None = Field(default=None, max_length=254)
-    sip: EndUserSipIn | None = None
-    provisioning: EndUserProvisioningIn | None = None
-    externalId: str | None = None  # read-only (the path names it)
-    created: str | None = None
-    updated: str | None = None
+def _end_user_body() -> type[Strict]:
+    return create_model(
+        "EndUserIn", __base__=Strict,
+        **{field.path: _body_field(field) for field in BODY_FIELDS},
+        **{group.key: (_credentials_body(group) | None, None) for group in GROUPS},
+        externalId=(str | None, None),  # read-only (the path names it)
+        created=(str | None, None),
+        updated=(str | None, None),
+    )
+
+
+if TYPE_CHECKING:  # built from the field declarations; to a type checker, a body like the others
+    EndUserIn = Strict
+else:
+    EndUserIn = _end_user_body()
 
 
 class EndUserOut(BaseModel):

@@ -1,7 +1,8 @@
 """End-user CSV files: the columns, reading an upload, writing an export (docs/csv.md).
 
-Framework-free: this module knows the file format only. What a row means for an App (which
-users it creates or changes, which values are refused) is decided in `imports.py`.
+Framework-free: this module knows the file format only; its columns are the end-user fields
+(`providers/enduserfields.py`). What a row means for an App (which users it creates or
+changes, which values are refused) is decided in `imports.py`.
 """
 
 from __future__ import annotations
@@ -12,19 +13,13 @@ import io
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-COLUMNS = (
-    "external_id", "display_name", "email",
-    "sip_username", "sip_password", "subdomain", "auth_username", "transport",
-    "srtp", "messaging", "video", "callrecording",
-    "provisioning_username", "provisioning_password",
-)
-PASSWORD_COLUMNS = ("sip_password", "provisioning_password")
-# The management API's JSON names, so a file made from its answers is accepted as it is.
-ALIASES = {
-    "externalid": "external_id", "displayname": "display_name", "sipusername": "sip_username",
-    "sippassword": "sip_password", "authusername": "auth_username",
-    "provisioningusername": "provisioning_username", "provisioningpassword": "provisioning_password",
-}
+from sessioncloud.providers.enduserfields import FIELDS, SECRET_NAMES
+
+COLUMNS = tuple(field.name for field in FIELDS)
+PASSWORD_COLUMNS = SECRET_NAMES
+# Any column's name without its underscores: the management API's JSON names ("externalId",
+# "sipusername") come out as that too, so a file made from its answers is accepted as it is.
+ALIASES = {column.replace("_", ""): column for column in COLUMNS}
 MAX_BYTES = 10 * 1024 * 1024
 MAX_ROWS = 50_000
 # Spreadsheets run a cell that starts with one of these as a formula (OWASP "CSV injection").

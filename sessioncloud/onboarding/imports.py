@@ -19,21 +19,15 @@ from django.utils import timezone
 
 from sessioncloud.onboarding.audit import record_audits
 from sessioncloud.onboarding.csvfile import COLUMNS, PASSWORD_COLUMNS, CsvFile, CsvRow
-from sessioncloud.providers.endusers import enduser_json, valid_external_id
+from sessioncloud.providers.enduserfields import FIELD_NAMED, GROUPS, PROVISIONING, SIP, FieldKind
+from sessioncloud.providers.endusers import EXTERNAL_ID_MESSAGE, enduser_json, valid_external_id
 from sessioncloud.providers.models import App, EndUser
 from sessioncloud.providers.validators import validate_provisioning_username
 
 FIELDS = COLUMNS[1:]  # every column but external_id is an EndUser field of the same name
-SIP_GROUP = ("sip_username", "sip_password", "subdomain", "auth_username", "transport",
-             "srtp", "messaging", "video", "callrecording")
-PROVISIONING_GROUP = ("provisioning_username", "provisioning_password")
-FLAGS = ("srtp", "messaging", "video", "callrecording")
-MAX_LENGTH = {"external_id": 100, "display_name": 200, "email": 254}
-CREDENTIAL_MAX_LENGTH = 256
 WRITE_BATCH = 200
 LOOKUP_BATCH = 500
 
-EXTERNAL_ID_MESSAGE = "Use 1 to 100 letters, digits and . _ @ + - (starting with a letter or digit)."
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _email_is_valid = EmailValidator()
 
@@ -112,32 +106,32 @@ def _external_id_error(external_id: str, lines: list[int], line: int) -> str | N
 
 
 def _normalised(column: str, value: str) -> str:
-    if column == "transport" and value.upper() in ("UDP", "TCP", "TLS"):
-        return value.upper()
-    if column in FLAGS and value.lower() in ("enabled", "disabled"):
-        return value.capitalize()
-    return value
+    """A choice in any case, as it is stored ("tcp" is TCP, "enabled" is Enabled)."""
+    spelled = {choice.lower(): choice for choice in FIELD_NAMED[column].choices}
+    return spelled.get(value.lower(), value)
 
 
 def _value_errors(values: dict[str, str]) -> dict[str, str]:
     errors: dict[str, str] = {}
     for column, value in values.items():
-        limit = MAX_LENGTH.get(column, CREDENTIAL_MAX_LENGTH)
-        if column == "external_id" or not value:
+        field = FIELD_NAMED[column]
+        if field.kind == FieldKind.EXTERNAL_ID or not value:
             continue
         if _CONTROL.search(value):
             errors[column] = "Must not contain line breaks or control characters."
-        elif len(value) > limit:
-            errors[column] = f"Use at most {limit} characters."
-        elif column == "email" and not _is_email(value):
+        elif len(value) > field.max_length:
+            errors[column] = f"Use at most {field.max_length} characters."
+        elif field.kind == FieldKind.EMAIL and not _is_email(value):
             errors[column] = "Enter a valid email address."
-        elif column == "transport" and value not in ("UDP", "TCP", "TLS"):
-            errors[column] = "Use UDP, TCP or TLS, or leave it empty."
-        elif column in FLAGS and value not in ("Enabled", "Disabled"):
-            errors[column] = "Use Enabled or Disabled, or leave it empty."
-        elif column == "provisioning_username" and (problem := _username_error(value)):
+        elif field.choices and value not in field.choices:
+            errors[column] = _choice_error(field.choices)
+        elif field == PROVISIONING.username and (problem := _username_error(value)):
             errors[column] = problem
     return errors
+
+
+def _choice_error(choices: tuple[str, ...]) -> str:
+    return f"Use {', '.join(choices[:-1])} or {choices[-1]}, or leave it empty."
 
 
 def _username_error(value: str) -> str | None:
@@ -159,20 +153,19 @@ def _is_email(value: str) -> bool:
 
 def _credential_errors(values: dict[str, str], target: dict[str, str]) -> dict[str, str]:
     errors: dict[str, str] = {}
-    for username, password, group, kind in (
-        ("sip_username", "sip_password", SIP_GROUP, "SIP"),
-        ("provisioning_username", "provisioning_password", PROVISIONING_GROUP, "provisioning"),
-    ):
+    for group in GROUPS:
+        username, password = group.username.name, group.password.name
+        columns = [field.name for field in group.fields]
         if target[username]:
             if not target[password]:
                 errors[password] = "This field is required."
             continue
-        if any(values.get(column) for column in group):
-            errors[username] = f"Give a {kind} username for the {kind} settings in this row."
-        for column in group:
+        if any(values.get(column) for column in columns):
+            errors[username] = f"Give a {group.label} username for the {group.label} settings in this row."
+        for column in columns:
             target[column] = ""  # no username, no credentials of that kind
-    if not (target["sip_username"] or target["provisioning_username"]) and not errors:
-        errors["sip_username"] = "Give SIP credentials, provisioning credentials, or both."
+    if not any(target[group.username.name] for group in GROUPS) and not errors:
+        errors[SIP.username.name] = "Give SIP credentials, provisioning credentials, or both."
     return errors
 
 

@@ -13,16 +13,24 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from sessioncloud.accounts.models import Role
-from sessioncloud.api.manage.devices import OUTCOMES
 from sessioncloud.lib.sipmedia import AUDIO_CODECS, VIDEO_CODECS
+from sessioncloud.providers.enduserfields import (
+    BODY_FIELDS,
+    GROUPS,
+    PROVISIONING,
+    SIP,
+    EndUserField,
+    FieldKind,
+)
+from sessioncloud.providers.enduserfields import FIELDS as END_USER_FIELDS
 from sessioncloud.providers.endusers import (
-    SIP_FIELDS,
+    EXTERNAL_ID_MESSAGE,
     model_field_errors,
     replace_from_body,
     valid_external_id,
 )
 from sessioncloud.providers.logos import LogoError, store_logo
-from sessioncloud.providers.models import App, EndUser, Flag, Logo, Transport
+from sessioncloud.providers.models import LOG_OUTCOMES, App, EndUser, Logo, Transport
 from sessioncloud.providers.outbound import check_provisioning_url
 from sessioncloud.providers.tokens import MAX_USES as MAX_TOKEN_USES
 from sessioncloud.providers.validators import (
@@ -372,6 +380,9 @@ class OrganizationForm(forms.Form):
 # --- End users, setup links, the provisioning log and the test bench ---------------------------
 
 APP_DEFAULT = ("", "As the App's SIP profile")
+# What the form says when a group's settings are given without its username.
+USERNAME_MISSING = {SIP.key: "Give the SIP username, or leave every SIP field empty.",
+                    PROVISIONING.key: "Give the provisioning username too."}
 
 
 def _password_input() -> forms.PasswordInput:
@@ -379,85 +390,79 @@ def _password_input() -> forms.PasswordInput:
     return forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"})
 
 
+def _form_field(field: EndUserField) -> forms.Field:
+    """The portal's input for an end-user field (the model's validators check the value on saving)."""
+    if field.choices:
+        return forms.ChoiceField(label=field.label, choices=[APP_DEFAULT, *((v, v) for v in field.choices)],
+                                 required=False)
+    form_field = forms.EmailField if field.kind == FieldKind.EMAIL else forms.CharField
+    return form_field(label=field.label, max_length=field.max_length, help_text=field.help_text,
+                      required=field.kind == FieldKind.EXTERNAL_ID,
+                      widget=_password_input() if field.secret else None)
+
+
 class EndUserForm(forms.Form):
     """An end user's fields; saving goes through the same rules as the management API's PUT."""
 
-    external_id = forms.CharField(
-        label="External id", max_length=100,
-        help_text="Your id for this user, for example a customer number: letters, digits and . _ @ + -, "
-                  "starting with a letter or digit. It cannot be changed later.")
-    display_name = forms.CharField(label="Display name", max_length=200, required=False)
-    email = forms.EmailField(label="E-mail", max_length=254, required=False,
-                             help_text="Where setup e-mails go.")
-    sip_username = forms.CharField(label="SIP username", max_length=256, required=False)
-    sip_password = forms.CharField(label="SIP password", max_length=256, required=False, widget=_password_input())
-    subdomain = forms.CharField(max_length=256, required=False,
-                                help_text="Optional: a subdomain of the App's domain, or a full domain.")
-    auth_username = forms.CharField(label="Auth username", max_length=256, required=False,
-                                    help_text="Optional; the SIP username when empty.")
-    transport = forms.ChoiceField(choices=[APP_DEFAULT, *((v, v) for v in Transport.values)], required=False)
-    srtp = forms.ChoiceField(label="SRTP", choices=[APP_DEFAULT, *Flag.choices], required=False)
-    messaging = forms.ChoiceField(choices=[APP_DEFAULT, *Flag.choices], required=False)
-    video = forms.ChoiceField(choices=[APP_DEFAULT, *Flag.choices], required=False)
-    callrecording = forms.ChoiceField(label="Call recording", choices=[APP_DEFAULT, *Flag.choices], required=False)
-    provisioning_username = forms.CharField(label="Provisioning username", max_length=256, required=False)
-    provisioning_password = forms.CharField(label="Provisioning password", max_length=256, required=False,
-                                            widget=_password_input())
-
-    SIP_FIELD_NAMES: ClassVar[tuple[str, ...]] = tuple(SIP_FIELDS.values())
     # The management API's JSON paths (which the shared rules report errors under) -> fields.
-    FIELD_OF_PATH: ClassVar[dict[str, str]] = {
-        "displayName": "display_name", "email": "email", "externalId": "external_id",
-        **{f"sip.{key}": field for key, field in SIP_FIELDS.items()},
-        "sip.sippassword": "sip_password", "provisioning.username": "provisioning_username",
-        "provisioning.password": "provisioning_password",
-    }
+    FIELD_OF_PATH: ClassVar[dict[str, str]] = {field.path: field.name for field in END_USER_FIELDS}
 
     def __init__(self, *args: Any, app: App, end_user: EndUser | None = None, **kwargs: Any) -> None:
         if end_user is not None:
             kwargs.setdefault("initial", {
-                name: getattr(end_user, name) for name in self.base_fields
-                if name not in ("external_id", "sip_password", "provisioning_password")
+                field.name: getattr(end_user, field.name) for field in END_USER_FIELDS
+                if field.kind != FieldKind.EXTERNAL_ID and not field.secret
             })
         super().__init__(*args, **kwargs)
         self.app, self.end_user = app, end_user
         if end_user is not None:
             del self.fields["external_id"]  # the key of the API and of every link to this user
-            for name, is_set in (("sip_password", end_user.sip_password),
-                                 ("provisioning_password", end_user.provisioning_password)):
-                if is_set:
-                    self.fields[name].help_text = "A password is set. Leave blank to keep it; it is never shown."
+            for group in GROUPS:
+                if getattr(end_user, group.password.name):
+                    self.fields[group.password.name].help_text = \
+                        "A password is set. Leave blank to keep it; it is never shown."
+
+    @property
+    def sip_credential_fields(self) -> list[forms.BoundField]:
+        return [self[field.name] for field in SIP.fields if not field.choices]
+
+    @property
+    def sip_option_fields(self) -> list[forms.BoundField]:
+        """Transport and features: the App's settings apply unless one is chosen here."""
+        return [self[field.name] for field in SIP.fields if field.choices]
+
+    @property
+    def sip_options_chosen(self) -> bool:
+        return any(bound.value() for bound in self.sip_option_fields)
+
+    @property
+    def provisioning_fields(self) -> list[forms.BoundField]:
+        return [self[field.name] for field in PROVISIONING.fields]
 
     def clean_external_id(self) -> str:
         external_id = self.cleaned_data["external_id"].strip()
         if not valid_external_id(external_id):
-            raise ValidationError("Use 1 to 100 letters, digits and . _ @ + - (starting with a letter or digit).")
+            raise ValidationError(EXTERNAL_ID_MESSAGE)
         if EndUser.objects.filter(app=self.app, external_id=external_id).exists():
             raise ValidationError("This App already has an end user with this id.")
         return external_id
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
-        sip_given = any(data.get(name) for name in (*self.SIP_FIELD_NAMES, "sip_password"))
-        if sip_given and not data.get("sip_username"):
-            self.add_error("sip_username", "Give the SIP username, or leave every SIP field empty.")
-        if data.get("provisioning_password") and not data.get("provisioning_username"):
-            self.add_error("provisioning_username", "Give the provisioning username too.")
+        for group in GROUPS:
+            username = group.username.name
+            if any(data.get(field.name) for field in group.fields) and not data.get(username):
+                self.add_error(username, USERNAME_MISSING[group.key])
         return data
 
     def body(self) -> dict[str, Any]:
         """The cleaned form as a management API body (blank passwords keep the stored ones)."""
         data = self.cleaned_data
-        sip = None
-        if data.get("sip_username"):
-            sip = {key: data.get(field) or None for key, field in SIP_FIELDS.items()}
-            sip["sippassword"] = data.get("sip_password") or None
-        provisioning = None
-        if data.get("provisioning_username"):
-            provisioning = {"username": data["provisioning_username"],
-                            "password": data.get("provisioning_password") or None}
-        return {"displayName": data.get("display_name") or None, "email": data.get("email") or None,
-                "sip": sip, "provisioning": provisioning}
+        body: dict[str, Any] = {field.path: data.get(field.name) or None for field in BODY_FIELDS}
+        for group in GROUPS:
+            section = {field.key: data.get(field.name) or None for field in group.fields}
+            body[group.key] = section if data.get(group.username.name) else None
+        return body
 
     def disable(self) -> None:
         for field in self.fields.values():
@@ -474,6 +479,11 @@ class EndUserForm(forms.Form):
             field = self.FIELD_OF_PATH.get(path)
             self.add_error(field if field in self.fields else None, message)
         return not errors
+
+
+# The fields, in the declaration's order, as if written out in the class body (Django copies
+# base_fields into each form it makes).
+EndUserForm.base_fields.update({field.name: _form_field(field) for field in END_USER_FIELDS})
 
 
 class EndUserSearchForm(forms.Form):
@@ -517,7 +527,8 @@ def _start_of(day: date) -> datetime:
 
 
 class LogFilterForm(DateRangeForm):
-    outcome = forms.ChoiceField(choices=[("", "Any outcome"), *((o, o) for o in OUTCOMES)], required=False)
+    outcome = forms.ChoiceField(choices=[("", "Any outcome"), *((o, o) for o in LOG_OUTCOMES)],
+                                required=False)
     username = forms.CharField(max_length=256, required=False)
     device = forms.CharField(label="Device id", max_length=128, required=False)
     field_order = ["outcome", "username", "device", "since", "until"]

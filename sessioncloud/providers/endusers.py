@@ -10,15 +10,12 @@ from pydantic import ValidationError as PydanticValidationError
 
 from sessioncloud.codes.formats import CodeError, encode_external, encode_local
 from sessioncloud.lib.sipaccount import AccountError, SipAccount, describe_validation_error
+from sessioncloud.providers.enduserfields import BODY_FIELDS, FIELDS, GROUPS, SIP, CredentialGroup
 from sessioncloud.providers.models import EndUser, Kind
 
 EXTERNAL_ID_RE = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9._@+-]{0,99}\Z")
-SIP_FIELDS = {  # JSON key -> model field
-    "sipusername": "sip_username", "subdomain": "subdomain", "authusername": "auth_username",
-    "transport": "transport", "srtp": "srtp", "messaging": "messaging", "video": "video",
-    "callrecording": "callrecording",
-}
-SECRET_FIELDS = ("sip_password", "provisioning_password")
+EXTERNAL_ID_MESSAGE = "Use 1 to 100 letters, digits and . _ @ + - (starting with a letter or digit)."
+PATH_OF_FIELD = {field.name: field.path for field in FIELDS}
 
 
 def valid_external_id(value: str) -> bool:
@@ -26,22 +23,22 @@ def valid_external_id(value: str) -> bool:
 
 
 def enduser_json(user: EndUser) -> dict[str, Any]:
-    sip = None
-    if user.has_sip:
-        sip = {key: getattr(user, field) or None for key, field in SIP_FIELDS.items()}
-        sip["sippasswordSet"] = bool(user.sip_password)
-    provisioning = None
-    if user.has_provisioning:
-        provisioning = {"username": user.provisioning_username, "passwordSet": bool(user.provisioning_password)}
     return {
         "externalId": user.external_id,
-        "displayName": user.display_name or None,
-        "email": user.email or None,
-        "sip": sip,
-        "provisioning": provisioning,
+        **{field.path: getattr(user, field.name) or None for field in BODY_FIELDS},
+        **{group.key: _group_json(user, group) for group in GROUPS},
         "created": user.created.isoformat(),
         "updated": user.updated.isoformat(),
     }
+
+
+def _group_json(user: EndUser, group: CredentialGroup) -> dict[str, Any] | None:
+    if not getattr(user, group.username.name):
+        return None
+    answer: dict[str, Any] = {field.key: getattr(user, field.name) or None
+                              for field in group.fields if not field.secret}
+    answer[group.password_set_key] = bool(getattr(user, group.password.name))
+    return answer
 
 
 def replace_from_body(user: EndUser, body: dict[str, Any]) -> dict[str, str]:
@@ -51,36 +48,27 @@ def replace_from_body(user: EndUser, body: dict[str, Any]) -> dict[str, str]:
     sent back as a PUT.
     """
     errors: dict[str, str] = {}
-    user.display_name = body.get("displayName") or ""
-    user.email = body.get("email") or ""
-    sip = body.get("sip")
-    for key, field in SIP_FIELDS.items():
-        setattr(user, field, (sip or {}).get(key) or "")
-    if sip is None:
-        user.sip_password = ""
-    elif sip.get("sippassword") is not None:
-        user.sip_password = sip["sippassword"]
-    elif not user.sip_password:
-        errors["sip.sippassword"] = "This field is required."
-    provisioning = body.get("provisioning")
-    user.provisioning_username = (provisioning or {}).get("username") or ""
-    if provisioning is None:
-        user.provisioning_password = ""
-    elif provisioning.get("password") is not None:
-        user.provisioning_password = provisioning["password"]
-    elif not user.provisioning_password:
-        errors["provisioning.password"] = "This field is required."
-    if sip is None and provisioning is None:
-        errors["sip"] = "Give SIP credentials, provisioning credentials, or both."
+    for field in BODY_FIELDS:
+        setattr(user, field.name, body.get(field.path) or "")
+    for group in GROUPS:
+        section = body.get(group.key)
+        for field in group.fields:
+            if not field.secret:
+                setattr(user, field.name, (section or {}).get(field.key) or "")
+        password = group.password
+        if section is None:
+            setattr(user, password.name, "")
+        elif section.get(password.key) is not None:
+            setattr(user, password.name, section[password.key])
+        elif not getattr(user, password.name):
+            errors[password.path] = "This field is required."
+    if all(body.get(group.key) is None for group in GROUPS):
+        errors[SIP.key] = "Give SIP credentials, provisioning credentials, or both."
     return errors
 
 
 def model_field_errors(error: ValidationError) -> dict[str, str]:
-    paths = {"display_name": "displayName", "email": "email", "external_id": "externalId",
-             **{field: f"sip.{key}" for key, field in SIP_FIELDS.items()},
-             "sip_password": "sip.sippassword", "provisioning_username": "provisioning.username",
-             "provisioning_password": "provisioning.password"}
-    return {paths.get(field, field): messages[0] for field, messages in error.message_dict.items()}
+    return {PATH_OF_FIELD.get(field, field): messages[0] for field, messages in error.message_dict.items()}
 
 
 def sip_account(user: EndUser) -> SipAccount:
@@ -88,10 +76,9 @@ def sip_account(user: EndUser) -> SipAccount:
 
     AccountError names a credential no account can carry (stored before values were checked).
     """
-    data = {"sipusername": user.sip_username, "sippassword": user.sip_password}
-    for key, field in SIP_FIELDS.items():
-        if key != "sipusername" and getattr(user, field):
-            data[key] = getattr(user, field)
+    # The account format names SIP settings as the management API does; unset ones stay out.
+    data = {field.key: getattr(user, field.name) for field in SIP.fields
+            if getattr(user, field.name) or field in (SIP.username, SIP.password)}
     try:
         account = SipAccount.model_validate(data)
     except PydanticValidationError as error:

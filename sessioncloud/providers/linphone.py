@@ -34,8 +34,8 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from pydantic import ValidationError
 
-from sessioncloud.api.errors import error_body
 from sessioncloud.codes.formats import PROVIDER_ID_RE, is_valid_token
+from sessioncloud.lib.errorbody import error_body
 from sessioncloud.lib.sipaccount import SipAccount
 from sessioncloud.providers import ratelimit
 from sessioncloud.providers.config import load_enabled_app

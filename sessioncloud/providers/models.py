@@ -446,6 +446,10 @@ class Device(models.Model):
         return self.device_id
 
 
+# What a provisioning log row's outcome can be; the log is filtered by these in the portal and the API.
+LOG_OUTCOMES = ("ok", "rejected", "failed", "deactivated", "rate_limited")
+
+
 class ProvisioningLogEntry(models.Model):
     """One row per phone API call that provisions. Never a password."""
 

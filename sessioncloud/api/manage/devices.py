@@ -10,11 +10,10 @@ from sessioncloud.api.errors import ApiError
 from sessioncloud.api.manage import router
 from sessioncloud.api.manage.common import app_for, audit, invalid, page_bounds
 from sessioncloud.api.schemas import DeviceOut, ErrorOut, LogEntryOut, TestBenchIn, TestBenchOut
-from sessioncloud.providers.models import Device, DeviceStatus, ProvisioningLogEntry
+from sessioncloud.providers.models import LOG_OUTCOMES, Device, DeviceStatus, ProvisioningLogEntry
 from sessioncloud.providers.provision import test_bench
 
 ERRORS = {401: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut}
-OUTCOMES = ("ok", "rejected", "failed", "deactivated", "rate_limited")
 
 
 def device_json(device: Device) -> dict:
@@ -64,8 +63,8 @@ def deactivate_device(request: HttpRequest, provider_id: str, device_id: str) ->
 def provisioning_log(request: HttpRequest, provider_id: str, outcome: Query[str | None] = None,
                      limit: int = 100) -> list[dict]:
     app = app_for(request, provider_id)
-    if outcome is not None and outcome not in OUTCOMES:
-        raise invalid({"outcome": f"Use one of: {', '.join(OUTCOMES)}."})
+    if outcome is not None and outcome not in LOG_OUTCOMES:
+        raise invalid({"outcome": f"Use one of: {', '.join(LOG_OUTCOMES)}."})
     page = page_bounds(limit)
     entries = ProvisioningLogEntry.objects.filter(app=app)
     if outcome:

@@ -17,6 +17,7 @@ from sessioncloud.api.schemas import CodeOut, EndUserIn, EndUserOut, ErrorOut
 from sessioncloud.codes.formats import CodeError
 from sessioncloud.codes.qr import render_png, render_svg
 from sessioncloud.providers.endusers import (
+    EXTERNAL_ID_MESSAGE,
     enduser_json,
     external_code,
     local_code,
@@ -53,7 +54,7 @@ def list_end_users(request: HttpRequest, provider_id: str, limit: int = 100, off
 def put_end_user(request: HttpRequest, provider_id: str, external_id: str, payload: EndUserIn) -> HttpResponse:
     app = app_for(request, provider_id)
     if not valid_external_id(external_id):
-        raise invalid({"externalId": "Use 1 to 100 letters, digits and . _ @ + - (starting with a letter or digit)."})
+        raise invalid({"externalId": EXTERNAL_ID_MESSAGE})
     user = EndUser.objects.filter(app=app, external_id=external_id).first()
     created = user is None
     user = user or EndUser(app=app, external_id=external_id)
