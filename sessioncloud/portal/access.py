@@ -15,10 +15,9 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import User
 from django.core.paginator import Page, Paginator
-from django.db.models import F, Q, QuerySet
+from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.utils import timezone
 
 from sessioncloud.accounts import tenancy
 from sessioncloud.accounts.models import (
@@ -37,6 +36,7 @@ from sessioncloud.providers.models import (
     ProvisioningLogEntry,
     SetupToken,
 )
+from sessioncloud.providers.tokens import with_status
 
 SESSION_ORG_KEY = "portal_org"
 AUDIT_PAGE_SIZE = 50
@@ -167,16 +167,7 @@ def tokens_of(app: App) -> QuerySet[SetupToken]:
 
 
 def tokens_with_status(app: App, status: str) -> QuerySet[SetupToken]:
-    """The App's tokens that providers.tokens.token_status() would call `status`, as a query."""
-    now = timezone.now()
-    live_and_unused = Q(revoked__isnull=True, uses__lt=F("max_uses"))
-    conditions = {
-        "pending": live_and_unused & Q(expires__gt=now),
-        "used": Q(revoked__isnull=True, uses__gte=F("max_uses")),
-        "expired": live_and_unused & Q(expires__lte=now),
-        "revoked": Q(revoked__isnull=False),
-    }
-    return tokens_of(app).filter(conditions[status])
+    return tokens_of(app).filter(with_status(status))
 
 
 def token_for_user(request: HttpRequest, app: App, token_id: int) -> SetupToken:

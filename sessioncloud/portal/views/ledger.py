@@ -24,9 +24,7 @@ from sessioncloud.portal.access import (
 from sessioncloud.portal.confirm import ONLY_EDITORS, Confirmation, confirmation_page
 from sessioncloud.portal.forms import LogFilterForm
 from sessioncloud.providers.models import App, Device, DeviceStatus
-from sessioncloud.providers.tokens import revoke, token_status
-
-TOKEN_STATUSES = ("pending", "used", "expired", "revoked")
+from sessioncloud.providers.tokens import TOKEN_STATUSES, revoke, token_status
 
 
 @org_required
