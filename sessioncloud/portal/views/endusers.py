@@ -28,7 +28,12 @@ from sessioncloud.portal.access import (
 )
 from sessioncloud.portal.forms import EndUserForm, EndUserSearchForm, SetupLinkForm
 from sessioncloud.providers import linphone
-from sessioncloud.providers.endusers import enduser_json, external_code, fitting_formats, local_code
+from sessioncloud.providers.endusers import (
+    enduser_audit_view,
+    external_code,
+    fitting_formats,
+    local_code,
+)
 from sessioncloud.providers.models import App, EndUser
 from sessioncloud.providers.setup import setup_page_url
 from sessioncloud.providers.tokens import IssuedToken, TokenRequestError, issue_token, token_status
@@ -74,7 +79,7 @@ def end_user_edit(request: HttpRequest, provider_id: str, external_id: str) -> H
     user = end_user_for_user(app, external_id)
     form = EndUserForm(request.POST if request.method == "POST" else None, app=app, end_user=user)
     if form.is_bound and form.is_valid():
-        before = audit_view(user)
+        before = enduser_audit_view(user)
         if form.apply_to(user) and _saved(form, user, request, "enduser.update", before):
             messages.success(request, "Your changes are saved.")
             return redirect("portal:end_user", provider_id=app.provider_id, external_id=user.external_id)
@@ -94,7 +99,7 @@ def _saved(form: EndUserForm, user: EndUser, request: HttpRequest, action: str, 
     try:
         with transaction.atomic():  # the change and its audit entry, or neither
             user.save()
-            after = audit_view(user)
+            after = enduser_audit_view(user)
             if typed:
                 after["passwordsTyped"] = typed  # a new password shows in no other key: say one was set
             record_audit(request.org, request.user.email, action, user, before, after)  # type: ignore[attr-defined]
@@ -104,14 +109,6 @@ def _saved(form: EndUserForm, user: EndUser, request: HttpRequest, action: str, 
     return True
 
 
-def audit_view(user: EndUser) -> dict[str, Any]:
-    """What the audit log keeps of an end user: the API's view (passwords only as set), no times."""
-    view = enduser_json(user)
-    view.pop("created")
-    view.pop("updated")
-    return view
-
-
 @org_required
 def end_user_delete(request: HttpRequest, provider_id: str, external_id: str) -> HttpResponse:
     app = app_for_user(request, provider_id)
@@ -119,7 +116,7 @@ def end_user_delete(request: HttpRequest, provider_id: str, external_id: str) ->
     if request.method == "POST":
         with transaction.atomic():
             record_audit(request.org, request.user.email, "enduser.delete", user,  # type: ignore[attr-defined]
-                         audit_view(user), None)
+                         enduser_audit_view(user), None)
             user.delete()
         messages.success(request, f"Deleted the end user {external_id}.")
         return redirect("portal:end_users", provider_id=app.provider_id)
