@@ -13,10 +13,10 @@ from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
-from sessioncloud.accounts.models import record_audit
 from sessioncloud.codes.formats import CodeError
 from sessioncloud.codes.qr import render_png, render_svg
 from sessioncloud.onboarding.mailing import mail_server_configured, send_setup_emails
+from sessioncloud.portal import auditlog
 from sessioncloud.portal.access import (
     app_for_user,
     end_user_for_user,
@@ -102,7 +102,7 @@ def _saved(form: EndUserForm, user: EndUser, request: HttpRequest, action: str, 
             after = enduser_audit_view(user)
             if typed:
                 after["passwordsTyped"] = typed  # a new password shows in no other key: say one was set
-            record_audit(request.org, request.user.email, action, user, before, after)  # type: ignore[attr-defined]
+            auditlog.record(request, action, user, before, after)
     except IntegrityError:
         form.add_error("external_id", "This App already has an end user with this id.")
         return False
@@ -115,8 +115,7 @@ def end_user_delete(request: HttpRequest, provider_id: str, external_id: str) ->
     user = end_user_for_user(app, external_id)
     if request.method == "POST":
         with transaction.atomic():
-            record_audit(request.org, request.user.email, "enduser.delete", user,  # type: ignore[attr-defined]
-                         enduser_audit_view(user), None)
+            auditlog.record(request, "enduser.delete", user, enduser_audit_view(user), None)
             user.delete()
         messages.success(request, f"Deleted the end user {external_id}.")
         return redirect("portal:end_users", provider_id=app.provider_id)
@@ -146,7 +145,7 @@ def end_user_setup_link(request: HttpRequest, provider_id: str, external_id: str
     try:
         with transaction.atomic():  # the token and its audit entry, or neither
             issued = issue_token(user, max_uses=form.cleaned_data["max_uses"], created_by=request.user.email)
-            record_audit(request.org, request.user.email, "token.create", issued.token, None, {  # type: ignore[attr-defined]
+            auditlog.record(request, "token.create", issued.token, None, {
                 "externalId": user.external_id, "expires": issued.token.expires.isoformat(),
                 "maxUses": issued.token.max_uses})
     except TokenRequestError as error:
@@ -204,7 +203,7 @@ def end_user_reveal(request: HttpRequest, provider_id: str, external_id: str) ->
     app = app_for_user(request, provider_id)
     user = end_user_for_user(app, external_id)
     codes = _codes(user, revealed=True)
-    record_audit(request.org, request.user.email, "enduser.reveal", user, None, {  # type: ignore[attr-defined]
+    auditlog.record(request, "enduser.reveal", user, None, {
         "externalId": user.external_id, "formats": [code["format"] for code in codes if "code" in code]})
     return _detail(request, app, user, SetupLinkForm(), codes=codes)
 

@@ -9,7 +9,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
-from sessioncloud.accounts.models import record_audit
+from sessioncloud.portal import auditlog
 from sessioncloud.portal.access import (
     app_for_user,
     device_for_user,
@@ -47,8 +47,8 @@ def token_revoke(request: HttpRequest, provider_id: str, token_id: int) -> HttpR
     if token.revoked is None:
         with transaction.atomic():
             revoke(token)
-            record_audit(request.org, request.user.email, "token.revoke", token,  # type: ignore[attr-defined]
-                         {"id": token.pk, "revoked": False}, {"id": token.pk, "revoked": True})
+            auditlog.record(request, "token.revoke", token,
+                            {"id": token.pk, "revoked": False}, {"id": token.pk, "revoked": True})
         messages.success(request, f"Revoked setup token {token.pk} of {token.end_user.external_id}; "
                                   "phones can no longer redeem it.")
     if request.POST.get("back") == "end_user":
@@ -84,8 +84,7 @@ def device_deactivate(request: HttpRequest, provider_id: str) -> HttpResponse:
         device.status = DeviceStatus.DEACTIVATED
         with transaction.atomic():  # the change and its audit entry, or neither
             device.save(update_fields=["status"])
-            record_audit(request.org, request.user.email, "device.deactivate", device,  # type: ignore[attr-defined]
-                         {"status": "active"}, {"status": "deactivated"})
+            auditlog.record(request, "device.deactivate", device, {"status": "active"}, {"status": "deactivated"})
         messages.success(request, f"Deactivated the device {device.device_id}: on its next call the app "
                                   "removes its accounts.")
     return redirect("portal:devices", provider_id=app.provider_id)
