@@ -19,6 +19,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.formats import date_format
 
+from sessioncloud.accounts import tenancy
 from sessioncloud.accounts.models import AuditEntry, Organization, record_audit
 from sessioncloud.onboarding.csvfile import write_csv
 from sessioncloud.portal.access import PortalRequest
@@ -128,7 +129,7 @@ class AuditFilterForm(DateRangeForm):
 
     def __init__(self, data: Any, *, organization: Organization):
         super().__init__(data)
-        entries = AuditEntry.objects.filter(organization=organization).order_by()
+        entries = tenancy.audit_entries_of(organization).order_by()
         people = sorted(set(entries.values_list("actor", flat=True)), key=str.lower)
         codes = set(entries.values_list("action", flat=True))
         apps = sorted(set(entries.exclude(app_provider_id="").values_list("app_provider_id", flat=True)),

@@ -13,19 +13,12 @@ from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
+from sessioncloud.accounts.tenancy import end_users_of, tokens_of, tokens_with_status
 from sessioncloud.codes.formats import CodeError
 from sessioncloud.codes.qr import render_png, render_svg
 from sessioncloud.onboarding.mailing import mail_server_configured, send_setup_emails
 from sessioncloud.portal import auditlog
-from sessioncloud.portal.access import (
-    app_for_user,
-    end_user_for_user,
-    end_users_of,
-    org_required,
-    page_of,
-    tokens_of,
-    tokens_with_status,
-)
+from sessioncloud.portal.access import app_for_user, end_user_for_user, org_required, page_of
 from sessioncloud.portal.forms import EndUserForm, EndUserSearchForm, SetupLinkForm
 from sessioncloud.providers import linphone
 from sessioncloud.providers.endusers import (

@@ -9,17 +9,19 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
+from sessioncloud.accounts.tenancy import (
+    devices_of,
+    provisioning_log_of,
+    tokens_of,
+    tokens_with_status,
+)
 from sessioncloud.portal import auditlog
 from sessioncloud.portal.access import (
     app_for_user,
     device_for_user,
-    devices_of,
     org_required,
     page_of,
-    provisioning_log_of,
     token_for_user,
-    tokens_of,
-    tokens_with_status,
 )
 from sessioncloud.portal.confirm import ONLY_EDITORS, Confirmation, confirmation_page
 from sessioncloud.portal.forms import LogFilterForm
