@@ -12,7 +12,7 @@ from ninja import Query, Status
 from sessioncloud.accounts import tenancy
 from sessioncloud.api.errors import ApiError
 from sessioncloud.api.manage import router
-from sessioncloud.api.manage.common import app_for, audit, invalid, page_bounds
+from sessioncloud.api.manage.common import app_for, audit, end_user_for, invalid, page_bounds
 from sessioncloud.api.schemas import CodeOut, EndUserIn, EndUserOut, ErrorOut
 from sessioncloud.codes.formats import CodeError
 from sessioncloud.codes.qr import render_png, render_svg
@@ -30,19 +30,11 @@ from sessioncloud.providers.models import EndUser
 ERRORS = {401: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut}
 
 
-def end_user_for(request: HttpRequest, provider_id: str, external_id: str) -> EndUser:
-    app = app_for(request, provider_id)
-    try:
-        return tenancy.get_end_user(app, external_id)
-    except tenancy.NotFound:
-        raise ApiError(404, "not_found", "No end user with that id in this app.") from None
-
-
 @router.get("/apps/{provider_id}/endusers", response={200: list[EndUserOut], **ERRORS})
 def list_end_users(request: HttpRequest, provider_id: str, limit: int = 100, offset: int = 0) -> list[dict]:
     page = page_bounds(limit, offset)
     app = app_for(request, provider_id)
-    users = EndUser.objects.filter(app=app).select_related("app").order_by("external_id")[page]
+    users = tenancy.end_users_of(app)[page]
     return [enduser_json(user) for user in users]
 
 
@@ -51,7 +43,7 @@ def put_end_user(request: HttpRequest, provider_id: str, external_id: str, paylo
     app = app_for(request, provider_id)
     if not valid_external_id(external_id):
         raise invalid({"externalId": "Use 1 to 100 letters, digits and . _ @ + - (starting with a letter or digit)."})
-    user = EndUser.objects.filter(app=app, external_id=external_id).first()
+    user = tenancy.end_users_of(app).filter(external_id=external_id).first()
     created = user is None
     user = user or EndUser(app=app, external_id=external_id)
     before = None if created else enduser_audit_view(user)
