@@ -10,9 +10,10 @@ App's, is NotFound, never "forbidden", so ids cannot be probed.
 from __future__ import annotations
 
 import uuid
+from typing import TypeVar
 
 from django.contrib.auth.models import User
-from django.db.models import QuerySet
+from django.db.models import Model, QuerySet
 
 from sessioncloud.accounts.models import ApiKey, AuditEntry, Invitation, Membership, Organization
 from sessioncloud.onboarding.models import Job
@@ -24,6 +25,16 @@ class NotFound(Exception):
     def __init__(self, what: str):
         super().__init__(what)
         self.what = what
+
+
+M = TypeVar("M", bound=Model)
+
+
+def _one(objects: QuerySet[M], what: str) -> M:
+    found = objects.first()
+    if found is None:
+        raise NotFound(what)
+    return found
 
 
 # A person's organizations.
@@ -38,10 +49,7 @@ def memberships_of(user: User) -> QuerySet[Membership]:
 
 
 def get_membership(user: User, organization_id: int) -> Membership:
-    membership = memberships_of(user).filter(organization_id=organization_id).first()
-    if membership is None:
-        raise NotFound("membership")
-    return membership
+    return _one(memberships_of(user).filter(organization_id=organization_id), "membership")
 
 
 def membership_with_app(user: User, provider_id: str) -> Membership | None:
@@ -60,10 +68,7 @@ def apps_of(organization: Organization) -> QuerySet[App]:
 
 
 def get_app(organization: Organization, provider_id: str) -> App:
-    app = apps_of(organization).filter(provider_id__iexact=provider_id).first()
-    if app is None:
-        raise NotFound("app")
-    return app
+    return _one(apps_of(organization).filter(provider_id__iexact=provider_id), "app")
 
 
 def members_of(organization: Organization) -> QuerySet[Membership]:
@@ -71,10 +76,7 @@ def members_of(organization: Organization) -> QuerySet[Membership]:
 
 
 def get_member(organization: Organization, member_id: int) -> Membership:
-    member = members_of(organization).filter(pk=member_id).first()
-    if member is None:
-        raise NotFound("member")
-    return member
+    return _one(members_of(organization).filter(pk=member_id), "member")
 
 
 def invitations_of(organization: Organization) -> QuerySet[Invitation]:
@@ -82,10 +84,7 @@ def invitations_of(organization: Organization) -> QuerySet[Invitation]:
 
 
 def get_invitation(organization: Organization, invitation_id: int) -> Invitation:
-    invitation = invitations_of(organization).filter(pk=invitation_id).first()
-    if invitation is None:
-        raise NotFound("invitation")
-    return invitation
+    return _one(invitations_of(organization).filter(pk=invitation_id), "invitation")
 
 
 def api_keys_of(organization: Organization) -> QuerySet[ApiKey]:
@@ -93,10 +92,7 @@ def api_keys_of(organization: Organization) -> QuerySet[ApiKey]:
 
 
 def get_api_key(organization: Organization, key_id: int) -> ApiKey:
-    key = api_keys_of(organization).filter(pk=key_id).first()
-    if key is None:
-        raise NotFound("API key")
-    return key
+    return _one(api_keys_of(organization).filter(pk=key_id), "API key")
 
 
 def audit_entries_of(organization: Organization) -> QuerySet[AuditEntry]:
@@ -108,10 +104,7 @@ def get_token(organization: Organization, token_id: int, app: App | None = None)
     tokens = SetupToken.objects.filter(app__organization=organization, pk=token_id)
     if app is not None:
         tokens = tokens.filter(app=app)
-    token = tokens.select_related("app", "end_user").first()
-    if token is None:
-        raise NotFound("token")
-    return token
+    return _one(tokens.select_related("app", "end_user"), "token")
 
 
 def get_job(organization: Organization, job_id: uuid.UUID | str, app: App | None = None) -> Job:
@@ -124,10 +117,7 @@ def get_job(organization: Organization, job_id: uuid.UUID | str, app: App | None
     if app is not None:
         jobs = jobs.filter(app=app)
     # The upload and the file load only when used: a progress poll needs neither.
-    job = jobs.select_related("app").defer("input", "result").first()
-    if job is None:
-        raise NotFound("job")
-    return job
+    return _one(jobs.select_related("app").defer("input", "result"), "job")
 
 
 # An App's own objects. Each function takes an App that get_app() returned, so the organization
@@ -139,10 +129,7 @@ def end_users_of(app: App) -> QuerySet[EndUser]:
 
 
 def get_end_user(app: App, external_id: str) -> EndUser:
-    user = EndUser.objects.filter(app=app, external_id=external_id).first()
-    if user is None:
-        raise NotFound("end user")
-    return user
+    return _one(EndUser.objects.filter(app=app, external_id=external_id), "end user")
 
 
 def tokens_of(app: App) -> QuerySet[SetupToken]:
@@ -159,11 +146,9 @@ def devices_of(app: App) -> QuerySet[Device]:
 
 
 def get_device(app: App, device_id: str) -> Device:
-    # A NUL (which no stored id holds) must not reach the query: PostgreSQL refuses it.
-    device = devices_of(app).filter(device_id=device_id).first() if "\x00" not in device_id else None
-    if device is None:
+    if "\x00" in device_id:  # no stored id holds a NUL, and PostgreSQL refuses one in a query
         raise NotFound("device")
-    return device
+    return _one(devices_of(app).filter(device_id=device_id), "device")
 
 
 def provisioning_log_of(app: App) -> QuerySet[ProvisioningLogEntry]:
