@@ -20,7 +20,11 @@ from django.utils import timezone
 from sessioncloud.onboarding.audit import record_audits
 from sessioncloud.onboarding.csvfile import COLUMNS, PASSWORD_COLUMNS, CsvFile, CsvRow
 from sessioncloud.providers.enduserfields import FIELD_NAMED, GROUPS, PROVISIONING, SIP, FieldKind
-from sessioncloud.providers.endusers import EXTERNAL_ID_MESSAGE, enduser_json, valid_external_id
+from sessioncloud.providers.endusers import (
+    EXTERNAL_ID_MESSAGE,
+    enduser_audit_view,
+    valid_external_id,
+)
 from sessioncloud.providers.models import App, EndUser
 from sessioncloud.providers.validators import validate_provisioning_username
 
@@ -212,7 +216,7 @@ def _write(app: App, plans: list[RowPlan], actor: str) -> None:
             created.append(EndUser(app=app, external_id=plan.external_id, **plan.target))
             continue
         user = users[plan.external_id]
-        before[user.external_id] = enduser_json(user)
+        before[user.external_id] = enduser_audit_view(user)
         for column in plan.changes:
             setattr(user, column, plan.target[column])
         user.updated = now
@@ -222,8 +226,8 @@ def _write(app: App, plans: list[RowPlan], actor: str) -> None:
     if updated:
         EndUser.objects.bulk_update(updated, changed_fields)
     record_audits(app.organization_id, actor, [
-        *[("enduser.create", user, None, enduser_json(user)) for user in created],
-        *[("enduser.replace", user, before[user.external_id], enduser_json(user)) for user in updated],
+        *[("enduser.create", user, None, enduser_audit_view(user)) for user in created],
+        *[("enduser.replace", user, before[user.external_id], enduser_audit_view(user)) for user in updated],
     ])
 
 

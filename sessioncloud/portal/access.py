@@ -1,24 +1,24 @@
-"""The portal's one way to reach tenant data.
+"""What the portal adds to tenant access: the session's organization, role checks, and 404 pages.
 
-Every view resolves the user's current organization through `org_required` and reaches
-tenant objects through the helpers below, which answer 404 for anything outside it: another
-tenant's object is "not found", never "forbidden", so its existence cannot be probed.
+Every view resolves the user's current organization through `org_required` and reaches tenant
+data through `sessioncloud.accounts.tenancy`, which decides what that organization may reach;
+the `*_for_user` helpers below turn its NotFound into a 404 page: another tenant's object is
+"not found", never "forbidden", so its existence cannot be probed.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from functools import wraps
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar, cast
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import User
 from django.core.paginator import Page, Paginator
-from django.db.models import F, Q, QuerySet
+from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.utils import timezone
 
 from sessioncloud.accounts import tenancy
 from sessioncloud.accounts.models import (
@@ -30,13 +30,7 @@ from sessioncloud.accounts.models import (
     Role,
 )
 from sessioncloud.onboarding.models import Job
-from sessioncloud.providers.models import (
-    App,
-    Device,
-    EndUser,
-    ProvisioningLogEntry,
-    SetupToken,
-)
+from sessioncloud.providers.models import App, Device, EndUser, SetupToken
 
 SESSION_ORG_KEY = "portal_org"
 AUDIT_PAGE_SIZE = 50
@@ -54,19 +48,11 @@ class PortalRequest(HttpRequest):
     membership: Membership
 
 
-def memberships_of(user: User) -> QuerySet[Membership]:
-    return (
-        Membership.objects.filter(user=user)
-        .select_related("organization")
-        .order_by("organization__name", "organization_id")
-    )
-
-
 def current_membership(request: HttpRequest) -> Membership | None:
     """The membership of the organization chosen in this session, else the first one."""
     if not request.user.is_authenticated:
         return None
-    memberships = list(memberships_of(request.user))
+    memberships = list(tenancy.memberships_of(request.user))
     chosen = request.session.get(SESSION_ORG_KEY)
     for membership in memberships:
         if membership.organization_id == chosen:
@@ -119,14 +105,34 @@ def _post_refusal(membership: Membership, rule: PostRule) -> str | None:
     return None
 
 
+T = TypeVar("T")
+
+
+def _org(request: HttpRequest) -> Organization:
+    return cast(PortalRequest, request).org
+
+
+def _user(request: HttpRequest) -> User:
+    return cast(PortalRequest, request).user
+
+
+def _found(lookup: Callable[[], T], message: str) -> T:
+    """What a tenancy lookup found, else a 404 page saying `message`."""
+    try:
+        return lookup()
+    except tenancy.NotFound:
+        raise Http404(message) from None
+
+
 def app_for_user(request: HttpRequest, provider_id: str) -> App:
     """The App of the current organization; on a GET, also one of the user's other organizations,
     which then becomes the current one (a link or bookmark from another organization's page)."""
     try:
-        return tenancy.get_app(request.org, provider_id)  # type: ignore[attr-defined]
+        return tenancy.get_app(_org(request), provider_id)
     except tenancy.NotFound:
         pass
-    membership = _membership_with_app(request, provider_id) if request.method in ("GET", "HEAD") else None
+    reading = request.method in ("GET", "HEAD")
+    membership = tenancy.membership_with_app(_user(request), provider_id) if reading else None
     if membership is None:
         raise Http404("No app with that ProviderId in your organization.")
     select_organization(request, membership.organization)
@@ -135,131 +141,64 @@ def app_for_user(request: HttpRequest, provider_id: str) -> App:
     return tenancy.get_app(membership.organization, provider_id)
 
 
-def _membership_with_app(request: HttpRequest, provider_id: str) -> Membership | None:
-    """The user's membership of the organization that owns this App, if any."""
-    organization_id = App.objects.filter(provider_id__iexact=provider_id).values_list(
-        "organization_id", flat=True).first()
-    return memberships_of(request.user).filter(organization_id=organization_id).first() if organization_id else None
-
-
 def apps_for_user(request: HttpRequest) -> QuerySet[App]:
-    return tenancy.apps_of(request.org)  # type: ignore[attr-defined]
+    return tenancy.apps_of(_org(request))
 
 
-# An App's own objects. Each function takes an App that app_for_user() returned, so the
-# organization is already checked; the object must also belong to that very App.
-
-
-def end_users_of(app: App) -> QuerySet[EndUser]:
-    return EndUser.objects.filter(app=app).select_related("app").order_by("external_id")
+# An App's own objects. Each function takes an App that app_for_user() returned.
 
 
 def end_user_for_user(app: App, external_id: str) -> EndUser:
-    try:
-        return tenancy.get_end_user(app, external_id)
-    except tenancy.NotFound:
-        raise Http404("No end user with that id in this App.") from None
-
-
-def tokens_of(app: App) -> QuerySet[SetupToken]:
-    return (SetupToken.objects.filter(app=app).select_related("end_user")
-            .prefetch_related("redemptions").order_by("-created", "-id"))
-
-
-def tokens_with_status(app: App, status: str) -> QuerySet[SetupToken]:
-    """The App's tokens that providers.tokens.token_status() would call `status`, as a query."""
-    now = timezone.now()
-    live_and_unused = Q(revoked__isnull=True, uses__lt=F("max_uses"))
-    conditions = {
-        "pending": live_and_unused & Q(expires__gt=now),
-        "used": Q(revoked__isnull=True, uses__gte=F("max_uses")),
-        "expired": live_and_unused & Q(expires__lte=now),
-        "revoked": Q(revoked__isnull=False),
-    }
-    return tokens_of(app).filter(conditions[status])
+    return _found(lambda: tenancy.get_end_user(app, external_id), "No end user with that id in this App.")
 
 
 def token_for_user(request: HttpRequest, app: App, token_id: int) -> SetupToken:
-    try:
-        token = tenancy.get_token(request.org, token_id)  # type: ignore[attr-defined]
-    except tenancy.NotFound:
-        raise Http404("No setup token with that id in this App.") from None
-    if token.app_id != app.pk:
-        raise Http404("No setup token with that id in this App.")
-    return token
-
-
-def devices_of(app: App) -> QuerySet[Device]:
-    return Device.objects.filter(app=app).select_related("end_user").order_by("-last_seen", "-id")
+    return _found(lambda: tenancy.get_token(_org(request), token_id, app),
+                  "No setup token with that id in this App.")
 
 
 def device_for_user(app: App, device_id: str) -> Device:
-    # Posted by a form, not a path: a NUL (which no stored id holds) must not reach the query.
-    device = devices_of(app).filter(device_id=device_id).first() if "\x00" not in device_id else None
-    if device is None:
-        raise Http404("No device with that id in this App.")
-    return device
-
-
-def provisioning_log_of(app: App) -> QuerySet[ProvisioningLogEntry]:
-    return ProvisioningLogEntry.objects.filter(app=app).order_by("-created", "-id")
-
-
-def jobs_of(app: App) -> QuerySet[Job]:
-    """The App's bulk jobs, newest first, without the uploaded or produced files."""
-    return Job.objects.filter(app=app).select_related("app").defer("input", "result").order_by("-created")
+    return _found(lambda: tenancy.get_device(app, device_id), "No device with that id in this App.")
 
 
 def job_for_user(request: HttpRequest, app: App, job_id: Any) -> Job:
     """A job of this very App: another organization's, or another App's, is not found."""
-    try:
-        job = tenancy.get_job(request.org, job_id)  # type: ignore[attr-defined]
-    except tenancy.NotFound:
-        raise Http404("No job with that id in this App.") from None
-    if job.app_id != app.pk:
-        raise Http404("No job with that id in this App.")
-    return job
+    return _found(lambda: tenancy.get_job(_org(request), job_id, app), "No job with that id in this App.")
 
 
 def page_of(items: QuerySet[Any], request: HttpRequest, size: int = PAGE_SIZE) -> Page:
     return Paginator(items, size).get_page(request.GET.get("page"))
 
 
+# The current organization's own objects.
+
+
 def members_for_user(request: HttpRequest) -> QuerySet[Membership]:
-    return request.org.memberships.select_related("user").order_by("created", "id")  # type: ignore[attr-defined]
+    return tenancy.members_of(_org(request))
 
 
 def member_for_user(request: HttpRequest, member_id: int) -> Membership:
-    member = members_for_user(request).filter(pk=member_id).first()
-    if member is None:
-        raise Http404("No such member.")
-    return member
+    return _found(lambda: tenancy.get_member(_org(request), member_id), "No such member.")
 
 
 def invitations_for_user(request: HttpRequest) -> QuerySet[Invitation]:
-    return Invitation.pending().filter(organization=request.org)  # type: ignore[attr-defined]
+    return tenancy.invitations_of(_org(request))
 
 
 def invitation_for_user(request: HttpRequest, invitation_id: int) -> Invitation:
-    invitation = invitations_for_user(request).filter(pk=invitation_id).first()
-    if invitation is None:
-        raise Http404("No such invitation.")
-    return invitation
+    return _found(lambda: tenancy.get_invitation(_org(request), invitation_id), "No such invitation.")
 
 
 def api_keys_for_user(request: HttpRequest) -> QuerySet[ApiKey]:
-    return request.org.api_keys.order_by("-created", "-id")  # type: ignore[attr-defined]
+    return tenancy.api_keys_of(_org(request))
 
 
 def api_key_for_user(request: HttpRequest, key_id: int) -> ApiKey:
-    key = api_keys_for_user(request).filter(pk=key_id).first()
-    if key is None:
-        raise Http404("No such API key.")
-    return key
+    return _found(lambda: tenancy.get_api_key(_org(request), key_id), "No such API key.")
 
 
 def audit_entries_for_user(request: HttpRequest) -> QuerySet[AuditEntry]:
-    return AuditEntry.objects.filter(organization=request.org)  # type: ignore[attr-defined]
+    return tenancy.audit_entries_of(_org(request))
 
 
 MAX_ID_DIGITS = 18  # every 18-digit number fits a 64-bit key; a longer one is no id of ours
@@ -273,8 +212,7 @@ def is_id(value: Any) -> bool:
 
 def membership_of_user(request: HttpRequest, organization_id: Any) -> Membership:
     """One of the user's own memberships (for switching organization)."""
-    membership = memberships_of(request.user).filter(organization_id=organization_id).first() \
-        if is_id(organization_id) else None
-    if membership is None:
+    if not is_id(organization_id):
         raise Http404("You are not a member of that organization.")
-    return membership
+    return _found(lambda: tenancy.get_membership(_user(request), int(organization_id)),
+                  "You are not a member of that organization.")

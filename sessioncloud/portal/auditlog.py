@@ -1,4 +1,5 @@
-"""The audit log as people read it: a sentence per change, filters, and a CSV export.
+"""The audit log as people read it: a sentence per change, filters, and a CSV export; and how
+a portal page writes an entry (`record`).
 
 The stored rows keep their action codes (`apikey.revoke`): they are the stable vocabulary of
 the management API and of scripts. This module only words them.
@@ -9,16 +10,19 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator
 from string import Formatter
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.db.models import QuerySet
+from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.formats import date_format
 
-from sessioncloud.accounts.models import AuditEntry, Organization
+from sessioncloud.accounts import tenancy
+from sessioncloud.accounts.models import AuditEntry, Organization, record_audit
 from sessioncloud.onboarding.csvfile import write_csv
+from sessioncloud.portal.access import PortalRequest
 from sessioncloud.portal.forms import DateRangeForm
 
 # action code -> (what the filter calls it, the sentence; {object} is the object's name, other
@@ -57,6 +61,14 @@ ACTIONS: dict[str, tuple[str, str]] = {
     "member.remove": ("Member removed", "Removed {object} from the team."),
 }
 CSV_COLUMNS = ("time", "who", "what", "action", "app", "object_type", "object", "changes")
+
+
+def record(request: HttpRequest, action: str, obj: Any, before: dict | None = None,
+           after: dict | None = None) -> AuditEntry:
+    """An entry for a change made on a portal page: by the signed-in person, in the organization
+    `org_required` chose. Snapshots come with secrets already masked."""
+    portal_request = cast(PortalRequest, request)
+    return record_audit(portal_request.org, portal_request.user.email, action, obj, before, after)
 
 
 class _Missing(dict):
@@ -117,7 +129,7 @@ class AuditFilterForm(DateRangeForm):
 
     def __init__(self, data: Any, *, organization: Organization):
         super().__init__(data)
-        entries = AuditEntry.objects.filter(organization=organization).order_by()
+        entries = tenancy.audit_entries_of(organization).order_by()
         people = sorted(set(entries.values_list("actor", flat=True)), key=str.lower)
         codes = set(entries.values_list("action", flat=True))
         apps = sorted(set(entries.exclude(app_provider_id="").values_list("app_provider_id", flat=True)),

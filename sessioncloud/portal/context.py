@@ -8,7 +8,8 @@ from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.functional import SimpleLazyObject
 
-from sessioncloud.portal.access import current_membership, memberships_of
+from sessioncloud.accounts.tenancy import memberships_of
+from sessioncloud.portal.access import current_membership
 
 
 def portal(request: HttpRequest) -> dict[str, Any]:

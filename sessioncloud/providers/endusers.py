@@ -123,3 +123,12 @@ def fitting_formats(user: EndUser) -> list[str]:
     if user.has_provisioning and user.app.is_external:
         formats.append("external")
     return formats
+
+
+def enduser_audit_view(user: EndUser) -> dict[str, Any]:
+    """What the audit log keeps of an end user, whichever surface changed it: the API's view
+    (passwords only as set) without its times. The entry has its own time, and an `updated`
+    stamp would show as a change in every entry, hiding the fields that did change."""
+    view = enduser_json(user)
+    del view["created"], view["updated"]
+    return view

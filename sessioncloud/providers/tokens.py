@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from sessioncloud.codes.formats import encode_token, is_valid_token
@@ -61,8 +61,15 @@ def issue_token(end_user: EndUser, *, ttl_hours: int | None = None, max_uses: in
     return IssuedToken(token, plain)
 
 
+TOKEN_STATUSES = ("pending", "used", "expired", "revoked")
+
+
 def token_status(token: SetupToken) -> str:
-    """pending, used, expired or revoked: what the portal shows (the phone never sees which)."""
+    """pending, used, expired or revoked: what the portal shows (the phone never sees which).
+
+    The same rule as `with_status`, for a token already loaded: revoked wins over used up, used
+    up over expired.
+    """
     if token.revoked:
         return "revoked"
     if token.uses >= token.max_uses:
@@ -70,6 +77,24 @@ def token_status(token: SetupToken) -> str:
     if token.expires <= timezone.now():
         return "expired"
     return "pending"
+
+
+def with_status(status: str) -> Q:
+    """The condition on SetupToken rows that `token_status` would call `status`.
+
+    A listing filters by it, and a redemption takes a use only of a row still "pending" in one
+    conditional UPDATE; both must agree with what the portal shows.
+    """
+    now = timezone.now()
+    live = Q(revoked__isnull=True)
+    live_and_unused = live & Q(uses__lt=F("max_uses"))
+    conditions = {
+        "pending": live_and_unused & Q(expires__gt=now),
+        "used": live & Q(uses__gte=F("max_uses")),
+        "expired": live_and_unused & Q(expires__lte=now),
+        "revoked": Q(revoked__isnull=False),
+    }
+    return conditions[status]
 
 
 def revoke(token: SetupToken) -> None:
@@ -98,9 +123,7 @@ def claim(plain: str, device_id: str, ip: str | None, user_agent: str) -> Claim 
         # One conditional UPDATE of the token's own row: two concurrent redeems of a single-use
         # token cannot both pass (a condition on another table would be checked on a snapshot).
         claimed = token is not None and served(token.app) and (
-            SetupToken.objects.filter(
-                pk=token.pk, revoked__isnull=True, expires__gt=timezone.now(), uses__lt=F("max_uses"),
-            ).update(uses=F("uses") + 1))
+            SetupToken.objects.filter(with_status("pending"), pk=token.pk).update(uses=F("uses") + 1))
         if not claimed:
             security_log.warning("setup token refused", extra={"reason": "unknown, expired, used or revoked"})
             return None

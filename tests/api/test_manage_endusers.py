@@ -33,6 +33,15 @@ def test_reads_never_show_passwords(api, app):
     assert "29de?8" not in str(list(AuditEntry.objects.values_list("after", flat=True)))
 
 
+def test_a_replace_is_audited_as_the_portal_audits_it_without_times(api, app):
+    api.put(f"{BASE}/alice", SIP_USER)
+    api.put(f"{BASE}/alice", {**SIP_USER, "displayName": "Alice Smith"})
+    entry = AuditEntry.objects.get(action="enduser.replace")
+    changed = {key for key in entry.after if entry.before[key] != entry.after[key]}
+    assert (sorted(entry.after), changed) == (
+        ["displayName", "email", "externalId", "provisioning", "sip"], {"displayName"})
+
+
 def test_a_get_can_be_put_back_and_keeps_the_password(api, app):
     api.put(f"{BASE}/alice", SIP_USER)
     read = api.get(f"{BASE}/alice").json()

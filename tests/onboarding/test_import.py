@@ -138,6 +138,7 @@ def test_the_audit_log_never_holds_an_imported_password(app):
     assert entry.actor == "tests"
     assert entry.after["sip"]["sippasswordSet"] is True
     assert "pw-alice" not in str(entry.after)
+    assert sorted(entry.after) == ["displayName", "email", "externalId", "provisioning", "sip"]
 
 
 def test_columns_a_file_leaves_out_keep_their_values_and_empty_passwords_keep_the_stored_one(app):

@@ -8,7 +8,7 @@ import pytest
 from django.utils import timezone
 
 from sessioncloud.accounts.models import AuditEntry
-from sessioncloud.portal.access import tokens_with_status
+from sessioncloud.accounts.tenancy import tokens_with_status
 from sessioncloud.providers.models import SetupToken
 from sessioncloud.providers.tokens import claim, issue_token, revoke, token_status
 from tests.factories import make_app, make_end_user

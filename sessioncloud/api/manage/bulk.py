@@ -11,8 +11,7 @@ from sessioncloud.accounts import tenancy
 from sessioncloud.api.auth import caller_of
 from sessioncloud.api.errors import ApiError
 from sessioncloud.api.manage import router
-from sessioncloud.api.manage.common import app_for, invalid
-from sessioncloud.api.manage.endusers import end_user_for
+from sessioncloud.api.manage.common import app_for, end_user_for, invalid, job_for
 from sessioncloud.api.schemas import (
     EmailPreviewIn,
     EmailPreviewOut,
@@ -30,13 +29,6 @@ from sessioncloud.onboarding.models import Job, JobStatus
 ERRORS = {401: ErrorOut, 404: ErrorOut, 422: ErrorOut}
 CSV_TYPES = ("text/csv", "text/plain", "application/csv", "application/octet-stream")
 RECENT_JOBS = 50
-
-
-def job_for(request: HttpRequest, job_id: str) -> Job:
-    try:
-        return tenancy.get_job(caller_of(request).organization, job_id)
-    except tenancy.NotFound:
-        raise ApiError(404, "not_found", "No job with that id in your organization.") from None
 
 
 def job_json(job: Job, *, items: bool = True) -> dict[str, Any]:
@@ -149,8 +141,7 @@ def create_job(request: HttpRequest, response: HttpResponse, provider_id: str, p
             summary="The App's recent jobs, newest first (reports without their per-row lists)")
 def list_jobs(request: HttpRequest, provider_id: str) -> list[dict]:
     app = app_for(request, provider_id)
-    recent = Job.objects.filter(app=app).select_related("app").defer("input", "result")[:RECENT_JOBS]
-    return [job_json(job, items=False) for job in recent]
+    return [job_json(job, items=False) for job in tenancy.jobs_of(app)[:RECENT_JOBS]]
 
 
 @router.get("/jobs/{job_id}", response={200: JobOut, **ERRORS}, summary="A job's progress and, when done, its report")

@@ -1,8 +1,14 @@
-"""Helpers every management endpoint shares: tenant lookups that answer 404, saving with audit."""
+"""Helpers every management endpoint shares: tenant lookups that answer 404, saving with audit.
+
+What an API key may reach is its organization's data as `sessioncloud.accounts.tenancy` scopes
+it; the lookups here only turn its NotFound into the API's 404 answer.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import uuid
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
@@ -12,14 +18,42 @@ from sessioncloud.accounts import tenancy
 from sessioncloud.accounts.models import record_audit
 from sessioncloud.api.auth import caller_of
 from sessioncloud.api.errors import ApiError, invalid_fields
-from sessioncloud.providers.models import App
+from sessioncloud.onboarding.models import Job
+from sessioncloud.providers.models import App, Device, EndUser, SetupToken
+
+T = TypeVar("T")
+
+
+def _found(lookup: Callable[[], T], message: str) -> T:
+    """What a tenancy lookup found, else a 404 answer saying `message`."""
+    try:
+        return lookup()
+    except tenancy.NotFound:
+        raise ApiError(404, "not_found", message) from None
 
 
 def app_for(request: HttpRequest, provider_id: str) -> App:
-    try:
-        return tenancy.get_app(caller_of(request).organization, provider_id)
-    except tenancy.NotFound:
-        raise ApiError(404, "not_found", "No app with that ProviderId in your organization.") from None
+    return _found(lambda: tenancy.get_app(caller_of(request).organization, provider_id),
+                  "No app with that ProviderId in your organization.")
+
+
+def end_user_for(request: HttpRequest, provider_id: str, external_id: str) -> EndUser:
+    app = app_for(request, provider_id)
+    return _found(lambda: tenancy.get_end_user(app, external_id), "No end user with that id in this app.")
+
+
+def device_for(app: App, device_id: str) -> Device:
+    return _found(lambda: tenancy.get_device(app, device_id), "No device with that id in this app.")
+
+
+def token_for(request: HttpRequest, token_id: int) -> SetupToken:
+    return _found(lambda: tenancy.get_token(caller_of(request).organization, token_id),
+                  "No token with that id in your organization.")
+
+
+def job_for(request: HttpRequest, job_id: uuid.UUID | str) -> Job:
+    return _found(lambda: tenancy.get_job(caller_of(request).organization, job_id),
+                  "No job with that id in your organization.")
 
 
 def invalid(fields: dict[str, str]) -> ApiError:

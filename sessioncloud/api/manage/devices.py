@@ -6,9 +6,10 @@ from django.db import transaction
 from django.http import HttpRequest
 from ninja import Query
 
+from sessioncloud.accounts import tenancy
 from sessioncloud.api.errors import ApiError
 from sessioncloud.api.manage import router
-from sessioncloud.api.manage.common import app_for, audit, invalid, page_bounds
+from sessioncloud.api.manage.common import app_for, audit, device_for, invalid, page_bounds
 from sessioncloud.api.schemas import DeviceOut, ErrorOut, LogEntryOut, TestBenchIn, TestBenchOut
 from sessioncloud.providers.models import LOG_OUTCOMES, Device, DeviceStatus, ProvisioningLogEntry
 from sessioncloud.providers.provision import test_bench
@@ -42,15 +43,13 @@ def log_json(entry: ProvisioningLogEntry) -> dict:
 @router.get("/apps/{provider_id}/devices", response={200: list[DeviceOut], **ERRORS})
 def list_devices(request: HttpRequest, provider_id: str) -> list[dict]:
     app = app_for(request, provider_id)
-    return [device_json(d) for d in Device.objects.filter(app=app).select_related("end_user")[:1000]]
+    return [device_json(d) for d in tenancy.devices_of(app)[:1000]]
 
 
 @router.post("/apps/{provider_id}/devices/{device_id}/deactivate", response={200: DeviceOut, **ERRORS})
 def deactivate_device(request: HttpRequest, provider_id: str, device_id: str) -> dict:
     app = app_for(request, provider_id)
-    device = Device.objects.filter(app=app, device_id=device_id).select_related("end_user").first()
-    if device is None:
-        raise ApiError(404, "not_found", "No device with that id in this app.")
+    device = device_for(app, device_id)
     if device.status != DeviceStatus.DEACTIVATED:
         device.status = DeviceStatus.DEACTIVATED
         with transaction.atomic():  # the change and its audit entry, or neither (even on a crash)
@@ -66,10 +65,10 @@ def provisioning_log(request: HttpRequest, provider_id: str, outcome: Query[str 
     if outcome is not None and outcome not in LOG_OUTCOMES:
         raise invalid({"outcome": f"Use one of: {', '.join(LOG_OUTCOMES)}."})
     page = page_bounds(limit)
-    entries = ProvisioningLogEntry.objects.filter(app=app)
+    entries = tenancy.provisioning_log_of(app)
     if outcome:
         entries = entries.filter(outcome=outcome)
-    return [log_json(e) for e in entries.order_by("-created", "-id")[page]]
+    return [log_json(e) for e in entries[page]]
 
 
 @router.post("/apps/{provider_id}/provisioning/test", response={200: TestBenchOut, **ERRORS})

@@ -12,12 +12,13 @@ from ninja import Query, Status
 from sessioncloud.accounts import tenancy
 from sessioncloud.api.errors import ApiError
 from sessioncloud.api.manage import router
-from sessioncloud.api.manage.common import app_for, audit, invalid, page_bounds
+from sessioncloud.api.manage.common import app_for, audit, end_user_for, invalid, page_bounds
 from sessioncloud.api.schemas import CodeOut, EndUserIn, EndUserOut, ErrorOut
 from sessioncloud.codes.formats import CodeError
 from sessioncloud.codes.qr import render_png, render_svg
 from sessioncloud.providers.endusers import (
     EXTERNAL_ID_MESSAGE,
+    enduser_audit_view,
     enduser_json,
     external_code,
     local_code,
@@ -30,23 +31,11 @@ from sessioncloud.providers.models import EndUser
 ERRORS = {401: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut}
 
 
-def end_user_for(request: HttpRequest, provider_id: str, external_id: str) -> EndUser:
-    app = app_for(request, provider_id)
-    try:
-        return tenancy.get_end_user(app, external_id)
-    except tenancy.NotFound:
-        raise ApiError(404, "not_found", "No end user with that id in this app.") from None
-
-
-def audit_view(user: EndUser) -> dict:
-    return enduser_json(user)  # passwords appear only as "set"
-
-
 @router.get("/apps/{provider_id}/endusers", response={200: list[EndUserOut], **ERRORS})
 def list_end_users(request: HttpRequest, provider_id: str, limit: int = 100, offset: int = 0) -> list[dict]:
     page = page_bounds(limit, offset)
     app = app_for(request, provider_id)
-    users = EndUser.objects.filter(app=app).select_related("app").order_by("external_id")[page]
+    users = tenancy.end_users_of(app)[page]
     return [enduser_json(user) for user in users]
 
 
@@ -55,13 +44,13 @@ def put_end_user(request: HttpRequest, provider_id: str, external_id: str, paylo
     app = app_for(request, provider_id)
     if not valid_external_id(external_id):
         raise invalid({"externalId": EXTERNAL_ID_MESSAGE})
-    user = EndUser.objects.filter(app=app, external_id=external_id).first()
+    user = tenancy.end_users_of(app).filter(external_id=external_id).first()
     created = user is None
     user = user or EndUser(app=app, external_id=external_id)
-    before = None if created else audit_view(user)
+    before = None if created else enduser_audit_view(user)
     with transaction.atomic():  # the change and its audit entry, or neither (even on a crash)
         save_end_user(user, payload.model_dump(exclude_unset=True))
-        audit(request, "enduser.create" if created else "enduser.replace", user, before, audit_view(user))
+        audit(request, "enduser.create" if created else "enduser.replace", user, before, enduser_audit_view(user))
     return Status(201 if created else 200, enduser_json(user))
 
 
@@ -88,7 +77,7 @@ def read_end_user(request: HttpRequest, provider_id: str, external_id: str) -> d
 @router.delete("/apps/{provider_id}/endusers/{external_id}", response={204: None, **ERRORS})
 def delete_end_user(request: HttpRequest, provider_id: str, external_id: str) -> HttpResponse:
     user = end_user_for(request, provider_id, external_id)
-    before = audit_view(user)
+    before = enduser_audit_view(user)
     with transaction.atomic():
         audit(request, "enduser.delete", user, before, None)
         user.delete()

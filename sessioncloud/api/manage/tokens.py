@@ -8,10 +8,8 @@ from ninja import Status
 
 from sessioncloud.accounts import tenancy
 from sessioncloud.api.auth import caller_of
-from sessioncloud.api.errors import ApiError
 from sessioncloud.api.manage import router
-from sessioncloud.api.manage.common import app_for, audit, invalid
-from sessioncloud.api.manage.endusers import end_user_for
+from sessioncloud.api.manage.common import app_for, audit, end_user_for, invalid, token_for
 from sessioncloud.api.schemas import ErrorOut, TokenCreatedOut, TokenIn, TokenOut
 from sessioncloud.providers import linphone
 from sessioncloud.providers.models import SetupToken
@@ -60,17 +58,12 @@ def create_token(request: HttpRequest, provider_id: str, external_id: str, paylo
 @router.get("/apps/{provider_id}/tokens", response={200: list[TokenOut], **ERRORS})
 def list_tokens(request: HttpRequest, provider_id: str) -> list[dict]:
     app = app_for(request, provider_id)
-    tokens = (SetupToken.objects.filter(app=app).select_related("end_user")
-              .prefetch_related("redemptions").order_by("-created")[:1000])
-    return [token_json(token) for token in tokens]
+    return [token_json(token) for token in tenancy.tokens_of(app)[:1000]]
 
 
 @router.delete("/tokens/{token_id}", response={204: None, **ERRORS})
 def revoke_token(request: HttpRequest, token_id: int) -> HttpResponse:
-    try:
-        token = tenancy.get_token(caller_of(request).organization, token_id)
-    except tenancy.NotFound:
-        raise ApiError(404, "not_found", "No token with that id in your organization.") from None
+    token = token_for(request, token_id)
     with transaction.atomic():
         revoke(token)
         audit(request, "token.revoke", token, None, {"id": token.pk})

@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
-from sessioncloud.accounts.models import record_audit
+from sessioncloud.portal import auditlog
 from sessioncloud.portal.access import app_for_user, apps_for_user, org_required
 from sessioncloud.portal.confirm import ONLY_EDITORS, Confirmation, confirmation_page
 from sessioncloud.portal.contrast import contrast_of
@@ -200,7 +200,7 @@ def _render_app_page(
 def _audit(request: HttpRequest, action: str, app: App, before: dict[str, Any] | None) -> None:
     after = audit_snapshot(app)
     if after != before:
-        record_audit(request.org, request.user.email, action, app, before, after)  # type: ignore[attr-defined]
+        auditlog.record(request, action, app, before, after)
 
 
 def _secret_fingerprints(app: App) -> dict[str, list[str]]:
@@ -215,7 +215,7 @@ def _secret_fingerprints(app: App) -> dict[str, list[str]]:
 
 
 def _audit_secrets(request: HttpRequest, action: str, app: App, before: dict[str, list[str]]) -> None:
-    record_audit(request.org, request.user.email, action, app, before, _secret_fingerprints(app))  # type: ignore[attr-defined]
+    auditlog.record(request, action, app, before, _secret_fingerprints(app))
 
 
 def _branding_context(app: App, form: AppSettingsForm) -> dict[str, Any]:

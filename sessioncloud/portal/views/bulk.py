@@ -17,11 +17,12 @@ from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
+from sessioncloud.accounts.tenancy import jobs_of
 from sessioncloud.onboarding import jobs, mailing, mailtemplate
 from sessioncloud.onboarding.csvfile import MAX_BYTES, CsvFileError
 from sessioncloud.onboarding.exports import export_csv, export_filename
 from sessioncloud.onboarding.models import Job, JobKind, JobStatus
-from sessioncloud.portal.access import app_for_user, job_for_user, jobs_of, org_required
+from sessioncloud.portal.access import app_for_user, job_for_user, org_required
 from sessioncloud.providers.models import App
 
 RECENT_JOBS = 50

@@ -13,14 +13,13 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 
-from sessioncloud.portal.access import (
-    app_for_user,
+from sessioncloud.accounts.tenancy import (
     devices_of,
     end_users_of,
-    org_required,
     provisioning_log_of,
     tokens_with_status,
 )
+from sessioncloud.portal.access import app_for_user, org_required
 from sessioncloud.portal.chart import daily_chart, last_days
 from sessioncloud.portal.forms import TestBenchForm
 from sessioncloud.providers.models import App, DeviceStatus

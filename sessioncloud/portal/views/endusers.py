@@ -13,22 +13,20 @@ from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
-from sessioncloud.accounts.models import record_audit
+from sessioncloud.accounts.tenancy import end_users_of, tokens_of, tokens_with_status
 from sessioncloud.codes.formats import CodeError
 from sessioncloud.codes.qr import render_png, render_svg
 from sessioncloud.onboarding.mailing import mail_server_configured, send_setup_emails
-from sessioncloud.portal.access import (
-    app_for_user,
-    end_user_for_user,
-    end_users_of,
-    org_required,
-    page_of,
-    tokens_of,
-    tokens_with_status,
-)
+from sessioncloud.portal import auditlog
+from sessioncloud.portal.access import app_for_user, end_user_for_user, org_required, page_of
 from sessioncloud.portal.forms import EndUserForm, EndUserSearchForm, SetupLinkForm
 from sessioncloud.providers import linphone
-from sessioncloud.providers.endusers import enduser_json, external_code, fitting_formats, local_code
+from sessioncloud.providers.endusers import (
+    enduser_audit_view,
+    external_code,
+    fitting_formats,
+    local_code,
+)
 from sessioncloud.providers.models import App, EndUser
 from sessioncloud.providers.setup import setup_page_url
 from sessioncloud.providers.tokens import IssuedToken, TokenRequestError, issue_token, token_status
@@ -74,7 +72,7 @@ def end_user_edit(request: HttpRequest, provider_id: str, external_id: str) -> H
     user = end_user_for_user(app, external_id)
     form = EndUserForm(request.POST if request.method == "POST" else None, app=app, end_user=user)
     if form.is_bound and form.is_valid():
-        before = audit_view(user)
+        before = enduser_audit_view(user)
         if form.apply_to(user) and _saved(form, user, request, "enduser.update", before):
             messages.success(request, "Your changes are saved.")
             return redirect("portal:end_user", provider_id=app.provider_id, external_id=user.external_id)
@@ -94,22 +92,14 @@ def _saved(form: EndUserForm, user: EndUser, request: HttpRequest, action: str, 
     try:
         with transaction.atomic():  # the change and its audit entry, or neither
             user.save()
-            after = audit_view(user)
+            after = enduser_audit_view(user)
             if typed:
                 after["passwordsTyped"] = typed  # a new password shows in no other key: say one was set
-            record_audit(request.org, request.user.email, action, user, before, after)  # type: ignore[attr-defined]
+            auditlog.record(request, action, user, before, after)
     except IntegrityError:
         form.add_error("external_id", "This App already has an end user with this id.")
         return False
     return True
-
-
-def audit_view(user: EndUser) -> dict[str, Any]:
-    """What the audit log keeps of an end user: the API's view (passwords only as set), no times."""
-    view = enduser_json(user)
-    view.pop("created")
-    view.pop("updated")
-    return view
 
 
 @org_required
@@ -118,8 +108,7 @@ def end_user_delete(request: HttpRequest, provider_id: str, external_id: str) ->
     user = end_user_for_user(app, external_id)
     if request.method == "POST":
         with transaction.atomic():
-            record_audit(request.org, request.user.email, "enduser.delete", user,  # type: ignore[attr-defined]
-                         audit_view(user), None)
+            auditlog.record(request, "enduser.delete", user, enduser_audit_view(user), None)
             user.delete()
         messages.success(request, f"Deleted the end user {external_id}.")
         return redirect("portal:end_users", provider_id=app.provider_id)
@@ -149,7 +138,7 @@ def end_user_setup_link(request: HttpRequest, provider_id: str, external_id: str
     try:
         with transaction.atomic():  # the token and its audit entry, or neither
             issued = issue_token(user, max_uses=form.cleaned_data["max_uses"], created_by=request.user.email)
-            record_audit(request.org, request.user.email, "token.create", issued.token, None, {  # type: ignore[attr-defined]
+            auditlog.record(request, "token.create", issued.token, None, {
                 "externalId": user.external_id, "expires": issued.token.expires.isoformat(),
                 "maxUses": issued.token.max_uses})
     except TokenRequestError as error:
@@ -207,7 +196,7 @@ def end_user_reveal(request: HttpRequest, provider_id: str, external_id: str) ->
     app = app_for_user(request, provider_id)
     user = end_user_for_user(app, external_id)
     codes = _codes(user, revealed=True)
-    record_audit(request.org, request.user.email, "enduser.reveal", user, None, {  # type: ignore[attr-defined]
+    auditlog.record(request, "enduser.reveal", user, None, {
         "externalId": user.external_id, "formats": [code["format"] for code in codes if "code" in code]})
     return _detail(request, app, user, SetupLinkForm(), codes=codes)
 

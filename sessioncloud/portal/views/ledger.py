@@ -9,24 +9,24 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
-from sessioncloud.accounts.models import record_audit
+from sessioncloud.accounts.tenancy import (
+    devices_of,
+    provisioning_log_of,
+    tokens_of,
+    tokens_with_status,
+)
+from sessioncloud.portal import auditlog
 from sessioncloud.portal.access import (
     app_for_user,
     device_for_user,
-    devices_of,
     org_required,
     page_of,
-    provisioning_log_of,
     token_for_user,
-    tokens_of,
-    tokens_with_status,
 )
 from sessioncloud.portal.confirm import ONLY_EDITORS, Confirmation, confirmation_page
 from sessioncloud.portal.forms import LogFilterForm
 from sessioncloud.providers.models import App, Device, DeviceStatus
-from sessioncloud.providers.tokens import revoke, token_status
-
-TOKEN_STATUSES = ("pending", "used", "expired", "revoked")
+from sessioncloud.providers.tokens import TOKEN_STATUSES, revoke, token_status
 
 
 @org_required
@@ -49,8 +49,8 @@ def token_revoke(request: HttpRequest, provider_id: str, token_id: int) -> HttpR
     if token.revoked is None:
         with transaction.atomic():
             revoke(token)
-            record_audit(request.org, request.user.email, "token.revoke", token,  # type: ignore[attr-defined]
-                         {"id": token.pk, "revoked": False}, {"id": token.pk, "revoked": True})
+            auditlog.record(request, "token.revoke", token,
+                            {"id": token.pk, "revoked": False}, {"id": token.pk, "revoked": True})
         messages.success(request, f"Revoked setup token {token.pk} of {token.end_user.external_id}; "
                                   "phones can no longer redeem it.")
     if request.POST.get("back") == "end_user":
@@ -86,8 +86,7 @@ def device_deactivate(request: HttpRequest, provider_id: str) -> HttpResponse:
         device.status = DeviceStatus.DEACTIVATED
         with transaction.atomic():  # the change and its audit entry, or neither
             device.save(update_fields=["status"])
-            record_audit(request.org, request.user.email, "device.deactivate", device,  # type: ignore[attr-defined]
-                         {"status": "active"}, {"status": "deactivated"})
+            auditlog.record(request, "device.deactivate", device, {"status": "active"}, {"status": "deactivated"})
         messages.success(request, f"Deactivated the device {device.device_id}: on its next call the app "
                                   "removes its accounts.")
     return redirect("portal:devices", provider_id=app.provider_id)

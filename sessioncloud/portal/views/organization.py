@@ -61,7 +61,7 @@ def api_keys(request: HttpRequest) -> HttpResponse:
     new_key = None
     if form.is_bound and form.is_valid():
         key, new_key = ApiKey.issue(request.org, form.cleaned_data["name"].strip())  # type: ignore[attr-defined]
-        _audit(request, "apikey.create", key, None, {"name": key.name, "hint": key.hint})
+        auditlog.record(request, "apikey.create", key, None, {"name": key.name, "hint": key.hint})
         form = ApiKeyForm()
     # The new key is shown in this answer only: it is stored hashed and cannot be shown again.
     return render(request, "portal/api_keys.html", {
@@ -79,8 +79,8 @@ def api_key_revoke(request: HttpRequest, key_id: int) -> HttpResponse:
     if key.revoked is None:
         key.revoked = timezone.now()
         key.save(update_fields=["revoked"])
-        _audit(request, "apikey.revoke", key, {"name": key.name, "hint": key.hint, "revoked": False},
-               {"name": key.name, "hint": key.hint, "revoked": True})
+        auditlog.record(request, "apikey.revoke", key, {"name": key.name, "hint": key.hint, "revoked": False},
+                        {"name": key.name, "hint": key.hint, "revoked": True})
         messages.success(request, f"The key {key.name} is revoked; calls with it are refused from now on.")
     return redirect("portal:api_keys")
 
@@ -123,7 +123,3 @@ def audit_export(request: HttpRequest) -> HttpResponse:
     response["Content-Disposition"] = f'attachment; filename="{slug}-audit-{timezone.localdate():%Y-%m-%d}.csv"'
     response["Cache-Control"] = "no-store"
     return response
-
-
-def _audit(request: HttpRequest, action: str, obj: object, before: dict | None, after: dict | None) -> None:
-    record_audit(request.org, request.user.email, action, obj, before, after)  # type: ignore[attr-defined]

@@ -22,7 +22,8 @@ from sessioncloud.accounts.adapters import (
     stash_invitation,
     stashed_invitation,
 )
-from sessioncloud.accounts.models import Invitation, Membership, Role, record_audit
+from sessioncloud.accounts.models import Invitation, Membership, Role
+from sessioncloud.portal import auditlog
 from sessioncloud.portal.access import (
     invitation_for_user,
     invitations_for_user,
@@ -75,7 +76,7 @@ def invite(request: HttpRequest) -> HttpResponse:
             invitations_for_user(request).filter(email__iexact=email).delete()
             invitation, token = Invitation.issue(request.org, email, role, request.user.email)  # type: ignore[attr-defined]
             _send_invitation(request, invitation, token)
-            _audit(request, "invitation.create", invitation, None, {"email": email, "role": role})
+            auditlog.record(request, "invitation.create", invitation, None, {"email": email, "role": role})
             messages.success(request, f"Invitation sent to {email}.")
             return redirect("portal:team")
     return _team_page(request, form)
@@ -107,7 +108,7 @@ def change_role(request: HttpRequest, member_id: int) -> HttpResponse:
         before = _member_snapshot(member)
         member.role = form.cleaned_data["role"]
         member.save(update_fields=["role"])
-        _audit(request, "member.role", Member(member.user.email), before, _member_snapshot(member))
+        auditlog.record(request, "member.role", Member(member.user.email), before, _member_snapshot(member))
         messages.success(request, f"{member.user.email} is now {member.get_role_display().lower()}.")
     return redirect("portal:team")
 
@@ -124,7 +125,7 @@ def remove_member(request: HttpRequest, member_id: int) -> HttpResponse:
         return redirect("portal:team")
     before = _member_snapshot(member)
     member.delete()
-    _audit(request, "member.remove", Member(member.user.email), before, None)
+    auditlog.record(request, "member.remove", Member(member.user.email), before, None)
     messages.success(request, f"{member.user.email} is no longer a member.")
     return redirect("portal:home" if member.user_id == request.user.pk else "portal:team")
 
@@ -157,7 +158,8 @@ def _removal_refusal(request: HttpRequest, member: Membership) -> str:
 def revoke_invitation(request: HttpRequest, invitation_id: int) -> HttpResponse:
     invitation = invitation_for_user(request, invitation_id)
     invitation.delete()
-    _audit(request, "invitation.revoke", invitation, {"email": invitation.email, "role": invitation.role}, None)
+    auditlog.record(request, "invitation.revoke", invitation,
+                    {"email": invitation.email, "role": invitation.role}, None)
     messages.success(request, f"The invitation to {invitation.email} is revoked.")
     return redirect("portal:team")
 
@@ -208,7 +210,3 @@ def _is_last_owner(request: HttpRequest, member: Membership) -> bool:
 
 def _member_snapshot(member: Membership) -> dict[str, str]:
     return {"email": member.user.email, "role": member.role}
-
-
-def _audit(request: HttpRequest, action: str, obj: object, before: dict | None, after: dict | None) -> None:
-    record_audit(request.org, request.user.email, action, obj, before, after)  # type: ignore[attr-defined]
