@@ -17,6 +17,7 @@ from django.contrib.auth.models import User
 from django.core.paginator import Page, Paginator
 from django.db.models import F, Q, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.utils import timezone
 
@@ -46,10 +47,15 @@ PAGE_SIZE = 50
 PostRule = Literal["editor", "owner", "member"]
 
 
-class PortalRequest(HttpRequest):
-    """What `org_required` adds to the request (for type checkers)."""
+class AuthenticatedRequest(HttpRequest):
+    """The request of a view behind `login_required`: its user is logged in (for type checkers)."""
 
     user: User
+
+
+class PortalRequest(AuthenticatedRequest):
+    """What `org_required` adds to the request (for type checkers)."""
+
     org: Organization
     membership: Membership
 
@@ -83,7 +89,7 @@ def forbidden(request: HttpRequest, message: str) -> HttpResponse:
 
 
 def org_required(
-    view: Callable[..., HttpResponse] | None = None, *, post: PostRule = "editor"
+    view: Callable[..., HttpResponseBase] | None = None, *, post: PostRule = "editor"
 ) -> Any:
     """Log-in required; sets request.org and request.membership; refuses POSTs by role.
 
@@ -91,15 +97,15 @@ def org_required(
     change nothing anywhere.
     """
 
-    def decorate(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    def decorate(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
         @login_required
         @wraps(view)
-        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        def wrapper(request: PortalRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
             membership = current_membership(request)
             if membership is None:
                 return redirect("portal:organization_new")
-            request.membership = membership  # type: ignore[attr-defined]
-            request.org = membership.organization  # type: ignore[attr-defined]
+            request.membership = membership
+            request.org = membership.organization
             if request.method == "POST":
                 refusal = _post_refusal(membership, post)
                 if refusal:
@@ -119,31 +125,31 @@ def _post_refusal(membership: Membership, rule: PostRule) -> str | None:
     return None
 
 
-def app_for_user(request: HttpRequest, provider_id: str) -> App:
+def app_for_user(request: PortalRequest, provider_id: str) -> App:
     """The App of the current organization; on a GET, also one of the user's other organizations,
     which then becomes the current one (a link or bookmark from another organization's page)."""
     try:
-        return tenancy.get_app(request.org, provider_id)  # type: ignore[attr-defined]
+        return tenancy.get_app(request.org, provider_id)
     except tenancy.NotFound:
         pass
     membership = _membership_with_app(request, provider_id) if request.method in ("GET", "HEAD") else None
     if membership is None:
         raise Http404("No app with that ProviderId in your organization.")
     select_organization(request, membership.organization)
-    request.org, request.membership = membership.organization, membership  # type: ignore[attr-defined]
+    request.org, request.membership = membership.organization, membership
     messages.info(request, f"Switched to {membership.organization.name}, the organization of this App.")
     return tenancy.get_app(membership.organization, provider_id)
 
 
-def _membership_with_app(request: HttpRequest, provider_id: str) -> Membership | None:
+def _membership_with_app(request: PortalRequest, provider_id: str) -> Membership | None:
     """The user's membership of the organization that owns this App, if any."""
     organization_id = App.objects.filter(provider_id__iexact=provider_id).values_list(
         "organization_id", flat=True).first()
     return memberships_of(request.user).filter(organization_id=organization_id).first() if organization_id else None
 
 
-def apps_for_user(request: HttpRequest) -> QuerySet[App]:
-    return tenancy.apps_of(request.org)  # type: ignore[attr-defined]
+def apps_for_user(request: PortalRequest) -> QuerySet[App]:
+    return tenancy.apps_of(request.org)
 
 
 # An App's own objects. Each function takes an App that app_for_user() returned, so the
@@ -179,9 +185,9 @@ def tokens_with_status(app: App, status: str) -> QuerySet[SetupToken]:
     return tokens_of(app).filter(conditions[status])
 
 
-def token_for_user(request: HttpRequest, app: App, token_id: int) -> SetupToken:
+def token_for_user(request: PortalRequest, app: App, token_id: int) -> SetupToken:
     try:
-        token = tenancy.get_token(request.org, token_id)  # type: ignore[attr-defined]
+        token = tenancy.get_token(request.org, token_id)
     except tenancy.NotFound:
         raise Http404("No setup token with that id in this App.") from None
     if token.app_id != app.pk:
@@ -210,10 +216,10 @@ def jobs_of(app: App) -> QuerySet[Job]:
     return Job.objects.filter(app=app).select_related("app").defer("input", "result").order_by("-created")
 
 
-def job_for_user(request: HttpRequest, app: App, job_id: Any) -> Job:
+def job_for_user(request: PortalRequest, app: App, job_id: Any) -> Job:
     """A job of this very App: another organization's, or another App's, is not found."""
     try:
-        job = tenancy.get_job(request.org, job_id)  # type: ignore[attr-defined]
+        job = tenancy.get_job(request.org, job_id)
     except tenancy.NotFound:
         raise Http404("No job with that id in this App.") from None
     if job.app_id != app.pk:
@@ -225,41 +231,41 @@ def page_of(items: QuerySet[Any], request: HttpRequest, size: int = PAGE_SIZE) -
     return Paginator(items, size).get_page(request.GET.get("page"))
 
 
-def members_for_user(request: HttpRequest) -> QuerySet[Membership]:
-    return request.org.memberships.select_related("user").order_by("created", "id")  # type: ignore[attr-defined]
+def members_for_user(request: PortalRequest) -> QuerySet[Membership]:
+    return request.org.memberships.select_related("user").order_by("created", "id")
 
 
-def member_for_user(request: HttpRequest, member_id: int) -> Membership:
+def member_for_user(request: PortalRequest, member_id: int) -> Membership:
     member = members_for_user(request).filter(pk=member_id).first()
     if member is None:
         raise Http404("No such member.")
     return member
 
 
-def invitations_for_user(request: HttpRequest) -> QuerySet[Invitation]:
-    return Invitation.pending().filter(organization=request.org)  # type: ignore[attr-defined]
+def invitations_for_user(request: PortalRequest) -> QuerySet[Invitation]:
+    return Invitation.pending().filter(organization=request.org)
 
 
-def invitation_for_user(request: HttpRequest, invitation_id: int) -> Invitation:
+def invitation_for_user(request: PortalRequest, invitation_id: int) -> Invitation:
     invitation = invitations_for_user(request).filter(pk=invitation_id).first()
     if invitation is None:
         raise Http404("No such invitation.")
     return invitation
 
 
-def api_keys_for_user(request: HttpRequest) -> QuerySet[ApiKey]:
-    return request.org.api_keys.order_by("-created", "-id")  # type: ignore[attr-defined]
+def api_keys_for_user(request: PortalRequest) -> QuerySet[ApiKey]:
+    return request.org.api_keys.order_by("-created", "-id")
 
 
-def api_key_for_user(request: HttpRequest, key_id: int) -> ApiKey:
+def api_key_for_user(request: PortalRequest, key_id: int) -> ApiKey:
     key = api_keys_for_user(request).filter(pk=key_id).first()
     if key is None:
         raise Http404("No such API key.")
     return key
 
 
-def audit_entries_for_user(request: HttpRequest) -> QuerySet[AuditEntry]:
-    return AuditEntry.objects.filter(organization=request.org)  # type: ignore[attr-defined]
+def audit_entries_for_user(request: PortalRequest) -> QuerySet[AuditEntry]:
+    return AuditEntry.objects.filter(organization=request.org)
 
 
 MAX_ID_DIGITS = 18  # every 18-digit number fits a 64-bit key; a longer one is no id of ours
@@ -271,7 +277,7 @@ def is_id(value: Any) -> bool:
     return text.isascii() and text.isdigit() and len(text) <= MAX_ID_DIGITS
 
 
-def membership_of_user(request: HttpRequest, organization_id: Any) -> Membership:
+def membership_of_user(request: AuthenticatedRequest, organization_id: Any) -> Membership:
     """One of the user's own memberships (for switching organization)."""
     membership = memberships_of(request.user).filter(organization_id=organization_id).first() \
         if is_id(organization_id) else None

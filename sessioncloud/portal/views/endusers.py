@@ -8,7 +8,7 @@ from typing import Any
 from django.contrib import messages
 from django.db import IntegrityError, transaction
 from django.db.models import Q
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
@@ -18,6 +18,7 @@ from sessioncloud.codes.formats import CodeError
 from sessioncloud.codes.qr import render_png, render_svg
 from sessioncloud.onboarding.mailing import mail_server_configured, send_setup_emails
 from sessioncloud.portal.access import (
+    PortalRequest,
     app_for_user,
     end_user_for_user,
     end_users_of,
@@ -40,7 +41,7 @@ USER_TOKENS_SHOWN = 10
 
 
 @org_required
-def end_users(request: HttpRequest, provider_id: str) -> HttpResponse:
+def end_users(request: PortalRequest, provider_id: str) -> HttpResponse:
     app = app_for_user(request, provider_id)
     search = EndUserSearchForm(request.GET)
     users = end_users_of(app)
@@ -57,7 +58,7 @@ def end_users(request: HttpRequest, provider_id: str) -> HttpResponse:
 
 
 @org_required
-def end_user_new(request: HttpRequest, provider_id: str) -> HttpResponse:
+def end_user_new(request: PortalRequest, provider_id: str) -> HttpResponse:
     app = app_for_user(request, provider_id)
     form = EndUserForm(request.POST if request.method == "POST" else None, app=app)
     if form.is_bound and form.is_valid():
@@ -69,7 +70,7 @@ def end_user_new(request: HttpRequest, provider_id: str) -> HttpResponse:
 
 
 @org_required
-def end_user_edit(request: HttpRequest, provider_id: str, external_id: str) -> HttpResponse:
+def end_user_edit(request: PortalRequest, provider_id: str, external_id: str) -> HttpResponse:
     app = app_for_user(request, provider_id)
     user = end_user_for_user(app, external_id)
     form = EndUserForm(request.POST if request.method == "POST" else None, app=app, end_user=user)
@@ -82,14 +83,14 @@ def end_user_edit(request: HttpRequest, provider_id: str, external_id: str) -> H
     return _form_page(request, app, form, user)
 
 
-def _form_page(request: HttpRequest, app: App, form: EndUserForm, user: EndUser | None) -> HttpResponse:
-    if not request.membership.can_edit:  # type: ignore[attr-defined]
+def _form_page(request: PortalRequest, app: App, form: EndUserForm, user: EndUser | None) -> HttpResponse:
+    if not request.membership.can_edit:
         form.disable()
     return render(request, "portal/enduser_form.html", {"app": app, "page": "endusers", "form": form,
                                                         "end_user": user})
 
 
-def _saved(form: EndUserForm, user: EndUser, request: HttpRequest, action: str, before: dict | None) -> bool:
+def _saved(form: EndUserForm, user: EndUser, request: PortalRequest, action: str, before: dict | None) -> bool:
     typed = [name for name in ("sip_password", "provisioning_password") if form.cleaned_data.get(name)]
     try:
         with transaction.atomic():  # the change and its audit entry, or neither
@@ -97,7 +98,7 @@ def _saved(form: EndUserForm, user: EndUser, request: HttpRequest, action: str, 
             after = audit_view(user)
             if typed:
                 after["passwordsTyped"] = typed  # a new password shows in no other key: say one was set
-            record_audit(request.org, request.user.email, action, user, before, after)  # type: ignore[attr-defined]
+            record_audit(request.org, request.user.email, action, user, before, after)
     except IntegrityError:
         form.add_error("external_id", "This App already has an end user with this id.")
         return False
@@ -113,12 +114,12 @@ def audit_view(user: EndUser) -> dict[str, Any]:
 
 
 @org_required
-def end_user_delete(request: HttpRequest, provider_id: str, external_id: str) -> HttpResponse:
+def end_user_delete(request: PortalRequest, provider_id: str, external_id: str) -> HttpResponse:
     app = app_for_user(request, provider_id)
     user = end_user_for_user(app, external_id)
     if request.method == "POST":
         with transaction.atomic():
-            record_audit(request.org, request.user.email, "enduser.delete", user,  # type: ignore[attr-defined]
+            record_audit(request.org, request.user.email, "enduser.delete", user,
                          audit_view(user), None)
             user.delete()
         messages.success(request, f"Deleted the end user {external_id}.")
@@ -131,7 +132,7 @@ def end_user_delete(request: HttpRequest, provider_id: str, external_id: str) ->
 
 @never_cache
 @org_required
-def end_user_detail(request: HttpRequest, provider_id: str, external_id: str) -> HttpResponse:
+def end_user_detail(request: PortalRequest, provider_id: str, external_id: str) -> HttpResponse:
     app = app_for_user(request, provider_id)
     user = end_user_for_user(app, external_id)
     return _detail(request, app, user, SetupLinkForm())
@@ -140,7 +141,7 @@ def end_user_detail(request: HttpRequest, provider_id: str, external_id: str) ->
 @never_cache  # the token is shown in this answer only
 @require_POST
 @org_required
-def end_user_setup_link(request: HttpRequest, provider_id: str, external_id: str) -> HttpResponse:
+def end_user_setup_link(request: PortalRequest, provider_id: str, external_id: str) -> HttpResponse:
     app = app_for_user(request, provider_id)
     user = end_user_for_user(app, external_id)
     form = SetupLinkForm(request.POST)
@@ -149,7 +150,7 @@ def end_user_setup_link(request: HttpRequest, provider_id: str, external_id: str
     try:
         with transaction.atomic():  # the token and its audit entry, or neither
             issued = issue_token(user, max_uses=form.cleaned_data["max_uses"], created_by=request.user.email)
-            record_audit(request.org, request.user.email, "token.create", issued.token, None, {  # type: ignore[attr-defined]
+            record_audit(request.org, request.user.email, "token.create", issued.token, None, {
                 "externalId": user.external_id, "expires": issued.token.expires.isoformat(),
                 "maxUses": issued.token.max_uses})
     except TokenRequestError as error:
@@ -179,7 +180,7 @@ def _data_uri(image: bytes, content_type: str) -> str:
 
 @require_POST
 @org_required
-def end_user_email(request: HttpRequest, provider_id: str, external_id: str) -> HttpResponse:
+def end_user_email(request: PortalRequest, provider_id: str, external_id: str) -> HttpResponse:
     app = app_for_user(request, provider_id)
     user = end_user_for_user(app, external_id)
     if not user.email:
@@ -198,7 +199,7 @@ def end_user_email(request: HttpRequest, provider_id: str, external_id: str) -> 
 @never_cache  # the answer shows codes that carry passwords
 @require_POST
 @org_required
-def end_user_reveal(request: HttpRequest, provider_id: str, external_id: str) -> HttpResponse:
+def end_user_reveal(request: PortalRequest, provider_id: str, external_id: str) -> HttpResponse:
     """Show the user's codes (and QR images) in this one answer, for editors, with an audit row.
 
     A code carries the password (or the provisioning login): the pages show that it exists, and
@@ -207,7 +208,7 @@ def end_user_reveal(request: HttpRequest, provider_id: str, external_id: str) ->
     app = app_for_user(request, provider_id)
     user = end_user_for_user(app, external_id)
     codes = _codes(user, revealed=True)
-    record_audit(request.org, request.user.email, "enduser.reveal", user, None, {  # type: ignore[attr-defined]
+    record_audit(request.org, request.user.email, "enduser.reveal", user, None, {
         "externalId": user.external_id, "formats": [code["format"] for code in codes if "code" in code]})
     return _detail(request, app, user, SetupLinkForm(), codes=codes)
 
@@ -236,7 +237,7 @@ def _codes(user: EndUser, *, revealed: bool = False) -> list[dict[str, Any]]:
     return codes
 
 
-def _detail(request: HttpRequest, app: App, user: EndUser, form: SetupLinkForm, *,
+def _detail(request: PortalRequest, app: App, user: EndUser, form: SetupLinkForm, *,
             issued: dict[str, Any] | None = None, codes: list[dict[str, Any]] | None = None,
             status: int = 200) -> HttpResponse:
     tokens = [{"token": t, "status": token_status(t)}
