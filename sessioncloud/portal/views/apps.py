@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from django.contrib import messages
 from django.db import IntegrityError, transaction
@@ -32,7 +32,7 @@ from sessioncloud.providers.appdata import audit_snapshot
 from sessioncloud.providers.models import App
 from sessioncloud.providers.validators import COLOR_RE, normalize_color
 
-ExtraContext = Callable[[App, AppSettingsForm], dict[str, Any]]
+Form = TypeVar("Form", bound=AppSettingsForm)
 
 
 @org_required
@@ -168,8 +168,8 @@ def _count(number: int, noun: str) -> str:
 
 
 def _edit_app(
-    request: PortalRequest, app: App, form_class: type[AppSettingsForm], page: str,
-    extra: ExtraContext | None = None,
+    request: PortalRequest, app: App, form_class: type[Form], page: str,
+    extra: Callable[[App, Form], dict[str, Any]] | None = None,
 ) -> HttpResponse:
     """GET shows the page's form; POST validates it, saves its fields only and audits."""
     before = audit_snapshot(app)
@@ -218,13 +218,13 @@ def _audit_secrets(request: PortalRequest, action: str, app: App, before: dict[s
     record_audit(request.org, request.user.email, action, app, before, _secret_fingerprints(app))
 
 
-def _branding_context(app: App, form: AppSettingsForm) -> dict[str, Any]:
+def _branding_context(app: App, form: BrandingForm) -> dict[str, Any]:
     typed = normalize_color(str(form["theme_color"].value() or ""))
     # Only a well-formed colour reaches the preview's style attribute.
     theme = next(color for color in (typed, app.theme_color, FALLBACK_COLOR) if COLOR_RE.match(color))
     links = [
         {"title": str(title.value() or "").strip()}
-        for title, url in form.link_rows  # type: ignore[attr-defined]
+        for title, url in form.link_rows
         if str(title.value() or "").strip() or str(url.value() or "").strip()
     ]
     return {
