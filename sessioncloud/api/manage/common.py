@@ -6,16 +6,15 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.http import HttpRequest
 
 from sessioncloud.accounts import tenancy
 from sessioncloud.accounts.models import record_audit
-from sessioncloud.api.auth import caller_of
+from sessioncloud.api.auth import ApiRequest, caller_of
 from sessioncloud.api.errors import ApiError, invalid_fields
 from sessioncloud.providers.models import App
 
 
-def app_for(request: HttpRequest, provider_id: str) -> App:
+def app_for(request: ApiRequest, provider_id: str) -> App:
     try:
         return tenancy.get_app(caller_of(request).organization, provider_id)
     except tenancy.NotFound:
@@ -57,6 +56,6 @@ def save_validated(obj: Any, to_fields: Any, *, exclude: list[str] | None = None
         raise ApiError(409, "conflict", "That name was taken at the same moment. Try again.") from None
 
 
-def audit(request: HttpRequest, action: str, obj: Any, before: dict | None, after: dict | None) -> None:
+def audit(request: ApiRequest, action: str, obj: Any, before: dict | None, after: dict | None) -> None:
     caller = caller_of(request)
     record_audit(caller.organization, caller.actor, action, obj, before, after)

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from django.db import transaction
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from ninja import Status
 
 from sessioncloud.accounts import tenancy
-from sessioncloud.api.auth import caller_of
+from sessioncloud.api.auth import ApiRequest, caller_of
 from sessioncloud.api.errors import ApiError
 from sessioncloud.api.manage import router
 from sessioncloud.api.manage.common import app_for, audit, invalid
@@ -39,7 +39,7 @@ def token_json(token: SetupToken) -> dict:
 
 
 @router.post("/apps/{provider_id}/endusers/{external_id}/tokens", response={201: TokenCreatedOut, **ERRORS})
-def create_token(request: HttpRequest, provider_id: str, external_id: str, payload: TokenIn | None = None) -> Status:
+def create_token(request: ApiRequest, provider_id: str, external_id: str, payload: TokenIn | None = None) -> Status:
     user = end_user_for(request, provider_id, external_id)
     body = payload or TokenIn()
     try:
@@ -58,7 +58,7 @@ def create_token(request: HttpRequest, provider_id: str, external_id: str, paylo
 
 
 @router.get("/apps/{provider_id}/tokens", response={200: list[TokenOut], **ERRORS})
-def list_tokens(request: HttpRequest, provider_id: str) -> list[dict]:
+def list_tokens(request: ApiRequest, provider_id: str) -> list[dict]:
     app = app_for(request, provider_id)
     tokens = (SetupToken.objects.filter(app=app).select_related("end_user")
               .prefetch_related("redemptions").order_by("-created")[:1000])
@@ -66,7 +66,7 @@ def list_tokens(request: HttpRequest, provider_id: str) -> list[dict]:
 
 
 @router.delete("/tokens/{token_id}", response={204: None, **ERRORS})
-def revoke_token(request: HttpRequest, token_id: int) -> HttpResponse:
+def revoke_token(request: ApiRequest, token_id: int) -> HttpResponse:
     try:
         token = tenancy.get_token(caller_of(request).organization, token_id)
     except tenancy.NotFound:
