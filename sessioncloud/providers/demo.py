@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import User
 from django.db import transaction
 
 from sessioncloud.accounts.models import Membership, Organization, Role
@@ -77,7 +78,7 @@ def seed_demo() -> Organization:
     return org
 
 
-def _demo_user():  # type: ignore[no-untyped-def]
+def _demo_user() -> User:
     from allauth.account.models import EmailAddress
 
     User = get_user_model()
