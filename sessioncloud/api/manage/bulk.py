@@ -75,7 +75,7 @@ def job_json(job: Job, *, items: bool = True) -> dict[str, Any]:
         "text/csv": {"schema": {"type": "string", "format": "binary"}}}}},
 )
 def import_end_users(request: ApiRequest, response: HttpResponse, provider_id: str,
-                     dryRun: Query[bool] = True) -> Status:  # noqa: N803 - the documented name
+                     dryRun: Query[bool] = True) -> Status:  # the documented name
     app = app_for(request, provider_id)
     content_type = (request.content_type or "").lower()
     declared = request.headers.get("Content-Length", "")

@@ -104,7 +104,7 @@ def delete_end_user(request: ApiRequest, provider_id: str, external_id: str) -> 
 )
 def end_user_code(
     request: ApiRequest, provider_id: str, external_id: str,
-    format: Query[Literal["local", "external"]] = "local",  # noqa: A002 - the documented name
+    format: Query[Literal["local", "external"]] = "local",  # the documented name
     image: Query[Literal["png", "svg"] | None] = None,
 ) -> HttpResponse | dict:
     user = end_user_for(request, provider_id, external_id)
