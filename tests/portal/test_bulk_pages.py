@@ -5,15 +5,17 @@ from __future__ import annotations
 import io
 import zipfile
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
 
 from sessioncloud.accounts.models import AuditEntry
 from sessioncloud.onboarding import jobs, mailing
 from sessioncloud.onboarding.models import EmailSettings, Job, JobStatus
 from sessioncloud.onboarding.queue import huey
-from sessioncloud.providers.models import EndUser
+from sessioncloud.providers.models import App, EndUser
 from tests.factories import make_app, make_end_user
 
 pytestmark = pytest.mark.django_db
@@ -36,7 +38,7 @@ def job_url(job: Job, action: str = "") -> str:
     return f"{BULK}jobs/{job.pk}/{action + '/' if action else ''}"
 
 
-def upload(client, data: bytes = GOOD_AND_BAD):  # type: ignore[no-untyped-def]
+def upload(client: Client, data: bytes = GOOD_AND_BAD) -> Any:
     return client.post(f"{BULK}import/", {"file": SimpleUploadedFile("users.csv", data, "text/csv")})
 
 
@@ -101,7 +103,7 @@ def test_an_export_with_passwords_contains_them_and_writes_an_audit_entry(owner_
     assert (entry.actor, entry.after) == ("owner@acme.example", {"passwords": True, "endUsers": 1})
 
 
-def finished_qr_job(app, started_by: str = "admin@acme.example") -> Job:  # type: ignore[no-untyped-def]
+def finished_qr_job(app: App, started_by: str = "admin@acme.example") -> Job:
     make_end_user(app, "cust-1")
     return jobs.start_job(app, "qr_zip", code_format="local", external_ids=None, paper="A4", actor=started_by)
 

@@ -6,6 +6,7 @@ import base64
 import hashlib
 import html
 import re
+from typing import Any
 
 import pytest
 from django.core import mail
@@ -14,7 +15,7 @@ from django.test import Client
 from sessioncloud.accounts.models import AuditEntry
 from sessioncloud.codes.qr import decode_image, render_svg
 from sessioncloud.providers.endusers import external_code, local_code
-from sessioncloud.providers.models import SetupToken
+from sessioncloud.providers.models import App, EndUser, SetupToken
 from tests.factories import make_end_user
 
 pytestmark = pytest.mark.django_db
@@ -26,14 +27,14 @@ CODE_PASSWORD_WARNING = "<strong>This code carries the password.</strong>"
 
 
 @pytest.fixture
-def ann(app):  # type: ignore[no-untyped-def]
+def ann(app: App) -> EndUser:
     return make_end_user(app, "cust-1001", display_name="Ann Smith", email="ann@customer.example",
                          sip_username="1001", sip_password="sip-s3cret",
                          provisioning_username="ann.p", provisioning_password="prov-s3cret")
 
 
 @pytest.fixture
-def external(app):  # type: ignore[no-untyped-def]
+def external(app: App) -> App:
     app.provisioning_mode, app.provisioning_url = "external", "https://prov.acme.example/p"
     app.save()
     return app
@@ -48,11 +49,11 @@ def data_uri_image(content: str, element_id: str) -> bytes:
     return base64.b64decode(found.group(1))
 
 
-def create_setup_link(client: Client, max_uses: int = 1):  # type: ignore[no-untyped-def]
+def create_setup_link(client: Client, max_uses: int = 1) -> Any:
     return client.post(PAGE + "setup-link/", {"max_uses": str(max_uses)})
 
 
-def reveal(client: Client):  # type: ignore[no-untyped-def]
+def reveal(client: Client) -> Any:
     return client.post(REVEAL)
 
 

@@ -7,10 +7,11 @@ import json
 import re
 from collections.abc import Iterator
 from ipaddress import ip_network
+from typing import Any
 
 import pytest
 
-from sessioncloud.providers.models import ProvisioningLogEntry
+from sessioncloud.providers.models import App, ProvisioningLogEntry
 from tests.factories import MEDIA_DEFAULTS
 from tests.providerstub import ProviderStub, start_stub, stop_stub
 
@@ -22,7 +23,7 @@ GOOD_ANSWER = {"update": True, "errmsg": "", "sipaccounts": [
 
 
 @pytest.fixture
-def provider(settings) -> Iterator[ProviderStub]:  # type: ignore[no-untyped-def]
+def provider(settings: Any) -> Iterator[ProviderStub]:
     settings.OUTBOUND_ALLOW_NETS = (ip_network("127.0.0.0/8"),)
     settings.OUTBOUND_ALLOW_HTTP = True
     stub = start_stub()
@@ -31,7 +32,7 @@ def provider(settings) -> Iterator[ProviderStub]:  # type: ignore[no-untyped-def
 
 
 @pytest.fixture
-def external(app, provider):  # type: ignore[no-untyped-def]
+def external(app: App, provider: ProviderStub) -> App:
     app.provisioning_mode, app.provisioning_url = "external", provider.url()
     app.provisioning_auth_header = "Bearer upstream-s3cret"
     app.use_subdomains = True
