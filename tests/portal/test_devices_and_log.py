@@ -35,16 +35,32 @@ def test_the_devices_page_lists_each_device(owner_client, phone):
         assert shown in content
 
 
-def test_deactivating_a_device_audits_it(owner_client, phone):
-    response = owner_client.post(DEVICES + "deactivate/", {"device_id": "phone-1"})
-    assert response["Location"] == DEVICES
+def deactivate_phone(client: Client) -> Any:
+    return client.post(DEVICES + "deactivate/", {"device_id": "phone-1"})
+
+
+def test_deactivating_a_device_returns_to_the_devices(owner_client: Client, phone: Device) -> None:
+    assert deactivate_phone(owner_client)["Location"] == DEVICES
+
+
+def test_deactivating_a_device_deactivates_it(owner_client: Client, phone: Device) -> None:
+    deactivate_phone(owner_client)
     phone.refresh_from_db()
     assert phone.status == "deactivated"
+
+
+def test_deactivating_a_device_audits_it(owner_client: Client, phone: Device) -> None:
+    deactivate_phone(owner_client)
     entry = AuditEntry.objects.get()
-    assert (entry.actor, entry.action, entry.object_type, entry.object_repr, entry.before, entry.after) == (
-        "owner@acme.example", "device.deactivate", "Device", "phone-1", {"status": "active"},
-        {"status": "deactivated"})
-    owner_client.post(DEVICES + "deactivate/", {"device_id": "phone-1"})
+    assert {"actor": entry.actor, "action": entry.action, "object_type": entry.object_type,
+            "object_repr": entry.object_repr, "before": entry.before, "after": entry.after} == {
+        "actor": "owner@acme.example", "action": "device.deactivate", "object_type": "Device",
+        "object_repr": "phone-1", "before": {"status": "active"}, "after": {"status": "deactivated"}}
+
+
+def test_deactivating_a_deactivated_device_again_audits_nothing(owner_client: Client, phone: Device) -> None:
+    deactivate_phone(owner_client)
+    deactivate_phone(owner_client)
     assert AuditEntry.objects.count() == 1
 
 
