@@ -110,18 +110,24 @@ def test_a_patch_updates_only_the_fields_sent(api: ApiClient) -> None:
     assert body["branding"]["contactEmail"] == "support@acme.example"
 
 
-def test_a_patch_is_audited_with_the_values_before_and_after(api: ApiClient) -> None:
+def patch_audit(api: ApiClient) -> tuple[dict[str, Any], dict[str, Any]]:
+    """What the audit entry of a patch keeps of the App before and after it."""
     patch_theme_and_auth_header(api)
     entry = AuditEntry.objects.filter(action="app.update").get()
-    assert entry.before["branding.themeColor"] == "#0A7CFF"
-    assert entry.after["branding.themeColor"] == "#FF0000"
+    assert entry.before is not None and entry.after is not None
+    return entry.before, entry.after
+
+
+def test_a_patch_is_audited_with_the_values_before_and_after(api: ApiClient) -> None:
+    before, after = patch_audit(api)
+    assert before["branding.themeColor"] == "#0A7CFF"
+    assert after["branding.themeColor"] == "#FF0000"
 
 
 def test_the_audit_of_a_patch_masks_the_auth_header(api: ApiClient) -> None:
-    patch_theme_and_auth_header(api)
-    entry = AuditEntry.objects.filter(action="app.update").get()
-    assert entry.after["provisioning.authHeader"] == "***"
-    assert "Bearer" not in str(entry.before) + str(entry.after)
+    before, after = patch_audit(api)
+    assert after["provisioning.authHeader"] == "***"
+    assert "Bearer" not in str(before) + str(after)
 
 
 def test_the_audit_of_a_patch_names_the_api_key(api: ApiClient) -> None:

@@ -53,6 +53,16 @@ def fields_of(user: EndUser, *names: str) -> dict[str, Any]:
     return {name: getattr(user, name) for name in names}
 
 
+def before_of(entry: AuditEntry) -> dict[str, Any]:
+    assert entry.before is not None
+    return entry.before
+
+
+def after_of(entry: AuditEntry) -> dict[str, Any]:
+    assert entry.after is not None
+    return entry.after
+
+
 @pytest.fixture
 def ann(app: App) -> EndUser:
     return make_end_user(app, "cust-1001", display_name="Ann Smith", email="ann@customer.example",
@@ -189,7 +199,7 @@ def test_a_blank_password_keeps_the_stored_one(owner_client: Client, ann: EndUse
 def test_it_audits_a_change_with_the_values_before_and_after(owner_client: Client, ann: EndUser) -> None:
     resave_ann(owner_client, display_name="Ann Jones")
     entry = AuditEntry.objects.get()
-    assert (entry.action, entry.before["displayName"], entry.after["displayName"]) == (
+    assert (entry.action, before_of(entry)["displayName"], after_of(entry)["displayName"]) == (
         "enduser.update", "Ann Smith", "Ann Jones")
 
 
@@ -197,7 +207,7 @@ def test_the_audit_of_a_change_names_no_typed_password_when_none_was_typed(
     owner_client: Client, ann: EndUser
 ) -> None:
     resave_ann(owner_client, display_name="Ann Jones")
-    assert "passwordsTyped" not in AuditEntry.objects.get().after
+    assert "passwordsTyped" not in after_of(AuditEntry.objects.get())
 
 
 def edit_ann_with_new_sip_password(client: Client) -> None:
@@ -214,7 +224,7 @@ def test_a_typed_password_replaces_the_stored_one(owner_client: Client, ann: End
 
 def test_the_audit_says_which_password_was_typed(owner_client: Client, ann: EndUser) -> None:
     edit_ann_with_new_sip_password(owner_client)
-    assert AuditEntry.objects.get().after["passwordsTyped"] == ["sip_password"]
+    assert after_of(AuditEntry.objects.get())["passwordsTyped"] == ["sip_password"]
 
 
 def test_emptying_the_sip_username_removes_the_sip_credentials(owner_client: Client, ann: EndUser) -> None:
@@ -270,7 +280,8 @@ def test_deleting_deletes_the_end_user_and_its_setup_tokens(
 def test_deleting_is_audited(owner_client: Client, ann_with_tokens: EndUser) -> None:
     owner_client.post(user_url("cust-1001", "delete"))
     entry = AuditEntry.objects.get()
-    assert (entry.action, entry.before["externalId"], entry.after) == ("enduser.delete", "cust-1001", None)
+    assert (entry.action, before_of(entry)["externalId"], entry.after) == (
+        "enduser.delete", "cust-1001", None)
 
 
 # --- the list ---------------------------------------------------------------------------------------
