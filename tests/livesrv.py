@@ -48,7 +48,7 @@ def wait_until_up(base: str, process: subprocess.Popen, seconds: float = 30) -> 
         if process.poll() is not None:
             raise RuntimeError(f"server exited with {process.returncode}")
         try:
-            with urlopen(f"{base}/healthz", timeout=1):  # noqa: S310 - loopback
+            with urlopen(f"{base}/healthz", timeout=1):  # loopback
                 return
         except OSError:
             time.sleep(0.1)
@@ -60,7 +60,7 @@ def running_server_process(threads: int = 8, **env: str) -> Iterator[tuple[str, 
     """A `sessioncloud serve` on a free loopback port: its base URL and the process itself."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    process = subprocess.Popen(  # noqa: S603
+    process = subprocess.Popen(
         [sys.executable, "-m", "sessioncloud.cli", "serve", "--port", str(port), "--threads", str(threads),
          "--workers", "1"],
         env=server_env(**env), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,

@@ -40,7 +40,7 @@ def _cache_ok() -> bool:
     try:
         cache.set("readyz", "1", 5)
         return cache.get("readyz") == "1"
-    except Exception:  # noqa: BLE001 - any cache client error means "not ready"
+    except Exception:  # any cache client error means "not ready"
         return False
 
 

@@ -76,5 +76,5 @@ class FairPool:
                 continue
             try:
                 future.set_result(function())
-            except BaseException as error:  # noqa: BLE001 - handed to whoever waits on the future
+            except BaseException as error:  # handed to whoever waits on the future
                 future.set_exception(error)

@@ -268,7 +268,7 @@ class LocalTier:
             try:
                 self._hold_lease()
                 pause = 0.05
-            except Exception as error:  # noqa: BLE001 - whatever it was, answer from Redis and try again
+            except Exception as error:  # whatever it was, answer from Redis and try again
                 log.warning("config lease lost (%s): answering from Redis until it is back", type(error).__name__)
             finally:
                 self.deadline = 0.0

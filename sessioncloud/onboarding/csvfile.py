@@ -12,6 +12,10 @@ import csv
 import io
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from _csv import Reader as CsvReader
 
 from sessioncloud.providers.enduserfields import FIELDS, SECRET_NAMES
 
@@ -82,10 +86,10 @@ def _decode(data: bytes) -> str:
     return text
 
 
-def _header(records: Iterator[list[str]]) -> tuple[list[str], int]:
+def _header(records: CsvReader) -> tuple[list[str], int]:
     for cells in records:
         if any(cell.strip() for cell in cells):
-            return cells, records.line_num  # type: ignore[attr-defined]
+            return cells, records.line_num
     raise CsvFileError("The file is empty: it needs a header line naming the columns.")
 
 

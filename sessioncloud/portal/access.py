@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import wraps
-from typing import Any, Literal, TypeVar, cast
+from typing import Any, Literal, TypeVar
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -18,6 +18,7 @@ from django.contrib.auth.models import User
 from django.core.paginator import Page, Paginator
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 
 from sessioncloud.accounts import tenancy
@@ -40,10 +41,15 @@ PAGE_SIZE = 50
 PostRule = Literal["editor", "owner", "member"]
 
 
-class PortalRequest(HttpRequest):
-    """What `org_required` adds to the request (for type checkers)."""
+class AuthenticatedRequest(HttpRequest):
+    """The request of a view behind `login_required`: its user is logged in (for type checkers)."""
 
     user: User
+
+
+class PortalRequest(AuthenticatedRequest):
+    """What `org_required` adds to the request (for type checkers)."""
+
     org: Organization
     membership: Membership
 
@@ -69,7 +75,7 @@ def forbidden(request: HttpRequest, message: str) -> HttpResponse:
 
 
 def org_required(
-    view: Callable[..., HttpResponse] | None = None, *, post: PostRule = "editor"
+    view: Callable[..., HttpResponseBase] | None = None, *, post: PostRule = "editor"
 ) -> Any:
     """Log-in required; sets request.org and request.membership; refuses POSTs by role.
 
@@ -77,15 +83,15 @@ def org_required(
     change nothing anywhere.
     """
 
-    def decorate(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    def decorate(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
         @login_required
         @wraps(view)
-        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        def wrapper(request: PortalRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
             membership = current_membership(request)
             if membership is None:
                 return redirect("portal:organization_new")
-            request.membership = membership  # type: ignore[attr-defined]
-            request.org = membership.organization  # type: ignore[attr-defined]
+            request.membership = membership
+            request.org = membership.organization
             if request.method == "POST":
                 refusal = _post_refusal(membership, post)
                 if refusal:
@@ -108,14 +114,6 @@ def _post_refusal(membership: Membership, rule: PostRule) -> str | None:
 T = TypeVar("T")
 
 
-def _org(request: HttpRequest) -> Organization:
-    return cast(PortalRequest, request).org
-
-
-def _user(request: HttpRequest) -> User:
-    return cast(PortalRequest, request).user
-
-
 def _found(lookup: Callable[[], T], message: str) -> T:
     """What a tenancy lookup found, else a 404 page saying `message`."""
     try:
@@ -124,25 +122,25 @@ def _found(lookup: Callable[[], T], message: str) -> T:
         raise Http404(message) from None
 
 
-def app_for_user(request: HttpRequest, provider_id: str) -> App:
+def app_for_user(request: PortalRequest, provider_id: str) -> App:
     """The App of the current organization; on a GET, also one of the user's other organizations,
     which then becomes the current one (a link or bookmark from another organization's page)."""
     try:
-        return tenancy.get_app(_org(request), provider_id)
+        return tenancy.get_app(request.org, provider_id)
     except tenancy.NotFound:
         pass
     reading = request.method in ("GET", "HEAD")
-    membership = tenancy.membership_with_app(_user(request), provider_id) if reading else None
+    membership = tenancy.membership_with_app(request.user, provider_id) if reading else None
     if membership is None:
         raise Http404("No app with that ProviderId in your organization.")
     select_organization(request, membership.organization)
-    request.org, request.membership = membership.organization, membership  # type: ignore[attr-defined]
+    request.org, request.membership = membership.organization, membership
     messages.info(request, f"Switched to {membership.organization.name}, the organization of this App.")
     return tenancy.get_app(membership.organization, provider_id)
 
 
-def apps_for_user(request: HttpRequest) -> QuerySet[App]:
-    return tenancy.apps_of(_org(request))
+def apps_for_user(request: PortalRequest) -> QuerySet[App]:
+    return tenancy.apps_of(request.org)
 
 
 # An App's own objects. Each function takes an App that app_for_user() returned.
@@ -152,8 +150,8 @@ def end_user_for_user(app: App, external_id: str) -> EndUser:
     return _found(lambda: tenancy.get_end_user(app, external_id), "No end user with that id in this App.")
 
 
-def token_for_user(request: HttpRequest, app: App, token_id: int) -> SetupToken:
-    return _found(lambda: tenancy.get_token(_org(request), token_id, app),
+def token_for_user(request: PortalRequest, app: App, token_id: int) -> SetupToken:
+    return _found(lambda: tenancy.get_token(request.org, token_id, app),
                   "No setup token with that id in this App.")
 
 
@@ -161,9 +159,9 @@ def device_for_user(app: App, device_id: str) -> Device:
     return _found(lambda: tenancy.get_device(app, device_id), "No device with that id in this App.")
 
 
-def job_for_user(request: HttpRequest, app: App, job_id: Any) -> Job:
+def job_for_user(request: PortalRequest, app: App, job_id: Any) -> Job:
     """A job of this very App: another organization's, or another App's, is not found."""
-    return _found(lambda: tenancy.get_job(_org(request), job_id, app), "No job with that id in this App.")
+    return _found(lambda: tenancy.get_job(request.org, job_id, app), "No job with that id in this App.")
 
 
 def page_of(items: QuerySet[Any], request: HttpRequest, size: int = PAGE_SIZE) -> Page:
@@ -173,32 +171,32 @@ def page_of(items: QuerySet[Any], request: HttpRequest, size: int = PAGE_SIZE) -
 # The current organization's own objects.
 
 
-def members_for_user(request: HttpRequest) -> QuerySet[Membership]:
-    return tenancy.members_of(_org(request))
+def members_for_user(request: PortalRequest) -> QuerySet[Membership]:
+    return tenancy.members_of(request.org)
 
 
-def member_for_user(request: HttpRequest, member_id: int) -> Membership:
-    return _found(lambda: tenancy.get_member(_org(request), member_id), "No such member.")
+def member_for_user(request: PortalRequest, member_id: int) -> Membership:
+    return _found(lambda: tenancy.get_member(request.org, member_id), "No such member.")
 
 
-def invitations_for_user(request: HttpRequest) -> QuerySet[Invitation]:
-    return tenancy.invitations_of(_org(request))
+def invitations_for_user(request: PortalRequest) -> QuerySet[Invitation]:
+    return tenancy.invitations_of(request.org)
 
 
-def invitation_for_user(request: HttpRequest, invitation_id: int) -> Invitation:
-    return _found(lambda: tenancy.get_invitation(_org(request), invitation_id), "No such invitation.")
+def invitation_for_user(request: PortalRequest, invitation_id: int) -> Invitation:
+    return _found(lambda: tenancy.get_invitation(request.org, invitation_id), "No such invitation.")
 
 
-def api_keys_for_user(request: HttpRequest) -> QuerySet[ApiKey]:
-    return tenancy.api_keys_of(_org(request))
+def api_keys_for_user(request: PortalRequest) -> QuerySet[ApiKey]:
+    return tenancy.api_keys_of(request.org)
 
 
-def api_key_for_user(request: HttpRequest, key_id: int) -> ApiKey:
-    return _found(lambda: tenancy.get_api_key(_org(request), key_id), "No such API key.")
+def api_key_for_user(request: PortalRequest, key_id: int) -> ApiKey:
+    return _found(lambda: tenancy.get_api_key(request.org, key_id), "No such API key.")
 
 
-def audit_entries_for_user(request: HttpRequest) -> QuerySet[AuditEntry]:
-    return tenancy.audit_entries_of(_org(request))
+def audit_entries_for_user(request: PortalRequest) -> QuerySet[AuditEntry]:
+    return tenancy.audit_entries_of(request.org)
 
 
 MAX_ID_DIGITS = 18  # every 18-digit number fits a 64-bit key; a longer one is no id of ours
@@ -210,9 +208,9 @@ def is_id(value: Any) -> bool:
     return text.isascii() and text.isdigit() and len(text) <= MAX_ID_DIGITS
 
 
-def membership_of_user(request: HttpRequest, organization_id: Any) -> Membership:
+def membership_of_user(request: AuthenticatedRequest, organization_id: Any) -> Membership:
     """One of the user's own memberships (for switching organization)."""
     if not is_id(organization_id):
         raise Http404("You are not a member of that organization.")
-    return _found(lambda: tenancy.get_membership(_user(request), int(organization_id)),
+    return _found(lambda: tenancy.get_membership(request.user, int(organization_id)),
                   "You are not a member of that organization.")

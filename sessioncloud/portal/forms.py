@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import date, datetime, time, timedelta
 from typing import Any, ClassVar
 
@@ -54,12 +55,17 @@ class AppSettingsForm(forms.ModelForm):
         self.warnings: list[str] = []
 
     @property
+    def page_fields(self) -> Collection[str]:
+        """The model fields of this page: each settings form names them in its Meta."""
+        return self._meta.fields or ()
+
+    @property
     def update_fields(self) -> list[str]:
-        return [*self._meta.fields, *self.extra_fields, "updated"]  # type: ignore[misc]
+        return [*self.page_fields, *self.extra_fields, "updated"]
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
-        for name in self._meta.fields:  # type: ignore[union-attr]
+        for name in self.page_fields:
             widget = self.fields[name].widget if name in self.fields else None
             if widget is not None and not isinstance(widget, forms.CheckboxInput) and \
                     widget.value_omitted_from_data(self.data, self.files, self.add_prefix(name)):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.contrib.auth import get_user_model
+from django.contrib.auth.models import User
 from django.db import transaction
 
 from sessioncloud.accounts.models import Membership, Organization, Role
@@ -77,10 +77,9 @@ def seed_demo() -> Organization:
     return org
 
 
-def _demo_user():  # type: ignore[no-untyped-def]
+def _demo_user() -> User:
     from allauth.account.models import EmailAddress
 
-    User = get_user_model()
     user = User.objects.filter(email__iexact=DEMO_EMAIL).first()
     if user is None:
         user = User.objects.create_user(username="demo", email=DEMO_EMAIL, password=DEMO_PASSWORD)

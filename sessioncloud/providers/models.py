@@ -236,6 +236,8 @@ class App(models.Model):
 
     # Only an operator (the Django admin) may give a new App a reserved ProviderId.
     may_take_reserved = False
+    # The ProviderId stored before this save (providers.signals), so its cached answer goes too.
+    _old_provider_id: str | None = None
 
     def __str__(self) -> str:
         return self.provider_id

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import redis
 from django.conf import settings
@@ -11,6 +12,9 @@ from django.core.exceptions import ValidationError
 from sessioncloud.provisioning.breaker import CircuitBreaker, MemoryBreakerStore, RedisBreakerStore
 from sessioncloud.provisioning.guard import GuardError, OutboundPolicy, check_url_for_save
 from sessioncloud.provisioning.merge import SipProfile
+
+if TYPE_CHECKING:
+    from sessioncloud.providers.models import App
 
 _memory_store = MemoryBreakerStore()
 
@@ -43,7 +47,7 @@ def check_provisioning_url(url: str) -> list[str]:
         raise ValidationError(f"SessionCloud cannot call this URL: {error.message}.") from None
 
 
-def sip_profile(app) -> SipProfile:  # type: ignore[no-untyped-def]
+def sip_profile(app: App) -> SipProfile:
     return SipProfile(
         domain=app.sip_domain,
         proxy=app.sip_proxy or None,

@@ -69,7 +69,7 @@ def hit(limit: str, identity: str) -> int | None:
     key = f"rl:{limit}:{digest}:{window}"
     try:
         count = _count(key, rate.seconds + 1)
-    except Exception:  # noqa: BLE001 - any cache client error
+    except Exception:  # any cache client error
         # With the shared cache down, phones still get answers: limits fail open, loudly.
         security_log.error("rate limit store unavailable", extra={"limit": limit})
         return None

@@ -17,7 +17,7 @@ from sessioncloud.providers.models import App
 def remember_old_provider_id(sender: type[App], instance: App, **kwargs: Any) -> None:
     # An operator may rename a ProviderId: the old name's cached answer must go too.
     if instance.pk:
-        instance._old_provider_id = (  # type: ignore[attr-defined]
+        instance._old_provider_id = (
             App.objects.filter(pk=instance.pk).values_list("provider_id", flat=True).first()
         )
 
@@ -25,7 +25,7 @@ def remember_old_provider_id(sender: type[App], instance: App, **kwargs: Any) ->
 @receiver(post_save, sender=App)
 @receiver(post_delete, sender=App)
 def forget_cached_config(sender: type[App], instance: App, **kwargs: Any) -> None:
-    names = (instance.provider_id, getattr(instance, "_old_provider_id", None) or "")
+    names = (instance.provider_id, instance._old_provider_id or "")
     # Forget now (this request may re-read at once) and again after commit (a concurrent request
     # may have cached the old row while the transaction was open).
     forget_config(*names)

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from sessioncloud.accounts.models import ApiKey, AuditEntry
@@ -24,19 +26,41 @@ APP_BODY = {
 }
 
 
-def test_it_creates_an_app_from_the_documented_body(api):
-    response = api.post("/api/v1/manage/apps", APP_BODY)
+def create_app(api: ApiClient, body: dict[str, Any] = APP_BODY) -> Any:
+    return api.post("/api/v1/manage/apps", body)
+
+
+def patch_theme_and_auth_header(api: ApiClient) -> Any:
+    create_app(api)
+    return api.patch("/api/v1/manage/apps/AcmeInc", {"branding": {"themeColor": "#FF0000"},
+                                                      "provisioning": {"authHeader": "Bearer new"}})
+
+
+def test_it_creates_an_app_from_the_documented_body(api: ApiClient) -> None:
+    response = create_app(api)
     assert response.status_code == 201, response.content
     body = response.json()
     assert body["providerId"] == "AcmeInc"
     assert body["branding"]["helpLinks"] == [{"title": "Billing", "url": "https://acme.example/b?u=%user%"}]
     assert body["sip"]["domain"] == "sip.acme.example:5060"
-    assert body["provisioning"] == {"mode": "external", "url": "https://prov.acme.example/provisioning",
-                                    "authHeaderSet": True, "timeoutSeconds": 8, "tokenTtlHours": 72}
+
+
+def test_it_answers_a_new_app_saying_an_auth_header_is_set_without_showing_it(api: ApiClient) -> None:
+    response = create_app(api)
+    assert response.json()["provisioning"] == {
+        "mode": "external", "url": "https://prov.acme.example/provisioning", "authHeaderSet": True,
+        "timeoutSeconds": 8, "tokenTtlHours": 72}
     assert "s3cret" not in response.content.decode()
-    app = App.objects.get(provider_id="AcmeInc")
-    assert app.provisioning_auth_header == "Bearer s3cret"
-    assert len(app.signing_secret_list()) == 1
+
+
+def test_it_stores_the_auth_header_of_a_new_app(api: ApiClient) -> None:
+    create_app(api)
+    assert App.objects.get(provider_id="AcmeInc").provisioning_auth_header == "Bearer s3cret"
+
+
+def test_a_new_app_gets_one_signing_secret(api: ApiClient) -> None:
+    create_app(api)
+    assert len(App.objects.get(provider_id="AcmeInc").signing_secret_list()) == 1
 
 
 def test_the_auth_header_is_stored_encrypted(api):
@@ -57,15 +81,19 @@ def test_it_lists_only_the_callers_apps(api, other_api):
     assert [a["providerId"] for a in other_api.get("/api/v1/manage/apps").json()] == ["RivalCo"]
 
 
-def test_another_organizations_app_is_a_404_everywhere(api, other_api):
-    api.post("/api/v1/manage/apps", APP_BODY)
-    not_found = {"error": {"code": "not_found", "message": "No app with that ProviderId in your organization."}}
-    for response in (
-        other_api.get("/api/v1/manage/apps/AcmeInc"),
-        other_api.patch("/api/v1/manage/apps/AcmeInc", {"name": "Stolen"}),
-        other_api.put_bytes("/api/v1/manage/apps/AcmeInc/logo", b"x", "image/png"),
-    ):
-        assert (response.status_code, response.json()) == (404, not_found)
+@pytest.mark.parametrize(("method", "args"), [
+    ("get", ("/api/v1/manage/apps/AcmeInc",)),
+    ("patch", ("/api/v1/manage/apps/AcmeInc", {"name": "Stolen"})),
+    ("put_bytes", ("/api/v1/manage/apps/AcmeInc/logo", b"x", "image/png")),
+])
+def test_another_organizations_app_is_a_404_everywhere(
+    api: ApiClient, other_api: ApiClient, method: str, args: tuple[Any, ...]
+) -> None:
+    create_app(api)
+    not_found = {"error": {"code": "not_found",
+                           "message": "No app with that ProviderId in your organization."}}
+    response = getattr(other_api, method)(*args)
+    assert (response.status_code, response.json()) == (404, not_found)
     assert App.objects.get(provider_id="AcmeInc").name == "Acme Telecom"
 
 
@@ -74,20 +102,37 @@ def test_it_reads_an_app_ignoring_case(api):
     assert api.get("/api/v1/manage/apps/acmeinc").json()["providerId"] == "AcmeInc"
 
 
-def test_it_updates_only_the_fields_sent_and_audits_with_secrets_masked(api):
-    api.post("/api/v1/manage/apps", APP_BODY)
-    response = api.patch("/api/v1/manage/apps/AcmeInc", {"branding": {"themeColor": "#FF0000"},
-                                                          "provisioning": {"authHeader": "Bearer new"}})
+def test_a_patch_updates_only_the_fields_sent(api: ApiClient) -> None:
+    response = patch_theme_and_auth_header(api)
     assert response.status_code == 200
     body = response.json()
     assert body["branding"]["themeColor"] == "#FF0000"
     assert body["branding"]["contactEmail"] == "support@acme.example"
+
+
+def patch_audit(api: ApiClient) -> tuple[dict[str, Any], dict[str, Any]]:
+    """What the audit entry of a patch keeps of the App before and after it."""
+    patch_theme_and_auth_header(api)
     entry = AuditEntry.objects.filter(action="app.update").get()
-    assert entry.before["branding.themeColor"] == "#0A7CFF"
-    assert entry.after["branding.themeColor"] == "#FF0000"
-    assert entry.after["provisioning.authHeader"] == "***"
-    assert "Bearer" not in str(entry.before) + str(entry.after)
-    assert entry.actor.startswith("api key tests")
+    assert entry.before is not None and entry.after is not None
+    return entry.before, entry.after
+
+
+def test_a_patch_is_audited_with_the_values_before_and_after(api: ApiClient) -> None:
+    before, after = patch_audit(api)
+    assert before["branding.themeColor"] == "#0A7CFF"
+    assert after["branding.themeColor"] == "#FF0000"
+
+
+def test_the_audit_of_a_patch_masks_the_auth_header(api: ApiClient) -> None:
+    before, after = patch_audit(api)
+    assert after["provisioning.authHeader"] == "***"
+    assert "Bearer" not in str(before) + str(after)
+
+
+def test_the_audit_of_a_patch_names_the_api_key(api: ApiClient) -> None:
+    patch_theme_and_auth_header(api)
+    assert AuditEntry.objects.filter(action="app.update").get().actor.startswith("api key tests")
 
 
 def test_a_get_can_be_sent_back_as_a_patch(api):

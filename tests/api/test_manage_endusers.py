@@ -1,10 +1,13 @@
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
-from sessioncloud.accounts.models import AuditEntry
+from sessioncloud.accounts.models import AuditEntry, Organization
 from sessioncloud.codes.qr import decode_image
-from sessioncloud.providers.models import EndUser
+from sessioncloud.providers.models import App, EndUser
+from tests.conftest import ApiClient
 from tests.factories import make_app, make_end_user
 
 pytestmark = pytest.mark.django_db
@@ -14,22 +17,45 @@ SIP_USER = {"displayName": "Alice", "email": "alice@acme.example",
             "provisioning": None}
 
 
-def test_put_creates_then_replaces_idempotently(api, app):
-    first = api.put(f"{BASE}/alice", SIP_USER)
+def put_alice(api: ApiClient, body: dict[str, Any] = SIP_USER) -> Any:
+    return api.put(f"{BASE}/alice", body)
+
+
+def put_bob(api: ApiClient, body: dict[str, Any]) -> dict[str, str]:
+    """The fields a refused PUT names, with their messages."""
+    response = api.put(f"{BASE}/bob", body)
+    assert response.status_code == 422
+    return response.json()["error"]["fields"]
+
+
+def test_a_first_put_creates_the_user_and_answers_it_without_the_password(api: ApiClient, app: App) -> None:
+    first = put_alice(api)
     assert first.status_code == 201, first.content
     assert first.json()["sip"] == {"sipusername": "2001", "subdomain": "pbx", "authusername": None,
                                    "transport": "TLS", "srtp": None, "messaging": None, "video": None,
                                    "callrecording": None, "sippasswordSet": True}
-    second = api.put(f"{BASE}/alice", SIP_USER)
+
+
+def test_putting_the_same_user_again_replaces_it(api: ApiClient, app: App) -> None:
+    put_alice(api)
+    second = put_alice(api)
     assert second.status_code == 200
     assert EndUser.objects.count() == 1
     assert EndUser.objects.get().sip_password == "29de?8"
 
 
-def test_reads_never_show_passwords(api, app):
-    api.put(f"{BASE}/alice", SIP_USER)
-    for response in (api.get(f"{BASE}/alice"), api.get(BASE)):
-        assert "29de?8" not in response.content.decode()
+def test_reading_a_user_never_shows_its_password(api: ApiClient, app: App) -> None:
+    put_alice(api)
+    assert "29de?8" not in api.get(f"{BASE}/alice").content.decode()
+
+
+def test_listing_users_never_shows_their_passwords(api: ApiClient, app: App) -> None:
+    put_alice(api)
+    assert "29de?8" not in api.get(BASE).content.decode()
+
+
+def test_the_audit_log_never_keeps_a_password(api: ApiClient, app: App) -> None:
+    put_alice(api)
     assert "29de?8" not in str(list(AuditEntry.objects.values_list("after", flat=True)))
 
 
@@ -49,15 +75,21 @@ def test_a_get_can_be_put_back_and_keeps_the_password(api, app):
     assert EndUser.objects.get().sip_password == "29de?8"
 
 
-def test_it_names_every_bad_field(api, app):
-    response = api.put(f"{BASE}/bob", {"email": "nope", "sip": {"sipusername": "2002", "transport": "SCTP"}})
-    assert response.status_code == 422
-    assert response.json()["error"]["fields"] == {"sip.transport": "Input should be 'UDP', 'TCP' or 'TLS'"}
-    response = api.put(f"{BASE}/bob", {"email": "nope", "sip": {"sipusername": "2002"}})
-    assert response.json()["error"]["fields"] == {"email": "Enter a valid email address.",
-                                                  "sip.sippassword": "This field is required."}
-    response = api.put(f"{BASE}/bob", {"displayName": "Nobody"})
-    assert response.json()["error"]["fields"] == {"sip": "Give SIP credentials, provisioning credentials, or both."}
+def test_it_names_a_field_of_an_unknown_value_before_checking_the_rest(api: ApiClient, app: App) -> None:
+    fields = put_bob(api, {"email": "nope", "sip": {"sipusername": "2002", "transport": "SCTP"}})
+    assert fields == {"sip.transport": "Input should be 'UDP', 'TCP' or 'TLS'"}
+    assert EndUser.objects.count() == 0
+
+
+def test_it_names_every_field_the_rules_refuse(api: ApiClient, app: App) -> None:
+    fields = put_bob(api, {"email": "nope", "sip": {"sipusername": "2002"}})
+    assert fields == {"email": "Enter a valid email address.", "sip.sippassword": "This field is required."}
+    assert EndUser.objects.count() == 0
+
+
+def test_it_asks_for_some_credentials(api: ApiClient, app: App) -> None:
+    fields = put_bob(api, {"displayName": "Nobody"})
+    assert fields == {"sip": "Give SIP credentials, provisioning credentials, or both."}
     assert EndUser.objects.count() == 0
 
 
@@ -74,12 +106,20 @@ def test_delete_removes_the_user(api, app):
     assert api.get(f"{BASE}/alice").status_code == 404
 
 
-def test_another_organizations_end_users_are_404(api, other_api, app):
-    api.put(f"{BASE}/alice", SIP_USER)
-    for response in (other_api.get(f"{BASE}/alice"), other_api.get(BASE),
-                     other_api.put(f"{BASE}/alice", SIP_USER), other_api.delete(f"{BASE}/alice"),
-                     other_api.get(f"{BASE}/alice/code"), other_api.post(f"{BASE}/alice/tokens", {})):
-        assert response.status_code == 404
+@pytest.mark.parametrize(("method", "path", "body"), [
+    ("get", f"{BASE}/alice", None),
+    ("get", BASE, None),
+    ("put", f"{BASE}/alice", SIP_USER),
+    ("delete", f"{BASE}/alice", None),
+    ("get", f"{BASE}/alice/code", None),
+    ("post", f"{BASE}/alice/tokens", {}),
+])
+def test_another_organizations_end_users_are_404(
+    api: ApiClient, other_api: ApiClient, app: App, method: str, path: str, body: dict[str, Any] | None
+) -> None:
+    put_alice(api)
+    extra = {"body": body} if body is not None else {}
+    assert getattr(other_api, method)(path, **extra).status_code == 404
     assert EndUser.objects.get().display_name == "Alice"
 
 
@@ -136,16 +176,33 @@ def test_a_whitelabel_code_leaves_the_provider_id_out(api, org):
     assert code.startswith('scloc:{"sipaccounts"')
 
 
-def test_the_external_code_and_its_qr_image(api, org):
+EXTERNAL_CODE = "/api/v1/manage/apps/ExtCo/endusers/u1/code?format=external"
+
+
+@pytest.fixture
+def external_user(api: ApiClient, org: Organization) -> None:
     make_app(org, "ExtCo", provisioning_mode="external", provisioning_url="https://prov.example/p")
-    api.put("/api/v1/manage/apps/ExtCo/endusers/u1", {"provisioning": {"username": "1000", "password": "1234"}})
-    text = api.get("/api/v1/manage/apps/ExtCo/endusers/u1/code?format=external").json()["code"]
-    assert text == "scsc:1000:1234:ExtCo"
-    image = api.get("/api/v1/manage/apps/ExtCo/endusers/u1/code?format=external&image=png")
+    login = {"username": "1000", "password": "1234"}
+    api.put("/api/v1/manage/apps/ExtCo/endusers/u1", {"provisioning": login})
+
+
+def test_the_external_code_carries_the_provisioning_login(api: ApiClient, external_user: None) -> None:
+    assert api.get(EXTERNAL_CODE).json()["code"] == "scsc:1000:1234:ExtCo"
+
+
+def test_the_external_code_as_a_png_is_never_cached(api: ApiClient, external_user: None) -> None:
+    image = api.get(f"{EXTERNAL_CODE}&image=png")
     assert image["Content-Type"] == "image/png"
     assert image["Cache-Control"] == "no-store"
-    assert decode_image(image.content) == text
-    svg = api.get("/api/v1/manage/apps/ExtCo/endusers/u1/code?format=external&image=svg")
+
+
+def test_the_png_of_the_external_code_decodes_to_the_code(api: ApiClient, external_user: None) -> None:
+    text = api.get(EXTERNAL_CODE).json()["code"]
+    assert decode_image(api.get(f"{EXTERNAL_CODE}&image=png").content) == text
+
+
+def test_the_external_code_comes_as_an_svg_too(api: ApiClient, external_user: None) -> None:
+    svg = api.get(f"{EXTERNAL_CODE}&image=svg")
     assert svg["Content-Type"] == "image/svg+xml" and svg.content.startswith(b"<?xml")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 from django.test import Client
@@ -15,7 +16,7 @@ pytestmark = pytest.mark.django_db
 NUL_FIELD = "Must not contain a NUL character."
 
 
-def post_json(path: str, body: dict, **headers: str):  # type: ignore[no-untyped-def]
+def post_json(path: str, body: dict, **headers: str) -> Any:
     return Client().post(path, json.dumps(body), content_type="application/json", headers=headers)
 
 

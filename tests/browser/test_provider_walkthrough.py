@@ -418,7 +418,7 @@ def test_a_new_provider_sets_up_an_app_and_its_users_and_a_rival_sees_none_of_it
 
 def post_json(url: str, body: dict[str, Any]) -> dict[str, Any]:
     request = urllib.request.Request(url, json.dumps(body).encode(), {"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=20) as answer:  # noqa: S310 - the live server on loopback
+    with urllib.request.urlopen(request, timeout=20) as answer:  # the live server on loopback
         return json.loads(answer.read())
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 
 import pytest
@@ -99,9 +100,9 @@ def test_it_refuses_external_credentials_the_format_cannot_carry(
     (lambda: encode_token("not a token!"), "the setup token is not valid: it must be 16 to 128 "
      "characters of A-Z, a-z, 0-9, '-' and '_'"),
 ])
-def test_it_refuses_to_encode_what_no_phone_could_read(call: object, message: str) -> None:
+def test_it_refuses_to_encode_what_no_phone_could_read(call: Callable[[], object], message: str) -> None:
     with pytest.raises(CodeError) as caught:
-        call()  # type: ignore[operator]
+        call()
 
     assert str(caught.value) == message
 

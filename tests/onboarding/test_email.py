@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from email.message import EmailMessage
 
 import pytest
 
@@ -10,11 +11,12 @@ from sessioncloud.accounts.models import AuditEntry
 from sessioncloud.codes.qr import decode_image
 from sessioncloud.onboarding import jobs, mailing
 from sessioncloud.onboarding.mailtemplate import DEFAULT_BODY, DEFAULT_SUBJECT, PLACEHOLDERS
-from sessioncloud.onboarding.models import JobStatus
-from sessioncloud.providers.models import SetupToken, hash_token
+from sessioncloud.onboarding.models import Job, JobStatus
+from sessioncloud.providers.models import App, EndUser, SetupToken, hash_token
 from sessioncloud.providers.tokens import token_status
+from tests.conftest import ApiClient
 from tests.factories import make_end_user
-from tests.onboarding.conftest import use_smtp
+from tests.onboarding.conftest import Inbox, use_smtp
 
 pytestmark = pytest.mark.django_db
 SETTINGS_URL = "/api/v1/manage/apps/AcmeInc/email-settings"
@@ -24,13 +26,13 @@ TEMPLATE = {"senderName": "Acme Support", "subject": "Your {{provider}} phone, {
 
 
 @pytest.fixture
-def three(app):
+def three(app: App) -> list[EndUser]:
     return [make_end_user(app, "alice", display_name="Alice Smith", email="alice@acme.example"),
             make_end_user(app, "bob", display_name="Bob", email="bob@acme.example"),
             make_end_user(app, "carol", display_name="Carol", email="")]
 
 
-def plain_body(message) -> str:
+def plain_body(message: EmailMessage) -> str:
     return message.get_body(preferencelist=("plain",)).get_content().replace("\r\n", "\n")
 
 
@@ -87,32 +89,71 @@ def test_values_cannot_inject_placeholders_or_headers(app):
                                                "{{ link }}\nBcc: all@example.com")
 
 
-def test_each_user_gets_a_setup_link_and_its_qr_code_and_failures_are_reported(api, app, three, inbox):
+@pytest.fixture
+def email_job(api: ApiClient, app: App, three: list[EndUser], inbox: Inbox) -> Job:
+    """The setup e-mails of three users: one is sent, one refused by the server, one has no address."""
     inbox.refuse.add("bob@acme.example")
     api.put(SETTINGS_URL, TEMPLATE)
-    job = jobs.start_job(app, "email", actor="tests")
-    assert (job.status, job.done, job.total) == (JobStatus.DONE, 3, 3)
-    assert job.report == {"format": "token", "requested": 3, "sent": 1, "failed": 1, "skipped": 1, "items": [
-        {"externalId": "alice", "status": "sent", "message": ""},
-        {"externalId": "bob", "status": "failed",
-         "message": "The mail server refused the address (550 5.1.1 No such user here)."},
-        {"externalId": "carol", "status": "skipped", "message": "This end user has no e-mail address."},
-    ]}
+    return jobs.start_job(app, "email", actor="tests")
+
+
+def sent_message(inbox: Inbox) -> EmailMessage:
     [message] = inbox.messages
+    return message
+
+
+def sent_link(inbox: Inbox) -> re.Match[str]:
+    link = LINK.search(plain_body(sent_message(inbox)))
+    assert link is not None
+    return link
+
+
+def test_an_email_job_is_done_once_each_user_had_a_go(email_job: Job) -> None:
+    assert (email_job.status, email_job.done, email_job.total) == (JobStatus.DONE, 3, 3)
+
+
+def test_an_email_job_reports_each_user_sent_failed_or_skipped(email_job: Job) -> None:
+    assert email_job.report == {
+        "format": "token", "requested": 3, "sent": 1, "failed": 1, "skipped": 1,
+        "items": [
+            {"externalId": "alice", "status": "sent", "message": ""},
+            {"externalId": "bob", "status": "failed",
+             "message": "The mail server refused the address (550 5.1.1 No such user here)."},
+            {"externalId": "carol", "status": "skipped", "message": "This end user has no e-mail address."},
+        ],
+    }
+
+
+def test_the_setup_email_comes_from_the_apps_sender_with_its_subject(email_job: Job, inbox: Inbox) -> None:
+    message = sent_message(inbox)
     assert inbox.recipients == ["alice@acme.example"]
     assert (message["From"], message["To"], message["Subject"], message["Reply-To"]) == \
         ("Acme Support <noreply@sessioncloud.example>", "alice@acme.example",
          "Your Acme Telecom phone, Alice Smith", "support@acme.example")
-    body = plain_body(message)
-    link = LINK.search(body)
-    assert body.startswith(f"Hi Alice Smith,\nopen {link.group(0)} on your phone before 20")
-    [attachment] = list(message.iter_attachments())
+
+
+def test_the_setup_email_carries_a_setup_link_in_the_template(email_job: Job, inbox: Inbox) -> None:
+    body = plain_body(sent_message(inbox))
+    assert body.startswith(f"Hi Alice Smith,\nopen {sent_link(inbox).group(0)} on your phone before 20")
+
+
+def test_the_setup_email_carries_the_links_qr_code(email_job: Job, inbox: Inbox) -> None:
+    [attachment] = list(sent_message(inbox).iter_attachments())
     assert (attachment.get_filename(), attachment.get_content_type()) == ("setup-code.png", "image/png")
-    assert decode_image(attachment.get_content()) == link.group(0)
-    token = SetupToken.objects.get(token_hash=hash_token(link.group(1)))
+    assert decode_image(attachment.get_content()) == sent_link(inbox).group(0)
+
+
+def test_the_emailed_link_is_a_pending_token_of_its_user(email_job: Job, inbox: Inbox) -> None:
+    token = SetupToken.objects.get(token_hash=hash_token(sent_link(inbox).group(1)))
     assert (token.end_user.external_id, token_status(token)) == ("alice", "pending")
+
+
+def test_the_token_of_a_refused_email_is_revoked(email_job: Job) -> None:
     bobs = SetupToken.objects.get(end_user__external_id="bob")
     assert token_status(bobs) == "revoked"  # never delivered, so never usable
+
+
+def test_the_audit_log_says_where_a_token_was_sent(email_job: Job) -> None:
     assert AuditEntry.objects.get(action="token.create").after["sentTo"] == "alice@acme.example"
 
 

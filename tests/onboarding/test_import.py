@@ -10,8 +10,8 @@ import pytest
 from sessioncloud.accounts.models import AuditEntry
 from sessioncloud.onboarding import jobs
 from sessioncloud.onboarding.csvfile import COLUMNS
-from sessioncloud.onboarding.models import JobStatus
-from sessioncloud.providers.models import EndUser
+from sessioncloud.onboarding.models import Job, JobStatus
+from sessioncloud.providers.models import App, EndUser
 from tests.factories import make_app, make_end_user
 
 pytestmark = pytest.mark.django_db
@@ -78,7 +78,7 @@ def thousand_rows() -> tuple[list[list[str]], list[dict]]:
     return rows, expected
 
 
-def existing_users(app) -> None:
+def existing_users(app: App) -> None:
     for index in range(1000):
         if index % 20 in (10, 11):
             ext = f"ext{index:04d}"
@@ -108,26 +108,46 @@ def test_a_dry_run_of_1000_mixed_rows_reports_every_row_exactly_and_writes_nothi
     assert AuditEntry.objects.count() == audits
 
 
-def test_importing_creates_and_updates_then_importing_again_changes_nothing(app):
+def import_thousand_rows(app: App) -> Job:
+    return jobs.start_import(app, csv_bytes(thousand_rows()[0]), dry_run=False, actor="tests")
+
+
+def counts(job: Job) -> dict[str, int]:
+    return {key: job.report[key] for key in ("created", "updated", "unchanged", "refused")}
+
+
+@pytest.fixture
+def first_import(app: App) -> Job:
+    """The thousand mixed rows imported over the users some of them name."""
     existing_users(app)
-    rows, expected = thousand_rows()
-    data = csv_bytes(rows)
-    first = jobs.start_import(app, data, dry_run=False, actor="tests")
-    assert {key: first.report[key] for key in ("created", "updated", "unchanged", "refused")} == \
-        {"created": 400, "updated": 50, "unchanged": 50, "refused": 500}
-    assert first.report["lines"] == expected
+    return import_thousand_rows(app)
+
+
+def test_importing_creates_updates_and_refuses_the_rows_it_should(first_import: Job) -> None:
+    assert counts(first_import) == {"created": 400, "updated": 50, "unchanged": 50, "refused": 500}
+
+
+def test_importing_reports_every_line_as_the_dry_run_does(first_import: Job) -> None:
+    assert first_import.report["lines"] == thousand_rows()[1]
+
+
+def test_importing_stores_the_good_rows_as_typed(first_import: Job) -> None:
     assert EndUser.objects.count() == 500
-    assert AuditEntry.objects.filter(action="enduser.create").count() == 400
-    assert AuditEntry.objects.filter(action="enduser.replace").count() == 50
     created = EndUser.objects.get(external_id="ext0012")
     assert (created.display_name, created.sip_password, created.transport, created.srtp) == \
         ("User ext0012", "pw-ext0012", "UDP", "Enabled")
     assert EndUser.objects.get(external_id="ext0011").display_name == "Renamed"
 
+
+def test_importing_audits_each_created_and_replaced_user(first_import: Job) -> None:
+    assert AuditEntry.objects.filter(action="enduser.create").count() == 400
+    assert AuditEntry.objects.filter(action="enduser.replace").count() == 50
+
+
+def test_importing_the_same_file_again_changes_nothing(app: App, first_import: Job) -> None:
     before, audits = snapshot(), AuditEntry.objects.count()
-    second = jobs.start_import(app, data, dry_run=False, actor="tests")
-    assert {key: second.report[key] for key in ("created", "updated", "unchanged", "refused")} == \
-        {"created": 0, "updated": 0, "unchanged": 500, "refused": 500}
+    second = import_thousand_rows(app)
+    assert counts(second) == {"created": 0, "updated": 0, "unchanged": 500, "refused": 500}
     assert snapshot() == before
     assert AuditEntry.objects.count() == audits
 

@@ -122,7 +122,7 @@ def test_serve_runs_jobs_itself_without_redis_and_stops_its_worker_with_it(org, 
 
 def test_the_worker_serve_started_stops_by_itself_when_serve_dies_without_notice():
     # A stand-in for `serve` that starts the worker as serve does, then is killed.
-    parent = subprocess.Popen(  # noqa: S603
+    parent = subprocess.Popen(
         [sys.executable, "-c", "import os, subprocess, sys, time; subprocess.Popen([sys.executable, '-m', "
          "'sessioncloud.cli', 'worker', '--threads', '1', '--parent', str(os.getpid())]); time.sleep(60)"],
         env=server_env(REDIS_URL=""))

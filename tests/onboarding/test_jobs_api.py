@@ -5,7 +5,9 @@ from __future__ import annotations
 import io
 import uuid
 import zipfile
+from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from django.utils import timezone
@@ -13,7 +15,8 @@ from django.utils import timezone
 from sessioncloud.api.manage import bulk
 from sessioncloud.onboarding import jobs
 from sessioncloud.onboarding.models import Job, JobStatus
-from sessioncloud.providers.models import EndUser
+from sessioncloud.providers.models import App, EndUser
+from tests.conftest import ApiClient
 from tests.factories import make_app, make_end_user
 
 pytestmark = pytest.mark.django_db
@@ -21,26 +24,35 @@ APP = "/api/v1/manage/apps/AcmeInc"
 CSV = b"external_id,display_name,sip_username,sip_password\r\nalice,Alice,2001,pw1\r\nbob,Bob,2002,\r\n"
 
 
-def post_csv(api, path: str, data: bytes = CSV, content_type: str = "text/csv"):
+def post_csv(api: ApiClient, path: str, data: bytes = CSV, content_type: str = "text/csv") -> Any:
     return api.client.post(path, data=data, content_type=content_type, headers=api.headers)
 
 
 @pytest.fixture
-def users(app):
+def users(app: App) -> list[EndUser]:
     return [make_end_user(app, name) for name in ("alice", "bob")]
 
 
-def test_a_dry_run_answers_the_row_by_row_report_at_once_and_imports_nothing(api, app):
+def test_a_dry_run_answers_the_finished_job_at_once(api: ApiClient, app: App) -> None:
     response = post_csv(api, f"{APP}/endusers.csv")
     assert response.status_code == 200
     job = response.json()
-    assert (job["kind"], job["status"], job["params"], job["progress"], job["result"], job["error"]) == \
-        ("import", "done", {"dryRun": True}, {"done": 2, "total": 2}, None, None)
+    assert {key: job[key] for key in ("kind", "status", "params", "progress", "result", "error")} == {
+        "kind": "import", "status": "done", "params": {"dryRun": True}, "progress": {"done": 2, "total": 2},
+        "result": None, "error": None}
+
+
+def test_a_dry_run_answers_the_row_by_row_report(api: ApiClient, app: App) -> None:
+    job = post_csv(api, f"{APP}/endusers.csv").json()
     assert job["report"] == {"dryRun": True, "rows": 2, "created": 1, "updated": 0, "unchanged": 0, "refused": 1,
                              "lines": [
                                  {"line": 2, "externalId": "alice", "action": "create", "changes": [], "errors": {}},
                                  {"line": 3, "externalId": "bob", "action": "refuse", "changes": [],
                                   "errors": {"sip_password": "This field is required."}}]}
+
+
+def test_a_dry_run_imports_nothing(api: ApiClient, app: App) -> None:
+    post_csv(api, f"{APP}/endusers.csv")
     assert EndUser.objects.count() == 0
 
 
@@ -88,12 +100,29 @@ def test_a_file_over_the_size_cap_is_413(api, app, monkeypatch):
     assert (response.status_code, response.json()["error"]["code"]) == (413, "payload_too_large")
 
 
-def test_a_qr_job_is_accepted_polled_and_its_zip_fetched(api, users):
-    response = api.post(f"{APP}/jobs", {"kind": "qr_zip", "format": "local", "externalIds": ["bob", "alice"]})
+def start_qr_job(api: ApiClient) -> Any:
+    return api.post(f"{APP}/jobs", {"kind": "qr_zip", "format": "local", "externalIds": ["bob", "alice"]})
+
+
+def poll(api: ApiClient, job: dict[str, Any]) -> dict[str, Any]:
+    return api.get(f"/api/v1/manage/jobs/{job['id']}").json()
+
+
+@pytest.fixture
+def qr_job(api: ApiClient, users: list[EndUser]) -> dict[str, Any]:
+    """A QR job as starting it answers; it is done at once, as jobs run inline in tests."""
+    return start_qr_job(api).json()
+
+
+def test_a_qr_job_is_accepted_with_the_address_to_poll(api: ApiClient, users: list[EndUser]) -> None:
+    response = start_qr_job(api)
     assert response.status_code == 202
     job = response.json()
     assert response["Location"] == f"/api/v1/manage/jobs/{job['id']}"
-    polled = api.get(f"/api/v1/manage/jobs/{job['id']}").json()
+
+
+def test_polling_a_done_qr_job_answers_its_report_and_file(api: ApiClient, qr_job: dict[str, Any]) -> None:
+    polled, job = poll(api, qr_job), qr_job
     assert polled == {
         "id": job["id"], "kind": "qr_zip", "status": "done", "providerId": "AcmeInc",
         "params": {"format": "local", "externalIds": 2}, "progress": {"done": 2, "total": 2},
@@ -106,11 +135,25 @@ def test_a_qr_job_is_accepted_polled_and_its_zip_fetched(api, users):
         "createdBy": polled["createdBy"], "created": polled["created"], "started": polled["started"],
         "finished": polled["finished"],
     }
-    assert polled["createdBy"].startswith("api key tests (sck_")
-    result = api.get(polled["result"]["url"])
-    assert (result.status_code, result["Content-Type"], result["Cache-Control"]) == (200, "application/zip", "no-store")
+
+
+def test_a_job_names_the_api_key_that_started_it(api: ApiClient, qr_job: dict[str, Any]) -> None:
+    assert poll(api, qr_job)["createdBy"].startswith("api key tests (sck_")
+
+
+def test_a_jobs_file_is_fetched_as_an_attachment_never_cached(api: ApiClient, qr_job: dict[str, Any]) -> None:
+    result = api.get(poll(api, qr_job)["result"]["url"])
+    assert (result.status_code, result["Content-Type"], result["Cache-Control"]) == (
+        200, "application/zip", "no-store")
     assert result["Content-Disposition"] == 'attachment; filename="AcmeInc-qr-local.zip"'
-    assert len(result.content) == polled["result"]["size"]
+
+
+def test_a_qr_jobs_file_is_a_zip_of_the_size_announced_with_a_png_per_user(
+    api: ApiClient, qr_job: dict[str, Any]
+) -> None:
+    announced = poll(api, qr_job)["result"]
+    result = api.get(announced["url"])
+    assert len(result.content) == announced["size"]
     assert sorted(zipfile.ZipFile(io.BytesIO(result.content)).namelist()) == ["alice.png", "bob.png"]
 
 
@@ -124,24 +167,39 @@ def test_fetching_a_jobs_file_with_an_api_key_is_audited(api, users):
     assert entry.after == {"kind": "qr_zip", "format": "local", "startedBy": entry.actor, "file": "AcmeInc-qr-local.zip"}
 
 
-def test_another_organizations_jobs_and_apps_are_404(api, other_api, users):
+# Each asks, as api or as the other organization's client, about the job with the given id.
+NOT_FOUND_REQUESTS: dict[str, Callable[[ApiClient, ApiClient, str], Any]] = {
+    "another's job": lambda api, other, job_id: other.get(f"/api/v1/manage/jobs/{job_id}"),
+    "another's job file": lambda api, other, job_id: other.get(f"/api/v1/manage/jobs/{job_id}/result"),
+    "a job of another's app": lambda api, other, job_id: other.post(f"{APP}/jobs", {"kind": "qr_pdf"}),
+    "another's app's jobs": lambda api, other, job_id: other.get(f"{APP}/jobs"),
+    "an import to another's app": lambda api, other, job_id: post_csv(other, f"{APP}/endusers.csv"),
+    "an unknown job": lambda api, other, job_id: api.get(f"/api/v1/manage/jobs/{uuid.uuid4()}"),
+    "a job id that is no uuid": lambda api, other, job_id: api.get("/api/v1/manage/jobs/not-a-uuid"),
+}
+
+
+@pytest.mark.parametrize("request_name", NOT_FOUND_REQUESTS)
+def test_another_organizations_jobs_and_apps_are_404(
+    api: ApiClient, other_api: ApiClient, users: list[EndUser], request_name: str
+) -> None:
     job = api.post(f"{APP}/jobs", {"kind": "qr_pdf"}).json()
-    for response in (other_api.get(f"/api/v1/manage/jobs/{job['id']}"),
-                     other_api.get(f"/api/v1/manage/jobs/{job['id']}/result"),
-                     other_api.post(f"{APP}/jobs", {"kind": "qr_pdf"}),
-                     other_api.get(f"{APP}/jobs"),
-                     post_csv(other_api, f"{APP}/endusers.csv"),
-                     api.get(f"/api/v1/manage/jobs/{uuid.uuid4()}"),
-                     api.get("/api/v1/manage/jobs/not-a-uuid")):
-        assert response.status_code == 404
-        assert response.json()["error"]["code"] == "not_found"
+    response = NOT_FOUND_REQUESTS[request_name](api, other_api, job["id"])
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
 
 
-def test_a_bad_job_request_is_422_naming_the_field(api, app):
+def test_a_bad_job_request_is_422_naming_the_field(api: ApiClient, app: App) -> None:
     response = api.post(f"{APP}/jobs", {"kind": "qr_gif", "extra": 1})
     assert response.status_code == 422
     assert response.json()["error"]["fields"] == {"kind": "Input should be 'qr_zip', 'qr_pdf' or 'email'",
                                                   "extra": "This field is not known."}
+    assert Job.objects.count() == 0
+
+
+def test_an_external_code_job_is_refused_for_an_app_without_external_provisioning(
+    api: ApiClient, app: App
+) -> None:
     response = api.post(f"{APP}/jobs", {"kind": "qr_zip", "format": "external"})
     assert response.json()["error"]["fields"] == {
         "format": "This App does not use external provisioning, so an external code would not work on a phone."}

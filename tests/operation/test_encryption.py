@@ -1,8 +1,10 @@
 from __future__ import annotations
 
 from io import StringIO
+from typing import Any
 
 import pytest
+from django.contrib.auth.models import User
 from django.core.management import call_command
 from django.db import connection
 
@@ -70,9 +72,8 @@ def stored_mfa(user_id: int) -> dict[str, str]:
 
 
 @pytest.fixture
-def mfa_user(db):  # type: ignore[no-untyped-def]
+def mfa_user(db: Any) -> User:
     from allauth.mfa.models import Authenticator
-    from django.contrib.auth.models import User
 
     user = User.objects.create_user("ann", "ann@acme.example", "pw")
     Authenticator.objects.create(user=user, type="totp", data={"secret": "JBSWY3DPEHPK3PXP"})  # from before encryption

@@ -3,6 +3,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from django.test import Client
 
 from sessioncloud.accounts.models import ApiKey, AuditEntry, hash_api_key
 from tests.conftest import ApiClient
@@ -10,7 +11,7 @@ from tests.conftest import ApiClient
 pytestmark = pytest.mark.django_db
 
 
-def create_key(client, name: str = "Billing system") -> str:  # type: ignore[no-untyped-def]
+def create_key(client: Client, name: str = "Billing system") -> str:
     response = client.post("/portal/api-keys/", {"name": name})
     assert response.status_code == 200
     return re.search(r'<code id="new-key">(sck_[A-Za-z0-9_-]+)</code>', response.content.decode()).group(1)

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import hashlib
+from typing import Any
 
 import pytest
 from django.test import Client
@@ -23,7 +24,7 @@ def page_url(page: str, provider_id: str = "AcmeInc") -> str:
     return f"/portal/apps/{provider_id}/{page}/"
 
 
-def save(client: Client, page: str, **changes: object):  # type: ignore[no-untyped-def]
+def save(client: Client, page: str, **changes: object) -> Any:
     return client.post(page_url(page), form_data(client.get(page_url(page)), **changes))
 
 

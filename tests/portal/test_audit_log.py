@@ -3,11 +3,13 @@ from __future__ import annotations
 import csv
 import io
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
-from sessioncloud.accounts.models import ApiKey, AuditEntry, record_audit
+from sessioncloud.accounts.models import ApiKey, AuditEntry, Organization, record_audit
 from sessioncloud.portal.access import AUDIT_PAGE_SIZE
+from sessioncloud.providers.models import App
 from tests.factories import make_app
 
 pytestmark = pytest.mark.django_db
@@ -45,7 +47,7 @@ def test_viewers_read_the_audit_log_too(viewer_client, org, app):
     assert len(viewer_client.get("/portal/audit/").context["entries"]) == 1
 
 
-def sentences(response) -> list[str]:  # type: ignore[no-untyped-def]
+def sentences(response: Any) -> list[str]:
     return [item["sentence"] for item in response.context["entries"]]
 
 
@@ -94,7 +96,7 @@ def test_a_timestamp_in_the_changes_is_local_time_without_microseconds(owner_cli
 
 
 @pytest.fixture
-def history(org, app, rival_app):  # type: ignore[no-untyped-def]
+def history(org: Organization, app: App, rival_app: App) -> None:
     """Three entries of two people about two Apps and the team, on three days."""
     other = make_app(org, "AcmeTwo")
     rows = [("owner@acme.example", "app.sip", app, datetime(2026, 3, 1, 12, tzinfo=UTC)),

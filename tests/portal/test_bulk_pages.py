@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import io
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
 
 from sessioncloud.accounts.models import AuditEntry
 from sessioncloud.onboarding import jobs, mailing
 from sessioncloud.onboarding.models import EmailSettings, Job, JobStatus
 from sessioncloud.onboarding.queue import huey
-from sessioncloud.providers.models import EndUser
+from sessioncloud.providers.models import App, EndUser
 from tests.factories import make_app, make_end_user
 
 pytestmark = pytest.mark.django_db
@@ -36,42 +38,86 @@ def job_url(job: Job, action: str = "") -> str:
     return f"{BULK}jobs/{job.pk}/{action + '/' if action else ''}"
 
 
-def upload(client, data: bytes = GOOD_AND_BAD):  # type: ignore[no-untyped-def]
+def upload(client: Client, data: bytes = GOOD_AND_BAD) -> Any:
     return client.post(f"{BULK}import/", {"file": SimpleUploadedFile("users.csv", data, "text/csv")})
 
 
-def test_a_dry_run_reports_every_row_with_the_reason_and_changes_nothing(owner_client, app):
+@pytest.fixture
+def dry_run(owner_client: Client, app: App) -> Job:
+    """The dry run of an uploaded file with a good row and a bad one."""
+    upload(owner_client)
+    return Job.objects.get()
+
+
+def import_dry_run(client: Client, dry_run: Job) -> tuple[Any, Job]:
+    """Import the rows of a dry run: the answer, and the import job it started."""
+    response = client.post(job_url(dry_run, "import"))
+    return response, Job.objects.exclude(pk=dry_run.pk).get()
+
+
+def test_uploading_a_file_shows_its_dry_run(owner_client: Client, app: App) -> None:
     response = upload(owner_client)
-    job = Job.objects.get()
-    assert (response.status_code, response["Location"]) == (302, job_url(job))
-    assert (job.kind, job.params, job.status, job.created_by) == (
-        "import", {"dryRun": True}, JobStatus.DONE, "owner@acme.example")
+    assert (response.status_code, response["Location"]) == (302, job_url(Job.objects.get()))
+
+
+def test_a_dry_run_is_an_import_job_done_at_once_by_the_uploader(dry_run: Job) -> None:
+    assert {"kind": dry_run.kind, "params": dry_run.params, "status": dry_run.status,
+            "created_by": dry_run.created_by} == {
+        "kind": "import", "params": {"dryRun": True}, "status": JobStatus.DONE,
+        "created_by": "owner@acme.example"}
+
+
+def test_a_dry_run_changes_nothing(dry_run: Job) -> None:
     assert EndUser.objects.count() == 0
 
-    page = owner_client.get(job_url(job))
+
+def test_the_dry_run_page_reports_every_row_with_its_errors(owner_client: Client, dry_run: Job) -> None:
+    page = owner_client.get(job_url(dry_run))
     assert page.status_code == 200
     assert [(line["line"], line["externalId"], line["action"], line["errors"]) for line in page.context["rows"]] == [
         (2, "cust-1", "create", []),
         (3, "cust-2", "refuse", [("transport", "Use UDP, TCP or TLS, or leave it empty.")]),
     ]
-    content = page.content.decode()
+
+
+def test_the_dry_run_page_gives_the_reason_of_a_refusal(owner_client: Client, dry_run: Job) -> None:
+    content = owner_client.get(job_url(dry_run)).content.decode()
     assert "<code>transport</code>: Use UDP, TCP or TLS, or leave it empty." in content
-    assert "Import these rows</button>" in content
-    assert 'http-equiv="refresh"' not in content  # a finished job does not refresh
 
 
-def test_importing_these_rows_creates_the_good_row_only(owner_client, app):
-    upload(owner_client)
-    dry_run = Job.objects.get()
-    response = owner_client.post(job_url(dry_run, "import"))
-    imported = Job.objects.exclude(pk=dry_run.pk).get()
+def test_the_dry_run_page_offers_to_import_the_rows(owner_client: Client, dry_run: Job) -> None:
+    assert "Import these rows</button>" in owner_client.get(job_url(dry_run)).content.decode()
+
+
+def test_the_page_of_a_finished_job_does_not_refresh(owner_client: Client, dry_run: Job) -> None:
+    assert 'http-equiv="refresh"' not in owner_client.get(job_url(dry_run)).content.decode()
+
+
+def test_importing_a_dry_run_shows_the_import_job(owner_client: Client, dry_run: Job) -> None:
+    response, imported = import_dry_run(owner_client, dry_run)
     assert (response.status_code, response["Location"]) == (302, job_url(imported))
+
+
+def test_importing_a_dry_run_imports_for_real_and_refuses_the_bad_row(
+    owner_client: Client, dry_run: Job
+) -> None:
+    imported = import_dry_run(owner_client, dry_run)[1]
     assert (imported.params, imported.report["created"], imported.report["refused"]) == ({"dryRun": False}, 1, 1)
+
+
+def test_importing_a_dry_run_creates_the_good_row_only(owner_client: Client, app: App, dry_run: Job) -> None:
+    import_dry_run(owner_client, dry_run)
     user = EndUser.objects.get()
-    assert (user.app, user.external_id, user.display_name, user.sip_username, user.sip_password, user.transport) == (
-        app, "cust-1", "Ann Smith", "1001", "ann-s3cret", "TCP")
-    page = owner_client.get(job_url(imported)).content.decode()
-    assert "Import these rows</button>" not in page
+    assert {"app": user.app, "external_id": user.external_id, "display_name": user.display_name,
+            "sip_username": user.sip_username, "sip_password": user.sip_password,
+            "transport": user.transport} == {
+        "app": app, "external_id": "cust-1", "display_name": "Ann Smith", "sip_username": "1001",
+        "sip_password": "ann-s3cret", "transport": "TCP"}
+
+
+def test_an_import_offers_no_second_import(owner_client: Client, dry_run: Job) -> None:
+    imported = import_dry_run(owner_client, dry_run)[1]
+    assert "Import these rows</button>" not in owner_client.get(job_url(imported)).content.decode()
 
 
 def test_an_unreadable_file_is_refused_with_its_reason(owner_client, app):
@@ -101,7 +147,7 @@ def test_an_export_with_passwords_contains_them_and_writes_an_audit_entry(owner_
     assert (entry.actor, entry.after) == ("owner@acme.example", {"passwords": True, "endUsers": 1})
 
 
-def finished_qr_job(app, started_by: str = "admin@acme.example") -> Job:  # type: ignore[no-untyped-def]
+def finished_qr_job(app: App, started_by: str = "admin@acme.example") -> Job:
     make_end_user(app, "cust-1")
     return jobs.start_job(app, "qr_zip", code_format="local", external_ids=None, paper="A4", actor=started_by)
 
@@ -170,32 +216,59 @@ def test_the_jobs_list_shows_the_apps_jobs_with_their_status(owner_client, app):
     assert '<span class="badge ok">Done</span>' in content
 
 
-def test_a_viewer_can_read_the_pages_but_every_post_is_refused(viewer_client, app):
+@pytest.fixture
+def owners_dry_run(app: App) -> Job:
+    """An end user, and the owner's dry run of a file that would add another."""
     make_end_user(app, "cust-1", sip_password="ann-s3cret")
-    dry_run = jobs.start_import(app, GOOD_AND_BAD, dry_run=True, actor="owner@acme.example")
-    assert viewer_client.get(job_url(dry_run)).status_code == 200
-    assert "Import these rows</button>" not in viewer_client.get(job_url(dry_run)).content.decode()
-    posts = [(f"{BULK}import/", {"file": SimpleUploadedFile("users.csv", GOOD_AND_BAD, "text/csv")}),
-             (job_url(dry_run, "import"), {}),
-             (f"{BULK}export/", {"passwords": "on"}),
-             (f"{BULK}codes/", {"kind": "qr_zip", "format": "token", "paper": "A4", "selection": "all"}),
-             (f"{BULK}email-settings/", {"sender_name": "x", "subject": "s", "body": "b", "save": "1"}),
-             (f"{BULK}email-settings/", {"sender_name": "x", "subject": "s", "body": "b", "preview": "1"})]
-    for url, data in posts:
-        assert (url, viewer_client.post(url, data).status_code) == (url, 403)
-    assert list(Job.objects.values_list("pk", flat=True)) == [dry_run.pk]
+    return jobs.start_import(app, GOOD_AND_BAD, dry_run=True, actor="owner@acme.example")
+
+
+def test_a_viewer_can_read_a_dry_run_but_is_not_offered_to_import_it(
+    viewer_client: Client, owners_dry_run: Job
+) -> None:
+    assert viewer_client.get(job_url(owners_dry_run)).status_code == 200
+    assert "Import these rows</button>" not in viewer_client.get(job_url(owners_dry_run)).content.decode()
+
+
+# Each bulk POST a viewer might send: the address (given a dry run) and the form.
+VIEWER_POSTS: dict[str, tuple[Callable[[Job], str], Callable[[], dict[str, Any]]]] = {
+    "upload": (lambda job: f"{BULK}import/",
+               lambda: {"file": SimpleUploadedFile("users.csv", GOOD_AND_BAD, "text/csv")}),
+    "import": (lambda job: job_url(job, "import"), lambda: {}),
+    "export": (lambda job: f"{BULK}export/", lambda: {"passwords": "on"}),
+    "codes": (lambda job: f"{BULK}codes/",
+              lambda: {"kind": "qr_zip", "format": "token", "paper": "A4", "selection": "all"}),
+    "save e-mail": (lambda job: f"{BULK}email-settings/",
+                    lambda: {"sender_name": "x", "subject": "s", "body": "b", "save": "1"}),
+    "preview e-mail": (lambda job: f"{BULK}email-settings/",
+                       lambda: {"sender_name": "x", "subject": "s", "body": "b", "preview": "1"}),
+}
+
+
+@pytest.mark.parametrize("post", VIEWER_POSTS)
+def test_every_bulk_post_of_a_viewer_is_refused_and_changes_nothing(
+    viewer_client: Client, owners_dry_run: Job, post: str
+) -> None:
+    url, data = VIEWER_POSTS[post]
+    assert viewer_client.post(url(owners_dry_run), data()).status_code == 403
+    assert list(Job.objects.values_list("pk", flat=True)) == [owners_dry_run.pk]
     assert EndUser.objects.count() == 1
     assert AuditEntry.objects.count() == 0
     assert EmailSettings.objects.count() == 0
 
 
-def test_another_organizations_job_is_404_even_under_ones_own_app(owner_client, app, rival_app):
+@pytest.mark.parametrize(("method", "url"), [
+    ("get", lambda job: job_url(job)),
+    ("get", lambda job: f"/portal/apps/RivalCo/bulk/jobs/{job.pk}/"),
+    ("post", lambda job: job_url(job, "download")),
+    ("post", lambda job: f"/portal/apps/RivalCo/bulk/jobs/{job.pk}/download/"),
+    ("post", lambda job: job_url(job, "import")),
+])
+def test_another_organizations_job_is_404_even_under_ones_own_app(
+    owner_client: Client, app: App, rival_app: App, method: str, url: Callable[[Job], str]
+) -> None:
     rival_job = jobs.start_import(rival_app, GOOD_AND_BAD, dry_run=True, actor="owner@rival.example")
-    for url in (job_url(rival_job), f"/portal/apps/RivalCo/bulk/jobs/{rival_job.pk}/"):
-        assert (url, owner_client.get(url).status_code) == (url, 404)
-    for url in (job_url(rival_job, "download"), f"/portal/apps/RivalCo/bulk/jobs/{rival_job.pk}/download/"):
-        assert (url, owner_client.post(url).status_code) == (url, 404)
-    assert owner_client.post(job_url(rival_job, "import")).status_code == 404
+    assert getattr(owner_client, method)(url(rival_job)).status_code == 404
     assert Job.objects.count() == 1
     assert EndUser.objects.count() == 0
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from sessioncloud.accounts.models import ApiKey, AuditEntry, Membership
-from sessioncloud.providers.models import Device
+from sessioncloud.accounts.models import ApiKey, AuditEntry, Membership, Organization
+from sessioncloud.providers.models import App, Device
 from tests.factories import make_end_user
 
 pytestmark = pytest.mark.django_db
@@ -30,12 +30,12 @@ def confirm_form(response: Any) -> dict[str, str]:
 
 
 @pytest.fixture
-def key(org) -> ApiKey:  # type: ignore[no-untyped-def]
+def key(org: Organization) -> ApiKey:
     return ApiKey.issue(org, "Billing system")[0]
 
 
 @pytest.fixture
-def phone(app) -> Device:  # type: ignore[no-untyped-def]
+def phone(app: App) -> Device:
     return Device.objects.create(app=app, device_id="phone-1", username="1000", end_user=make_end_user(app, "cust-7"))
 
 

@@ -4,9 +4,11 @@ every export imports back unchanged."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
 
 from sessioncloud.onboarding import jobs
 from sessioncloud.onboarding.models import Job
@@ -26,16 +28,16 @@ def jobs_run_at_once() -> Iterator[None]:
     huey.immediate = False
 
 
-def portal_user(client, external_id: str, username: str, password: str):  # type: ignore[no-untyped-def]
+def portal_user(client: Client, external_id: str, username: str, password: str) -> Any:
     return client.post("/portal/apps/AcmeInc/add-end-user/", {
         "external_id": external_id, "provisioning_username": username, "provisioning_password": password})
 
 
-def portal_export(client) -> bytes:  # type: ignore[no-untyped-def]
+def portal_export(client: Client) -> bytes:
     return b"".join(client.post(f"{BULK}export/", {"passwords": "on"}).streaming_content)
 
 
-def portal_dry_run(client, data: bytes) -> dict:  # type: ignore[no-untyped-def]
+def portal_dry_run(client: Client, data: bytes) -> dict:
     client.post(f"{BULK}import/", {"file": SimpleUploadedFile("users.csv", data, "text/csv")})
     return Job.objects.latest("created").report
 

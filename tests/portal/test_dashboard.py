@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime, time, timedelta
+from typing import Any
 
 import pytest
 from django.utils import timezone
 
 from sessioncloud.portal.chart import HEIGHT, daily_chart, last_days, tick_step
-from sessioncloud.providers.models import Device, ProvisioningLogEntry, SetupToken
+from sessioncloud.providers.models import App, Device, ProvisioningLogEntry, SetupToken
 from sessioncloud.providers.tokens import issue_token, revoke
 from tests.factories import make_end_user
 
@@ -18,7 +19,7 @@ pytestmark = pytest.mark.django_db
 PAGE = "/portal/apps/AcmeInc/dashboard/"
 
 
-def log_rows(app, days_ago: int, outcome: str, count: int, flow: str = "provision") -> None:  # type: ignore[no-untyped-def]
+def log_rows(app: App, days_ago: int, outcome: str, count: int, flow: str = "provision") -> None:
     when = datetime.combine(timezone.localdate() - timedelta(days=days_ago), time(12), tzinfo=timezone.get_current_timezone())
     for _ in range(count):
         entry = ProvisioningLogEntry.objects.create(app=app, flow=flow, outcome=outcome)
@@ -26,7 +27,7 @@ def log_rows(app, days_ago: int, outcome: str, count: int, flow: str = "provisio
 
 
 @pytest.fixture
-def seeded_log(app):  # type: ignore[no-untyped-def]
+def seeded_log(app: App) -> None:
     log_rows(app, 0, "ok", 4)
     log_rows(app, 0, "failed", 2)
     log_rows(app, 1, "rejected", 1)
@@ -36,7 +37,7 @@ def seeded_log(app):  # type: ignore[no-untyped-def]
     log_rows(app, 0, "failed", 5, flow="test_bench")  # the provider's own tests are not phone calls
 
 
-def chart_counts(response) -> dict[date, tuple[int, int]]:  # type: ignore[no-untyped-def]
+def chart_counts(response: Any) -> dict[date, tuple[int, int]]:
     return {day.day: (day.calls.value, day.failures.value) for day in response.context["chart"].days
             if day.calls.value or day.failures.value}
 

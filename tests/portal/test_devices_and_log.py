@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from django.test import Client
 
 from sessioncloud.accounts.models import AuditEntry
 from sessioncloud.portal.access import PAGE_SIZE
-from sessioncloud.providers.models import Device, ProvisioningLogEntry
+from sessioncloud.providers.models import App, Device, ProvisioningLogEntry
 from tests.factories import make_end_user
 
 pytestmark = pytest.mark.django_db
@@ -19,7 +20,7 @@ LOG = "/portal/apps/AcmeInc/log/"
 
 
 @pytest.fixture
-def phone(app):  # type: ignore[no-untyped-def]
+def phone(app: App) -> Device:
     user = make_end_user(app, "cust-1001")
     return Device.objects.create(app=app, device_id="phone-1", username="1000", end_user=user,
                                  platform="ios", app_version="6.0.1", last_result="ok")
@@ -34,16 +35,32 @@ def test_the_devices_page_lists_each_device(owner_client, phone):
         assert shown in content
 
 
-def test_deactivating_a_device_audits_it(owner_client, phone):
-    response = owner_client.post(DEVICES + "deactivate/", {"device_id": "phone-1"})
-    assert response["Location"] == DEVICES
+def deactivate_phone(client: Client) -> Any:
+    return client.post(DEVICES + "deactivate/", {"device_id": "phone-1"})
+
+
+def test_deactivating_a_device_returns_to_the_devices(owner_client: Client, phone: Device) -> None:
+    assert deactivate_phone(owner_client)["Location"] == DEVICES
+
+
+def test_deactivating_a_device_deactivates_it(owner_client: Client, phone: Device) -> None:
+    deactivate_phone(owner_client)
     phone.refresh_from_db()
     assert phone.status == "deactivated"
+
+
+def test_deactivating_a_device_audits_it(owner_client: Client, phone: Device) -> None:
+    deactivate_phone(owner_client)
     entry = AuditEntry.objects.get()
-    assert (entry.actor, entry.action, entry.object_type, entry.object_repr, entry.before, entry.after) == (
-        "owner@acme.example", "device.deactivate", "Device", "phone-1", {"status": "active"},
-        {"status": "deactivated"})
-    owner_client.post(DEVICES + "deactivate/", {"device_id": "phone-1"})
+    assert {"actor": entry.actor, "action": entry.action, "object_type": entry.object_type,
+            "object_repr": entry.object_repr, "before": entry.before, "after": entry.after} == {
+        "actor": "owner@acme.example", "action": "device.deactivate", "object_type": "Device",
+        "object_repr": "phone-1", "before": {"status": "active"}, "after": {"status": "deactivated"}}
+
+
+def test_deactivating_a_deactivated_device_again_audits_nothing(owner_client: Client, phone: Device) -> None:
+    deactivate_phone(owner_client)
+    deactivate_phone(owner_client)
     assert AuditEntry.objects.count() == 1
 
 
@@ -73,14 +90,14 @@ def test_the_devices_page_filters_by_status(owner_client, app, phone):
     assert ([d.device_id for d in active], [d.device_id for d in deactivated]) == (["phone-1"], ["phone-2"])
 
 
-def log_row(app, when: datetime, **values: object) -> ProvisioningLogEntry:  # type: ignore[no-untyped-def]
+def log_row(app: App, when: datetime, **values: object) -> ProvisioningLogEntry:
     entry = ProvisioningLogEntry.objects.create(app=app, flow=values.pop("flow", "provision"), **values)
     ProvisioningLogEntry.objects.filter(pk=entry.pk).update(created=when)
     return entry
 
 
 @pytest.fixture
-def log(app):  # type: ignore[no-untyped-def]
+def log(app: App) -> dict[str, ProvisioningLogEntry]:
     day = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
     return {
         "ok": log_row(app, day, outcome="ok", username="1000", device_id="phone-1", accounts=1),
@@ -92,7 +109,7 @@ def log(app):  # type: ignore[no-untyped-def]
     }
 
 
-def shown(response) -> list[str]:  # type: ignore[no-untyped-def]
+def shown(response: Any) -> list[str]:
     return [entry.outcome for entry in response.context["entries"]]
 
 

@@ -6,6 +6,7 @@ import base64
 import hashlib
 import html
 import re
+from typing import Any
 
 import pytest
 from django.core import mail
@@ -14,7 +15,7 @@ from django.test import Client
 from sessioncloud.accounts.models import AuditEntry
 from sessioncloud.codes.qr import decode_image, render_svg
 from sessioncloud.providers.endusers import external_code, local_code
-from sessioncloud.providers.models import SetupToken
+from sessioncloud.providers.models import App, EndUser, SetupToken
 from tests.factories import make_end_user
 
 pytestmark = pytest.mark.django_db
@@ -26,14 +27,14 @@ CODE_PASSWORD_WARNING = "<strong>This code carries the password.</strong>"
 
 
 @pytest.fixture
-def ann(app):  # type: ignore[no-untyped-def]
+def ann(app: App) -> EndUser:
     return make_end_user(app, "cust-1001", display_name="Ann Smith", email="ann@customer.example",
                          sip_username="1001", sip_password="sip-s3cret",
                          provisioning_username="ann.p", provisioning_password="prov-s3cret")
 
 
 @pytest.fixture
-def external(app):  # type: ignore[no-untyped-def]
+def external(app: App) -> App:
     app.provisioning_mode, app.provisioning_url = "external", "https://prov.acme.example/p"
     app.save()
     return app
@@ -48,11 +49,11 @@ def data_uri_image(content: str, element_id: str) -> bytes:
     return base64.b64decode(found.group(1))
 
 
-def create_setup_link(client: Client, max_uses: int = 1):  # type: ignore[no-untyped-def]
+def create_setup_link(client: Client, max_uses: int = 1) -> Any:
     return client.post(PAGE + "setup-link/", {"max_uses": str(max_uses)})
 
 
-def reveal(client: Client):  # type: ignore[no-untyped-def]
+def reveal(client: Client) -> Any:
     return client.post(REVEAL)
 
 
@@ -134,24 +135,54 @@ def test_a_username_a_code_cannot_hold_is_explained_instead_of_drawn(owner_clien
     assert AuditEntry.objects.get().after == {"externalId": "cust-1001", "formats": []}
 
 
-def test_a_setup_link_is_shown_once_with_its_qr_and_stored_only_as_a_hash(owner_client, ann):
+@pytest.fixture
+def three_use_link(owner_client: Client, ann: EndUser) -> tuple[str, str]:
+    """A setup link for three phones: the code and the token the answer showed."""
+    content = create_setup_link(owner_client, max_uses=3).content.decode()
+    code = shown_code(content, "issued-code")
+    return code, code.removeprefix("scloc:?v=2&token=")
+
+
+def test_the_answer_that_shows_a_setup_link_is_never_cached(owner_client: Client, ann: EndUser) -> None:
     response = create_setup_link(owner_client, max_uses=3)
     assert (response.status_code, response["Cache-Control"]) == (200, NO_STORE)
-    content = response.content.decode()
-    code = shown_code(content, "issued-code")
-    token = code.removeprefix("scloc:?v=2&token=")
-    assert re.fullmatch(r"[A-Za-z0-9_-]{32}", token)
-    assert decode_image(data_uri_image(content, "issued-qr")) == code
+
+
+def test_a_setup_link_carries_a_random_token(three_use_link: tuple[str, str]) -> None:
+    assert re.fullmatch(r"[A-Za-z0-9_-]{32}", three_use_link[1])
+
+
+def test_a_setup_link_is_shown_with_its_qr_code(owner_client: Client, ann: EndUser) -> None:
+    content = create_setup_link(owner_client, max_uses=3).content.decode()
+    assert decode_image(data_uri_image(content, "issued-qr")) == shown_code(content, "issued-code")
+
+
+def test_a_setup_link_is_stored_for_the_user_with_its_uses(
+    three_use_link: tuple[str, str], ann: EndUser
+) -> None:
     stored = SetupToken.objects.get()
     assert (stored.end_user, stored.max_uses, stored.uses, stored.created_by) == (ann, 3, 0, "owner@acme.example")
-    assert stored.token_hash == hashlib.sha256(token.encode()).hexdigest()
+
+
+def test_a_setup_link_is_stored_only_as_a_hash(three_use_link: tuple[str, str]) -> None:
+    assert SetupToken.objects.get().token_hash == hashlib.sha256(three_use_link[1].encode()).hexdigest()
+
+
+def test_a_setup_link_lasts_as_long_as_the_app_says(three_use_link: tuple[str, str]) -> None:
+    stored = SetupToken.objects.get()
     assert round((stored.expires - stored.created).total_seconds() / 3600) == 72  # the App's TTL
-    assert token not in owner_client.get(PAGE).content.decode()
-    entry = AuditEntry.objects.get()
+
+
+def test_a_setup_link_is_shown_once(owner_client: Client, three_use_link: tuple[str, str]) -> None:
+    assert three_use_link[1] not in owner_client.get(PAGE).content.decode()
+
+
+def test_a_new_setup_link_is_audited_without_its_token(three_use_link: tuple[str, str]) -> None:
+    stored, entry = SetupToken.objects.get(), AuditEntry.objects.get()
     assert (entry.action, entry.object_type, entry.before, entry.after) == (
         "token.create", "SetupToken", None,
         {"externalId": "cust-1001", "expires": stored.expires.isoformat(), "maxUses": 3})
-    assert token not in str(entry.after)
+    assert three_use_link[1] not in str(entry.after)
 
 
 def test_no_address_the_portal_generates_carries_the_token(owner_client, ann):

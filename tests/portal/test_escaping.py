@@ -29,7 +29,7 @@ PAGES = (
 
 
 @pytest.fixture
-def hostile_everything(org, owner, app):  # type: ignore[no-untyped-def]
+def hostile_everything(org: Organization, owner: User, app: App) -> None:
     # Stored behind the validators' back, as if an old row or an operator had put it there.
     App.objects.filter(pk=app.pk).update(
         **{field: PAYLOAD for field in APP_TEXT_FIELDS},
@@ -78,7 +78,7 @@ def test_the_preview_script_never_parses_typed_text_as_html():
 
 
 @pytest.fixture
-def hostile_end_user_data(app):  # type: ignore[no-untyped-def]
+def hostile_end_user_data(app: App) -> None:
     """An end user, token, redemption, device and log rows whose every text field holds a script."""
     from sessioncloud.providers.models import Device, EndUser, ProvisioningLogEntry
     from sessioncloud.providers.tokens import claim, issue_token

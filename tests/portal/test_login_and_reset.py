@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import pytest
 from django.conf import settings
@@ -13,7 +14,7 @@ pytestmark = pytest.mark.django_db
 WRONG_LOGIN = "The email address and/or password you specified are not correct."
 
 
-def login_errors(response) -> list[str]:  # type: ignore[no-untyped-def]
+def login_errors(response: Any) -> list[str]:
     return response.context["form"].non_field_errors()
 
 

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
 import io
+from typing import Any
 
 import pytest
 from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
 from PIL import Image
 
 from sessioncloud.accounts.models import AuditEntry
@@ -22,7 +24,7 @@ def image(fmt: str = "PNG", size: tuple[int, int] = (64, 32)) -> bytes:
     return out.getvalue()
 
 
-def upload(client, **files):  # type: ignore[no-untyped-def]
+def upload(client: Client, **files: tuple[str, bytes, str]) -> Any:
     data = form_data(client.get(URL))
     for name, (filename, content, content_type) in files.items():
         data[name] = SimpleUploadedFile(filename, content, content_type)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from django.contrib.auth.models import User
 from django.core import mail
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
@@ -113,7 +114,7 @@ def tenant_state() -> dict[str, Any]:
 
 
 @pytest.fixture
-def org_objects(org, owner, app):  # type: ignore[no-untyped-def]
+def org_objects(org: Organization, owner: User, app: App) -> dict[str, Any]:
     """One of everything a portal POST can change, in `org`."""
     app.rotate_signing_secret()  # so that "end rotation" would have something to end
     app.save()
@@ -212,7 +213,7 @@ def test_an_admin_may_not_manage_the_team(admin_client, org_objects):
 
 
 @pytest.fixture
-def rival_objects(other_org, rival_app):  # type: ignore[no-untyped-def]
+def rival_objects(other_org: Organization, rival_app: App) -> dict[str, Any]:
     rival_owner = member(other_org, "owner@rival.example", Role.OWNER)
     invitation, _ = Invitation.issue(other_org, "x@rival.example", Role.ADMIN, "owner@rival.example")
     key, _ = ApiKey.issue(other_org, "Rival key")

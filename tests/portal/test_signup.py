@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import pytest
 from allauth.account.models import EmailAddress
@@ -23,7 +24,7 @@ SIGNUP = {
 }
 
 
-def sign_up(client: Client, **changes: str):  # type: ignore[no-untyped-def]
+def sign_up(client: Client, **changes: str) -> Any:
     return client.post("/accounts/signup/", {**SIGNUP, **changes})
 
 

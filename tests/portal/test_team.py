@@ -10,7 +10,7 @@ from django.core import mail
 from django.test import Client
 from django.utils import timezone
 
-from sessioncloud.accounts.models import AuditEntry, Invitation, Membership, Role
+from sessioncloud.accounts.models import AuditEntry, Invitation, Membership, Organization, Role
 from tests.portal.conftest import PASSWORD, client_for, make_user
 
 pytestmark = pytest.mark.django_db
@@ -35,7 +35,7 @@ def opened(code: str, client: Client | None = None) -> Client:
     return client
 
 
-def roles(org) -> list[tuple[str, str]]:  # type: ignore[no-untyped-def]
+def roles(org: Organization) -> list[tuple[str, str]]:
     return sorted(Membership.objects.filter(organization=org).values_list("user__email", "role"))
 
 

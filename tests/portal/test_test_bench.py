@@ -7,10 +7,12 @@ import json
 import re
 from collections.abc import Iterator
 from ipaddress import ip_network
+from typing import Any
 
 import pytest
+from django.test import Client
 
-from sessioncloud.providers.models import ProvisioningLogEntry
+from sessioncloud.providers.models import App, ProvisioningLogEntry
 from tests.factories import MEDIA_DEFAULTS
 from tests.providerstub import ProviderStub, start_stub, stop_stub
 
@@ -22,7 +24,7 @@ GOOD_ANSWER = {"update": True, "errmsg": "", "sipaccounts": [
 
 
 @pytest.fixture
-def provider(settings) -> Iterator[ProviderStub]:  # type: ignore[no-untyped-def]
+def provider(settings: Any) -> Iterator[ProviderStub]:
     settings.OUTBOUND_ALLOW_NETS = (ip_network("127.0.0.0/8"),)
     settings.OUTBOUND_ALLOW_HTTP = True
     stub = start_stub()
@@ -31,7 +33,7 @@ def provider(settings) -> Iterator[ProviderStub]:  # type: ignore[no-untyped-def
 
 
 @pytest.fixture
-def external(app, provider):  # type: ignore[no-untyped-def]
+def external(app: App, provider: ProviderStub) -> App:
     app.provisioning_mode, app.provisioning_url = "external", provider.url()
     app.provisioning_auth_header = "Bearer upstream-s3cret"
     app.use_subdomains = True
@@ -43,34 +45,65 @@ def pre(content: str, element_id: str) -> str:
     return html.unescape(re.search(rf'<pre id="{element_id}">(.*?)</pre>', content, re.S).group(1))
 
 
-def test_a_good_answer_shows_the_merged_accounts_exactly_as_a_phone_gets_them(owner_client, external, provider):
+@pytest.fixture
+def good_answer(owner_client: Client, external: App, provider: ProviderStub) -> Any:
+    """The test bench's page for a good answer of the provider's service."""
     provider.answer_json(GOOD_ANSWER)
-    response = owner_client.post(PAGE, {"username": "1000", "password": "p@ss&word"})
-    assert (response.status_code, response["Cache-Control"]) == (
+    return owner_client.post(PAGE, {"username": "1000", "password": "p@ss&word"})
+
+
+def merged(response: Any) -> dict[str, Any]:
+    return json.loads(pre(response.content.decode(), "bench-merged"))
+
+
+def test_the_bench_page_of_an_answer_is_never_cached(good_answer: Any) -> None:
+    assert (good_answer.status_code, good_answer["Cache-Control"]) == (
         200, "max-age=0, no-cache, no-store, must-revalidate, private")
-    content = response.content.decode()
-    merged = json.loads(pre(content, "bench-merged"))
-    assert merged["sipaccounts"] == [{
+
+
+def test_a_good_answer_shows_the_merged_accounts_exactly_as_a_phone_gets_them(good_answer: Any) -> None:
+    assert merged(good_answer)["sipaccounts"] == [{
         "sipusername": "1000", "sippassword": "sip-pw", "authusername": "1000", "displayname": "1000",
         "domain": "pbx1.sip.acme.example", "port": 5060, "proxy": None, "transport": "TCP", "srtp": "Disabled",
         "messaging": "Enabled", "video": "Enabled", "callrecording": "Disabled", "subdomain": "pbx1",
         "voicemailNumber": None, "registrationExpires": 600, **MEDIA_DEFAULTS,
     }]
-    assert (merged["update"], merged["errmsg"], merged["xmppaccounts"]) == (True, "", [])
+
+
+def test_a_good_answer_shows_the_rest_of_what_a_phone_gets(good_answer: Any) -> None:
+    shown = merged(good_answer)
+    assert (shown["update"], shown["errmsg"], shown["xmppaccounts"]) == (True, "", [])
+
+
+def test_a_good_answer_shows_its_outcome_and_status(good_answer: Any) -> None:
+    content = good_answer.content.decode()
     assert '<span class="badge ok" id="bench-outcome">ok</span>' in content
     assert '<strong id="bench-status">200</strong>' in content
-    assert json.loads(pre(content, "bench-raw")) == GOOD_ANSWER
-    # The request as sent, with the password, auth header and signature masked.
+
+
+def test_a_good_answer_is_shown_as_received(good_answer: Any) -> None:
+    assert json.loads(pre(good_answer.content.decode(), "bench-raw")) == GOOD_ANSWER
+
+
+def test_the_request_is_shown_with_its_secrets_masked(good_answer: Any, provider: ProviderStub) -> None:
+    content = good_answer.content.decode()
     assert pre(content, "bench-request") == (
         f"GET {provider.url()}?username=1000&password=***&reprovision=false&deviceId=test-bench\n"
         "Accept: application/json\nAccept-Encoding: identity\nAuthorization: ***\n"
         "User-Agent: SessionCloud/0.1.0\nX-SessionCloud-Signature: v1=***\n"
         "X-SessionCloud-Timestamp: <unix seconds>\n")
     assert "p@ss" not in content and "upstream-s3cret" not in content
-    # ... while the provider's service got the real ones.
+
+
+def test_the_providers_service_gets_the_real_password_and_auth_header(
+    good_answer: Any, provider: ProviderStub
+) -> None:
     [received] = provider.requests
     assert "password=p%40ss%26word" in received.path
     assert received.headers["Authorization"] == "Bearer upstream-s3cret"
+
+
+def test_a_bench_call_is_logged_in_the_test_bench_flow(good_answer: Any) -> None:
     entry = ProvisioningLogEntry.objects.get()
     assert (entry.flow, entry.outcome, entry.username, entry.accounts) == ("test_bench", "ok", "1000", 1)
 

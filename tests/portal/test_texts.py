@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import pytest
 from allauth.account.models import EmailAddress
@@ -26,7 +27,7 @@ def demo_user() -> User:
     return user
 
 
-def messages_after(response) -> list[str]:  # type: ignore[no-untyped-def]
+def messages_after(response: Any) -> list[str]:
     return [str(message) for message in response.context["messages"]]
 
 

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from sessioncloud.accounts.models import AuditEntry
 from sessioncloud.accounts.tenancy import tokens_with_status
-from sessioncloud.providers.models import SetupToken
+from sessioncloud.providers.models import App, SetupToken
 from sessioncloud.providers.tokens import claim, issue_token, revoke, token_status
 from tests.factories import make_app, make_end_user
 
@@ -19,7 +19,7 @@ PAGE = "/portal/apps/AcmeInc/tokens/"
 
 
 @pytest.fixture
-def four_tokens(app):  # type: ignore[no-untyped-def]
+def four_tokens(app: App) -> dict[str, SetupToken]:
     """One token in each status, created in this order: pending, used, expired, revoked."""
     user = make_end_user(app, "cust-1001")
     pending = issue_token(user).token

@@ -86,7 +86,7 @@ def test_a_setup_token_of_an_unverified_app_is_invalid_and_stays_unused(org):
 
 
 @pytest.fixture
-def unverified_token(org):  # type: ignore[no-untyped-def]
+def unverified_token(org: Organization) -> str:
     org.verified = False
     org.save()
     return issue_token(make_end_user(make_app(org), "alice")).plain

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 import redis
@@ -45,16 +46,20 @@ def make_breaker(request: pytest.FixtureRequest) -> Callable[..., CircuitBreaker
     if request.param == "memory":
         store: BreakerStore = MemoryBreakerStore()
         namespace = "sessioncloud:breaker"
-        new_store: Callable[[], BreakerStore] = lambda: store  # noqa: E731
+
+        def new_store() -> BreakerStore:
+            return store
     else:
         client = request.getfixturevalue("redis_client")
         namespace = request.getfixturevalue("namespace")
-        # A new client per breaker, as each app process would have its own connection.
-        new_store = lambda: RedisBreakerStore(redis.Redis(connection_pool=client.connection_pool))  # noqa: E731
+
+        def new_store() -> BreakerStore:
+            # A new client per breaker, as each app process would have its own connection.
+            return RedisBreakerStore(redis.Redis(connection_pool=client.connection_pool))
 
     def make(app_id: str = "app-1", **options: float) -> CircuitBreaker:
-        settings = {"threshold": 3, "window": 30.0, "open_seconds": OPEN_SECONDS, **options}
-        return CircuitBreaker(new_store(), app_id, namespace=namespace, **settings)  # type: ignore[arg-type]
+        settings: dict[str, Any] = {"threshold": 3, "window": 30.0, "open_seconds": OPEN_SECONDS, **options}
+        return CircuitBreaker(new_store(), app_id, namespace=namespace, **settings)
 
     return make
 

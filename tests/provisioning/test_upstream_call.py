@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import socket
 import threading
+from typing import Any
 
 import pytest
 
@@ -34,9 +35,9 @@ ACCOUNT = {"sipusername": "1000", "sippassword": "sip-secret"}
 
 
 def call(url: str, **fields: object) -> UpstreamResult:
-    values: dict[str, object] = {"username": "1000", "password": PASSWORD, "device_id": "dev-1", "timeout_seconds": 1.0}
+    values: dict[str, Any] = {"username": "1000", "password": PASSWORD, "device_id": "dev-1", "timeout_seconds": 1.0}
     values.update(fields)
-    return call_provider_blocking(UpstreamRequest(url=url, **values), LOOPBACK_POLICY)  # type: ignore[arg-type]
+    return call_provider_blocking(UpstreamRequest(url=url, **values), LOOPBACK_POLICY)
 
 
 def assert_no_secret(result: UpstreamResult) -> None:

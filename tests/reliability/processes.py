@@ -25,8 +25,8 @@ class ServerProcess:
         self.base = f"http://127.0.0.1:{self.port}"
         # A file, not a pipe: nobody reads the log while the server runs, and a full pipe would
         # block its writes.
-        self.log = tempfile.NamedTemporaryFile(prefix="sessioncloud-serve-", suffix=".log")  # noqa: SIM115
-        self.process = subprocess.Popen(  # noqa: S603
+        self.log = tempfile.NamedTemporaryFile(prefix="sessioncloud-serve-", suffix=".log")
+        self.process = subprocess.Popen(
             [sys.executable, "-m", "sessioncloud.cli", "serve", "--port", str(self.port),
              "--threads", str(threads), "--workers", str(workers)],
             env=server_env(**env), stdout=subprocess.DEVNULL, stderr=self.log,

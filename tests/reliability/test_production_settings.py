@@ -38,7 +38,7 @@ def clean_env(tmp_path: Path, **env: str) -> dict[str, str]:
 
 
 def run(tmp_path: Path, args: list[str], **env: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, *args], env=clean_env(tmp_path, **env),  # noqa: S603
+    return subprocess.run([sys.executable, *args], env=clean_env(tmp_path, **env),
                           capture_output=True, text=True, timeout=120)
 
 

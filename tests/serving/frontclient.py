@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -59,12 +59,12 @@ class Proto:
     async def __call__(self) -> bytes:
         return self.body
 
-    def __aiter__(self) -> Iterator[bytes]:
-        async def chunks() -> Any:
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        async def chunks() -> AsyncIterator[bytes]:
             for start in range(0, len(self.body), 4096):
                 yield self.body[start:start + 4096]
 
-        return chunks()  # type: ignore[return-value]
+        return chunks()
 
     async def client_disconnect(self) -> None:
         import asyncio

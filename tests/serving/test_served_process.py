@@ -34,7 +34,7 @@ LOOPBACK = {"SESSIONCLOUD_OUTBOUND_ALLOW_NETS": "127.0.0.0/8", "SESSIONCLOUD_OUT
 def provider_service(latency: float) -> Iterator[str]:
     """The asyncio provider stub of the benchmarks: every answer after exactly `latency` seconds."""
     port = free_port()
-    process = subprocess.Popen(  # noqa: S603
+    process = subprocess.Popen(
         [sys.executable, str(ROOT / "bench" / "upstream_stub.py"), "--port", str(port), "--latency", str(latency)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -61,7 +61,7 @@ def post_provision(base: str, provider_id: str, username: str, timeout: float = 
     request = Request(f"{base}/api/v1/provision", data=payload, headers={"Content-Type": "application/json"})
     started = time.monotonic()
     try:
-        with urlopen(request, timeout=timeout) as response:  # noqa: S310 - loopback
+        with urlopen(request, timeout=timeout) as response:  # loopback
             return response.status, json.loads(response.read()), time.monotonic() - started
     except HTTPError as error:
         return error.code, json.loads(error.read()), time.monotonic() - started
@@ -69,7 +69,7 @@ def post_provision(base: str, provider_id: str, username: str, timeout: float = 
 
 def get_config(base: str, provider_id: str) -> tuple[int, float]:
     started = time.monotonic()
-    with urlopen(f"{base}/api/v1/providers/{provider_id}/config", timeout=30) as response:  # noqa: S310
+    with urlopen(f"{base}/api/v1/providers/{provider_id}/config", timeout=30) as response:
         response.read()
         return response.status, time.monotonic() - started
 

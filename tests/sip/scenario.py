@@ -77,7 +77,7 @@ class Processes(ExitStack):
 
     def start(self, args: list[str], *, log: Path, **kwargs: Any) -> subprocess.Popen:
         with log.open("wb") as stream:
-            process = subprocess.Popen(args, stdout=stream, stderr=subprocess.STDOUT,  # noqa: S603
+            process = subprocess.Popen(args, stdout=stream, stderr=subprocess.STDOUT,
                                        start_new_session=True, **kwargs)
         self.callback(stop, process)
         return process
@@ -120,7 +120,7 @@ class SessionCloud:
         wait_for(lambda: http_ok(f"{self.base}/healthz"), 30, "SessionCloud did not start")
 
     def command(self, *args: str) -> str:
-        done = subprocess.run([PYTHON, "-m", "sessioncloud.cli", *args], env=self.env, capture_output=True,  # noqa: S603
+        done = subprocess.run([PYTHON, "-m", "sessioncloud.cli", *args], env=self.env, capture_output=True,
                               text=True, timeout=60, check=True)
         return done.stdout
 
@@ -130,17 +130,17 @@ class SessionCloud:
 
     def api(self, method: str, path: str, body: Any = None) -> Any:
         data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(f"{self.base}/api/v1/manage{path}", data=data, method=method,  # noqa: S310
+        request = urllib.request.Request(f"{self.base}/api/v1/manage{path}", data=data, method=method,
                                          headers={"Authorization": f"Bearer {self.key}",
                                                   "Content-Type": "application/json"})
-        with urllib.request.urlopen(request, timeout=20) as answer:  # noqa: S310 - loopback
+        with urllib.request.urlopen(request, timeout=20) as answer:  # loopback
             raw = answer.read()
         return raw if not raw or raw[:1] not in b"{[" else json.loads(raw)
 
 
 def http_ok(url: str) -> bool:
     try:
-        with urllib.request.urlopen(url, timeout=1):  # noqa: S310 - loopback
+        with urllib.request.urlopen(url, timeout=1):  # loopback
             return True
     except OSError:
         return False
@@ -278,7 +278,7 @@ def call_between_baresips(work: Path, lines: dict[str, str], registrar_port: int
 def linphonec(work: Path, config: Path, processes: Processes) -> Iterator[subprocess.Popen]:
     home = work / "linphone-home"
     (home / ".local" / "share" / "linphone").mkdir(parents=True, exist_ok=True)  # it needs its data folder
-    process = subprocess.Popen(["linphonec", "-c", str(config)], stdin=subprocess.PIPE,  # noqa: S603
+    process = subprocess.Popen(["linphonec", "-c", str(config)], stdin=subprocess.PIPE,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                env={**os.environ, "HOME": str(home)}, start_new_session=True)
     processes.adopt(process)

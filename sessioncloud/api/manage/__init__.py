@@ -6,4 +6,7 @@ from sessioncloud.api.auth import ApiKeyAuth
 
 router = Router(auth=ApiKeyAuth(), tags=["manage"])
 
-from sessioncloud.api.manage import apps, bulk, devices, endusers, tokens  # noqa: E402,F401  (registers routes)
+# Each module registers its routes on the router above, so it can only be imported after it.
+from sessioncloud.api.manage import apps, bulk, devices, endusers, tokens  # noqa: E402
+
+__all__ = ["apps", "bulk", "devices", "endusers", "router", "tokens"]

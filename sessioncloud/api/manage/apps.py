@@ -7,11 +7,10 @@ from typing import Literal
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.http import HttpRequest
 from ninja import Query, Status
 
 from sessioncloud.accounts import tenancy
-from sessioncloud.api.auth import caller_of
+from sessioncloud.api.auth import ApiRequest, caller_of
 from sessioncloud.api.errors import ApiError
 from sessioncloud.api.manage import router
 from sessioncloud.api.manage.common import app_for, audit, invalid, save_validated
@@ -32,12 +31,12 @@ ERRORS = {401: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut}
 
 
 @router.get("/apps", response={200: list[AppOut], 401: ErrorOut})
-def list_apps(request: HttpRequest) -> list[dict]:
+def list_apps(request: ApiRequest) -> list[dict]:
     return [app_json(app) for app in tenancy.apps_of(caller_of(request).organization)]
 
 
 @router.post("/apps", response={201: AppOut, **ERRORS})
-def create_app(request: HttpRequest, payload: AppIn) -> Status:
+def create_app(request: ApiRequest, payload: AppIn) -> Status:
     body = payload.model_dump(exclude_unset=True)
     problems = payload.schema_errors
     for path, message in missing_on_create(body).items():
@@ -51,12 +50,12 @@ def create_app(request: HttpRequest, payload: AppIn) -> Status:
 
 
 @router.get("/apps/{provider_id}", response={200: AppOut, **ERRORS})
-def read_app(request: HttpRequest, provider_id: str) -> dict:
+def read_app(request: ApiRequest, provider_id: str) -> dict:
     return app_json(app_for(request, provider_id))
 
 
 @router.patch("/apps/{provider_id}", response={200: AppOut, **ERRORS})
-def update_app(request: HttpRequest, provider_id: str, payload: AppIn) -> dict:
+def update_app(request: ApiRequest, provider_id: str, payload: AppIn) -> dict:
     app = app_for(request, provider_id)
     body = payload.model_dump(exclude_unset=True)
     problems = payload.schema_errors
@@ -95,7 +94,7 @@ def checked_changes(app: App, body: dict, problems: dict[str, str]) -> tuple[lis
 
 
 @router.delete("/apps/{provider_id}", response={200: AppDeletedOut, **ERRORS})
-def delete_app(request: HttpRequest, provider_id: str) -> dict:
+def delete_app(request: ApiRequest, provider_id: str) -> dict:
     """Delete the App and everything it holds; its ProviderId stays reserved for this organization."""
     app = app_for(request, provider_id)
     try:
@@ -114,7 +113,7 @@ def delete_app(request: HttpRequest, provider_id: str) -> dict:
         t: {"schema": {"type": "string", "format": "binary"}} for t in sorted(ACCEPTED_CONTENT_TYPES)}}},
 )
 def upload_logo(
-    request: HttpRequest, provider_id: str, variant: Query[Literal["light", "dark"]] = "light"
+    request: ApiRequest, provider_id: str, variant: Query[Literal["light", "dark"]] = "light"
 ) -> dict:
     app = app_for(request, provider_id)
     content_type = request.content_type or ""

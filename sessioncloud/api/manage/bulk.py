@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import HttpResponse, StreamingHttpResponse
 from ninja import Query, Status
 
 from sessioncloud.accounts import tenancy
-from sessioncloud.api.auth import caller_of
+from sessioncloud.api.auth import ApiRequest, caller_of
 from sessioncloud.api.errors import ApiError
 from sessioncloud.api.manage import router
 from sessioncloud.api.manage.common import app_for, end_user_for, invalid, job_for
@@ -66,8 +66,8 @@ def job_json(job: Job, *, items: bool = True) -> dict[str, Any]:
     openapi_extra={"requestBody": {"required": True, "content": {
         "text/csv": {"schema": {"type": "string", "format": "binary"}}}}},
 )
-def import_end_users(request: HttpRequest, response: HttpResponse, provider_id: str,
-                     dryRun: Query[bool] = True) -> Status:  # noqa: N803 - the documented name
+def import_end_users(request: ApiRequest, response: HttpResponse, provider_id: str,
+                     dryRun: Query[bool] = True) -> Status:  # the documented name
     app = app_for(request, provider_id)
     content_type = (request.content_type or "").lower()
     declared = request.headers.get("Content-Length", "")
@@ -111,7 +111,7 @@ def _job_answer(job: Job, response: HttpResponse) -> Status:
     openapi_extra={"responses": {200: {"description": "The CSV file (columns in docs/csv.md).",
                                          "content": {"text/csv": {"schema": {"type": "string"}}}}}},
 )
-def export_end_users(request: HttpRequest, provider_id: str, passwords: Query[bool] = False) -> HttpResponse:
+def export_end_users(request: ApiRequest, provider_id: str, passwords: Query[bool] = False) -> HttpResponse:
     app = app_for(request, provider_id)
     lines = export_csv(app, passwords=passwords, actor=caller_of(request).actor)
     response = StreamingHttpResponse(lines, content_type="text/csv; charset=utf-8")
@@ -122,7 +122,7 @@ def export_end_users(request: HttpRequest, provider_id: str, passwords: Query[bo
 
 @router.post("/apps/{provider_id}/jobs", response={202: JobOut, **ERRORS, 429: ErrorOut, 503: ErrorOut},
              summary="Start QR codes (ZIP or PDF) or setup e-mails for some or all end users")
-def create_job(request: HttpRequest, response: HttpResponse, provider_id: str, payload: JobIn) -> Status:
+def create_job(request: ApiRequest, response: HttpResponse, provider_id: str, payload: JobIn) -> Status:
     app = app_for(request, provider_id)
     try:
         job = jobs.start_job(app, payload.kind, code_format=payload.format, external_ids=payload.externalIds,
@@ -139,13 +139,13 @@ def create_job(request: HttpRequest, response: HttpResponse, provider_id: str, p
 
 @router.get("/apps/{provider_id}/jobs", response={200: list[JobOut], **ERRORS},
             summary="The App's recent jobs, newest first (reports without their per-row lists)")
-def list_jobs(request: HttpRequest, provider_id: str) -> list[dict]:
+def list_jobs(request: ApiRequest, provider_id: str) -> list[dict]:
     app = app_for(request, provider_id)
     return [job_json(job, items=False) for job in tenancy.jobs_of(app)[:RECENT_JOBS]]
 
 
 @router.get("/jobs/{job_id}", response={200: JobOut, **ERRORS}, summary="A job's progress and, when done, its report")
-def read_job(request: HttpRequest, job_id: str) -> dict:
+def read_job(request: ApiRequest, job_id: str) -> dict:
     return job_json(job_for(request, job_id))
 
 
@@ -156,7 +156,7 @@ def read_job(request: HttpRequest, job_id: str) -> dict:
     openapi_extra={"responses": {200: {"description": "The file.", "content": {
         media: {"schema": {"type": "string", "format": "binary"}} for media in ("application/zip", "application/pdf")}}}},
 )
-def job_result(request: HttpRequest, job_id: str) -> HttpResponse:
+def job_result(request: ApiRequest, job_id: str) -> HttpResponse:
     job = job_for(request, job_id)
     try:
         file = jobs.download_result(job, caller_of(request).actor)
@@ -171,13 +171,13 @@ def job_result(request: HttpRequest, job_id: str) -> HttpResponse:
 
 @router.get("/apps/{provider_id}/email-settings", response={200: EmailSettingsOut, **ERRORS},
             summary="The App's setup e-mail: sender name, subject and body template")
-def read_email_settings(request: HttpRequest, provider_id: str) -> dict:
+def read_email_settings(request: ApiRequest, provider_id: str) -> dict:
     return email_settings_json(mailing.email_settings_for(app_for(request, provider_id)))
 
 
 @router.put("/apps/{provider_id}/email-settings", response={200: EmailSettingsOut, **ERRORS},
             summary="Change the App's setup e-mail (placeholders: {{ name }}, {{ link }}, {{ provider }}, {{ expires }})")
-def update_email_settings(request: HttpRequest, provider_id: str, payload: EmailSettingsIn) -> dict:
+def update_email_settings(request: ApiRequest, provider_id: str, payload: EmailSettingsIn) -> dict:
     app = app_for(request, provider_id)
     try:
         saved = mailing.save_email_settings(app, sender_name=payload.senderName, subject=payload.subject,
@@ -194,7 +194,7 @@ def email_settings_json(email_settings: Any) -> dict[str, Any]:
 
 @router.post("/apps/{provider_id}/email-settings/preview", response={200: EmailPreviewOut, **ERRORS},
              summary="The setup e-mail as a recipient would see it (saved or draft settings, example link)")
-def preview_email(request: HttpRequest, provider_id: str, payload: EmailPreviewIn | None = None) -> dict:
+def preview_email(request: ApiRequest, provider_id: str, payload: EmailPreviewIn | None = None) -> dict:
     body = payload or EmailPreviewIn()
     app = app_for(request, provider_id)
     end_user = end_user_for(request, provider_id, body.externalId) if body.externalId else None

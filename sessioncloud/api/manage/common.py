@@ -12,11 +12,10 @@ from typing import Any, TypeVar
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.http import HttpRequest
 
 from sessioncloud.accounts import tenancy
 from sessioncloud.accounts.models import record_audit
-from sessioncloud.api.auth import caller_of
+from sessioncloud.api.auth import ApiRequest, caller_of
 from sessioncloud.api.errors import ApiError, invalid_fields
 from sessioncloud.onboarding.models import Job
 from sessioncloud.providers.models import App, Device, EndUser, SetupToken
@@ -32,12 +31,12 @@ def _found(lookup: Callable[[], T], message: str) -> T:
         raise ApiError(404, "not_found", message) from None
 
 
-def app_for(request: HttpRequest, provider_id: str) -> App:
+def app_for(request: ApiRequest, provider_id: str) -> App:
     return _found(lambda: tenancy.get_app(caller_of(request).organization, provider_id),
                   "No app with that ProviderId in your organization.")
 
 
-def end_user_for(request: HttpRequest, provider_id: str, external_id: str) -> EndUser:
+def end_user_for(request: ApiRequest, provider_id: str, external_id: str) -> EndUser:
     app = app_for(request, provider_id)
     return _found(lambda: tenancy.get_end_user(app, external_id), "No end user with that id in this app.")
 
@@ -46,12 +45,12 @@ def device_for(app: App, device_id: str) -> Device:
     return _found(lambda: tenancy.get_device(app, device_id), "No device with that id in this app.")
 
 
-def token_for(request: HttpRequest, token_id: int) -> SetupToken:
+def token_for(request: ApiRequest, token_id: int) -> SetupToken:
     return _found(lambda: tenancy.get_token(caller_of(request).organization, token_id),
                   "No token with that id in your organization.")
 
 
-def job_for(request: HttpRequest, job_id: uuid.UUID | str) -> Job:
+def job_for(request: ApiRequest, job_id: uuid.UUID | str) -> Job:
     return _found(lambda: tenancy.get_job(caller_of(request).organization, job_id),
                   "No job with that id in your organization.")
 
@@ -91,6 +90,6 @@ def save_validated(obj: Any, to_fields: Any, *, exclude: list[str] | None = None
         raise ApiError(409, "conflict", "That name was taken at the same moment. Try again.") from None
 
 
-def audit(request: HttpRequest, action: str, obj: Any, before: dict | None, after: dict | None) -> None:
+def audit(request: ApiRequest, action: str, obj: Any, before: dict | None, after: dict | None) -> None:
     caller = caller_of(request)
     record_audit(caller.organization, caller.actor, action, obj, before, after)

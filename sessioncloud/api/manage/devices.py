@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from django.db import transaction
-from django.http import HttpRequest
 from ninja import Query
 
 from sessioncloud.accounts import tenancy
+from sessioncloud.api.auth import ApiRequest
 from sessioncloud.api.errors import ApiError
 from sessioncloud.api.manage import router
 from sessioncloud.api.manage.common import app_for, audit, device_for, invalid, page_bounds
@@ -41,13 +41,13 @@ def log_json(entry: ProvisioningLogEntry) -> dict:
 
 
 @router.get("/apps/{provider_id}/devices", response={200: list[DeviceOut], **ERRORS})
-def list_devices(request: HttpRequest, provider_id: str) -> list[dict]:
+def list_devices(request: ApiRequest, provider_id: str) -> list[dict]:
     app = app_for(request, provider_id)
     return [device_json(d) for d in tenancy.devices_of(app)[:1000]]
 
 
 @router.post("/apps/{provider_id}/devices/{device_id}/deactivate", response={200: DeviceOut, **ERRORS})
-def deactivate_device(request: HttpRequest, provider_id: str, device_id: str) -> dict:
+def deactivate_device(request: ApiRequest, provider_id: str, device_id: str) -> dict:
     app = app_for(request, provider_id)
     device = device_for(app, device_id)
     if device.status != DeviceStatus.DEACTIVATED:
@@ -59,7 +59,7 @@ def deactivate_device(request: HttpRequest, provider_id: str, device_id: str) ->
 
 
 @router.get("/apps/{provider_id}/provisioning-log", response={200: list[LogEntryOut], **ERRORS})
-def provisioning_log(request: HttpRequest, provider_id: str, outcome: Query[str | None] = None,
+def provisioning_log(request: ApiRequest, provider_id: str, outcome: Query[str | None] = None,
                      limit: int = 100) -> list[dict]:
     app = app_for(request, provider_id)
     if outcome is not None and outcome not in LOG_OUTCOMES:
@@ -72,7 +72,7 @@ def provisioning_log(request: HttpRequest, provider_id: str, outcome: Query[str 
 
 
 @router.post("/apps/{provider_id}/provisioning/test", response={200: TestBenchOut, **ERRORS})
-def provisioning_test(request: HttpRequest, provider_id: str, payload: TestBenchIn) -> dict:
+def provisioning_test(request: ApiRequest, provider_id: str, payload: TestBenchIn) -> dict:
     app = app_for(request, provider_id)
     if not app.provisioning_url:
         raise ApiError(409, "external_provisioning_disabled", "Set the URL of your provisioning service first.")

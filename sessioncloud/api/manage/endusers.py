@@ -6,10 +6,11 @@ from typing import Literal
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from ninja import Query, Status
 
 from sessioncloud.accounts import tenancy
+from sessioncloud.api.auth import ApiRequest
 from sessioncloud.api.errors import ApiError
 from sessioncloud.api.manage import router
 from sessioncloud.api.manage.common import app_for, audit, end_user_for, invalid, page_bounds
@@ -32,7 +33,7 @@ ERRORS = {401: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut}
 
 
 @router.get("/apps/{provider_id}/endusers", response={200: list[EndUserOut], **ERRORS})
-def list_end_users(request: HttpRequest, provider_id: str, limit: int = 100, offset: int = 0) -> list[dict]:
+def list_end_users(request: ApiRequest, provider_id: str, limit: int = 100, offset: int = 0) -> list[dict]:
     page = page_bounds(limit, offset)
     app = app_for(request, provider_id)
     users = tenancy.end_users_of(app)[page]
@@ -40,7 +41,7 @@ def list_end_users(request: HttpRequest, provider_id: str, limit: int = 100, off
 
 
 @router.put("/apps/{provider_id}/endusers/{external_id}", response={200: EndUserOut, 201: EndUserOut, **ERRORS})
-def put_end_user(request: HttpRequest, provider_id: str, external_id: str, payload: EndUserIn) -> HttpResponse:
+def put_end_user(request: ApiRequest, provider_id: str, external_id: str, payload: EndUserIn) -> HttpResponse:
     app = app_for(request, provider_id)
     if not valid_external_id(external_id):
         raise invalid({"externalId": EXTERNAL_ID_MESSAGE})
@@ -70,12 +71,12 @@ def save_end_user(user: EndUser, body: dict) -> None:
 
 
 @router.get("/apps/{provider_id}/endusers/{external_id}", response={200: EndUserOut, **ERRORS})
-def read_end_user(request: HttpRequest, provider_id: str, external_id: str) -> dict:
+def read_end_user(request: ApiRequest, provider_id: str, external_id: str) -> dict:
     return enduser_json(end_user_for(request, provider_id, external_id))
 
 
 @router.delete("/apps/{provider_id}/endusers/{external_id}", response={204: None, **ERRORS})
-def delete_end_user(request: HttpRequest, provider_id: str, external_id: str) -> HttpResponse:
+def delete_end_user(request: ApiRequest, provider_id: str, external_id: str) -> HttpResponse:
     user = end_user_for(request, provider_id, external_id)
     before = enduser_audit_view(user)
     with transaction.atomic():
@@ -92,8 +93,8 @@ def delete_end_user(request: HttpRequest, provider_id: str, external_id: str) ->
                                                    for t in ("image/png", "image/svg+xml")}}}},
 )
 def end_user_code(
-    request: HttpRequest, provider_id: str, external_id: str,
-    format: Query[Literal["local", "external"]] = "local",  # noqa: A002 - the documented name
+    request: ApiRequest, provider_id: str, external_id: str,
+    format: Query[Literal["local", "external"]] = "local",  # the documented name
     image: Query[Literal["png", "svg"] | None] = None,
 ) -> HttpResponse | dict:
     user = end_user_for(request, provider_id, external_id)

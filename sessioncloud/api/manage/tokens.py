@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from django.db import transaction
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from ninja import Status
 
 from sessioncloud.accounts import tenancy
-from sessioncloud.api.auth import caller_of
+from sessioncloud.api.auth import ApiRequest, caller_of
 from sessioncloud.api.manage import router
 from sessioncloud.api.manage.common import app_for, audit, end_user_for, invalid, token_for
 from sessioncloud.api.schemas import ErrorOut, TokenCreatedOut, TokenIn, TokenOut
@@ -37,7 +37,7 @@ def token_json(token: SetupToken) -> dict:
 
 
 @router.post("/apps/{provider_id}/endusers/{external_id}/tokens", response={201: TokenCreatedOut, **ERRORS})
-def create_token(request: HttpRequest, provider_id: str, external_id: str, payload: TokenIn | None = None) -> Status:
+def create_token(request: ApiRequest, provider_id: str, external_id: str, payload: TokenIn | None = None) -> Status:
     user = end_user_for(request, provider_id, external_id)
     body = payload or TokenIn()
     try:
@@ -56,13 +56,13 @@ def create_token(request: HttpRequest, provider_id: str, external_id: str, paylo
 
 
 @router.get("/apps/{provider_id}/tokens", response={200: list[TokenOut], **ERRORS})
-def list_tokens(request: HttpRequest, provider_id: str) -> list[dict]:
+def list_tokens(request: ApiRequest, provider_id: str) -> list[dict]:
     app = app_for(request, provider_id)
     return [token_json(token) for token in tenancy.tokens_of(app)[:1000]]
 
 
 @router.delete("/tokens/{token_id}", response={204: None, **ERRORS})
-def revoke_token(request: HttpRequest, token_id: int) -> HttpResponse:
+def revoke_token(request: ApiRequest, token_id: int) -> HttpResponse:
     token = token_for(request, token_id)
     with transaction.atomic():
         revoke(token)

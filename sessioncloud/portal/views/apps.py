@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from django.contrib import messages
 from django.db import IntegrityError, transaction
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
 from sessioncloud.portal import auditlog
-from sessioncloud.portal.access import app_for_user, apps_for_user, org_required
+from sessioncloud.portal.access import PortalRequest, app_for_user, apps_for_user, org_required
 from sessioncloud.portal.confirm import ONLY_EDITORS, Confirmation, confirmation_page
 from sessioncloud.portal.contrast import contrast_of
 from sessioncloud.portal.forms import (
@@ -32,17 +32,17 @@ from sessioncloud.providers.appdata import audit_snapshot
 from sessioncloud.providers.models import App
 from sessioncloud.providers.validators import COLOR_RE, normalize_color
 
-ExtraContext = Callable[[App, AppSettingsForm], dict[str, Any]]
+Form = TypeVar("Form", bound=AppSettingsForm)
 
 
 @org_required
-def home(request: HttpRequest) -> HttpResponse:
+def home(request: PortalRequest) -> HttpResponse:
     return render(request, "portal/home.html", {"apps": apps_for_user(request)})
 
 
 @org_required
-def app_new(request: HttpRequest) -> HttpResponse:
-    form = NewAppForm(request.POST if request.method == "POST" else None, instance=App(organization=request.org))  # type: ignore[attr-defined]
+def app_new(request: PortalRequest) -> HttpResponse:
+    form = NewAppForm(request.POST if request.method == "POST" else None, instance=App(organization=request.org))
     if form.is_bound and form.is_valid():
         try:
             with transaction.atomic():
@@ -58,13 +58,13 @@ def app_new(request: HttpRequest) -> HttpResponse:
 
 
 @org_required
-def app_detail(request: HttpRequest, provider_id: str) -> HttpResponse:
+def app_detail(request: PortalRequest, provider_id: str) -> HttpResponse:
     app = app_for_user(request, provider_id)
     return redirect("portal:app_dashboard", provider_id=app.provider_id)
 
 
 @org_required
-def app_general(request: HttpRequest, provider_id: str) -> HttpResponse:
+def app_general(request: PortalRequest, provider_id: str) -> HttpResponse:
     return _edit_app(request, app_for_user(request, provider_id), GeneralForm, "general", _general_context)
 
 
@@ -73,24 +73,24 @@ def _general_context(app: App, form: AppSettingsForm) -> dict[str, Any]:
 
 
 @org_required
-def app_branding(request: HttpRequest, provider_id: str) -> HttpResponse:
+def app_branding(request: PortalRequest, provider_id: str) -> HttpResponse:
     return _edit_app(request, app_for_user(request, provider_id), BrandingForm, "branding", _branding_context)
 
 
 @org_required
-def app_sip(request: HttpRequest, provider_id: str) -> HttpResponse:
+def app_sip(request: PortalRequest, provider_id: str) -> HttpResponse:
     return _edit_app(request, app_for_user(request, provider_id), SipForm, "sip", _sip_context)
 
 
 @org_required
-def app_provisioning(request: HttpRequest, provider_id: str) -> HttpResponse:
+def app_provisioning(request: PortalRequest, provider_id: str) -> HttpResponse:
     return _edit_app(request, app_for_user(request, provider_id), ProvisioningForm, "provisioning", _provisioning_context)
 
 
 @never_cache
 @require_POST
 @org_required
-def app_rotate_secret(request: HttpRequest, provider_id: str) -> HttpResponse:
+def app_rotate_secret(request: PortalRequest, provider_id: str) -> HttpResponse:
     app = app_for_user(request, provider_id)
     before = _secret_fingerprints(app)
     new_secret = app.rotate_signing_secret()
@@ -104,7 +104,7 @@ def app_rotate_secret(request: HttpRequest, provider_id: str) -> HttpResponse:
 
 @require_POST
 @org_required
-def app_end_rotation(request: HttpRequest, provider_id: str) -> HttpResponse:
+def app_end_rotation(request: PortalRequest, provider_id: str) -> HttpResponse:
     app = app_for_user(request, provider_id)
     if len(app.signing_secret_list()) > 1:
         before = _secret_fingerprints(app)
@@ -117,7 +117,7 @@ def app_end_rotation(request: HttpRequest, provider_id: str) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 @org_required
-def app_delete(request: HttpRequest, provider_id: str) -> HttpResponse:
+def app_delete(request: PortalRequest, provider_id: str) -> HttpResponse:
     """GET says what deleting does; POST, with the ProviderId typed again, deletes."""
     app = app_for_user(request, provider_id)
     if request.method == "GET":
@@ -125,20 +125,20 @@ def app_delete(request: HttpRequest, provider_id: str) -> HttpResponse:
     if request.POST.get("confirm_text", "").strip().lower() != app.provider_id.lower():
         return _confirm_delete(request, app, f"Type {app.provider_id} as shown to delete this App.")
     try:
-        deletion.delete_app(app, request.user.email)  # type: ignore[union-attr]
+        deletion.delete_app(app, request.user.email)
     except deletion.AppBusy as busy:
         messages.error(request, str(busy))
         return redirect("portal:app_delete", provider_id=app.provider_id)
     except deletion.AppGone:
         pass  # deleted a moment ago by someone else: the outcome asked for
     messages.success(request, f"Deleted the App {app.provider_id}. Its ProviderId stays reserved for "
-                              f"{request.org.name}.")  # type: ignore[attr-defined]
+                              f"{request.org.name}.")
     return redirect("portal:home")
 
 
-def _confirm_delete(request: HttpRequest, app: App, error: str) -> HttpResponse:
+def _confirm_delete(request: PortalRequest, app: App, error: str) -> HttpResponse:
     contents = deletion.contents_of(app)
-    pid, organization = app.provider_id, request.org.name  # type: ignore[attr-defined]
+    pid, organization = app.provider_id, request.org.name
     busy = deletion.JOB_RUNNING if deletion.has_running_job(app) else ""
     return confirmation_page(request, Confirmation(
         title=f"Delete the App {app.name} ({pid})?",
@@ -159,7 +159,7 @@ def _confirm_delete(request: HttpRequest, app: App, error: str) -> HttpResponse:
         ],
         button="Delete this App", cancel_url=reverse("portal:app_general", args=[pid]),
         typed=pid, typed_error=error,
-        refusal=busy or ("" if request.membership.can_edit else ONLY_EDITORS),  # type: ignore[attr-defined]
+        refusal=busy or ("" if request.membership.can_edit else ONLY_EDITORS),
     ), app=app, page="general", status=400 if error else 200)
 
 
@@ -168,8 +168,8 @@ def _count(number: int, noun: str) -> str:
 
 
 def _edit_app(
-    request: HttpRequest, app: App, form_class: type[AppSettingsForm], page: str,
-    extra: ExtraContext | None = None,
+    request: PortalRequest, app: App, form_class: type[Form], page: str,
+    extra: Callable[[App, Form], dict[str, Any]] | None = None,
 ) -> HttpResponse:
     """GET shows the page's form; POST validates it, saves its fields only and audits."""
     before = audit_snapshot(app)
@@ -185,19 +185,19 @@ def _edit_app(
         return redirect(f"portal:app_{page}", provider_id=app.provider_id)
     if posted:
         app.refresh_from_db()  # the page header shows what is saved, not what was typed
-    if not request.membership.can_edit:  # type: ignore[attr-defined]
+    if not request.membership.can_edit:
         form.disable()
     return _render_app_page(request, app, form, page, extra(app, form) if extra else {})
 
 
 def _render_app_page(
-    request: HttpRequest, app: App, form: AppSettingsForm, page: str, context: dict[str, Any]
+    request: PortalRequest, app: App, form: AppSettingsForm, page: str, context: dict[str, Any]
 ) -> HttpResponse:
     context = {"app": app, "form": form, "page": page, **context}
     return render(request, f"portal/app_{page}.html", context)
 
 
-def _audit(request: HttpRequest, action: str, app: App, before: dict[str, Any] | None) -> None:
+def _audit(request: PortalRequest, action: str, app: App, before: dict[str, Any] | None) -> None:
     after = audit_snapshot(app)
     if after != before:
         auditlog.record(request, action, app, before, after)
@@ -214,17 +214,17 @@ def _secret_fingerprints(app: App) -> dict[str, list[str]]:
     ]}
 
 
-def _audit_secrets(request: HttpRequest, action: str, app: App, before: dict[str, list[str]]) -> None:
+def _audit_secrets(request: PortalRequest, action: str, app: App, before: dict[str, list[str]]) -> None:
     auditlog.record(request, action, app, before, _secret_fingerprints(app))
 
 
-def _branding_context(app: App, form: AppSettingsForm) -> dict[str, Any]:
+def _branding_context(app: App, form: BrandingForm) -> dict[str, Any]:
     typed = normalize_color(str(form["theme_color"].value() or ""))
     # Only a well-formed colour reaches the preview's style attribute.
     theme = next(color for color in (typed, app.theme_color, FALLBACK_COLOR) if COLOR_RE.match(color))
     links = [
         {"title": str(title.value() or "").strip()}
-        for title, url in form.link_rows  # type: ignore[attr-defined]
+        for title, url in form.link_rows
         if str(title.value() or "").strip() or str(url.value() or "").strip()
     ]
     return {

@@ -12,7 +12,7 @@ from typing import Any
 from django import forms
 from django.contrib import messages
 from django.core.paginator import Page, Paginator
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
@@ -22,7 +22,7 @@ from sessioncloud.onboarding import jobs, mailing, mailtemplate
 from sessioncloud.onboarding.csvfile import MAX_BYTES, CsvFileError
 from sessioncloud.onboarding.exports import export_csv, export_filename
 from sessioncloud.onboarding.models import Job, JobKind, JobStatus
-from sessioncloud.portal.access import app_for_user, job_for_user, org_required
+from sessioncloud.portal.access import PortalRequest, app_for_user, job_for_user, org_required
 from sessioncloud.providers.models import App
 
 RECENT_JOBS = 50
@@ -100,7 +100,7 @@ class EmailSettingsForm(forms.Form):
 
 @require_GET
 @org_required
-def bulk(request: HttpRequest, provider_id: str) -> HttpResponse:
+def bulk(request: PortalRequest, provider_id: str) -> HttpResponse:
     app = app_for_user(request, provider_id)
     recent = [_job_view(job) for job in jobs_of(app)[:RECENT_JOBS]]
     return _page(request, app, "portal/bulk_jobs.html", {"jobs": recent, "recent": RECENT_JOBS})
@@ -108,7 +108,7 @@ def bulk(request: HttpRequest, provider_id: str) -> HttpResponse:
 
 @never_cache
 @org_required
-def bulk_import(request: HttpRequest, provider_id: str) -> HttpResponse:
+def bulk_import(request: PortalRequest, provider_id: str) -> HttpResponse:
     app = app_for_user(request, provider_id)
     form = ImportForm(*_posted(request, files=True))
     if request.method == "POST" and form.is_valid():
@@ -126,7 +126,7 @@ def bulk_import(request: HttpRequest, provider_id: str) -> HttpResponse:
 
 @require_POST
 @org_required
-def bulk_job_import(request: HttpRequest, provider_id: str, job_id: Any) -> HttpResponse:
+def bulk_job_import(request: PortalRequest, provider_id: str, job_id: Any) -> HttpResponse:
     """The "import these rows" button of a dry run: imports the file the dry run checked."""
     app = app_for_user(request, provider_id)
     dry_run = job_for_user(request, app, job_id)
@@ -143,7 +143,7 @@ def bulk_job_import(request: HttpRequest, provider_id: str, job_id: Any) -> Http
 
 @never_cache
 @org_required
-def bulk_export(request: HttpRequest, provider_id: str) -> HttpResponse:
+def bulk_export(request: PortalRequest, provider_id: str) -> HttpResponse | StreamingHttpResponse:
     app = app_for_user(request, provider_id)
     form = ExportForm(*_posted(request))
     if request.method == "POST" and form.is_valid():
@@ -156,7 +156,7 @@ def bulk_export(request: HttpRequest, provider_id: str) -> HttpResponse:
 
 
 @org_required
-def bulk_codes(request: HttpRequest, provider_id: str) -> HttpResponse:
+def bulk_codes(request: PortalRequest, provider_id: str) -> HttpResponse:
     app = app_for_user(request, provider_id)
     form = CodesForm(*_posted(request))
     if request.method == "POST" and form.is_valid():
@@ -177,14 +177,14 @@ def bulk_codes(request: HttpRequest, provider_id: str) -> HttpResponse:
 @never_cache
 @require_GET
 @org_required
-def bulk_job(request: HttpRequest, provider_id: str, job_id: Any) -> HttpResponse:
+def bulk_job(request: PortalRequest, provider_id: str, job_id: Any) -> HttpResponse:
     app = app_for_user(request, provider_id)
     view = _job_view(job_for_user(request, app, job_id))
     return _page(request, app, "portal/bulk_job.html", {
         "job": view, "refresh": REFRESH_SECONDS if view["active"] else None, "rows": _report_rows(view, request)})
 
 
-def _report_rows(view: dict[str, Any], request: HttpRequest) -> Page:
+def _report_rows(view: dict[str, Any], request: PortalRequest) -> Page:
     """One page of the report's rows (an import's lines, or the items of a QR or e-mail job)."""
     report = view["report"]
     rows = report.get("lines") or report.get("items") or []
@@ -197,7 +197,7 @@ def _report_rows(view: dict[str, Any], request: HttpRequest) -> Page:
 
 @require_POST  # the file stands for credentials: handing it out is an action, audited, for editors
 @org_required
-def bulk_job_download(request: HttpRequest, provider_id: str, job_id: Any) -> HttpResponse:
+def bulk_job_download(request: PortalRequest, provider_id: str, job_id: Any) -> HttpResponse:
     app = app_for_user(request, provider_id)
     job = job_for_user(request, app, job_id)
     try:
@@ -212,7 +212,7 @@ def bulk_job_download(request: HttpRequest, provider_id: str, job_id: Any) -> Ht
 
 
 @org_required
-def bulk_email_settings(request: HttpRequest, provider_id: str) -> HttpResponse:
+def bulk_email_settings(request: PortalRequest, provider_id: str) -> HttpResponse:
     app = app_for_user(request, provider_id)
     saved = mailing.email_settings_for(app)
     initial = {"sender_name": saved.sender_name, "subject": saved.subject, "body": saved.body}
@@ -233,7 +233,7 @@ def bulk_email_settings(request: HttpRequest, provider_id: str) -> HttpResponse:
                 form.add_error(EMAIL_FIELDS.get(field), message)
     elif request.method == "GET":
         preview = mailing.preview_email(app)
-    if not request.membership.can_edit:  # type: ignore[attr-defined]
+    if not request.membership.can_edit:
         for field in form.fields.values():
             field.disabled = True  # read-only for viewers, rather than a form that fails on submit
     return _page(request, app, "portal/bulk_email.html", {
@@ -243,18 +243,18 @@ def bulk_email_settings(request: HttpRequest, provider_id: str) -> HttpResponse:
 # --- shared parts ---------------------------------------------------------------------------------
 
 
-def _actor(request: HttpRequest) -> str:
-    return request.user.email  # type: ignore[union-attr]
+def _actor(request: PortalRequest) -> str:
+    return request.user.email
 
 
-def _posted(request: HttpRequest, *, files: bool = False) -> tuple[Any, ...]:
+def _posted(request: PortalRequest, *, files: bool = False) -> tuple[Any, ...]:
     """A form's data: bound on POST even when nothing was ticked, unbound on GET."""
     if request.method != "POST":
         return (None, None) if files else (None,)
     return (request.POST, request.FILES) if files else (request.POST,)
 
 
-def _page(request: HttpRequest, app: App, template: str, context: dict[str, Any]) -> HttpResponse:
+def _page(request: PortalRequest, app: App, template: str, context: dict[str, Any]) -> HttpResponse:
     return render(request, template, {"app": app, "page": "bulk", **context})
 
 

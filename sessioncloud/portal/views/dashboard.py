@@ -8,7 +8,7 @@ from typing import Any
 
 from django.db.models import Count, Q
 from django.db.models.functions import TruncDate
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
@@ -19,7 +19,7 @@ from sessioncloud.accounts.tenancy import (
     provisioning_log_of,
     tokens_with_status,
 )
-from sessioncloud.portal.access import app_for_user, org_required
+from sessioncloud.portal.access import PortalRequest, app_for_user, org_required
 from sessioncloud.portal.chart import daily_chart, last_days
 from sessioncloud.portal.forms import TestBenchForm
 from sessioncloud.providers.models import App, DeviceStatus
@@ -32,7 +32,7 @@ RECENT_FAILURES = 5
 
 
 @org_required
-def dashboard(request: HttpRequest, provider_id: str) -> HttpResponse:
+def dashboard(request: PortalRequest, provider_id: str) -> HttpResponse:
     app = app_for_user(request, provider_id)
     days = last_days(timezone.localdate(), CHART_DAYS)
     devices = devices_of(app).order_by().values("status").annotate(count=Count("id"))
@@ -63,7 +63,7 @@ def calls_per_day(app: App, first_day: date) -> dict[date, tuple[int, int]]:
 
 @never_cache  # the answer holds the accounts (with passwords) the provider's service returned
 @org_required
-def test_bench_page(request: HttpRequest, provider_id: str) -> HttpResponse:
+def test_bench_page(request: PortalRequest, provider_id: str) -> HttpResponse:
     app = app_for_user(request, provider_id)
     form = TestBenchForm(request.POST if request.method == "POST" else None)
     report = None
@@ -72,7 +72,7 @@ def test_bench_page(request: HttpRequest, provider_id: str) -> HttpResponse:
             report = _shown(test_bench(app, form.cleaned_data["username"], form.cleaned_data["password"]))
         else:
             form.add_error(None, "Set the URL of your provisioning web service on the Provisioning page first.")
-    if not request.membership.can_edit:  # type: ignore[attr-defined]
+    if not request.membership.can_edit:
         form.disable()
     return render(request, "portal/test_bench.html", {"app": app, "page": "test_bench", "form": form,
                                                       "report": report})

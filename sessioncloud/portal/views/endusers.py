@@ -8,7 +8,7 @@ from typing import Any
 from django.contrib import messages
 from django.db import IntegrityError, transaction
 from django.db.models import Q
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
@@ -18,7 +18,13 @@ from sessioncloud.codes.formats import CodeError
 from sessioncloud.codes.qr import render_png, render_svg
 from sessioncloud.onboarding.mailing import mail_server_configured, send_setup_emails
 from sessioncloud.portal import auditlog
-from sessioncloud.portal.access import app_for_user, end_user_for_user, org_required, page_of
+from sessioncloud.portal.access import (
+    PortalRequest,
+    app_for_user,
+    end_user_for_user,
+    org_required,
+    page_of,
+)
 from sessioncloud.portal.forms import EndUserForm, EndUserSearchForm, SetupLinkForm
 from sessioncloud.providers import linphone
 from sessioncloud.providers.endusers import (
@@ -38,7 +44,7 @@ USER_TOKENS_SHOWN = 10
 
 
 @org_required
-def end_users(request: HttpRequest, provider_id: str) -> HttpResponse:
+def end_users(request: PortalRequest, provider_id: str) -> HttpResponse:
     app = app_for_user(request, provider_id)
     search = EndUserSearchForm(request.GET)
     users = end_users_of(app)
@@ -55,7 +61,7 @@ def end_users(request: HttpRequest, provider_id: str) -> HttpResponse:
 
 
 @org_required
-def end_user_new(request: HttpRequest, provider_id: str) -> HttpResponse:
+def end_user_new(request: PortalRequest, provider_id: str) -> HttpResponse:
     app = app_for_user(request, provider_id)
     form = EndUserForm(request.POST if request.method == "POST" else None, app=app)
     if form.is_bound and form.is_valid():
@@ -67,7 +73,7 @@ def end_user_new(request: HttpRequest, provider_id: str) -> HttpResponse:
 
 
 @org_required
-def end_user_edit(request: HttpRequest, provider_id: str, external_id: str) -> HttpResponse:
+def end_user_edit(request: PortalRequest, provider_id: str, external_id: str) -> HttpResponse:
     app = app_for_user(request, provider_id)
     user = end_user_for_user(app, external_id)
     form = EndUserForm(request.POST if request.method == "POST" else None, app=app, end_user=user)
@@ -80,14 +86,14 @@ def end_user_edit(request: HttpRequest, provider_id: str, external_id: str) -> H
     return _form_page(request, app, form, user)
 
 
-def _form_page(request: HttpRequest, app: App, form: EndUserForm, user: EndUser | None) -> HttpResponse:
-    if not request.membership.can_edit:  # type: ignore[attr-defined]
+def _form_page(request: PortalRequest, app: App, form: EndUserForm, user: EndUser | None) -> HttpResponse:
+    if not request.membership.can_edit:
         form.disable()
     return render(request, "portal/enduser_form.html", {"app": app, "page": "endusers", "form": form,
                                                         "end_user": user})
 
 
-def _saved(form: EndUserForm, user: EndUser, request: HttpRequest, action: str, before: dict | None) -> bool:
+def _saved(form: EndUserForm, user: EndUser, request: PortalRequest, action: str, before: dict | None) -> bool:
     typed = [name for name in ("sip_password", "provisioning_password") if form.cleaned_data.get(name)]
     try:
         with transaction.atomic():  # the change and its audit entry, or neither
@@ -103,7 +109,7 @@ def _saved(form: EndUserForm, user: EndUser, request: HttpRequest, action: str, 
 
 
 @org_required
-def end_user_delete(request: HttpRequest, provider_id: str, external_id: str) -> HttpResponse:
+def end_user_delete(request: PortalRequest, provider_id: str, external_id: str) -> HttpResponse:
     app = app_for_user(request, provider_id)
     user = end_user_for_user(app, external_id)
     if request.method == "POST":
@@ -120,7 +126,7 @@ def end_user_delete(request: HttpRequest, provider_id: str, external_id: str) ->
 
 @never_cache
 @org_required
-def end_user_detail(request: HttpRequest, provider_id: str, external_id: str) -> HttpResponse:
+def end_user_detail(request: PortalRequest, provider_id: str, external_id: str) -> HttpResponse:
     app = app_for_user(request, provider_id)
     user = end_user_for_user(app, external_id)
     return _detail(request, app, user, SetupLinkForm())
@@ -129,7 +135,7 @@ def end_user_detail(request: HttpRequest, provider_id: str, external_id: str) ->
 @never_cache  # the token is shown in this answer only
 @require_POST
 @org_required
-def end_user_setup_link(request: HttpRequest, provider_id: str, external_id: str) -> HttpResponse:
+def end_user_setup_link(request: PortalRequest, provider_id: str, external_id: str) -> HttpResponse:
     app = app_for_user(request, provider_id)
     user = end_user_for_user(app, external_id)
     form = SetupLinkForm(request.POST)
@@ -168,7 +174,7 @@ def _data_uri(image: bytes, content_type: str) -> str:
 
 @require_POST
 @org_required
-def end_user_email(request: HttpRequest, provider_id: str, external_id: str) -> HttpResponse:
+def end_user_email(request: PortalRequest, provider_id: str, external_id: str) -> HttpResponse:
     app = app_for_user(request, provider_id)
     user = end_user_for_user(app, external_id)
     if not user.email:
@@ -187,7 +193,7 @@ def end_user_email(request: HttpRequest, provider_id: str, external_id: str) -> 
 @never_cache  # the answer shows codes that carry passwords
 @require_POST
 @org_required
-def end_user_reveal(request: HttpRequest, provider_id: str, external_id: str) -> HttpResponse:
+def end_user_reveal(request: PortalRequest, provider_id: str, external_id: str) -> HttpResponse:
     """Show the user's codes (and QR images) in this one answer, for editors, with an audit row.
 
     A code carries the password (or the provisioning login): the pages show that it exists, and
@@ -225,7 +231,7 @@ def _codes(user: EndUser, *, revealed: bool = False) -> list[dict[str, Any]]:
     return codes
 
 
-def _detail(request: HttpRequest, app: App, user: EndUser, form: SetupLinkForm, *,
+def _detail(request: PortalRequest, app: App, user: EndUser, form: SetupLinkForm, *,
             issued: dict[str, Any] | None = None, codes: list[dict[str, Any]] | None = None,
             status: int = 200) -> HttpResponse:
     tokens = [{"token": t, "status": token_status(t)}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.db import transaction
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
@@ -17,6 +17,7 @@ from sessioncloud.accounts.tenancy import (
 )
 from sessioncloud.portal import auditlog
 from sessioncloud.portal.access import (
+    PortalRequest,
     app_for_user,
     device_for_user,
     org_required,
@@ -30,7 +31,7 @@ from sessioncloud.providers.tokens import TOKEN_STATUSES, revoke, token_status
 
 
 @org_required
-def tokens(request: HttpRequest, provider_id: str) -> HttpResponse:
+def tokens(request: PortalRequest, provider_id: str) -> HttpResponse:
     app = app_for_user(request, provider_id)
     status = request.GET.get("status", "")
     found = tokens_with_status(app, status) if status in TOKEN_STATUSES else tokens_of(app)
@@ -43,7 +44,7 @@ def tokens(request: HttpRequest, provider_id: str) -> HttpResponse:
 
 @require_POST
 @org_required
-def token_revoke(request: HttpRequest, provider_id: str, token_id: int) -> HttpResponse:
+def token_revoke(request: PortalRequest, provider_id: str, token_id: int) -> HttpResponse:
     app = app_for_user(request, provider_id)
     token = token_for_user(request, app, token_id)
     if token.revoked is None:
@@ -59,7 +60,7 @@ def token_revoke(request: HttpRequest, provider_id: str, token_id: int) -> HttpR
 
 
 @org_required
-def devices(request: HttpRequest, provider_id: str) -> HttpResponse:
+def devices(request: PortalRequest, provider_id: str) -> HttpResponse:
     app = app_for_user(request, provider_id)
     status = request.GET.get("status", "")
     found = devices_of(app)
@@ -73,7 +74,7 @@ def devices(request: HttpRequest, provider_id: str) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 @org_required
-def device_deactivate(request: HttpRequest, provider_id: str) -> HttpResponse:
+def device_deactivate(request: PortalRequest, provider_id: str) -> HttpResponse:
     """GET (?device_id=) asks first, saying what deactivating does; POST deactivates."""
     app = app_for_user(request, provider_id)
     named = (request.POST if request.method == "POST" else request.GET).get("device_id", "")
@@ -92,7 +93,7 @@ def device_deactivate(request: HttpRequest, provider_id: str) -> HttpResponse:
     return redirect("portal:devices", provider_id=app.provider_id)
 
 
-def _confirm_deactivate(request: HttpRequest, app: App, device: Device) -> HttpResponse:
+def _confirm_deactivate(request: PortalRequest, app: App, device: Device) -> HttpResponse:
     who = device.end_user.external_id if device.end_user else device.username
     return confirmation_page(request, Confirmation(
         title=f"Deactivate the device {device.device_id}?",
@@ -104,12 +105,12 @@ def _confirm_deactivate(request: HttpRequest, app: App, device: Device) -> HttpR
         ],
         button="Deactivate device", cancel_url=reverse("portal:devices", args=[app.provider_id]),
         hidden={"device_id": device.device_id},
-        refusal="" if request.membership.can_edit else ONLY_EDITORS,  # type: ignore[attr-defined]
+        refusal="" if request.membership.can_edit else ONLY_EDITORS,
     ), app=app, page="devices")
 
 
 @org_required
-def provisioning_log(request: HttpRequest, provider_id: str) -> HttpResponse:
+def provisioning_log(request: PortalRequest, provider_id: str) -> HttpResponse:
     app = app_for_user(request, provider_id)
     form = LogFilterForm(request.GET)
     entries = provisioning_log_of(app)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -17,6 +17,8 @@ from sessioncloud.accounts.models import ApiKey, record_audit
 from sessioncloud.portal import auditlog
 from sessioncloud.portal.access import (
     AUDIT_PAGE_SIZE,
+    AuthenticatedRequest,
+    PortalRequest,
     api_key_for_user,
     api_keys_for_user,
     audit_entries_for_user,
@@ -32,11 +34,11 @@ from sessioncloud.portal.forms import ApiKeyForm, OrganizationForm
 
 
 @login_required
-def organization_new(request: HttpRequest) -> HttpResponse:
+def organization_new(request: AuthenticatedRequest) -> HttpResponse:
     form = OrganizationForm(request.POST if request.method == "POST" else None)
     if form.is_bound and form.is_valid():
-        organization = start_organization(form.cleaned_data["name"].strip(), request.user)  # type: ignore[arg-type]
-        record_audit(organization, request.user.email, "organization.create", organization,  # type: ignore[union-attr]
+        organization = start_organization(form.cleaned_data["name"].strip(), request.user)
+        record_audit(organization, request.user.email, "organization.create", organization,
                      None, {"name": organization.name, "slug": organization.slug})
         select_organization(request, organization)
         messages.success(request, f"Created {organization.name}. Now create its first App.")
@@ -48,7 +50,7 @@ def organization_new(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @login_required
-def organization_switch(request: HttpRequest) -> HttpResponse:
+def organization_switch(request: AuthenticatedRequest) -> HttpResponse:
     membership = membership_of_user(request, request.POST.get("organization", ""))
     select_organization(request, membership.organization)
     return redirect("portal:home")
@@ -56,11 +58,11 @@ def organization_switch(request: HttpRequest) -> HttpResponse:
 
 @never_cache
 @org_required
-def api_keys(request: HttpRequest) -> HttpResponse:
+def api_keys(request: PortalRequest) -> HttpResponse:
     form = ApiKeyForm(request.POST if request.method == "POST" else None)
     new_key = None
     if form.is_bound and form.is_valid():
-        key, new_key = ApiKey.issue(request.org, form.cleaned_data["name"].strip())  # type: ignore[attr-defined]
+        key, new_key = ApiKey.issue(request.org, form.cleaned_data["name"].strip())
         auditlog.record(request, "apikey.create", key, None, {"name": key.name, "hint": key.hint})
         form = ApiKeyForm()
     # The new key is shown in this answer only: it is stored hashed and cannot be shown again.
@@ -71,7 +73,7 @@ def api_keys(request: HttpRequest) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 @org_required
-def api_key_revoke(request: HttpRequest, key_id: int) -> HttpResponse:
+def api_key_revoke(request: PortalRequest, key_id: int) -> HttpResponse:
     """GET asks first (saying what revoking does); POST revokes."""
     key = api_key_for_user(request, key_id)
     if request.method == "GET" and key.revoked is None:
@@ -85,7 +87,7 @@ def api_key_revoke(request: HttpRequest, key_id: int) -> HttpResponse:
     return redirect("portal:api_keys")
 
 
-def _confirm_revoke(request: HttpRequest, key: ApiKey) -> HttpResponse:
+def _confirm_revoke(request: PortalRequest, key: ApiKey) -> HttpResponse:
     used = (f"It was last used on {date_format(timezone.localtime(key.last_used), 'j M Y')}."
             if key.last_used else "It has never been used.")
     return confirmation_page(request, Confirmation(
@@ -96,13 +98,13 @@ def _confirm_revoke(request: HttpRequest, key: ApiKey) -> HttpResponse:
             "A revoked key cannot be used again; the audit log records who revoked it.",
         ],
         button="Revoke key", cancel_url=reverse("portal:api_keys"),
-        refusal="" if request.membership.can_edit else ONLY_EDITORS,  # type: ignore[attr-defined]
+        refusal="" if request.membership.can_edit else ONLY_EDITORS,
     ))
 
 
 @org_required
-def audit_log(request: HttpRequest) -> HttpResponse:
-    form = AuditFilterForm(request.GET, organization=request.org)  # type: ignore[attr-defined]
+def audit_log(request: PortalRequest) -> HttpResponse:
+    form = AuditFilterForm(request.GET, organization=request.org)
     page = page_of(auditlog.filtered(audit_entries_for_user(request), form), request, AUDIT_PAGE_SIZE)
     entries = [{"entry": entry, "sentence": auditlog.sentence(entry), "changes": auditlog.changes(entry)}
                for entry in page]
@@ -114,12 +116,12 @@ def audit_log(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 @org_required
-def audit_export(request: HttpRequest) -> HttpResponse:
+def audit_export(request: PortalRequest) -> StreamingHttpResponse:
     """The audit log as CSV, with the page's filters."""
-    form = AuditFilterForm(request.GET, organization=request.org)  # type: ignore[attr-defined]
+    form = AuditFilterForm(request.GET, organization=request.org)
     entries = auditlog.filtered(audit_entries_for_user(request), form)
     response = StreamingHttpResponse(auditlog.audit_csv(entries), content_type="text/csv; charset=utf-8")
-    slug = request.org.slug  # type: ignore[attr-defined]
+    slug = request.org.slug
     response["Content-Disposition"] = f'attachment; filename="{slug}-audit-{timezone.localdate():%Y-%m-%d}.csv"'
     response["Cache-Control"] = "no-store"
     return response

@@ -25,6 +25,7 @@ from sessioncloud.accounts.adapters import (
 from sessioncloud.accounts.models import Invitation, Membership, Role
 from sessioncloud.portal import auditlog
 from sessioncloud.portal.access import (
+    PortalRequest,
     invitation_for_user,
     invitations_for_user,
     member_for_user,
@@ -49,23 +50,23 @@ class Member:
 
 
 @org_required
-def team(request: HttpRequest) -> HttpResponse:
+def team(request: PortalRequest) -> HttpResponse:
     return _team_page(request, InvitationForm())
 
 
-def _team_page(request: HttpRequest, invite_form: InvitationForm) -> HttpResponse:
+def _team_page(request: PortalRequest, invite_form: InvitationForm) -> HttpResponse:
     return render(request, "portal/team.html", {
         "members": members_for_user(request),
         "invitations": invitations_for_user(request),
         "invite_form": invite_form,
         "roles": Role.choices,
-        "is_owner": request.membership.role == Role.OWNER,  # type: ignore[attr-defined]
+        "is_owner": request.membership.role == Role.OWNER,
     })
 
 
 @require_POST
 @org_required(post="owner")
-def invite(request: HttpRequest) -> HttpResponse:
+def invite(request: PortalRequest) -> HttpResponse:
     form = InvitationForm(request.POST)
     if form.is_valid():
         email, role = form.cleaned_data["email"].lower(), form.cleaned_data["role"]
@@ -74,7 +75,7 @@ def invite(request: HttpRequest) -> HttpResponse:
         else:
             # A new invitation replaces an older one to the same address.
             invitations_for_user(request).filter(email__iexact=email).delete()
-            invitation, token = Invitation.issue(request.org, email, role, request.user.email)  # type: ignore[attr-defined]
+            invitation, token = Invitation.issue(request.org, email, role, request.user.email)
             _send_invitation(request, invitation, token)
             auditlog.record(request, "invitation.create", invitation, None, {"email": email, "role": role})
             messages.success(request, f"Invitation sent to {email}.")
@@ -82,7 +83,7 @@ def invite(request: HttpRequest) -> HttpResponse:
     return _team_page(request, form)
 
 
-def _send_invitation(request: HttpRequest, invitation: Invitation, token: str) -> None:
+def _send_invitation(request: PortalRequest, invitation: Invitation, token: str) -> None:
     # The token rides in the fragment (after #), which browsers never send: no access log, proxy
     # or Referer sees it. The page posts it (a small script, or the invitee pastes the code).
     context = {
@@ -97,7 +98,7 @@ def _send_invitation(request: HttpRequest, invitation: Invitation, token: str) -
 
 @require_POST
 @org_required(post="owner")
-def change_role(request: HttpRequest, member_id: int) -> HttpResponse:
+def change_role(request: PortalRequest, member_id: int) -> HttpResponse:
     member = member_for_user(request, member_id)
     form = RoleForm(request.POST)
     if not form.is_valid():
@@ -115,7 +116,7 @@ def change_role(request: HttpRequest, member_id: int) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 @org_required(post="owner")
-def remove_member(request: HttpRequest, member_id: int) -> HttpResponse:
+def remove_member(request: PortalRequest, member_id: int) -> HttpResponse:
     """GET asks first, saying what removing does; POST removes."""
     member = member_for_user(request, member_id)
     if request.method == "GET":
@@ -130,8 +131,8 @@ def remove_member(request: HttpRequest, member_id: int) -> HttpResponse:
     return redirect("portal:home" if member.user_id == request.user.pk else "portal:team")
 
 
-def _confirm_removal(request: HttpRequest, member: Membership) -> HttpResponse:
-    organization, email = request.org.name, member.user.email  # type: ignore[attr-defined]
+def _confirm_removal(request: PortalRequest, member: Membership) -> HttpResponse:
+    organization, email = request.org.name, member.user.email
     yourself = member.user_id == request.user.pk
     return confirmation_page(request, Confirmation(
         title=f"Remove yourself from {organization}?" if yourself else f"Remove {email} from {organization}?",
@@ -147,15 +148,15 @@ def _confirm_removal(request: HttpRequest, member: Membership) -> HttpResponse:
     ))
 
 
-def _removal_refusal(request: HttpRequest, member: Membership) -> str:
-    if request.membership.role != Role.OWNER:  # type: ignore[attr-defined]
+def _removal_refusal(request: PortalRequest, member: Membership) -> str:
+    if request.membership.role != Role.OWNER:
         return ONLY_OWNERS
     return LAST_OWNER if member.role == Role.OWNER and _is_last_owner(request, member) else ""
 
 
 @require_POST
 @org_required(post="owner")
-def revoke_invitation(request: HttpRequest, invitation_id: int) -> HttpResponse:
+def revoke_invitation(request: PortalRequest, invitation_id: int) -> HttpResponse:
     invitation = invitation_for_user(request, invitation_id)
     invitation.delete()
     auditlog.record(request, "invitation.revoke", invitation,
@@ -204,7 +205,7 @@ def invitation_forget(request: HttpRequest) -> HttpResponse:
     return redirect("account_signup")
 
 
-def _is_last_owner(request: HttpRequest, member: Membership) -> bool:
+def _is_last_owner(request: PortalRequest, member: Membership) -> bool:
     return not members_for_user(request).filter(role=Role.OWNER).exclude(pk=member.pk).exists()
 
 
