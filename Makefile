@@ -33,7 +33,7 @@ sip:
 registrar: install sip
 	$(BIN)/python scripts/registrar.py
 
-test: install services browser sip audit test-sqlite test-postgres
+test: install lint services browser sip audit test-sqlite test-postgres
 
 # Known vulnerabilities in the installed dependencies; says plainly when it cannot look them up.
 audit: install
@@ -81,6 +81,7 @@ soak: install services
 	$(BIN)/python scripts/soak.py --minutes 10 $(SOAK_ARGS)
 
 lint: install
+	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
 
 clean:

@@ -65,7 +65,10 @@ class Inbox:
 @contextmanager
 def configured(embedded: bool, smtp_port: int) -> Iterator[dict[str, str]]:
     data_dir = Path(tempfile.mkdtemp(prefix="sessioncloud-bench-bulk-"))
-    mail = {"EMAIL_URL": f"smtp://127.0.0.1:{smtp_port}", "SESSIONCLOUD_FROM_EMAIL": "Bench <noreply@bench.example>"}
+    mail = {
+        "EMAIL_URL": f"smtp://127.0.0.1:{smtp_port}",
+        "SESSIONCLOUD_FROM_EMAIL": "Bench <noreply@bench.example>",
+    }
     if embedded:
         env = bench_env(f"sqlite:///{data_dir}/bench.sqlite3", data_dir, **mail)
     else:
@@ -90,8 +93,16 @@ def users_csv(count: int) -> bytes:
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(["external_id", "display_name", "email", "sip_username", "sip_password", "transport"])
     for index in range(count):
-        writer.writerow([f"ext{index:05d}", f"User {index}", f"user{index}@bench.example", f"{10000 + index}",
-                         f"pw-{index:05d}-x7Q", "TLS"])
+        writer.writerow(
+            [
+                f"ext{index:05d}",
+                f"User {index}",
+                f"user{index}@bench.example",
+                f"{10000 + index}",
+                f"pw-{index:05d}-x7Q",
+                "TLS",
+            ]
+        )
     return buffer.getvalue().encode()
 
 
@@ -119,8 +130,10 @@ def run_on_worker(app: Any, kind: str, users: int) -> tuple[Any, float]:
     job = jobs.start_job(app, kind, code_format="token", actor="bench")
     while job.status not in ("done", "failed"):
         if time.perf_counter() - start > JOB_TIMEOUT:
-            raise RuntimeError(f"{kind} did not finish within {JOB_TIMEOUT} s: {job.status}, {job.done}/{job.total}, "
-                               f"{queue_state()}")
+            raise RuntimeError(
+                f"{kind} did not finish within {JOB_TIMEOUT} s: {job.status}, {job.done}/{job.total}, "
+                f"{queue_state()}"
+            )
         time.sleep(0.05)
         job = Job.objects.get(pk=job.pk)
     elapsed = time.perf_counter() - start
@@ -130,16 +143,25 @@ def run_on_worker(app: Any, kind: str, users: int) -> tuple[Any, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--users", type=int, default=1000)
-    parser.add_argument("--embedded", action="store_true", help="SQLite and the SQLite queue (no PostgreSQL/Redis)")
+    parser.add_argument(
+        "--embedded", action="store_true", help="SQLite and the SQLite queue (no PostgreSQL/Redis)"
+    )
     args = parser.parse_args(argv)
     from aiosmtpd.controller import Controller
 
-    setup = "SQLite, SQLite queue (embedded default)" if args.embedded else f"PostgreSQL ({PG_SERVER_URL}), Redis"
-    header(f"Bulk onboarding of {args.users} end users: {setup}",
-           "python bench/bulk.py" + (f" --users {args.users}" if args.users != 1000 else "")
-           + (" --embedded" if args.embedded else ""))
+    setup = (
+        "SQLite, SQLite queue (embedded default)" if args.embedded else f"PostgreSQL ({PG_SERVER_URL}), Redis"
+    )
+    header(
+        f"Bulk onboarding of {args.users} end users: {setup}",
+        "python bench/bulk.py"
+        + (f" --users {args.users}" if args.users != 1000 else "")
+        + (" --embedded" if args.embedded else ""),
+    )
     inbox = Inbox()
     smtp = Controller(inbox, hostname="127.0.0.1", port=free_port())
     smtp.start()
@@ -149,8 +171,11 @@ def main(argv: list[str] | None = None) -> int:
             rows = measure(args.users, env, inbox)
     finally:
         smtp.stop()
-    table(f"{args.users} end users, one worker process (1 thread)",
-          ["step", "where", "seconds", "ms per user", "output"], rows)
+    table(
+        f"{args.users} end users, one worker process (1 thread)",
+        ["step", "where", "seconds", "ms per user", "output"],
+        rows,
+    )
     return 0
 
 
@@ -176,13 +201,20 @@ def measure(count: int, env: dict[str, str], inbox: Inbox) -> list[list[object]]
     row("CSV export with passwords", "request", seconds, f"{len(text.encode()) / 1024:.0f} KiB")
 
     log = tempfile.TemporaryFile()
-    worker = subprocess.Popen([sys.executable, "-m", "sessioncloud.cli", "worker", "--threads", "1"],
-                              env={**env, "SESSIONCLOUD_LOG_LEVEL": "INFO"},
-                              cwd=ROOT, stdout=log, stderr=log, start_new_session=True)
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "sessioncloud.cli", "worker", "--threads", "1"],
+        env={**env, "SESSIONCLOUD_LOG_LEVEL": "INFO"},
+        cwd=ROOT,
+        stdout=log,
+        stderr=log,
+        start_new_session=True,
+    )
     try:
-        for kind, label in (("qr_zip", "QR codes, ZIP of PNGs (setup tokens)"),
-                            ("qr_pdf", "QR codes, PDF sheet (setup tokens)"),
-                            ("email", "Setup e-mails (token, QR, link)")):
+        for kind, label in (
+            ("qr_zip", "QR codes, ZIP of PNGs (setup tokens)"),
+            ("qr_pdf", "QR codes, PDF sheet (setup tokens)"),
+            ("email", "Setup e-mails (token, QR, link)"),
+        ):
             job, seconds = run_on_worker(app, kind, count)
             if kind == "email":
                 if (job.report["sent"], inbox.messages) != (count, count):

@@ -43,7 +43,8 @@ def machine() -> str:
     except OSError:
         pass
     memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return f"{os.cpu_count()} cores ({model or platform.machine()}), {memory:.0f} GB, Python {platform.python_version()}"
+    cores = f"{os.cpu_count()} cores ({model or platform.machine()})"
+    return f"{cores}, {memory:.0f} GB, Python {platform.python_version()}"
 
 
 def require(*tools: str) -> None:
@@ -156,8 +157,10 @@ def connections_to(pids: Sequence[int], port: int) -> dict[int, int]:
             fields = line.split()
             if fields[3] == "01" and fields[2].endswith(remote_port):  # 01: ESTABLISHED
                 inodes.add(fields[9])
-    return {pid: sum(1 for link in fd_links(pid) if link.startswith("socket:[") and link[8:-1] in inodes)
-            for pid in pids}
+    return {
+        pid: sum(1 for link in fd_links(pid) if link.startswith("socket:[") and link[8:-1] in inodes)
+        for pid in pids
+    }
 
 
 def fd_links(pid: int) -> list[str]:
@@ -211,16 +214,20 @@ def bench_env(database_url: str, data_dir: Path, **extra: str) -> dict[str, str]
     # The database and Redis are the benchmark's own, never the caller's.
     inherited = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
     env = {k: v for k, v in inherited.items() if not k.startswith(("PYTEST", "DJANGO_"))}
-    env.update({
-        "DATABASE_URL": database_url,
-        "SESSIONCLOUD_DATA_DIR": str(data_dir),
-        "SESSIONCLOUD_LOG_LEVEL": "ERROR",
-        # The benchmark's callers all come from 127.0.0.1; the limits stay on (their cost is
-        # part of the path) but high enough never to answer 429.
-        "SESSIONCLOUD_RATE_LIMITS": "provision_user=1000000/m,provision_ip=100000000/m,redeem_ip=100000000/m",
-        "SESSIONCLOUD_OUTBOUND_ALLOW_NETS": "127.0.0.0/8",
-        "SESSIONCLOUD_OUTBOUND_ALLOW_HTTP": "true",
-    })
+    env.update(
+        {
+            "DATABASE_URL": database_url,
+            "SESSIONCLOUD_DATA_DIR": str(data_dir),
+            "SESSIONCLOUD_LOG_LEVEL": "ERROR",
+            # The benchmark's callers all come from 127.0.0.1; the limits stay on (their cost is
+            # part of the path) but high enough never to answer 429.
+            "SESSIONCLOUD_RATE_LIMITS": ",".join(
+                ("provision_user=1000000/m", "provision_ip=100000000/m", "redeem_ip=100000000/m")
+            ),
+            "SESSIONCLOUD_OUTBOUND_ALLOW_NETS": "127.0.0.0/8",
+            "SESSIONCLOUD_OUTBOUND_ALLOW_HTTP": "true",
+        }
+    )
     env.update(extra)
     return env
 
@@ -251,8 +258,15 @@ def flush_redis(url: str = REDIS_URL) -> None:
 
 def setup_django(env: dict[str, str]) -> None:
     """Configure Django in this process exactly as the servers are configured, and migrate."""
-    for name in ("DATABASE_URL", "SESSIONCLOUD_DATA_DIR", "REDIS_URL", "SESSIONCLOUD_RATE_LIMITS",
-                 "SESSIONCLOUD_OUTBOUND_ALLOW_NETS", "SESSIONCLOUD_OUTBOUND_ALLOW_HTTP", "SESSIONCLOUD_LOG_LEVEL"):
+    for name in (
+        "DATABASE_URL",
+        "SESSIONCLOUD_DATA_DIR",
+        "REDIS_URL",
+        "SESSIONCLOUD_RATE_LIMITS",
+        "SESSIONCLOUD_OUTBOUND_ALLOW_NETS",
+        "SESSIONCLOUD_OUTBOUND_ALLOW_HTTP",
+        "SESSIONCLOUD_LOG_LEVEL",
+    ):
         if name in env:
             os.environ[name] = env[name]
         else:
@@ -324,12 +338,21 @@ def make_app(org, provider_id: str, **values: object):  # type: ignore[no-untype
     from sessioncloud.providers.models import App
 
     fields: dict[str, object] = {
-        "name": "Bench Telecom", "kind": "generic", "theme_color": "#0A7CFF",
-        "contact_email": "support@bench.example", "help_menu_title": "Help",
-        "help_links": [{"title": "Billing", "url": "https://bench.example/billing?u=%user%&p=%pwd%"},
-                       {"title": "Status", "url": "https://status.bench.example/"}],
-        "sip_domain": "sip.bench.example:5060", "sip_transport": "TLS", "srtp": "Enabled",
-        "voicemail_number": "*97", "username_placeholder": "Account No", "password_placeholder": "PIN",
+        "name": "Bench Telecom",
+        "kind": "generic",
+        "theme_color": "#0A7CFF",
+        "contact_email": "support@bench.example",
+        "help_menu_title": "Help",
+        "help_links": [
+            {"title": "Billing", "url": "https://bench.example/billing?u=%user%&p=%pwd%"},
+            {"title": "Status", "url": "https://status.bench.example/"},
+        ],
+        "sip_domain": "sip.bench.example:5060",
+        "sip_transport": "TLS",
+        "srtp": "Enabled",
+        "voicemail_number": "*97",
+        "username_placeholder": "Account No",
+        "password_placeholder": "PIN",
     }
     fields.update(values)
     app = App(organization=org, provider_id=provider_id, **fields)
@@ -398,14 +421,18 @@ class RunningServer:
 
 
 @contextmanager
-def sessioncloud_serve(env: dict[str, str], spec: ServerSpec = ServerSpec(), port: int | None = None,
-                       code: Path | None = None) -> Iterator[RunningServer]:
+def sessioncloud_serve(
+    env: dict[str, str], spec: ServerSpec = ServerSpec(), port: int | None = None, code: Path | None = None
+) -> Iterator[RunningServer]:
     """`sessioncloud serve`, from this tree or from `code` (another version, to compare with)."""
     port = port or free_port()
     root = code or ROOT
     process = subprocess.Popen(
         [sys.executable, "-m", "sessioncloud.cli", "serve", "--port", str(port), *spec.args()],
-        env={**env, "PYTHONPATH": str(root)}, cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env={**env, "PYTHONPATH": str(root)},
+        cwd=root,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
     try:
@@ -417,16 +444,46 @@ def sessioncloud_serve(env: dict[str, str], spec: ServerSpec = ServerSpec(), por
 
 
 @contextmanager
-def granian_app(target: str, interface: str, workers: int, env: dict[str, str], *, factory: bool = False,
-                check_path: str = "/") -> Iterator[RunningServer]:
+def granian_app(
+    target: str,
+    interface: str,
+    workers: int,
+    env: dict[str, str],
+    *,
+    factory: bool = False,
+    check_path: str = "/",
+) -> Iterator[RunningServer]:
     """Any application under granian (`interface`: wsgi, asgi, asginl or rsgi), with the HTTP
     settings `sessioncloud serve` uses: HTTP/1, no websockets, a backlog of 2048."""
     port = free_port()
-    command = [sys.executable, "-m", "granian", "--interface", interface, "--host", "127.0.0.1", "--port", str(port),
-               "--workers", str(workers), "--http", "1", "--no-ws", "--backlog", "2048", "--log-level", "warning"]
-    process = subprocess.Popen([*command, *(["--factory"] if factory else []), target],
-                               env={**env, "PYTHONPATH": str(ROOT)}, cwd=ROOT, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL, start_new_session=True)
+    command = [
+        sys.executable,
+        "-m",
+        "granian",
+        "--interface",
+        interface,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--http",
+        "1",
+        "--no-ws",
+        "--backlog",
+        "2048",
+        "--log-level",
+        "warning",
+    ]
+    process = subprocess.Popen(
+        [*command, *(["--factory"] if factory else []), target],
+        env={**env, "PYTHONPATH": str(ROOT)},
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         server = RunningServer(f"http://127.0.0.1:{port}", port, process)
         wait_until_up(server.base, process, path=check_path)
@@ -436,9 +493,17 @@ def granian_app(target: str, interface: str, workers: int, env: dict[str, str], 
 
 
 @contextmanager
-def python_process(args: Sequence[str], port: int, env: dict[str, str] | None = None) -> Iterator[subprocess.Popen]:
-    process = subprocess.Popen([sys.executable, *args], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL, start_new_session=True)
+def python_process(
+    args: Sequence[str], port: int, env: dict[str, str] | None = None
+) -> Iterator[subprocess.Popen]:
+    process = subprocess.Popen(
+        [sys.executable, *args],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         wait_for_port(port)
         yield process
@@ -498,9 +563,15 @@ def nginx(http_body: str, workers: int | str = "auto") -> Iterator[Path]:
     prefix = Path(tempfile.mkdtemp(prefix="sessioncloud-nginx-"))
     prefix.chmod(0o755)  # nginx workers run as an unprivileged user and must read the files
     conf = prefix / "nginx.conf"
-    conf.write_text(NGINX_MAIN.format(workers=workers, prefix=prefix, body=http_body.replace("{prefix}", str(prefix))))
-    process = subprocess.Popen(["nginx", "-p", str(prefix), "-c", str(conf), "-g", "daemon off;"],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    conf.write_text(
+        NGINX_MAIN.format(workers=workers, prefix=prefix, body=http_body.replace("{prefix}", str(prefix)))
+    )
+    process = subprocess.Popen(
+        ["nginx", "-p", str(prefix), "-c", str(conf), "-g", "daemon off;"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
     try:
         for port in re.findall(r"listen\s+127\.0\.0\.1:(\d+)", http_body):
             wait_for_port(int(port))
@@ -543,17 +614,32 @@ class Load:
 def merged(loads: list[Load]) -> Load:
     """Rounds together: all requests over all the time; the middle p50, the worst p99."""
     p50s = sorted(load.p50_ms for load in loads)
-    return Load(sum(load.requests for load in loads), sum(load.seconds for load in loads),
-                sum(load.errors for load in loads), p50s[len(p50s) // 2], max(load.p90_ms for load in loads),
-                max(load.p99_ms for load in loads), max(load.max_ms for load in loads))
+    return Load(
+        sum(load.requests for load in loads),
+        sum(load.seconds for load in loads),
+        sum(load.errors for load in loads),
+        p50s[len(p50s) // 2],
+        max(load.p90_ms for load in loads),
+        max(load.p99_ms for load in loads),
+        max(load.max_ms for load in loads),
+    )
 
 
 class WrkRun:
     """One bounded wrk run against a loopback URL, started at once; `finish()` waits for its end
     and `stop()` ends it early (wrk then reports what it did until then)."""
 
-    def __init__(self, url: str, *, connections: int, seconds: float, threads: int = 2,
-                 headers: dict[str, str] | None = None, lua: str = "", timeout_s: int = 30) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        connections: int,
+        seconds: float,
+        threads: int = 2,
+        headers: dict[str, str] | None = None,
+        lua: str = "",
+        timeout_s: int = 30,
+    ) -> None:
         require("wrk")
         if not url.startswith("http://127.0.0.1:"):
             raise ValueError("benchmarks load loopback only")
@@ -561,11 +647,24 @@ class WrkRun:
             script.write(lua + WRK_REPORT)
         self.script = script.name
         self.limit = seconds + timeout_s + 30
-        command = ["wrk", "-t", str(min(threads, connections)), "-c", str(connections), "-d",
-                   f"{max(1, round(seconds))}s", "--timeout", f"{timeout_s}s", "-s", script.name]
+        command = [
+            "wrk",
+            "-t",
+            str(min(threads, connections)),
+            "-c",
+            str(connections),
+            "-d",
+            f"{max(1, round(seconds))}s",
+            "--timeout",
+            f"{timeout_s}s",
+            "-s",
+            script.name,
+        ]
         for name, value in (headers or {}).items():
             command += ["-H", f"{name}: {value}"]
-        self.process = subprocess.Popen([*command, url], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.process = subprocess.Popen(
+            [*command, url], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
 
     def stop(self) -> Load:
         if self.process.poll() is None:
@@ -585,18 +684,42 @@ class WrkRun:
             raise RuntimeError(f"wrk failed ({self.process.returncode}): {err.strip() or out.strip()}")
         data = json.loads(out.split("WRKJSON ", 1)[1].splitlines()[0])
         errors = sum(data[k] for k in ("connect", "read", "write", "status", "timeout"))
-        return Load(data["requests"], data["duration_us"] / 1e6, errors, data["p50"] / 1000, data["p90"] / 1000,
-                    data["p99"] / 1000, data["max"] / 1000)
+        return Load(
+            data["requests"],
+            data["duration_us"] / 1e6,
+            errors,
+            data["p50"] / 1000,
+            data["p90"] / 1000,
+            data["p99"] / 1000,
+            data["max"] / 1000,
+        )
 
 
-def wrk(url: str, *, connections: int, seconds: float, threads: int = 2, headers: dict[str, str] | None = None,
-        lua: str = "", timeout_s: int = 30) -> Load:
+def wrk(
+    url: str,
+    *,
+    connections: int,
+    seconds: float,
+    threads: int = 2,
+    headers: dict[str, str] | None = None,
+    lua: str = "",
+    timeout_s: int = 30,
+) -> Load:
     """One bounded wrk run against a loopback URL."""
-    return WrkRun(url, connections=connections, seconds=seconds, threads=threads, headers=headers, lua=lua,
-                  timeout_s=timeout_s).finish()
+    return WrkRun(
+        url,
+        connections=connections,
+        seconds=seconds,
+        threads=threads,
+        headers=headers,
+        lua=lua,
+        timeout_s=timeout_s,
+    ).finish()
 
 
-def provision_lua(provider_id: str, *, users: int = 1000, threads: int = 2, stagger: tuple[int, float] | None = None) -> str:
+def provision_lua(
+    provider_id: str, *, users: int = 1000, threads: int = 2, stagger: tuple[int, float] | None = None
+) -> str:
     """A wrk script of phones POSTing /api/v1/provision for `users` users and devices in turn.
 
     Each wrk thread takes its own users (thread n: n, n + threads, ...), so no two connections
@@ -604,8 +727,10 @@ def provision_lua(provider_id: str, *, users: int = 1000, threads: int = 2, stag
     spreads the connections' first requests evenly over that many seconds, as phones arriving
     one after another rather than all in the same millisecond.
     """
-    body = (f'{{"providerId":"{provider_id}","username":"u%d","password":"pw","deviceId":"bench-%06d",'
-            f'"reprovision":true,"app":{{"platform":"ios","version":"6.0.0"}}}}')
+    body = (
+        f'{{"providerId":"{provider_id}","username":"u%d","password":"pw","deviceId":"bench-%06d",'
+        f'"reprovision":true,"app":{{"platform":"ios","version":"6.0.0"}}}}'
+    )
     script = f"""
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
@@ -671,11 +796,16 @@ def fmt(value: object) -> str:
 def exported_version(revision: str) -> Path:
     """The tree of a git revision, exported to a temporary directory (the work tree is untouched)."""
     target = Path(tempfile.mkdtemp(prefix="sessioncloud-rev-"))
-    archive = subprocess.run(["git", "-C", str(ROOT), "archive", revision], capture_output=True, check=True).stdout
+    archive = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", revision], capture_output=True, check=True
+    ).stdout
     subprocess.run(["tar", "-x", "-C", str(target)], input=archive, check=True)
     return target
 
 
 def header(title: str, command: str) -> None:
-    print(f"# {title}\n\ncommand: {command}\nmachine: {machine()}\nload avg before: "
-          f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
+    print(
+        f"# {title}\n\ncommand: {command}\nmachine: {machine()}\nload avg before: "
+        f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}",
+        flush=True,
+    )

@@ -1,6 +1,7 @@
-"""Config fetch (GET /api/v1/providers/{id}/config, 200 and 304): SessionCloud, nginx and the ceiling for Python.
+"""Config fetch (GET /api/v1/providers/{id}/config, 200 and 304): SessionCloud, nginx, the Python ceiling.
 
-    .venv/bin/python bench/config_fetch.py [--embedded] [--rounds 2] [--seconds 5] [--servers 2] [--before REV]
+    .venv/bin/python bench/config_fetch.py [--embedded] [--rounds 2] [--seconds 5] [--servers 2] \
+        [--before REV]
 
 Loaded in one run, one after another, round after round, so each ratio compares loads taken
 seconds apart under the same background:
@@ -113,7 +114,8 @@ class Target:
         self.cpu_us[answer].append((cpu_seconds(self.pids) - cpu) * 1e6 / requests)
         if self.redis_url:
             self.cpu_us.setdefault(answer + "redis", []).append(
-                (redis_cpu_seconds(self.redis_url) - cache_cpu) * 1e6 / requests)
+                (redis_cpu_seconds(self.redis_url) - cache_cpu) * 1e6 / requests
+            )
 
     def cost(self, answer: str) -> str:
         app = statistics.median(self.cpu_us[answer])
@@ -137,8 +139,9 @@ def ceiling_target(interface: str, server: RunningServer, body: bytes, etag: str
     status, answer, _ = fetch(server.base + PATH)
     if status != 200 or answer != body or fetch(server.base + PATH, etag)[0] != 304:
         raise RuntimeError(f"the minimal {interface} app does not answer as SessionCloud does")
-    return Target(f"minimal {interface.upper()} app, granian", "ceiling", server.base + PATH, etag,
-                  server.worker_pids())
+    return Target(
+        f"minimal {interface.upper()} app, granian", "ceiling", server.base + PATH, etag, server.worker_pids()
+    )
 
 
 def publish(prefix: Path, body: bytes) -> None:
@@ -150,9 +153,13 @@ def publish(prefix: Path, body: bytes) -> None:
             directory.chmod(0o755)
 
 
-def start_targets(stack: ExitStack, env: dict[str, str], args: argparse.Namespace) -> tuple[list[Target], bytes]:
+def start_targets(
+    stack: ExitStack, env: dict[str, str], args: argparse.Namespace
+) -> tuple[list[Target], bytes]:
     """Every server of the run, started and checked; SessionCloud's own answer defines the rest."""
-    specs = parse_specs(args.servers or "", 1 if args.embedded else 2) or [ServerSpec(1 if args.embedded else 2)]
+    specs = parse_specs(args.servers or "", 1 if args.embedded else 2) or [
+        ServerSpec(1 if args.embedded else 2)
+    ]
     workers = specs[0].workers  # of the earlier revision and of the ceilings too
     redis_url = None if args.embedded else REDIS_URL
     ours = []
@@ -163,8 +170,11 @@ def start_targets(stack: ExitStack, env: dict[str, str], args: argparse.Namespac
         code = exported_version(args.before)
         stack.callback(shutil.rmtree, code, ignore_errors=True)
         server = stack.enter_context(sessioncloud_serve(env, ServerSpec(workers), code=code))
-        ours.append(served_target(f"SessionCloud {args.before}, its defaults, {ServerSpec(workers).label()}", server,
-                                  redis_url))
+        ours.append(
+            served_target(
+                f"SessionCloud {args.before}, its defaults, {ServerSpec(workers).label()}", server, redis_url
+            )
+        )
 
     _, body, headers = fetch(ours[0].url)
     _, _, not_modified = fetch(ours[0].url, ours[0].etag)
@@ -179,12 +189,22 @@ def start_targets(stack: ExitStack, env: dict[str, str], args: argparse.Namespac
     prefix = stack.enter_context(nginx(STATIC_SITE.format(port=port), workers=args.nginx_workers))
     publish(prefix, body)
     static_url = f"http://127.0.0.1:{port}{PATH}"
-    targets = [Target(f"nginx static file, {args.nginx_workers} workers", "nginx", static_url,
-                      fetch(static_url)[2]["ETag"], children(int((prefix / "nginx.pid").read_text())))]
+    targets = [
+        Target(
+            f"nginx static file, {args.nginx_workers} workers",
+            "nginx",
+            static_url,
+            fetch(static_url)[2]["ETag"],
+            children(int((prefix / "nginx.pid").read_text())),
+        )
+    ]
     minimal_env = {**env, "BENCH_MINIMAL_ANSWER": str(answer_file)}
     for interface in INTERFACES:
-        server = stack.enter_context(granian_app(f"bench.minimal_apps:{interface}_app", interface, workers,
-                                                 minimal_env, check_path=PATH))
+        server = stack.enter_context(
+            granian_app(
+                f"bench.minimal_apps:{interface}_app", interface, workers, minimal_env, check_path=PATH
+            )
+        )
         targets.append(ceiling_target(interface, server, body, ours[0].etag))
     return targets + ours, body
 
@@ -207,38 +227,70 @@ def rows(targets: list[Target]) -> list[tuple[object, ...]]:
         best = max(loads[t.name].rps for t in targets if t.kind == "ceiling")
         for target in targets:
             load = loads[target.name]
-            result.append((target.name, answer, load.rps, ratio(load.rps, nginx_rps), ratio(load.rps, best),
-                           load.p50_ms, load.p99_ms, load.errors, target.cost(answer)))
+            result.append(
+                (
+                    target.name,
+                    answer,
+                    load.rps,
+                    ratio(load.rps, nginx_rps),
+                    ratio(load.rps, best),
+                    load.p50_ms,
+                    load.p99_ms,
+                    load.errors,
+                    target.cost(answer),
+                )
+            )
     return result
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--seconds", type=float, default=5, help="length of each load")
     parser.add_argument("--rounds", type=int, default=2, help="rounds of every target in turn")
     parser.add_argument("--warmup", type=float, default=2)
     parser.add_argument("--connections", type=int, default=64)
-    parser.add_argument("--servers", default="",
-                        help="workers[:threads[:phone_threads]], comma-separated (default: 2, or 1 embedded)")
+    parser.add_argument(
+        "--servers",
+        default="",
+        help="workers[:threads[:phone_threads]], comma-separated (default: 2, or 1 embedded)",
+    )
     parser.add_argument("--nginx-workers", type=int, default=2)
     parser.add_argument("--embedded", action="store_true", help="SQLite and the in-process cache, one worker")
-    parser.add_argument("--before", metavar="REVISION",
-                        help="also load `sessioncloud serve` of this git revision (its own defaults)")
+    parser.add_argument(
+        "--before",
+        metavar="REVISION",
+        help="also load `sessioncloud serve` of this git revision (its own defaults)",
+    )
     args = parser.parse_args(argv)
     require("nginx", "wrk")
-    header("Config fetch: SessionCloud, nginx and the ceiling for Python",
-           "python bench/config_fetch.py " + " ".join(argv if argv is not None else sys.argv[1:]))
+    header(
+        "Config fetch: SessionCloud, nginx and the ceiling for Python",
+        "python bench/config_fetch.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+    )
 
     with bench_deployment(args.embedded) as env, ExitStack() as stack:
         make_app(make_org(), PROVIDER_ID)
         targets, body = start_targets(stack, env, args)
         measure(targets, args)
     table(
-        f"GET {PATH} ({len(body)} bytes), {deployment_label(args.embedded)}, {args.connections} connections, wrk -t2; "
-        f"every server in turn, {args.rounds} round(s) of {args.seconds:g} s per answer; the ceiling: the best of "
+        f"GET {PATH} ({len(body)} bytes), {deployment_label(args.embedded)}, {args.connections} connections, "
+        "wrk -t2; "
+        f"every server in turn, {args.rounds} round(s) of {args.seconds:g} s per answer; the ceiling: the "
+        "best of "
         f"the minimal apps",
-        ["server", "answer", "requests/s", "of nginx", "of the ceiling", "p50 ms", "p99 ms", "errors",
-         "CPU µs/request (+ Redis)"],
+        [
+            "server",
+            "answer",
+            "requests/s",
+            "of nginx",
+            "of the ceiling",
+            "p50 ms",
+            "p99 ms",
+            "errors",
+            "CPU µs/request (+ Redis)",
+        ],
         rows(targets),
     )
     return 0

@@ -43,24 +43,40 @@ def with_retry_delay(lua: str, seconds: float) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--phones", type=int, default=20, help="concurrent phones of the healthy App")
     parser.add_argument("--dead-phones", type=int, default=100, help="concurrent phones of the dead App")
     parser.add_argument("--latency", type=float, default=0.2, help="the healthy service's latency, seconds")
     parser.add_argument("--seconds", type=float, default=8, help="length of each load, seconds")
     parser.add_argument("--rounds", type=int, default=3, help="alone / beside rounds, taken in turn")
-    parser.add_argument("--retry", type=float, default=1.0, help="dead-App phones' pause between tries, seconds")
+    parser.add_argument(
+        "--retry", type=float, default=1.0, help="dead-App phones' pause between tries, seconds"
+    )
     parser.add_argument("--servers", default="2", help="workers[:threads[:phone_threads]]")
     args = parser.parse_args(argv)
     require("wrk")
-    header("Isolation: a dead provider service beside a healthy one",
-           "python bench/isolation.py " + " ".join(argv if argv is not None else sys.argv[1:]))
+    header(
+        "Isolation: a dead provider service beside a healthy one",
+        "python bench/isolation.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+    )
 
     rows: list[tuple[str, str, Load]] = []
-    with bench_database() as env, provider_stub(args.latency) as healthy, provider_stub(dead=True) as dead_stub:
+    with (
+        bench_database() as env,
+        provider_stub(args.latency) as healthy,
+        provider_stub(dead=True) as dead_stub,
+    ):
         org = make_org()
         make_app(org, "HealthyInc", provisioning_mode="external", provisioning_url=healthy.url)
-        make_app(org, "DeadInc", provisioning_mode="external", provisioning_url=dead_stub.url, provisioning_timeout=8)
+        make_app(
+            org,
+            "DeadInc",
+            provisioning_mode="external",
+            provisioning_url=dead_stub.url,
+            provisioning_timeout=8,
+        )
         spec = parse_specs(args.servers)[0]
         with sessioncloud_serve(env, spec) as server:
             url = f"{server.base}/api/v1/provision"
@@ -74,8 +90,9 @@ def main(argv: list[str] | None = None) -> int:
                 results: dict[str, Load] = {}
 
                 def load_dead(results: dict[str, Load] = results) -> None:
-                    results["dead"] = wrk(url, connections=args.dead_phones, seconds=args.seconds, lua=dead_lua,
-                                          timeout_s=30)
+                    results["dead"] = wrk(
+                        url, connections=args.dead_phones, seconds=args.seconds, lua=dead_lua, timeout_s=30
+                    )
 
                 dead_thread = threading.Thread(target=load_dead)
                 dead_thread.start()
@@ -88,12 +105,24 @@ def main(argv: list[str] | None = None) -> int:
 
     alone = rows[0][2].rps
     table(
-        f"POST /api/v1/provision, {args.phones} healthy-App and {args.dead_phones} dead-App phones, {spec.label()}, "
+        f"POST /api/v1/provision, {args.phones} healthy-App and {args.dead_phones} dead-App phones, "
+        f"{spec.label()}, "
         f"{args.rounds} rounds of {args.seconds:g} s each way; "
         f"healthy service {args.latency * 1000:.0f} ms, dead service never answers (timeout 8 s)",
         ["load", "App", "requests/s", "vs alone", "p50 ms", "p99 ms", "max ms", "non-2xx or errors"],
-        [(name, app, load.rps, f"{load.rps / alone:.0%}" if app == "HealthyInc" else "-", load.p50_ms,
-          load.p99_ms, load.max_ms, load.errors) for name, app, load in rows],
+        [
+            (
+                name,
+                app,
+                load.rps,
+                f"{load.rps / alone:.0%}" if app == "HealthyInc" else "-",
+                load.p50_ms,
+                load.p99_ms,
+                load.max_ms,
+                load.errors,
+            )
+            for name, app, load in rows
+        ],
     )
     return 0
 

@@ -42,10 +42,19 @@ class Response:
 def response(status: int, headers: Headers, body: bytes) -> Response:
     # WSGI and ASGI servers send a body of unknown length chunked; SessionCloud's is not.
     sized = [*headers, ("Content-Length", str(len(body)))] if body else headers
-    return Response(status, headers, body, f"{status} {HTTPStatus(status).phrase}", sized,
-                    {"type": "http.response.start", "status": status,
-                     "headers": [(k.encode("latin-1"), v.encode("latin-1")) for k, v in sized]},
-                    {"type": "http.response.body", "body": body})
+    return Response(
+        status,
+        headers,
+        body,
+        f"{status} {HTTPStatus(status).phrase}",
+        sized,
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(k.encode("latin-1"), v.encode("latin-1")) for k, v in sized],
+        },
+        {"type": "http.response.body", "body": body},
+    )
 
 
 @dataclass(frozen=True)
@@ -61,11 +70,16 @@ NOT_FOUND = response(404, [("Content-Type", "text/plain")], b"not found")
 def write_answer(file: Path, path: str, body: bytes, headers: Headers, not_modified_headers: Headers) -> None:
     """What the apps will answer, as bench/config_fetch.py captured it from SessionCloud."""
     own = {"date", "server", "content-length", "connection", "keep-alive", "transfer-encoding"}
-    file.write_text(json.dumps({
-        "path": path, "body": base64.b64encode(body).decode(),
-        "headers": [(k, v) for k, v in headers if k.lower() not in own],
-        "not_modified_headers": [(k, v) for k, v in not_modified_headers if k.lower() not in own],
-    }))
+    file.write_text(
+        json.dumps(
+            {
+                "path": path,
+                "body": base64.b64encode(body).decode(),
+                "headers": [(k, v) for k, v in headers if k.lower() not in own],
+                "not_modified_headers": [(k, v) for k, v in not_modified_headers if k.lower() not in own],
+            }
+        )
+    )
 
 
 def load_answers() -> dict[str, Answer]:
@@ -75,8 +89,13 @@ def load_answers() -> dict[str, Answer]:
     data = json.loads(Path(file).read_text())
     headers = [(k, v) for k, v in data["headers"]]
     etag = next(v for k, v in headers if k.lower() == "etag")
-    return {data["path"]: Answer(etag, response(200, headers, base64.b64decode(data["body"])),
-                                 response(304, [(k, v) for k, v in data["not_modified_headers"]], b""))}
+    return {
+        data["path"]: Answer(
+            etag,
+            response(200, headers, base64.b64decode(data["body"])),
+            response(304, [(k, v) for k, v in data["not_modified_headers"]], b""),
+        )
+    }
 
 
 ANSWERS = load_answers()
@@ -99,7 +118,9 @@ async def asgi_app(scope: dict[str, Any], receive: Callable[..., Any], send: Cal
     if scope["type"] == "lifespan":
         await lifespan(receive, send)
         return
-    if_none_match = next((value.decode("latin-1") for name, value in scope["headers"] if name == b"if-none-match"), "")
+    if_none_match = next(
+        (value.decode("latin-1") for name, value in scope["headers"] if name == b"if-none-match"), ""
+    )
     found = answer(scope["path"], if_none_match)
     await send(found.asgi_start)
     await send(found.asgi_body)

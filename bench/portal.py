@@ -1,4 +1,5 @@
-"""Portal and management API throughput: `sessioncloud serve` against the design before it and Django's ASGI handler.
+"""Portal and management API throughput: `sessioncloud serve` against the design before it and
+Django's ASGI handler.
 
     .venv/bin/python bench/portal.py [--embedded] [--before eebaf03] [--rounds 2] [--seconds 5]
 
@@ -82,15 +83,19 @@ def seed() -> dict[str, dict[str, str]]:
     org = make_org("portal", "Portal Telecom")
     for n in range(APPS):
         make_app(org, f"Portal{n:02d}")
-    user = User.objects.create_user(username="owner", email="owner@portal.example", password=secrets.token_urlsafe())
+    user = User.objects.create_user(
+        username="owner", email="owner@portal.example", password=secrets.token_urlsafe()
+    )
     EmailAddress.objects.create(user=user, email=user.email, verified=True, primary=True)
     Membership.objects.create(organization=org, user=user, role=Role.OWNER)
     _, key = ApiKey.issue(org, "bench")
     client = Client()
     client.force_login(user)
     session = client.cookies[settings.SESSION_COOKIE_NAME].value
-    return {"session": {"Cookie": f"{settings.SESSION_COOKIE_NAME}={session}"},
-            "key": {"Authorization": f"Bearer {key}"}}
+    return {
+        "session": {"Cookie": f"{settings.SESSION_COOKIE_NAME}={session}"},
+        "key": {"Authorization": f"Bearer {key}"},
+    }
 
 
 def check(server: RunningServer, name: str, auth: dict[str, dict[str, str]]) -> None:
@@ -108,12 +113,21 @@ def contenders(stack: ExitStack, env: dict[str, str], args: argparse.Namespace) 
     if args.before:
         code = exported_version(args.before)
         stack.callback(shutil.rmtree, code, ignore_errors=True)
-        result.append(Contender(f"SessionCloud {args.before}, its defaults, {spec.label()}",
-                                lambda: sessioncloud_serve(env, spec, code=code)))
+        result.append(
+            Contender(
+                f"SessionCloud {args.before}, its defaults, {spec.label()}",
+                lambda: sessioncloud_serve(env, spec, code=code),
+            )
+        )
     asgi_env = {**env, "DJANGO_SETTINGS_MODULE": "sessioncloud.settings"}
-    result.append(Contender(f"Django's ASGI handler, granian ASGI, {spec.label()}",
-                            lambda: granian_app(DJANGO_ASGI, "asginl", spec.workers, asgi_env, factory=True,
-                                                check_path="/healthz")))
+    result.append(
+        Contender(
+            f"Django's ASGI handler, granian ASGI, {spec.label()}",
+            lambda: granian_app(
+                DJANGO_ASGI, "asginl", spec.workers, asgi_env, factory=True, check_path="/healthz"
+            ),
+        )
+    )
     return result
 
 
@@ -128,7 +142,9 @@ def load_each(contender: Contender, auth: dict[str, dict[str, str]], args: argpa
             before = cpu_seconds(pids)
             load = wrk(url, connections=args.connections, seconds=args.seconds, headers=auth[kind])
             contender.loads.setdefault(name, []).append(load)
-            contender.cpu_ms.setdefault(name, []).append((cpu_seconds(pids) - before) * 1000 / max(1, load.requests))
+            contender.cpu_ms.setdefault(name, []).append(
+                (cpu_seconds(pids) - before) * 1000 / max(1, load.requests)
+            )
 
 
 def rows(results: list[Contender]) -> list[tuple[object, ...]]:
@@ -139,34 +155,54 @@ def rows(results: list[Contender]) -> list[tuple[object, ...]]:
         for contender in results:
             load = merged(contender.loads[name])
             cpu = sorted(contender.cpu_ms[name])[len(contender.cpu_ms[name]) // 2]
-            table_rows.append((name, contender.name, load.rps, load.p50_ms, load.p99_ms, load.errors, f"{cpu:.2f}",
-                               ratio(mine.rps, load.rps)))
+            table_rows.append(
+                (
+                    name,
+                    contender.name,
+                    load.rps,
+                    load.p50_ms,
+                    load.p99_ms,
+                    load.errors,
+                    f"{cpu:.2f}",
+                    ratio(mine.rps, load.rps),
+                )
+            )
     return table_rows
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--seconds", type=float, default=5, help="length of each load")
     parser.add_argument("--rounds", type=int, default=2, help="rounds of every server in turn")
     parser.add_argument("--warmup", type=float, default=1)
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--embedded", action="store_true", help="SQLite and the in-process cache, one worker")
-    parser.add_argument("--before", default="eebaf03", metavar="REVISION",
-                        help="the earlier revision to compare with (its own defaults); empty: none")
+    parser.add_argument(
+        "--before",
+        default="eebaf03",
+        metavar="REVISION",
+        help="the earlier revision to compare with (its own defaults); empty: none",
+    )
     args = parser.parse_args(argv)
     require("wrk")
-    header("Portal and management API: this tree, the design before it, Django's ASGI handler",
-           "python bench/portal.py " + " ".join(argv if argv is not None else sys.argv[1:]))
+    header(
+        "Portal and management API: this tree, the design before it, Django's ASGI handler",
+        "python bench/portal.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+    )
     with bench_deployment(args.embedded) as env, ExitStack() as stack:
         auth = seed()
         results = contenders(stack, env, args)
         for _ in range(args.rounds):
             for contender in results:
                 load_each(contender, auth, args)
-    table(f"{deployment_label(args.embedded)}; wrk {args.connections} connections, {args.rounds} round(s) of "
-          f"{args.seconds:g} s per page and server, servers in turn",
-          ["load", "server", "requests/s", "p50 ms", "p99 ms", "errors", "CPU ms/request", "this tree ÷ it"],
-          rows(results))
+    table(
+        f"{deployment_label(args.embedded)}; wrk {args.connections} connections, {args.rounds} round(s) of "
+        f"{args.seconds:g} s per page and server, servers in turn",
+        ["load", "server", "requests/s", "p50 ms", "p99 ms", "errors", "CPU ms/request", "this tree ÷ it"],
+        rows(results),
+    )
     return 0
 
 

@@ -88,8 +88,14 @@ def best_cpu_us(call: Callable[[int], Any], calls: int, rounds: int) -> float:
 
 
 def phone_body(i: int, provider_id: str = PROVIDER_ID) -> dict[str, Any]:
-    return {"providerId": provider_id, "username": f"u{i % 1000}", "password": "pw",
-            "deviceId": f"bench-{i % 1000:06d}", "reprovision": True, "app": {"platform": "ios", "version": "6.0.0"}}
+    return {
+        "providerId": provider_id,
+        "username": f"u{i % 1000}",
+        "password": "pw",
+        "deviceId": f"bench-{i % 1000:06d}",
+        "reprovision": True,
+        "app": {"platform": "ios", "version": "6.0.0"},
+    }
 
 
 def request_rows(calls: int, rounds: int) -> list[tuple[str, float]]:
@@ -101,10 +107,13 @@ def request_rows(calls: int, rounds: int) -> list[tuple[str, float]]:
     def through_front(provider_id: str = PROVIDER_ID) -> Callable[[int], Any]:
         def call(i: int) -> None:
             body = json.dumps(phone_body(i, provider_id)).encode()
-            scope = Scope("POST", "/api/v1/provision", {"host": "127.0.0.1:8000", "content-type": "application/json"})
+            scope = Scope(
+                "POST", "/api/v1/provision", {"host": "127.0.0.1:8000", "content-type": "application/json"}
+            )
             proto = Proto(body)
             LOOP.run_until_complete(front.__rsgi__(scope, proto))
             assert proto.answer and proto.answer[0] in (200, 404), proto.answer
+
         return call
 
     async def nothing() -> None:
@@ -112,9 +121,14 @@ def request_rows(calls: int, rounds: int) -> list[tuple[str, float]]:
 
     return [
         ("whole request (the front `serve` runs)", best_cpu_us(through_front(), calls, rounds)),
-        ("  an unknown ProviderId (404), for comparison", best_cpu_us(through_front("NoSuchInc"), calls, rounds)),
-        ("  running a coroutine to completion on the loop (this measurement's own cost)",
-         best_cpu_us(on_loop(nothing), calls, rounds)),
+        (
+            "  an unknown ProviderId (404), for comparison",
+            best_cpu_us(through_front("NoSuchInc"), calls, rounds),
+        ),
+        (
+            "  running a coroutine to completion on the loop (this measurement's own cost)",
+            best_cpu_us(on_loop(nothing), calls, rounds),
+        ),
     ]
 
 
@@ -132,37 +146,61 @@ def part_rows(calls: int, rounds: int) -> list[tuple[str, float]]:
     answer = LOOP.run_until_complete(call_provider(request, outbound_policy()))
     payload = ProvisionIn(**phone_body(1))
     parts: list[tuple[str, Callable[[int], Any]]] = [
-        ("the endpoint (provision_answer: no HTTP, no front)", on_loop(lambda: phone.provision_answer(payload, client))),
+        (
+            "the endpoint (provision_answer: no HTTP, no front)",
+            on_loop(lambda: phone.provision_answer(payload, client)),
+        ),
         ("  rate limit, one check (two per call)", lambda i: ratelimit.hit("provision_ip", "127.0.0.1")),
-        ("  App and device state, one query", lambda i: lookup.enabled_app_and_device(PROVIDER_ID, client.device_id)),
-        ("  provision_external (provider call, merge, ledger and log)",
-         on_loop(lambda: flow.provision_external(app, "u1", "pw", client, reprovision=True, state=state))),
+        (
+            "  App and device state, one query",
+            lambda i: lookup.enabled_app_and_device(PROVIDER_ID, client.device_id),
+        ),
+        (
+            "  provision_external (provider call, merge, ledger and log)",
+            on_loop(lambda: flow.provision_external(app, "u1", "pw", client, reprovision=True, state=state)),
+        ),
         ("    circuit breaker check", lambda i: breaker_for(app.pk).allow()),
-        ("    the provider call (guard, sign, HTTP, validate)",
-         on_loop(lambda: call_provider(request, outbound_policy()))),
+        (
+            "    the provider call (guard, sign, HTTP, validate)",
+            on_loop(lambda: call_provider(request, outbound_policy())),
+        ),
         ("    merge with the App's SIP profile", lambda i: flow.merged_answer(app, answer)),
-        ("    ledger row and log row, one statement",
-         lambda i: flow.settle(app, client, "u1", "provision", "ok", accounts_hash="0" * 64, upstream=answer,
-                               accounts=1)),
+        (
+            "    ledger row and log row, one statement",
+            lambda i: flow.settle(
+                app, client, "u1", "provision", "ok", accounts_hash="0" * 64, upstream=answer, accounts=1
+            ),
+        ),
     ]
     return [(name, best_cpu_us(call, calls, rounds)) for name, call in parts]
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--calls", type=int, default=300)
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args(argv)
-    header("CPU of one provisioning call, in process", "python bench/provision_cpu.py " +
-           " ".join(argv if argv is not None else sys.argv[1:]))
+    header(
+        "CPU of one provisioning call, in process",
+        "python bench/provision_cpu.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+    )
     with bench_database() as _env, provider_stub(0) as stub:
-        make_app(make_org(), PROVIDER_ID, provisioning_mode="external", provisioning_url=stub.url,
-                 provisioning_timeout=8)
+        make_app(
+            make_org(),
+            PROVIDER_ID,
+            provisioning_mode="external",
+            provisioning_url=stub.url,
+            provisioning_timeout=8,
+        )
         rows = request_rows(args.calls, args.rounds) + part_rows(args.calls, args.rounds)
     whole = rows[0][1]
-    table(f"CPU per call, best of {args.rounds} rounds of {args.calls} calls (an instant provider)",
-          ["what", "CPU µs", "of the whole request"],
-          [(name, f"{cpu:.0f}", f"{cpu / whole:.0%}") for name, cpu in rows])
+    table(
+        f"CPU per call, best of {args.rounds} rounds of {args.calls} calls (an instant provider)",
+        ["what", "CPU µs", "of the whole request"],
+        [(name, f"{cpu:.0f}", f"{cpu / whole:.0%}") for name, cpu in rows],
+    )
     return 0
 
 

@@ -52,7 +52,8 @@ def upstream_lua(users: int = USERS) -> str:
 local counter = 0
 request = function()
   counter = counter + 1
-  return wrk.format("GET", string.format("/provisioning?username=u%d&password=pw&reprovision=true&deviceId=bench-%06d", counter % {users}, counter % {users}))
+  local query = "/provisioning?username=u%d&password=pw&reprovision=true&deviceId=bench-%06d"
+  return wrk.format("GET", string.format(query, counter % {users}, counter % {users}))
 end
 """
 
@@ -101,15 +102,23 @@ def failures_since(position: int, provider_id: str | None = None) -> str:
 def server_runs(args: argparse.Namespace) -> list[tuple[str, ServerSpec, Path | None]]:
     workers = 1 if args.embedded else 2
     runs: list[tuple[str, ServerSpec, Path | None]] = [
-        (f"SessionCloud, {spec.label()}", spec, None) for spec in parse_specs(args.servers or str(workers), workers)]
+        (f"SessionCloud, {spec.label()}", spec, None)
+        for spec in parse_specs(args.servers or str(workers), workers)
+    ]
     if args.before:
-        runs.append((f"SessionCloud {args.before}, its defaults, {ServerSpec(workers).label()}", ServerSpec(workers),
-                     exported_version(args.before)))
+        runs.append(
+            (
+                f"SessionCloud {args.before}, its defaults, {ServerSpec(workers).label()}",
+                ServerSpec(workers),
+                exported_version(args.before),
+            )
+        )
     return runs
 
 
-def load_server(env: dict[str, str], spec: ServerSpec, code: Path | None,
-                args: argparse.Namespace) -> tuple[Load, float, str]:
+def load_server(
+    env: dict[str, str], spec: ServerSpec, code: Path | None, args: argparse.Namespace
+) -> tuple[Load, float, str]:
     """One server under the phones' load: the load, its CPU ms per call, the log's failed calls."""
     lua = provision_lua("ProvInc", users=USERS)
     with sessioncloud_serve(env, spec, code=code) as server:
@@ -124,25 +133,40 @@ def load_server(env: dict[str, str], spec: ServerSpec, code: Path | None,
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--phones", type=int, default=200, help="concurrent phones (connections)")
     parser.add_argument("--latency", type=float, default=0.2, help="the provider service's latency, seconds")
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--warmup", type=float, default=3)
-    parser.add_argument("--servers", default="",
-                        help="workers[:threads[:phone_threads]], comma-separated (default: 2, or 1 embedded)")
+    parser.add_argument(
+        "--servers",
+        default="",
+        help="workers[:threads[:phone_threads]], comma-separated (default: 2, or 1 embedded)",
+    )
     parser.add_argument("--embedded", action="store_true", help="SQLite and the in-process cache, one worker")
-    parser.add_argument("--before", metavar="REVISION",
-                        help="also load `sessioncloud serve` of this git revision (its own defaults)")
+    parser.add_argument(
+        "--before",
+        metavar="REVISION",
+        help="also load `sessioncloud serve` of this git revision (its own defaults)",
+    )
     args = parser.parse_args(argv)
     require("wrk")
-    header("External provisioning against a fixed-latency provider service",
-           "python bench/provisioning.py " + " ".join(argv if argv is not None else sys.argv[1:]))
+    header(
+        "External provisioning against a fixed-latency provider service",
+        "python bench/provisioning.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+    )
 
     rows: list[tuple[str, Load, str, str]] = []
     with bench_deployment(args.embedded) as env, provider_stub(args.latency) as stub:
-        make_app(make_org(), "ProvInc", provisioning_mode="external", provisioning_url=stub.url,
-                 provisioning_timeout=8)
+        make_app(
+            make_org(),
+            "ProvInc",
+            provisioning_mode="external",
+            provisioning_url=stub.url,
+            provisioning_timeout=8,
+        )
         print(f"per-App bound on calls in flight: {provider_calls_bound()} per process")
         baseline = wrk(stub.url, connections=args.phones, seconds=args.seconds, lua=upstream_lua())
         rows.append(("provider service alone (baseline)", baseline, "-", "-"))
@@ -156,11 +180,35 @@ def main(argv: list[str] | None = None) -> int:
     table(
         f"POST /api/v1/provision, {deployment_label(args.embedded)}, {args.phones} phones, provider latency "
         f"{upstream_ms:.0f} ms, {args.seconds:g} s each; ideal {ideal:.0f} requests/s",
-        ["target", "requests/s", "of ideal", "of baseline", "p50 ms", "p99 ms", "added p50 ms", "added p99 ms",
-         "errors", "failed calls in the log", "server CPU ms per call"],
-        [(name, load.rps, ratio(load.rps, ideal), ratio(load.rps, baseline.rps), load.p50_ms, load.p99_ms,
-          load.p50_ms - upstream_ms, load.p99_ms - upstream_ms, load.errors, failures, cpu)
-         for name, load, failures, cpu in rows],
+        [
+            "target",
+            "requests/s",
+            "of ideal",
+            "of baseline",
+            "p50 ms",
+            "p99 ms",
+            "added p50 ms",
+            "added p99 ms",
+            "errors",
+            "failed calls in the log",
+            "server CPU ms per call",
+        ],
+        [
+            (
+                name,
+                load.rps,
+                ratio(load.rps, ideal),
+                ratio(load.rps, baseline.rps),
+                load.p50_ms,
+                load.p99_ms,
+                load.p50_ms - upstream_ms,
+                load.p99_ms - upstream_ms,
+                load.errors,
+                failures,
+                cpu,
+            )
+            for name, load, failures, cpu in rows
+        ],
     )
     return 0
 

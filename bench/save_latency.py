@@ -51,11 +51,15 @@ def summary(label: str, took: list[float]) -> tuple[object, ...]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--saves", type=int, default=40)
     args = parser.parse_args(argv)
-    header("App saves with the in-process config tier", "python bench/save_latency.py " +
-           " ".join(argv if argv is not None else sys.argv[1:]))
+    header(
+        "App saves with the in-process config tier",
+        "python bench/save_latency.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+    )
     rows = []
     with bench_database() as env:
         app = make_app(make_org(), "SaveInc")
@@ -69,10 +73,15 @@ def main(argv: list[str] | None = None) -> int:
                 load = threading.Thread(target=lambda: wrk(first.base + PATH, connections=64, seconds=12))
                 load.start()
                 time.sleep(1)
-                rows.append(summary(f"{name}, wrk with 64 connections on one server", timed_saves(app, args.saves)))
+                rows.append(
+                    summary(f"{name}, wrk with 64 connections on one server", timed_saves(app, args.saves))
+                )
                 load.join()
-    table("App saves (each invalidates twice: at once and after commit)",
-          ["case", "saves", "median ms", "p90 ms", "max ms"], rows)
+    table(
+        "App saves (each invalidates twice: at once and after commit)",
+        ["case", "saves", "median ms", "p90 ms", "max ms"],
+        rows,
+    )
     return 0
 
 

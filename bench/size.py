@@ -82,8 +82,12 @@ def field_defaults(model, given: dict[str, object]) -> tuple[list[str], list[obj
     return columns, values
 
 
-def copy_rows(model, template: dict[str, object], varying: list[str],  # type: ignore[no-untyped-def]
-              rows: Iterable[tuple[object, ...]]) -> None:
+def copy_rows(
+    model,
+    template: dict[str, object],
+    varying: list[str],  # type: ignore[no-untyped-def]
+    rows: Iterable[tuple[object, ...]],
+) -> None:
     """COPY rows into `model`'s table: `template` for every row, `varying` columns from `rows`."""
     from django.db import connection
 
@@ -116,28 +120,54 @@ def seed(first_app: int, apps: int, users_per_app: int, stub_url: str) -> float:
     password = secret_box().encrypt("sip-secret")
     orgs = (apps + 9) // 10
     first_org = first_app // 10
-    copy_rows(Organization, {"name": "Bench Telecom"}, ["slug"],
-              ((f"bench-{first_org + i}",) for i in range(orgs)))
+    copy_rows(
+        Organization, {"name": "Bench Telecom"}, ["slug"], ((f"bench-{first_org + i}",) for i in range(orgs))
+    )
     org_ids = ids(Organization, slug__startswith="bench-")[-orgs:]
-    copy_rows(App, {
-        "name": "Bench Telecom", "theme_color": "#0A7CFF", "contact_email": "support@bench.example",
-        "help_links": [{"title": "Billing", "url": "https://bench.example/billing?u=%user%"}],
-        "sip_domain": "sip.bench.example:5060", "sip_transport": "TLS", "provisioning_mode": "external",
-        "provisioning_url": stub_url, "signing_secrets": secret, "provisioning_timeout": 8,
-    }, ["organization_id", "provider_id"],
-        ((org_ids[i // 10], f"Bench{first_app + i}") for i in range(apps)))
+    copy_rows(
+        App,
+        {
+            "name": "Bench Telecom",
+            "theme_color": "#0A7CFF",
+            "contact_email": "support@bench.example",
+            "help_links": [{"title": "Billing", "url": "https://bench.example/billing?u=%user%"}],
+            "sip_domain": "sip.bench.example:5060",
+            "sip_transport": "TLS",
+            "provisioning_mode": "external",
+            "provisioning_url": stub_url,
+            "signing_secrets": secret,
+            "provisioning_timeout": 8,
+        },
+        ["organization_id", "provider_id"],
+        ((org_ids[i // 10], f"Bench{first_app + i}") for i in range(apps)),
+    )
     app_ids = ids(App, provider_id__startswith="Bench")[-apps:]
-    copy_rows(EndUser, {"sip_password": password, "display_name": "Bench User"},
-              ["app_id", "external_id", "sip_username"],
-              ((app_id, f"user{n}", f"{2000 + n}") for app_id in app_ids for n in range(users_per_app)))
+    copy_rows(
+        EndUser,
+        {"sip_password": password, "display_name": "Bench User"},
+        ["app_id", "external_id", "sip_username"],
+        ((app_id, f"user{n}", f"{2000 + n}") for app_id in app_ids for n in range(users_per_app)),
+    )
     user_ids = ids(EndUser, app_id__gte=app_ids[0])
     expiry = timezone.now() + timedelta(days=1)
-    copy_rows(SetupToken, {"expires": expiry, "max_uses": 1, "uses": 0}, ["app_id", "end_user_id", "token_hash"],
-              ((app_ids[i // users_per_app], user_id, hash_token(token_text(first_app, i)))
-               for i, user_id in enumerate(user_ids)))
-    copy_rows(Device, {"platform": "ios", "app_version": "6.0.0", "last_result": "ok"},
-              ["app_id", "device_id", "end_user_id"],
-              ((app_ids[i // users_per_app], f"device-{first_app}-{i}", user_id) for i, user_id in enumerate(user_ids)))
+    copy_rows(
+        SetupToken,
+        {"expires": expiry, "max_uses": 1, "uses": 0},
+        ["app_id", "end_user_id", "token_hash"],
+        (
+            (app_ids[i // users_per_app], user_id, hash_token(token_text(first_app, i)))
+            for i, user_id in enumerate(user_ids)
+        ),
+    )
+    copy_rows(
+        Device,
+        {"platform": "ios", "app_version": "6.0.0", "last_result": "ok"},
+        ["app_id", "device_id", "end_user_id"],
+        (
+            (app_ids[i // users_per_app], f"device-{first_app}-{i}", user_id)
+            for i, user_id in enumerate(user_ids)
+        ),
+    )
     with connection.cursor() as cursor:
         # As a database that has lived a while: hint bits set, statistics current.
         cursor.execute("VACUUM ANALYZE")
@@ -154,17 +184,31 @@ def query_plans() -> list[tuple[str, str]]:
 
     plans = []
     for name, (sql, params) in (
-        ("App by ProviderId", App.objects.alias(p=Lower("provider_id")).filter(p="bench99999", enabled=True)
-         .query.sql_with_params()),
-        ("App by ProviderId, as `iexact` (before)", App.objects.filter(provider_id__iexact="Bench99999", enabled=True)
-         .query.sql_with_params()),
-        ("App and its device's ledger row (the provisioning call)", (lookup._select_sql(), ["x", "bench99999", True])),
+        (
+            "App by ProviderId",
+            App.objects.alias(p=Lower("provider_id"))
+            .filter(p="bench99999", enabled=True)
+            .query.sql_with_params(),
+        ),
+        (
+            "App by ProviderId, as `iexact` (before)",
+            App.objects.filter(provider_id__iexact="Bench99999", enabled=True).query.sql_with_params(),
+        ),
+        (
+            "App and its device's ledger row (the provisioning call)",
+            (lookup._select_sql(), ["x", "bench99999", True]),
+        ),
         ("setup token by hash", SetupToken.objects.filter(token_hash="0" * 64).query.sql_with_params()),
-        ("device by App and deviceId", Device.objects.filter(app_id=1, device_id="x").query.sql_with_params()),
+        (
+            "device by App and deviceId",
+            Device.objects.filter(app_id=1, device_id="x").query.sql_with_params(),
+        ),
     ):
         with connection.cursor() as cursor:
             cursor.execute("EXPLAIN " + sql, params)
-            scans = [row[0].strip().lstrip("-> ").split("  (")[0] for row in cursor.fetchall() if "Scan" in row[0]]
+            scans = [
+                row[0].strip().lstrip("-> ").split("  (")[0] for row in cursor.fetchall() if "Scan" in row[0]
+            ]
         plans.append((name, "; ".join(scans)))
     return plans
 
@@ -221,10 +265,20 @@ class Target:
             self.cache.forget([provider_id])
             return self.client.call("GET", f"/api/v1/providers/{provider_id}/config")
         if kind == "provision":
-            return self.client.call("POST", "/api/v1/provision", {
-                "providerId": self.hot[i % len(self.hot)], "username": f"u{i}", "password": "pw",
-                "deviceId": f"size-{i}", "reprovision": False})
-        return self.client.call("POST", "/api/v1/tokens/redeem", {"token": token_text(0, i), "deviceId": f"redeem-{i}"})
+            return self.client.call(
+                "POST",
+                "/api/v1/provision",
+                {
+                    "providerId": self.hot[i % len(self.hot)],
+                    "username": f"u{i}",
+                    "password": "pw",
+                    "deviceId": f"size-{i}",
+                    "reprovision": False,
+                },
+            )
+        return self.client.call(
+            "POST", "/api/v1/tokens/redeem", {"token": token_text(0, i), "deviceId": f"redeem-{i}"}
+        )
 
 
 KINDS = ("config, cached", "config, uncached", "provision", "token redeem")
@@ -247,34 +301,53 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["--seed-only"]:
         return seed_only(argv[1:])
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--apps", type=int, default=100_000)
     parser.add_argument("--users-per-app", type=int, default=10)
     parser.add_argument("--samples", type=int, default=1000, help="at most 1,000 (the near-empty tokens)")
     args = parser.parse_args(argv)
-    header("Size: 100,000 Apps and 1,000,000 end users against a near-empty database",
-           "python bench/size.py " + " ".join(argv))
+    header(
+        "Size: 100,000 Apps and 1,000,000 end users against a near-empty database",
+        "python bench/size.py " + " ".join(argv),
+    )
 
     stub_port = free_port()
     empty_db = f"{BENCH_DB}_empty"
-    with bench_database(SESSIONCLOUD_CACHE_PREFIX="scfull") as full_env, \
-            python_process(["bench/upstream_stub.py", "--port", str(stub_port), "--latency", "0"], stub_port):
+    with (
+        bench_database(SESSIONCLOUD_CACHE_PREFIX="scfull") as full_env,
+        python_process(["bench/upstream_stub.py", "--port", str(stub_port), "--latency", "0"], stub_port),
+    ):
         stub_url = f"http://127.0.0.1:{stub_port}/provisioning"
-        empty_env = {**full_env, "DATABASE_URL": create_database(empty_db), "SESSIONCLOUD_CACHE_PREFIX": "scempty"}
+        empty_env = {
+            **full_env,
+            "DATABASE_URL": create_database(empty_db),
+            "SESSIONCLOUD_CACHE_PREFIX": "scempty",
+        }
         try:
-            subprocess.run([sys.executable, __file__, "--seed-only", str(SMALL_APPS), str(args.users_per_app),
-                            stub_url], env=empty_env, cwd=ROOT, check=True)
+            subprocess.run(
+                [sys.executable, __file__, "--seed-only", str(SMALL_APPS), str(args.users_per_app), stub_url],
+                env=empty_env,
+                cwd=ROOT,
+                check=True,
+            )
             seconds = seed(0, args.apps, args.users_per_app, stub_url)
             from django.db import connection
 
             with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_size_pretty(pg_database_size(current_database())), "
-                               "(SELECT count(*) FROM providers_app), (SELECT count(*) FROM providers_enduser), "
-                               "(SELECT count(*) FROM providers_setuptoken), (SELECT count(*) FROM providers_device)")
+                cursor.execute(
+                    "SELECT pg_size_pretty(pg_database_size(current_database())), "
+                    "(SELECT count(*) FROM providers_app), (SELECT count(*) FROM providers_enduser), "
+                    "(SELECT count(*) FROM providers_setuptoken), (SELECT count(*) FROM providers_device)"
+                )
                 db_size, total_apps, total_users, total_tokens, total_devices = cursor.fetchone()
-            print(f"\nseeded {total_apps:,} Apps, {total_users:,} end users, {total_tokens:,} setup tokens and "
-                  f"{total_devices:,} devices "
-                  f"in {seconds:.1f} s (COPY, then VACUUM ANALYZE): {db_size}", flush=True)
+            print(
+                f"\nseeded {total_apps:,} Apps, {total_users:,} end users, {total_tokens:,} setup tokens and "
+                f"{total_devices:,} devices "
+                f"in {seconds:.1f} s (COPY, then VACUUM ANALYZE): {db_size}",
+                flush=True,
+            )
             table("Query plans at full size (the scan nodes of EXPLAIN)", ["lookup", "plan"], query_plans())
             memory = measure_both(empty_env, full_env, args)
         finally:
@@ -284,24 +357,41 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for kind in KINDS:
         e, f = empty.latencies[kind], full.latencies[kind]
-        rows.append((kind, percentile(e, 0.5), percentile(e, 0.99), percentile(f, 0.5), percentile(f, 0.99),
-                     f"{percentile(f, 0.5) / percentile(e, 0.5):.2f}", f"{percentile(f, 0.99) / percentile(e, 0.99):.2f}"))
+        rows.append(
+            (
+                kind,
+                percentile(e, 0.5),
+                percentile(e, 0.99),
+                percentile(f, 0.5),
+                percentile(f, 0.99),
+                f"{percentile(f, 0.5) / percentile(e, 0.5):.2f}",
+                f"{percentile(f, 0.99) / percentile(e, 0.99):.2f}",
+            )
+        )
     table(
         f"Latency of single requests (ms), {args.samples} samples each, taken in turn from both: near-empty "
         f"({SMALL_APPS} Apps, {SMALL_APPS * args.users_per_app:,} end users) and full "
-        f"({total_apps:,} Apps, {total_users:,} end users); non-200 answers: {empty.failures + full.failures}",
+        f"({total_apps:,} Apps, {total_users:,} end users); non-200 answers: "
+        f"{empty.failures + full.failures}",
         ["request", "empty p50", "empty p99", "full p50", "full p99", "p50 full/empty", "p99 full/empty"],
         rows,
     )
-    table("Resident memory per app process after the requests (MiB)", ["database", "processes"],
-          [(target.name, ", ".join(f"{m:.0f}" for m in target.memory)) for target in memory])
+    table(
+        "Resident memory per app process after the requests (MiB)",
+        ["database", "processes"],
+        [(target.name, ", ".join(f"{m:.0f}" for m in target.memory)) for target in memory],
+    )
     return 0
 
 
-def measure_both(empty_env: dict[str, str], full_env: dict[str, str], args: argparse.Namespace) -> tuple[Target, Target]:
+def measure_both(
+    empty_env: dict[str, str], full_env: dict[str, str], args: argparse.Namespace
+) -> tuple[Target, Target]:
     rng = random.Random(7)
-    with sessioncloud_serve(empty_env, ServerSpec(2)) as empty_server, \
-            sessioncloud_serve(full_env, ServerSpec(2)) as full_server:
+    with (
+        sessioncloud_serve(empty_env, ServerSpec(2)) as empty_server,
+        sessioncloud_serve(full_env, ServerSpec(2)) as full_server,
+    ):
         empty = Target("near-empty", empty_server.base, SMALL_APPS, "scempty", rng)
         full = Target("full", full_server.base, args.apps, "scfull", rng)
         for target in (empty, full):

@@ -1,4 +1,4 @@
-"""Slow neighbour: one tenant's config fetch and provisioning, alone and beside a tenant whose provider is slow.
+"""Slow neighbour: one tenant's config fetch and provisioning, alone and beside a tenant with a slow provider.
 
     .venv/bin/python bench/slow_neighbour.py [--embedded] [--b-phones 150,1000] [--rounds 2] [--seconds 5]
 
@@ -76,10 +76,14 @@ class Measured:
     b_failures: str = ""
 
 
-def a_loads(server: RunningServer, args: argparse.Namespace, seconds: float | None = None) -> tuple[Load, Load]:
+def a_loads(
+    server: RunningServer, args: argparse.Namespace, seconds: float | None = None
+) -> tuple[Load, Load]:
     seconds = seconds or args.seconds
     config = wrk(server.base + CONFIG_PATH, connections=CONFIG_CONNECTIONS, seconds=seconds)
-    provision = wrk(server.base + PROVISION_PATH, connections=args.a_phones, seconds=seconds, lua=provision_lua(A_ID))
+    provision = wrk(
+        server.base + PROVISION_PATH, connections=args.a_phones, seconds=seconds, lua=provision_lua(A_ID)
+    )
     return config, provision
 
 
@@ -103,8 +107,13 @@ def alone_round(server: RunningServer, measured: Measured, args: argparse.Namesp
 
 def beside_round(server: RunningServer, b_stub: Stub, measured: Measured, args: argparse.Namespace) -> None:
     b_phones = measured.b_phones
-    b_load = WrkRun(server.base + PROVISION_PATH, connections=b_phones, seconds=2 * args.seconds + 60,
-                    lua=provision_lua(B_ID, users=max(1000, 2 * b_phones)), timeout_s=30)
+    b_load = WrkRun(
+        server.base + PROVISION_PATH,
+        connections=b_phones,
+        seconds=2 * args.seconds + 60,
+        lua=provision_lua(B_ID, users=max(1000, 2 * b_phones)),
+        timeout_s=30,
+    )
     try:
         waiting = wait_until_waiting(b_stub, b_phones, min(5.0, args.b_latency - 0.5))
         config, provision = a_loads(server, args)
@@ -134,9 +143,21 @@ def a_rows(results: list[Measured]) -> list[tuple[object, ...]]:
     for measured in results:
         for name, loads in (("config fetch", measured.config), ("provisioning", measured.provision)):
             alone, beside = merged(loads["alone"]), merged(loads["beside"])
-            rows.append((f"A's {name}", measured.b_phones, alone.rps, beside.rps, ratio(beside.rps, alone.rps),
-                         alone.p99_ms, beside.p99_ms, f"{alone.errors} / {beside.errors}"))
-        rows.append(("A's failed calls in the log", measured.b_phones, "", "", "", "", "", measured.a_failures))
+            rows.append(
+                (
+                    f"A's {name}",
+                    measured.b_phones,
+                    alone.rps,
+                    beside.rps,
+                    ratio(beside.rps, alone.rps),
+                    alone.p99_ms,
+                    beside.p99_ms,
+                    f"{alone.errors} / {beside.errors}",
+                )
+            )
+        rows.append(
+            ("A's failed calls in the log", measured.b_phones, "", "", "", "", "", measured.a_failures)
+        )
     return rows
 
 
@@ -144,17 +165,33 @@ def b_rows(results: list[Measured]) -> list[tuple[object, ...]]:
     rows: list[tuple[object, ...]] = []
     for measured in results:
         b = merged(measured.b_loads)
-        rows.append((measured.b_phones, min(measured.b_waiting), b.requests, b.errors, b.p50_ms, b.p99_ms,
-                     measured.b_failures, f"{measured.rss_mib['alone']:.0f} / {measured.rss_mib['beside']:.0f}"))
+        rows.append(
+            (
+                measured.b_phones,
+                min(measured.b_waiting),
+                b.requests,
+                b.errors,
+                b.p50_ms,
+                b.p99_ms,
+                measured.b_failures,
+                f"{measured.rss_mib['alone']:.0f} / {measured.rss_mib['beside']:.0f}",
+            )
+        )
     return rows
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--b-phones", default="150", help="B's phones at once, comma-separated to measure several")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--b-phones", default="150", help="B's phones at once, comma-separated to measure several"
+    )
     parser.add_argument("--a-phones", type=int, default=20, help="A's phones provisioning at once")
     parser.add_argument("--a-latency", type=float, default=0.1, help="A's provider latency, seconds")
-    parser.add_argument("--b-latency", type=float, default=6.0, help="B's provider latency, seconds (timeout 8 s)")
+    parser.add_argument(
+        "--b-latency", type=float, default=6.0, help="B's provider latency, seconds (timeout 8 s)"
+    )
     parser.add_argument("--seconds", type=float, default=5, help="length of each of A's loads")
     parser.add_argument("--rounds", type=int, default=2, help="alone / beside rounds, in turn")
     parser.add_argument("--embedded", action="store_true", help="SQLite and the in-process cache, one worker")
@@ -164,29 +201,72 @@ def main(argv: list[str] | None = None) -> int:
     # Each of wrk, the server and B's stub holds a descriptor per phone (the server two: the
     # phone's connection and its call to B's provider).
     limit = ensure_descriptors(2 * max(b_counts) + CONFIG_CONNECTIONS + 2 * args.a_phones + 1024)
-    header("Slow neighbour: tenant A alone and beside tenant B's slow provider",
-           "python bench/slow_neighbour.py " + " ".join(argv if argv is not None else sys.argv[1:]))
+    header(
+        "Slow neighbour: tenant A alone and beside tenant B's slow provider",
+        "python bench/slow_neighbour.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+    )
     spec = ServerSpec(1 if args.embedded else 2)
-    with bench_deployment(args.embedded) as env, provider_stub(args.a_latency) as a_stub, \
-            provider_stub(args.b_latency) as b_stub:
-        make_app(make_org("alpha", "Alpha Telecom"), A_ID, provisioning_mode="external", provisioning_url=a_stub.url)
-        make_app(make_org("bravo", "Bravo Telecom"), B_ID, provisioning_mode="external", provisioning_url=b_stub.url,
-                 provisioning_timeout=8)
-        print(f"open files per process: {limit}; per-App bound on calls in flight: {provider_calls_bound()} "
-              f"per process", flush=True)
+    with (
+        bench_deployment(args.embedded) as env,
+        provider_stub(args.a_latency) as a_stub,
+        provider_stub(args.b_latency) as b_stub,
+    ):
+        make_app(
+            make_org("alpha", "Alpha Telecom"),
+            A_ID,
+            provisioning_mode="external",
+            provisioning_url=a_stub.url,
+        )
+        make_app(
+            make_org("bravo", "Bravo Telecom"),
+            B_ID,
+            provisioning_mode="external",
+            provisioning_url=b_stub.url,
+            provisioning_timeout=8,
+        )
+        print(
+            f"open files per process: {limit}; per-App bound on calls in flight: {provider_calls_bound()} "
+            f"per process",
+            flush=True,
+        )
         with sessioncloud_serve(env, spec) as server:
             a_loads(server, args, seconds=1)  # warm-up
             results = [measure(server, b_stub, b_phones, args) for b_phones in b_counts]
 
-    title = (f"{deployment_label(args.embedded)}, SessionCloud {spec.label()}; A's provider {args.a_latency * 1000:.0f} ms, "
-             f"B's {args.b_latency:g} s (timeout 8 s); {args.rounds} round(s) of {args.seconds:g} s per load")
-    table(f"Tenant A alone and beside B: {title}; config fetch with {CONFIG_CONNECTIONS} connections, "
-          f"provisioning with {args.a_phones} phones",
-          ["A's load", "B's phones", "alone req/s", "beside req/s", "beside / alone", "alone p99 ms",
-           "beside p99 ms", "errors alone / beside"], a_rows(results))
-    table(f"Tenant B meanwhile: {title}",
-          ["B's phones", "B's calls waiting (least seen)", "B's completed calls", "B's errors", "B's p50 ms",
-           "B's p99 ms", "B's failed calls in the log", "server RSS MiB alone / beside"], b_rows(results))
+    title = (
+        f"{deployment_label(args.embedded)}, SessionCloud {spec.label()}; A's provider "
+        f"{args.a_latency * 1000:.0f} ms, "
+        f"B's {args.b_latency:g} s (timeout 8 s); {args.rounds} round(s) of {args.seconds:g} s per load"
+    )
+    table(
+        f"Tenant A alone and beside B: {title}; config fetch with {CONFIG_CONNECTIONS} connections, "
+        f"provisioning with {args.a_phones} phones",
+        [
+            "A's load",
+            "B's phones",
+            "alone req/s",
+            "beside req/s",
+            "beside / alone",
+            "alone p99 ms",
+            "beside p99 ms",
+            "errors alone / beside",
+        ],
+        a_rows(results),
+    )
+    table(
+        f"Tenant B meanwhile: {title}",
+        [
+            "B's phones",
+            "B's calls waiting (least seen)",
+            "B's completed calls",
+            "B's errors",
+            "B's p50 ms",
+            "B's p99 ms",
+            "B's failed calls in the log",
+            "server RSS MiB alone / beside",
+        ],
+        b_rows(results),
+    )
     return 0
 
 

@@ -81,22 +81,34 @@ class Sample:
 def sample(server: RunningServer, stub: Stub, until: float) -> Sample:
     """What the workers hold now; /metrics answers that come after `until` (the load's end) are left out."""
     workers = server.worker_pids()
-    in_flight, rss, stub_in_flight = connections_to(workers, stub.port), total_rss_mib(workers), stub.stats()["in_flight"]
+    in_flight, rss, stub_in_flight = (
+        connections_to(workers, stub.port),
+        total_rss_mib(workers),
+        stub.stats()["in_flight"],
+    )
     return Sample(in_flight, metric_samples(server.base, IN_FLIGHT_METRIC, 2, until), rss, stub_in_flight)
 
 
 def warm_up(server: RunningServer, args: argparse.Namespace) -> None:
     """Every code path of a call, on a fast provider, so that what grows later is the waiting."""
-    wrk(server.base + PROVISION_PATH, connections=min(args.phones, 200), seconds=args.warmup,
-        lua=provision_lua(WARM_ID))
+    wrk(
+        server.base + PROVISION_PATH,
+        connections=min(args.phones, 200),
+        seconds=args.warmup,
+        lua=provision_lua(WARM_ID),
+    )
     time.sleep(2)
 
 
 def load(server: RunningServer, stub: Stub, args: argparse.Namespace) -> tuple[Load, Sample]:
     """The phones' load, sampled every second once every phone has sent its first call."""
-    run = WrkRun(server.base + PROVISION_PATH, connections=args.phones, seconds=args.latency + args.seconds,
-                 lua=provision_lua(SLOW_ID, users=2 * args.phones, stagger=(args.phones, args.latency)),
-                 timeout_s=int(args.latency) + 20)
+    run = WrkRun(
+        server.base + PROVISION_PATH,
+        connections=args.phones,
+        seconds=args.latency + args.seconds,
+        lua=provision_lua(SLOW_ID, users=2 * args.phones, stagger=(args.phones, args.latency)),
+        timeout_s=int(args.latency) + 20,
+    )
     last = time.monotonic() + args.latency + args.seconds - 1  # while wrk surely still runs
     samples = []
     try:
@@ -117,31 +129,53 @@ def bound_text(bound: int | None) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--phones", type=int, default=2000, help="concurrent phones (connections), even")
     parser.add_argument("--latency", type=float, default=10.0, help="the provider service's latency, seconds")
-    parser.add_argument("--seconds", type=float, default=20, help="the measured time, after the first latency")
+    parser.add_argument(
+        "--seconds", type=float, default=20, help="the measured time, after the first latency"
+    )
     parser.add_argument("--warmup", type=float, default=3)
-    parser.add_argument("--bound", type=int, default=0,
-                        help="the App's max_calls_in_flight (default: the server's per-App bound, or the phones if more)")
+    parser.add_argument(
+        "--bound",
+        type=int,
+        default=0,
+        help="the App's max_calls_in_flight (default: the server's per-App bound, or the phones if more)",
+    )
     parser.add_argument("--embedded", action="store_true", help="SQLite and the in-process cache, one worker")
     args = parser.parse_args(argv)
     if args.phones % 2:
         parser.error("--phones must be even: wrk's two threads take half each")
     require("wrk")
     limit = ensure_descriptors(2 * args.phones + 1024)  # the server holds the phone's socket and its call's
-    header("Slow provider: phones waiting at once on a provider answering in seconds",
-           "python bench/slow_provider.py " + " ".join(argv if argv is not None else sys.argv[1:]))
+    header(
+        "Slow provider: phones waiting at once on a provider answering in seconds",
+        "python bench/slow_provider.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+    )
     spec = ServerSpec(1 if args.embedded else 2)
-    with bench_deployment(args.embedded) as env, provider_stub(args.latency) as stub, \
-            provider_stub(0.05) as fast_stub:
+    with (
+        bench_deployment(args.embedded) as env,
+        provider_stub(args.latency) as stub,
+        provider_stub(0.05) as fast_stub,
+    ):
         # Unless told, the bound lets every phone's call wait, even if they all land on one worker.
         bound = args.bound or (args.phones if args.phones > provider_calls_bound() else 0)
         org = make_org()
-        make_app(org, SLOW_ID, provisioning_mode="external", provisioning_url=stub.url, provisioning_timeout=15,
-                 max_calls_in_flight=bound or None)
+        make_app(
+            org,
+            SLOW_ID,
+            provisioning_mode="external",
+            provisioning_url=stub.url,
+            provisioning_timeout=15,
+            max_calls_in_flight=bound or None,
+        )
         make_app(org, WARM_ID, provisioning_mode="external", provisioning_url=fast_stub.url)
-        print(f"open files per process: {limit}; per-App bound on calls in flight: {bound_text(bound)}", flush=True)
+        print(
+            f"open files per process: {limit}; per-App bound on calls in flight: {bound_text(bound)}",
+            flush=True,
+        )
         with sessioncloud_serve(env, spec) as server:
             warm_up(server, args)
             idle_mib = total_rss_mib(server.worker_pids())
@@ -153,17 +187,41 @@ def main(argv: list[str] | None = None) -> int:
 
     ideal = args.phones / args.latency
     rate = result.requests / args.seconds
-    title = (f"POST /api/v1/provision, {deployment_label(args.embedded)}, SessionCloud {spec.label()}; {args.phones} "
-             f"phones, provider latency {args.latency:g} s, measured over {args.seconds:g} s after the first "
-             f"latency; ideal {ideal:.0f} calls/s")
-    table(title, ["calls/s", "of ideal", "completed calls", "errors", "p50 ms", "p99 ms", "failed calls in the log"],
-          [(rate, ratio(rate, ideal), result.requests, result.errors, result.p50_ms, result.p99_ms, failures)])
+    title = (
+        f"POST /api/v1/provision, {deployment_label(args.embedded)}, SessionCloud {spec.label()}; "
+        f"{args.phones} "
+        f"phones, provider latency {args.latency:g} s, measured over {args.seconds:g} s after the first "
+        f"latency; ideal {ideal:.0f} calls/s"
+    )
+    table(
+        title,
+        ["calls/s", "of ideal", "completed calls", "errors", "p50 ms", "p99 ms", "failed calls in the log"],
+        [(rate, ratio(rate, ideal), result.requests, result.errors, result.p50_ms, result.p99_ms, failures)],
+    )
     per_1000 = (busiest.rss_mib - idle_mib) * 1000 / max(1, busiest.total)
-    table(f"Calls in flight and memory of the worker processes ({spec.label()})",
-          ["in flight per worker (its connections to the provider)", "/metrics answers", "the provider's count",
-           "provider's peak", "RSS idle MiB", "RSS with the calls waiting MiB", "MiB per 1,000 calls in flight"],
-          [(" + ".join(str(n) for n in busiest.in_flight.values()), ", ".join(f"{v:.0f}" for v in busiest.metric),
-            busiest.stub_in_flight, peak, idle_mib, busiest.rss_mib, per_1000)])
+    table(
+        f"Calls in flight and memory of the worker processes ({spec.label()})",
+        [
+            "in flight per worker (its connections to the provider)",
+            "/metrics answers",
+            "the provider's count",
+            "provider's peak",
+            "RSS idle MiB",
+            "RSS with the calls waiting MiB",
+            "MiB per 1,000 calls in flight",
+        ],
+        [
+            (
+                " + ".join(str(n) for n in busiest.in_flight.values()),
+                ", ".join(f"{v:.0f}" for v in busiest.metric),
+                busiest.stub_in_flight,
+                peak,
+                idle_mib,
+                busiest.rss_mib,
+                per_1000,
+            )
+        ],
+    )
     return 0
 
 

@@ -30,13 +30,28 @@ STATS = Stats()
 
 def answer_for(target: str) -> bytes:
     username = parse_qs(urlsplit(target).query).get("username", ["user"])[0]
-    return json_answer(json.dumps({"update": True, "errmsg": "", "sipaccounts": [
-        {"sipusername": username, "sippassword": f"{username}-secret", "displayname": f"User {username}"}]}))
+    return json_answer(
+        json.dumps(
+            {
+                "update": True,
+                "errmsg": "",
+                "sipaccounts": [
+                    {
+                        "sipusername": username,
+                        "sippassword": f"{username}-secret",
+                        "displayname": f"User {username}",
+                    }
+                ],
+            }
+        )
+    )
 
 
 def json_answer(body: str) -> bytes:
-    return (f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n"
-            f"Connection: close\r\n\r\n{body}").encode()
+    return (
+        f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+        f"Connection: close\r\n\r\n{body}"
+    ).encode()
 
 
 async def caller_left_within(reader: asyncio.StreamReader, seconds: float) -> bool:
@@ -49,8 +64,9 @@ async def caller_left_within(reader: asyncio.StreamReader, seconds: float) -> bo
     return True
 
 
-async def answer_call(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, target: str, latency: float,
-                      dead: bool) -> None:
+async def answer_call(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, target: str, latency: float, dead: bool
+) -> None:
     STATS.in_flight += 1
     STATS.peak_in_flight = max(STATS.peak_in_flight, STATS.in_flight)
     try:
@@ -66,7 +82,9 @@ async def answer_call(reader: asyncio.StreamReader, writer: asyncio.StreamWriter
         STATS.in_flight -= 1
 
 
-async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, latency: float, dead: bool) -> None:
+async def handle(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, latency: float, dead: bool
+) -> None:
     try:
         head = await reader.readuntil(b"\r\n\r\n")
         target = head.split(b" ", 2)[1].decode("latin-1")
@@ -82,7 +100,9 @@ async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, lat
 
 
 async def serve(port: int, latency: float, dead: bool) -> None:
-    server = await asyncio.start_server(lambda r, w: handle(r, w, latency, dead), "127.0.0.1", port, backlog=4096)
+    server = await asyncio.start_server(
+        lambda r, w: handle(r, w, latency, dead), "127.0.0.1", port, backlog=4096
+    )
     async with server:
         await server.serve_forever()
 

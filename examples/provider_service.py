@@ -132,7 +132,10 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     server = make_server(args.host, args.port, args.secret)
     signed = "verifying signatures" if args.secret else "NOT verifying signatures (no --secret)"
-    print(f"Example provider service on http://{args.host}:{server.server_port}/provisioning, {signed}", flush=True)
+    print(
+        f"Example provider service on http://{args.host}:{server.server_port}/provisioning, {signed}",
+        flush=True,
+    )
     try:
         server.serve_forever()
     except KeyboardInterrupt:

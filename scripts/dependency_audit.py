@@ -16,8 +16,17 @@ from pathlib import Path
 from typing import Any
 
 TIMEOUT_SECONDS = 300
-NETWORK_SIGNS = ("ConnectionError", "Max retries exceeded", "Name or service not known", "Temporary failure in name",
-                 "timed out", "Connection refused", "SSLError", "ProxyError", "Network is unreachable")
+NETWORK_SIGNS = (
+    "ConnectionError",
+    "Max retries exceeded",
+    "Name or service not known",
+    "Temporary failure in name",
+    "timed out",
+    "Connection refused",
+    "SSLError",
+    "ProxyError",
+    "Network is unreachable",
+)
 
 
 def verdict(report: dict[str, Any]) -> tuple[int, str]:
@@ -27,25 +36,38 @@ def verdict(report: dict[str, Any]) -> tuple[int, str]:
     skipped = [d for d in dependencies if d.get("skip_reason")]
     audited = len(dependencies) - len(skipped)
     if vulnerable:
-        lines = [f"  {d['name']} {d['version']}: " + ", ".join(
-            f"{v['id']} (fixed in {', '.join(v.get('fix_versions') or ['no release yet'])})" for v in d["vulns"])
-            for d in vulnerable]
+        lines = [
+            f"  {d['name']} {d['version']}: "
+            + ", ".join(
+                f"{v['id']} (fixed in {', '.join(v.get('fix_versions') or ['no release yet'])})"
+                for v in d["vulns"]
+            )
+            for d in vulnerable
+        ]
         return 1, "pip-audit: known vulnerabilities in installed dependencies:\n" + "\n".join(lines)
     if dependencies and audited == 0:
-        return 0, (f"pip-audit could not reach its advisory database: none of the {len(dependencies)} dependencies "
-                   f"could be looked up ({skipped[0]['skip_reason']}). The dependency audit did NOT run here; "
-                   "it runs wherever PyPI's vulnerability data can be reached.")
+        return 0, (
+            f"pip-audit could not reach its advisory database: none of the {len(dependencies)} dependencies "
+            f"could be looked up ({skipped[0]['skip_reason']}). The dependency audit did NOT run here; "
+            "it runs wherever PyPI's vulnerability data can be reached."
+        )
     if skipped:
         names = ", ".join(sorted(d["name"] for d in skipped))
-        return 0, (f"pip-audit: {audited} dependencies audited, no known vulnerabilities; "
-                   f"{len(skipped)} could not be looked up and were NOT audited: {names}")
+        return 0, (
+            f"pip-audit: {audited} dependencies audited, no known vulnerabilities; "
+            f"{len(skipped)} could not be looked up and were NOT audited: {names}"
+        )
     return 0, f"pip-audit: {audited} dependencies audited, no known vulnerabilities"
 
 
 def failure_verdict(returncode: int, stderr: str) -> tuple[int, str]:
     if any(sign in stderr for sign in NETWORK_SIGNS):
         last = stderr.strip().splitlines()[-1] if stderr.strip() else ""
-        return 0, f"pip-audit could not reach its advisory database ({last[:200]}). The dependency audit did NOT run."
+        return (
+            0,
+            f"pip-audit could not reach its advisory database ({last[:200]}). The dependency audit did NOT "
+            "run.",
+        )
     return 1, f"pip-audit failed with exit code {returncode}:\n{stderr.strip()[-2000:]}"
 
 
@@ -54,9 +76,21 @@ def main() -> int:
         output = Path(directory) / "audit.json"
         try:
             result = subprocess.run(  # noqa: S603 - our own interpreter, fixed arguments
-                [sys.executable, "-m", "pip_audit", "--skip-editable", "--progress-spinner", "off",
-                 "--format", "json", "--output", str(output)],
-                capture_output=True, text=True, timeout=TIMEOUT_SECONDS,
+                [
+                    sys.executable,
+                    "-m",
+                    "pip_audit",
+                    "--skip-editable",
+                    "--progress-spinner",
+                    "off",
+                    "--format",
+                    "json",
+                    "--output",
+                    str(output),
+                ],
+                capture_output=True,
+                text=True,
+                timeout=TIMEOUT_SECONDS,
             )
         except subprocess.TimeoutExpired:
             print(f"pip-audit did not finish within {TIMEOUT_SECONDS} s. The dependency audit did NOT run.")

@@ -27,8 +27,21 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 KAMAILIO = "kamailio"
-MODULES = ("tm", "sl", "rr", "pv", "maxfwd", "textops", "siputils", "xlog", "db_text", "usrloc",
-           "registrar", "auth", "auth_db")
+MODULES = (
+    "tm",
+    "sl",
+    "rr",
+    "pv",
+    "maxfwd",
+    "textops",
+    "siputils",
+    "xlog",
+    "db_text",
+    "usrloc",
+    "registrar",
+    "auth",
+    "auth_db",
+)
 SUBSCRIBER_VERSION = 7  # kamailio 5.x's subscriber table schema
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -97,8 +110,10 @@ def subscriber_table(users: Mapping[str, str], realm: str = "127.0.0.1") -> str:
         for value in (user, password):
             if any(char in value for char in ":\n\\ \t"):
                 raise ValueError(f"db_text cannot hold the user or password {value!r}")
-        rows.append(f"{number}:{user}:{realm}:{password}:{_ha1(user, realm, password)}:"
-                    f"{_ha1(f'{user}@{realm}', realm, password)}")
+        rows.append(
+            f"{number}:{user}:{realm}:{password}:{_ha1(user, realm, password)}:"
+            f"{_ha1(f'{user}@{realm}', realm, password)}"
+        )
     return "\n".join(rows) + "\n"
 
 
@@ -106,7 +121,9 @@ def write_registrar(directory: Path, port: int, users: Mapping[str, str], addres
     """kamailio's configuration and user table in `directory`; returns the configuration file."""
     db_dir = directory / "db"
     db_dir.mkdir(parents=True, exist_ok=True)
-    (db_dir / "version").write_text(f"table_name(string) table_version(int)\nsubscriber:{SUBSCRIBER_VERSION}\n")
+    (db_dir / "version").write_text(
+        f"table_name(string) table_version(int)\nsubscriber:{SUBSCRIBER_VERSION}\n"
+    )
     (db_dir / "subscriber").write_text(subscriber_table(users))
     (directory / "run").mkdir(exist_ok=True)
     config = directory / "kamailio.cfg"
@@ -117,16 +134,32 @@ def write_registrar(directory: Path, port: int, users: Mapping[str, str], addres
 def registrar_command(config: Path) -> list[str]:
     run = config.parent / "run"
     # -DD: stay in the foreground; -E: log to stderr; its own runtime dir, no system paths.
-    return [KAMAILIO, "-f", str(config), "-DD", "-E", "-Y", str(run), "-P", str(run / "kamailio.pid"),
-            "-w", str(config.parent)]
+    return [
+        KAMAILIO,
+        "-f",
+        str(config),
+        "-DD",
+        "-E",
+        "-Y",
+        str(run),
+        "-P",
+        str(run / "kamailio.pid"),
+        "-w",
+        str(config.parent),
+    ]
 
 
-def start_registrar(directory: Path, port: int, users: Mapping[str, str], *, log: Path,
-                    address: str = "127.0.0.1") -> subprocess.Popen:
+def start_registrar(
+    directory: Path, port: int, users: Mapping[str, str], *, log: Path, address: str = "127.0.0.1"
+) -> subprocess.Popen:
     config = write_registrar(directory, port, users, address)
     with log.open("wb") as stream:
-        return subprocess.Popen(registrar_command(config), stdout=stream, stderr=subprocess.STDOUT,  # noqa: S603
-                                start_new_session=True)
+        return subprocess.Popen(  # noqa: S603
+            registrar_command(config),
+            stdout=stream,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
 
 # --- the demo's users ------------------------------------------------------------------------
@@ -139,8 +172,11 @@ def example_provider_users() -> dict[str, str]:
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return {account["sipusername"]: account["sippassword"]
-            for user in module.USERS.values() for account in user["sipaccounts"]}
+    return {
+        account["sipusername"]: account["sippassword"]
+        for user in module.USERS.values()
+        for account in user["sipaccounts"]
+    }
 
 
 def demo_end_users(data_dir: Path) -> dict[str, str]:
@@ -169,10 +205,18 @@ def parse_users(values: Iterable[str]) -> dict[str, str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="A loopback SIP registrar knowing the demo's users.")
     parser.add_argument("--port", type=int, default=5060)
-    parser.add_argument("--data-dir", default=os.environ.get("SESSIONCLOUD_DATA_DIR", "var"),
-                        help="the demo's data directory (default: $SESSIONCLOUD_DATA_DIR or ./var)")
-    parser.add_argument("--user", action="append", default=[], metavar="NAME:PASSWORD",
-                        help="a SIP user instead of the demo's (repeatable)")
+    parser.add_argument(
+        "--data-dir",
+        default=os.environ.get("SESSIONCLOUD_DATA_DIR", "var"),
+        help="the demo's data directory (default: $SESSIONCLOUD_DATA_DIR or ./var)",
+    )
+    parser.add_argument(
+        "--user",
+        action="append",
+        default=[],
+        metavar="NAME:PASSWORD",
+        help="a SIP user instead of the demo's (repeatable)",
+    )
     args = parser.parse_args(argv)
     if shutil.which(KAMAILIO) is None:
         print("kamailio is not installed: run `bash scripts/sip.sh` (as root)", file=sys.stderr)
@@ -181,9 +225,11 @@ def main(argv: list[str] | None = None) -> int:
     directory = Path(args.data_dir).resolve() / "registrar"
     config = write_registrar(directory, args.port, users)
     print(f"Registrar on udp and tcp 127.0.0.1:{args.port}, users: {', '.join(sorted(users))}")
-    print("Point a phone's outbound proxy at it: the SIP profile's outbound proxy 127.0.0.1:"
-          f"{args.port}, or baresip's ;outbound=\"sip:127.0.0.1:{args.port};lr\". Ctrl-C stops it.",
-          flush=True)
+    print(
+        "Point a phone's outbound proxy at it: the SIP profile's outbound proxy 127.0.0.1:"
+        f'{args.port}, or baresip\'s ;outbound="sip:127.0.0.1:{args.port};lr". Ctrl-C stops it.',
+        flush=True,
+    )
     process = subprocess.Popen(registrar_command(config))  # noqa: S603
     try:
         return process.wait()

@@ -56,15 +56,24 @@ def free_port() -> int:
 
 
 def environment(data_dir: Path, postgres: bool) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SESSIONCLOUD_", "DATABASE_URL", "REDIS_URL"))}
-    env.update({
-        "SESSIONCLOUD_DATA_DIR": str(data_dir),
-        "SESSIONCLOUD_LOG_LEVEL": "WARNING",
-        "SESSIONCLOUD_RATE_LIMITS": "provision_user=off,provision_ip=off,redeem_ip=off,login_ip=off,parse_ip=off",
-        "SESSIONCLOUD_OUTBOUND_ALLOW_NETS": "127.0.0.0/8",
-        "SESSIONCLOUD_OUTBOUND_ALLOW_HTTP": "true",
-        "DJANGO_SETTINGS_MODULE": "sessioncloud.settings",
-    })
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("SESSIONCLOUD_", "DATABASE_URL", "REDIS_URL"))
+    }
+    env.update(
+        {
+            "SESSIONCLOUD_DATA_DIR": str(data_dir),
+            "SESSIONCLOUD_LOG_LEVEL": "WARNING",
+            "SESSIONCLOUD_RATE_LIMITS": ",".join(
+                f"{limit}=off"
+                for limit in ("provision_user", "provision_ip", "redeem_ip", "login_ip", "parse_ip")
+            ),
+            "SESSIONCLOUD_OUTBOUND_ALLOW_NETS": "127.0.0.0/8",
+            "SESSIONCLOUD_OUTBOUND_ALLOW_HTTP": "true",
+            "DJANGO_SETTINGS_MODULE": "sessioncloud.settings",
+        }
+    )
     if postgres:
         env["DATABASE_URL"] = f"{PG_ADMIN_URL}/{PG_DATABASE}"
         env["REDIS_URL"] = REDIS_URL
@@ -99,25 +108,43 @@ def seed(env: dict[str, str], provider_url: str, clients: int) -> dict[str, Any]
     # One portal user per client: allauth counts a login in progress against its account's
     # budget of attempts, so many simultaneous logins to one account would be throttled.
     for number in range(clients):
-        user = User.objects.create_user(username=f"soak{number}", email=f"soak{number}@example.com", password=PASSWORD)
+        user = User.objects.create_user(
+            username=f"soak{number}", email=f"soak{number}@example.com", password=PASSWORD
+        )
         EmailAddress.objects.create(user=user, email=user.email, verified=True, primary=True)
         Membership.objects.create(organization=org, user=user, role=Role.OWNER)
     _, key = ApiKey.issue(org, "soak")
-    generic = App(organization=org, provider_id="SoakGeneric", name="Soak Generic", sip_domain="sip.soak.example")
+    generic = App(
+        organization=org, provider_id="SoakGeneric", name="Soak Generic", sip_domain="sip.soak.example"
+    )
     generic.full_clean()
     generic.save()
-    external = App(organization=org, provider_id="SoakExternal", name="Soak External", sip_domain="sip.soak.example",
-                   provisioning_mode="external", provisioning_url=provider_url, provisioning_timeout=5)
+    external = App(
+        organization=org,
+        provider_id="SoakExternal",
+        name="Soak External",
+        sip_domain="sip.soak.example",
+        provisioning_mode="external",
+        provisioning_url=provider_url,
+        provisioning_timeout=5,
+    )
     external.save()
     for n in range(200):
-        EndUser.objects.create(app=generic, external_id=f"user{n}", display_name=f"User {n}",
-                               sip_username=str(2000 + n), sip_password=f"secret-{n}")
+        EndUser.objects.create(
+            app=generic,
+            external_id=f"user{n}",
+            display_name=f"User {n}",
+            sip_username=str(2000 + n),
+            sip_password=f"secret-{n}",
+        )
     return {"key": key, "signing_secret": external.signing_secret_list()[0]}
 
 
 def start_provider(secret: str) -> Any:
     """The example provider service (examples/provider_service.py), in a thread of this process."""
-    spec = importlib.util.spec_from_file_location("provider_service", ROOT / "examples" / "provider_service.py")
+    spec = importlib.util.spec_from_file_location(
+        "provider_service", ROOT / "examples" / "provider_service.py"
+    )
     module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
     spec.loader.exec_module(module)  # type: ignore[union-attr]
     module.ProvisioningHandler.log_request = lambda *args, **kwargs: None
@@ -130,7 +157,11 @@ def start_provider(secret: str) -> Any:
 def start_server(env: dict[str, str], port: int, threads: int, log: Path) -> subprocess.Popen:
     return subprocess.Popen(  # noqa: S603
         [sys.executable, "-m", "sessioncloud.cli", "serve", "--port", str(port), "--threads", str(threads)],
-        env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=log.open("wb"), start_new_session=True,
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=log.open("wb"),
+        start_new_session=True,
     )
 
 
@@ -185,8 +216,9 @@ def rss_mib(pids: list[int]) -> float:
 # --- traffic ----------------------------------------------------------------------------------
 
 
-def http(method: str, port: int, path: str, body: bytes | None = None,
-         headers: dict[str, str] | None = None) -> tuple[int, bytes, Any]:
+def http(
+    method: str, port: int, path: str, body: bytes | None = None, headers: dict[str, str] | None = None
+) -> tuple[int, bytes, Any]:
     connection = HTTPConnection("127.0.0.1", port, timeout=REQUEST_TIMEOUT)
     try:
         connection.request(method, path, body=body, headers=headers or {})
@@ -196,10 +228,16 @@ def http(method: str, port: int, path: str, body: bytes | None = None,
         connection.close()
 
 
-def json_call(method: str, port: int, path: str, body: dict | None = None,
-              headers: dict[str, str] | None = None) -> tuple[int, Any]:
-    status, data, _ = http(method, port, path, json.dumps(body).encode() if body is not None else None,
-                           {"Content-Type": "application/json", **(headers or {})})
+def json_call(
+    method: str, port: int, path: str, body: dict | None = None, headers: dict[str, str] | None = None
+) -> tuple[int, Any]:
+    status, data, _ = http(
+        method,
+        port,
+        path,
+        json.dumps(body).encode() if body is not None else None,
+        {"Content-Type": "application/json", **(headers or {})},
+    )
     return status, json.loads(data) if data else None
 
 
@@ -212,8 +250,14 @@ class Client:
         self.cookies: dict[str, str] = {}
         self.etag = ""
         self.actions: list[tuple[float, Callable[[], bool]]] = [
-            (40, self.config), (10, self.config_not_modified), (15, self.provision), (5, self.provision_rejected),
-            (5, self.token), (5, self.parse), (8, self.manage), (12, self.portal),
+            (40, self.config),
+            (10, self.config_not_modified),
+            (15, self.provision),
+            (5, self.provision_rejected),
+            (5, self.token),
+            (5, self.parse),
+            (8, self.manage),
+            (12, self.portal),
         ]
 
     def auth(self) -> dict[str, str]:
@@ -227,45 +271,83 @@ class Client:
     def config_not_modified(self) -> bool:
         if not self.etag:
             return self.config()
-        status, _, _ = http("GET", self.port, "/api/v1/providers/soakgeneric/config", headers={"If-None-Match": self.etag})
+        status, _, _ = http(
+            "GET", self.port, "/api/v1/providers/soakgeneric/config", headers={"If-None-Match": self.etag}
+        )
         return status == 304
 
     def provision(self) -> bool:
-        status, body = json_call("POST", self.port, "/api/v1/provision", {
-            "providerId": "SoakExternal", "username": self.rng.choice(["1000", "1001"]), "password": "1234",
-            "deviceId": f"soak-{self.number}-{self.rng.randrange(50)}", "reprovision": self.rng.random() < 0.5})
+        status, body = json_call(
+            "POST",
+            self.port,
+            "/api/v1/provision",
+            {
+                "providerId": "SoakExternal",
+                "username": self.rng.choice(["1000", "1001"]),
+                "password": "1234",
+                "deviceId": f"soak-{self.number}-{self.rng.randrange(50)}",
+                "reprovision": self.rng.random() < 0.5,
+            },
+        )
         return status == 200 and (not body["update"] or len(body["sipaccounts"]) == 1)
 
     def provision_rejected(self) -> bool:
-        status, body = json_call("POST", self.port, "/api/v1/provision", {
-            "username": f"9{self.rng.randrange(1000)}:SoakExternal", "password": "nope", "deviceId": f"soak-{self.number}"})
+        status, body = json_call(
+            "POST",
+            self.port,
+            "/api/v1/provision",
+            {
+                "username": f"9{self.rng.randrange(1000)}:SoakExternal",
+                "password": "nope",
+                "deviceId": f"soak-{self.number}",
+            },
+        )
         return status == 200 and body["sipaccounts"] == [] and body["errmsg"] == "Wrong username or password."
 
     def token(self) -> bool:
         user = f"user{self.rng.randrange(200)}"
-        status, created = json_call("POST", self.port, f"/api/v1/manage/apps/SoakGeneric/endusers/{user}/tokens",
-                                    {}, self.auth())
+        status, created = json_call(
+            "POST", self.port, f"/api/v1/manage/apps/SoakGeneric/endusers/{user}/tokens", {}, self.auth()
+        )
         if status != 201:
             return False
-        status, body = json_call("POST", self.port, "/api/v1/tokens/redeem",
-                                 {"token": created["token"], "deviceId": f"soak-token-{self.number}"})
+        status, body = json_call(
+            "POST",
+            self.port,
+            "/api/v1/tokens/redeem",
+            {"token": created["token"], "deviceId": f"soak-token-{self.number}"},
+        )
         return status == 200 and body["providerId"] == "SoakGeneric" and len(body["sipaccounts"]) == 1
 
     def parse(self) -> bool:
-        status, body = json_call("POST", self.port, "/api/v1/codes/parse", {"code": "scsc:1000:1234:SoakExternal"})
+        status, body = json_call(
+            "POST", self.port, "/api/v1/codes/parse", {"code": "scsc:1000:1234:SoakExternal"}
+        )
         return status == 200 and body["username"] == "1000"
 
     def manage(self) -> bool:
-        path = self.rng.choice(["/api/v1/manage/apps", "/api/v1/manage/apps/SoakGeneric/endusers?limit=50",
-                                "/api/v1/manage/apps/SoakExternal/provisioning-log?limit=20"])
+        path = self.rng.choice(
+            [
+                "/api/v1/manage/apps",
+                "/api/v1/manage/apps/SoakGeneric/endusers?limit=50",
+                "/api/v1/manage/apps/SoakExternal/provisioning-log?limit=20",
+            ]
+        )
         status, _ = json_call("GET", self.port, path, None, self.auth())
         return status == 200
 
     def portal(self) -> bool:
         if not self.cookies:
             self.log_in()
-        path = self.rng.choice(["/portal/", "/portal/apps/SoakGeneric/branding/", "/portal/apps/SoakExternal/provisioning/",
-                                "/portal/team/", "/portal/audit/"])
+        path = self.rng.choice(
+            [
+                "/portal/",
+                "/portal/apps/SoakGeneric/branding/",
+                "/portal/apps/SoakExternal/provisioning/",
+                "/portal/team/",
+                "/portal/audit/",
+            ]
+        )
         status, data, _ = http("GET", self.port, path, headers={"Cookie": self.cookie_header()})
         return status == 200 and b"Soak" in data
 
@@ -282,16 +364,31 @@ class Client:
         status, page, headers = http("GET", self.port, "/accounts/login/")
         self.remember(headers)
         token = re.search(rb'name="csrfmiddlewaretoken" value="([^"]+)"', page)
-        form = urlencode({"csrfmiddlewaretoken": token.group(1).decode() if token else "",
-                          "login": f"soak{self.number}@example.com", "password": PASSWORD}).encode()
-        status, page, headers = http("POST", self.port, "/accounts/login/", form, {
-            "Content-Type": "application/x-www-form-urlencoded", "Cookie": self.cookie_header(),
-            "Referer": f"http://127.0.0.1:{self.port}/accounts/login/"})
+        form = urlencode(
+            {
+                "csrfmiddlewaretoken": token.group(1).decode() if token else "",
+                "login": f"soak{self.number}@example.com",
+                "password": PASSWORD,
+            }
+        ).encode()
+        status, page, headers = http(
+            "POST",
+            self.port,
+            "/accounts/login/",
+            form,
+            {
+                "Content-Type": "application/x-www-form-urlencoded",
+                "Cookie": self.cookie_header(),
+                "Referer": f"http://127.0.0.1:{self.port}/accounts/login/",
+            },
+        )
         self.remember(headers)
         if status != 302:
             self.cookies.clear()  # log in again next time
             errors = re.findall(rb'class="[^"]*error[^"]*"[^>]*>\s*(?:<li>)?([^<]{1,200})', page)
-            raise RuntimeError(f"portal login answered {status}: {b' '.join(errors).decode(errors='replace')}")
+            raise RuntimeError(
+                f"portal login answered {status}: {b' '.join(errors).decode(errors='replace')}"
+            )
 
     def step(self) -> None:
         weights = [weight for weight, _ in self.actions]
@@ -343,12 +440,16 @@ def soak(minutes: float, clients: int, threads: int, postgres: bool, output: Pat
         from sessioncloud.providers.models import App
 
         App.objects.filter(provider_id="SoakExternal").update(
-            provisioning_url=f"http://127.0.0.1:{provider.server_port}/provisioning")
+            provisioning_url=f"http://127.0.0.1:{provider.server_port}/provisioning"
+        )
         port = free_port()
         server = start_server(env, port, threads, data_dir / "server.log")
         wait_until_up(port, server)
-        print(f"soak: {minutes:g} min, {clients} clients, {'PostgreSQL + Redis' if postgres else 'SQLite'}, "
-              f"server on 127.0.0.1:{port}", flush=True)
+        print(
+            f"soak: {minutes:g} min, {clients} clients, {'PostgreSQL + Redis' if postgres else 'SQLite'}, "
+            f"server on 127.0.0.1:{port}",
+            flush=True,
+        )
 
         stats, stop_event = Stats(), threading.Event()
         deadline = time.monotonic() + minutes * 60
@@ -385,42 +486,68 @@ def soak(minutes: float, clients: int, threads: int, postgres: bool, output: Pat
     return report(minutes, clients, postgres, stats, memory, elapsed, output)
 
 
-def report(minutes: float, clients: int, postgres: bool, stats: Stats, memory: list[tuple[float, float]],
-           elapsed: float, output: Path) -> dict[str, Any]:
+def report(
+    minutes: float,
+    clients: int,
+    postgres: bool,
+    stats: Stats,
+    memory: list[tuple[float, float]],
+    elapsed: float,
+    output: Path,
+) -> dict[str, Any]:
     total = sum(len(v) for v in stats.latencies.values())
     errors = sum(stats.errors.values())
     # Memory is flat when the last quarter of the run holds no more than the second quarter
     # (after the warm-up that fills caches and thread pools), give or take 10 % and 8 MiB.
     quarter = max(1, len(memory) // 4)
-    settled = statistics.median(m for _, m in memory[quarter:2 * quarter]) if len(memory) >= 4 else memory[0][1]
+    settled = (
+        statistics.median(m for _, m in memory[quarter : 2 * quarter]) if len(memory) >= 4 else memory[0][1]
+    )
     final = statistics.median(m for _, m in memory[-quarter:])
     flat = final <= settled * 1.10 + 8
     result = {
-        "command": f"scripts/soak.py --minutes {minutes:g} --clients {clients}" + (" --postgres" if postgres else ""),
+        "command": f"scripts/soak.py --minutes {minutes:g} --clients {clients}"
+        + (" --postgres" if postgres else ""),
         "database": "postgresql+redis" if postgres else "sqlite",
         "seconds": round(elapsed, 1),
         "requests": total,
         "errors": errors,
         "requests_per_second": round(total / elapsed, 1) if elapsed else 0,
-        "actions": {name: {"count": len(v), "errors": stats.errors[name],
-                           "p50_ms": round(percentile(v, 0.5) * 1000, 1), "p95_ms": round(percentile(v, 0.95) * 1000, 1),
-                           "p99_ms": round(percentile(v, 0.99) * 1000, 1)}
-                    for name, v in sorted(stats.latencies.items())},
-        "memory_mib": {"start": memory[0][1], "settled": settled, "end": final, "max": max(m for _, m in memory),
-                       "samples": memory},
+        "actions": {
+            name: {
+                "count": len(v),
+                "errors": stats.errors[name],
+                "p50_ms": round(percentile(v, 0.5) * 1000, 1),
+                "p95_ms": round(percentile(v, 0.95) * 1000, 1),
+                "p99_ms": round(percentile(v, 0.99) * 1000, 1),
+            }
+            for name, v in sorted(stats.latencies.items())
+        },
+        "memory_mib": {
+            "start": memory[0][1],
+            "settled": settled,
+            "end": final,
+            "max": max(m for _, m in memory),
+            "samples": memory,
+        },
         "memory_flat": flat,
         "error_samples": stats.samples,
         "passed": errors == 0 and flat,
     }
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"\n{result['requests']} requests in {result['seconds']} s ({result['requests_per_second']}/s), "
-          f"{errors} errors; memory {memory[0][1]} -> {settled} (settled) -> {final} MiB (end), "
-          f"{'flat' if flat else 'GROWING'}")
+    print(
+        f"\n{result['requests']} requests in {result['seconds']} s ({result['requests_per_second']}/s), "
+        f"{errors} errors; memory {memory[0][1]} -> {settled} (settled) -> {final} MiB (end), "
+        f"{'flat' if flat else 'GROWING'}"
+    )
     print("| action | requests | errors | p50 ms | p95 ms | p99 ms |\n|---|---:|---:|---:|---:|---:|")
     for name, figures in result["actions"].items():
-        print(f"| {name} | {figures['count']} | {figures['errors']} | {figures['p50_ms']} | {figures['p95_ms']} "
-              f"| {figures['p99_ms']} |")
+        print(
+            f"| {name} | {figures['count']} | {figures['errors']} | {figures['p50_ms']} | "
+            f"{figures['p95_ms']} "
+            f"| {figures['p99_ms']} |"
+        )
     for sample in stats.samples:
         print(f"error: {sample}")
     print(f"{'PASSED' if result['passed'] else 'FAILED'}; figures in {output}")
@@ -428,11 +555,15 @@ def report(minutes: float, clients: int, postgres: bool, stats: Stats, memory: l
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Mixed phone and portal traffic for a fixed time, on loopback.")
+    parser = argparse.ArgumentParser(
+        description="Mixed phone and portal traffic for a fixed time, on loopback."
+    )
     parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--clients", type=int, default=8, help="concurrent simulated users")
     parser.add_argument("--threads", type=int, default=32, help="server threads per process")
-    parser.add_argument("--postgres", action="store_true", help="PostgreSQL and Redis on 127.0.0.1 instead of SQLite")
+    parser.add_argument(
+        "--postgres", action="store_true", help="PostgreSQL and Redis on 127.0.0.1 instead of SQLite"
+    )
     parser.add_argument("--output", type=Path, default=ROOT / "var" / "soak" / "soak.json")
     args = parser.parse_args(argv)
     if not 0 < args.minutes <= MAX_MINUTES or not 1 <= args.clients <= 64:

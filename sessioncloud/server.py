@@ -35,14 +35,24 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="sessioncloud serve", description="Serve the portal and API.")
     parser.add_argument("--host", default=os.environ.get("SESSIONCLOUD_HOST", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("SESSIONCLOUD_PORT", "8000")))
-    parser.add_argument("--workers", type=int, default=int(os.environ.get("SESSIONCLOUD_WORKERS", "0")) or None,
-                        help="worker processes (default: 1 without REDIS_URL, else one per core)")
-    parser.add_argument("--threads", type=int,
-                        default=int(os.environ.get("SESSIONCLOUD_THREADS", str(DEFAULT_DJANGO_THREADS))),
-                        help="threads per worker for the portal, management API and admin")
-    parser.add_argument("--phone-threads", type=int,
-                        default=int(os.environ.get("SESSIONCLOUD_PHONE_THREADS", str(DEFAULT_PHONE_THREADS))),
-                        help="threads per worker for the phone API's database and cache work")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=int(os.environ.get("SESSIONCLOUD_WORKERS", "0")) or None,
+        help="worker processes (default: 1 without REDIS_URL, else one per core)",
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=int(os.environ.get("SESSIONCLOUD_THREADS", str(DEFAULT_DJANGO_THREADS))),
+        help="threads per worker for the portal, management API and admin",
+    )
+    parser.add_argument(
+        "--phone-threads",
+        type=int,
+        default=int(os.environ.get("SESSIONCLOUD_PHONE_THREADS", str(DEFAULT_PHONE_THREADS))),
+        help="threads per worker for the phone API's database and cache work",
+    )
     return parser.parse_args(argv)
 
 

@@ -30,9 +30,9 @@ DEBUG = env_bool("SESSIONCLOUD_DEBUG", False)
 SECRET_KEY = secret_or_generated("SECRET_KEY", DATA_DIR, PRODUCTION, random_secret_key)
 SESSIONCLOUD_ENCRYPTION_KEYS = [
     key.strip()
-    for key in secret_or_generated(
-        "SESSIONCLOUD_ENCRYPTION_KEYS", DATA_DIR, PRODUCTION, generate_key
-    ).split(",")
+    for key in secret_or_generated("SESSIONCLOUD_ENCRYPTION_KEYS", DATA_DIR, PRODUCTION, generate_key).split(
+        ","
+    )
     if key.strip()
 ]
 try:
@@ -48,7 +48,9 @@ CSRF_TRUSTED_ORIGINS = [PUBLIC_URL]
 
 def _allowed_nets() -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
     try:
-        return tuple(ipaddress.ip_network(net, strict=False) for net in env_list("SESSIONCLOUD_OUTBOUND_ALLOW_NETS"))
+        return tuple(
+            ipaddress.ip_network(net, strict=False) for net in env_list("SESSIONCLOUD_OUTBOUND_ALLOW_NETS")
+        )
     except ValueError as error:
         raise ConfigError(f"SESSIONCLOUD_OUTBOUND_ALLOW_NETS: {error}.") from None
 
@@ -146,15 +148,20 @@ def _database() -> dict:
     config["CONN_HEALTH_CHECKS"] = True
     if config["ENGINE"] == "django.db.backends.sqlite3":
         config["CONN_MAX_AGE"] = _SQLITE_CONN_MAX_AGE
-        config["OPTIONS"] = {"transaction_mode": "IMMEDIATE", "timeout": 20,
-                             "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"}
+        config["OPTIONS"] = {
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 20,
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
     pool_size = env_int("DATABASE_POOL_SIZE", 0)
     if pool_size > 0 and config["ENGINE"] == "django.db.backends.postgresql":
         # One pool per process, shared by its threads, for deployments with more threads than
         # PostgreSQL may have connections (docs/deployment.md). By default each thread keeps its own.
         config["CONN_MAX_AGE"] = 0
-        config["OPTIONS"] = {**config.get("OPTIONS", {}),
-                             "pool": {"min_size": 1, "max_size": pool_size, "timeout": 10}}
+        config["OPTIONS"] = {
+            **config.get("OPTIONS", {}),
+            "pool": {"min_size": 1, "max_size": pool_size, "timeout": 10},
+        }
     return config
 
 
@@ -228,9 +235,11 @@ def _email_url() -> dict:
     url = env_str("EMAIL_URL")
     if not url:
         if PRODUCTION:
-            raise ConfigError("EMAIL_URL is not set. In production mode password resets, invitations and setup "
-                              "e-mails go through a real mail server: set EMAIL_URL, for example "
-                              "submission://user:password@mail.example.com:587.")
+            raise ConfigError(
+                "EMAIL_URL is not set. In production mode password resets, invitations and setup "
+                "e-mails go through a real mail server: set EMAIL_URL, for example "
+                "submission://user:password@mail.example.com:587."
+            )
         return {"EMAIL_BACKEND": OUTBOX_BACKEND}
     parsed = dj_email_url.parse(url)
     backend = parsed.get("EMAIL_BACKEND")
@@ -238,9 +247,11 @@ def _email_url() -> dict:
         raise ConfigError(f"EMAIL_URL: use one of the schemes {', '.join(sorted(dj_email_url.SCHEMES))}.")
     if backend.endswith("console.EmailBackend"):
         # The console writes whole messages, reset and invitation links included, to the log.
-        raise ConfigError("EMAIL_URL=console: would write e-mails, with their password-reset and invitation "
-                          "links, to the log. Leave EMAIL_URL unset to keep them as files in the data "
-                          "directory, or name a mail server.")
+        raise ConfigError(
+            "EMAIL_URL=console: would write e-mails, with their password-reset and invitation "
+            "links, to the log. Leave EMAIL_URL unset to keep them as files in the data "
+            "directory, or name a mail server."
+        )
     if PRODUCTION and backend != SMTP_BACKEND:
         raise ConfigError("EMAIL_URL: production mode needs a real mail server (smtp:// or submission://).")
     return parsed

@@ -24,22 +24,40 @@ def make_app(organization: Organization, provider_id: str = "AcmeInc", **values:
 
 
 def make_end_user(app: App, external_id: str, **values: Any) -> EndUser:
-    defaults: dict[str, Any] = {"display_name": external_id.title(), "sip_username": "2001",
-                                "sip_password": f"{external_id}-secret"}
+    defaults: dict[str, Any] = {
+        "display_name": external_id.title(),
+        "sip_username": "2001",
+        "sip_password": f"{external_id}-secret",
+    }
     defaults.update(values)
     return EndUser.objects.create(app=app, external_id=external_id, **defaults)
 
 
 # The NAT and media keys of a merged account whose App keeps every default.
 MEDIA_DEFAULTS: dict[str, Any] = {
-    "stunServer": None, "turnServer": None, "turnUsername": None, "turnPassword": None, "ice": False,
-    "keepAliveSeconds": 30, "srtpMode": "optional", "audioCodecs": [], "videoCodecs": [],
-    "dtmfMode": "rfc2833", "realm": None,
+    "stunServer": None,
+    "turnServer": None,
+    "turnUsername": None,
+    "turnPassword": None,
+    "ice": False,
+    "keepAliveSeconds": 30,
+    "srtpMode": "optional",
+    "audioCodecs": [],
+    "videoCodecs": [],
+    "dtmfMode": "rfc2833",
+    "realm": None,
 }
 # The same keys in the public config's `sip` section, which never carries TURN credentials.
 CONFIG_MEDIA_DEFAULTS: dict[str, Any] = {
-    "stunServer": None, "turnServer": None, "ice": False, "keepAliveSeconds": 30, "srtpMode": "optional",
-    "audioCodecs": [], "videoCodecs": [], "dtmfMode": "rfc2833", "realm": None,
+    "stunServer": None,
+    "turnServer": None,
+    "ice": False,
+    "keepAliveSeconds": 30,
+    "srtpMode": "optional",
+    "audioCodecs": [],
+    "videoCodecs": [],
+    "dtmfMode": "rfc2833",
+    "realm": None,
 }
 
 

@@ -32,12 +32,14 @@ def database_url() -> str:
 
 def server_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
-    env.update({
-        "DATABASE_URL": database_url(),
-        "SECRET_KEY": settings.SECRET_KEY,
-        "SESSIONCLOUD_ENCRYPTION_KEYS": ",".join(settings.SESSIONCLOUD_ENCRYPTION_KEYS),
-        "SESSIONCLOUD_LOG_LEVEL": "WARNING",
-    })
+    env.update(
+        {
+            "DATABASE_URL": database_url(),
+            "SECRET_KEY": settings.SECRET_KEY,
+            "SESSIONCLOUD_ENCRYPTION_KEYS": ",".join(settings.SESSIONCLOUD_ENCRYPTION_KEYS),
+            "SESSIONCLOUD_LOG_LEVEL": "WARNING",
+        }
+    )
     env.update(extra)
     return env
 
@@ -61,9 +63,21 @@ def running_server_process(threads: int = 8, **env: str) -> Iterator[tuple[str, 
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     process = subprocess.Popen(
-        [sys.executable, "-m", "sessioncloud.cli", "serve", "--port", str(port), "--threads", str(threads),
-         "--workers", "1"],
-        env=server_env(**env), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        [
+            sys.executable,
+            "-m",
+            "sessioncloud.cli",
+            "serve",
+            "--port",
+            str(port),
+            "--threads",
+            str(threads),
+            "--workers",
+            "1",
+        ],
+        env=server_env(**env),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
     try:
         wait_until_up(base, process)

@@ -77,7 +77,9 @@ class StubHandler(BaseHTTPRequestHandler):
         pass
 
 
-def start_stub(host: str = "127.0.0.1", port: int = 0, wrap: Callable[[Any], Any] | None = None) -> ProviderStub:
+def start_stub(
+    host: str = "127.0.0.1", port: int = 0, wrap: Callable[[Any], Any] | None = None
+) -> ProviderStub:
     handler: type[StubHandler] = type("Handler", (StubHandler,), {})
     server = ThreadingHTTPServer((host, port), handler)
     if wrap is not None:
@@ -94,8 +96,6 @@ def stop_stub(stub: ProviderStub) -> None:
     stub.server.server_close()
 
 
-
-
 def silent(handler: StubHandler) -> None:
     """Never answer (until the stub stops): a service that hangs."""
     handler.stub.stop.wait(30)
@@ -103,6 +103,7 @@ def silent(handler: StubHandler) -> None:
 
 def slow_drip(body: bytes, delay: float) -> Behaviour:
     """Send headers at once, then the body a byte at a time."""
+
     def reply(handler: StubHandler) -> None:
         handler.send_response(200)
         handler.send_header("Content-Length", str(len(body)))
@@ -113,4 +114,5 @@ def slow_drip(body: bytes, delay: float) -> Behaviour:
                 return
             handler.wfile.write(bytes([byte]))
             handler.wfile.flush()
+
     return reply

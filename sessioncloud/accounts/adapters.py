@@ -49,7 +49,7 @@ PUBLIC_SITE = PublicSite(domain=urlsplit(settings.PUBLIC_URL).netloc)
 def public_link(value: Any, request_origin: str | None) -> Any:
     """A link built on the request's own origin, moved onto the public URL; anything else as is."""
     if isinstance(value, str) and request_origin and value.startswith(request_origin + "/"):
-        return settings.PUBLIC_URL + value[len(request_origin):]
+        return settings.PUBLIC_URL + value[len(request_origin) :]
     return value
 
 
@@ -79,6 +79,7 @@ class AccountAdapter(DefaultAccountAdapter):
         request_origin = request.build_absolute_uri("/").rstrip("/") if request is not None else None
         public = {key: public_link(value, request_origin) for key, value in context.items()}
         super().send_mail(template_prefix, email, {"current_site": PUBLIC_SITE, **public})
+
     def format_email_subject(self, subject: str) -> str:
         # allauth writes its subjects in Title Case; the portal's texts are in sentence case.
         return super().format_email_subject(sentence_case(subject))
@@ -109,14 +110,17 @@ class MFAAdapter(DefaultMFAAdapter):
 
 def reencrypt_mfa_data(data: dict[str, Any]) -> dict[str, Any]:
     """An authenticator's data with its secret under the first key (however it was stored)."""
-    return {key: secret_box().reencrypt(value) if key in MFA_SECRET_KEYS and value else value
-            for key, value in data.items()}
+    return {
+        key: secret_box().reencrypt(value) if key in MFA_SECRET_KEYS and value else value
+        for key, value in data.items()
+    }
 
 
 def throttled(request: HttpRequest) -> HttpResponse:
     """Every answer allauth's limits refuse (login, sign-up, password reset): logged, then 429."""
-    security_log.warning("request throttled", extra={"ip": AccountAdapter().get_client_ip(request),
-                                                     "path": request.path})
+    security_log.warning(
+        "request throttled", extra={"ip": AccountAdapter().get_client_ip(request), "path": request.path}
+    )
     return render(request, "429.html", status=429)
 
 
@@ -166,7 +170,11 @@ def accept_invitation(invitation: Invitation, user: User) -> Membership:
     invitation.save(update_fields=["accepted"])
     if created:
         record_audit(
-            invitation.organization, user.email, "member.join", invitation,
-            None, {"email": user.email, "role": membership.role},
+            invitation.organization,
+            user.email,
+            "member.join",
+            invitation,
+            None,
+            {"email": user.email, "role": membership.role},
         )
     return membership

@@ -55,7 +55,16 @@ class AuditEntryAdmin(ReadOnlyAdmin):
     list_filter = ("action", "object_type")
     search_fields = ("actor", "action", "object_repr", "organization__slug")
     list_select_related = ("organization",)
-    readonly_fields = ("organization", "actor", "action", "object_type", "object_repr", "before", "after", "created")
+    readonly_fields = (
+        "organization",
+        "actor",
+        "action",
+        "object_type",
+        "object_repr",
+        "before",
+        "after",
+        "created",
+    )
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False

@@ -29,17 +29,21 @@ ORGANIZATION_FIELDS = ("organization", *APP_FIELDS)
 
 class SignupForm(AllauthSignupForm):
     organization = forms.CharField(
-        label="Organization", max_length=200,
+        label="Organization",
+        max_length=200,
         help_text="Your company, as your team will see it.",
     )
     provider_id = forms.CharField(
-        label="ProviderId", max_length=32,
+        label="ProviderId",
+        max_length=32,
         help_text="What your users type in the softphone: 3 to 32 letters and digits, "
-                  "starting with a letter. It cannot be changed later.",
+        "starting with a letter. It cannot be changed later.",
     )
     app_name = forms.CharField(label="App name", max_length=100, help_text="For example Acme Telecom.")
     sip_domain = forms.CharField(
-        label="SIP domain", max_length=260, help_text="Your PBX: host or host:port.",
+        label="SIP domain",
+        max_length=260,
+        help_text="Your PBX: host or host:port.",
     )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -56,7 +60,9 @@ class SignupForm(AllauthSignupForm):
         if self.invitation is not None:
             email = cleaned.get("email") or ""
             if email and email.lower() != self.invitation.email.lower():
-                self.add_error("email", f"Use the address the invitation was sent to: {self.invitation.email}.")
+                self.add_error(
+                    "email", f"Use the address the invitation was sent to: {self.invitation.email}."
+                )
             return cleaned
         self.first_app = self._validated_app(cleaned)
         return cleaned

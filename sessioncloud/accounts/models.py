@@ -25,7 +25,8 @@ class Organization(models.Model):
     # A self-service sign-up is unverified until its owner confirms the e-mail address; its Apps
     # are not served to phones until then (so nobody can publish a brand's ProviderId at once).
     verified = models.BooleanField(
-        default=True, help_text="Phones are served this organization's Apps only when it is verified.")
+        default=True, help_text="Phones are served this organization's Apps only when it is verified."
+    )
     created = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:
@@ -164,8 +165,12 @@ class Invitation(models.Model):
         """Create an invitation; the plain token is returned once, for the e-mail."""
         plain = secrets.token_urlsafe(32)
         invitation = cls.objects.create(
-            organization=organization, email=email, role=role, invited_by=invited_by[:200],
-            token_hash=hash_invitation_token(plain), expires=timezone.now() + INVITATION_TTL,
+            organization=organization,
+            email=email,
+            role=role,
+            invited_by=invited_by[:200],
+            token_hash=hash_invitation_token(plain),
+            expires=timezone.now() + INVITATION_TTL,
         )
         return invitation, plain
 
@@ -178,6 +183,8 @@ class Invitation(models.Model):
         if not token or len(token) > 100:
             return None
         return (
-            cls.pending().select_related("organization")
-            .filter(token_hash=hash_invitation_token(token)).first()
+            cls.pending()
+            .select_related("organization")
+            .filter(token_hash=hash_invitation_token(token))
+            .first()
         )

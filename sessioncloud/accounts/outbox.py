@@ -21,8 +21,10 @@ class OutboxBackend(EmailBackend):
     def send_messages(self, email_messages: Sequence[EmailMessage]) -> int:
         sent = super().send_messages(email_messages)
         if sent:
-            log.warning("e-mail kept in the outbox, not sent: no mail server is configured (EMAIL_URL)",
-                        extra={"file": self._get_filename(), "messages": sent})
+            log.warning(
+                "e-mail kept in the outbox, not sent: no mail server is configured (EMAIL_URL)",
+                extra={"file": self._get_filename(), "messages": sent},
+            )
         return sent
 
     def open(self) -> bool:

@@ -54,8 +54,9 @@ def get_membership(user: User, organization_id: int) -> Membership:
 
 def membership_with_app(user: User, provider_id: str) -> Membership | None:
     """The user's membership of the organization that owns this App, if any."""
-    organization_id = App.objects.filter(provider_id__iexact=provider_id).values_list(
-        "organization_id", flat=True).first()
+    organization_id = (
+        App.objects.filter(provider_id__iexact=provider_id).values_list("organization_id", flat=True).first()
+    )
     return memberships_of(user).filter(organization_id=organization_id).first() if organization_id else None
 
 
@@ -63,8 +64,11 @@ def membership_with_app(user: User, provider_id: str) -> Membership | None:
 
 
 def apps_of(organization: Organization) -> QuerySet[App]:
-    return (App.objects.filter(organization=organization).select_related("logo", "logo_dark")
-            .defer("logo__content", "logo_dark__content"))
+    return (
+        App.objects.filter(organization=organization)
+        .select_related("logo", "logo_dark")
+        .defer("logo__content", "logo_dark__content")
+    )
 
 
 def get_app(organization: Organization, provider_id: str) -> App:
@@ -133,8 +137,12 @@ def get_end_user(app: App, external_id: str) -> EndUser:
 
 
 def tokens_of(app: App) -> QuerySet[SetupToken]:
-    return (SetupToken.objects.filter(app=app).select_related("end_user")
-            .prefetch_related("redemptions").order_by("-created", "-id"))
+    return (
+        SetupToken.objects.filter(app=app)
+        .select_related("end_user")
+        .prefetch_related("redemptions")
+        .order_by("-created", "-id")
+    )
 
 
 def tokens_with_status(app: App, status: str) -> QuerySet[SetupToken]:

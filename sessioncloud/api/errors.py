@@ -13,8 +13,15 @@ API_PREFIX = "/api/"
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str, *, fields: dict[str, str] | None = None,
-                 headers: dict[str, str] | None = None):
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        *,
+        fields: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+    ):
         super().__init__(message)
         self.status = status
         self.code = code
@@ -23,8 +30,14 @@ class ApiError(Exception):
         self.headers = headers or {}
 
 
-def error_response(status: int, code: str, message: str, *, fields: dict[str, str] | None = None,
-                   headers: dict[str, str] | None = None) -> JsonResponse:
+def error_response(
+    status: int,
+    code: str,
+    message: str,
+    *,
+    fields: dict[str, str] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JsonResponse:
     response = JsonResponse(error_body(code, message, fields), status=status)
     for name, value in (headers or {}).items():
         response[name] = value

@@ -15,9 +15,13 @@ from sessioncloud.api.clientinfo import request_client_ip
 
 @require_GET
 def enduser_config(request: HttpRequest, token: str) -> HttpResponse:
-    return phone.through_django(phone.linphone_enduser_answer, token, request_client_ip(request),
-                                request.headers.get("User-Agent", ""),
-                                phone.asks_for_html(request.headers.get("Accept", "")))
+    return phone.through_django(
+        phone.linphone_enduser_answer,
+        token,
+        request_client_ip(request),
+        request.headers.get("User-Agent", ""),
+        phone.asks_for_html(request.headers.get("Accept", "")),
+    )
 
 
 @require_GET

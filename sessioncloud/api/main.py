@@ -36,7 +36,7 @@ api = SessionCloudAPI(
     title="SessionCloud API",
     version=__version__,
     description="Phone API (configuration, provisioning, setup tokens, codes) and the provider "
-    "management API. Every error is {\"error\": {\"code\", \"message\"}}.",
+    'management API. Every error is {"error": {"code", "message"}}.',
     urls_namespace="api",
     docs_url="/docs",
     openapi_url="/openapi.json",
@@ -55,8 +55,12 @@ def on_api_error(request: HttpRequest, exc: ApiError) -> HttpResponse:
 
 @api.exception_handler(AuthenticationError)
 def on_auth_error(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
-    return error_response(401, "unauthorized", "A valid API key is required (Authorization: Bearer <key>).",
-                          headers={"WWW-Authenticate": "Bearer"})
+    return error_response(
+        401,
+        "unauthorized",
+        "A valid API key is required (Authorization: Bearer <key>).",
+        headers={"WWW-Authenticate": "Bearer"},
+    )
 
 
 @api.exception_handler(HttpError)
@@ -74,8 +78,9 @@ def on_404(request: HttpRequest, exc: Http404) -> HttpResponse:
 @api.exception_handler(DatabaseError)
 def on_database_error(request: HttpRequest, exc: DatabaseError) -> HttpResponse:
     log.error("database unavailable", extra={"error": type(exc).__name__})
-    return error_response(503, "unavailable", "The service is busy. Please try again in a moment.",
-                          headers={"Retry-After": "5"})
+    return error_response(
+        503, "unavailable", "The service is busy. Please try again in a moment.", headers={"Retry-After": "5"}
+    )
 
 
 def register_routers() -> None:

@@ -31,7 +31,9 @@ class MetricsMiddleware:
         started = time.perf_counter()
         response = self.get_response(request)
         endpoint = endpoint_label(request)
-        REQUEST_STATS.observe(endpoint, request.method or "", response.status_code, time.perf_counter() - started)
+        REQUEST_STATS.observe(
+            endpoint, request.method or "", response.status_code, time.perf_counter() - started
+        )
         return response
 
 
@@ -45,8 +47,11 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
     if token:
         offered = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
         if not hmac.compare_digest(offered.encode(), token.encode()):
-            response = HttpResponse("A metrics token is required (Authorization: Bearer <token>).\n",
-                                    status=401, content_type="text/plain")
+            response = HttpResponse(
+                "A metrics token is required (Authorization: Bearer <token>).\n",
+                status=401,
+                content_type="text/plain",
+            )
             response["WWW-Authenticate"] = 'Bearer realm="metrics"'
             return response
     elif settings.PRODUCTION or not _local_and_direct(request):

@@ -47,7 +47,11 @@ def _cache_ok() -> bool:
 @require_GET
 def logo(request: HttpRequest, name: str) -> HttpResponse:
     match = LOGO_NAME.match(name)
-    found = Logo.objects.filter(sha256=match.group(1)).values_list("content", flat=True).first() if match else None
+    found = (
+        Logo.objects.filter(sha256=match.group(1)).values_list("content", flat=True).first()
+        if match
+        else None
+    )
     if found is None:
         return error_response(404, "not_found", "There is no such logo.")
     response = HttpResponse(bytes(found), content_type="image/png")

@@ -59,10 +59,15 @@ P = ParamSpec("P")
 
 JSON_TYPE = "application/json"
 PROVIDER_NOT_FOUND = ApiError(404, "provider_not_found", "No provider is known by that ProviderId.")
-TOKEN_INVALID = ApiError(404, "token_invalid", "This setup code is not valid. It may have expired or been "
-                                               "used already; ask your provider for a new one.")
-UNAVAILABLE = ApiError(503, "unavailable", "The service is busy. Please try again in a moment.",
-                       headers={"Retry-After": "5"})
+TOKEN_INVALID = ApiError(
+    404,
+    "token_invalid",
+    "This setup code is not valid. It may have expired or been "
+    "used already; ask your provider for a new one.",
+)
+UNAVAILABLE = ApiError(
+    503, "unavailable", "The service is busy. Please try again in a moment.", headers={"Retry-After": "5"}
+)
 Disconnected = Callable[[], Awaitable[Any]]
 TOKENS = "tokens"  # the phone pool's queue of token redemptions
 
@@ -82,11 +87,14 @@ def json_answer(status: int, data: Any, headers: tuple[tuple[str, str], ...] = (
 
 
 def error_answer(error: ApiError) -> PhoneAnswer:
-    return json_answer(error.status, error_body(error.code, error.message, error.fields),
-                       tuple(error.headers.items()))
+    return json_answer(
+        error.status, error_body(error.code, error.message, error.fields), tuple(error.headers.items())
+    )
 
 
-def answering_errors(endpoint: Callable[P, Coroutine[Any, Any, PhoneAnswer]]) -> Callable[P, Coroutine[Any, Any, PhoneAnswer]]:
+def answering_errors(
+    endpoint: Callable[P, Coroutine[Any, Any, PhoneAnswer]],
+) -> Callable[P, Coroutine[Any, Any, PhoneAnswer]]:
     """Bad input and an unreachable database become their answers, never an exception."""
 
     @wraps(endpoint)
@@ -104,7 +112,9 @@ def answering_errors(endpoint: Callable[P, Coroutine[Any, Any, PhoneAnswer]]) ->
 
 def outcome_answer(outcome: Outcome) -> PhoneAnswer:
     if outcome.error_code:
-        return error_answer(ApiError(outcome.status, outcome.error_code, outcome.message, headers=outcome.headers))
+        return error_answer(
+            ApiError(outcome.status, outcome.error_code, outcome.message, headers=outcome.headers)
+        )
     return json_answer(outcome.status, outcome.body)
 
 
@@ -121,8 +131,12 @@ def phone_client(ip: str | None, user_agent: str, device_id: str, app: PhoneAppI
 def check_rate(limit: str, identity: str) -> None:
     wait = ratelimit.hit(limit, identity)
     if wait is not None:
-        raise ApiError(429, "rate_limited", "Too many attempts. Please wait a moment and try again.",
-                       headers={"Retry-After": str(max(1, wait))})
+        raise ApiError(
+            429,
+            "rate_limited",
+            "Too many attempts. Please wait a moment and try again.",
+            headers={"Retry-After": str(max(1, wait))},
+        )
 
 
 def queue_for(provider_id: str | None) -> None:
@@ -212,8 +226,12 @@ def split_username(username: str, provider_id: str | None) -> tuple[str, str]:
         return username, provider_id
     name, sep, suffix = username.rpartition(":")
     if not sep or not name:
-        raise ApiError(422, "invalid_request", "Give providerId, or type the username as username:ProviderId.",
-                       fields={"providerId": "This field is required."})
+        raise ApiError(
+            422,
+            "invalid_request",
+            "Give providerId, or type the username as username:ProviderId.",
+            fields={"providerId": "This field is required."},
+        )
     return name, suffix
 
 
@@ -221,19 +239,28 @@ def begin_provision(payload: ProvisionIn, client: Client) -> ProviderCall | Outc
     """Everything before the provider is asked (blocking: rate limits, the App, the ledger)."""
     check_rate("provision_ip", client.ip or "unknown")
     username, provider_id = split_username(payload.username, payload.providerId)
-    found = enabled_app_and_device(provider_id, client.device_id) if PROVIDER_ID_RE.match(provider_id) else None
+    found = (
+        enabled_app_and_device(provider_id, client.device_id) if PROVIDER_ID_RE.match(provider_id) else None
+    )
     if found is None:
         raise PROVIDER_NOT_FOUND
     app, device = found
     if not app.is_external:
-        raise ApiError(409, "external_provisioning_disabled",
-                       "This provider does not use login credentials. Scan your QR code or enter your SIP account.")
+        raise ApiError(
+            409,
+            "external_provisioning_disabled",
+            "This provider does not use login credentials. Scan your QR code or enter your SIP account.",
+        )
     check_rate("provision_user", f"{app.pk}:{username}")
-    return begin_external(app, username, payload.password, client, reprovision=payload.reprovision, state=device)
+    return begin_external(
+        app, username, payload.password, client, reprovision=payload.reprovision, state=device
+    )
 
 
 @answering_errors
-async def provision_answer(payload: ProvisionIn, client: Client, disconnected: Disconnected | None = None) -> PhoneAnswer:
+async def provision_answer(
+    payload: ProvisionIn, client: Client, disconnected: Disconnected | None = None
+) -> PhoneAnswer:
     queue_for(payload.providerId or payload.username.rpartition(":")[2])
     begun = await run_blocking(begin_provision, payload, client)
     if isinstance(begun, ProviderCall):
@@ -267,7 +294,9 @@ def finish_redeem(taken: Claim, outcome: Outcome) -> PhoneAnswer:
 
 
 @answering_errors
-async def redeem_answer(payload: RedeemIn, client: Client, disconnected: Disconnected | None = None) -> PhoneAnswer:
+async def redeem_answer(
+    payload: RedeemIn, client: Client, disconnected: Disconnected | None = None
+) -> PhoneAnswer:
     queue_as(TOKENS)  # whose token it is, only the database knows
     taken, begun = await run_blocking(begin_redeem, payload, client)
     if isinstance(begun, ProviderCall):
@@ -285,19 +314,24 @@ async def parse_answer(payload: ParseIn, ip: str | None) -> PhoneAnswer:
         # Bounded work on the loop: the request body is capped, and so is a code (codes/formats.py).
         return json_answer(200, parse_code(payload.code).to_json())
     except CodeError as error:
-        raise ApiError(422, "invalid_code", f"This code cannot be read: {error}.",
-                       fields={"code": str(error)}) from None
+        raise ApiError(
+            422, "invalid_code", f"This code cannot be read: {error}.", fields={"code": str(error)}
+        ) from None
 
 
 # --- GET /linphone/{token} and GET /providers/{providerId}/linphone (docs/linphone.md) --------
 
 
 def linphone_reply(answer: linphone.Answer) -> PhoneAnswer:
-    return PhoneAnswer(answer.status, answer.body, (("Content-Type", answer.content_type), *answer.headers.items()))
+    return PhoneAnswer(
+        answer.status, answer.body, (("Content-Type", answer.content_type), *answer.headers.items())
+    )
 
 
 @answering_errors
-async def linphone_enduser_answer(token: str, ip: str | None, user_agent: str, browser: bool = False) -> PhoneAnswer:
+async def linphone_enduser_answer(
+    token: str, ip: str | None, user_agent: str, browser: bool = False
+) -> PhoneAnswer:
     queue_as(TOKENS)
     begun = await run_blocking(linphone.begin_enduser, token, ip, user_agent, browser=browser)
     if isinstance(begun, linphone.Answer):
@@ -352,8 +386,16 @@ def provider_config(request: HttpRequest, provider_id: str) -> HttpResponse:
 
 @router.post(
     "/provision",
-    response={200: ProvisionOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut, 429: ErrorOut,
-              502: ErrorOut, 503: ErrorOut, 504: ErrorOut},
+    response={
+        200: ProvisionOut,
+        404: ErrorOut,
+        409: ErrorOut,
+        422: ErrorOut,
+        429: ErrorOut,
+        502: ErrorOut,
+        503: ErrorOut,
+        504: ErrorOut,
+    },
     summary="Provision a phone through the provider's web service",
     url_name="provision",
 )
@@ -363,8 +405,15 @@ def provision(request: HttpRequest, payload: ProvisionIn) -> HttpResponse:
 
 @router.post(
     "/tokens/redeem",
-    response={200: RedeemOut, 404: ErrorOut, 422: ErrorOut, 429: ErrorOut, 502: ErrorOut, 503: ErrorOut,
-              504: ErrorOut},
+    response={
+        200: RedeemOut,
+        404: ErrorOut,
+        422: ErrorOut,
+        429: ErrorOut,
+        502: ErrorOut,
+        503: ErrorOut,
+        504: ErrorOut,
+    },
     summary="Redeem a one-time setup token: configuration and complete accounts in one call",
     url_name="redeem_token",
 )

@@ -307,7 +307,8 @@ def _credentials_body(group: CredentialGroup) -> type[Strict]:
 
 def _end_user_body() -> type[Strict]:
     return create_model(
-        "EndUserIn", __base__=Strict,
+        "EndUserIn",
+        __base__=Strict,
         **{field.path: _body_field(field) for field in BODY_FIELDS},
         **{group.key: (_credentials_body(group) | None, None) for group in GROUPS},
         externalId=(str | None, None),  # read-only (the path names it)
@@ -349,8 +350,10 @@ class TokenCreatedOut(BaseModel):
     link: str
     expiresAt: str
     setupPage: str = Field(description="The end user's setup page; opening it uses nothing up")
-    linphoneUrl: str = Field(description="Linphone's remote provisioning address for this token: show it "
-                                         "as a QR code, never send it as a link in an e-mail")
+    linphoneUrl: str = Field(
+        description="Linphone's remote provisioning address for this token: show it "
+        "as a QR code, never send it as a link in an e-mail"
+    )
     linphoneLink: str = Field(description="The same as a linphone-config: link that opens Linphone")
 
 

@@ -47,14 +47,14 @@ def main(argv: list[str]) -> int:
         args = build_parser().parse_args(argv)
     except SystemExit as exit_:
         # argparse exits on --help and on usage errors; a caller embedding us wants a status.
-        return EXIT_OK if exit_.code is None else exit_.code if isinstance(exit_.code, int) \
-            else EXIT_INVALID
+        return EXIT_OK if exit_.code is None else exit_.code if isinstance(exit_.code, int) else EXIT_INVALID
     return run(args)
 
 
 def build_parser(prog: str = "sessioncloud codes") -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=prog, description="Parse, encode and render "
-                                     "SessionCloud QR and link codes.")
+    parser = argparse.ArgumentParser(
+        prog=prog, description="Parse, encode and render SessionCloud QR and link codes."
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     _add_parse(commands)
     _add_encode(commands)
@@ -93,8 +93,9 @@ def _add_parse(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser = commands.add_parser("parse", help="print a code as the JSON of the phone API")
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("text", nargs="?", help="the code text, or - to read it from stdin")
-    source.add_argument("--image", metavar="FILE",
-                        help="a PNG/JPEG image of a QR code, or - to read it from stdin")
+    source.add_argument(
+        "--image", metavar="FILE", help="a PNG/JPEG image of a QR code, or - to read it from stdin"
+    )
     parser.set_defaults(handler=_parse)
 
 
@@ -110,14 +111,17 @@ def _parse(args: argparse.Namespace) -> str:
 
 
 def _add_encode(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = commands.add_parser("encode", help="print the code text for given accounts, "
-                                 "credentials or token")
+    parser = commands.add_parser(
+        "encode", help="print the code text for given accounts, credentials or token"
+    )
     kinds = parser.add_subparsers(dest="kind", required=True)
-    json_help = ('{"sipaccounts": [...], "xmppaccounts": [...]} or a bare array of SIP '
-                 "accounts; - reads it from stdin")
+    json_help = (
+        '{"sipaccounts": [...], "xmppaccounts": [...]} or a bare array of SIP accounts; - reads it from stdin'
+    )
 
-    local = kinds.add_parser("local", help="scloc:<ProviderId>|<json>, or scloc:<json> "
-                             "without --provider-id (whitelabel)")
+    local = kinds.add_parser(
+        "local", help="scloc:<ProviderId>|<json>, or scloc:<json> without --provider-id (whitelabel)"
+    )
     local.add_argument("--provider-id", help="omit for a whitelabel app")
     local.add_argument("--json", required=True, help=json_help)
     local.set_defaults(handler=_encode_local)
@@ -130,10 +134,12 @@ def _add_encode(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     external = kinds.add_parser("external", help="scsc:<username>:<password>[:<ProviderId>]")
     external.add_argument("--username", required=True)
     password = external.add_mutually_exclusive_group(required=True)
-    password.add_argument("--password", help="visible to other local users in the process "
-                          "list; prefer --password-stdin")
-    password.add_argument("--password-stdin", action="store_true",
-                          help="read the password from the first line of stdin")
+    password.add_argument(
+        "--password", help="visible to other local users in the process list; prefer --password-stdin"
+    )
+    password.add_argument(
+        "--password-stdin", action="store_true", help="read the password from the first line of stdin"
+    )
     external.add_argument("--provider-id", help="omit for a whitelabel app")
     external.set_defaults(handler=_encode_external)
 
@@ -169,10 +175,19 @@ def _encode_token(args: argparse.Namespace) -> str:
 def _add_render(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = commands.add_parser("render", help="write a code as a QR image (PNG or SVG)")
     parser.add_argument("text", help="the code text, or - to read it from stdin")
-    parser.add_argument("-o", "--output", required=True, metavar="FILE",
-                        help="where to write the image; .png or .svg chooses the format")
-    parser.add_argument("--scale", type=int, default=DEFAULT_SCALE,
-                        help=f"pixels per module for PNG (default {DEFAULT_SCALE})")
+    parser.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        metavar="FILE",
+        help="where to write the image; .png or .svg chooses the format",
+    )
+    parser.add_argument(
+        "--scale",
+        type=int,
+        default=DEFAULT_SCALE,
+        help=f"pixels per module for PNG (default {DEFAULT_SCALE})",
+    )
     parser.set_defaults(handler=_render)
 
 
@@ -186,8 +201,7 @@ def _render(args: argparse.Namespace) -> str:
     elif suffix == ".svg":
         image = render_svg(text)
     else:
-        raise CodeError(f"cannot tell the image format from '{args.output}'; "
-                        "name the file .png or .svg")
+        raise CodeError(f"cannot tell the image format from '{args.output}'; name the file .png or .svg")
     Path(args.output).write_bytes(image)
     return ""
 

@@ -143,13 +143,13 @@ def _check_characters(text: str) -> None:
     bad = _FORBIDDEN_CHARS.search(text)
     if bad is not None:
         raise CodeError(
-            f"the code holds a control character (U+{ord(bad.group()):04X}) "
-            f"at character {bad.start() + 1}"
+            f"the code holds a control character (U+{ord(bad.group()):04X}) at character {bad.start() + 1}"
         )
     bad = _SURROGATES.search(text)
     if bad is not None:
-        raise CodeError(f"the code holds an invalid character (a lone surrogate) "
-                        f"at character {bad.start() + 1}")
+        raise CodeError(
+            f"the code holds an invalid character (a lone surrogate) at character {bad.start() + 1}"
+        )
 
 
 def _fail_scheme(text: str) -> NoReturn:
@@ -181,8 +181,7 @@ def _parse_scloc(text: str, start: int) -> ParsedCode:
     return _local(provider_id, _load_account_object(text, bar + 1))
 
 
-def _local(provider_id: str | None, lists: tuple[list[SipAccount], list[XmppAccount]]
-           ) -> ParsedCode:
+def _local(provider_id: str | None, lists: tuple[list[SipAccount], list[XmppAccount]]) -> ParsedCode:
     sip, xmpp = lists
     if not sip and not xmpp:
         raise CodeError("the code carries no accounts")
@@ -192,8 +191,7 @@ def _local(provider_id: str | None, lists: tuple[list[SipAccount], list[XmppAcco
 def _load_account_object(text: str, start: int) -> tuple[list[SipAccount], list[XmppAccount]]:
     data = _load_json(text, start)
     if not isinstance(data, dict):
-        raise CodeError(f"the account JSON must be an object holding sipaccounts, "
-                        f"got {json_type_name(data)}")
+        raise CodeError(f"the account JSON must be an object holding sipaccounts, got {json_type_name(data)}")
     try:
         return parse_account_lists(data)
     except AccountError as error:
@@ -210,11 +208,12 @@ def _parse_scloc_query(text: str, start: int) -> ParsedCode:
         return _parse_desktop_local(text, start, marker.start())
     params = _query_params(text[start:])
     if "token" not in params and "v" not in params:
-        raise CodeError('unknown scloc: link; expected scloc:?v=2&token=<token> or '
-                        'scloc:?providerId=<id>&sipaccounts="<json array>"')
+        raise CodeError(
+            "unknown scloc: link; expected scloc:?v=2&token=<token> or "
+            'scloc:?providerId=<id>&sipaccounts="<json array>"'
+        )
     if params.get("v") != "2":
-        raise CodeError(f"unsupported setup link version v={params.get('v', '')[:10]}; "
-                        "expected v=2")
+        raise CodeError(f"unsupported setup link version v={params.get('v', '')[:10]}; expected v=2")
     return ParsedCode("token", "scloc-token", token=_check_token(params.get("token", "")))
 
 
@@ -284,8 +283,7 @@ def _parse_desktop_activation(body: str) -> ParsedCode:
     return _external("scsc-desktop", username, password, provider_id or None)
 
 
-def _external(code_format: Format, username: str, password: str, provider_id: str | None
-              ) -> ParsedCode:
+def _external(code_format: Format, username: str, password: str, provider_id: str | None) -> ParsedCode:
     _check_credential("username", username)
     _check_credential("password", password)
     if provider_id is not None:
@@ -306,8 +304,10 @@ def _check_credential(name: str, value: str) -> None:
 def _check_provider_id(value: str) -> str:
     if not is_valid_provider_id(value):
         shown = f"'{_excerpt(value)}' " if value else ""
-        raise CodeError(f"the ProviderId {shown}is not valid: it must be 3 to 32 ASCII letters "
-                        "and digits, starting with a letter")
+        raise CodeError(
+            f"the ProviderId {shown}is not valid: it must be 3 to 32 ASCII letters "
+            "and digits, starting with a letter"
+        )
     return value
 
 
@@ -315,8 +315,9 @@ def _check_token(value: str) -> str:
     if not value:
         raise CodeError("the setup link has no token")
     if not is_valid_token(value):
-        raise CodeError("the setup token is not valid: it must be 16 to 128 characters "
-                        "of A-Z, a-z, 0-9, '-' and '_'")
+        raise CodeError(
+            "the setup token is not valid: it must be 16 to 128 characters of A-Z, a-z, 0-9, '-' and '_'"
+        )
     return value
 
 
@@ -354,8 +355,11 @@ def _dump_json(value: Any) -> str:
 # --- encoding ------------------------------------------------------------------------------
 
 
-def encode_local(sipaccounts: Sequence[SipAccount], xmppaccounts: Sequence[XmppAccount] = (),
-                 provider_id: str | None = None) -> str:
+def encode_local(
+    sipaccounts: Sequence[SipAccount],
+    xmppaccounts: Sequence[XmppAccount] = (),
+    provider_id: str | None = None,
+) -> str:
     """`scloc:<ProviderId>|<json>` (generic) or `scloc:<json>` (whitelabel, no ProviderId)."""
     payload: dict[str, Any] = {"sipaccounts": [account.as_dict() for account in sipaccounts]}
     # An empty xmppaccounts array only makes the QR code denser.
@@ -381,11 +385,14 @@ def encode_external(username: str, password: str, provider_id: str | None = None
     for name, value in (("username", username), ("password", password)):
         _check_credential(name, value)
         if ":" in value:
-            raise CodeError(f"the {name} holds ':', which an scsc: code cannot carry; "
-                            "use a setup token instead")
+            raise CodeError(
+                f"the {name} holds ':', which an scsc: code cannot carry; use a setup token instead"
+            )
         if value != value.strip():
-            raise CodeError(f"the {name} begins or ends with whitespace, which an scsc: code "
-                            "cannot carry reliably; use a setup token instead")
+            raise CodeError(
+                f"the {name} begins or ends with whitespace, which an scsc: code "
+                "cannot carry reliably; use a setup token instead"
+            )
     suffix = "" if provider_id is None else ":" + _check_provider_id(provider_id)
     return _checked(f"scsc:{username}:{password}{suffix}")
 

@@ -45,8 +45,9 @@ def render_png(text: str, *, scale: int = DEFAULT_SCALE) -> bytes:
 def render_svg(text: str) -> bytes:
     """An SVG of DEFAULT_SCALE user units per module; it scales without loss for print."""
     buffer = io.BytesIO()
-    _make(text).save(buffer, kind="svg", scale=DEFAULT_SCALE, border=BORDER, xmldecl=True,
-                     svgclass=None, lineclass=None)
+    _make(text).save(
+        buffer, kind="svg", scale=DEFAULT_SCALE, border=BORDER, xmldecl=True, svgclass=None, lineclass=None
+    )
     return buffer.getvalue()
 
 
@@ -86,8 +87,9 @@ def _load_image(data: bytes, max_pixels: int) -> Image.Image:
     image = _open_image(data)
     # open() reads only the header, so the size is known before any pixel is decoded.
     if image.width * image.height > max_pixels:
-        raise CodeError(f"the image has {image.width}x{image.height} pixels; "
-                        f"at most {max_pixels} are allowed")
+        raise CodeError(
+            f"the image has {image.width}x{image.height} pixels; at most {max_pixels} are allowed"
+        )
     try:
         image.load()
     except (OSError, ValueError, SyntaxError, EOFError):
@@ -104,8 +106,7 @@ def _open_image(data: bytes) -> Image.Image:
         raise CodeError("the image is too large to decode safely") from None
     except (OSError, ValueError, SyntaxError, EOFError):
         # UnidentifiedImageError is an OSError; the others come from malformed headers.
-        raise CodeError("the file is not a readable PNG, JPEG, GIF, WebP or BMP image"
-                        ) from None
+        raise CodeError("the file is not a readable PNG, JPEG, GIF, WebP or BMP image") from None
 
 
 def _to_grey(image: Image.Image) -> Image.Image:

@@ -61,17 +61,14 @@ def read_secret(name: str) -> str | None:
         raise ConfigError(f"{name}_FILE names {path}, which cannot be read: {error.strerror}.") from None
 
 
-def secret_or_generated(
-    name: str, data_dir: Path, production: bool, generate: Callable[[], str]
-) -> str:
+def secret_or_generated(name: str, data_dir: Path, production: bool, generate: Callable[[], str]) -> str:
     """A secret from the environment; in the zero-config default, one kept in the data directory."""
     value = read_secret(name)
     if value:
         return value
     if production:
         raise ConfigError(
-            f"{name} is not set. In production mode every secret must be given "
-            f"(set {name} or {name}_FILE)."
+            f"{name} is not set. In production mode every secret must be given (set {name} or {name}_FILE)."
         )
     return _kept_secret(data_dir / "secrets" / name.lower(), generate)
 

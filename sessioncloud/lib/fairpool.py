@@ -24,7 +24,9 @@ class FairPool:
         self._turns: deque[Hashable] = deque()  # the keys with work waiting, in serving order
         self._ready = threading.Condition()
         self._stopping = False
-        self._threads = [threading.Thread(target=self._serve, name=f"{name}_{n}", daemon=True) for n in range(threads)]
+        self._threads = [
+            threading.Thread(target=self._serve, name=f"{name}_{n}", daemon=True) for n in range(threads)
+        ]
         for thread in self._threads:
             thread.start()
 

@@ -9,8 +9,18 @@ from __future__ import annotations
 import logging
 import re
 
-_SECRET_NAMES = ("password", "passwd", "pwd", "secret", "token", "authorization", "auth_header",
-                 "api_key", "apikey", "signature")
+_SECRET_NAMES = (
+    "password",
+    "passwd",
+    "pwd",
+    "secret",
+    "token",
+    "authorization",
+    "auth_header",
+    "api_key",
+    "apikey",
+    "signature",
+)
 _INLINE_SECRET = re.compile(
     r"(?i)\b(password|passwd|pwd|secret|token|authorization|api_key|signature)(=|:\s*|\"\s*:\s*\")([^&\s\"',]+)"
 )

@@ -111,8 +111,14 @@ return {tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000), redis.call('S
 """
 
 
-def invalidate(client: redis.Redis, names: LeaseNames, keys: Sequence[tuple[str, str]], ids: Sequence[str],
-               lease_seconds: float, generation_seconds: int) -> None:
+def invalidate(
+    client: redis.Redis,
+    names: LeaseNames,
+    keys: Sequence[tuple[str, str]],
+    ids: Sequence[str],
+    lease_seconds: float,
+    generation_seconds: int,
+) -> None:
     """Delete entries and wait until no process can answer them from memory.
 
     `keys` are (generation counter, entry) pairs to move on and delete in Redis; `ids` are the
@@ -122,13 +128,24 @@ def invalidate(client: redis.Redis, names: LeaseNames, keys: Sequence[tuple[str,
     message_id = uuid.uuid4().hex
     flat = [key for pair in keys for key in pair]
     now, receivers, uptime, leases = client.eval(
-        _INVALIDATE_SCRIPT, 1 + len(flat), names.leases, *flat,
-        names.channel, "\n".join([message_id, *ids]), generation_seconds)
+        _INVALIDATE_SCRIPT,
+        1 + len(flat),
+        names.leases,
+        *flat,
+        names.channel,
+        "\n".join([message_id, *ids]),
+        generation_seconds,
+    )
     sent = time.monotonic()
     lease_ms = int(lease_seconds * 1000)
     holders = {leases[i].decode(): int(leases[i + 1]) for i in range(0, len(leases), 2)}
-    waits = Waits(now, receivers, {token: expiry for token, expiry in holders.items() if expiry > now},
-                  _restart_until(now, uptime, lease_ms), now + lease_ms)
+    waits = Waits(
+        now,
+        receivers,
+        {token: expiry for token, expiry in holders.items() if expiry > now},
+        _restart_until(now, uptime, lease_ms),
+        now + lease_ms,
+    )
     _wait(client, names.ack_key(message_id), waits, sent)
 
 
@@ -188,8 +205,14 @@ class LocalTier:
     before a fork), and a forked child starts over with nothing.
     """
 
-    def __init__(self, url: str, client: redis.Redis, names: LeaseNames,
-                 lease_seconds: float = DEFAULT_LEASE_SECONDS, max_entries: int = MAX_ENTRIES):
+    def __init__(
+        self,
+        url: str,
+        client: redis.Redis,
+        names: LeaseNames,
+        lease_seconds: float = DEFAULT_LEASE_SECONDS,
+        max_entries: int = MAX_ENTRIES,
+    ):
         self.entries: dict[str, bytes] = {}
         self.deadline = 0.0  # time.monotonic() before which entries may be answered
         self.epoch = 0  # moves on with every invalidation handled
@@ -269,7 +292,9 @@ class LocalTier:
                 self._hold_lease()
                 pause = 0.05
             except Exception as error:  # whatever it was, answer from Redis and try again
-                log.warning("config lease lost (%s): answering from Redis until it is back", type(error).__name__)
+                log.warning(
+                    "config lease lost (%s): answering from Redis until it is back", type(error).__name__
+                )
             finally:
                 self.deadline = 0.0
             self._stopping.wait(pause)
@@ -278,7 +303,10 @@ class LocalTier:
     def _hold_lease(self) -> None:
         subscriber = Subscriber(self._url, timeout=max(self.lease, 1.0))
         try:
-            self._acks, self._unread_acks = RedisEndpoint(self._url, timeout=max(self.lease, 1.0)).connect(), 0
+            self._acks, self._unread_acks = (
+                RedisEndpoint(self._url, timeout=max(self.lease, 1.0)).connect(),
+                0,
+            )
             subscriber.subscribe(self.names.channel, name=self.connection_name)
             next_renewal = 0.0
             while not self._stopping.is_set():
@@ -325,8 +353,9 @@ class LocalTier:
         # blocking socket call costs this thread a wait for the interpreter lock, and the saver
         # is waiting. A lost acknowledgement only makes the saver wait for the lease.
         key = self.names.ack_key(message_id).encode()
-        self._acks.sock.sendall(command(b"SADD", key, self._token.encode()) +
-                                command(b"EXPIRE", key, b"%d" % ACK_SECONDS))
+        self._acks.sock.sendall(
+            command(b"SADD", key, self._token.encode()) + command(b"EXPIRE", key, b"%d" % ACK_SECONDS)
+        )
         self._unread_acks += 2
 
     def _read_ack_replies(self) -> None:

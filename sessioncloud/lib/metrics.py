@@ -67,13 +67,17 @@ class RequestStats(Collector):
                 total = latencies.setdefault(endpoint, [0.0] * len(buckets))
                 for index, value in enumerate(buckets):
                     total[index] += value
-        counter = CounterMetricFamily("sessioncloud_http_requests", "HTTP requests by endpoint and status class",
-                                      labels=["endpoint", "method", "status"])
+        counter = CounterMetricFamily(
+            "sessioncloud_http_requests",
+            "HTTP requests by endpoint and status class",
+            labels=["endpoint", "method", "status"],
+        )
         for labels, count in sorted(requests.items()):
             counter.add_metric(list(labels), count)
         yield counter
-        histogram = HistogramMetricFamily("sessioncloud_http_request_seconds", "HTTP request latency by endpoint",
-                                          labels=["endpoint"])
+        histogram = HistogramMetricFamily(
+            "sessioncloud_http_request_seconds", "HTTP request latency by endpoint", labels=["endpoint"]
+        )
         for endpoint, buckets in sorted(latencies.items()):
             cumulative, running = [], 0.0
             for bound, count in zip((*LATENCY_BUCKETS, float("inf")), buckets[:-1], strict=True):
@@ -98,9 +102,12 @@ UPSTREAM = Counter(
     "sessioncloud_upstream_calls_total",
     "Calls to providers' provisioning services by outcome (provider_busy: refused at once, the "
     "App had as many calls waiting as it may; cancelled: the phone went away first)",
-    ["outcome"], registry=REGISTRY,
+    ["outcome"],
+    registry=REGISTRY,
 )
 CALLS_IN_FLIGHT = Gauge(
-    "sessioncloud_upstream_calls_in_flight", "Calls waiting on providers' services in this process",
-    registry=REGISTRY, multiprocess_mode="livesum",
+    "sessioncloud_upstream_calls_in_flight",
+    "Calls waiting on providers' services in this process",
+    registry=REGISTRY,
+    multiprocess_mode="livesum",
 )

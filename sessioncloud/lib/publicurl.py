@@ -52,9 +52,11 @@ def port_mismatch(public_url: str, host: str, port: int) -> str | None:
     if named == port:
         return None
     suggested = f"{parts.scheme}://{url_host(public_host)}:{port}"
-    return (f"SESSIONCLOUD_PUBLIC_URL is {public_url}, but this server listens on port {port}: "
-            f"phones would get logo URLs, and end users links, on port {named}, where nothing answers. "
-            f"Set SESSIONCLOUD_PUBLIC_URL={suggested}, or the address of the load balancer in front.")
+    return (
+        f"SESSIONCLOUD_PUBLIC_URL is {public_url}, but this server listens on port {port}: "
+        f"phones would get logo URLs, and end users links, on port {named}, where nothing answers. "
+        f"Set SESSIONCLOUD_PUBLIC_URL={suggested}, or the address of the load balancer in front."
+    )
 
 
 def warn_on_port_mismatch(public_url: str, host: str, port: int, out: TextIO | None = None) -> bool:

@@ -231,7 +231,7 @@ def _parse(buffer: bytes, start: int) -> tuple[Any, int]:
     end = buffer.find(b"\r\n", start)
     if end < 0:
         raise _Incomplete
-    kind, line = buffer[start:start + 1], buffer[start + 1:end]
+    kind, line = buffer[start : start + 1], buffer[start + 1 : end]
     if kind == b"+":
         return line, end + 2
     if kind == b"-":
@@ -244,7 +244,7 @@ def _parse(buffer: bytes, start: int) -> tuple[Any, int]:
             return None, end + 2
         if len(buffer) < end + 2 + length + 2:
             raise _Incomplete
-        return buffer[end + 2:end + 2 + length], end + 2 + length + 2
+        return buffer[end + 2 : end + 2 + length], end + 2 + length + 2
     if kind == b"*":
         count = int(line)
         items: list[Any] = []
@@ -253,4 +253,4 @@ def _parse(buffer: bytes, start: int) -> tuple[Any, int]:
             item, position = _parse(buffer, position)
             items.append(item)
         return (items if count >= 0 else None), position
-    raise RedisReadError(f"unexpected reply {buffer[start:start + 20]!r}")
+    raise RedisReadError(f"unexpected reply {buffer[start : start + 20]!r}")

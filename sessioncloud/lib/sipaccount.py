@@ -145,11 +145,20 @@ def parse_sip_accounts(data: Any, prefix: str = "sipaccounts") -> list[SipAccoun
     try:
         sip, _ = parse_account_lists({"sipaccounts": data})
     except AccountError as error:
-        raise AccountError([prefix + reason.removeprefix("sipaccounts") for reason in error.reasons]) from None
+        raise AccountError(
+            [prefix + reason.removeprefix("sipaccounts") for reason in error.reasons]
+        ) from None
     return sip
 
 
 def json_type_name(value: Any) -> str:
-    names = {dict: "an object", list: "an array", str: "a string", bool: "a boolean",
-             int: "a number", float: "a number", type(None): "null"}
+    names = {
+        dict: "an object",
+        list: "an array",
+        str: "a string",
+        bool: "a boolean",
+        int: "a number",
+        float: "a number",
+        type(None): "null",
+    }
     return names.get(type(value), type(value).__name__)

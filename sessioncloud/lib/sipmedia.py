@@ -48,5 +48,4 @@ def canonical_codecs(names: object, known: Sequence[str], kind: str) -> list[str
 def keepalive_problem(seconds: int) -> str | None:
     if seconds == 0 or MIN_KEEPALIVE_SECONDS <= seconds <= MAX_KEEPALIVE_SECONDS:
         return None
-    return (f"Use 0 (no keep-alives) or {MIN_KEEPALIVE_SECONDS} to {MAX_KEEPALIVE_SECONDS} "
-            "seconds.")
+    return f"Use 0 (no keep-alives) or {MIN_KEEPALIVE_SECONDS} to {MAX_KEEPALIVE_SECONDS} seconds."

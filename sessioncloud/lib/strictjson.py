@@ -31,8 +31,9 @@ class _Refused(Exception):
     """Raised inside json.loads hooks to stop at the first limit breached."""
 
 
-def loads_strict(text: str, *, max_depth: int = DEFAULT_MAX_DEPTH,
-                 max_number_length: int = DEFAULT_MAX_NUMBER_LENGTH) -> Any:
+def loads_strict(
+    text: str, *, max_depth: int = DEFAULT_MAX_DEPTH, max_number_length: int = DEFAULT_MAX_NUMBER_LENGTH
+) -> Any:
     check_depth(text, max_depth)
     try:
         data = json.loads(

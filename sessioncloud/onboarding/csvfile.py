@@ -52,7 +52,9 @@ class CsvFile:
 def read_csv(data: bytes, *, max_bytes: int = MAX_BYTES, max_rows: int = MAX_ROWS) -> CsvFile:
     """Parse an uploaded file: UTF-8 (a BOM is fine), comma-separated, any line ends."""
     if len(data) > max_bytes:
-        raise CsvFileError(f"The file is larger than {max_bytes // (1024 * 1024)} MB; split it into smaller files.")
+        raise CsvFileError(
+            f"The file is larger than {max_bytes // (1024 * 1024)} MB; split it into smaller files."
+        )
     records = csv.reader(io.StringIO(_decode(data), newline=""), strict=True)
     try:
         header, header_end = _header(records)
@@ -79,8 +81,9 @@ def _decode(data: bytes) -> str:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
         line = data.count(b"\n", 0, error.start) + 1
-        raise CsvFileError(f"The file is not UTF-8 text (line {line} cannot be read); "
-                           "save it as CSV UTF-8.") from None
+        raise CsvFileError(
+            f"The file is not UTF-8 text (line {line} cannot be read); save it as CSV UTF-8."
+        ) from None
     if "\x00" in text:
         raise CsvFileError("The file holds NUL characters; it is not a text file.")
     return text

@@ -46,8 +46,13 @@ class RowPlan:
     target: dict[str, str] = field(default_factory=dict)
 
     def as_json(self) -> dict[str, Any]:
-        return {"line": self.line, "externalId": self.external_id, "action": self.action,
-                "changes": self.changes, "errors": self.errors}
+        return {
+            "line": self.line,
+            "externalId": self.external_id,
+            "action": self.action,
+            "changes": self.changes,
+            "errors": self.errors,
+        }
 
 
 def plan_import(app: App, csv_file: CsvFile) -> list[RowPlan]:
@@ -63,13 +68,16 @@ def _existing_users(app: App, external_ids: list[str]) -> dict[str, EndUser]:
     wanted = sorted({value for value in external_ids if value})
     found: dict[str, EndUser] = {}
     for start in range(0, len(wanted), LOOKUP_BATCH):
-        batch = wanted[start:start + LOOKUP_BATCH]
-        found.update((user.external_id, user) for user in EndUser.objects.filter(app=app, external_id__in=batch))
+        batch = wanted[start : start + LOOKUP_BATCH]
+        found.update(
+            (user.external_id, user) for user in EndUser.objects.filter(app=app, external_id__in=batch)
+        )
     return found
 
 
-def _plan_row(row: CsvRow, columns: tuple[str, ...], existing: dict[str, EndUser],
-              lines_of: dict[str, list[int]]) -> RowPlan:
+def _plan_row(
+    row: CsvRow, columns: tuple[str, ...], existing: dict[str, EndUser], lines_of: dict[str, list[int]]
+) -> RowPlan:
     external_id = row.values.get("external_id", "")
     plan = RowPlan(row.line, external_id)
     if row.cells != len(columns):
@@ -177,15 +185,16 @@ def _stored(user: EndUser | None) -> dict[str, str]:
     return {column: (getattr(user, column) if user else "") or "" for column in FIELDS}
 
 
-def apply_import(app: App, plans: list[RowPlan], actor: str,
-                 advance: Callable[[int], None] = lambda count: None) -> None:
+def apply_import(
+    app: App, plans: list[RowPlan], actor: str, advance: Callable[[int], None] = lambda count: None
+) -> None:
     """Write the planned creates and updates, a batch per transaction, one audit row per user.
 
     A row whose write fails (another request created the same user meanwhile) becomes refused.
     """
     writes = [plan for plan in plans if plan.action in ("create", "update")]
     for start in range(0, len(writes), WRITE_BATCH):
-        batch = writes[start:start + WRITE_BATCH]
+        batch = writes[start : start + WRITE_BATCH]
         try:
             with transaction.atomic():
                 _write(app, batch, actor)
@@ -196,8 +205,10 @@ def apply_import(app: App, plans: list[RowPlan], actor: str,
                         _write(app, [plan], actor)
                 except IntegrityError:
                     plan.action = "refuse"
-                    plan.errors = {"external_id": "Another change created or removed this end user "
-                                                  "at the same moment; import the file again."}
+                    plan.errors = {
+                        "external_id": "Another change created or removed this end user "
+                        "at the same moment; import the file again."
+                    }
                     plan.changes = []
         advance(len(batch))
 
@@ -205,7 +216,10 @@ def apply_import(app: App, plans: list[RowPlan], actor: str,
 def _write(app: App, plans: list[RowPlan], actor: str) -> None:
     now = timezone.now()
     ids = [plan.external_id for plan in plans if plan.action == "update"]
-    users = {user.external_id: user for user in EndUser.objects.select_for_update().filter(app=app, external_id__in=ids)}
+    users = {
+        user.external_id: user
+        for user in EndUser.objects.select_for_update().filter(app=app, external_id__in=ids)
+    }
     if len(users) != len(ids):
         raise IntegrityError("an end user was deleted meanwhile")
     created: list[EndUser] = []
@@ -225,10 +239,17 @@ def _write(app: App, plans: list[RowPlan], actor: str) -> None:
     changed_fields = sorted({column for plan in plans for column in plan.changes} | {"updated"})
     if updated:
         EndUser.objects.bulk_update(updated, changed_fields)
-    record_audits(app.organization_id, actor, [
-        *[("enduser.create", user, None, enduser_audit_view(user)) for user in created],
-        *[("enduser.replace", user, before[user.external_id], enduser_audit_view(user)) for user in updated],
-    ])
+    record_audits(
+        app.organization_id,
+        actor,
+        [
+            *[("enduser.create", user, None, enduser_audit_view(user)) for user in created],
+            *[
+                ("enduser.replace", user, before[user.external_id], enduser_audit_view(user))
+                for user in updated
+            ],
+        ],
+    )
 
 
 def import_report(plans: list[RowPlan], *, dry_run: bool) -> dict[str, Any]:
@@ -236,7 +257,11 @@ def import_report(plans: list[RowPlan], *, dry_run: bool) -> dict[str, Any]:
     for plan in plans:
         counts[plan.action] += 1
     return {
-        "dryRun": dry_run, "rows": len(plans), "created": counts["create"], "updated": counts["update"],
-        "unchanged": counts["unchanged"], "refused": counts["refuse"],
+        "dryRun": dry_run,
+        "rows": len(plans),
+        "created": counts["create"],
+        "updated": counts["update"],
+        "unchanged": counts["unchanged"],
+        "refused": counts["refuse"],
         "lines": [plan.as_json() for plan in plans],
     }

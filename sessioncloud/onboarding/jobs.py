@@ -84,8 +84,15 @@ def start_import(app: App, data: bytes, *, dry_run: bool, actor: str) -> Job:
     rows = len(read_csv(data).rows)
     if rows > INLINE_IMPORT_ROWS:
         _check_active_jobs(app)
-    job = Job.objects.create(organization_id=app.organization_id, app=app, kind=JobKind.IMPORT,
-                             params={"dryRun": dry_run}, total=rows, input=data, created_by=actor[:200])
+    job = Job.objects.create(
+        organization_id=app.organization_id,
+        app=app,
+        kind=JobKind.IMPORT,
+        params={"dryRun": dry_run},
+        total=rows,
+        input=data,
+        created_by=actor[:200],
+    )
     if rows <= INLINE_IMPORT_ROWS:
         run_job(str(job.pk))
         job.refresh_from_db()
@@ -102,27 +109,49 @@ def import_again(job: Job, *, actor: str) -> Job:
     return start_import(job.app, job.input, dry_run=False, actor=actor)
 
 
-def start_job(app: App, kind: str, *, code_format: str = "token", external_ids: list[str] | None = None,
-              paper: str = "A4", actor: str) -> Job:
+def start_job(
+    app: App,
+    kind: str,
+    *,
+    code_format: str = "token",
+    external_ids: list[str] | None = None,
+    paper: str = "A4",
+    actor: str,
+) -> Job:
     """Queue QR codes (qr_zip, qr_pdf) or setup e-mails (email) for some or all of an App's users."""
     _check_job_request(app, kind, code_format, external_ids, paper)
     selection = list(dict.fromkeys(external_ids)) if external_ids is not None else None
     total = len(selection) if selection is not None else EndUser.objects.filter(app=app).count()
     if total > MAX_SELECTION:
-        raise JobRequestError("externalIds", f"A job covers at most {MAX_SELECTION} end users; "
-                                             "select them in several jobs.")
+        raise JobRequestError(
+            "externalIds", f"A job covers at most {MAX_SELECTION} end users; select them in several jobs."
+        )
     _check_active_jobs(app)
     params: dict[str, Any] = {"format": code_format, "externalIds": selection}
     if kind == JobKind.QR_PDF:
         params["paper"] = paper
-    job = Job.objects.create(organization_id=app.organization_id, app=app, kind=kind, params=params,
-                             total=total, created_by=actor[:200])
-    record_audit(app.organization, actor, "job.start", job, None,
-                 {"kind": kind, "format": code_format, "endUsers": total})
+    job = Job.objects.create(
+        organization_id=app.organization_id,
+        app=app,
+        kind=kind,
+        params=params,
+        total=total,
+        created_by=actor[:200],
+    )
+    record_audit(
+        app.organization,
+        actor,
+        "job.start",
+        job,
+        None,
+        {"kind": kind, "format": code_format, "endUsers": total},
+    )
     return _enqueue(job)
 
 
-def _check_job_request(app: App, kind: str, code_format: str, external_ids: list[str] | None, paper: str) -> None:
+def _check_job_request(
+    app: App, kind: str, code_format: str, external_ids: list[str] | None, paper: str
+) -> None:
     if kind not in (JobKind.QR_ZIP, JobKind.QR_PDF, JobKind.EMAIL):
         raise JobRequestError("kind", "Use qr_zip, qr_pdf or email.")
     if code_format not in qrfiles.FORMATS:
@@ -132,8 +161,10 @@ def _check_job_request(app: App, kind: str, code_format: str, external_ids: list
     if kind == JobKind.EMAIL and not mailing.mail_server_configured():
         raise JobRequestError("kind", "No mail server is configured (EMAIL_URL), so no e-mail can be sent.")
     if code_format == "external" and not app.is_external:
-        raise JobRequestError("format", "This App does not use external provisioning, so an external "
-                                        "code would not work on a phone.")
+        raise JobRequestError(
+            "format",
+            "This App does not use external provisioning, so an external code would not work on a phone.",
+        )
     if paper not in PAPER:
         raise JobRequestError("paper", "Use A4 or letter.")
     if external_ids is not None and len(external_ids) > MAX_SELECTION:
@@ -141,10 +172,15 @@ def _check_job_request(app: App, kind: str, code_format: str, external_ids: list
 
 
 def _check_active_jobs(app: App) -> None:
-    active = Job.objects.filter(organization_id=app.organization_id, status__in=(JobStatus.QUEUED, JobStatus.RUNNING),
-                                updated__gt=timezone.now() - STALE_AFTER).count()
+    active = Job.objects.filter(
+        organization_id=app.organization_id,
+        status__in=(JobStatus.QUEUED, JobStatus.RUNNING),
+        updated__gt=timezone.now() - STALE_AFTER,
+    ).count()
     if active >= MAX_ACTIVE_JOBS:
-        raise TooManyJobs(f"Your organization has {active} jobs queued or running; start more once they finish.")
+        raise TooManyJobs(
+            f"Your organization has {active} jobs queued or running; start more once they finish."
+        )
 
 
 def _enqueue(job: Job) -> Job:
@@ -152,8 +188,9 @@ def _enqueue(job: Job) -> Job:
         run_job_task(str(job.pk))
     except Exception:
         log.exception("job queue unavailable", extra={"job": str(job.pk)})
-        Job.objects.filter(pk=job.pk).update(status=JobStatus.FAILED, finished=timezone.now(),
-                                              error="The job runner could not be reached.")
+        Job.objects.filter(pk=job.pk).update(
+            status=JobStatus.FAILED, finished=timezone.now(), error="The job runner could not be reached."
+        )
         raise JobQueueUnavailable("The job runner could not be reached.") from None
     job.refresh_from_db()
     return job
@@ -179,11 +216,15 @@ def job_result(job: Job) -> JobFile:
     if job.kind not in FILE_KINDS:
         raise ResultUnavailable("This kind of job makes no file.")
     if job.status != JobStatus.DONE:
-        raise ResultUnavailable("The job has not finished yet." if job_status(job) in (JobStatus.QUEUED, JobStatus.RUNNING)
-                                else "The job failed, so it has no file.")
+        raise ResultUnavailable(
+            "The job has not finished yet."
+            if job_status(job) in (JobStatus.QUEUED, JobStatus.RUNNING)
+            else "The job failed, so it has no file."
+        )
     if not job.result or _expired(job):
-        raise ResultUnavailable(f"Files are kept for {RESULT_TTL.total_seconds() / 3600:.0f} hours; "
-                                "start the job again.")
+        raise ResultUnavailable(
+            f"Files are kept for {RESULT_TTL.total_seconds() / 3600:.0f} hours; start the job again."
+        )
     return JobFile(job.result, job.result_name, job.result_type)
 
 
@@ -191,8 +232,19 @@ def download_result(job: Job, actor: str) -> JobFile:
     """The job's file for someone who may see the credentials it holds; each download is audited,
     since the file stands for passwords or live setup tokens whoever started the job."""
     file = job_result(job)
-    record_audit(job.organization, actor, "job.download", job, None, {
-        "kind": job.kind, "format": job.params.get("format"), "startedBy": job.created_by, "file": file.filename})
+    record_audit(
+        job.organization,
+        actor,
+        "job.download",
+        job,
+        None,
+        {
+            "kind": job.kind,
+            "format": job.params.get("format"),
+            "startedBy": job.created_by,
+            "file": file.filename,
+        },
+    )
     return file
 
 
@@ -237,14 +289,25 @@ def run_job(job_id: str) -> None:
     except Exception:
         log.exception("job failed", extra={"job": job_id})
         Job.objects.filter(pk=job_id).update(
-            status=JobStatus.FAILED, finished=timezone.now(),
-            error="The job stopped on an unexpected error, which has been logged.")
+            status=JobStatus.FAILED,
+            finished=timezone.now(),
+            error="The job stopped on an unexpected error, which has been logged.",
+        )
         return
-    changes: dict[str, Any] = {"status": JobStatus.DONE, "done": job.total, "report": report,
-                               "finished": timezone.now(), "updated": timezone.now()}
+    changes: dict[str, Any] = {
+        "status": JobStatus.DONE,
+        "done": job.total,
+        "report": report,
+        "finished": timezone.now(),
+        "updated": timezone.now(),
+    }
     if result is not None:
-        changes.update(result=result.content, result_name=result.filename, result_type=result.content_type,
-                       result_size=len(result.content))
+        changes.update(
+            result=result.content,
+            result_name=result.filename,
+            result_type=result.content_type,
+            result_size=len(result.content),
+        )
     if job.kind == JobKind.IMPORT and not job.params.get("dryRun"):
         changes["input"] = b""  # imported: its passwords need not be kept any longer
     Job.objects.filter(pk=job_id).update(**changes)
@@ -269,14 +332,28 @@ def _run_qr_files(job: Job, progress: Progress) -> Outcome:
     codes, skipped = qrfiles.codes_for(job.app, users, code_format, job.created_by)
     # The bar counts users drawn into the file, the bulk of the work.
     if job.kind == JobKind.QR_ZIP:
-        content, extension, content_type = qrfiles.zip_of_pngs(codes, progress.advance), "zip", "application/zip"
+        content, extension, content_type = (
+            qrfiles.zip_of_pngs(codes, progress.advance),
+            "zip",
+            "application/zip",
+        )
     else:
-        content = qrfiles.pdf_sheet(job.app, codes, code_format, job.params.get("paper", "A4"), progress.advance)
+        content = qrfiles.pdf_sheet(
+            job.app, codes, code_format, job.params.get("paper", "A4"), progress.advance
+        )
         extension, content_type = "pdf", "application/pdf"
-    items = [*({"externalId": item.user.external_id, "status": "included", "message": ""} for item in codes),
-             *skipped, *missing]
-    report = {"format": code_format, "requested": job.total, "included": len(codes),
-              "skipped": len(skipped) + len(missing), "items": _in_request_order(job, items)}
+    items = [
+        *({"externalId": item.user.external_id, "status": "included", "message": ""} for item in codes),
+        *skipped,
+        *missing,
+    ]
+    report = {
+        "format": code_format,
+        "requested": job.total,
+        "included": len(codes),
+        "skipped": len(skipped) + len(missing),
+        "items": _in_request_order(job, items),
+    }
     filename = f"{job.app.provider_id}-qr-{code_format}.{extension}"
     return report, JobFile(content, filename, content_type)
 
@@ -284,8 +361,16 @@ def _run_qr_files(job: Job, progress: Progress) -> Outcome:
 def _run_email(job: Job, progress: Progress) -> Outcome:
     users, missing = _selected(job)
     items = mailing.send_setup_emails(job.app, users, actor=job.created_by, advance=progress.advance)
-    counts = {status: sum(1 for item in items if item["status"] == status) for status in ("sent", "failed", "skipped")}
-    report = {"format": "token", "requested": job.total, **counts, "items": _in_request_order(job, [*items, *missing])}
+    counts = {
+        status: sum(1 for item in items if item["status"] == status)
+        for status in ("sent", "failed", "skipped")
+    }
+    report = {
+        "format": "token",
+        "requested": job.total,
+        **counts,
+        "items": _in_request_order(job, [*items, *missing]),
+    }
     report["skipped"] += len(missing)
     return report, None
 
@@ -298,16 +383,28 @@ def _selected(job: Job) -> tuple[list[EndUser], list[dict[str, Any]]]:
         return list(users.order_by("external_id")), []
     found: dict[str, EndUser] = {}
     for start in range(0, len(wanted), LOOKUP_BATCH):
-        found.update((user.external_id, user) for user in users.filter(external_id__in=wanted[start:start + LOOKUP_BATCH]))
-    missing = [{"externalId": value, "status": "skipped", "message": "No end user with this external id in this App."}
-               for value in wanted if value not in found]
+        found.update(
+            (user.external_id, user)
+            for user in users.filter(external_id__in=wanted[start : start + LOOKUP_BATCH])
+        )
+    missing = [
+        {
+            "externalId": value,
+            "status": "skipped",
+            "message": "No end user with this external id in this App.",
+        }
+        for value in wanted
+        if value not in found
+    ]
     return [found[value] for value in wanted if value in found], missing
 
 
 def _in_request_order(job: Job, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     wanted = job.params.get("externalIds")
     order = {value: index for index, value in enumerate(wanted)} if wanted is not None else None
-    return sorted(items, key=lambda item: order.get(item["externalId"], 0) if order is not None else item["externalId"])
+    return sorted(
+        items, key=lambda item: order.get(item["externalId"], 0) if order is not None else item["externalId"]
+    )
 
 
 RUNNERS: dict[str, Callable[[Job, Progress], Outcome]] = {
@@ -323,7 +420,8 @@ def _claim(job_id: str) -> bool:
     now = timezone.now()
     # A conditional update makes a job run once, however often it is delivered.
     if Job.objects.filter(pk=job_id, status=JobStatus.QUEUED).update(
-            status=JobStatus.RUNNING, started=now, updated=now):
+        status=JobStatus.RUNNING, started=now, updated=now
+    ):
         return True
     if not Job.objects.filter(pk=job_id).exists():
         # Otherwise silent: a queue shared with another installation hands us its jobs.
@@ -342,8 +440,11 @@ def _claim(job_id: str) -> bool:
 def redeliver_lost_jobs() -> int:
     """Queue again each job left queued past REDELIVER_AFTER without a message; returns how many."""
     cutoff = timezone.now() - REDELIVER_AFTER
-    waiting = list(Job.objects.filter(status=JobStatus.QUEUED, updated__lt=cutoff)
-                   .order_by("created").values_list("pk", flat=True)[:MAX_REDELIVERIES])
+    waiting = list(
+        Job.objects.filter(status=JobStatus.QUEUED, updated__lt=cutoff)
+        .order_by("created")
+        .values_list("pk", flat=True)[:MAX_REDELIVERIES]
+    )
     if not waiting:
         return 0
     in_queue = _jobs_in_queue()
@@ -362,7 +463,8 @@ def _redeliver(job_id: str, cutoff: datetime) -> bool:
     # one sends the job, and the next sweeps give that message its time. A duplicate would be
     # harmless anyway (the claim is conditional).
     if not Job.objects.filter(pk=job_id, status=JobStatus.QUEUED, updated__lt=cutoff).update(
-            updated=timezone.now()):
+        updated=timezone.now()
+    ):
         return False
     log.warning("queued job had no message left in the queue: delivering it again", extra={"job": job_id})
     run_job_task(job_id)
@@ -383,7 +485,8 @@ def purge_old_jobs() -> int:
     """Drop files and uploads past RESULT_TTL and jobs past JOB_TTL; returns jobs deleted."""
     now = timezone.now()
     Job.objects.filter(Q(created__lt=now - RESULT_TTL) & (~Q(result=b"") | ~Q(input=b""))).update(
-        result=b"", input=b"", result_size=0)
+        result=b"", input=b"", result_size=0
+    )
     deleted, _ = Job.objects.filter(created__lt=now - JOB_TTL).delete()
     return deleted
 

@@ -58,7 +58,9 @@ class EmailPreview:
 def email_settings_for(app: App) -> EmailSettings:
     """The App's e-mail settings; the defaults (unsaved) when it has none."""
     found = EmailSettings.objects.filter(app=app).first()
-    return found or EmailSettings(app=app, subject=mailtemplate.DEFAULT_SUBJECT, body=mailtemplate.DEFAULT_BODY)
+    return found or EmailSettings(
+        app=app, subject=mailtemplate.DEFAULT_SUBJECT, body=mailtemplate.DEFAULT_BODY
+    )
 
 
 def save_email_settings(app: App, *, sender_name: str, subject: str, body: str, actor: str) -> EmailSettings:
@@ -74,34 +76,54 @@ def save_email_settings(app: App, *, sender_name: str, subject: str, body: str, 
 
 
 def _snapshot(email_settings: EmailSettings) -> dict[str, str]:
-    return {"senderName": email_settings.sender_name, "subject": email_settings.subject, "body": email_settings.body}
+    return {
+        "senderName": email_settings.sender_name,
+        "subject": email_settings.subject,
+        "body": email_settings.body,
+    }
 
 
-def preview_email(app: App, *, sender_name: str | None = None, subject: str | None = None,
-                  body: str | None = None, end_user: EndUser | None = None) -> EmailPreview:
+def preview_email(
+    app: App,
+    *,
+    sender_name: str | None = None,
+    subject: str | None = None,
+    body: str | None = None,
+    end_user: EndUser | None = None,
+) -> EmailPreview:
     """The e-mail as a recipient would see it, with an example link that no phone accepts.
 
     Values left as None come from the saved settings, so unsaved edits can be previewed.
     """
     saved = email_settings_for(app)
-    draft = EmailSettings(app=app, sender_name=saved.sender_name if sender_name is None else sender_name,
-                          subject=saved.subject if subject is None else subject,
-                          body=saved.body if body is None else body)
+    draft = EmailSettings(
+        app=app,
+        sender_name=saved.sender_name if sender_name is None else sender_name,
+        subject=saved.subject if subject is None else subject,
+        body=saved.body if body is None else body,
+    )
     errors = mailtemplate.template_errors(draft.sender_name, draft.subject, draft.body)
     if errors:
         raise EmailSettingsInvalid(errors)
     expires = timezone.now() + timedelta(hours=app.token_ttl_hours)
     name = (end_user.display_name or end_user.external_id) if end_user else PREVIEW_NAME
-    to = (end_user.email if end_user and end_user.email else "alex@example.com")
+    to = end_user.email if end_user and end_user.email else "alex@example.com"
     subject_text, body_text = _render(draft, name, setup_page_url(PREVIEW_TOKEN), expires)
     return EmailPreview(_sender(draft), to, subject_text, body_text, QR_FILENAME)
 
 
 def _render(email_settings: EmailSettings, name: str, link: str, expires: datetime) -> tuple[str, str]:
-    values = {"name": name, "link": link, "provider": email_settings.app.name,
-              "expires": f"{expires:%Y-%m-%d %H:%M} UTC", "app": phone_app_info(email_settings.app).name}
-    return (mailtemplate.one_line(mailtemplate.render(email_settings.subject, values)),
-            mailtemplate.render(email_settings.body, values))
+    values = {
+        "name": name,
+        "link": link,
+        "provider": email_settings.app.name,
+        "expires": f"{expires:%Y-%m-%d %H:%M} UTC",
+        "app": phone_app_info(email_settings.app).name,
+    }
+    return (
+        mailtemplate.one_line(mailtemplate.render(email_settings.subject, values)),
+        mailtemplate.render(email_settings.body, values),
+    )
 
 
 def _sender(email_settings: EmailSettings) -> str:
@@ -118,8 +140,9 @@ def mail_server_configured() -> bool:
     return settings.EMAIL_BACKEND not in (settings.OUTBOX_BACKEND, CONSOLE_BACKEND)
 
 
-def send_setup_emails(app: App, users: Sequence[EndUser], *, actor: str,
-                      advance: Callable[[int], None]) -> list[dict[str, Any]]:
+def send_setup_emails(
+    app: App, users: Sequence[EndUser], *, actor: str, advance: Callable[[int], None]
+) -> list[dict[str, Any]]:
     """E-mail each user a new setup token; one report item per user: sent, failed or skipped."""
     email_settings = email_settings_for(app)
     sender = _sender(email_settings)
@@ -146,8 +169,14 @@ def send_setup_emails(app: App, users: Sequence[EndUser], *, actor: str,
     return items
 
 
-def _send_one(app: App, email_settings: EmailSettings, sender: str, user: EndUser,
-              connection: BaseEmailBackend, actor: str) -> tuple[str, bool | None]:
+def _send_one(
+    app: App,
+    email_settings: EmailSettings,
+    sender: str,
+    user: EndUser,
+    connection: BaseEmailBackend,
+    actor: str,
+) -> tuple[str, bool | None]:
     """(failure message or "", whether the server answered; None when nothing was tried)."""
     try:
         issued = issue_token(user, created_by=actor)
@@ -155,18 +184,37 @@ def _send_one(app: App, email_settings: EmailSettings, sender: str, user: EndUse
         return f"No setup token for this end user: {error.message}", None
     page = setup_page_url(issued.plain)
     subject, body = _render(email_settings, user.display_name or user.external_id, page, issued.token.expires)
-    message = EmailMessage(subject, body, sender, [user.email], connection=connection,
-                           reply_to=[app.contact_email] if app.contact_email else None,
-                           headers={"Auto-Submitted": "auto-generated"})
+    message = EmailMessage(
+        subject,
+        body,
+        sender,
+        [user.email],
+        connection=connection,
+        reply_to=[app.contact_email] if app.contact_email else None,
+        headers={"Auto-Submitted": "auto-generated"},
+    )
     message.attach(QR_FILENAME, render_png(page), "image/png")
     failure, reachable = _deliver(message, connection)
     if failure:
         revoke(issued.token)  # never delivered: it must not stay usable
         return failure, reachable
-    record_audits(app.organization_id, actor, [
-        ("token.create", issued.token, None,
-         {"externalId": user.external_id, "expires": issued.token.expires.isoformat(), "maxUses": 1,
-          "sentTo": user.email})])
+    record_audits(
+        app.organization_id,
+        actor,
+        [
+            (
+                "token.create",
+                issued.token,
+                None,
+                {
+                    "externalId": user.external_id,
+                    "expires": issued.token.expires.isoformat(),
+                    "maxUses": 1,
+                    "sentTo": user.email,
+                },
+            )
+        ],
+    )
     return "", True
 
 

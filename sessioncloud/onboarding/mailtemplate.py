@@ -13,7 +13,7 @@ from dataclasses import dataclass
 PLACEHOLDERS = {
     "name": "the end user's display name (else their external id)",
     "link": "the end user's setup page (https://<host>/setup/...): it names the app to install and "
-            "sets it up; opening it uses nothing up",
+    "sets it up; opening it uses nothing up",
     "provider": "the App's name",
     "expires": "when the setup link stops working (UTC)",
     "app": "the app to install (Linphone, or the App's Sessiontalk app)",
@@ -62,8 +62,11 @@ def _text_error(text: str, limit: int, *, single_line: bool) -> str | None:
     if len(text) > limit:
         return f"Use at most {limit} characters."
     if (_CONTROL if single_line else _BODY_CONTROL).search(text):
-        return "Must not contain line breaks or control characters." if single_line else \
-            "Must not contain control characters."
+        return (
+            "Must not contain line breaks or control characters."
+            if single_line
+            else "Must not contain control characters."
+        )
     if _TAG.search(text):
         return f"Template tags and comments are not supported; use only the placeholders {_KNOWN}."
     for placeholder in placeholders(text):
@@ -95,7 +98,7 @@ def placeholders(text: str) -> Iterator[Placeholder]:
         if end == -1:
             return  # no `}}` after this `{{`, so none after a later one either
         end += len(CLOSE)
-        yield Placeholder(start, end, text[start + len(OPEN):end - len(CLOSE)].strip(), text[start:end])
+        yield Placeholder(start, end, text[start + len(OPEN) : end - len(CLOSE)].strip(), text[start:end])
         position = end
 
 
@@ -103,7 +106,7 @@ def render(text: str, values: Mapping[str, str]) -> str:
     """Put the values in; the text must have passed template_errors."""
     parts, position = [], 0
     for placeholder in placeholders(text):
-        parts += [text[position:placeholder.start], values.get(placeholder.name, placeholder.text)]
+        parts += [text[position : placeholder.start], values.get(placeholder.name, placeholder.text)]
         position = placeholder.end
     parts.append(text[position:])
     return "".join(parts)

@@ -44,18 +44,34 @@ class UserCode:
         return self.token.expires if self.token else None
 
 
-def codes_for(app: App, users: Sequence[EndUser], code_format: str, actor: str) -> tuple[list[UserCode], list[Item]]:
+def codes_for(
+    app: App, users: Sequence[EndUser], code_format: str, actor: str
+) -> tuple[list[UserCode], list[Item]]:
     """Each user's code text; users without one are skipped with the reason."""
     codes: list[UserCode] = []
     skipped: list[Item] = []
     for start in range(0, len(users), TOKEN_BATCH):
-        batch = users[start:start + TOKEN_BATCH]
+        batch = users[start : start + TOKEN_BATCH]
         with transaction.atomic():  # a batch of tokens and their audit rows commit together
             issued = [_code(user, code_format, actor) for user in batch]
-            record_audits(app.organization_id, actor, [
-                ("token.create", result.token, None,
-                 {"externalId": result.user.external_id, "expires": result.token.expires.isoformat(), "maxUses": 1})
-                for result in issued if isinstance(result, UserCode) and result.token])
+            record_audits(
+                app.organization_id,
+                actor,
+                [
+                    (
+                        "token.create",
+                        result.token,
+                        None,
+                        {
+                            "externalId": result.user.external_id,
+                            "expires": result.token.expires.isoformat(),
+                            "maxUses": 1,
+                        },
+                    )
+                    for result in issued
+                    if isinstance(result, UserCode) and result.token
+                ],
+            )
         for user, result in zip(batch, issued, strict=True):
             if isinstance(result, UserCode):
                 codes.append(result)
@@ -97,8 +113,15 @@ def zip_of_pngs(codes: Sequence[UserCode], advance: Advance) -> bytes:
 
 
 def pdf_sheet(app: App, codes: Sequence[UserCode], code_format: str, paper: str, advance: Advance) -> bytes:
-    cards = [Card(item.user.display_name or item.user.external_id, item.user.external_id, item.code,
-                  instructions(app, code_format, item.expires)) for item in codes]
+    cards = [
+        Card(
+            item.user.display_name or item.user.external_id,
+            item.user.external_id,
+            item.code,
+            instructions(app, code_format, item.expires),
+        )
+        for item in codes
+    ]
     return render_sheet(cards, title=f"{app.name} setup codes", paper=paper, on_card=lambda: advance(1))
 
 
@@ -107,8 +130,10 @@ def instructions(app: App, code_format: str, expires: datetime | None) -> str:
     info = phone_app_info(app)
     if code_format == "token" and expires is not None:
         if info.linphone:
-            first = (f"Install {info.name} ({_where(info)}). Scan this code with the phone's camera, or in "
-                     f"{info.name}: Assistant, Fetch remote configuration, Scan QR code.")
+            first = (
+                f"Install {info.name} ({_where(info)}). Scan this code with the phone's camera, or in "
+                f"{info.name}: Assistant, Fetch remote configuration, Scan QR code."
+            )
         else:
             first = f"Install {info.name} ({_where(info)}), open it and scan this code."
         return f"{first} It works once, until {expires:%Y-%m-%d %H:%M} UTC. Keep it private."
@@ -118,8 +143,15 @@ def instructions(app: App, code_format: str, expires: datetime | None) -> str:
 
 
 def _where(info: PhoneAppInfo) -> str:
-    places = [place for place, link in (("App Store", info.ios), ("Google Play", info.android),
-                                        (_host(info.desktop), info.desktop)) if link]
+    places = [
+        place
+        for place, link in (
+            ("App Store", info.ios),
+            ("Google Play", info.android),
+            (_host(info.desktop), info.desktop),
+        )
+        if link
+    ]
     return ", ".join(places) if places else "from your app store"
 
 

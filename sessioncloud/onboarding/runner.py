@@ -31,8 +31,16 @@ SHUTDOWN_SECONDS = 15
 def make_consumer(threads: int, **options: Any) -> Consumer:
     from sessioncloud.onboarding import jobs  # noqa: F401  (registers the tasks)
 
-    return Consumer(huey, workers=threads, worker_type="thread", periodic=True, max_delay=POLL_MAX_DELAY,
-                    check_worker_health=True, shutdown_timeout=SHUTDOWN_SECONDS, **options)
+    return Consumer(
+        huey,
+        workers=threads,
+        worker_type="thread",
+        periodic=True,
+        max_delay=POLL_MAX_DELAY,
+        check_worker_health=True,
+        shutdown_timeout=SHUTDOWN_SECONDS,
+        **options,
+    )
 
 
 def start_embedded_worker() -> subprocess.Popen | None:
@@ -44,7 +52,8 @@ def start_embedded_worker() -> subprocess.Popen | None:
     if settings.REDIS_URL:
         return None  # scale-out: run `sessioncloud worker` processes
     worker = subprocess.Popen(  # noqa: S603 - this very program
-        [sys.executable, "-m", "sessioncloud.cli", "worker", "--threads", "1", "--parent", str(os.getpid())])
+        [sys.executable, "-m", "sessioncloud.cli", "worker", "--threads", "1", "--parent", str(os.getpid())]
+    )
     atexit.register(_stop, worker)
     return worker
 
@@ -70,10 +79,15 @@ def _stop_with_parent(parent: int) -> None:
 
 def run_worker(argv: list[str]) -> int:
     """`sessioncloud worker`: run bulk jobs from the shared queue (scale-out mode)."""
-    parser = argparse.ArgumentParser(prog="sessioncloud worker",
-                                     description="Run bulk jobs (imports, QR codes, e-mails) from the queue.")
-    parser.add_argument("--threads", type=int, default=int(os.environ.get("SESSIONCLOUD_WORKER_THREADS", "2")),
-                        help="jobs run at the same time in this process (default 2)")
+    parser = argparse.ArgumentParser(
+        prog="sessioncloud worker", description="Run bulk jobs (imports, QR codes, e-mails) from the queue."
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=int(os.environ.get("SESSIONCLOUD_WORKER_THREADS", "2")),
+        help="jobs run at the same time in this process (default 2)",
+    )
     parser.add_argument("--parent", type=int, help=argparse.SUPPRESS)  # set by `serve`
     args = parser.parse_args(argv)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "sessioncloud.settings")
@@ -83,9 +97,11 @@ def run_worker(argv: list[str]) -> int:
     if args.parent:
         _stop_with_parent(args.parent)
     elif not settings.REDIS_URL:
-        print("sessioncloud worker: REDIS_URL is not set, so jobs queue in the data directory and "
-              "`sessioncloud serve` runs them itself; this worker shares that queue.", flush=True)
+        print(
+            "sessioncloud worker: REDIS_URL is not set, so jobs queue in the data directory and "
+            "`sessioncloud serve` runs them itself; this worker shares that queue.",
+            flush=True,
+        )
     # SIGTERM (what service managers send) lets running jobs finish; SIGINT stops at once.
     make_consumer(max(1, args.threads), graceful_signal="TERM").run()
     return 0
-

@@ -43,8 +43,9 @@ class Card:
     instructions: str
 
 
-def render_sheet(cards: Sequence[Card], *, title: str, paper: str = "A4",
-                 on_card: Callable[[], None] | None = None) -> bytes:
+def render_sheet(
+    cards: Sequence[Card], *, title: str, paper: str = "A4", on_card: Callable[[], None] | None = None
+) -> bytes:
     """The PDF, one page per CARDS_PER_PAGE cards (a blank page when there are none)."""
     width, height = PAPER[paper]
     regular, bold = _fonts()
@@ -55,7 +56,7 @@ def render_sheet(cards: Sequence[Card], *, title: str, paper: str = "A4",
     card_height = (height - 2 * MARGIN) / ROWS
     pages = max(1, -(-len(cards) // CARDS_PER_PAGE))
     for page in range(pages):
-        on_page = cards[page * CARDS_PER_PAGE:(page + 1) * CARDS_PER_PAGE]
+        on_page = cards[page * CARDS_PER_PAGE : (page + 1) * CARDS_PER_PAGE]
         _cut_lines(canvas, width, height, card_width, card_height)
         for index, card in enumerate(on_page):
             column, row = index % COLUMNS, index // COLUMNS
@@ -95,8 +96,9 @@ def _cut_lines(canvas: Canvas, width: float, height: float, card_width: float, c
     canvas.restoreState()
 
 
-def _card(canvas: Canvas, card: Card, x: float, y: float, width: float, height: float,
-          regular: str, bold: str) -> None:
+def _card(
+    canvas: Canvas, card: Card, x: float, y: float, width: float, height: float, regular: str, bold: str
+) -> None:
     inner = width - 2 * PADDING
     top = y + height - PADDING
     canvas.setFillGray(0)

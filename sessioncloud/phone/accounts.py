@@ -73,8 +73,9 @@ def stored_local_accounts(raw: Sequence[Mapping[str, Any]]) -> list[SipAccount]:
 SIP_SECRETS = ("sippassword", "turnPassword")
 
 
-def masked(account: Mapping[str, Any], show_passwords: bool, keys: Sequence[str] = SIP_SECRETS
-           ) -> dict[str, Any]:
+def masked(
+    account: Mapping[str, Any], show_passwords: bool, keys: Sequence[str] = SIP_SECRETS
+) -> dict[str, Any]:
     """A copy fit for a terminal: the passwords replaced unless asked for."""
     copy = dict(account)
     for key in keys:
@@ -152,8 +153,11 @@ def baresip_file(accounts: Sequence[Mapping[str, Any]]) -> str:
 def baresip_comments(accounts: Sequence[Mapping[str, Any]]) -> list[str]:
     """Comment lines: the modules baresip must load, then what it cannot do as asked."""
     modules = baresip_modules(accounts)
-    comments = [f"# baresip must load these modules (module lines in its config): {', '.join(modules)}"
-                ] if modules else []
+    comments = (
+        [f"# baresip must load these modules (module lines in its config): {', '.join(modules)}"]
+        if modules
+        else []
+    )
     for number, account in enumerate(accounts, 1):
         comments += [f"# account {number}: {note}" for note in _baresip_notes(account)]
     return comments
@@ -243,9 +247,13 @@ def _nat_params(account: Mapping[str, Any], where: str, mask: bool) -> list[str]
         scheme, _, hostport = server.partition(":")
         params.append(f";stunserver={scheme}:{_hostport(hostport, f'{where}: the {scheme.upper()} server')}")
         if scheme == "turn":
-            password = MASK if mask else _value(account["turnPassword"], f"{where}: the TURN password", secret=True)
-            params += [f";stunuser={_value(account['turnUsername'], f'{where}: the TURN username')}",
-                       f";stunpass={password}"]
+            password = (
+                MASK if mask else _value(account["turnPassword"], f"{where}: the TURN password", secret=True)
+            )
+            params += [
+                f";stunuser={_value(account['turnUsername'], f'{where}: the TURN username')}",
+                f";stunpass={password}",
+            ]
     return params
 
 
@@ -265,18 +273,26 @@ def _dtmf_params(account: Mapping[str, Any]) -> list[str]:
 
 def _baresip_notes(account: Mapping[str, Any]) -> list[str]:
     notes = []
-    missing = [name for key in ("audioCodecs", "videoCodecs") for name in _codecs(account, key)
-               if name not in _BARESIP_CODECS]
+    missing = [
+        name
+        for key in ("audioCodecs", "videoCodecs")
+        for name in _codecs(account, key)
+        if name not in _BARESIP_CODECS
+    ]
     if missing:
-        notes.append(f"baresip has no module for {', '.join(_describe(name) for name in missing)}; "
-                     "left out of the codec list")
+        notes.append(
+            f"baresip has no module for {', '.join(_describe(name) for name in missing)}; "
+            "left out of the codec list"
+        )
     if account.get("dtmfMode") == "info":
         notes.append("dtmfmode=info needs baresip 1.1.0 or later; 1.0.0 sends RFC 2833 events")
     if account.get("dtmfMode") == "inband":
         notes.append("baresip cannot send DTMF in-band; it sends RFC 2833 events")
     if account.get("turnServer") and not _turn_credentials(account):
-        notes.append("the TURN server came without credentials (only provisioned accounts carry "
-                     "them), so it is not used")
+        notes.append(
+            "the TURN server came without credentials (only provisioned accounts carry "
+            "them), so it is not used"
+        )
     return notes
 
 
@@ -294,8 +310,9 @@ def _value(value: Any, what: str, *, secret: bool = False) -> str:
     if bad:
         # A password's characters are never echoed, not even the offending one.
         shown = "a character" if secret else _describe(bad.group())
-        raise BaresipError(f"{what} holds {shown} that a baresip accounts line cannot carry "
-                           "(; \" \\ or a control character)")
+        raise BaresipError(
+            f'{what} holds {shown} that a baresip accounts line cannot carry (; " \\ or a control character)'
+        )
     return f'"{value}"' if _QUOTED_IN_VALUES.search(value) else value
 
 
@@ -303,8 +320,9 @@ def _display_name(value: Any, what: str) -> str:
     if not value:
         return ""
     if not isinstance(value, str) or _REFUSED_IN_NAMES.search(value):
-        raise BaresipError(f"{what} holds '\"', '\\' or a control character, "
-                           "which a baresip accounts line cannot carry")
+        raise BaresipError(
+            f"{what} holds '\"', '\\' or a control character, which a baresip accounts line cannot carry"
+        )
     return f'"{value}" '
 
 

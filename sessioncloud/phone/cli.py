@@ -145,8 +145,7 @@ def main(argv: list[str] | None = None) -> int:
 def run(args: argparse.Namespace) -> int:
     store = StateStore(Path(args.state).expanduser() if args.state else default_state_path())
     state = store.load()
-    server = args.server or os.environ.get("SESSIONCLOUD_PHONE_SERVER") or state.server \
-        or DEFAULT_SERVER
+    server = args.server or os.environ.get("SESSIONCLOUD_PHONE_SERVER") or state.server or DEFAULT_SERVER
     session = Session(store, state, server)
     try:
         return args.handler(session, args)
@@ -170,12 +169,18 @@ def say(*lines: str) -> None:
 
 def build_parser(prog: str = "sessioncloud phone") -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog=prog, description="A reference softphone: provision against a SessionCloud "
-        "server as a phone does, keep the result in a state file.")
-    parser.add_argument("--server", help="SessionCloud base URL (default: "
-                        "$SESSIONCLOUD_PHONE_SERVER, the state's server, " + DEFAULT_SERVER + ")")
-    parser.add_argument("--state", help="state file (default: $SESSIONCLOUD_PHONE_STATE or "
-                        "~/.sessioncloud-phone.json)")
+        prog=prog,
+        description="A reference softphone: provision against a SessionCloud "
+        "server as a phone does, keep the result in a state file.",
+    )
+    parser.add_argument(
+        "--server",
+        help="SessionCloud base URL (default: "
+        "$SESSIONCLOUD_PHONE_SERVER, the state's server, " + DEFAULT_SERVER + ")",
+    )
+    parser.add_argument(
+        "--state", help="state file (default: $SESSIONCLOUD_PHONE_STATE or ~/.sessioncloud-phone.json)"
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     output = _output_options()
 
@@ -183,25 +188,33 @@ def build_parser(prog: str = "sessioncloud phone") -> argparse.ArgumentParser:
     config.add_argument("provider_id", metavar="PROVIDER_ID")
     config.set_defaults(handler=cmd_config)
 
-    scan = commands.add_parser("scan", parents=[output], help="flows B, C, E, G, H: act on "
-                               "a QR code (image file) or code text ('-' reads stdin)")
+    scan = commands.add_parser(
+        "scan",
+        parents=[output],
+        help="flows B, C, E, G, H: act on a QR code (image file) or code text ('-' reads stdin)",
+    )
     scan.add_argument("code", metavar="CODE_OR_IMAGE")
     _provider_option(scan)
     scan.set_defaults(handler=cmd_scan)
 
-    login = commands.add_parser("login", parents=[output], help="flow D: log in with "
-                                "provisioning credentials")
+    login = commands.add_parser(
+        "login", parents=[output], help="flow D: log in with provisioning credentials"
+    )
     login.add_argument("username", metavar="USERNAME[:PROVIDER_ID]")
     login.add_argument("password", metavar="PASSWORD", help="'-' reads it from stdin")
     _provider_option(login)
     login.set_defaults(handler=cmd_login)
 
-    resume = commands.add_parser("resume", parents=[output], help="flow F: re-provision as "
-                                 "on every app start")
+    resume = commands.add_parser(
+        "resume", parents=[output], help="flow F: re-provision as on every app start"
+    )
     resume.set_defaults(handler=cmd_resume)
 
-    redeem = commands.add_parser("redeem", parents=[output], help="flow G: redeem a one-time "
-                                 "setup token (the token or its scloc:?v=2&token= code)")
+    redeem = commands.add_parser(
+        "redeem",
+        parents=[output],
+        help="flow G: redeem a one-time setup token (the token or its scloc:?v=2&token= code)",
+    )
     redeem.add_argument("token", metavar="TOKEN_OR_CODE")
     redeem.set_defaults(handler=cmd_redeem)
 
@@ -210,8 +223,9 @@ def build_parser(prog: str = "sessioncloud phone") -> argparse.ArgumentParser:
     accounts.add_argument("--show-passwords", action="store_true")
     accounts.set_defaults(handler=cmd_accounts)
 
-    export = commands.add_parser("export", help="write the stored accounts as a baresip "
-                                 "accounts file (mode 0600)")
+    export = commands.add_parser(
+        "export", help="write the stored accounts as a baresip accounts file (mode 0600)"
+    )
     export.add_argument("file", metavar="FILE")
     export.set_defaults(handler=cmd_export)
     return parser
@@ -219,16 +233,20 @@ def build_parser(prog: str = "sessioncloud phone") -> argparse.ArgumentParser:
 
 def _output_options() -> argparse.ArgumentParser:
     options = argparse.ArgumentParser(add_help=False)
-    options.add_argument("--baresip", metavar="FILE", help="also write the resulting accounts "
-                         "as a baresip accounts file (mode 0600)")
-    options.add_argument("--show-passwords", action="store_true",
-                         help="print passwords instead of ********")
+    options.add_argument(
+        "--baresip",
+        metavar="FILE",
+        help="also write the resulting accounts as a baresip accounts file (mode 0600)",
+    )
+    options.add_argument("--show-passwords", action="store_true", help="print passwords instead of ********")
     return options
 
 
 def _provider_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--provider-id", help="the ProviderId built into a whitelabel app, for "
-                        "codes and logins that leave it out")
+    parser.add_argument(
+        "--provider-id",
+        help="the ProviderId built into a whitelabel app, for codes and logins that leave it out",
+    )
 
 
 # --- flow A: config ------------------------------------------------------------------------
@@ -242,18 +260,21 @@ def cmd_config(session: Session, args: argparse.Namespace) -> int:
     session.save()
     say(*config_summary(answer.config))
     if answer.config["login"]["mode"] == "external":
-        say("No accounts yet: log in with your provisioning credentials "
-            "(sessioncloud phone login USERNAME PASSWORD).")
+        say(
+            "No accounts yet: log in with your provisioning credentials "
+            "(sessioncloud phone login USERNAME PASSWORD)."
+        )
     else:
-        say("No accounts yet: the phone now asks the user to type their SIP username and "
-            "password.")
+        say("No accounts yet: the phone now asks the user to type their SIP username and password.")
     return EXIT_OK
 
 
 def checked_provider_id(value: str) -> str:
     if not is_valid_provider_id(value):
-        raise UsageError(f"the ProviderId {value!r} is not valid: it must be 3 to 32 ASCII "
-                         "letters and digits, starting with a letter")
+        raise UsageError(
+            f"the ProviderId {value!r} is not valid: it must be 3 to 32 ASCII "
+            "letters and digits, starting with a letter"
+        )
     return value
 
 
@@ -269,8 +290,7 @@ def cmd_scan(session: Session, args: argparse.Namespace) -> int:
     if parsed.kind == "local":
         return setup_local(session, parsed, provider_id, args)
     assert parsed.username is not None and parsed.password is not None
-    return provision_login(session, parsed.username, parsed.password, provider_id, provider_id,
-                           args)
+    return provision_login(session, parsed.username, parsed.password, provider_id, provider_id, args)
 
 
 def read_code(argument: str) -> str:
@@ -303,17 +323,17 @@ def provider_for_code(parsed: ParsedCode, given: str | None, state: PhoneState) 
     if given is not None:
         checked_provider_id(given)
         if parsed.provider_id and parsed.provider_id.lower() != given.lower():
-            raise UsageError(f"this code is for ProviderId {parsed.provider_id}, "
-                             f"not {given}")
+            raise UsageError(f"this code is for ProviderId {parsed.provider_id}, not {given}")
     provider_id = parsed.provider_id or given or state.provider_id
     if provider_id is None:
-        raise UsageError("this whitelabel code carries no ProviderId: give --provider-id, "
-                         "or run `config PROVIDER_ID` first")
+        raise UsageError(
+            "this whitelabel code carries no ProviderId: give --provider-id, "
+            "or run `config PROVIDER_ID` first"
+        )
     return provider_id
 
 
-def setup_local(session: Session, parsed: ParsedCode, provider_id: str,
-                args: argparse.Namespace) -> int:
+def setup_local(session: Session, parsed: ParsedCode, provider_id: str, args: argparse.Namespace) -> int:
     """Flows B, C and H: the accounts are in the code; the config supplies the rest."""
     answer = session.api().get_config(provider_id)
     assert answer.config is not None
@@ -341,8 +361,7 @@ def read_password(argument: str) -> str:
     return sys.stdin.readline().rstrip("\r\n") if argument == STDIN else argument
 
 
-def provider_for_login(username: str, given: str | None, state: PhoneState
-                       ) -> tuple[str | None, str]:
+def provider_for_login(username: str, given: str | None, state: PhoneState) -> tuple[str | None, str]:
     """(providerId to send separately or None, ProviderId of the config to fetch).
 
     Whitelabel apps send the built-in ProviderId beside the username; generic apps let the
@@ -361,8 +380,14 @@ def provider_for_login(username: str, given: str | None, state: PhoneState
     raise UsageError("type the username as USERNAME:PROVIDER_ID, or give --provider-id")
 
 
-def provision_login(session: Session, username: str, password: str, sent: str | None,
-                    provider_id: str, args: argparse.Namespace) -> int:
+def provision_login(
+    session: Session,
+    username: str,
+    password: str,
+    sent: str | None,
+    provider_id: str,
+    args: argparse.Namespace,
+) -> int:
     state = session.state
     answer = session.api().provision(username, password, state.device_id, provider_id=sent)
     if not answer.sipaccounts:
@@ -403,8 +428,7 @@ def provider_refusal(what: str, errmsg: str) -> str:
 def cmd_resume(session: Session, args: argparse.Namespace) -> int:
     state = session.state
     if state.provider_id is None or state.setup is None:
-        raise UsageError("nothing to resume: set the phone up first with config, scan, login "
-                         "or redeem")
+        raise UsageError("nothing to resume: set the phone up first with config, scan, login or redeem")
     if state.setup == "external":
         return resume_external(session, args)
     return resume_config(session, args)
@@ -415,18 +439,22 @@ def resume_external(session: Session, args: argparse.Namespace) -> int:
     state = session.state
     credentials = state.credentials
     if credentials is None:
-        raise UsageError("no provisioning login is stored (the provider removed this phone's "
-                         "accounts): log in again")
-    answer = session.api().provision(credentials.username, credentials.password,
-                                     state.device_id, provider_id=credentials.provider_id,
-                                     reprovision=True)
+        raise UsageError(
+            "no provisioning login is stored (the provider removed this phone's accounts): log in again"
+        )
+    answer = session.api().provision(
+        credentials.username,
+        credentials.password,
+        state.device_id,
+        provider_id=credentials.provider_id,
+        reprovision=True,
+    )
     if answer.update and not answer.sipaccounts:
         # The provider's way of de-provisioning a phone (a deactivated device, a closed
         # customer account): drop the accounts and the login that no longer works.
         state.clear_accounts()
         session.save()
-        report(session, args, "The provider removed this phone's accounts.", answer.errmsg,
-               summary=False)
+        report(session, args, "The provider removed this phone's accounts.", answer.errmsg, summary=False)
         return EXIT_OK
     if not answer.update:
         headline = "No changes: the phone keeps its accounts."
@@ -451,8 +479,7 @@ def resume_config(session: Session, args: argparse.Namespace) -> int:
     assert state.provider_id is not None
     answer = session.api().get_config(state.provider_id, state.etag)
     if answer.config is None:
-        report(session, args, f"Configuration unchanged (version {state.config_version}).",
-               summary=False)
+        report(session, args, f"Configuration unchanged (version {state.config_version}).", summary=False)
         return EXIT_OK
     previous = state.config_version
     state.set_config(answer.config, answer.etag)
@@ -461,8 +488,9 @@ def resume_config(session: Session, args: argparse.Namespace) -> int:
         try:
             local = stored_local_accounts(state.local_accounts)
         except ValueError as error:
-            raise StateError(f"the state file {session.store.path} is not valid ({error}); "
-                             "scan the code again") from None
+            raise StateError(
+                f"the state file {session.store.path} is not valid ({error}); scan the code again"
+            ) from None
         state.sipaccounts = merge_local(local, answer.config)
         headline += " The accounts from the code were merged again."
     elif state.setup == "token":
@@ -494,11 +522,9 @@ def redeem_token(session: Session, token: str, args: argparse.Namespace) -> int:
     state = session.state
     answer = session.api().redeem(token, state.device_id)
     if not answer.sipaccounts:
-        raise Refused(provider_refusal("the setup code gave this phone no accounts",
-                                       answer.errmsg))
+        raise Refused(provider_refusal("the setup code gave this phone no accounts", answer.errmsg))
     assert answer.config is not None
-    state.start_setup("token", answer.provider_id, answer.config,
-                      f'"{answer.config["version"]}"')
+    state.start_setup("token", answer.provider_id, answer.config, f'"{answer.config["version"]}"')
     take_accounts(state, answer)
     session.save()
     report(session, args, "Set up by the one-time setup code.", answer.errmsg)
@@ -508,8 +534,9 @@ def redeem_token(session: Session, token: str, args: argparse.Namespace) -> int:
 # --- output --------------------------------------------------------------------------------
 
 
-def report(session: Session, args: argparse.Namespace, headline: str, errmsg: str = "", *,
-           summary: bool = True) -> None:
+def report(
+    session: Session, args: argparse.Namespace, headline: str, errmsg: str = "", *, summary: bool = True
+) -> None:
     """What every provisioning command prints: headline, provider, accounts, baresip file."""
     state = session.state
     say(headline)
@@ -537,12 +564,15 @@ def write_baresip(path: Path, sipaccounts: list[dict[str, Any]]) -> None:
 def cmd_accounts(session: Session, args: argparse.Namespace) -> int:
     state = session.state
     if args.format == "json":
-        say(accounts_json(state.provider_id, state.sipaccounts, state.xmppaccounts,
-                          args.show_passwords))
+        say(accounts_json(state.provider_id, state.sipaccounts, state.xmppaccounts, args.show_passwords))
     elif args.format == "baresip":
-        say(*baresip_comments(state.sipaccounts),
-            *(baresip_line(account, number, mask=not args.show_passwords)
-              for number, account in enumerate(state.sipaccounts, 1)))
+        say(
+            *baresip_comments(state.sipaccounts),
+            *(
+                baresip_line(account, number, mask=not args.show_passwords)
+                for number, account in enumerate(state.sipaccounts, 1)
+            ),
+        )
     else:
         say(*accounts_text(state.sipaccounts, state.xmppaccounts, args.show_passwords))
     return EXIT_OK
@@ -551,4 +581,3 @@ def cmd_accounts(session: Session, args: argparse.Namespace) -> int:
 def cmd_export(session: Session, args: argparse.Namespace) -> int:
     write_baresip(Path(args.file).expanduser(), session.state.sipaccounts)
     return EXIT_OK
-

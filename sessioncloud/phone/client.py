@@ -188,8 +188,7 @@ def _validated(model: type[BaseModel], data: Any, what: str) -> Any:
         return model.model_validate(data)
     except ValidationError as error:
         reasons = "; ".join(describe_validation_error(error)[:3])
-        raise PhoneApiError(200, "bad_response", f"The server's {what} is not valid: {reasons}.") \
-            from None
+        raise PhoneApiError(200, "bad_response", f"The server's {what} is not valid: {reasons}.") from None
 
 
 def _provision_fields(answer: _Provision) -> dict[str, Any]:
@@ -209,8 +208,7 @@ def check_server_url(url: str) -> str:
     """The base URL without a trailing slash; ValueError unless it is http(s)://host[...]."""
     parts = urlsplit(url.strip())
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"the server URL '{url}' must start with http:// or https:// "
-                         "and name a host")
+        raise ValueError(f"the server URL '{url}' must start with http:// or https:// and name a host")
     if parts.query or parts.fragment:
         raise ValueError(f"the server URL '{url}' must not hold a query or fragment")
     return url.strip().rstrip("/")
@@ -219,8 +217,13 @@ def check_server_url(url: str) -> str:
 class PhoneApi:
     """One SessionCloud server, as seen by one phone installation."""
 
-    def __init__(self, base_url: str, *, transport: httpx2.BaseTransport | None = None,
-                 timeout: float = TIMEOUT_SECONDS):
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        transport: httpx2.BaseTransport | None = None,
+        timeout: float = TIMEOUT_SECONDS,
+    ):
         self.base_url = check_server_url(base_url)
         self._http = httpx2.Client(
             base_url=self.base_url + "/api/v1",
@@ -245,18 +248,32 @@ class PhoneApi:
         status, body, response_etag = self._send("GET", path, headers=headers)
         if status == 304:
             if not etag:
-                raise PhoneApiError(304, "bad_response", "The server answered 304 Not Modified "
-                                    "to a request that was not conditional.")
+                raise PhoneApiError(
+                    304,
+                    "bad_response",
+                    "The server answered 304 Not Modified to a request that was not conditional.",
+                )
             return ConfigAnswer(None, response_etag or etag)
         config = check_config(body)
         # The ETag is the quoted version (docs/phone-api.md); derive it if a proxy dropped it.
         return ConfigAnswer(config, response_etag or f'"{config["version"]}"')
 
-    def provision(self, username: str, password: str, device_id: str, *,
-                  provider_id: str | None = None, reprovision: bool = False) -> ProvisionAnswer:
-        payload: dict[str, Any] = {"username": username, "password": password,
-                                   "deviceId": device_id, "reprovision": reprovision,
-                                   "app": APP_INFO}
+    def provision(
+        self,
+        username: str,
+        password: str,
+        device_id: str,
+        *,
+        provider_id: str | None = None,
+        reprovision: bool = False,
+    ) -> ProvisionAnswer:
+        payload: dict[str, Any] = {
+            "username": username,
+            "password": password,
+            "deviceId": device_id,
+            "reprovision": reprovision,
+            "app": APP_INFO,
+        }
         if provider_id is not None:
             payload["providerId"] = provider_id
         _, body, _ = self._send("POST", "/provision", payload=payload)
@@ -267,11 +284,16 @@ class PhoneApi:
         payload = {"token": token, "deviceId": device_id, "app": APP_INFO}
         _, body, _ = self._send("POST", "/tokens/redeem", payload=payload)
         answer = _validated(_Redeem, body, "setup answer")
-        return RedeemAnswer(**_provision_fields(answer), provider_id=answer.providerId,
-                            config=body["config"])
+        return RedeemAnswer(**_provision_fields(answer), provider_id=answer.providerId, config=body["config"])
 
-    def _send(self, method: str, path: str, *, headers: dict[str, str] | None = None,
-              payload: dict[str, Any] | None = None) -> tuple[int, Any, str | None]:
+    def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        headers: dict[str, str] | None = None,
+        payload: dict[str, Any] | None = None,
+    ) -> tuple[int, Any, str | None]:
         """Status, decoded JSON body (None for 304) and ETag; errors become exceptions."""
         with self._request(method, path, headers, payload) as (response, raw):
             status, etag = response.status_code, response.headers.get("ETag")
@@ -281,22 +303,24 @@ class PhoneApi:
         if status >= 400:
             raise _api_error(status, body)
         if status != 200:
-            raise PhoneApiError(status, f"http_{status}",
-                                f"The server answered HTTP {status} where 200 was expected.")
+            raise PhoneApiError(
+                status, f"http_{status}", f"The server answered HTTP {status} where 200 was expected."
+            )
         return status, body, etag
 
     @contextmanager
-    def _request(self, method: str, path: str, headers: dict[str, str] | None,
-                 payload: dict[str, Any] | None) -> Iterator[tuple[httpx2.Response, bytes]]:
+    def _request(
+        self, method: str, path: str, headers: dict[str, str] | None, payload: dict[str, Any] | None
+    ) -> Iterator[tuple[httpx2.Response, bytes]]:
         try:
             with self._http.stream(method, path, headers=headers, json=payload) as response:
                 yield response, _read_capped(response)
         except httpx2.TimeoutException:
-            raise ServerUnreachable(f"the server at {self.base_url} did not answer within "
-                                    f"{self._timeout:g} seconds") from None
+            raise ServerUnreachable(
+                f"the server at {self.base_url} did not answer within {self._timeout:g} seconds"
+            ) from None
         except httpx2.RequestError as error:
-            raise ServerUnreachable(f"cannot reach the server at {self.base_url}: "
-                                    f"{_reason(error)}") from None
+            raise ServerUnreachable(f"cannot reach the server at {self.base_url}: {_reason(error)}") from None
 
 
 def _read_capped(response: httpx2.Response) -> bytes:
@@ -304,8 +328,11 @@ def _read_capped(response: httpx2.Response) -> bytes:
     for chunk in response.iter_bytes():
         size += len(chunk)
         if size > MAX_ANSWER_BYTES:
-            raise PhoneApiError(response.status_code, "bad_response",
-                                f"The server's answer is larger than {MAX_ANSWER_BYTES} bytes.")
+            raise PhoneApiError(
+                response.status_code,
+                "bad_response",
+                f"The server's answer is larger than {MAX_ANSWER_BYTES} bytes.",
+            )
         chunks.append(chunk)
     return b"".join(chunks)
 
@@ -316,9 +343,9 @@ def _decode_json(raw: bytes, status: int) -> Any:
     except (UnicodeDecodeError, ValueError):
         if status >= 400:
             # A proxy or load balancer in front of SessionCloud answers with HTML.
-            raise PhoneApiError(status, f"http_{status}",
-                                f"The server answered HTTP {status} without an API error.") \
-                from None
+            raise PhoneApiError(
+                status, f"http_{status}", f"The server answered HTTP {status} without an API error."
+            ) from None
         raise PhoneApiError(status, "bad_response", "The server's answer is not JSON.") from None
 
 
@@ -328,8 +355,7 @@ def _api_error(status: int, body: Any) -> PhoneApiError:
     message = error.get("message") if isinstance(error, dict) else None
     if isinstance(code, str) and isinstance(message, str):
         return PhoneApiError(status, code, message)
-    return PhoneApiError(status, f"http_{status}",
-                         f"The server answered HTTP {status} without an API error.")
+    return PhoneApiError(status, f"http_{status}", f"The server answered HTTP {status} without an API error.")
 
 
 def _reason(error: httpx2.RequestError) -> str:

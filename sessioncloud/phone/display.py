@@ -30,17 +30,18 @@ def config_summary(config: Mapping[str, Any]) -> list[str]:
     sip, login = config["sip"], config["login"]
     proxy = f", proxy {printable(sip['proxy'])}" if sip["proxy"] else ""
     return [
-        f"Provider: {printable(config['name'])} ({printable(config['providerId'])}, "
-        f"{config['kind']})",
+        f"Provider: {printable(config['name'])} ({printable(config['providerId'])}, {config['kind']})",
         f"SIP server: {printable(sip['domain'])} port {sip['port']} over {sip['transport']}{proxy}",
         f"Login: {login['mode']} ({printable(login['fields'])})",
         f"Config version: {printable(config['version'])}",
     ]
 
 
-def accounts_text(sipaccounts: Sequence[Mapping[str, Any]],
-                  xmppaccounts: Sequence[Mapping[str, Any]] = (),
-                  show_passwords: bool = False) -> list[str]:
+def accounts_text(
+    sipaccounts: Sequence[Mapping[str, Any]],
+    xmppaccounts: Sequence[Mapping[str, Any]] = (),
+    show_passwords: bool = False,
+) -> list[str]:
     if not sipaccounts:
         lines = ["SIP accounts: none"]
     else:
@@ -50,10 +51,12 @@ def accounts_text(sipaccounts: Sequence[Mapping[str, Any]],
     if xmppaccounts:
         lines.append(f"XMPP accounts ({len(xmppaccounts)}):")
         for number, account in enumerate(xmppaccounts, 1):
-            lines.append(f"  {number}. {printable(account.get('jid'))} on "
-                         f"{printable(account.get('server') or account.get('domain'))}:"
-                         f"{printable(account.get('port', 5222))}, "
-                         f"password {_password(account.get('password'), show_passwords)}")
+            lines.append(
+                f"  {number}. {printable(account.get('jid'))} on "
+                f"{printable(account.get('server') or account.get('domain'))}:"
+                f"{printable(account.get('port', 5222))}, "
+                f"password {_password(account.get('password'), show_passwords)}"
+            )
     return lines
 
 
@@ -78,12 +81,15 @@ def _password(value: Any, show: bool) -> str:
     return quoted(value) if show else MASK
 
 
-def accounts_json(provider_id: str | None, sipaccounts: Sequence[Mapping[str, Any]],
-                  xmppaccounts: Sequence[Mapping[str, Any]], show_passwords: bool) -> str:
+def accounts_json(
+    provider_id: str | None,
+    sipaccounts: Sequence[Mapping[str, Any]],
+    xmppaccounts: Sequence[Mapping[str, Any]],
+    show_passwords: bool,
+) -> str:
     document = {
         "providerId": provider_id,
         "sipaccounts": [masked(account, show_passwords) for account in sipaccounts],
-        "xmppaccounts": [masked(account, show_passwords, keys=("password",))
-                         for account in xmppaccounts],
+        "xmppaccounts": [masked(account, show_passwords, keys=("password",)) for account in xmppaccounts],
     }
     return json.dumps(document, indent=2, ensure_ascii=False)

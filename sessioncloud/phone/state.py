@@ -59,8 +59,7 @@ class PhoneState:
         """A whitelabel app has its ProviderId built in, so codes and logins may omit it."""
         return bool(self.provider_id and self.config and self.config["kind"] == "whitelabel")
 
-    def start_setup(self, setup: str, provider_id: str, config: dict[str, Any], etag: str | None
-                    ) -> None:
+    def start_setup(self, setup: str, provider_id: str, config: dict[str, Any], etag: str | None) -> None:
         """Forget the previous setup (accounts, credentials), keeping the device identity."""
         self.setup, self.provider_id = setup, provider_id
         self.set_config(config, etag)
@@ -103,16 +102,16 @@ class StateStore:
         try:
             return state_from_json(json.loads(text))
         except (ValueError, TypeError, KeyError) as error:
-            raise StateError(f"the state file {self.path} is not valid ({error}); "
-                             "delete it to start over") from None
+            raise StateError(
+                f"the state file {self.path} is not valid ({error}); delete it to start over"
+            ) from None
 
     def save(self, state: PhoneState) -> None:
         data = json.dumps(state_to_json(state), indent=2, ensure_ascii=False) + "\n"
         try:
             write_private_file(self.path, data)
         except OSError as error:
-            raise StateError(f"cannot write the state file {self.path}: {_reason(error)}") \
-                from None
+            raise StateError(f"cannot write the state file {self.path}: {_reason(error)}") from None
 
 
 def write_private_file(path: Path, text: str) -> None:
@@ -136,9 +135,11 @@ def write_private_file(path: Path, text: str) -> None:
 def state_to_json(state: PhoneState) -> dict[str, Any]:
     credentials = None
     if state.credentials is not None:
-        credentials = {"username": state.credentials.username,
-                       "password": state.credentials.password,
-                       "providerId": state.credentials.provider_id}
+        credentials = {
+            "username": state.credentials.username,
+            "password": state.credentials.password,
+            "providerId": state.credentials.provider_id,
+        }
     return {
         "format": FORMAT,
         "deviceId": state.device_id,

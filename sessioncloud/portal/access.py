@@ -74,9 +74,7 @@ def forbidden(request: HttpRequest, message: str) -> HttpResponse:
     return render(request, "portal/forbidden.html", {"message": message}, status=403)
 
 
-def org_required(
-    view: Callable[..., HttpResponseBase] | None = None, *, post: PostRule = "editor"
-) -> Any:
+def org_required(view: Callable[..., HttpResponseBase] | None = None, *, post: PostRule = "editor") -> Any:
     """Log-in required; sets request.org and request.membership; refuses POSTs by role.
 
     Safe by default: a POST needs an editor unless the view says otherwise, so a viewer can
@@ -151,8 +149,9 @@ def end_user_for_user(app: App, external_id: str) -> EndUser:
 
 
 def token_for_user(request: PortalRequest, app: App, token_id: int) -> SetupToken:
-    return _found(lambda: tenancy.get_token(request.org, token_id, app),
-                  "No setup token with that id in this App.")
+    return _found(
+        lambda: tenancy.get_token(request.org, token_id, app), "No setup token with that id in this App."
+    )
 
 
 def device_for_user(app: App, device_id: str) -> Device:
@@ -212,5 +211,7 @@ def membership_of_user(request: AuthenticatedRequest, organization_id: Any) -> M
     """One of the user's own memberships (for switching organization)."""
     if not is_id(organization_id):
         raise Http404("You are not a member of that organization.")
-    return _found(lambda: tenancy.get_membership(request.user, int(organization_id)),
-                  "You are not a member of that organization.")
+    return _found(
+        lambda: tenancy.get_membership(request.user, int(organization_id)),
+        "You are not a member of that organization.",
+    )

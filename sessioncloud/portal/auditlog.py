@@ -33,20 +33,30 @@ ACTIONS: dict[str, tuple[str, str]] = {
     "app.general": ("App general settings changed", "Changed the general settings of the App {object}."),
     "app.branding": ("App branding changed", "Changed the branding of the App {object}."),
     "app.sip": ("App SIP profile changed", "Changed the SIP profile of the App {object}."),
-    "app.provisioning": ("App provisioning changed", "Changed the provisioning settings of the App {object}."),
+    "app.provisioning": (
+        "App provisioning changed",
+        "Changed the provisioning settings of the App {object}.",
+    ),
     "app.update": ("App settings changed", "Changed the settings of the App {object}."),
     "app.logo.light": ("Logo uploaded", "Uploaded a logo for the App {object}."),
     "app.logo.dark": ("Dark logo uploaded", "Uploaded a logo for dark backgrounds for the App {object}."),
-    "app.signing_secret.rotate": ("Signing secret rotated", "Rotated the signing secret of the App {object}."),
-    "app.signing_secret.end_rotation": ("Secret rotation ended",
-                                        "Ended the signing secret rotation of the App {object}."),
+    "app.signing_secret.rotate": (
+        "Signing secret rotated",
+        "Rotated the signing secret of the App {object}.",
+    ),
+    "app.signing_secret.end_rotation": (
+        "Secret rotation ended",
+        "Ended the signing secret rotation of the App {object}.",
+    ),
     "app.delete": ("App deleted", "Deleted the App {object}."),
     "enduser.create": ("End user added", "Added the end user {object}."),
     "enduser.update": ("End user changed", "Changed the end user {object}."),
     "enduser.replace": ("End user replaced", "Changed the end user {object}."),
     "enduser.delete": ("End user deleted", "Deleted the end user {object}."),
-    "enduser.export": ("End users exported with passwords",
-                       "Exported the end users of {object} with their passwords."),
+    "enduser.export": (
+        "End users exported with passwords",
+        "Exported the end users of {object} with their passwords.",
+    ),
     "token.create": ("Setup token created", "Created a setup token for the end user {externalId}."),
     "token.revoke": ("Setup token revoked", "Revoked the setup {object}."),
     "device.deactivate": ("Device deactivated", "Deactivated the device {object}."),
@@ -63,8 +73,9 @@ ACTIONS: dict[str, tuple[str, str]] = {
 CSV_COLUMNS = ("time", "who", "what", "action", "app", "object_type", "object", "changes")
 
 
-def record(request: HttpRequest, action: str, obj: Any, before: dict | None = None,
-           after: dict | None = None) -> AuditEntry:
+def record(
+    request: HttpRequest, action: str, obj: Any, before: dict | None = None, after: dict | None = None
+) -> AuditEntry:
     """An entry for a change made on a portal page: by the signed-in person, in the organization
     `org_required` chose. Snapshots come with secrets already masked."""
     portal_request = cast(PortalRequest, request)
@@ -132,11 +143,17 @@ class AuditFilterForm(DateRangeForm):
         entries = tenancy.audit_entries_of(organization).order_by()
         people = sorted(set(entries.values_list("actor", flat=True)), key=str.lower)
         codes = set(entries.values_list("action", flat=True))
-        apps = sorted(set(entries.exclude(app_provider_id="").values_list("app_provider_id", flat=True)),
-                      key=str.lower)
+        apps = sorted(
+            set(entries.exclude(app_provider_id="").values_list("app_provider_id", flat=True)), key=str.lower
+        )
         self.fields["person"].choices = [("", "Anyone"), *((p, p) for p in people)]
-        self.fields["action"].choices = [("", "Any change"), *sorted(
-            ((code, ACTIONS.get(code, (code, ""))[0]) for code in codes), key=lambda choice: choice[1].lower())]
+        self.fields["action"].choices = [
+            ("", "Any change"),
+            *sorted(
+                ((code, ACTIONS.get(code, (code, ""))[0]) for code in codes),
+                key=lambda choice: choice[1].lower(),
+            ),
+        ]
         self.fields["app"].choices = [("", "Any App or none"), *((a, a) for a in apps)]
 
 
@@ -160,14 +177,21 @@ def csv_rows(entries: Iterable[AuditEntry], zone: Any) -> Iterator[dict[str, str
             what, changed = sentence(entry), changes(entry)
         row = {
             "time": timezone.localtime(entry.created, zone).replace(microsecond=0).isoformat(),
-            "who": entry.actor, "what": what, "action": entry.action, "app": entry.app_provider_id,
-            "object_type": entry.object_type, "object": entry.object_repr,
+            "who": entry.actor,
+            "what": what,
+            "action": entry.action,
+            "app": entry.app_provider_id,
+            "object_type": entry.object_type,
+            "object": entry.object_repr,
             "changes": json.dumps({key: [old, new] for key, old, new in changed}, ensure_ascii=False)
-            if changed else "",
+            if changed
+            else "",
         }
         yield row
 
 
 def audit_csv(entries: QuerySet[AuditEntry]) -> Iterator[str]:
     """The export, line by line (cells a spreadsheet would run as formulas are defused)."""
-    return write_csv(csv_rows(entries.iterator(chunk_size=1000), timezone.get_current_timezone()), CSV_COLUMNS)
+    return write_csv(
+        csv_rows(entries.iterator(chunk_size=1000), timezone.get_current_timezone()), CSV_COLUMNS
+    )

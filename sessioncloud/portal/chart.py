@@ -90,8 +90,17 @@ def daily_chart(days: list[date], counts: dict[date, tuple[int, int]]) -> Chart:
         calls, failures = counts.get(day, (0, 0))
         x = LEFT + index * column + BAR_GAP
         label = f"{day:%d %b}" if (len(days) - 1 - index) % LABEL_EVERY == 0 else ""
-        chart_days.append(Day(day, bar(x, calls), bar(x + bar_width + BAR_GAP, failures), label,
-                              round(LEFT + (index + 0.5) * column, 2)))
-    ticks = [Tick(round(HEIGHT - BOTTOM - plot_height * value / top_value, 2), value)
-             for value in range(0, top_value + 1, step)]
+        chart_days.append(
+            Day(
+                day,
+                bar(x, calls),
+                bar(x + bar_width + BAR_GAP, failures),
+                label,
+                round(LEFT + (index + 0.5) * column, 2),
+            )
+        )
+    ticks = [
+        Tick(round(HEIGHT - BOTTOM - plot_height * value / top_value, 2), value)
+        for value in range(0, top_value + 1, step)
+    ]
     return Chart(chart_days, ticks)

@@ -31,7 +31,13 @@ class Confirmation:
     refusal: str = ""
 
 
-def confirmation_page(request: HttpRequest, confirmation: Confirmation, *, app: App | None = None,
-                      page: str = "", status: int = 200) -> HttpResponse:
+def confirmation_page(
+    request: HttpRequest,
+    confirmation: Confirmation,
+    *,
+    app: App | None = None,
+    page: str = "",
+    status: int = 200,
+) -> HttpResponse:
     template = "portal/app_confirm.html" if app is not None else "portal/confirm.html"
     return render(request, template, {"confirm": confirmation, "app": app, "page": page}, status=status)

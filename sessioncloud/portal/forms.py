@@ -67,8 +67,11 @@ class AppSettingsForm(forms.ModelForm):
         data = super().clean()
         for name in self.page_fields:
             widget = self.fields[name].widget if name in self.fields else None
-            if widget is not None and not isinstance(widget, forms.CheckboxInput) and \
-                    widget.value_omitted_from_data(self.data, self.files, self.add_prefix(name)):
+            if (
+                widget is not None
+                and not isinstance(widget, forms.CheckboxInput)
+                and widget.value_omitted_from_data(self.data, self.files, self.add_prefix(name))
+            ):
                 # Not on the page (e.g. the whitelabel fields of a generic App): keep what is stored.
                 data[name] = getattr(self.instance, name)
         return data
@@ -95,7 +98,7 @@ class NewAppForm(forms.ModelForm):
         widgets = {"kind": forms.RadioSelect}
         help_texts = {
             "provider_id": "What your users type in the softphone: 3 to 32 letters and digits, "
-                           "starting with a letter. Only an operator can change it later.",
+            "starting with a letter. Only an operator can change it later.",
             "sip_domain": "Your PBX: host or host:port.",
         }
         labels = {"sip_domain": "SIP domain"}
@@ -104,8 +107,18 @@ class NewAppForm(forms.ModelForm):
 class GeneralForm(AppSettingsForm):
     class Meta:
         model = App
-        fields = ["name", "kind", "enabled", "ios_bundle_id", "android_package", "phone_app", "phone_app_name",
-                  "ios_store_url", "android_store_url", "desktop_download_url"]
+        fields = [
+            "name",
+            "kind",
+            "enabled",
+            "ios_bundle_id",
+            "android_package",
+            "phone_app",
+            "phone_app_name",
+            "ios_store_url",
+            "android_store_url",
+            "desktop_download_url",
+        ]
         widgets = {"kind": forms.RadioSelect, "phone_app": forms.RadioSelect}
         labels = {"ios_bundle_id": "iOS bundle id", "android_package": "Android package name"}
         help_texts = {
@@ -114,7 +127,7 @@ class GeneralForm(AppSettingsForm):
             "android_package": "Whitelabel only, for example com.acme.phone.",
             "phone_app": "Named on your users' setup page, setup e-mails and printed cards.",
             "phone_app_name": "Leave empty for “Linphone”, or for a Sessiontalk app: “Sessiontalk” "
-                              "(generic Apps) or this App's name (whitelabel Apps).",
+            "(generic Apps) or this App's name (whitelabel Apps).",
             "ios_store_url": "https:// only. Leave the three links empty to use Linphone's own store pages.",
         }
 
@@ -130,13 +143,15 @@ class BrandingForm(AppSettingsForm):
     extra_fields = ("logo", "logo_dark")
 
     logo_file = forms.FileField(
-        label="Logo (light background)", required=False,
+        label="Logo (light background)",
+        required=False,
         widget=forms.ClearableFileInput(attrs={"accept": LOGO_ACCEPT}),
         help_text="PNG, JPEG or WebP, at most 1 MB and 4096×4096 pixels.",
     )
     remove_logo = forms.BooleanField(label="Remove this logo", required=False)
     logo_dark_file = forms.FileField(
-        label="Logo for dark backgrounds (optional)", required=False,
+        label="Logo for dark backgrounds (optional)",
+        required=False,
         widget=forms.ClearableFileInput(attrs={"accept": LOGO_ACCEPT}),
         help_text="Shown in dark mode; without it phones use the light logo.",
     )
@@ -154,7 +169,9 @@ class BrandingForm(AppSettingsForm):
             "credentials_source": "Which user name and password replace %user% and %pwd% in help links.",
             "contact_email": "Shown to your users in the app.",
         }
-        widgets = {"theme_color": forms.TextInput(attrs={"pattern": "#([0-9A-Fa-f]{3}){1,2}", "maxlength": 7})}
+        widgets = {
+            "theme_color": forms.TextInput(attrs={"pattern": "#([0-9A-Fa-f]{3}){1,2}", "maxlength": 7})
+        }
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -162,10 +179,15 @@ class BrandingForm(AppSettingsForm):
         for index in range(1, MAX_HELP_LINKS + 1):
             link = links[index - 1] if index <= len(links) else {"title": "", "url": ""}
             self.fields[f"link_title_{index}"] = forms.CharField(
-                label=f"Title {index}", required=False, max_length=100, initial=link["title"])
+                label=f"Title {index}", required=False, max_length=100, initial=link["title"]
+            )
             self.fields[f"link_url_{index}"] = forms.CharField(
-                label=f"URL {index}", required=False, max_length=1000, initial=link["url"],
-                widget=forms.TextInput(attrs={"placeholder": "https://"}))
+                label=f"URL {index}",
+                required=False,
+                max_length=1000,
+                initial=link["url"],
+                widget=forms.TextInput(attrs={"placeholder": "https://"}),
+            )
 
     @property
     def link_rows(self) -> list[tuple[forms.BoundField, forms.BoundField]]:
@@ -246,58 +268,90 @@ class SipForm(AppSettingsForm):
     extra_fields = ("turn_password",)
 
     turn_password = forms.CharField(
-        label="TURN password", required=False, max_length=256, validators=[validate_no_control_chars],
+        label="TURN password",
+        required=False,
+        max_length=256,
+        validators=[validate_no_control_chars],
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
         help_text="Stored encrypted and never shown again. Leave blank to keep the current one.",
     )
     clear_turn_password = forms.BooleanField(label="Remove the current TURN password", required=False)
     audio_codecs = CodecListField(
-        label="Audio codecs", required=False,
+        label="Audio codecs",
+        required=False,
         help_text=f"Preferred first, separated by commas, from {', '.join(AUDIO_CODECS)}. "
-                  "Empty: each phone keeps its own order.")
+        "Empty: each phone keeps its own order.",
+    )
     video_codecs = CodecListField(
-        label="Video codecs", required=False,
+        label="Video codecs",
+        required=False,
         help_text=f"Preferred first, separated by commas, from {', '.join(VIDEO_CODECS)}. "
-                  "Empty: each phone keeps its own order.")
+        "Empty: each phone keeps its own order.",
+    )
 
     class Meta:
         model = App
         fields = [
-            "sip_domain", "sip_proxy", "sip_transport", "use_subdomains", "login_fields",
-            "srtp", "messaging", "video", "callrecording", "voicemail_number", "registration_expires",
-            "stun_server", "turn_server", "turn_username", "ice_enabled", "keepalive_seconds",
-            "srtp_mode", "audio_codecs", "video_codecs", "dtmf_mode", "sip_realm",
+            "sip_domain",
+            "sip_proxy",
+            "sip_transport",
+            "use_subdomains",
+            "login_fields",
+            "srtp",
+            "messaging",
+            "video",
+            "callrecording",
+            "voicemail_number",
+            "registration_expires",
+            "stun_server",
+            "turn_server",
+            "turn_username",
+            "ice_enabled",
+            "keepalive_seconds",
+            "srtp_mode",
+            "audio_codecs",
+            "video_codecs",
+            "dtmf_mode",
+            "sip_realm",
         ]
         labels = {
-            "sip_domain": "Domain", "sip_proxy": "Outbound proxy", "srtp": "SRTP",
-            "callrecording": "Call recording", "registration_expires": "Registration expiry (seconds)",
-            "ice_enabled": "Use ICE", "keepalive_seconds": "Keep-alive interval (seconds)",
+            "sip_domain": "Domain",
+            "sip_proxy": "Outbound proxy",
+            "srtp": "SRTP",
+            "callrecording": "Call recording",
+            "registration_expires": "Registration expiry (seconds)",
+            "ice_enabled": "Use ICE",
+            "keepalive_seconds": "Keep-alive interval (seconds)",
             "sip_realm": "Digest realm",
         }
         help_texts = {
             "sip_domain": "host or host:port. Without a port phones use 5060 (5061 with TLS).",
             "sip_proxy": "Optional, host or host:port.",
             "use_subdomains": "An account's subdomain goes in front of the domain "
-                              "(pbx1 becomes pbx1.sip.example.com).",
+            "(pbx1 becomes pbx1.sip.example.com).",
             "login_fields": "What the app asks for when users type their SIP credentials.",
             "registration_expires": "From 30 to 86400.",
             "voicemail_number": "Optional: digits, *, # and +, for example *97.",
             "stun_server": "Optional, host or host:port, for example stun.example.com:3478. "
-                           "Phones learn their public address from it.",
+            "Phones learn their public address from it.",
             "turn_server": "Optional, host or host:port. Relays the audio when no direct path works; "
-                           "needs a username and a password.",
+            "needs a username and a password.",
             "ice_enabled": "Phones try every path (local, STUN, TURN) and keep the one that works.",
             "keepalive_seconds": "How often phones keep their NAT mapping open: 0 (off) or 5 to 3600.",
             "srtp_mode": "Used when SRTP is Enabled.",
             "dtmf_mode": "How phones send the digits pressed during a call.",
             "sip_realm": "Optional: the realm your PBX names when it asks for the password, "
-                         "if it is not the domain.",
+            "if it is not the domain.",
         }
 
     # Without the form's own "at least 0": the model's one range message covers every bad number.
     registration_expires = forms.IntegerField(
-        label="Registration expiry (seconds)", help_text="From 30 to 86400.",
-        widget=forms.NumberInput(attrs={"min": REGISTRATION_EXPIRES_RANGE[0], "max": REGISTRATION_EXPIRES_RANGE[1]}))
+        label="Registration expiry (seconds)",
+        help_text="From 30 to 86400.",
+        widget=forms.NumberInput(
+            attrs={"min": REGISTRATION_EXPIRES_RANGE[0], "max": REGISTRATION_EXPIRES_RANGE[1]}
+        ),
+    )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -317,14 +371,19 @@ class ProvisioningForm(AppSettingsForm):
     extra_fields = ("provisioning_auth_header",)
 
     auth_header = forms.CharField(
-        label="New value", required=False, max_length=1000, validators=[validate_header_value],
+        label="New value",
+        required=False,
+        max_length=1000,
+        validators=[validate_header_value],
         widget=forms.PasswordInput(attrs={"autocomplete": "off"}),
         help_text="Sent as the Authorization header to your service, for example Bearer and a token. "
-                  "Stored encrypted and never shown again. Leave blank to keep the current value.",
+        "Stored encrypted and never shown again. Leave blank to keep the current value.",
     )
     clear_auth_header = forms.BooleanField(label="Remove the current header", required=False)
     provisioning_url = forms.URLField(
-        label="URL of your provisioning web service", required=False, max_length=1000,
+        label="URL of your provisioning web service",
+        required=False,
+        max_length=1000,
         assume_scheme="https",
         help_text="https:// only. SessionCloud appends username, password, reprovision and deviceId.",
     )
@@ -332,13 +391,18 @@ class ProvisioningForm(AppSettingsForm):
     class Meta:
         model = App
         fields = [
-            "provisioning_mode", "provisioning_url", "provisioning_timeout",
-            "username_placeholder", "password_placeholder", "token_ttl_hours",
+            "provisioning_mode",
+            "provisioning_url",
+            "provisioning_timeout",
+            "username_placeholder",
+            "password_placeholder",
+            "token_ttl_hours",
         ]
         labels = {
             "provisioning_mode": "Mode",
             "provisioning_timeout": "Timeout (seconds)",
-            "username_placeholder": "Username placeholder", "password_placeholder": "Password placeholder",
+            "username_placeholder": "Username placeholder",
+            "password_placeholder": "Password placeholder",
             "token_ttl_hours": "Setup links expire after (hours)",
         }
         help_texts = {
@@ -387,8 +451,10 @@ class OrganizationForm(forms.Form):
 
 APP_DEFAULT = ("", "As the App's SIP profile")
 # What the form says when a group's settings are given without its username.
-USERNAME_MISSING = {SIP.key: "Give the SIP username, or leave every SIP field empty.",
-                    PROVISIONING.key: "Give the provisioning username too."}
+USERNAME_MISSING = {
+    SIP.key: "Give the SIP username, or leave every SIP field empty.",
+    PROVISIONING.key: "Give the provisioning username too.",
+}
 
 
 def _password_input() -> forms.PasswordInput:
@@ -399,12 +465,17 @@ def _password_input() -> forms.PasswordInput:
 def _form_field(field: EndUserField) -> forms.Field:
     """The portal's input for an end-user field (the model's validators check the value on saving)."""
     if field.choices:
-        return forms.ChoiceField(label=field.label, choices=[APP_DEFAULT, *((v, v) for v in field.choices)],
-                                 required=False)
+        return forms.ChoiceField(
+            label=field.label, choices=[APP_DEFAULT, *((v, v) for v in field.choices)], required=False
+        )
     form_field = forms.EmailField if field.kind == FieldKind.EMAIL else forms.CharField
-    return form_field(label=field.label, max_length=field.max_length, help_text=field.help_text,
-                      required=field.kind == FieldKind.EXTERNAL_ID,
-                      widget=_password_input() if field.secret else None)
+    return form_field(
+        label=field.label,
+        max_length=field.max_length,
+        help_text=field.help_text,
+        required=field.kind == FieldKind.EXTERNAL_ID,
+        widget=_password_input() if field.secret else None,
+    )
 
 
 class EndUserForm(forms.Form):
@@ -415,18 +486,23 @@ class EndUserForm(forms.Form):
 
     def __init__(self, *args: Any, app: App, end_user: EndUser | None = None, **kwargs: Any) -> None:
         if end_user is not None:
-            kwargs.setdefault("initial", {
-                field.name: getattr(end_user, field.name) for field in END_USER_FIELDS
-                if field.kind != FieldKind.EXTERNAL_ID and not field.secret
-            })
+            kwargs.setdefault(
+                "initial",
+                {
+                    field.name: getattr(end_user, field.name)
+                    for field in END_USER_FIELDS
+                    if field.kind != FieldKind.EXTERNAL_ID and not field.secret
+                },
+            )
         super().__init__(*args, **kwargs)
         self.app, self.end_user = app, end_user
         if end_user is not None:
             del self.fields["external_id"]  # the key of the API and of every link to this user
             for group in GROUPS:
                 if getattr(end_user, group.password.name):
-                    self.fields[group.password.name].help_text = \
-                        "A password is set. Leave blank to keep it; it is never shown."
+                    self.fields[
+                        group.password.name
+                    ].help_text = "A password is set. Leave blank to keep it; it is never shown."
 
     @property
     def sip_credential_fields(self) -> list[forms.BoundField]:
@@ -493,23 +569,34 @@ EndUserForm.base_fields.update({field.name: _form_field(field) for field in END_
 
 
 class EndUserSearchForm(forms.Form):
-    q = forms.CharField(label="Search", max_length=200, required=False,
-                        widget=forms.TextInput(attrs={"type": "search", "placeholder": "Name, id, e-mail or username"}))
+    q = forms.CharField(
+        label="Search",
+        max_length=200,
+        required=False,
+        widget=forms.TextInput(attrs={"type": "search", "placeholder": "Name, id, e-mail or username"}),
+    )
 
 
 class SetupLinkForm(forms.Form):
     max_uses = forms.TypedChoiceField(
-        label="Phones that may use it", coerce=int, initial=1,
+        label="Phones that may use it",
+        coerce=int,
+        initial=1,
         choices=[(n, "1 phone" if n == 1 else f"{n} phones") for n in range(1, MAX_TOKEN_USES + 1)],
-        help_text="A setup link works this many times, then it is dead.")
+        help_text="A setup link works this many times, then it is dead.",
+    )
 
 
 class DateRangeForm(forms.Form):
     """A filter form's From and To days (in the viewer's time zone, both included)."""
 
     since = forms.DateField(label="From", required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    until = forms.DateField(label="To", required=False, widget=forms.DateInput(attrs={"type": "date"}),
-                            help_text="Both days included.")
+    until = forms.DateField(
+        label="To",
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
+        help_text="Both days included.",
+    )
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
@@ -533,18 +620,26 @@ def _start_of(day: date) -> datetime:
 
 
 class LogFilterForm(DateRangeForm):
-    outcome = forms.ChoiceField(choices=[("", "Any outcome"), *((o, o) for o in LOG_OUTCOMES)],
-                                required=False)
+    outcome = forms.ChoiceField(
+        choices=[("", "Any outcome"), *((o, o) for o in LOG_OUTCOMES)], required=False
+    )
     username = forms.CharField(max_length=256, required=False)
     device = forms.CharField(label="Device id", max_length=128, required=False)
     field_order = ["outcome", "username", "device", "since", "until"]
 
 
 class TestBenchForm(forms.Form):
-    username = forms.CharField(label="Test username", max_length=256,
-                               help_text="Provisioning credentials your service accepts, as a user would type them.")
-    password = forms.CharField(label="Test password", max_length=256, required=False,
-                               widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}))
+    username = forms.CharField(
+        label="Test username",
+        max_length=256,
+        help_text="Provisioning credentials your service accepts, as a user would type them.",
+    )
+    password = forms.CharField(
+        label="Test password",
+        max_length=256,
+        required=False,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
+    )
 
     def disable(self) -> None:
         for field in self.fields.values():

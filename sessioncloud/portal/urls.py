@@ -12,7 +12,9 @@ app_name = "portal"
 urlpatterns = [
     path("", RedirectView.as_view(url="/portal/", permanent=False), name="root"),
     # Browsers ask for /favicon.ico on pages that name no icon (the API documentation).
-    path("favicon.ico", RedirectView.as_view(url=static("portal/favicon.svg"), permanent=True), name="favicon"),
+    path(
+        "favicon.ico", RedirectView.as_view(url=static("portal/favicon.svg"), permanent=True), name="favicon"
+    ),
     path("portal/", apps.home, name="home"),
     path("portal/apps/new/", apps.app_new, name="app_new"),
     path("portal/apps/<str:provider_id>/", apps.app_detail, name="app_detail"),
@@ -21,10 +23,16 @@ urlpatterns = [
     path("portal/apps/<str:provider_id>/sip/", apps.app_sip, name="app_sip"),
     path("portal/apps/<str:provider_id>/delete/", apps.app_delete, name="app_delete"),
     path("portal/apps/<str:provider_id>/provisioning/", apps.app_provisioning, name="app_provisioning"),
-    path("portal/apps/<str:provider_id>/provisioning/rotate-secret/", apps.app_rotate_secret,
-         name="app_rotate_secret"),
-    path("portal/apps/<str:provider_id>/provisioning/end-rotation/", apps.app_end_rotation,
-         name="app_end_rotation"),
+    path(
+        "portal/apps/<str:provider_id>/provisioning/rotate-secret/",
+        apps.app_rotate_secret,
+        name="app_rotate_secret",
+    ),
+    path(
+        "portal/apps/<str:provider_id>/provisioning/end-rotation/",
+        apps.app_end_rotation,
+        name="app_end_rotation",
+    ),
     path(APP + "dashboard/", dashboard.dashboard, name="app_dashboard"),
     path(APP + "provisioning/test/", dashboard.test_bench_page, name="app_test_bench"),
     path(APP + "endusers/", endusers.end_users, name="end_users"),
@@ -53,8 +61,11 @@ urlpatterns = [
     path("portal/team/invite/", team.invite, name="invite"),
     path("portal/team/members/<int:member_id>/role/", team.change_role, name="change_role"),
     path("portal/team/members/<int:member_id>/remove/", team.remove_member, name="remove_member"),
-    path("portal/team/invitations/<int:invitation_id>/revoke/", team.revoke_invitation,
-         name="revoke_invitation"),
+    path(
+        "portal/team/invitations/<int:invitation_id>/revoke/",
+        team.revoke_invitation,
+        name="revoke_invitation",
+    ),
     path("portal/invitations/forget/", team.invitation_forget, name="invitation_forget"),
     path("portal/invitations/open/", team.invitation_open, name="invitation_open"),
     path("portal/invitations/", team.invitation, name="invitation"),

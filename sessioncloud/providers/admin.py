@@ -44,7 +44,13 @@ class AppAdmin(admin.ModelAdmin):
     raw_id_fields = ("logo", "logo_dark")
     # The encrypted fields stay out of the form: the admin shows only whether they are set.
     exclude = ("provisioning_auth_header", "signing_secrets", "turn_password")
-    readonly_fields = ("auth_header_state", "signing_secrets_state", "turn_password_state", "created", "updated")
+    readonly_fields = (
+        "auth_header_state",
+        "signing_secrets_state",
+        "turn_password_state",
+        "created",
+        "updated",
+    )
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     actions = ("disable_apps", "enable_apps")
 
@@ -68,8 +74,14 @@ class AppAdmin(admin.ModelAdmin):
         if before and before["providerId"].lower() != obj.provider_id.lower():
             # Phones in the field still hold the old ProviderId: no one else may take it.
             deletion.retire_provider_id(before["providerId"], obj.organization_id, _operator(request))
-        record_audit(obj.organization, _operator(request), "app.update" if change else "app.create",
-                     obj, before, audit_snapshot(obj))
+        record_audit(
+            obj.organization,
+            _operator(request),
+            "app.update" if change else "app.create",
+            obj,
+            before,
+            audit_snapshot(obj),
+        )
 
     def delete_model(self, request: HttpRequest, obj: App) -> None:
         # As in the portal: the ProviderId stays reserved for the organization, and it is audited.
@@ -98,9 +110,13 @@ class AppAdmin(admin.ModelAdmin):
             before = audit_snapshot(app)
             app.enabled = enabled
             app.save(update_fields=["enabled", "updated"])  # one save each, so the signals run
-            record_audit(app.organization, _operator(request), "app.general", app, before, audit_snapshot(app))
+            record_audit(
+                app.organization, _operator(request), "app.general", app, before, audit_snapshot(app)
+            )
             changed += 1
-        self.message_user(request, f"{changed} App(s) {'enabled' if enabled else 'disabled'}.", messages.SUCCESS)
+        self.message_user(
+            request, f"{changed} App(s) {'enabled' if enabled else 'disabled'}.", messages.SUCCESS
+        )
 
 
 @admin.register(ReservedProviderId)

@@ -65,10 +65,24 @@ FIELD_PATHS: dict[str, str] = {
 PATH_OF_FIELD = {field: path for path, field in reversed(FIELD_PATHS.items())}
 SECRET_FIELDS = {"provisioning_auth_header", "signing_secrets", "turn_password"}
 NULLABLE_TEXT = {
-    "ios_bundle_id", "android_package", "contact_email", "username_placeholder",
-    "password_placeholder", "sip_proxy", "voicemail_number", "provisioning_url",
-    "provisioning_auth_header", "phone_app_name", "ios_store_url", "android_store_url", "desktop_download_url",
-    "stun_server", "turn_server", "turn_username", "turn_password", "sip_realm",
+    "ios_bundle_id",
+    "android_package",
+    "contact_email",
+    "username_placeholder",
+    "password_placeholder",
+    "sip_proxy",
+    "voicemail_number",
+    "provisioning_url",
+    "provisioning_auth_header",
+    "phone_app_name",
+    "ios_store_url",
+    "android_store_url",
+    "desktop_download_url",
+    "stun_server",
+    "turn_server",
+    "turn_username",
+    "turn_password",
+    "sip_realm",
 }
 REQUIRED_ON_CREATE = ("providerId", "name", "sip.domain")
 
@@ -137,8 +151,11 @@ def app_json(app: App) -> dict[str, Any]:
         "setupPage": {
             "phoneApp": app.phone_app,
             "appName": app.phone_app_name or None,
-            "storeLinks": {"ios": app.ios_store_url or None, "android": app.android_store_url or None,
-                           "desktop": app.desktop_download_url or None},
+            "storeLinks": {
+                "ios": app.ios_store_url or None,
+                "android": app.android_store_url or None,
+                "desktop": app.desktop_download_url or None,
+            },
             "linphoneUrl": linphone_app_url(app),
         },
         "provisioning": {

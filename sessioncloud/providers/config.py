@@ -124,7 +124,9 @@ def render_config(app: App) -> RenderedConfig:
     """The one answer of the config endpoint for this App: its bytes and its version."""
     config = public_config(app)
     version = config_version(config)
-    body = json.dumps(with_version(config, version), separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    body = json.dumps(with_version(config, version), separators=(",", ":"), ensure_ascii=False).encode(
+        "utf-8"
+    )
     return RenderedConfig(version=version, body=body)
 
 
@@ -276,8 +278,15 @@ class RedisConfigCache(ConfigCache):
     process can answer the old entry from memory any more (lib/leases.py has the protocol).
     """
 
-    def __init__(self, client: redis.Redis, prefix: str, reader: RedisReader | None = None, *,
-                 tier: LocalTier | None = None, lease_seconds: float = 0.0):
+    def __init__(
+        self,
+        client: redis.Redis,
+        prefix: str,
+        reader: RedisReader | None = None,
+        *,
+        tier: LocalTier | None = None,
+        lease_seconds: float = 0.0,
+    ):
         self._client = client
         self._prefix = prefix
         self._reader = reader
@@ -352,11 +361,20 @@ class RedisConfigCache(ConfigCache):
 
     def forget(self, provider_ids: list[str]) -> None:
         # Returns once no app process can still answer the old entry from its memory.
-        keys = [(f"{self._prefix}:{generation_key(pid)}", f"{self._prefix}:{entry_key(pid)}") for pid in provider_ids]
+        keys = [
+            (f"{self._prefix}:{generation_key(pid)}", f"{self._prefix}:{entry_key(pid)}")
+            for pid in provider_ids
+        ]
         for pid in provider_ids:
             self._seen_served.pop(pid.lower(), None)
-        invalidate(self._client, self._names, keys, [pid.lower() for pid in provider_ids],
-                   self._lease_seconds, GENERATION_SECONDS)
+        invalidate(
+            self._client,
+            self._names,
+            keys,
+            [pid.lower() for pid in provider_ids],
+            self._lease_seconds,
+            GENERATION_SECONDS,
+        )
 
     def forget_everything(self) -> None:
         """After the whole cache was cleared: no process may keep anything in memory either."""
@@ -391,8 +409,13 @@ def _config_cache(redis_url: str, prefix: str) -> ConfigCache:
     except ValueError:  # a URL only redis-py understands (TLS...)
         reader = None
     lease_seconds = settings.CONFIG_LEASE_MS / 1000
-    return RedisConfigCache(client, prefix, reader, tier=_local_tier(redis_url, client, prefix, lease_seconds),
-                            lease_seconds=lease_seconds)
+    return RedisConfigCache(
+        client,
+        prefix,
+        reader,
+        tier=_local_tier(redis_url, client, prefix, lease_seconds),
+        lease_seconds=lease_seconds,
+    )
 
 
 _current: ConfigCache | None = None

@@ -47,8 +47,13 @@ class AppContents:
     jobs: int
 
     def as_json(self) -> dict[str, int]:
-        names = {"end_users": "endUsers", "setup_tokens": "setupTokens", "devices": "devices",
-                 "provisioning_log_entries": "provisioningLogEntries", "jobs": "jobs"}
+        names = {
+            "end_users": "endUsers",
+            "setup_tokens": "setupTokens",
+            "devices": "devices",
+            "provisioning_log_entries": "provisioningLogEntries",
+            "jobs": "jobs",
+        }
         return {names[key]: value for key, value in asdict(self).items()}
 
 
@@ -64,14 +69,17 @@ def contents_of(app: App) -> AppContents:
 
 def has_running_job(app: App) -> bool:
     # A job that stopped reporting progress is dead (onboarding.jobs.job_status): it holds nothing up.
-    return Job.objects.filter(app=app, status__in=(JobStatus.QUEUED, JobStatus.RUNNING),
-                              updated__gt=timezone.now() - STALE_AFTER).exists()
+    return Job.objects.filter(
+        app=app, status__in=(JobStatus.QUEUED, JobStatus.RUNNING), updated__gt=timezone.now() - STALE_AFTER
+    ).exists()
 
 
 def retire_provider_id(provider_id: str, organization_id: int | None, actor: str) -> None:
     """Keep a ProviderId phones may still hold for its organization (an App deleted or renamed)."""
     RetiredProviderId.objects.filter(provider_id__iexact=provider_id).delete()
-    RetiredProviderId.objects.create(provider_id=provider_id, organization_id=organization_id, retired_by=actor[:200])
+    RetiredProviderId.objects.create(
+        provider_id=provider_id, organization_id=organization_id, retired_by=actor[:200]
+    )
 
 
 def delete_app(app: App, actor: str) -> AppContents:

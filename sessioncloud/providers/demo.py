@@ -22,40 +22,88 @@ class DemoApp:
 
 
 DEMO_APPS = (
-    DemoApp("DemoGeneric", {
-        "name": "Demo Telecom", "kind": Kind.GENERIC,
-        "theme_color": "#0A7CFF", "contact_email": "support@demo.example",
-        "help_menu_title": "Help",
-        "help_links": [
-            {"title": "Getting started", "url": "https://demo.example/start"},
-            {"title": "My account", "url": "https://demo.example/account?u=%user%&p=%pwd%"},
-        ],
-        "sip_domain": "sip.demo.example:5060", "sip_transport": "UDP", "use_subdomains": True,
-        "voicemail_number": "*97",
-    }),
-    DemoApp("DemoWhitelabel", {
-        "name": "Demo Whitelabel", "kind": Kind.WHITELABEL,
-        "ios_bundle_id": "com.demo.phone", "android_package": "com.demo.phone",
-        "theme_color": "#7A1FA2", "contact_email": "help@whitelabel.example",
-        "username_placeholder": "Account No", "password_placeholder": "PIN",
-        "sip_domain": "sip.whitelabel.example", "sip_transport": "TLS", "srtp": "Enabled",
-    }),
-    DemoApp("DemoExternal", {
-        "name": "Demo External", "kind": Kind.GENERIC,
-        "theme_color": "#008A5E", "contact_email": "noc@external.example",
-        "sip_domain": "sip.external.example:5080", "sip_transport": "TCP",
-        "provisioning_mode": ProvisioningMode.EXTERNAL, "provisioning_url": DEMO_PROVIDER_URL,
-        "provisioning_timeout": 5,
-    }),
+    DemoApp(
+        "DemoGeneric",
+        {
+            "name": "Demo Telecom",
+            "kind": Kind.GENERIC,
+            "theme_color": "#0A7CFF",
+            "contact_email": "support@demo.example",
+            "help_menu_title": "Help",
+            "help_links": [
+                {"title": "Getting started", "url": "https://demo.example/start"},
+                {"title": "My account", "url": "https://demo.example/account?u=%user%&p=%pwd%"},
+            ],
+            "sip_domain": "sip.demo.example:5060",
+            "sip_transport": "UDP",
+            "use_subdomains": True,
+            "voicemail_number": "*97",
+        },
+    ),
+    DemoApp(
+        "DemoWhitelabel",
+        {
+            "name": "Demo Whitelabel",
+            "kind": Kind.WHITELABEL,
+            "ios_bundle_id": "com.demo.phone",
+            "android_package": "com.demo.phone",
+            "theme_color": "#7A1FA2",
+            "contact_email": "help@whitelabel.example",
+            "username_placeholder": "Account No",
+            "password_placeholder": "PIN",
+            "sip_domain": "sip.whitelabel.example",
+            "sip_transport": "TLS",
+            "srtp": "Enabled",
+        },
+    ),
+    DemoApp(
+        "DemoExternal",
+        {
+            "name": "Demo External",
+            "kind": Kind.GENERIC,
+            "theme_color": "#008A5E",
+            "contact_email": "noc@external.example",
+            "sip_domain": "sip.external.example:5080",
+            "sip_transport": "TCP",
+            "provisioning_mode": ProvisioningMode.EXTERNAL,
+            "provisioning_url": DEMO_PROVIDER_URL,
+            "provisioning_timeout": 5,
+        },
+    ),
 )
 
 DEMO_END_USERS = (
-    ("DemoGeneric", "alice", {"display_name": "Alice Example", "email": "alice@demo.example",
-                              "sip_username": "2001", "sip_password": "alice-sip-secret", "subdomain": "pbx1"}),
-    ("DemoGeneric", "bob", {"display_name": "Bob Example", "email": "bob@demo.example",
-                            "sip_username": "2002", "sip_password": "bob-sip-secret"}),
-    ("DemoExternal", "u1000", {"display_name": "User 1000", "email": "u1000@external.example",
-                               "provisioning_username": "1000", "provisioning_password": "1234"}),
+    (
+        "DemoGeneric",
+        "alice",
+        {
+            "display_name": "Alice Example",
+            "email": "alice@demo.example",
+            "sip_username": "2001",
+            "sip_password": "alice-sip-secret",
+            "subdomain": "pbx1",
+        },
+    ),
+    (
+        "DemoGeneric",
+        "bob",
+        {
+            "display_name": "Bob Example",
+            "email": "bob@demo.example",
+            "sip_username": "2002",
+            "sip_password": "bob-sip-secret",
+        },
+    ),
+    (
+        "DemoExternal",
+        "u1000",
+        {
+            "display_name": "User 1000",
+            "email": "u1000@external.example",
+            "provisioning_username": "1000",
+            "provisioning_password": "1234",
+        },
+    ),
 )
 
 

@@ -60,28 +60,44 @@ class EndUserField:
 
 
 FIELDS = (
-    EndUserField("external_id", "externalId", "External id", FieldKind.EXTERNAL_ID, 100,
-                 "Your id for this user, for example a customer number: letters, digits and . _ @ + -, "
-                 "starting with a letter or digit. It cannot be changed later."),
+    EndUserField(
+        "external_id",
+        "externalId",
+        "External id",
+        FieldKind.EXTERNAL_ID,
+        100,
+        "Your id for this user, for example a customer number: letters, digits and . _ @ + -, "
+        "starting with a letter or digit. It cannot be changed later.",
+    ),
     EndUserField("display_name", "displayName", "Display name", max_length=200),
     EndUserField("email", "email", "E-mail", FieldKind.EMAIL, 254, "Where setup e-mails go."),
     # SIP credentials (portal mode) ...
     EndUserField("sip_username", "sip.sipusername", "SIP username", FieldKind.USERNAME),
     EndUserField("sip_password", "sip.sippassword", "SIP password", FieldKind.WRITE_ONLY),
-    EndUserField("subdomain", "sip.subdomain", "Subdomain",
-                 help_text="Optional: a subdomain of the App's domain, or a full domain."),
-    EndUserField("auth_username", "sip.authusername", "Auth username",
-                 help_text="Optional; the SIP username when empty."),
+    EndUserField(
+        "subdomain",
+        "sip.subdomain",
+        "Subdomain",
+        help_text="Optional: a subdomain of the App's domain, or a full domain.",
+    ),
+    EndUserField(
+        "auth_username",
+        "sip.authusername",
+        "Auth username",
+        help_text="Optional; the SIP username when empty.",
+    ),
     EndUserField("transport", "sip.transport", "Transport", FieldKind.TRANSPORT),
     EndUserField("srtp", "sip.srtp", "SRTP", FieldKind.FLAG),
     EndUserField("messaging", "sip.messaging", "Messaging", FieldKind.FLAG),
     EndUserField("video", "sip.video", "Video", FieldKind.FLAG),
     EndUserField("callrecording", "sip.callrecording", "Call recording", FieldKind.FLAG),
     # ... or provisioning credentials (external mode)
-    EndUserField("provisioning_username", "provisioning.username", "Provisioning username",
-                 FieldKind.USERNAME),
-    EndUserField("provisioning_password", "provisioning.password", "Provisioning password",
-                 FieldKind.WRITE_ONLY),
+    EndUserField(
+        "provisioning_username", "provisioning.username", "Provisioning username", FieldKind.USERNAME
+    ),
+    EndUserField(
+        "provisioning_password", "provisioning.password", "Provisioning password", FieldKind.WRITE_ONLY
+    ),
 )
 FIELD_NAMED = {field.name: field for field in FIELDS}
 # Set from a body's top level; the external id is the key in the request's path, not in the body.

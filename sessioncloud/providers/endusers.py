@@ -35,8 +35,9 @@ def enduser_json(user: EndUser) -> dict[str, Any]:
 def _group_json(user: EndUser, group: CredentialGroup) -> dict[str, Any] | None:
     if not getattr(user, group.username.name):
         return None
-    answer: dict[str, Any] = {field.key: getattr(user, field.name) or None
-                              for field in group.fields if not field.secret}
+    answer: dict[str, Any] = {
+        field.key: getattr(user, field.name) or None for field in group.fields if not field.secret
+    }
     answer[group.password_set_key] = bool(getattr(user, group.password.name))
     return answer
 
@@ -77,8 +78,11 @@ def sip_account(user: EndUser) -> SipAccount:
     AccountError names a credential no account can carry (stored before values were checked).
     """
     # The account format names SIP settings as the management API does; unset ones stay out.
-    data = {field.key: getattr(user, field.name) for field in SIP.fields
-            if getattr(user, field.name) or field in (SIP.username, SIP.password)}
+    data = {
+        field.key: getattr(user, field.name)
+        for field in SIP.fields
+        if getattr(user, field.name) or field in (SIP.username, SIP.password)
+    }
     try:
         account = SipAccount.model_validate(data)
     except PydanticValidationError as error:

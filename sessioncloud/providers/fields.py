@@ -38,7 +38,9 @@ class EncryptedTextField(models.TextField):
 class EncryptedBinaryField(models.BinaryField):
     """Bytes in Python, MultiFernet ciphertext in the database; empty stays empty."""
 
-    def from_db_value(self, value: bytes | memoryview | None, expression: Any, connection: Any) -> bytes | None:
+    def from_db_value(
+        self, value: bytes | memoryview | None, expression: Any, connection: Any
+    ) -> bytes | None:
         if not value:
             return bytes(value) if value is not None else None
         return secret_box().decrypt_bytes(bytes(value))

@@ -62,12 +62,25 @@ def _table(model: type) -> str:
 # Built on first use, when the database backend (and its quoting) is known.
 @cache
 def _state_sql() -> str:
-    return (f"SELECT {_column(Device, 'status')}, {_column(Device, 'accounts_hash')} FROM {_table(Device)} "  # noqa: S608
-            f"WHERE {_column(Device, 'app')} = %s AND {_column(Device, 'device_id')} = %s")
+    return (
+        f"SELECT {_column(Device, 'status')}, {_column(Device, 'accounts_hash')} FROM {_table(Device)} "  # noqa: S608
+        f"WHERE {_column(Device, 'app')} = %s AND {_column(Device, 'device_id')} = %s"
+    )
 
 
-_VISIT_FIELDS = ("app", "device_id", "username", "end_user", "platform", "app_version", "first_seen",
-                 "last_seen", "last_result", "status", "accounts_hash")
+_VISIT_FIELDS = (
+    "app",
+    "device_id",
+    "username",
+    "end_user",
+    "platform",
+    "app_version",
+    "first_seen",
+    "last_seen",
+    "last_result",
+    "status",
+    "accounts_hash",
+)
 
 
 @cache
@@ -77,7 +90,8 @@ def _visit_sql() -> str:
 
     def keep_unless_empty(name: str) -> str:
         # A phone that leaves a field out does not erase what an earlier call recorded.
-        return f"{col[name]} = CASE WHEN excluded.{col[name]} <> '' THEN excluded.{col[name]} ELSE {table}.{col[name]} END"
+        new, old = f"excluded.{col[name]}", f"{table}.{col[name]}"
+        return f"{col[name]} = CASE WHEN {new} <> '' THEN {new} ELSE {old} END"
 
     updates = [
         keep_unless_empty("username"),
@@ -91,12 +105,25 @@ def _visit_sql() -> str:
     ]
     columns = ", ".join(col[name] for name in _VISIT_FIELDS)
     placeholders = ", ".join(["%s"] * len(_VISIT_FIELDS))
-    return (f"INSERT INTO {table} ({columns}) VALUES ({placeholders}) "  # noqa: S608
-            f"ON CONFLICT ({col['app']}, {col['device_id']}) DO UPDATE SET {', '.join(updates)}")
+    return (
+        f"INSERT INTO {table} ({columns}) VALUES ({placeholders}) "  # noqa: S608
+        f"ON CONFLICT ({col['app']}, {col['device_id']}) DO UPDATE SET {', '.join(updates)}"
+    )
 
 
-_LOG_FIELDS = ("app", "created", "device_id", "username", "flow", "outcome", "error_code", "detail",
-               "upstream_status", "upstream_latency_ms", "accounts")
+_LOG_FIELDS = (
+    "app",
+    "created",
+    "device_id",
+    "username",
+    "flow",
+    "outcome",
+    "error_code",
+    "detail",
+    "upstream_status",
+    "upstream_latency_ms",
+    "accounts",
+)
 
 
 @cache
@@ -122,9 +149,19 @@ def device_state(app_id: int, device_id: str) -> DeviceState:
 
 
 def _visit_values(app_id: int, visit: DeviceVisit, now: object) -> list[object]:
-    return [app_id, visit.device_id, visit.username[:256], visit.end_user_id, visit.platform[:20],
-            visit.app_version[:40], now, now, visit.result[:40], DeviceStatus.ACTIVE.value,
-            visit.accounts_hash or ""]
+    return [
+        app_id,
+        visit.device_id,
+        visit.username[:256],
+        visit.end_user_id,
+        visit.platform[:20],
+        visit.app_version[:40],
+        now,
+        now,
+        visit.result[:40],
+        DeviceStatus.ACTIVE.value,
+        visit.accounts_hash or "",
+    ]
 
 
 @cache
@@ -135,16 +172,31 @@ def _touch_sql() -> str:
     def keep_unless_empty(name: str) -> str:
         return f"{col[name]} = COALESCE(NULLIF(%s, ''), {col[name]})"
 
-    updates = [keep_unless_empty("username"), keep_unless_empty("platform"), keep_unless_empty("app_version"),
-               f"{col['end_user']} = COALESCE(%s, {col['end_user']})", f"{col['last_seen']} = %s",
-               f"{col['last_result']} = %s"]
-    return (f"UPDATE {_table(Device)} SET {', '.join(updates)} "  # noqa: S608
-            f"WHERE {col['app']} = %s AND {col['device_id']} = %s")
+    updates = [
+        keep_unless_empty("username"),
+        keep_unless_empty("platform"),
+        keep_unless_empty("app_version"),
+        f"{col['end_user']} = COALESCE(%s, {col['end_user']})",
+        f"{col['last_seen']} = %s",
+        f"{col['last_result']} = %s",
+    ]
+    return (
+        f"UPDATE {_table(Device)} SET {', '.join(updates)} "  # noqa: S608
+        f"WHERE {col['app']} = %s AND {col['device_id']} = %s"
+    )
 
 
 def _touch_values(app_id: int, visit: DeviceVisit, now: object) -> list[object]:
-    return [visit.username[:256], visit.platform[:20], visit.app_version[:40], visit.end_user_id, now,
-            visit.result[:40], app_id, visit.device_id]
+    return [
+        visit.username[:256],
+        visit.platform[:20],
+        visit.app_version[:40],
+        visit.end_user_id,
+        now,
+        visit.result[:40],
+        app_id,
+        visit.device_id,
+    ]
 
 
 @dataclass(frozen=True)
@@ -161,9 +213,19 @@ class LogLine:
 
 
 def _log_values(app_id: int, line: LogLine, created: object) -> list[object]:
-    return [app_id, created, line.device_id[:128], line.username[:256], line.flow[:20], line.outcome[:20],
-            line.error_code[:40], line.detail[:500], line.upstream_status, line.upstream_latency_ms,
-            line.accounts]
+    return [
+        app_id,
+        created,
+        line.device_id[:128],
+        line.username[:256],
+        line.flow[:20],
+        line.outcome[:20],
+        line.error_code[:40],
+        line.detail[:500],
+        line.upstream_status,
+        line.upstream_latency_ms,
+        line.accounts,
+    ]
 
 
 def append_log(app_id: int, line: LogLine) -> None:

@@ -74,8 +74,11 @@ security_log = logging.getLogger("sessioncloud.security")
 
 FLOW = "linphone"
 DEVICE_PREFIX = "linphone-"
-TOKEN_INVALID = ("token_invalid", "This setup code is not valid. It may have expired or been used "
-                                  "already; ask your provider for a new one.")
+TOKEN_INVALID = (
+    "token_invalid",
+    "This setup code is not valid. It may have expired or been used "
+    "already; ask your provider for a new one.",
+)
 PROVIDER_NOT_FOUND = ("provider_not_found", "No provider is known by that ProviderId.")
 RATE_LIMITED = ("rate_limited", "Too many attempts. Please wait a moment and try again.")
 # Linphone apps name themselves in the User-Agent (e.g. `LinphoneAndroid/5.2.5 (...)`).
@@ -126,14 +129,18 @@ class Fetch:
     provisioned: ProviderCall | Outcome
 
 
-def begin_enduser(plain_token: str, ip: str | None, user_agent: str, *, browser: bool = False) -> Answer | Fetch:
+def begin_enduser(
+    plain_token: str, ip: str | None, user_agent: str, *, browser: bool = False
+) -> Answer | Fetch:
     """The first part of a fetch of `/api/v1/linphone/<token>` (blocking: database, cache).
 
     `browser` is a web browser's navigation (it asks for HTML): a phone's camera app that opens
     the scanned address. It is sent to the setup page and uses nothing up.
     """
     if browser and is_valid_token(plain_token):
-        return Answer(302, "text/plain", b"", {"Location": f"/setup/{plain_token}", "Cache-Control": "no-store"})
+        return Answer(
+            302, "text/plain", b"", {"Location": f"/setup/{plain_token}", "Cache-Control": "no-store"}
+        )
     wait = ratelimit.hit("redeem_ip", ip or "unknown")
     if wait is not None:
         return _error(429, *RATE_LIMITED, headers={"Retry-After": str(max(1, wait))})
@@ -159,22 +166,32 @@ def finish_enduser(fetch: Fetch, outcome: Outcome) -> Answer:
     delivered = outcome.delivered_accounts
     if fetch.first is not None and not delivered:
         give_back(fetch.first)
-    return _answer(fetch.token.app, outcome, fetch.client, with_credentials=fetch.first is not None and delivered)
+    return _answer(
+        fetch.token.app, outcome, fetch.client, with_credentials=fetch.first is not None and delivered
+    )
 
 
 def _known_token(plain_token: str) -> SetupToken | None:
     if not is_valid_token(plain_token):
         return None
-    token = (SetupToken.objects.select_related("app__organization", "end_user")
-             .filter(token_hash=hash_token(plain_token)).first())
+    token = (
+        SetupToken.objects.select_related("app__organization", "end_user")
+        .filter(token_hash=hash_token(plain_token))
+        .first()
+    )
     return token if token is not None and served(token.app) else None
 
 
 def _client(token: SetupToken, ip: str | None, user_agent: str) -> Client:
     match = _USER_AGENT_RE.match(user_agent)
     platform = (match.group("platform").lower() or "linphone") if match else "linphone"
-    return Client(device_id=device_id_for(token), platform=platform[:20],
-                  version=match.group("version")[:40] if match else "", ip=ip, user_agent=user_agent[:300])
+    return Client(
+        device_id=device_id_for(token),
+        platform=platform[:20],
+        version=match.group("version")[:40] if match else "",
+        ip=ip,
+        user_agent=user_agent[:300],
+    )
 
 
 def _external(token: SetupToken) -> bool:
@@ -189,12 +206,20 @@ def _fetched_before(token: SetupToken, device_id: str) -> bool:
 def _provision(token: SetupToken, client: Client, first: bool) -> ProviderCall | Outcome:
     user, app = token.end_user, token.app
     if _external(token):
-        return begin_external(app, user.provisioning_username, user.provisioning_password, client,
-                              reprovision=not first, flow=FLOW, end_user=user)
+        return begin_external(
+            app,
+            user.provisioning_username,
+            user.provisioning_password,
+            client,
+            reprovision=not first,
+            flow=FLOW,
+            end_user=user,
+        )
     if not user.has_sip:
         return nothing_to_provision(app, client, user, FLOW)
-    return provision_local(app, [named_account(user)], client, flow=FLOW, end_user=user,
-                           username=user.sip_username)
+    return provision_local(
+        app, [named_account(user)], client, flow=FLOW, end_user=user, username=user.sip_username
+    )
 
 
 def named_account(user: EndUser) -> SipAccount:
@@ -224,8 +249,12 @@ def _deprovision(app: App, device_id: str) -> Answer:
 
 def _accounts_handed_out(app: App, device_id: str) -> int:
     """How many accounts this device was last given (the ones to turn off); at least one."""
-    last = (ProvisioningLogEntry.objects.filter(app=app, device_id=device_id, accounts__gt=0)
-            .order_by("-created", "-id").values_list("accounts", flat=True).first())
+    last = (
+        ProvisioningLogEntry.objects.filter(app=app, device_id=device_id, accounts__gt=0)
+        .order_by("-created", "-id")
+        .values_list("accounts", flat=True)
+        .first()
+    )
     return last or 1
 
 
@@ -237,8 +266,13 @@ def serve_app(provider_id: str) -> Answer:
     app = load_enabled_app(provider_id) if PROVIDER_ID_RE.match(provider_id) else None
     if app is None:
         return _error(404, *PROVIDER_NOT_FOUND)
-    body = defaults_xml(app.sip_domain, app.sip_transport, app.sip_proxy or None, app.registration_expires,
-                        phone_settings(app))
+    body = defaults_xml(
+        app.sip_domain,
+        app.sip_transport,
+        app.sip_proxy or None,
+        app.registration_expires,
+        phone_settings(app),
+    )
     return Answer(200, CONTENT_TYPE, body, {"Cache-Control": "no-cache"})
 
 
@@ -253,4 +287,3 @@ def _xml(body: bytes) -> Answer:
 def _error(status: int, code: str, message: str, *, headers: dict[str, str] | None = None) -> Answer:
     body = json.dumps(error_body(code, message), separators=(",", ":")).encode("utf-8")
     return Answer(status, "application/json", body, {"Cache-Control": "no-store", **(headers or {})})
-

@@ -43,19 +43,24 @@ def _select_sql() -> str:
     columns = ", ".join(f"a.{quote(field.column)}" for field in _fields())
     provider_id = quote(App._meta.get_field("provider_id").column)
     enabled = quote(App._meta.get_field("enabled").column)
-    device = {name: quote(Device._meta.get_field(name).column) for name in ("app", "device_id", "status", "accounts_hash")}
+    device = {
+        name: quote(Device._meta.get_field(name).column)
+        for name in ("app", "device_id", "status", "accounts_hash")
+    }
     organization = App._meta.get_field("organization")
     verified = quote(Organization._meta.get_field("verified").column)
     # LOWER(provider_id): the expression of the unique index, so this is an index lookup; the
     # device's ledger row comes along through the (app, deviceId) unique index, the organization
     # (served only when verified) through its primary key.
     # Only quoted names from the models' metadata go into the text; values are parameters.
-    return (f"SELECT {columns}, d.{device['status']}, d.{device['accounts_hash']} "  # noqa: S608
-            f"FROM {quote(App._meta.db_table)} a LEFT JOIN {quote(Device._meta.db_table)} d "
-            f"ON d.{device['app']} = a.{quote(App._meta.pk.column)} AND d.{device['device_id']} = %s "
-            f"JOIN {quote(Organization._meta.db_table)} o ON o.{quote(Organization._meta.pk.column)} = "
-            f"a.{quote(organization.column)} "
-            f"WHERE LOWER(a.{provider_id}) = %s AND a.{enabled} = %s AND o.{verified} = %s")
+    return (
+        f"SELECT {columns}, d.{device['status']}, d.{device['accounts_hash']} "  # noqa: S608
+        f"FROM {quote(App._meta.db_table)} a LEFT JOIN {quote(Device._meta.db_table)} d "
+        f"ON d.{device['app']} = a.{quote(App._meta.pk.column)} AND d.{device['device_id']} = %s "
+        f"JOIN {quote(Organization._meta.db_table)} o ON o.{quote(Organization._meta.pk.column)} = "
+        f"a.{quote(organization.column)} "
+        f"WHERE LOWER(a.{provider_id}) = %s AND a.{enabled} = %s AND o.{verified} = %s"
+    )
 
 
 @cache
@@ -64,7 +69,12 @@ def _converters() -> tuple[tuple[Any, tuple[Converter, ...]], ...]:
     result = []
     for field in _fields():
         column = field.get_col(App._meta.db_table)
-        result.append((column, tuple(connection.ops.get_db_converters(column)) + tuple(field.get_db_converters(connection))))
+        result.append(
+            (
+                column,
+                tuple(connection.ops.get_db_converters(column)) + tuple(field.get_db_converters(connection)),
+            )
+        )
     return tuple(result)
 
 
@@ -96,7 +106,9 @@ def enabled_app_and_device(provider_id: str, device_id: str) -> tuple[App, Devic
     if found is None:
         return None
     *columns, status, accounts_hash = found
-    device = DeviceState() if status is None else DeviceState(status=status, accounts_hash=accounts_hash or "")
+    device = (
+        DeviceState() if status is None else DeviceState(status=status, accounts_hash=accounts_hash or "")
+    )
     return _app_from(key, tuple(columns)), device
 
 

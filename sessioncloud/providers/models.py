@@ -109,8 +109,10 @@ class Logo(models.Model):
         return f"{self.sha256}.png"
 
 
-RESERVED_MESSAGE = ("This ProviderId is reserved for the brand it names. Choose another one, or ask the "
-                    "operator of this SessionCloud if the brand is yours.")
+RESERVED_MESSAGE = (
+    "This ProviderId is reserved for the brand it names. Choose another one, or ask the "
+    "operator of this SessionCloud if the brand is yours."
+)
 
 
 class ReservedProviderId(models.Model):
@@ -121,7 +123,9 @@ class ReservedProviderId(models.Model):
     created = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        constraints = [models.UniqueConstraint(Lower("provider_id"), name="reserved_provider_id_unique_ignoring_case")]
+        constraints = [
+            models.UniqueConstraint(Lower("provider_id"), name="reserved_provider_id_unique_ignoring_case")
+        ]
         ordering = [Lower("provider_id")]
         verbose_name = "reserved ProviderId"
 
@@ -162,46 +166,63 @@ class App(models.Model):
 
     # SIP profile: the defaults every account inherits
     sip_domain = models.CharField("domain", max_length=260, validators=[validate_host_port])
-    sip_proxy = models.CharField("outbound proxy", max_length=260, blank=True, validators=[validate_host_port])
-    sip_transport = models.CharField("transport", max_length=3, choices=Transport.choices, default=Transport.UDP)
+    sip_proxy = models.CharField(
+        "outbound proxy", max_length=260, blank=True, validators=[validate_host_port]
+    )
+    sip_transport = models.CharField(
+        "transport", max_length=3, choices=Transport.choices, default=Transport.UDP
+    )
     use_subdomains = models.BooleanField(default=False)
     srtp = models.CharField(max_length=8, choices=Flag.choices, default=Flag.DISABLED)
     messaging = models.CharField(max_length=8, choices=Flag.choices, default=Flag.ENABLED)
     video = models.CharField(max_length=8, choices=Flag.choices, default=Flag.DISABLED)
     callrecording = models.CharField(max_length=8, choices=Flag.choices, default=Flag.DISABLED)
     voicemail_number = models.CharField(max_length=32, blank=True, validators=[validate_dial_string])
-    registration_expires = models.PositiveIntegerField(default=600, validators=[
-        MinValueValidator(REGISTRATION_EXPIRES_RANGE[0], REGISTRATION_EXPIRES_MESSAGE),
-        MaxValueValidator(REGISTRATION_EXPIRES_RANGE[1], REGISTRATION_EXPIRES_MESSAGE),
-    ])
+    registration_expires = models.PositiveIntegerField(
+        default=600,
+        validators=[
+            MinValueValidator(REGISTRATION_EXPIRES_RANGE[0], REGISTRATION_EXPIRES_MESSAGE),
+            MaxValueValidator(REGISTRATION_EXPIRES_RANGE[1], REGISTRATION_EXPIRES_MESSAGE),
+        ],
+    )
     # ... and what phones need behind NAT and on a real PBX
     stun_server = models.CharField("STUN server", max_length=260, blank=True, validators=[validate_host_port])
     turn_server = models.CharField("TURN server", max_length=260, blank=True, validators=[validate_host_port])
-    turn_username = models.CharField("TURN username", max_length=256, blank=True,
-                                     validators=[validate_no_control_chars])
-    turn_password = EncryptedTextField("TURN password", blank=True, default="",
-                                       validators=[validate_no_control_chars])
+    turn_username = models.CharField(
+        "TURN username", max_length=256, blank=True, validators=[validate_no_control_chars]
+    )
+    turn_password = EncryptedTextField(
+        "TURN password", blank=True, default="", validators=[validate_no_control_chars]
+    )
     ice_enabled = models.BooleanField("ICE", default=False)
     keepalive_seconds = models.PositiveIntegerField(
         "keep-alive interval (seconds)", default=DEFAULT_KEEPALIVE_SECONDS, validators=[validate_keepalive]
     )
-    srtp_mode = models.CharField("SRTP mode", max_length=9, choices=SrtpMode.choices, default=DEFAULT_SRTP_MODE)
+    srtp_mode = models.CharField(
+        "SRTP mode", max_length=9, choices=SrtpMode.choices, default=DEFAULT_SRTP_MODE
+    )
     # Ordered, preferred first; empty leaves the order to each phone.
     audio_codecs = models.JSONField(default=list, blank=True, validators=[validate_audio_codecs])
     video_codecs = models.JSONField(default=list, blank=True, validators=[validate_video_codecs])
-    dtmf_mode = models.CharField("DTMF mode", max_length=7, choices=DtmfMode.choices, default=DEFAULT_DTMF_MODE)
+    dtmf_mode = models.CharField(
+        "DTMF mode", max_length=7, choices=DtmfMode.choices, default=DEFAULT_DTMF_MODE
+    )
     sip_realm = models.CharField("digest realm", max_length=253, blank=True, validators=[validate_realm])
 
     # End-user setup page: the app to install and where to get it (blank: Linphone's own stores)
-    phone_app = models.CharField("app your users install", max_length=12, choices=PhoneApp.choices,
-                                 default=PhoneApp.LINPHONE)
+    phone_app = models.CharField(
+        "app your users install", max_length=12, choices=PhoneApp.choices, default=PhoneApp.LINPHONE
+    )
     phone_app_name = models.CharField("name of that app", max_length=60, blank=True)
-    ios_store_url = models.CharField("App Store link", max_length=1000, blank=True,
-                                     validators=[validate_store_url])
-    android_store_url = models.CharField("Google Play link", max_length=1000, blank=True,
-                                         validators=[validate_store_url])
-    desktop_download_url = models.CharField("desktop download link", max_length=1000, blank=True,
-                                            validators=[validate_store_url])
+    ios_store_url = models.CharField(
+        "App Store link", max_length=1000, blank=True, validators=[validate_store_url]
+    )
+    android_store_url = models.CharField(
+        "Google Play link", max_length=1000, blank=True, validators=[validate_store_url]
+    )
+    desktop_download_url = models.CharField(
+        "desktop download link", max_length=1000, blank=True, validators=[validate_store_url]
+    )
 
     # Provisioning
     provisioning_mode = models.CharField(
@@ -220,7 +241,9 @@ class App(models.Model):
     # Set by the operator only (Django admin): how many calls to this App's service each app
     # process lets wait at once; empty means SESSIONCLOUD_PROVIDER_CALLS_PER_APP.
     max_calls_in_flight = models.PositiveIntegerField(
-        "provider calls in flight (per app process)", null=True, blank=True,
+        "provider calls in flight (per app process)",
+        null=True,
+        blank=True,
         validators=[MinValueValidator(1), MaxValueValidator(100_000)],
         help_text="Empty: the deployment's default. Past it, phones are told the provider is busy.",
     )
@@ -363,7 +386,9 @@ class EndUser(models.Model):
     video = models.CharField(max_length=8, choices=Flag.choices, blank=True)
     callrecording = models.CharField(max_length=8, choices=Flag.choices, blank=True)
     # ... or provisioning credentials (external mode)
-    provisioning_username = models.CharField(max_length=256, blank=True, validators=[validate_provisioning_username])
+    provisioning_username = models.CharField(
+        max_length=256, blank=True, validators=[validate_provisioning_username]
+    )
     provisioning_password = EncryptedTextField(blank=True, default="")
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)
@@ -398,7 +423,9 @@ class SetupToken(models.Model):
     token_hash = models.CharField(max_length=64, unique=True)
     created = models.DateTimeField(auto_now_add=True)
     expires = models.DateTimeField()
-    max_uses = models.PositiveSmallIntegerField(default=1, validators=[MinValueValidator(1), MaxValueValidator(5)])
+    max_uses = models.PositiveSmallIntegerField(
+        default=1, validators=[MinValueValidator(1), MaxValueValidator(5)]
+    )
     uses = models.PositiveSmallIntegerField(default=0)
     revoked = models.DateTimeField(null=True, blank=True)
     created_by = models.CharField(max_length=200, blank=True)

@@ -36,7 +36,9 @@ def breaker_for(app_id: int) -> CircuitBreaker:
         store = _redis_store(settings.REDIS_URL)
     else:
         store = _memory_store
-    return CircuitBreaker(store, str(app_id), namespace=f"{settings.CACHES['default'].get('KEY_PREFIX', 'sc')}:breaker")
+    return CircuitBreaker(
+        store, str(app_id), namespace=f"{settings.CACHES['default'].get('KEY_PREFIX', 'sc')}:breaker"
+    )
 
 
 def check_provisioning_url(url: str) -> list[str]:

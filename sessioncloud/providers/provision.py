@@ -56,12 +56,22 @@ log = logging.getLogger("sessioncloud.provisioning")
 
 DEACTIVATED_MESSAGE = "This device was deactivated by your provider."
 UPSTREAM_FAILURES: dict[str, tuple[int, str]] = {
-    "provider_timeout": (504, "Your provider's service did not answer in time. Please try again in a moment."),
-    "provider_unreachable": (502, "Your provider's service cannot be reached right now. Please try again later."),
-    "provider_bad_response": (502, "Your provider's service gave an answer that cannot be used. "
-                                   "Please contact your provider."),
-    "provider_error": (502, "Your provider's service reported an error. Please try again later "
-                            "or contact your provider."),
+    "provider_timeout": (
+        504,
+        "Your provider's service did not answer in time. Please try again in a moment.",
+    ),
+    "provider_unreachable": (
+        502,
+        "Your provider's service cannot be reached right now. Please try again later.",
+    ),
+    "provider_bad_response": (
+        502,
+        "Your provider's service gave an answer that cannot be used. Please contact your provider.",
+    ),
+    "provider_error": (
+        502,
+        "Your provider's service reported an error. Please try again later or contact your provider.",
+    ),
 }
 PROVIDER_BUSY = "provider_busy"
 BUSY_MESSAGE = "Your provider's service is busy right now. Please try again in a moment."
@@ -118,23 +128,65 @@ def config_version(app: App) -> str:
     return (rendered or render_config(app)).version
 
 
-def settle(app: App, client: Client, username: str, flow: str, result: str, *,
-           end_user: EndUser | None = None, accounts_hash: str | None = None, outcome: str | None = None,
-           error_code: str = "", detail: str = "", upstream: UpstreamResult | None = None,
-           accounts: int = 0) -> None:
+def settle(
+    app: App,
+    client: Client,
+    username: str,
+    flow: str,
+    result: str,
+    *,
+    end_user: EndUser | None = None,
+    accounts_hash: str | None = None,
+    outcome: str | None = None,
+    error_code: str = "",
+    detail: str = "",
+    upstream: UpstreamResult | None = None,
+    accounts: int = 0,
+) -> None:
     """Record a provisioning call: the device's ledger row and one provisioning log row."""
-    visit = DeviceVisit(device_id=client.device_id, username=username, platform=client.platform,
-                        app_version=client.version, end_user_id=end_user.pk if end_user else None,
-                        result=result, accounts_hash=accounts_hash)
-    record_call(app.pk, visit, log_line(client, username, flow, outcome or result, error_code=error_code,
-                                         detail=detail, upstream=upstream, accounts=accounts))
+    visit = DeviceVisit(
+        device_id=client.device_id,
+        username=username,
+        platform=client.platform,
+        app_version=client.version,
+        end_user_id=end_user.pk if end_user else None,
+        result=result,
+        accounts_hash=accounts_hash,
+    )
+    record_call(
+        app.pk,
+        visit,
+        log_line(
+            client,
+            username,
+            flow,
+            outcome or result,
+            error_code=error_code,
+            detail=detail,
+            upstream=upstream,
+            accounts=accounts,
+        ),
+    )
 
 
-def log_line(client: Client, username: str, flow: str, outcome: str, *, error_code: str = "", detail: str = "",
-             upstream: UpstreamResult | None = None, accounts: int = 0) -> LogLine:
+def log_line(
+    client: Client,
+    username: str,
+    flow: str,
+    outcome: str,
+    *,
+    error_code: str = "",
+    detail: str = "",
+    upstream: UpstreamResult | None = None,
+    accounts: int = 0,
+) -> LogLine:
     return LogLine(
-        device_id=client.device_id, username=username, flow=flow, outcome=outcome,
-        error_code=error_code, detail=detail,
+        device_id=client.device_id,
+        username=username,
+        flow=flow,
+        outcome=outcome,
+        error_code=error_code,
+        detail=detail,
         upstream_status=upstream.status if upstream else None,
         upstream_latency_ms=upstream.latency_ms if upstream else None,
         accounts=accounts,
@@ -147,21 +199,36 @@ def deactivated(app: App, client: Client, username: str, flow: str, end_user: En
 
 
 def deactivated_answer(app: App) -> dict[str, Any]:
-    return {"update": True, "errmsg": DEACTIVATED_MESSAGE, "configVersion": config_version(app),
-            "sipaccounts": [], "xmppaccounts": []}
+    return {
+        "update": True,
+        "errmsg": DEACTIVATED_MESSAGE,
+        "configVersion": config_version(app),
+        "sipaccounts": [],
+        "xmppaccounts": [],
+    }
 
 
 def accounts_digest(answer: dict[str, Any]) -> str:
-    canonical = json.dumps([answer["sipaccounts"], answer["xmppaccounts"], answer["configVersion"]],
-                           sort_keys=True, separators=(",", ":"))
+    canonical = json.dumps(
+        [answer["sipaccounts"], answer["xmppaccounts"], answer["configVersion"]],
+        sort_keys=True,
+        separators=(",", ":"),
+    )
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
-def upstream_request(app: App, username: str, password: str, device_id: str, reprovision: bool) -> UpstreamRequest:
+def upstream_request(
+    app: App, username: str, password: str, device_id: str, reprovision: bool
+) -> UpstreamRequest:
     return UpstreamRequest(
-        url=app.provisioning_url, username=username, password=password, device_id=device_id,
-        reprovision=reprovision, auth_header=app.provisioning_auth_header or None,
-        signing_secrets=tuple(app.signing_secret_list()), timeout_seconds=float(app.provisioning_timeout),
+        url=app.provisioning_url,
+        username=username,
+        password=password,
+        device_id=device_id,
+        reprovision=reprovision,
+        auth_header=app.provisioning_auth_header or None,
+        signing_secrets=tuple(app.signing_secret_list()),
+        timeout_seconds=float(app.provisioning_timeout),
     )
 
 
@@ -184,8 +251,18 @@ def merged_answer(app: App, result: UpstreamResult) -> dict[str, Any]:
 def failed(call: ProviderCall, result: UpstreamResult) -> Outcome:
     assert result.error_code is not None
     status, message = UPSTREAM_FAILURES[result.error_code]
-    settle(call.app, call.client, call.username, call.flow, result.error_code, end_user=call.end_user,
-           outcome="failed", error_code=result.error_code, detail=result.detail, upstream=result)
+    settle(
+        call.app,
+        call.client,
+        call.username,
+        call.flow,
+        result.error_code,
+        end_user=call.end_user,
+        outcome="failed",
+        error_code=result.error_code,
+        detail=result.detail,
+        upstream=result,
+    )
     log.info("provisioning failed", extra={"provider_id": call.app.provider_id, "code": result.error_code})
     return Outcome(status, error_code=result.error_code, message=message)
 
@@ -193,9 +270,17 @@ def failed(call: ProviderCall, result: UpstreamResult) -> Outcome:
 # --- One external provisioning call, in its three parts ---------------------------------------
 
 
-def begin_external(app: App, username: str, password: str, client: Client, *, reprovision: bool = False,
-                   flow: str = "provision", end_user: EndUser | None = None,
-                   state: DeviceState | None = None) -> ProviderCall | Outcome:
+def begin_external(
+    app: App,
+    username: str,
+    password: str,
+    client: Client,
+    *,
+    reprovision: bool = False,
+    flow: str = "provision",
+    end_user: EndUser | None = None,
+    state: DeviceState | None = None,
+) -> ProviderCall | Outcome:
     """Before the wait (blocking): the device's state and the provider's breaker.
 
     Flows D, E and F (and tokens wrapping provisioning credentials). `state` is the device's
@@ -204,8 +289,15 @@ def begin_external(app: App, username: str, password: str, client: Client, *, re
     state = state or device_state(app.pk, client.device_id)
     if state.deactivated:
         return deactivated(app, client, username, flow, end_user)
-    call = ProviderCall(app, username, client, upstream_request(app, username, password, client.device_id, reprovision),
-                        flow, state, end_user)
+    call = ProviderCall(
+        app,
+        username,
+        client,
+        upstream_request(app, username, password, client.device_id, reprovision),
+        flow,
+        state,
+        end_user,
+    )
     if not breaker_for(app.pk).allow():
         UPSTREAM.labels("circuit_open").inc()
         return failed(call, short_circuited(call.request))
@@ -216,7 +308,9 @@ def short_circuited(request: UpstreamRequest) -> UpstreamResult:
     return UpstreamResult(PROVIDER_UNREACHABLE, "circuit open", 0, masked_request(request))
 
 
-async def _until_disconnected(work: Awaitable[UpstreamResult], disconnected: Disconnected | None) -> UpstreamResult | None:
+async def _until_disconnected(
+    work: Awaitable[UpstreamResult], disconnected: Disconnected | None
+) -> UpstreamResult | None:
     """`work`'s result, or None (and `work` cancelled) if the phone disconnects first."""
     task = asyncio.ensure_future(work)
     if disconnected is None:
@@ -238,8 +332,16 @@ def finish_external(call: ProviderCall, result: UpstreamResult | None) -> Outcom
     """After the wait (blocking): the breaker, the merge and the ledger."""
     app, client = call.app, call.client
     if result is None:
-        settle(app, client, call.username, call.flow, CANCELLED, end_user=call.end_user, error_code="client_disconnected",
-               detail="the phone disconnected before its provider answered; the call was cancelled")
+        settle(
+            app,
+            client,
+            call.username,
+            call.flow,
+            CANCELLED,
+            end_user=call.end_user,
+            error_code="client_disconnected",
+            detail="the phone disconnected before its provider answered; the call was cancelled",
+        )
         UPSTREAM.labels(CANCELLED).inc()
         return Outcome(499, error_code="client_disconnected", message="The phone went away.")
     UPSTREAM.labels(result.error_code or "ok").inc()
@@ -253,19 +355,38 @@ def finish_external(call: ProviderCall, result: UpstreamResult | None) -> Outcom
         answer["update"] = False
     delivered = bool(answer["sipaccounts"])
     outcome = "ok" if delivered else "rejected"
-    settle(app, client, call.username, call.flow, outcome, end_user=call.end_user,
-           accounts_hash=digest if delivered else None, upstream=result,
-           accounts=len(answer["sipaccounts"]), detail=answer["errmsg"] if outcome == "rejected" else "")
+    settle(
+        app,
+        client,
+        call.username,
+        call.flow,
+        outcome,
+        end_user=call.end_user,
+        accounts_hash=digest if delivered else None,
+        upstream=result,
+        accounts=len(answer["sipaccounts"]),
+        detail=answer["errmsg"] if outcome == "rejected" else "",
+    )
     return Outcome(200, answer)
 
 
 def busy(call: ProviderCall) -> Outcome:
     """The App already has as many calls waiting as it may: say so at once (blocking: the log)."""
-    settle(call.app, call.client, call.username, call.flow, PROVIDER_BUSY, end_user=call.end_user, outcome="failed",
-           error_code=PROVIDER_BUSY, detail=f"{calls_allowed(call.app)} calls already waiting on the provider")
+    settle(
+        call.app,
+        call.client,
+        call.username,
+        call.flow,
+        PROVIDER_BUSY,
+        end_user=call.end_user,
+        outcome="failed",
+        error_code=PROVIDER_BUSY,
+        detail=f"{calls_allowed(call.app)} calls already waiting on the provider",
+    )
     UPSTREAM.labels(PROVIDER_BUSY).inc()
-    return Outcome(503, error_code=PROVIDER_BUSY, message=BUSY_MESSAGE,
-                   headers={"Retry-After": str(BUSY_RETRY_SECONDS)})
+    return Outcome(
+        503, error_code=PROVIDER_BUSY, message=BUSY_MESSAGE, headers={"Retry-After": str(BUSY_RETRY_SECONDS)}
+    )
 
 
 def record_health(app: App, result: UpstreamResult, client: Client) -> None:
@@ -302,11 +423,29 @@ async def complete_external(call: ProviderCall, disconnected: Disconnected | Non
     return await run_blocking(finish_external, call, result)
 
 
-async def provision_external(app: App, username: str, password: str, client: Client, *,
-                             reprovision: bool = False, flow: str = "provision", end_user: EndUser | None = None,
-                             state: DeviceState | None = None, disconnected: Disconnected | None = None) -> Outcome:
-    begun = await run_blocking(begin_external, app, username, password, client, reprovision=reprovision,
-                               flow=flow, end_user=end_user, state=state)
+async def provision_external(
+    app: App,
+    username: str,
+    password: str,
+    client: Client,
+    *,
+    reprovision: bool = False,
+    flow: str = "provision",
+    end_user: EndUser | None = None,
+    state: DeviceState | None = None,
+    disconnected: Disconnected | None = None,
+) -> Outcome:
+    begun = await run_blocking(
+        begin_external,
+        app,
+        username,
+        password,
+        client,
+        reprovision=reprovision,
+        flow=flow,
+        end_user=end_user,
+        state=state,
+    )
     if isinstance(begun, Outcome):
         return begun
     return await complete_external(begun, disconnected)
@@ -340,9 +479,19 @@ def test_bench(app: App, username: str, password: str) -> dict[str, Any]:
     # The verdict a phone's call gets: no accounts is the provider's way of saying no.
     report["outcome"] = "failed" if result.error_code else ("ok" if accounts else "rejected")
     detail = report["answer"]["errmsg"] if report["outcome"] == "rejected" else result.detail
-    append_log(app.pk, log_line(Client(device_id="test-bench"), username, "test_bench", report["outcome"],
-                                error_code=result.error_code or "", detail=detail, upstream=result,
-                                accounts=accounts))
+    append_log(
+        app.pk,
+        log_line(
+            Client(device_id="test-bench"),
+            username,
+            "test_bench",
+            report["outcome"],
+            error_code=result.error_code or "",
+            detail=detail,
+            upstream=result,
+            accounts=accounts,
+        ),
+    )
     return report
 
 
@@ -357,27 +506,57 @@ def _with_turn_password_masked(answer: dict[str, Any]) -> dict[str, Any]:
 # --- Accounts SessionCloud holds itself --------------------------------------------------------
 
 
-def provision_local(app: App, accounts: list[SipAccount], client: Client, *, flow: str,
-                    end_user: EndUser | None = None, username: str = "") -> Outcome:
+def provision_local(
+    app: App,
+    accounts: list[SipAccount],
+    client: Client,
+    *,
+    flow: str,
+    end_user: EndUser | None = None,
+    username: str = "",
+) -> Outcome:
     """Accounts SessionCloud already holds (a setup token for SIP credentials), merged (blocking)."""
     if device_state(app.pk, client.device_id).deactivated:
         return deactivated(app, client, username, flow, end_user)
-    answer = {"update": True, "errmsg": "", "configVersion": config_version(app),
-              "sipaccounts": merge_accounts(accounts, sip_profile(app)), "xmppaccounts": []}
-    settle(app, client, username, flow, "ok", end_user=end_user, accounts_hash=accounts_digest(answer),
-           accounts=len(accounts))
+    answer = {
+        "update": True,
+        "errmsg": "",
+        "configVersion": config_version(app),
+        "sipaccounts": merge_accounts(accounts, sip_profile(app)),
+        "xmppaccounts": [],
+    }
+    settle(
+        app,
+        client,
+        username,
+        flow,
+        "ok",
+        end_user=end_user,
+        accounts_hash=accounts_digest(answer),
+        accounts=len(accounts),
+    )
     return Outcome(200, answer)
 
 
-NOTHING_TO_PROVISION = ("external_provisioning_disabled",
-                        "This setup code cannot set up your phone any more. Ask your provider for a new one.")
+NOTHING_TO_PROVISION = (
+    "external_provisioning_disabled",
+    "This setup code cannot set up your phone any more. Ask your provider for a new one.",
+)
 
 
 def nothing_to_provision(app: App, client: Client, user: EndUser, flow: str) -> Outcome:
     """An end user with provisioning credentials only, of an App no longer in external mode."""
     code, message = NOTHING_TO_PROVISION
-    settle(app, client, user.provisioning_username, flow, "failed", end_user=user, error_code=code,
-           detail="the end user has provisioning credentials only, and the App is not in external mode")
+    settle(
+        app,
+        client,
+        user.provisioning_username,
+        flow,
+        "failed",
+        end_user=user,
+        error_code=code,
+        detail="the end user has provisioning credentials only, and the App is not in external mode",
+    )
     return Outcome(409, error_code=code, message=message)
 
 
@@ -388,8 +567,11 @@ def begin_for_end_user(user: EndUser, app: App, client: Client, flow: str) -> Pr
     nothing this App can hand out: 409, logged, and the token is given back by its caller.
     """
     if user.has_provisioning and app.is_external:
-        return begin_external(app, user.provisioning_username, user.provisioning_password, client,
-                              flow=flow, end_user=user)
+        return begin_external(
+            app, user.provisioning_username, user.provisioning_password, client, flow=flow, end_user=user
+        )
     if not user.has_sip:
         return nothing_to_provision(app, client, user, flow)
-    return provision_local(app, [sip_account(user)], client, flow=flow, end_user=user, username=user.sip_username)
+    return provision_local(
+        app, [sip_account(user)], client, flow=flow, end_user=user, username=user.sip_username
+    )

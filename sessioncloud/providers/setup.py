@@ -38,8 +38,11 @@ class PhoneAppInfo:
     @property
     def stores(self) -> list[tuple[str, str]]:
         """(platform label, link) of every platform with a link, in the order the page lists them."""
-        labelled = (("iPhone and iPad (App Store)", self.ios), ("Android (Google Play)", self.android),
-                    ("Windows, macOS and Linux", self.desktop))
+        labelled = (
+            ("iPhone and iPad (App Store)", self.ios),
+            ("Android (Google Play)", self.android),
+            ("Windows, macOS and Linux", self.desktop),
+        )
         return [(label, link) for label, link in labelled if link]
 
 

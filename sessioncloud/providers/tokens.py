@@ -42,8 +42,9 @@ class IssuedToken:
         return encode_token(self.plain)
 
 
-def issue_token(end_user: EndUser, *, ttl_hours: int | None = None, max_uses: int | None = None,
-                created_by: str = "") -> IssuedToken:
+def issue_token(
+    end_user: EndUser, *, ttl_hours: int | None = None, max_uses: int | None = None, created_by: str = ""
+) -> IssuedToken:
     app = end_user.app
     ttl = app.token_ttl_hours if ttl_hours is None else ttl_hours
     uses = 1 if max_uses is None else max_uses
@@ -55,8 +56,12 @@ def issue_token(end_user: EndUser, *, ttl_hours: int | None = None, max_uses: in
         raise TokenRequestError("endUser", "This end user has neither SIP nor provisioning credentials.")
     plain = secrets.token_urlsafe(24)  # 192 random bits
     token = SetupToken.objects.create(
-        app=app, end_user=end_user, token_hash=hash_token(plain),
-        expires=timezone.now() + timedelta(hours=ttl), max_uses=uses, created_by=created_by[:200],
+        app=app,
+        end_user=end_user,
+        token_hash=hash_token(plain),
+        expires=timezone.now() + timedelta(hours=ttl),
+        max_uses=uses,
+        created_by=created_by[:200],
     )
     return IssuedToken(token, plain)
 
@@ -117,18 +122,26 @@ def claim(plain: str, device_id: str, ip: str | None, user_agent: str) -> Claim 
     if not is_valid_token(plain):
         security_log.warning("setup token refused", extra={"reason": "malformed"})
         return None
-    token = (SetupToken.objects.select_related("app__organization", "end_user")
-             .filter(token_hash=hash_token(plain)).first())
+    token = (
+        SetupToken.objects.select_related("app__organization", "end_user")
+        .filter(token_hash=hash_token(plain))
+        .first()
+    )
     with transaction.atomic():
         # One conditional UPDATE of the token's own row: two concurrent redeems of a single-use
         # token cannot both pass (a condition on another table would be checked on a snapshot).
-        claimed = token is not None and served(token.app) and (
-            SetupToken.objects.filter(with_status("pending"), pk=token.pk).update(uses=F("uses") + 1))
+        claimed = (
+            token is not None
+            and served(token.app)
+            and (SetupToken.objects.filter(with_status("pending"), pk=token.pk).update(uses=F("uses") + 1))
+        )
         if not claimed:
             security_log.warning("setup token refused", extra={"reason": "unknown, expired, used or revoked"})
             return None
         assert token is not None
-        redemption = TokenRedemption.objects.create(token=token, device_id=device_id, ip=ip, user_agent=user_agent[:300])
+        redemption = TokenRedemption.objects.create(
+            token=token, device_id=device_id, ip=ip, user_agent=user_agent[:300]
+        )
     token.uses += 1
     return Claim(token, redemption)
 

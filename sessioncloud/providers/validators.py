@@ -37,8 +37,7 @@ PLACEHOLDERS = ("%user%", "%pwd%")
 def validate_provider_id(value: str) -> None:
     if not PROVIDER_ID_RE.match(value or ""):
         raise ValidationError(
-            "A ProviderId has 3 to 32 characters, ASCII letters and digits only, "
-            "and starts with a letter."
+            "A ProviderId has 3 to 32 characters, ASCII letters and digits only, and starts with a letter."
         )
 
 
@@ -48,7 +47,9 @@ HEADER_VALUE_RE = re.compile(r"\A[\x20-\x7e]{1,1000}\Z")
 def validate_header_value(value: str) -> None:
     """An HTTP header value: one line of printable ASCII (no way to inject another header)."""
     if value and not HEADER_VALUE_RE.match(value):
-        raise ValidationError("The header value must be one line of printable ASCII, at most 1000 characters.")
+        raise ValidationError(
+            "The header value must be one line of printable ASCII, at most 1000 characters."
+        )
 
 
 def validate_color(value: str) -> None:
@@ -120,8 +121,9 @@ REALM_RE = re.compile(r"\A[\x20\x21\x23-\x5b\x5d-\x7e]{1,253}\Z")
 
 def validate_realm(value: str) -> None:
     if value and not REALM_RE.match(value):
-        raise ValidationError("A realm is one line of printable ASCII without quotes or backslashes, "
-                              "at most 253 characters.")
+        raise ValidationError(
+            "A realm is one line of printable ASCII without quotes or backslashes, at most 253 characters."
+        )
 
 
 def validate_no_control_chars(value: str) -> None:

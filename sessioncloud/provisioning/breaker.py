@@ -167,7 +167,9 @@ class CircuitBreaker:
     def allow(self) -> bool:
         """Whether a call may go out now; a True in half-open state holds the trial lease."""
         self._seen_clean = False
-        is_open, tripped, failures, trial = self._store.has_flags(self._open, self._tripped, self._failures, self._trial)
+        is_open, tripped, failures, trial = self._store.has_flags(
+            self._open, self._tripped, self._failures, self._trial
+        )
         if is_open:
             return False
         if tripped:
@@ -193,13 +195,15 @@ class CircuitBreaker:
         if self._store.has_flag(self._tripped):
             self._trip()
             return
-        if caller is not None and not self._store.set_flag(f"{self._callers}:{caller}", self._window, only_if_absent=True):
+        if caller is not None and not self._store.set_flag(
+            f"{self._callers}:{caller}", self._window, only_if_absent=True
+        ):
             return
         if self._store.increment(self._failures, self._window) >= self._threshold:
             self._trip()
 
     def state(self) -> str:
-        """"closed", "open" or "half-open", for the portal and metrics."""
+        """ "closed", "open" or "half-open", for the portal and metrics."""
         if self._store.has_flag(self._open):
             return "open"
         return "half-open" if self._store.has_flag(self._tripped) else "closed"

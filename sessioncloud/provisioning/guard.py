@@ -191,7 +191,9 @@ def check_url_for_save(url: str, policy: OutboundPolicy) -> list[str]:
             return [f"{target.host} does not resolve yet; SessionCloud checks it again on every call."]
         # What a name resolves to inside this network is not the tenant's to learn: the detail
         # went to the security log, the tenant is told only that the address is not allowed.
-        raise GuardError(error.code, f"{target.host} resolves to an address SessionCloud may not call") from None
+        raise GuardError(
+            error.code, f"{target.host} resolves to an address SessionCloud may not call"
+        ) from None
     return []
 
 

@@ -97,12 +97,19 @@ class PhoneSettings:
     @classmethod
     def from_profile(cls, profile: SipProfile) -> PhoneSettings:
         return cls(
-            transport=profile.transport, srtp=profile.srtp, srtp_mode=profile.srtp_mode,
-            stun_server=profile.stun_server, turn_server=profile.turn_server,
-            turn_username=profile.turn_username, turn_password=profile.turn_password,
-            ice=profile.ice, keep_alive_seconds=profile.keepalive_seconds,
-            audio_codecs=tuple(profile.audio_codecs), video_codecs=tuple(profile.video_codecs),
-            dtmf_mode=profile.dtmf_mode, realm=profile.realm,
+            transport=profile.transport,
+            srtp=profile.srtp,
+            srtp_mode=profile.srtp_mode,
+            stun_server=profile.stun_server,
+            turn_server=profile.turn_server,
+            turn_username=profile.turn_username,
+            turn_password=profile.turn_password,
+            ice=profile.ice,
+            keep_alive_seconds=profile.keepalive_seconds,
+            audio_codecs=tuple(profile.audio_codecs),
+            video_codecs=tuple(profile.video_codecs),
+            dtmf_mode=profile.dtmf_mode,
+            realm=profile.realm,
         )
 
     @property
@@ -116,16 +123,20 @@ def linphone_link(url: str) -> str:
     return LINK_SCHEME + url
 
 
-def account_xml(accounts: Sequence[Mapping[str, Any]], settings: PhoneSettings, *,
-                with_credentials: bool) -> bytes:
+def account_xml(
+    accounts: Sequence[Mapping[str, Any]], settings: PhoneSettings, *, with_credentials: bool
+) -> bytes:
     """The document for an end user's phone: its accounts, and `auth_info_N` when asked.
 
     Without credentials the document still names every account, so a change to the App
     reaches the phone; Linphone keeps the passwords it stored at the first fetch, the TURN
     password among them (an `auth_info` after the accounts' own).
     """
-    sections = [("sip", _sip_entries(settings, default_account=bool(accounts))),
-                *_nat_sections(settings, relay=True), *_codec_sections(settings)]
+    sections = [
+        ("sip", _sip_entries(settings, default_account=bool(accounts))),
+        *_nat_sections(settings, relay=True),
+        *_codec_sections(settings),
+    ]
     for index, account in enumerate(accounts):
         sections.append((f"proxy_{index}", _proxy_entries(account, settings)))
         if with_credentials:
@@ -135,8 +146,9 @@ def account_xml(accounts: Sequence[Mapping[str, Any]], settings: PhoneSettings, 
     return _document(sections)
 
 
-def defaults_xml(domain: str, transport: str, proxy: str | None, expires: int,
-                 settings: PhoneSettings) -> bytes:
+def defaults_xml(
+    domain: str, transport: str, proxy: str | None, expires: int, settings: PhoneSettings
+) -> bytes:
     """The App-level document without accounts: what Linphone's assistant fills in for a user
     who types their own login (`[assistant]` and `[proxy_default_values]`).
 
@@ -225,12 +237,20 @@ def _codec_sections(settings: PhoneSettings) -> list[Section]:
     keeps the listed order only with `[video] codec_priority_policy=0`; 1 (liblinphone's own
     since 5.3) lets it put hardware-accelerated codecs first.
     """
-    audio = [_payload_entries(mime, rate, channels)
-             for name in settings.audio_codecs for mime, rate, channels in AUDIO_PAYLOADS[name]]
+    audio = [
+        _payload_entries(mime, rate, channels)
+        for name in settings.audio_codecs
+        for mime, rate, channels in AUDIO_PAYLOADS[name]
+    ]
     video = [_payload_entries(name, VIDEO_CLOCK_RATE, None) for name in settings.video_codecs]
     return [
-        ("misc", [("add_missing_audio_codecs", "0" if audio else "1"),
-                  ("add_missing_video_codecs", "0" if video else "1")]),
+        (
+            "misc",
+            [
+                ("add_missing_audio_codecs", "0" if audio else "1"),
+                ("add_missing_video_codecs", "0" if video else "1"),
+            ],
+        ),
         ("video", [("codec_priority_policy", "0" if video else "1")]),
         *_codec_list("audio", audio),
         *_codec_list("video", video),
@@ -299,8 +319,7 @@ def _auth_entries(account: Mapping[str, Any], settings: PhoneSettings) -> Entrie
 def _relay_auth_entries(settings: PhoneSettings) -> Entries:
     """The TURN credentials as liblinphone looks them up: by username alone, the way it stores
     the ones it fetches itself (src/nat/nat-policy.cpp)."""
-    return [("username", settings.turn_username or ""), ("passwd", settings.turn_password or ""),
-            ("ha1", "")]
+    return [("username", settings.turn_username or ""), ("passwd", settings.turn_password or ""), ("ha1", "")]
 
 
 def _forgotten() -> Entries:
@@ -339,8 +358,10 @@ _URI_USER_SAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz
 
 
 def _uri_user(value: str) -> str:
-    return "".join(char if char in _URI_USER_SAFE else "".join(f"%{byte:02X}" for byte in char.encode())
-                   for char in value)
+    return "".join(
+        char if char in _URI_USER_SAFE else "".join(f"%{byte:02X}" for byte in char.encode())
+        for char in value
+    )
 
 
 def _document(sections: Sequence[Section]) -> bytes:

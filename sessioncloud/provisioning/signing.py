@@ -42,7 +42,9 @@ def verify(
     if abs(now - sent_at) > max_skew:
         return False  # an old signature may be a replayed request
     expected = _digest(secret, signed_text(timestamp, method, path_and_query)).encode()
-    candidates = [part.strip().removeprefix("v1=") for part in header.split(",") if part.strip().startswith("v1=")]
+    candidates = [
+        part.strip().removeprefix("v1=") for part in header.split(",") if part.strip().startswith("v1=")
+    ]
     # Compare against every entry without stopping early, so timing reveals nothing.
     matches = [hmac.compare_digest(candidate.encode(), expected) for candidate in candidates]
     return any(matches)

@@ -112,8 +112,9 @@ class UpstreamResult:
 
 
 class _Failure(Exception):
-    def __init__(self, code: str, detail: str, status: int | None = None, body: bytes = b"", *,
-                 unhealthy: bool = False):
+    def __init__(
+        self, code: str, detail: str, status: int | None = None, body: bytes = b"", *, unhealthy: bool = False
+    ):
         super().__init__(detail)
         self.code, self.detail, self.status, self.body = code, detail, status, body
         self.unhealthy = unhealthy
@@ -163,8 +164,9 @@ async def call_provider(
         async with asyncio.timeout(min(max(request.timeout_seconds, 0.1), MAX_TIMEOUT)):
             status, body = await _fetch(request, policy, target, progress, ssl_context, clock)
         if not 200 <= status < 300:
-            raise _Failure(PROVIDER_ERROR, f"the provider answered HTTP {status}", status, body,
-                           unhealthy=status >= 500)
+            raise _Failure(
+                PROVIDER_ERROR, f"the provider answered HTTP {status}", status, body, unhealthy=status >= 500
+            )
         answer = _parse(body, status)
     except TimeoutError:
         return _failed(started, masked, progress.timed_out(), progress.redirects)
@@ -174,11 +176,21 @@ async def call_provider(
     detail = f"HTTP {status}, {len(answer.sipaccounts)} SIP account(s)"
     if progress.redirects:
         detail += f", after {len(progress.redirects)} redirect(s)"
-    return UpstreamResult(None, detail, _elapsed_ms(started), masked, status, _preview(body), answer,
-                          redirects=tuple(progress.redirects))
+    return UpstreamResult(
+        None,
+        detail,
+        _elapsed_ms(started),
+        masked,
+        status,
+        _preview(body),
+        answer,
+        redirects=tuple(progress.redirects),
+    )
 
 
-def call_provider_blocking(request: UpstreamRequest, policy: OutboundPolicy, **options: Any) -> UpstreamResult:
+def call_provider_blocking(
+    request: UpstreamRequest, policy: OutboundPolicy, **options: Any
+) -> UpstreamResult:
     """call_provider for code that has no event loop of its own (the portal's test bench)."""
     return asyncio.run(call_provider(request, policy, **options))
 
@@ -217,7 +229,9 @@ async def _fetch(
     addresses = await _resolve(target, policy)
     url = provider_url(request)
     for hop in range(MAX_REDIRECTS + 1):
-        status, location, body = await _exchange(url, request, target, addresses, progress, ssl_context, clock)
+        status, location, body = await _exchange(
+            url, request, target, addresses, progress, ssl_context, clock
+        )
         if location is None:
             return status, body
         if hop == MAX_REDIRECTS:
@@ -235,10 +249,14 @@ async def _resolve(target: ParsedTarget, policy: OutboundPolicy) -> list[str]:
         return await asyncio.wrap_future(lookup)
     except GuardError as error:
         prefix = "" if error.code == "dns_failed" else "refused: "
-        raise _Failure(PROVIDER_UNREACHABLE, prefix + error.message, unhealthy=error.code == "dns_failed") from None
+        raise _Failure(
+            PROVIDER_UNREACHABLE, prefix + error.message, unhealthy=error.code == "dns_failed"
+        ) from None
 
 
-def _redirect_target(current: str, location: str, target: ParsedTarget, policy: OutboundPolicy, status: int) -> str:
+def _redirect_target(
+    current: str, location: str, target: ParsedTarget, policy: OutboundPolicy, status: int
+) -> str:
     """The next URL of a redirect, refused unless it stays within the configured URL's origin."""
     if not location.strip():
         raise _Failure(PROVIDER_BAD_RESPONSE, "redirect without a Location header", status)
@@ -246,10 +264,15 @@ def _redirect_target(current: str, location: str, target: ParsedTarget, policy: 
         following = urljoin(current, location.strip())
         hop = check_url(following, policy)
     except (GuardError, ValueError):
-        raise _Failure(PROVIDER_BAD_RESPONSE, f"redirect to {_without_query(location)} not followed", status) from None
+        raise _Failure(
+            PROVIDER_BAD_RESPONSE, f"redirect to {_without_query(location)} not followed", status
+        ) from None
     if (hop.scheme, hop.host, hop.port) != (target.scheme, target.host, target.port):
-        raise _Failure(PROVIDER_BAD_RESPONSE,
-                       f"redirect to {_without_query(following)} not followed: another origin", status)
+        raise _Failure(
+            PROVIDER_BAD_RESPONSE,
+            f"redirect to {_without_query(following)} not followed: another origin",
+            status,
+        )
     return following
 
 
@@ -271,26 +294,35 @@ async def _exchange(
     except TimeoutError:
         raise _Failure(PROVIDER_TIMEOUT, f"connecting to {where} timed out", unhealthy=True) from None
     except ConnectFailed as error:
-        raise _Failure(PROVIDER_UNREACHABLE, f"could not connect to {where}: {error}", unhealthy=True) from None
+        raise _Failure(
+            PROVIDER_UNREACHABLE, f"could not connect to {where}: {error}", unhealthy=True
+        ) from None
     progress.step = "answer"
     try:
         return await _request_on(stream, target_bytes, headers)
     except h11.RemoteProtocolError as error:
-        raise _Failure(PROVIDER_BAD_RESPONSE, f"invalid HTTP answer from {where}: {error}", unhealthy=True) from None
+        raise _Failure(
+            PROVIDER_BAD_RESPONSE, f"invalid HTTP answer from {where}: {error}", unhealthy=True
+        ) from None
     except h11.LocalProtocolError:
         raise _Failure(PROVIDER_UNREACHABLE, "the request could not be sent") from None
     except OSError as error:
-        raise _Failure(PROVIDER_UNREACHABLE, f"connection to {where} failed: {_os_error_text(error)}",
-                       unhealthy=True) from None
+        raise _Failure(
+            PROVIDER_UNREACHABLE, f"connection to {where} failed: {_os_error_text(error)}", unhealthy=True
+        ) from None
     finally:
         stream.close()
 
 
-async def _request_on(stream: PinnedStream, target: bytes, headers: list[tuple[str, str]]) -> tuple[int, str | None, bytes]:
+async def _request_on(
+    stream: PinnedStream, target: bytes, headers: list[tuple[str, str]]
+) -> tuple[int, str | None, bytes]:
     """The HTTP/1.1 exchange itself, with h11: one request on one connection, nothing more."""
     connection = h11.Connection(our_role=h11.CLIENT, max_incomplete_event_size=MAX_HEADER_BYTES)
-    await stream.write(connection.send(h11.Request(method="GET", target=target, headers=headers))
-                       + connection.send(h11.EndOfMessage()))
+    await stream.write(
+        connection.send(h11.Request(method="GET", target=target, headers=headers))
+        + connection.send(h11.EndOfMessage())
+    )
     response = await _next_event(connection, stream)
     while isinstance(response, h11.InformationalResponse):  # 1xx: the answer is still to come
         response = await _next_event(connection, stream)
@@ -314,8 +346,9 @@ async def _next_event(connection: h11.Connection, stream: PinnedStream) -> Any:
     return event
 
 
-def _build_request(url: str, request: UpstreamRequest, target: ParsedTarget,
-                   clock: Callable[[], float]) -> tuple[bytes, list[tuple[str, str]]]:
+def _build_request(
+    url: str, request: UpstreamRequest, target: ParsedTarget, clock: Callable[[], float]
+) -> tuple[bytes, list[tuple[str, str]]]:
     """The GET's target and headers as they go on the wire, signed over exactly that target.
 
     The URL is read by the same parser the guard used (urlsplit), so the host connected to, the
@@ -331,8 +364,11 @@ def _build_request(url: str, request: UpstreamRequest, target: ParsedTarget,
     host_header = f"[{target.host}]" if ":" in target.host else target.host
     if target.port != DEFAULT_PORTS[target.scheme]:
         host_header += f":{target.port}"
-    headers = [("Host", host_header), *_headers(request).items(),
-               *_signature_headers(request.signing_secrets, path_and_query, clock)]
+    headers = [
+        ("Host", host_header),
+        *_headers(request).items(),
+        *_signature_headers(request.signing_secrets, path_and_query, clock),
+    ]
     return path_and_query.encode("ascii"), headers
 
 
@@ -349,7 +385,9 @@ def _refuse_unreadable_body(headers: Iterable[tuple[bytes, bytes]], status: int)
     encoding = (_header(headers, b"content-encoding") or "identity").strip().lower()
     if encoding not in ("", "identity"):
         # We asked for identity; inflating anyway would let a tiny gzip bomb eat the memory.
-        raise _Failure(PROVIDER_BAD_RESPONSE, f"compressed answer refused (Content-Encoding: {encoding[:40]})", status)
+        raise _Failure(
+            PROVIDER_BAD_RESPONSE, f"compressed answer refused (Content-Encoding: {encoding[:40]})", status
+        )
     try:
         declared = int(_header(headers, b"content-length") or "0")
     except ValueError:
@@ -378,16 +416,22 @@ def _headers(request: UpstreamRequest) -> dict[str, str]:
     return headers
 
 
-def _signature_headers(secrets: Iterable[str], path_and_query: str,
-                       clock: Callable[[], float]) -> list[tuple[str, str]]:
+def _signature_headers(
+    secrets: Iterable[str], path_and_query: str, clock: Callable[[], float]
+) -> list[tuple[str, str]]:
     secrets = tuple(secrets)
     if not secrets:
         return []
     timestamp = int(clock())
-    return [(TIMESTAMP_HEADER, str(timestamp)), (SIGNATURE_HEADER, sign(secrets, timestamp, "GET", path_and_query))]
+    return [
+        (TIMESTAMP_HEADER, str(timestamp)),
+        (SIGNATURE_HEADER, sign(secrets, timestamp, "GET", path_and_query)),
+    ]
 
 
-def _failed(started: float, masked: MaskedRequest, failure: _Failure, redirects: list[str] | None = None) -> UpstreamResult:
+def _failed(
+    started: float, masked: MaskedRequest, failure: _Failure, redirects: list[str] | None = None
+) -> UpstreamResult:
     return UpstreamResult(
         error_code=failure.code,
         detail=failure.detail,
@@ -439,8 +483,9 @@ class ConnectFailed(Exception):
     """No checked address took the connection (the message says why, without any secret)."""
 
 
-async def _connect(target: ParsedTarget, addresses: list[str], port: int,
-                   ssl_context: ssl.SSLContext | None) -> PinnedStream:
+async def _connect(
+    target: ParsedTarget, addresses: list[str], port: int, ssl_context: ssl.SSLContext | None
+) -> PinnedStream:
     """A connection to the first checked address that answers, with TLS for https.
 
     TLS uses the URL's host name for SNI and certificate verification: only the TCP connection
@@ -489,7 +534,9 @@ class PinnedStream:
             raise ConnectFailed(_os_error_text(error)) from error
 
 
-async def _open_stream(address: str, port: int, timeout: float, options: Iterable[Any] | None) -> PinnedStream:
+async def _open_stream(
+    address: str, port: int, timeout: float, options: Iterable[Any] | None
+) -> PinnedStream:
     # A numeric address and an explicit family: nothing here may look a name up again, which is
     # exactly the second lookup this module exists to avoid.
     family = socket.AF_INET6 if ":" in address else socket.AF_INET

@@ -109,11 +109,15 @@ class Stream:
         asyncio.run_coroutine_threadsafe(send(), self._loop).result()
 
 
-def run_wsgi(app: WSGIApp, environ: dict[str, Any], stream: Stream) -> tuple[int, list[tuple[str, str]], bytes] | None:
+def run_wsgi(
+    app: WSGIApp, environ: dict[str, Any], stream: Stream
+) -> tuple[int, list[tuple[str, str]], bytes] | None:
     """Call the WSGI app on a pool thread: a whole answer is returned, a streaming one sent."""
     captured: list[Any] = []
 
-    def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable[[bytes], None]:
+    def start_response(
+        status: str, headers: list[tuple[str, str]], exc_info: Any = None
+    ) -> Callable[[bytes], None]:
         captured[:] = [int(status[:3]), headers]
         return _no_write
 

@@ -94,18 +94,27 @@ class Front:
                 if method == "GET":
                     if path.startswith(CONFIG_PREFIX) and path.endswith(CONFIG_SUFFIX):
                         started = time.perf_counter()
-                        provider_id = path[len(CONFIG_PREFIX):-len(CONFIG_SUFFIX)]
+                        provider_id = path[len(CONFIG_PREFIX) : -len(CONFIG_SUFFIX)]
                         if_none_match = headers.get("if-none-match") or ""
                         # From memory without a coroutine of its own: the common case costs least.
-                        answer = phone.config_from_memory(provider_id, if_none_match) \
-                            if "/" not in provider_id else None
+                        answer = (
+                            phone.config_from_memory(provider_id, if_none_match)
+                            if "/" not in provider_id
+                            else None
+                        )
                         if answer is None:
                             answer = await phone.config_answer(provider_id, if_none_match)
                         self.send(proto, "api:provider_config", "GET", answer, extra, started)
                         return
                     if path == "/healthz":
-                        self.send(proto, "healthz", "GET", phone.PhoneAnswer(
-                            200, HEALTH_BODY, (("Content-Type", "application/json"),)), extra, None)
+                        self.send(
+                            proto,
+                            "healthz",
+                            "GET",
+                            phone.PhoneAnswer(200, HEALTH_BODY, (("Content-Type", "application/json"),)),
+                            extra,
+                            None,
+                        )
                         return
                     if await self.linphone(scope, proto, path, extra):
                         return
@@ -125,22 +134,31 @@ class Front:
     async def linphone(self, scope: Any, proto: Any, path: str, extra: list[tuple[str, str]]) -> bool:
         """The Linphone addresses (docs/linphone.md); False when `path` is neither."""
         started = time.perf_counter()
-        if path.startswith(LINPHONE_PREFIX) and "/" not in path[len(LINPHONE_PREFIX):]:
-            answer = await self.run(phone.linphone_enduser_answer, path[len(LINPHONE_PREFIX):], self.client_ip(scope),
-                                    scope.headers.get("user-agent") or "",
-                                    phone.asks_for_html(scope.headers.get("accept") or ""))
+        if path.startswith(LINPHONE_PREFIX) and "/" not in path[len(LINPHONE_PREFIX) :]:
+            answer = await self.run(
+                phone.linphone_enduser_answer,
+                path[len(LINPHONE_PREFIX) :],
+                self.client_ip(scope),
+                scope.headers.get("user-agent") or "",
+                phone.asks_for_html(scope.headers.get("accept") or ""),
+            )
             self.send(proto, "linphone_enduser", "GET", answer, extra, started)
             return True
         if path.startswith(CONFIG_PREFIX) and path.endswith(LINPHONE_SUFFIX):
-            provider_id = path[len(CONFIG_PREFIX):-len(LINPHONE_SUFFIX)]
+            provider_id = path[len(CONFIG_PREFIX) : -len(LINPHONE_SUFFIX)]
             if "/" not in provider_id:
                 answer = await self.run(phone.linphone_app_answer, provider_id)
                 self.send(proto, "linphone_app", "GET", answer, extra, started)
                 return True
         return False
 
-    async def post(self, scope: Any, proto: Any, route: tuple[str, type[BaseModel], Handler],
-                   extra: list[tuple[str, str]]) -> None:
+    async def post(
+        self,
+        scope: Any,
+        proto: Any,
+        route: tuple[str, type[BaseModel], Handler],
+        extra: list[tuple[str, str]],
+    ) -> None:
         started = time.perf_counter()
         endpoint, schema, handler = route
         try:
@@ -154,11 +172,16 @@ class Front:
             bad_json = any(item.get("type") == "json_invalid" for item in errors)
             answer = phone.error_answer(INVALID_JSON if bad_json else invalid_request(errors))
         else:
-            answer = phone.error_answer(invalid_fields(refused)) if refused else \
-                await self.run(handler, scope, proto, payload)
+            answer = (
+                phone.error_answer(invalid_fields(refused))
+                if refused
+                else await self.run(handler, scope, proto, payload)
+            )
         self.send(proto, endpoint, "POST", answer, extra, started)
 
-    async def run(self, endpoint: Callable[..., Awaitable[phone.PhoneAnswer]], *args: Any) -> phone.PhoneAnswer:
+    async def run(
+        self, endpoint: Callable[..., Awaitable[phone.PhoneAnswer]], *args: Any
+    ) -> phone.PhoneAnswer:
         """Run an endpoint as a task the shutdown waits for; never lets an exception out."""
         task = asyncio.ensure_future(endpoint(*args))
         self.in_flight.add(task)
@@ -171,13 +194,15 @@ class Front:
             self.in_flight.discard(task)
 
     async def provision(self, scope: Any, proto: Any, payload: ProvisionIn) -> phone.PhoneAnswer:
-        client = phone.phone_client(self.client_ip(scope), scope.headers.get("user-agent") or "",
-                                    payload.deviceId, payload.app)
+        client = phone.phone_client(
+            self.client_ip(scope), scope.headers.get("user-agent") or "", payload.deviceId, payload.app
+        )
         return await phone.provision_answer(payload, client, proto.client_disconnect)
 
     async def redeem(self, scope: Any, proto: Any, payload: RedeemIn) -> phone.PhoneAnswer:
-        client = phone.phone_client(self.client_ip(scope), scope.headers.get("user-agent") or "",
-                                    payload.deviceId, payload.app)
+        client = phone.phone_client(
+            self.client_ip(scope), scope.headers.get("user-agent") or "", payload.deviceId, payload.app
+        )
         return await phone.redeem_answer(payload, client, proto.client_disconnect)
 
     async def parse(self, scope: Any, proto: Any, payload: ParseIn) -> phone.PhoneAnswer:
@@ -189,8 +214,15 @@ class Front:
 
     # --- Answers --------------------------------------------------------------------------------
 
-    def send(self, proto: Any, endpoint: str, method: str, answer: phone.PhoneAnswer,
-             extra: list[tuple[str, str]], started: float | None) -> None:
+    def send(
+        self,
+        proto: Any,
+        endpoint: str,
+        method: str,
+        answer: phone.PhoneAnswer,
+        extra: list[tuple[str, str]],
+        started: float | None,
+    ) -> None:
         if answer.status == 499:  # the phone went away: nobody to answer
             return
         try:
@@ -200,7 +232,9 @@ class Front:
         self.count(endpoint, method, answer.status, started)
 
     def count(self, endpoint: str, method: str, status: int, started: float | None) -> None:
-        REQUEST_STATS.observe(endpoint, method, status, None if started is None else time.perf_counter() - started)
+        REQUEST_STATS.observe(
+            endpoint, method, status, None if started is None else time.perf_counter() - started
+        )
 
 
 def application() -> Front:
@@ -209,6 +243,8 @@ def application() -> Front:
     from django.core.wsgi import get_wsgi_application
 
     django_app = get_wsgi_application()
-    return Front(django_app, django_threads=int(os.environ.get("SESSIONCLOUD_DJANGO_THREADS", "16")),
-                 phone_threads=int(os.environ.get("SESSIONCLOUD_PHONE_THREADS", str(pools.DEFAULT_PHONE_THREADS))))
-
+    return Front(
+        django_app,
+        django_threads=int(os.environ.get("SESSIONCLOUD_DJANGO_THREADS", "16")),
+        phone_threads=int(os.environ.get("SESSIONCLOUD_PHONE_THREADS", str(pools.DEFAULT_PHONE_THREADS))),
+    )

@@ -33,6 +33,7 @@ _PER_REQUEST_HEADERS = {"set-cookie", "vary"}
 
 def middleware_headers(environ: dict[str, Any]) -> list[tuple[str, str]] | None:
     """The headers the middleware chain adds to a phone API answer, or None (see above)."""
+
     def view(request: HttpRequest) -> HttpResponse:
         response = HttpResponse(b"{}", content_type="application/json")
         response["ETag"] = '"probe"'

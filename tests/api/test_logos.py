@@ -22,15 +22,18 @@ def image_bytes(fmt: str, size: tuple[int, int] = (64, 32), mode: str = "RGB") -
 
 def png_bomb(width: int, height: int) -> bytes:
     """A tiny PNG whose header claims a huge image (a decompression bomb)."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
     header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
     rows = zlib.compress(b"\x00" * (width + 1) * 4, 9)
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", rows) + chunk(b"IEND", b"")
 
 
-@pytest.mark.parametrize(("fmt", "content_type"), [("PNG", "image/png"), ("JPEG", "image/jpeg"),
-                                                    ("WEBP", "image/webp")])
+@pytest.mark.parametrize(
+    ("fmt", "content_type"), [("PNG", "image/png"), ("JPEG", "image/jpeg"), ("WEBP", "image/webp")]
+)
 def test_it_accepts_png_jpeg_and_webp_and_stores_a_png(api, app, fmt, content_type):
     response = api.put_bytes(LOGO_URL, image_bytes(fmt), content_type)
     assert response.status_code == 200, response.content
@@ -64,18 +67,30 @@ def test_unknown_logo_names_are_404(db):
         assert Client().get(path).status_code == 404
 
 
-@pytest.mark.parametrize(("data", "content_type", "status", "message"), [
-    (b"<svg xmlns='http://www.w3.org/2000/svg'/>", "image/svg+xml", 415,
-     "Send the logo as image/png, image/jpeg or image/webp."),
-    (b"<svg xmlns='http://www.w3.org/2000/svg'/>", "image/png", 422, "The logo must be a PNG, JPEG or WebP image."),
-    (b"just text", "image/png", 422, "The logo must be a PNG, JPEG or WebP image."),
-    (b"", "image/png", 422, "The logo file is empty."),
-    (image_bytes("GIF"), "image/png", 422, "The logo must be a PNG, JPEG or WebP image."),
-    (image_bytes("PNG", (4097, 10)), "image/png", 422, "The logo may be at most 4096×4096 pixels."),
-    (png_bomb(60000, 60000), "image/png", 422, "The logo must be a PNG, JPEG or WebP image."),
-    (png_bomb(5000, 5000), "image/png", 422, "The logo may be at most 4096×4096 pixels."),
-    (image_bytes("PNG", (200, 200))[:300], "image/png", 422, "The logo file is damaged or truncated."),
-])
+@pytest.mark.parametrize(
+    ("data", "content_type", "status", "message"),
+    [
+        (
+            b"<svg xmlns='http://www.w3.org/2000/svg'/>",
+            "image/svg+xml",
+            415,
+            "Send the logo as image/png, image/jpeg or image/webp.",
+        ),
+        (
+            b"<svg xmlns='http://www.w3.org/2000/svg'/>",
+            "image/png",
+            422,
+            "The logo must be a PNG, JPEG or WebP image.",
+        ),
+        (b"just text", "image/png", 422, "The logo must be a PNG, JPEG or WebP image."),
+        (b"", "image/png", 422, "The logo file is empty."),
+        (image_bytes("GIF"), "image/png", 422, "The logo must be a PNG, JPEG or WebP image."),
+        (image_bytes("PNG", (4097, 10)), "image/png", 422, "The logo may be at most 4096×4096 pixels."),
+        (png_bomb(60000, 60000), "image/png", 422, "The logo must be a PNG, JPEG or WebP image."),
+        (png_bomb(5000, 5000), "image/png", 422, "The logo may be at most 4096×4096 pixels."),
+        (image_bytes("PNG", (200, 200))[:300], "image/png", 422, "The logo file is damaged or truncated."),
+    ],
+)
 def test_it_refuses_bad_logos_and_changes_nothing(api, app, data, content_type, status, message):
     response = api.put_bytes(LOGO_URL, data, content_type)
     assert response.status_code == status

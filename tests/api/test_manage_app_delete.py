@@ -28,9 +28,20 @@ def test_it_deletes_the_app_and_says_what_went_with_it(api, app):
     Device.objects.create(app=app, device_id="phone-1")
     ProvisioningLogEntry.objects.create(app=app, flow="provision", outcome="ok")
     response = api.delete(URL)
-    assert (response.status_code, response.json()) == (200, {
-        "providerId": "AcmeInc", "providerIdReserved": True,
-        "deleted": {"endUsers": 1, "setupTokens": 1, "devices": 1, "provisioningLogEntries": 1, "jobs": 0}})
+    assert (response.status_code, response.json()) == (
+        200,
+        {
+            "providerId": "AcmeInc",
+            "providerIdReserved": True,
+            "deleted": {
+                "endUsers": 1,
+                "setupTokens": 1,
+                "devices": 1,
+                "provisioningLogEntries": 1,
+                "jobs": 0,
+            },
+        },
+    )
     assert (App.objects.count(), EndUser.objects.count(), Device.objects.count()) == (0, 0, 0)
 
 
@@ -50,7 +61,11 @@ def test_the_deletion_is_audited_under_the_keys_name(api, app):
     entry = AuditEntry.objects.get()
     key = ApiKey.objects.get()
     assert (entry.actor, entry.action, entry.object_repr, entry.after) == (
-        f"api key tests ({key.hint}…)", "app.delete", "AcmeInc", None)
+        f"api key tests ({key.hint}…)",
+        "app.delete",
+        "AcmeInc",
+        None,
+    )
 
 
 def test_another_organizations_app_is_not_found_and_kept(other_api, app):
@@ -62,8 +77,15 @@ def test_another_organizations_app_is_not_found_and_kept(other_api, app):
 def test_an_app_with_a_running_job_is_busy(api, app):
     Job.objects.create(organization=app.organization, app=app, kind="email", status="queued")
     response = api.delete(URL)
-    assert (response.status_code, response.json()) == (409, {"error": {
-        "code": "app_busy", "message": "A bulk job of this App is still running: delete the App once it has finished."}})
+    assert (response.status_code, response.json()) == (
+        409,
+        {
+            "error": {
+                "code": "app_busy",
+                "message": "A bulk job of this App is still running: delete the App once it has finished.",
+            }
+        },
+    )
     assert App.objects.count() == 1
 
 
@@ -78,7 +100,9 @@ def test_another_organization_cannot_create_an_app_with_it(api, other_api, app):
     api.delete(URL)
     response = other_api.post("/api/v1/manage/apps", {**NEW_APP, "providerId": "ACMEINC"})
     assert (response.status_code, response.json()["error"]["fields"]) == (
-        422, {"providerId": "This ProviderId is already taken."})
+        422,
+        {"providerId": "This ProviderId is already taken."},
+    )
 
 
 def test_the_same_organization_may_create_it_again(api, app):

@@ -12,9 +12,12 @@ from tests.factories import make_app, make_end_user
 
 pytestmark = pytest.mark.django_db
 BASE = "/api/v1/manage/apps/AcmeInc/endusers"
-SIP_USER = {"displayName": "Alice", "email": "alice@acme.example",
-            "sip": {"sipusername": "2001", "sippassword": "29de?8", "subdomain": "pbx", "transport": "TLS"},
-            "provisioning": None}
+SIP_USER = {
+    "displayName": "Alice",
+    "email": "alice@acme.example",
+    "sip": {"sipusername": "2001", "sippassword": "29de?8", "subdomain": "pbx", "transport": "TLS"},
+    "provisioning": None,
+}
 
 
 def put_alice(api: ApiClient, body: dict[str, Any] = SIP_USER) -> Any:
@@ -31,9 +34,17 @@ def put_bob(api: ApiClient, body: dict[str, Any]) -> dict[str, str]:
 def test_a_first_put_creates_the_user_and_answers_it_without_the_password(api: ApiClient, app: App) -> None:
     first = put_alice(api)
     assert first.status_code == 201, first.content
-    assert first.json()["sip"] == {"sipusername": "2001", "subdomain": "pbx", "authusername": None,
-                                   "transport": "TLS", "srtp": None, "messaging": None, "video": None,
-                                   "callrecording": None, "sippasswordSet": True}
+    assert first.json()["sip"] == {
+        "sipusername": "2001",
+        "subdomain": "pbx",
+        "authusername": None,
+        "transport": "TLS",
+        "srtp": None,
+        "messaging": None,
+        "video": None,
+        "callrecording": None,
+        "sippasswordSet": True,
+    }
 
 
 def test_putting_the_same_user_again_replaces_it(api: ApiClient, app: App) -> None:
@@ -65,7 +76,9 @@ def test_a_replace_is_audited_as_the_portal_audits_it_without_times(api, app):
     entry = AuditEntry.objects.get(action="enduser.replace")
     changed = {key for key in entry.after if entry.before[key] != entry.after[key]}
     assert (sorted(entry.after), changed) == (
-        ["displayName", "email", "externalId", "provisioning", "sip"], {"displayName"})
+        ["displayName", "email", "externalId", "provisioning", "sip"],
+        {"displayName"},
+    )
 
 
 def test_a_get_can_be_put_back_and_keeps_the_password(api, app):
@@ -106,14 +119,17 @@ def test_delete_removes_the_user(api, app):
     assert api.get(f"{BASE}/alice").status_code == 404
 
 
-@pytest.mark.parametrize(("method", "path", "body"), [
-    ("get", f"{BASE}/alice", None),
-    ("get", BASE, None),
-    ("put", f"{BASE}/alice", SIP_USER),
-    ("delete", f"{BASE}/alice", None),
-    ("get", f"{BASE}/alice/code", None),
-    ("post", f"{BASE}/alice/tokens", {}),
-])
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("get", f"{BASE}/alice", None),
+        ("get", BASE, None),
+        ("put", f"{BASE}/alice", SIP_USER),
+        ("delete", f"{BASE}/alice", None),
+        ("get", f"{BASE}/alice/code", None),
+        ("post", f"{BASE}/alice/tokens", {}),
+    ],
+)
 def test_another_organizations_end_users_are_404(
     api: ApiClient, other_api: ApiClient, app: App, method: str, path: str, body: dict[str, Any] | None
 ) -> None:
@@ -129,7 +145,7 @@ def test_the_local_code_carries_the_users_account(api, app):
     assert response.json() == {
         "format": "local",
         "code": 'scloc:AcmeInc|{"sipaccounts":[{"sipusername":"2001","sippassword":"29de?8",'
-                '"transport":"TLS","subdomain":"pbx","displayname":"Alice"}]}',
+        '"transport":"TLS","subdomain":"pbx","displayname":"Alice"}]}',
     }
 
 
@@ -137,16 +153,20 @@ def test_a_user_without_a_display_name_gets_a_code_without_one(api, app):
     api.put(f"{BASE}/alice", {**SIP_USER, "displayName": None})
     assert api.get(f"{BASE}/alice/code?format=local").json()["code"] == (
         'scloc:AcmeInc|{"sipaccounts":[{"sipusername":"2001","sippassword":"29de?8","transport":"TLS",'
-        '"subdomain":"pbx"}]}')
+        '"subdomain":"pbx"}]}'
+    )
 
 
-@pytest.mark.parametrize(("body", "field"), [
-    ({**SIP_USER, "displayName": "Alice\nSmith"}, "displayName"),
-    ({**SIP_USER, "sip": {**SIP_USER["sip"], "sipusername": "20\r01"}}, "sip.sipusername"),
-    ({**SIP_USER, "sip": {**SIP_USER["sip"], "sippassword": "pw\x01"}}, "sip.sippassword"),
-    ({**SIP_USER, "sip": {**SIP_USER["sip"], "authusername": "a\tb"}}, "sip.authusername"),
-    ({**SIP_USER, "sip": {**SIP_USER["sip"], "subdomain": "pbx\x7f"}}, "sip.subdomain"),
-])
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({**SIP_USER, "displayName": "Alice\nSmith"}, "displayName"),
+        ({**SIP_USER, "sip": {**SIP_USER["sip"], "sipusername": "20\r01"}}, "sip.sipusername"),
+        ({**SIP_USER, "sip": {**SIP_USER["sip"], "sippassword": "pw\x01"}}, "sip.sippassword"),
+        ({**SIP_USER, "sip": {**SIP_USER["sip"], "authusername": "a\tb"}}, "sip.authusername"),
+        ({**SIP_USER, "sip": {**SIP_USER["sip"], "subdomain": "pbx\x7f"}}, "sip.subdomain"),
+    ],
+)
 def test_what_goes_into_codes_must_be_one_line(api, app, body, field):
     response = api.put(f"{BASE}/alice", body)
     assert response.status_code == 422
@@ -157,7 +177,8 @@ def test_what_goes_into_codes_must_be_one_line(api, app, body, field):
 def test_a_stored_display_name_no_code_can_carry_is_left_out(api, app):
     make_end_user(app, "alice", display_name="Alice\x01", sip_password="pw")
     assert api.get(f"{BASE}/alice/code?format=local").json()["code"] == (
-        'scloc:AcmeInc|{"sipaccounts":[{"sipusername":"2001","sippassword":"pw"}]}')
+        'scloc:AcmeInc|{"sipaccounts":[{"sipusername":"2001","sippassword":"pw"}]}'
+    )
 
 
 def test_a_stored_sip_username_no_code_can_carry_is_explained_not_a_crash(api, app):
@@ -166,7 +187,8 @@ def test_a_stored_sip_username_no_code_can_carry_is_explained_not_a_crash(api, a
     assert response.status_code == 422
     assert response.json()["error"]["fields"] == {
         "format": "the SIP credentials cannot be put in a code: sipusername: Value error, must not contain "
-                  "control characters"}
+        "control characters"
+    }
 
 
 def test_a_whitelabel_code_leaves_the_provider_id_out(api, org):
@@ -208,7 +230,9 @@ def test_the_external_code_comes_as_an_svg_too(api: ApiClient, external_user: No
 
 def test_a_password_with_a_colon_has_no_external_code(api, org):
     make_app(org, "ExtCo", provisioning_mode="external", provisioning_url="https://prov.example/p")
-    api.put("/api/v1/manage/apps/ExtCo/endusers/u1", {"provisioning": {"username": "1000", "password": "12:34"}})
+    api.put(
+        "/api/v1/manage/apps/ExtCo/endusers/u1", {"provisioning": {"username": "1000", "password": "12:34"}}
+    )
     response = api.get("/api/v1/manage/apps/ExtCo/endusers/u1/code?format=external")
     assert response.status_code == 422
     assert response.json()["error"]["code"] == "code_unavailable"
@@ -217,8 +241,11 @@ def test_a_password_with_a_colon_has_no_external_code(api, org):
 
 def test_a_user_without_sip_credentials_has_no_local_code(api, org):
     make_app(org, "ExtCo", provisioning_mode="external", provisioning_url="https://prov.example/p")
-    api.put("/api/v1/manage/apps/ExtCo/endusers/u1", {"provisioning": {"username": "1000", "password": "1234"}})
+    api.put(
+        "/api/v1/manage/apps/ExtCo/endusers/u1", {"provisioning": {"username": "1000", "password": "1234"}}
+    )
     response = api.get("/api/v1/manage/apps/ExtCo/endusers/u1/code?format=local")
     assert response.status_code == 422
     assert response.json()["error"]["message"] == (
-        "No local code for this end user: this end user has no SIP credentials for a local code.")
+        "No local code for this end user: this end user has no SIP credentials for a local code."
+    )

@@ -30,18 +30,25 @@ def test_every_management_endpoint_hides_another_organizations_objects(other_api
     app, user, token = victim
     base = "/api/v1/manage/apps/AcmeInc"
     calls = [
-        ("get", f"{base}", None), ("patch", f"{base}", {"name": "x"}),
-        ("get", f"{base}/endusers", None), ("get", f"{base}/endusers/alice", None),
+        ("get", f"{base}", None),
+        ("patch", f"{base}", {"name": "x"}),
+        ("get", f"{base}/endusers", None),
+        ("get", f"{base}/endusers/alice", None),
         ("put", f"{base}/endusers/alice", {"sip": {"sipusername": "1", "sippassword": "2"}}),
-        ("delete", f"{base}/endusers/alice", None), ("get", f"{base}/endusers/alice/code", None),
-        ("post", f"{base}/endusers/alice/tokens", {}), ("get", f"{base}/tokens", None),
+        ("delete", f"{base}/endusers/alice", None),
+        ("get", f"{base}/endusers/alice/code", None),
+        ("post", f"{base}/endusers/alice/tokens", {}),
+        ("get", f"{base}/tokens", None),
         ("delete", f"/api/v1/manage/tokens/{token.pk}", None),
-        ("get", f"{base}/devices", None), ("post", f"{base}/devices/dev-1/deactivate", None),
+        ("get", f"{base}/devices", None),
+        ("post", f"{base}/devices/dev-1/deactivate", None),
         ("get", f"{base}/provisioning-log", None),
         ("post", f"{base}/provisioning/test", {"username": "1", "password": "2"}),
     ]
     for method, path, body in calls:
-        response = getattr(other_api, method)(path, body) if body is not None else getattr(other_api, method)(path)
+        response = (
+            getattr(other_api, method)(path, body) if body is not None else getattr(other_api, method)(path)
+        )
         assert response.status_code == 404, (method, path, response.content)
         assert response.json()["error"]["code"] == "not_found"
     assert EndUser.objects.get(pk=user.pk).sip_password == "alice-secret"

@@ -16,11 +16,18 @@ def fetch(provider_id: str, **headers: str):
 
 def test_it_answers_the_public_configuration(org):
     app = make_app(
-        org, "AcmeInc", kind="generic", sip_domain="sip.acme.example", sip_transport="TLS",
-        srtp="Enabled", voicemail_number="*97",
+        org,
+        "AcmeInc",
+        kind="generic",
+        sip_domain="sip.acme.example",
+        sip_transport="TLS",
+        srtp="Enabled",
+        voicemail_number="*97",
         help_links=[{"title": "Billing", "url": "https://acme.example/billing?u=%user%&p=%pwd%"}],
-        provisioning_mode="external", provisioning_url="https://prov.acme.example/p",
-        username_placeholder="Account No", password_placeholder="PIN",
+        provisioning_mode="external",
+        provisioning_url="https://prov.acme.example/p",
+        username_placeholder="Account No",
+        password_placeholder="PIN",
     )
     response = fetch("AcmeInc")
     assert response.status_code == 200
@@ -50,11 +57,25 @@ def test_it_answers_the_public_configuration(org):
             "passwordPlaceholder": "PIN",
         },
         "sip": {
-            "domain": "sip.acme.example", "port": 5061, "proxy": None, "transport": "TLS",
-            "useSubdomains": False, "srtp": "Enabled", "messaging": "Enabled", "video": "Disabled",
-            "callrecording": "Disabled", "voicemailNumber": "*97", "registrationExpires": 600,
-            "stunServer": None, "turnServer": None, "ice": False, "keepAliveSeconds": 30,
-            "srtpMode": "optional", "audioCodecs": [], "videoCodecs": [], "dtmfMode": "rfc2833",
+            "domain": "sip.acme.example",
+            "port": 5061,
+            "proxy": None,
+            "transport": "TLS",
+            "useSubdomains": False,
+            "srtp": "Enabled",
+            "messaging": "Enabled",
+            "video": "Disabled",
+            "callrecording": "Disabled",
+            "voicemailNumber": "*97",
+            "registrationExpires": 600,
+            "stunServer": None,
+            "turnServer": None,
+            "ice": False,
+            "keepAliveSeconds": 30,
+            "srtpMode": "optional",
+            "audioCodecs": [],
+            "videoCodecs": [],
+            "dtmfMode": "rfc2833",
             "realm": None,
         },
     }
@@ -62,30 +83,62 @@ def test_it_answers_the_public_configuration(org):
 
 
 def test_the_sip_section_carries_the_nat_and_media_settings(org):
-    make_app(org, "NatInc", stun_server="stun.acme.example:3478", turn_server="turn.acme.example:3478",
-             turn_username="relay", turn_password="turn-s3cret", ice_enabled=True, keepalive_seconds=20,
-             srtp="Enabled", srtp_mode="mandatory", audio_codecs=["opus", "PCMA"], video_codecs=["VP8"],
-             dtmf_mode="info", sip_realm="acme")
+    make_app(
+        org,
+        "NatInc",
+        stun_server="stun.acme.example:3478",
+        turn_server="turn.acme.example:3478",
+        turn_username="relay",
+        turn_password="turn-s3cret",
+        ice_enabled=True,
+        keepalive_seconds=20,
+        srtp="Enabled",
+        srtp_mode="mandatory",
+        audio_codecs=["opus", "PCMA"],
+        video_codecs=["VP8"],
+        dtmf_mode="info",
+        sip_realm="acme",
+    )
     sip = fetch("NatInc").json()["sip"]
     assert {key: sip[key] for key in CONFIG_MEDIA_DEFAULTS} == {
-        "stunServer": "stun.acme.example:3478", "turnServer": "turn.acme.example:3478", "ice": True,
-        "keepAliveSeconds": 20, "srtpMode": "mandatory", "audioCodecs": ["opus", "PCMA"], "videoCodecs": ["VP8"],
-        "dtmfMode": "info", "realm": "acme",
+        "stunServer": "stun.acme.example:3478",
+        "turnServer": "turn.acme.example:3478",
+        "ice": True,
+        "keepAliveSeconds": 20,
+        "srtpMode": "mandatory",
+        "audioCodecs": ["opus", "PCMA"],
+        "videoCodecs": ["VP8"],
+        "dtmfMode": "info",
+        "realm": "acme",
     }
 
 
 def test_the_config_never_carries_the_turn_credentials(org):
-    make_app(org, "NatInc", turn_server="turn.acme.example", turn_username="relay-user", turn_password="turn-s3cret")
+    make_app(
+        org,
+        "NatInc",
+        turn_server="turn.acme.example",
+        turn_username="relay-user",
+        turn_password="turn-s3cret",
+    )
     body = fetch("NatInc").content.decode()
     assert "relay-user" not in body and "turn-s3cret" not in body
     assert not {"turnUsername", "turnPassword"} & set(fetch("NatInc").json()["sip"])
 
 
-@pytest.mark.parametrize(("field", "value"), [
-    ("stun_server", "stun.acme.example"), ("ice_enabled", True), ("keepalive_seconds", 60),
-    ("srtp_mode", "mandatory"), ("audio_codecs", ["PCMU"]), ("video_codecs", ["H264"]), ("dtmf_mode", "inband"),
-    ("sip_realm", "acme"),
-])
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("stun_server", "stun.acme.example"),
+        ("ice_enabled", True),
+        ("keepalive_seconds", 60),
+        ("srtp_mode", "mandatory"),
+        ("audio_codecs", ["PCMU"]),
+        ("video_codecs", ["H264"]),
+        ("dtmf_mode", "inband"),
+        ("sip_realm", "acme"),
+    ],
+)
 def test_the_version_changes_with_each_nat_and_media_setting(app, field, value):
     first = fetch("AcmeInc")["ETag"]
     setattr(app, field, value)
@@ -127,7 +180,9 @@ def test_it_answers_200_when_the_etag_is_stale(app):
 def test_unknown_and_disabled_providers_get_the_same_404(org):
     make_app(org, "Hidden", enabled=False)
     unknown, disabled = fetch("Nobody"), fetch("Hidden")
-    expected = {"error": {"code": "provider_not_found", "message": "No provider is known by that ProviderId."}}
+    expected = {
+        "error": {"code": "provider_not_found", "message": "No provider is known by that ProviderId."}
+    }
     assert (unknown.status_code, unknown.json()) == (404, expected)
     assert (disabled.status_code, disabled.json()) == (404, expected)
 

@@ -21,11 +21,26 @@ def post_json(path: str, body: dict, **headers: str) -> Any:
 
 
 def test_a_nul_in_a_phone_body_is_a_422_naming_each_field(app):
-    response = post_json("/api/v1/provision", {"providerId": "AcmeInc", "username": "1000", "password": "1234",
-                                               "deviceId": "dev\x001", "app": {"platform": "i\x00os"}})
-    assert (response.status_code, response.json()) == (422, {"error": {
-        "code": "invalid_request", "message": "Some fields are not valid: app.platform, deviceId.",
-        "fields": {"deviceId": NUL_FIELD, "app.platform": NUL_FIELD}}})
+    response = post_json(
+        "/api/v1/provision",
+        {
+            "providerId": "AcmeInc",
+            "username": "1000",
+            "password": "1234",
+            "deviceId": "dev\x001",
+            "app": {"platform": "i\x00os"},
+        },
+    )
+    assert (response.status_code, response.json()) == (
+        422,
+        {
+            "error": {
+                "code": "invalid_request",
+                "message": "Some fields are not valid: app.platform, deviceId.",
+                "fields": {"deviceId": NUL_FIELD, "app.platform": NUL_FIELD},
+            }
+        },
+    )
     assert not Device.objects.exists()
 
 
@@ -39,7 +54,9 @@ def test_a_redemption_with_a_nul_device_id_leaves_the_token_unused(app):
 def test_a_number_beyond_64_bits_is_out_of_range(api, app):
     response = api.patch("/api/v1/manage/apps/AcmeInc", {"sip": {"registrationExpires": 10**23}})
     assert (response.status_code, response.json()["error"]["fields"]) == (
-        422, {"sip.registrationExpires": "This number is out of range."})
+        422,
+        {"sip.registrationExpires": "This number is out of range."},
+    )
 
 
 def test_a_digit_run_inside_a_string_is_no_number(api, app):
@@ -49,8 +66,10 @@ def test_a_digit_run_inside_a_string_is_no_number(api, app):
 
 def test_an_offset_beyond_its_bound_is_a_422(api, app):
     response = api.get("/api/v1/manage/apps/AcmeInc/endusers?offset=100000000000000000000000&limit=0")
-    assert (response.status_code, response.json()["error"]["fields"]) == (422, {
-        "limit": "Use a limit between 1 and 1000.", "offset": "Use an offset between 0 and 1000000000."})
+    assert (response.status_code, response.json()["error"]["fields"]) == (
+        422,
+        {"limit": "Use a limit between 1 and 1000.", "offset": "Use an offset between 0 and 1000000000."},
+    )
 
 
 def test_a_nul_in_the_query_string_is_a_422(api, app):

@@ -38,5 +38,8 @@ def test_without_scripts_the_code_from_the_mail_is_typed_in(browser, live_server
     page.fill("#id_token", code)
     with page.expect_navigation():
         page.click("button[type=submit]")
-    assert (page.url, page.inner_text("h1")) == (f"{live_server.url}/portal/invitations/#join", "Join Acme Telecom")
+    assert (page.url, page.inner_text("h1")) == (
+        f"{live_server.url}/portal/invitations/#join",
+        "Join Acme Telecom",
+    )
     context.close()

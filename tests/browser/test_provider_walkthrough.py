@@ -28,8 +28,13 @@ from tests.providerstub import ProviderStub
 pytestmark = pytest.mark.django_db(transaction=True)
 
 PASSWORD = "walk-through-passphrase-42"
-GOOD_ANSWER = {"update": True, "errmsg": "", "sipaccounts": [
-    {"sipusername": "1000", "sippassword": "sip-pw-1000", "subdomain": "pbx1", "transport": "udp"}]}
+GOOD_ANSWER = {
+    "update": True,
+    "errmsg": "",
+    "sipaccounts": [
+        {"sipusername": "1000", "sippassword": "sip-pw-1000", "subdomain": "pbx1", "transport": "udp"}
+    ],
+}
 BAD_ANSWER = {"update": True, "sipaccounts": [{"sippassword": "no username"}]}
 ORANGE = "rgb(255, 102, 0)"
 
@@ -44,8 +49,12 @@ class Portal:
         self.problems: list[str] = []
         self.page.on("console", self._console)
         self.page.on("pageerror", lambda error: self.problems.append(str(error)))
-        self.page.on("response", lambda answer: self.problems.append(f"{answer.status} {answer.url}")
-                     if answer.status >= 400 else None)
+        self.page.on(
+            "response",
+            lambda answer: (
+                self.problems.append(f"{answer.status} {answer.url}") if answer.status >= 400 else None
+            ),
+        )
 
     def _console(self, message: Any) -> None:
         # A failed load is reported (with its address) by the response handler above.
@@ -71,14 +80,23 @@ class Portal:
 
     def sideways_scroll(self) -> int:
         """How far the page scrolls sideways (0 when it fits the window)."""
-        return self.page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+        return self.page.evaluate(
+            "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+        )
 
     def rows_of(self, selector: str) -> int:
         """On how many lines the visible elements matching the selector sit (by their middles)."""
-        middles = sorted(self.page.evaluate("""selector => [...document.querySelectorAll(selector)]
+        middles = sorted(
+            self.page.evaluate(
+                """selector => [...document.querySelectorAll(selector)]
             .filter(e => e.offsetParent !== null)
-            .map(e => { const r = e.getBoundingClientRect(); return r.top + r.height / 2; })""", selector))
-        return sum(1 for before, after in zip([-100.0, *middles], middles, strict=False) if after - before > 12)
+            .map(e => { const r = e.getBoundingClientRect(); return r.top + r.height / 2; })""",
+                selector,
+            )
+        )
+        return sum(
+            1 for before, after in zip([-100.0, *middles], middles, strict=False) if after - before > 12
+        )
 
     def box(self, selector: str) -> dict[str, float]:
         return self.page.locator(selector).first.bounding_box()
@@ -157,7 +175,8 @@ def log_in(portal: Portal, email: str, recovery_code: str) -> None:
 
 
 def test_a_new_provider_sets_up_an_app_and_its_users_and_a_rival_sees_none_of_it(
-        browser, live_server, provider: ProviderStub, screenshots: Path):
+    browser, live_server, provider: ProviderStub, screenshots: Path
+):
     base = live_server.url
     context = browser.new_context(viewport={"width": 1280, "height": 900}, timezone_id="Europe/Berlin")
     portal = Portal(context, base, screenshots)
@@ -192,7 +211,9 @@ def test_a_new_provider_sets_up_an_app_and_its_users_and_a_rival_sees_none_of_it
     page.fill("#id_link_url_1", "https://billing.walk.example/?u=%user%")
     assert page.locator("#preview .pv-help-title").all_text_contents() == ["Walk support", "Walk support"]
     assert page.locator("#preview .phone:not(.dark) .pv-links li").all_text_contents() == ["Billing"]
-    page.set_input_files("#id_logo_file", files=[{"name": "logo.png", "mimeType": "image/png", "buffer": logo_png()}])
+    page.set_input_files(
+        "#id_logo_file", files=[{"name": "logo.png", "mimeType": "image/png", "buffer": logo_png()}]
+    )
     assert page.locator("#preview .phone:not(.dark) .pv-logo").is_visible()
     portal.shoot("branding-preview")
     portal.submit("#branding-form")
@@ -232,16 +253,23 @@ def test_a_new_provider_sets_up_an_app_and_its_users_and_a_rival_sees_none_of_it
     portal.submit()
     merged = json.loads(page.inner_text("#bench-merged"))
     assert [(a["sipusername"], a["domain"], a["port"], a["transport"]) for a in merged["sipaccounts"]] == [
-        ("1000", "pbx1.sip.walk.example", 5080, "UDP")]
+        ("1000", "pbx1.sip.walk.example", 5080, "UDP")
+    ]
     assert "password=***" in page.inner_text("#bench-request")
     portal.shoot("test-bench")
 
     # An end user, its QR codes, and a one-time setup link.
     page.click("nav.tabs >> text=End users")
     page.click("text=Add the first end user")
-    for field, value in (("external_id", "walk-1"), ("display_name", "Wanda Walker"), ("email", "wanda@walk.example"),
-                         ("sip_username", "2001"), ("sip_password", "sip-s3cret"),
-                         ("provisioning_username", "wanda"), ("provisioning_password", "1234")):
+    for field, value in (
+        ("external_id", "walk-1"),
+        ("display_name", "Wanda Walker"),
+        ("email", "wanda@walk.example"),
+        ("sip_username", "2001"),
+        ("sip_password", "sip-s3cret"),
+        ("provisioning_username", "wanda"),
+        ("provisioning_password", "1234"),
+    ):
         page.fill(f"#id_{field}", value)
     portal.shoot("end-user-form")
     portal.submit()
@@ -276,7 +304,9 @@ def test_a_new_provider_sets_up_an_app_and_its_users_and_a_rival_sees_none_of_it
     on_phone = Portal(phone_context, base, screenshots)
     on_phone.go(f"/setup/{token}")
     check_setup_page(on_phone, linphone_url)
-    assert on_phone.page.evaluate("document.documentElement.scrollWidth") <= 390  # nothing wider than the phone
+    assert (
+        on_phone.page.evaluate("document.documentElement.scrollWidth") <= 390
+    )  # nothing wider than the phone
     on_phone.shoot("setup-page")
     assert setup.problems == on_phone.problems == []
     phone_context.close()
@@ -297,7 +327,9 @@ def test_a_new_provider_sets_up_an_app_and_its_users_and_a_rival_sees_none_of_it
     portal.submit("form[action$='/email/']")
     assert portal.messages() == ["Sent a setup e-mail with a new one-time setup link to wanda@walk.example."]
     assert (mail.outbox[-1].to, mail.outbox[-1].from_email) == (
-        ["wanda@walk.example"], "Walk Phone <noreply@sessioncloud.invalid>")
+        ["wanda@walk.example"],
+        "Walk Phone <noreply@sessioncloud.invalid>",
+    )
 
     # The device ledger: deactivate the phone; its next call is told to remove its accounts.
     page.click("nav.tabs >> text=Devices")
@@ -323,9 +355,13 @@ def test_a_new_provider_sets_up_an_app_and_its_users_and_a_rival_sees_none_of_it
     assert page.inner_text("#chart-calls") == "2"  # the redemption and the deactivated call
     portal.shoot("dashboard")
 
-    for name, page_path in (("team", "team/"), ("general", "apps/WalkPhone/general/"),
-                            ("sip-profile", "apps/WalkPhone/sip/"), ("provisioning", "apps/WalkPhone/provisioning/"),
-                            ("bulk", "apps/WalkPhone/bulk/")):
+    for name, page_path in (
+        ("team", "team/"),
+        ("general", "apps/WalkPhone/general/"),
+        ("sip-profile", "apps/WalkPhone/sip/"),
+        ("provisioning", "apps/WalkPhone/provisioning/"),
+        ("bulk", "apps/WalkPhone/bulk/"),
+    ):
         portal.go(f"/portal/{page_path}")
         portal.shoot(name)
 
@@ -347,7 +383,9 @@ def test_a_new_provider_sets_up_an_app_and_its_users_and_a_rival_sees_none_of_it
     assert "Revoked the API key Billing system" in page.inner_text("#audit-entries")
     page.select_option("#id_action", "device.deactivate")
     portal.submit("main form.filter-form")
-    assert page.locator("#audit-entries .sentence").all_text_contents() == ["Deactivated the device walk-phone-1."]
+    assert page.locator("#audit-entries .sentence").all_text_contents() == [
+        "Deactivated the device walk-phone-1."
+    ]
     portal.shoot("audit-log")
 
     # Without JavaScript every form still works.
@@ -377,20 +415,32 @@ def test_a_new_provider_sets_up_an_app_and_its_users_and_a_rival_sees_none_of_it
     rival = Portal(rival_context, base, screenshots)
     sign_up(rival, "rita@rival.example", "Rival Telecom", "RivalFirst")
     assert "WalkPhone" not in rival.page.inner_text("main")
-    for path in ("/portal/apps/WalkPhone/", "/portal/apps/WalkPhone/dashboard/", "/portal/apps/WalkPhone/branding/",
-                 "/portal/apps/WalkPhone/provisioning/test/", "/portal/apps/WalkPhone/endusers/",
-                 "/portal/apps/WalkPhone/endusers/walk-1/",
-                 "/portal/apps/WalkPhone/tokens/", "/portal/apps/WalkPhone/devices/", "/portal/apps/WalkPhone/log/"):
+    for path in (
+        "/portal/apps/WalkPhone/",
+        "/portal/apps/WalkPhone/dashboard/",
+        "/portal/apps/WalkPhone/branding/",
+        "/portal/apps/WalkPhone/provisioning/test/",
+        "/portal/apps/WalkPhone/endusers/",
+        "/portal/apps/WalkPhone/endusers/walk-1/",
+        "/portal/apps/WalkPhone/tokens/",
+        "/portal/apps/WalkPhone/devices/",
+        "/portal/apps/WalkPhone/log/",
+    ):
         response = rival.go(path)
         assert (path, response.status) == (path, 404)
         assert "Walk" not in rival.page.inner_text("main")
     rival.shoot("rival-not-found")
     # A POST with a valid CSRF token is turned away just the same, and changes nothing.
     csrf = next(c["value"] for c in rival_context.cookies() if c["name"] == "csrftoken")
-    for path, data in ((f"tokens/{token_id}/revoke/", {}), ("devices/deactivate/", {"device_id": "walk-phone-1"}),
-                       ("endusers/walk-1/delete/", {}), ("endusers/walk-1/setup-link/", {"max_uses": "1"})):
-        answer = rival.page.request.post(f"{base}/portal/apps/WalkPhone/{path}", form=data,
-                                         headers={"X-CSRFToken": csrf, "Origin": base})
+    for path, data in (
+        (f"tokens/{token_id}/revoke/", {}),
+        ("devices/deactivate/", {"device_id": "walk-phone-1"}),
+        ("endusers/walk-1/delete/", {}),
+        ("endusers/walk-1/setup-link/", {"max_uses": "1"}),
+    ):
+        answer = rival.page.request.post(
+            f"{base}/portal/apps/WalkPhone/{path}", form=data, headers={"X-CSRFToken": csrf, "Origin": base}
+        )
         assert (path, answer.status) == (path, 404)
     portal.go("/portal/apps/WalkPhone/tokens/?status=pending")
     assert page.locator(f"form[action$='/tokens/{token_id}/revoke/']").count() == 1
@@ -412,7 +462,9 @@ def test_a_new_provider_sets_up_an_app_and_its_users_and_a_rival_sees_none_of_it
 
     # No script error and no Content-Security-Policy violation on any page (the rival's 404s aside).
     assert (portal.problems, plain.problems) == ([], [])
-    assert [problem for problem in rival.problems if not problem.startswith(f"404 {base}/portal/apps/WalkPhone/")] == []
+    assert [
+        problem for problem in rival.problems if not problem.startswith(f"404 {base}/portal/apps/WalkPhone/")
+    ] == []
     context.close()
 
 
@@ -423,24 +475,43 @@ def post_json(url: str, body: dict[str, Any]) -> dict[str, Any]:
 
 
 def phone_redeems(base: str, token: str, device_id: str) -> dict[str, Any]:
-    return post_json(f"{base}/api/v1/tokens/redeem", {"token": token, "deviceId": device_id,
-                                                      "app": {"platform": "android", "version": "6.2.0"}})
+    return post_json(
+        f"{base}/api/v1/tokens/redeem",
+        {"token": token, "deviceId": device_id, "app": {"platform": "android", "version": "6.2.0"}},
+    )
 
 
 def phone_provisions(base: str, device_id: str) -> dict[str, Any]:
-    return post_json(f"{base}/api/v1/provision", {"providerId": "WalkPhone", "username": "wanda", "password": "1234",
-                                                  "deviceId": device_id, "reprovision": True})
+    return post_json(
+        f"{base}/api/v1/provision",
+        {
+            "providerId": "WalkPhone",
+            "username": "wanda",
+            "password": "1234",
+            "deviceId": device_id,
+            "reprovision": True,
+        },
+    )
 
 
 # The main pages, named as the wide walkthrough names their screenshots.
 NARROW_PAGES = {
-    "apps": "/portal/", "team": "/portal/team/", "api-keys": "/portal/api-keys/", "audit-log": "/portal/audit/",
-    "dashboard": "/portal/apps/NarrowFirst/dashboard/", "end-users": "/portal/apps/NarrowFirst/endusers/",
-    "end-user-codes": "/portal/apps/NarrowFirst/endusers/mo-1/", "setup-tokens": "/portal/apps/NarrowFirst/tokens/",
-    "devices": "/portal/apps/NarrowFirst/devices/", "provisioning-log": "/portal/apps/NarrowFirst/log/",
-    "general": "/portal/apps/NarrowFirst/general/", "branding-preview": "/portal/apps/NarrowFirst/branding/",
-    "sip-profile": "/portal/apps/NarrowFirst/sip/", "provisioning": "/portal/apps/NarrowFirst/provisioning/",
-    "test-bench": "/portal/apps/NarrowFirst/provisioning/test/", "bulk": "/portal/apps/NarrowFirst/bulk/",
+    "apps": "/portal/",
+    "team": "/portal/team/",
+    "api-keys": "/portal/api-keys/",
+    "audit-log": "/portal/audit/",
+    "dashboard": "/portal/apps/NarrowFirst/dashboard/",
+    "end-users": "/portal/apps/NarrowFirst/endusers/",
+    "end-user-codes": "/portal/apps/NarrowFirst/endusers/mo-1/",
+    "setup-tokens": "/portal/apps/NarrowFirst/tokens/",
+    "devices": "/portal/apps/NarrowFirst/devices/",
+    "provisioning-log": "/portal/apps/NarrowFirst/log/",
+    "general": "/portal/apps/NarrowFirst/general/",
+    "branding-preview": "/portal/apps/NarrowFirst/branding/",
+    "sip-profile": "/portal/apps/NarrowFirst/sip/",
+    "provisioning": "/portal/apps/NarrowFirst/provisioning/",
+    "test-bench": "/portal/apps/NarrowFirst/provisioning/test/",
+    "bulk": "/portal/apps/NarrowFirst/bulk/",
 }
 
 
@@ -453,12 +524,18 @@ def test_the_portal_fits_a_phone_screen(browser, live_server, screenshots: Path)
 
     # Something in every table: an end user with a setup link a phone redeemed, an invitation.
     portal.go("/portal/apps/NarrowFirst/add-end-user/")
-    for field, value in (("external_id", "mo-1"), ("display_name", "Mo Narrow"), ("sip_username", "3001"),
-                         ("sip_password", "sip-s3cret")):
+    for field, value in (
+        ("external_id", "mo-1"),
+        ("display_name", "Mo Narrow"),
+        ("sip_username", "3001"),
+        ("sip_password", "sip-s3cret"),
+    ):
         page.fill(f"#id_{field}", value)
     portal.submit()
     portal.submit("#setup-link form >> nth=0")
-    phone_redeems(base, page.inner_text("#issued-code").split("token=")[1], "narrow-phone-with-a-long-device-id-1")
+    phone_redeems(
+        base, page.inner_text("#issued-code").split("token=")[1], "narrow-phone-with-a-long-device-id-1"
+    )
     portal.go("/portal/team/")
     page.fill("#id_email", "someone.with.a.long.address@narrow.example")
     portal.submit("form[action$='/invite/']")
@@ -466,7 +543,10 @@ def test_the_portal_fits_a_phone_screen(browser, live_server, screenshots: Path)
     for name, path in NARROW_PAGES.items():
         portal.go(path)
         assert (path, portal.sideways_scroll()) == (path, 0)
-        assert (path, portal.rows_of("header.topbar a, header.topbar button, header.topbar select")) == (path, 2)
+        assert (path, portal.rows_of("header.topbar a, header.topbar button, header.topbar select")) == (
+            path,
+            2,
+        )
         if "/apps/NarrowFirst/" in path:
             assert (path, portal.rows_of("nav.tabs a")) == (path, 2)
             current = portal.box("nav.tabs a[aria-current=page]")
@@ -495,7 +575,11 @@ def test_the_portal_fits_a_phone_screen(browser, live_server, screenshots: Path)
     assert preview["y"] + preview["height"] <= logos["y"]
     assert preview["height"] < 420
     page.fill("#id_theme_color", "#f60")
-    assert page.locator("#preview .phone:not(.dark) .phone-call").evaluate(
-        "e => getComputedStyle(e).backgroundColor") == ORANGE
+    assert (
+        page.locator("#preview .phone:not(.dark) .phone-call").evaluate(
+            "e => getComputedStyle(e).backgroundColor"
+        )
+        == ORANGE
+    )
     assert portal.problems == []
     context.close()

@@ -141,8 +141,12 @@ def test_it_writes_non_ascii_text_as_utf8_so_scanners_read_the_same_characters()
 
 
 def test_it_refuses_to_draw_a_code_too_long_for_a_qr_code() -> None:
-    code = "scloc:" + '{"sipaccounts":[' + ",".join(
-        [f'{{"sipusername":"{n:04}","sippassword":"{"x" * 120}"}}' for n in range(20)]) + "]}"
+    code = (
+        "scloc:"
+        + '{"sipaccounts":['
+        + ",".join([f'{{"sipusername":"{n:04}","sippassword":"{"x" * 120}"}}' for n in range(20)])
+        + "]}"
+    )
     assert parse_code(code)  # a valid code, only too big to draw
 
     with pytest.raises(CodeError) as caught:
@@ -167,10 +171,13 @@ def test_it_flattens_a_transparent_background_onto_white() -> None:
     assert decode_image(png_bytes(transparent)) == SHORT_CODE
 
 
-@pytest.mark.parametrize(("payload", "why"), [
-    (b"scsc:\xff\xfe:1234", "bytes that are not UTF-8"),
-    ("scsc:josé:1234".encode("latin-1"), "Latin-1 text, segno's default for such text"),
-])
+@pytest.mark.parametrize(
+    ("payload", "why"),
+    [
+        (b"scsc:\xff\xfe:1234", "bytes that are not UTF-8"),
+        ("scsc:josé:1234".encode("latin-1"), "Latin-1 text, segno's default for such text"),
+    ],
+)
 def test_it_refuses_a_qr_code_that_does_not_hold_utf8(payload: bytes, why: str) -> None:
     image = segno.make(payload, error="m", micro=False)
     buffer = io.BytesIO()
@@ -184,21 +191,25 @@ def test_it_refuses_a_qr_code_that_does_not_hold_utf8(payload: bytes, why: str) 
 
 def png_header_only(width: int, height: int) -> bytes:
     """A 60-byte PNG that claims a huge size: the shape of a decompression bomb."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
-        return (struct.pack(">I", len(data)) + kind + data
-                + struct.pack(">I", zlib.crc32(kind + data)))
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
     header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IEND", b"")
 
 
-@pytest.mark.parametrize(("data", "message"), [
-    (b"", "the file is not a readable PNG, JPEG, GIF, WebP or BMP image"),
-    (b"scsc:1000:1234:AcmeInc", "the file is not a readable PNG, JPEG, GIF, WebP or BMP image"),
-    (b"%PDF-1.7\n", "the file is not a readable PNG, JPEG, GIF, WebP or BMP image"),
-    (png_header_only(8000, 7000), "the image has 8000x7000 pixels; at most 50000000 are allowed"),
-    (png_header_only(20000, 20000), "the image is too large to decode safely"),
-    (b"x" * (MAX_IMAGE_BYTES + 1), "the image is larger than 20 MB"),
-])
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"", "the file is not a readable PNG, JPEG, GIF, WebP or BMP image"),
+        (b"scsc:1000:1234:AcmeInc", "the file is not a readable PNG, JPEG, GIF, WebP or BMP image"),
+        (b"%PDF-1.7\n", "the file is not a readable PNG, JPEG, GIF, WebP or BMP image"),
+        (png_header_only(8000, 7000), "the image has 8000x7000 pixels; at most 50000000 are allowed"),
+        (png_header_only(20000, 20000), "the image is too large to decode safely"),
+        (b"x" * (MAX_IMAGE_BYTES + 1), "the image is larger than 20 MB"),
+    ],
+)
 def test_it_refuses_files_that_are_not_usable_images(data: bytes, message: str) -> None:
     with pytest.raises(CodeError) as caught:
         decode_image(data)

@@ -21,15 +21,20 @@ from tests.onboarding.conftest import Inbox, use_smtp
 pytestmark = pytest.mark.django_db
 SETTINGS_URL = "/api/v1/manage/apps/AcmeInc/email-settings"
 LINK = re.compile(r"https?://\S+/setup/([A-Za-z0-9_-]+)")
-TEMPLATE = {"senderName": "Acme Support", "subject": "Your {{provider}} phone, {{ name }}",
-            "body": "Hi {{ name }},\nopen {{ link }} on your phone before {{ expires }}.\n"}
+TEMPLATE = {
+    "senderName": "Acme Support",
+    "subject": "Your {{provider}} phone, {{ name }}",
+    "body": "Hi {{ name }},\nopen {{ link }} on your phone before {{ expires }}.\n",
+}
 
 
 @pytest.fixture
 def three(app: App) -> list[EndUser]:
-    return [make_end_user(app, "alice", display_name="Alice Smith", email="alice@acme.example"),
-            make_end_user(app, "bob", display_name="Bob", email="bob@acme.example"),
-            make_end_user(app, "carol", display_name="Carol", email="")]
+    return [
+        make_end_user(app, "alice", display_name="Alice Smith", email="alice@acme.example"),
+        make_end_user(app, "bob", display_name="Bob", email="bob@acme.example"),
+        make_end_user(app, "carol", display_name="Carol", email=""),
+    ]
 
 
 def plain_body(message: EmailMessage) -> str:
@@ -37,8 +42,12 @@ def plain_body(message: EmailMessage) -> str:
 
 
 def test_an_app_without_settings_uses_the_default_template(api, app):
-    assert api.get(SETTINGS_URL).json() == {"senderName": "", "subject": DEFAULT_SUBJECT, "body": DEFAULT_BODY,
-                                            "placeholders": PLACEHOLDERS}
+    assert api.get(SETTINGS_URL).json() == {
+        "senderName": "",
+        "subject": DEFAULT_SUBJECT,
+        "body": DEFAULT_BODY,
+        "placeholders": PLACEHOLDERS,
+    }
 
 
 def test_the_template_is_saved_audited_and_read_back(api, app):
@@ -46,21 +55,42 @@ def test_the_template_is_saved_audited_and_read_back(api, app):
     assert response.status_code == 200
     assert api.get(SETTINGS_URL).json() == {**TEMPLATE, "placeholders": PLACEHOLDERS}
     entry = AuditEntry.objects.get(action="email.settings")
-    assert (entry.before, entry.after) == ({"senderName": "", "subject": DEFAULT_SUBJECT, "body": DEFAULT_BODY},
-                                           TEMPLATE)
+    assert (entry.before, entry.after) == (
+        {"senderName": "", "subject": DEFAULT_SUBJECT, "body": DEFAULT_BODY},
+        TEMPLATE,
+    )
 
 
-@pytest.mark.parametrize(("field", "value", "message"), [
-    ("body", "Hi {{ user.password }}", "Unknown placeholder {{ user.password }}; use {{ name }}, {{ link }}, "
-                                       "{{ provider }}, {{ expires }}, {{ app }}."),
-    ("body", "{% load static %}{{ link }}", "Template tags and comments are not supported; use only the "
-                                            "placeholders {{ name }}, {{ link }}, {{ provider }}, {{ expires }}, {{ app }}."),
-    ("body", "{# note #}", "Template tags and comments are not supported; use only the placeholders "
-                           "{{ name }}, {{ link }}, {{ provider }}, {{ expires }}, {{ app }}."),
-    ("subject", "Hello\nBcc: everyone@example.com", "Must not contain line breaks or control characters."),
-    ("subject", "  ", "This field is required."),
-    ("senderName", "Acme\r\nBcc: x@example.com", "Must not contain line breaks or control characters."),
-])
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        (
+            "body",
+            "Hi {{ user.password }}",
+            "Unknown placeholder {{ user.password }}; use {{ name }}, {{ link }}, "
+            "{{ provider }}, {{ expires }}, {{ app }}.",
+        ),
+        (
+            "body",
+            "{% load static %}{{ link }}",
+            "Template tags and comments are not supported; use only the "
+            "placeholders {{ name }}, {{ link }}, {{ provider }}, {{ expires }}, {{ app }}.",
+        ),
+        (
+            "body",
+            "{# note #}",
+            "Template tags and comments are not supported; use only the placeholders "
+            "{{ name }}, {{ link }}, {{ provider }}, {{ expires }}, {{ app }}.",
+        ),
+        (
+            "subject",
+            "Hello\nBcc: everyone@example.com",
+            "Must not contain line breaks or control characters.",
+        ),
+        ("subject", "  ", "This field is required."),
+        ("senderName", "Acme\r\nBcc: x@example.com", "Must not contain line breaks or control characters."),
+    ],
+)
 def test_it_refuses_templates_that_could_do_more_than_fill_in_placeholders(api, app, field, value, message):
     response = api.put(SETTINGS_URL, {**TEMPLATE, field: value})
     assert response.status_code == 422
@@ -73,20 +103,27 @@ def test_the_preview_shows_a_draft_with_an_example_link_and_issues_no_token(api,
     preview = response.json()
     expires = preview["body"].split("before ")[1].rstrip(".\n")
     assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d UTC", expires)
-    assert preview == {"sender": "Acme Support <noreply@sessioncloud.invalid>", "to": "alice@acme.example",
-                       "subject": "Your Acme Telecom phone, Alice Smith",
-                       "body": f"Hi Alice Smith,\nopen {settings.PUBLIC_URL}/setup/example-token-not-valid on your phone "
-                               f"before {expires}.\n",
-                       "attachment": "setup-code.png"}
+    assert preview == {
+        "sender": "Acme Support <noreply@sessioncloud.invalid>",
+        "to": "alice@acme.example",
+        "subject": "Your Acme Telecom phone, Alice Smith",
+        "body": f"Hi Alice Smith,\nopen {settings.PUBLIC_URL}/setup/example-token-not-valid on your phone "
+        f"before {expires}.\n",
+        "attachment": "setup-code.png",
+    }
     assert SetupToken.objects.count() == 0
     assert api.get(SETTINGS_URL).json()["subject"] == DEFAULT_SUBJECT  # a preview saves nothing
 
 
 def test_values_cannot_inject_placeholders_or_headers(app):
-    user = make_end_user(app, "eve", display_name="{{ link }}\nBcc: all@example.com", email="eve@acme.example")
+    user = make_end_user(
+        app, "eve", display_name="{{ link }}\nBcc: all@example.com", email="eve@acme.example"
+    )
     preview = mailing.preview_email(app, subject="Hi {{ name }}", body="{{ name }}", end_user=user)
-    assert (preview.subject, preview.body) == ("Hi {{ link }} Bcc: all@example.com",
-                                               "{{ link }}\nBcc: all@example.com")
+    assert (preview.subject, preview.body) == (
+        "Hi {{ link }} Bcc: all@example.com",
+        "{{ link }}\nBcc: all@example.com",
+    )
 
 
 @pytest.fixture
@@ -114,11 +151,18 @@ def test_an_email_job_is_done_once_each_user_had_a_go(email_job: Job) -> None:
 
 def test_an_email_job_reports_each_user_sent_failed_or_skipped(email_job: Job) -> None:
     assert email_job.report == {
-        "format": "token", "requested": 3, "sent": 1, "failed": 1, "skipped": 1,
+        "format": "token",
+        "requested": 3,
+        "sent": 1,
+        "failed": 1,
+        "skipped": 1,
         "items": [
             {"externalId": "alice", "status": "sent", "message": ""},
-            {"externalId": "bob", "status": "failed",
-             "message": "The mail server refused the address (550 5.1.1 No such user here)."},
+            {
+                "externalId": "bob",
+                "status": "failed",
+                "message": "The mail server refused the address (550 5.1.1 No such user here).",
+            },
             {"externalId": "carol", "status": "skipped", "message": "This end user has no e-mail address."},
         ],
     }
@@ -127,9 +171,12 @@ def test_an_email_job_reports_each_user_sent_failed_or_skipped(email_job: Job) -
 def test_the_setup_email_comes_from_the_apps_sender_with_its_subject(email_job: Job, inbox: Inbox) -> None:
     message = sent_message(inbox)
     assert inbox.recipients == ["alice@acme.example"]
-    assert (message["From"], message["To"], message["Subject"], message["Reply-To"]) == \
-        ("Acme Support <noreply@sessioncloud.example>", "alice@acme.example",
-         "Your Acme Telecom phone, Alice Smith", "support@acme.example")
+    assert (message["From"], message["To"], message["Subject"], message["Reply-To"]) == (
+        "Acme Support <noreply@sessioncloud.example>",
+        "alice@acme.example",
+        "Your Acme Telecom phone, Alice Smith",
+        "support@acme.example",
+    )
 
 
 def test_the_setup_email_carries_a_setup_link_in_the_template(email_job: Job, inbox: Inbox) -> None:
@@ -176,10 +223,14 @@ def test_the_default_sender_is_the_apps_name_and_non_ascii_names_are_encoded(app
     make_end_user(app, "zoë", display_name="Zoë", email="zoe@acme.example")
     jobs.start_job(app, "email", actor="tests")
     [message] = inbox.messages
-    assert (message["From"], message["Subject"]) == ("Acme Téléphonie <noreply@sessioncloud.example>",
-                                                     "Set up Acme Téléphonie on your phone")
-    assert plain_body(message).startswith("Hello Zoë,\n\nyour Acme Téléphonie phone line is ready. Open this page "
-                                          "on your phone: it tells you to install\nLinphone and sets it up")
+    assert (message["From"], message["Subject"]) == (
+        "Acme Téléphonie <noreply@sessioncloud.example>",
+        "Set up Acme Téléphonie on your phone",
+    )
+    assert plain_body(message).startswith(
+        "Hello Zoë,\n\nyour Acme Téléphonie phone line is ready. Open this page "
+        "on your phone: it tells you to install\nLinphone and sets it up"
+    )
 
 
 def test_an_unreachable_mail_server_gives_a_report_not_a_crash(app, settings, smtp_port):
@@ -189,9 +240,9 @@ def test_an_unreachable_mail_server_gives_a_report_not_a_crash(app, settings, sm
     job = jobs.start_job(app, "email", actor="tests")
     assert job.status == JobStatus.DONE
     assert (job.report["sent"], job.report["failed"]) == (0, 5)
-    assert [item["message"] for item in job.report["items"]] == \
-        ["The mail server could not be reached (Connection refused)."] * 3 + \
-        ["Not sent: the mail server could not be reached."] * 2
+    assert [item["message"] for item in job.report["items"]] == [
+        "The mail server could not be reached (Connection refused)."
+    ] * 3 + ["Not sent: the mail server could not be reached."] * 2
     assert {token_status(token) for token in SetupToken.objects.all()} == {"revoked"}
     assert SetupToken.objects.count() == 3
 
@@ -201,7 +252,8 @@ def test_no_email_job_starts_while_mails_would_only_go_to_the_outbox(api, app, s
     response = api.post("/api/v1/manage/apps/AcmeInc/jobs", {"kind": "email"})
     assert response.status_code == 422
     assert response.json()["error"]["fields"] == {
-        "kind": "No mail server is configured (EMAIL_URL), so no e-mail can be sent."}
+        "kind": "No mail server is configured (EMAIL_URL), so no e-mail can be sent."
+    }
 
 
 def test_the_email_names_the_apps_own_app_to_install(app, settings):

@@ -21,10 +21,25 @@ def body(response) -> str:
 
 @pytest.fixture
 def users(app):
-    make_end_user(app, "bob", display_name="=cmd|' /C calc'!A0", email="bob@acme.example", sip_username="+4420",
-                  sip_password="-secret", transport="TLS", srtp="Enabled")
-    make_end_user(app, "alice", display_name="Smith, Alice", sip_username="", sip_password="",
-                  provisioning_username="alice", provisioning_password="pin")
+    make_end_user(
+        app,
+        "bob",
+        display_name="=cmd|' /C calc'!A0",
+        email="bob@acme.example",
+        sip_username="+4420",
+        sip_password="-secret",
+        transport="TLS",
+        srtp="Enabled",
+    )
+    make_end_user(
+        app,
+        "alice",
+        display_name="Smith, Alice",
+        sip_username="",
+        sip_password="",
+        provisioning_username="alice",
+        provisioning_password="pin",
+    )
 
 
 def test_the_export_lists_users_by_external_id_without_passwords(api, users):
@@ -34,7 +49,9 @@ def test_the_export_lists_users_by_external_id_without_passwords(api, users):
     assert response["Content-Disposition"].startswith('attachment; filename="AcmeInc-endusers-')
     assert response["Cache-Control"] == "no-store"
     assert body(response) == (
-        "\ufeff" + HEADER + "\r\n"
+        "\ufeff"
+        + HEADER
+        + "\r\n"
         + 'alice,"Smith, Alice",,,,,,,,,,,alice,\r\n'
         + "bob,'=cmd|' /C calc'!A0,bob@acme.example,'+4420,,,,TLS,Enabled,,,,,\r\n"
     )
@@ -43,11 +60,17 @@ def test_the_export_lists_users_by_external_id_without_passwords(api, users):
 
 def test_passwords_are_exported_only_on_request_and_that_is_audited(api, users):
     text = body(api.get(URL + "?passwords=true"))
-    assert text.splitlines()[1:] == ['alice,"Smith, Alice",,,,,,,,,,,alice,pin',
-                                     "bob,'=cmd|' /C calc'!A0,bob@acme.example,'+4420,'-secret,,,TLS,Enabled,,,,,"]
+    assert text.splitlines()[1:] == [
+        'alice,"Smith, Alice",,,,,,,,,,,alice,pin',
+        "bob,'=cmd|' /C calc'!A0,bob@acme.example,'+4420,'-secret,,,TLS,Enabled,,,,,",
+    ]
     entry = AuditEntry.objects.get(action="enduser.export")
     assert entry.actor.startswith("api key tests (sck_")
-    assert (entry.object_type, entry.object_repr, entry.after) == ("App", "AcmeInc", {"passwords": True, "endUsers": 2})
+    assert (entry.object_type, entry.object_repr, entry.after) == (
+        "App",
+        "AcmeInc",
+        {"passwords": True, "endUsers": 2},
+    )
 
 
 def test_an_export_with_passwords_imports_back_unchanged(api, app, users):
@@ -55,7 +78,11 @@ def test_an_export_with_passwords_imports_back_unchanged(api, app, users):
     EndUser.objects.all().delete()
     jobs.start_import(app, exported, dry_run=False, actor="tests")
     bob = EndUser.objects.get(external_id="bob")
-    assert (bob.display_name, bob.sip_username, bob.sip_password) == ("=cmd|' /C calc'!A0", "+4420", "-secret")
+    assert (bob.display_name, bob.sip_username, bob.sip_password) == (
+        "=cmd|' /C calc'!A0",
+        "+4420",
+        "-secret",
+    )
     again = jobs.start_import(app, exported, dry_run=True, actor="tests")
     assert again.report["unchanged"] == 2
 

@@ -29,9 +29,16 @@ def csv_bytes(rows: list[list[str]], header: tuple[str, ...] = COLUMNS) -> bytes
 
 def row(ext: str, **values: str) -> list[str]:
     external_id = ext
-    cells = {"external_id": external_id, "display_name": f"User {external_id}", "email": f"{external_id}@acme.example",
-             "sip_username": "2" + external_id[-3:], "sip_password": f"pw-{external_id}", "transport": "udp",
-             "srtp": "enabled", **values}
+    cells = {
+        "external_id": external_id,
+        "display_name": f"User {external_id}",
+        "email": f"{external_id}@acme.example",
+        "sip_username": "2" + external_id[-3:],
+        "sip_password": f"pw-{external_id}",
+        "transport": "udp",
+        "srtp": "enabled",
+        **values,
+    }
     return [cells.get(column, "") for column in COLUMNS]
 
 
@@ -43,7 +50,10 @@ def thousand_rows() -> tuple[list[list[str]], list[dict]]:
         kind = index % 20
         action, changes, errors = "refuse", [], {}
         if kind == 0:
-            cells, errors = row(ext, transport="SCTP"), {"transport": "Use UDP, TCP or TLS, or leave it empty."}
+            cells, errors = (
+                row(ext, transport="SCTP"),
+                {"transport": "Use UDP, TCP or TLS, or leave it empty."},
+            )
         elif kind == 1:
             cells, errors = row(ext, srtp="maybe"), {"srtp": "Use Enabled or Disabled, or leave it empty."}
         elif kind == 2:
@@ -51,11 +61,20 @@ def thousand_rows() -> tuple[list[list[str]], list[dict]]:
         elif kind in (3, 4):
             ext = f"dup{index - kind + 3:04d}"
             cells = row(ext)
-            errors = {"external_id": f"The same external id is also on line {line + 1 if kind == 3 else line - 1}; "
-                                     "each end user may appear once."}
+            errors = {
+                "external_id": f"The same external id is also on line {line + 1 if kind == 3 else line - 1}; "
+                "each end user may appear once."
+            }
         elif kind == 5:
-            cells = row(ext, sip_username="", sip_password="", transport="", srtp="",
-                        provisioning_username=ext, provisioning_password="")
+            cells = row(
+                ext,
+                sip_username="",
+                sip_password="",
+                transport="",
+                srtp="",
+                provisioning_username=ext,
+                provisioning_password="",
+            )
             errors = {"provisioning_password": "This field is required."}
         elif kind == 6:
             cells, errors = row(ext, sip_password=""), {"sip_password": "This field is required."}
@@ -70,11 +89,17 @@ def thousand_rows() -> tuple[list[list[str]], list[dict]]:
         elif kind == 10:
             cells, action = row(ext), "unchanged"
         elif kind == 11:
-            cells, action, changes = row(ext, display_name="Renamed", transport="TLS"), "update", ["display_name", "transport"]
+            cells, action, changes = (
+                row(ext, display_name="Renamed", transport="TLS"),
+                "update",
+                ["display_name", "transport"],
+            )
         else:
             cells, action = row(ext), "create"
         rows.append(cells)
-        expected.append({"line": line, "externalId": ext, "action": action, "changes": changes, "errors": errors})
+        expected.append(
+            {"line": line, "externalId": ext, "action": action, "changes": changes, "errors": errors}
+        )
     return rows, expected
 
 
@@ -82,14 +107,34 @@ def existing_users(app: App) -> None:
     for index in range(1000):
         if index % 20 in (10, 11):
             ext = f"ext{index:04d}"
-            make_end_user(app, ext, display_name=f"User {ext}", email=f"{ext}@acme.example",
-                          sip_username="2" + ext[-3:], sip_password=f"pw-{ext}", transport="UDP", srtp="Enabled")
+            make_end_user(
+                app,
+                ext,
+                display_name=f"User {ext}",
+                email=f"{ext}@acme.example",
+                sip_username="2" + ext[-3:],
+                sip_password=f"pw-{ext}",
+                transport="UDP",
+                srtp="Enabled",
+            )
 
 
 def snapshot() -> list[tuple]:
-    return sorted((user.external_id, user.display_name, user.email, user.sip_username, user.sip_password,
-                   user.transport, user.srtp, user.provisioning_username, user.provisioning_password,
-                   user.updated) for user in EndUser.objects.all())
+    return sorted(
+        (
+            user.external_id,
+            user.display_name,
+            user.email,
+            user.sip_username,
+            user.sip_password,
+            user.transport,
+            user.srtp,
+            user.provisioning_username,
+            user.provisioning_password,
+            user.updated,
+        )
+        for user in EndUser.objects.all()
+    )
 
 
 def test_a_dry_run_of_1000_mixed_rows_reports_every_row_exactly_and_writes_nothing(app):
@@ -99,11 +144,22 @@ def test_a_dry_run_of_1000_mixed_rows_reports_every_row_exactly_and_writes_nothi
     job = jobs.start_import(app, csv_bytes(rows), dry_run=True, actor="tests")
     assert job.status == JobStatus.DONE
     assert (job.done, job.total) == (1000, 1000)
-    assert job.report == {"dryRun": True, "rows": 1000, "created": 400, "updated": 50, "unchanged": 50,
-                          "refused": 500, "lines": expected}
-    assert job.report["lines"][3] == {"line": 5, "externalId": "dup0003", "action": "refuse", "changes": [],
-                                      "errors": {"external_id": "The same external id is also on line 6; "
-                                                                "each end user may appear once."}}
+    assert job.report == {
+        "dryRun": True,
+        "rows": 1000,
+        "created": 400,
+        "updated": 50,
+        "unchanged": 50,
+        "refused": 500,
+        "lines": expected,
+    }
+    assert job.report["lines"][3] == {
+        "line": 5,
+        "externalId": "dup0003",
+        "action": "refuse",
+        "changes": [],
+        "errors": {"external_id": "The same external id is also on line 6; each end user may appear once."},
+    }
     assert snapshot() == before
     assert AuditEntry.objects.count() == audits
 
@@ -134,8 +190,12 @@ def test_importing_reports_every_line_as_the_dry_run_does(first_import: Job) -> 
 def test_importing_stores_the_good_rows_as_typed(first_import: Job) -> None:
     assert EndUser.objects.count() == 500
     created = EndUser.objects.get(external_id="ext0012")
-    assert (created.display_name, created.sip_password, created.transport, created.srtp) == \
-        ("User ext0012", "pw-ext0012", "UDP", "Enabled")
+    assert (created.display_name, created.sip_password, created.transport, created.srtp) == (
+        "User ext0012",
+        "pw-ext0012",
+        "UDP",
+        "Enabled",
+    )
     assert EndUser.objects.get(external_id="ext0011").display_name == "Renamed"
 
 
@@ -165,11 +225,16 @@ def test_columns_a_file_leaves_out_keep_their_values_and_empty_passwords_keep_th
     make_end_user(app, "alice", email="alice@acme.example", sip_password="old-secret", transport="TLS")
     data = csv_bytes([["alice", "Alice Smith", ""]], header=("external_id", "display_name", "sip_password"))
     job = jobs.start_import(app, data, dry_run=False, actor="tests")
-    assert job.report["lines"] == [{"line": 2, "externalId": "alice", "action": "update",
-                                    "changes": ["display_name"], "errors": {}}]
+    assert job.report["lines"] == [
+        {"line": 2, "externalId": "alice", "action": "update", "changes": ["display_name"], "errors": {}}
+    ]
     alice = EndUser.objects.get()
-    assert (alice.display_name, alice.email, alice.sip_password, alice.transport) == \
-        ("Alice Smith", "alice@acme.example", "old-secret", "TLS")
+    assert (alice.display_name, alice.email, alice.sip_password, alice.transport) == (
+        "Alice Smith",
+        "alice@acme.example",
+        "old-secret",
+        "TLS",
+    )
 
 
 def test_an_empty_sip_username_removes_the_sip_credentials(app):
@@ -182,9 +247,17 @@ def test_an_empty_sip_username_removes_the_sip_credentials(app):
 
 
 def test_settings_without_a_username_are_refused(app):
-    data = csv_bytes([["carol", "", "", "TLS", "", ""], ["dave", "", "", "", "", "pin"]],
-                     header=("external_id", "sip_username", "sip_password", "transport", "provisioning_username",
-                             "provisioning_password"))
+    data = csv_bytes(
+        [["carol", "", "", "TLS", "", ""], ["dave", "", "", "", "", "pin"]],
+        header=(
+            "external_id",
+            "sip_username",
+            "sip_password",
+            "transport",
+            "provisioning_username",
+            "provisioning_password",
+        ),
+    )
     job = jobs.start_import(app, data, dry_run=True, actor="tests")
     assert [line["errors"] for line in job.report["lines"]] == [
         {"sip_username": "Give a SIP username for the SIP settings in this row."},
@@ -192,13 +265,16 @@ def test_settings_without_a_username_are_refused(app):
     ]
 
 
-@pytest.mark.parametrize(("column", "value", "message"), [
-    ("display_name", "x" * 201, "Use at most 200 characters."),
-    ("sip_username", "20\n01", "Must not contain line breaks or control characters."),
-    ("provisioning_username", "al\x0bice", "Must not contain line breaks or control characters."),
-    ("video", "on", "Use Enabled or Disabled, or leave it empty."),
-    ("external_id", "", "This field is required."),
-])
+@pytest.mark.parametrize(
+    ("column", "value", "message"),
+    [
+        ("display_name", "x" * 201, "Use at most 200 characters."),
+        ("sip_username", "20\n01", "Must not contain line breaks or control characters."),
+        ("provisioning_username", "al\x0bice", "Must not contain line breaks or control characters."),
+        ("video", "on", "Use Enabled or Disabled, or leave it empty."),
+        ("external_id", "", "This field is required."),
+    ],
+)
 def test_it_names_the_column_and_the_reason_for_each_bad_value(app, column, value, message):
     values = {"provisioning_username": "alice", "provisioning_password": "pin", column: value}
     job = jobs.start_import(app, csv_bytes([row("alice", **values)]), dry_run=True, actor="tests")
@@ -209,8 +285,13 @@ def test_flags_and_transports_are_read_in_any_case_and_stored_as_the_spec_spells
     data = csv_bytes([row("alice", transport="tls", srtp="DISABLED", messaging="Enabled", video="enabled")])
     jobs.start_import(app, data, dry_run=False, actor="tests")
     alice = EndUser.objects.get()
-    assert (alice.transport, alice.srtp, alice.messaging, alice.video, alice.callrecording) == \
-        ("TLS", "Disabled", "Enabled", "Enabled", "")
+    assert (alice.transport, alice.srtp, alice.messaging, alice.video, alice.callrecording) == (
+        "TLS",
+        "Disabled",
+        "Enabled",
+        "Enabled",
+        "",
+    )
 
 
 def test_the_same_external_id_in_another_app_is_another_user(app, org):
@@ -237,7 +318,9 @@ def test_a_large_file_runs_as_a_job_on_the_runner(app, monkeypatch):
     monkeypatch.setattr(jobs, "INLINE_IMPORT_ROWS", 2)
     monkeypatch.setattr(jobs.huey, "immediate", False)
     jobs.huey.flush()  # the queue is a file in the data directory: earlier runs may have left tasks in it
-    job = jobs.start_import(app, csv_bytes([row("alice"), row("bob"), row("carol")]), dry_run=False, actor="tests")
+    job = jobs.start_import(
+        app, csv_bytes([row("alice"), row("bob"), row("carol")]), dry_run=False, actor="tests"
+    )
     assert (job.status, job.done, job.total) == (JobStatus.QUEUED, 0, 3)
     assert EndUser.objects.count() == 0
     assert jobs.huey.pending_count() == 1
@@ -249,8 +332,19 @@ def test_a_large_file_runs_as_a_job_on_the_runner(app, monkeypatch):
 
 @pytest.mark.parametrize(("username", "password"), [("a:b", "12:34"), ("1000", " pin "), ("x:y:z", ":")])
 def test_provisioning_credentials_may_hold_colons_and_a_password_spaces(app, username, password):
-    data = csv_bytes([row("alice", sip_username="", sip_password="", transport="", srtp="",
-                          provisioning_username=username, provisioning_password=password)])
+    data = csv_bytes(
+        [
+            row(
+                "alice",
+                sip_username="",
+                sip_password="",
+                transport="",
+                srtp="",
+                provisioning_username=username,
+                provisioning_password=password,
+            )
+        ]
+    )
     jobs.start_import(app, data, dry_run=False, actor="tests")
     alice = EndUser.objects.get()
     assert (alice.provisioning_username, alice.provisioning_password) == (username, password)

@@ -48,8 +48,12 @@ def job_finished(job_id: object) -> Callable[[], bool]:
 
 @contextmanager
 def process(*args: str, **env: str) -> Iterator[subprocess.Popen]:
-    child = subprocess.Popen([sys.executable, "-m", "sessioncloud.cli", *args], env=server_env(**env),
-                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    child = subprocess.Popen(
+        [sys.executable, "-m", "sessioncloud.cli", *args],
+        env=server_env(**env),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     try:
         yield child
     finally:
@@ -70,8 +74,11 @@ def workers_of(parent: int) -> list[int]:
             command = (entry / "cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if b"worker" in command and b"--parent" in command and command[command.index(b"--parent") + 1] == \
-                str(parent).encode():
+        if (
+            b"worker" in command
+            and b"--parent" in command
+            and command[command.index(b"--parent") + 1] == str(parent).encode()
+        ):
             found.append(int(entry.name))
     return found
 
@@ -81,7 +88,11 @@ def test_a_worker_process_runs_queued_qr_and_email_jobs(app, inbox, smtp_port):
         make_end_user(app, name, email=f"{name}@acme.example")
     zip_job = jobs.start_job(app, "qr_zip", code_format="local", actor="tests")
     mail_job = jobs.start_job(app, "email", actor="tests")
-    assert (zip_job.status, mail_job.status, jobs.huey.pending_count()) == (JobStatus.QUEUED, JobStatus.QUEUED, 2)
+    assert (zip_job.status, mail_job.status, jobs.huey.pending_count()) == (
+        JobStatus.QUEUED,
+        JobStatus.QUEUED,
+        2,
+    )
     with process("worker", "--threads", "2", EMAIL_URL=f"smtp://127.0.0.1:{smtp_port}") as worker:
         wait_for(job_finished(zip_job.pk))
         wait_for(job_finished(mail_job.pk))
@@ -103,16 +114,23 @@ def test_serve_runs_jobs_itself_without_redis_and_stops_its_worker_with_it(org, 
     base = f"http://127.0.0.1:{port}"
     with process("serve", "--port", str(port), "--workers", "1", REDIS_URL="") as server:
         wait_until_up(base, server)
-        request = Request(f"{base}/api/v1/manage/apps/AcmeInc/jobs", method="POST",
-                          data=json.dumps({"kind": "qr_pdf", "format": "local"}).encode(),
-                          headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"})
+        request = Request(
+            f"{base}/api/v1/manage/apps/AcmeInc/jobs",
+            method="POST",
+            data=json.dumps({"kind": "qr_pdf", "format": "local"}).encode(),
+            headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
+        )
         with urlopen(request, timeout=10) as response:
             assert response.status == 202
             job = json.load(response)
         wait_for(job_finished(job["id"]))
         assert Job.objects.get(pk=job["id"]).status == JobStatus.DONE
-        with urlopen(Request(f"{base}/api/v1/manage/jobs/{job['id']}/result",
-                             headers={"Authorization": f"Bearer {key}"}), timeout=10) as response:
+        with urlopen(
+            Request(
+                f"{base}/api/v1/manage/jobs/{job['id']}/result", headers={"Authorization": f"Bearer {key}"}
+            ),
+            timeout=10,
+        ) as response:
             assert response.read(5) == b"%PDF-"
         assert len(workers_of(server.pid)) == 1
         server.terminate()
@@ -123,9 +141,14 @@ def test_serve_runs_jobs_itself_without_redis_and_stops_its_worker_with_it(org, 
 def test_the_worker_serve_started_stops_by_itself_when_serve_dies_without_notice():
     # A stand-in for `serve` that starts the worker as serve does, then is killed.
     parent = subprocess.Popen(
-        [sys.executable, "-c", "import os, subprocess, sys, time; subprocess.Popen([sys.executable, '-m', "
-         "'sessioncloud.cli', 'worker', '--threads', '1', '--parent', str(os.getpid())]); time.sleep(60)"],
-        env=server_env(REDIS_URL=""))
+        [
+            sys.executable,
+            "-c",
+            "import os, subprocess, sys, time; subprocess.Popen([sys.executable, '-m', "
+            "'sessioncloud.cli', 'worker', '--threads', '1', '--parent', str(os.getpid())]); time.sleep(60)",
+        ],
+        env=server_env(REDIS_URL=""),
+    )
     try:
         wait_for(lambda: len(workers_of(parent.pid)) == 1, seconds=30)
         time.sleep(1)  # let it start watching
@@ -137,6 +160,7 @@ def test_the_worker_serve_started_stops_by_itself_when_serve_dies_without_notice
 
 def spend_every_try(monkeypatch: pytest.MonkeyPatch, database_error: str) -> int:
     """Run the queue as a worker would, each try failing on the database; returns the tries made."""
+
     def unreachable(job_id: str) -> None:
         raise OperationalError(database_error)
 
@@ -144,7 +168,7 @@ def spend_every_try(monkeypatch: pytest.MonkeyPatch, database_error: str) -> int
     tries = 0
     with monkeypatch.context() as patched:
         patched.setattr(jobs, "run_job", unreachable)
-        while (tasks := [*filter(None, [jobs.huey.dequeue()]), *jobs.huey.read_schedule(later)]):
+        while tasks := [*filter(None, [jobs.huey.dequeue()]), *jobs.huey.read_schedule(later)]:
             for task in tasks:
                 jobs.huey.execute(task, later)
                 tries += 1

@@ -16,8 +16,13 @@ from sessioncloud.onboarding.mailtemplate import (
 )
 
 # Texts that made the old pattern (`\{\{\s*(.*?)\s*\}\}`) backtrack for minutes at this length.
-HOSTILE_BODIES = ["{{" + " " * (MAX_BODY - 2), "{{" * (MAX_BODY // 2), "{{ " * (MAX_BODY // 3),
-                  "{{" + "\n" * (MAX_BODY - 2), "{{ x" + " " * (MAX_BODY - 5) + "}"]
+HOSTILE_BODIES = [
+    "{{" + " " * (MAX_BODY - 2),
+    "{{" * (MAX_BODY // 2),
+    "{{ " * (MAX_BODY // 3),
+    "{{" + "\n" * (MAX_BODY - 2),
+    "{{ x" + " " * (MAX_BODY - 5) + "}",
+]
 # In a child process, so the deadline holds whatever the scanner does (a regex holds the GIL).
 SCAN_ALL = """
 import sys
@@ -33,15 +38,26 @@ DEADLINE_SECONDS = 20
 
 
 def test_hostile_texts_are_scanned_at_once_in_a_process_with_a_deadline():
-    result = subprocess.run([sys.executable, "-c", SCAN_ALL.format(bodies=HOSTILE_BODIES)],
-                            capture_output=True, text=True, timeout=DEADLINE_SECONDS, check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", SCAN_ALL.format(bodies=HOSTILE_BODIES)],
+        capture_output=True,
+        text=True,
+        timeout=DEADLINE_SECONDS,
+        check=True,
+    )
     assert result.stdout == "5\n"
 
 
 def test_a_placeholder_runs_from_its_braces_to_the_first_closing_braces():
-    found = [(p.start, p.end, p.name, p.text) for p in placeholders("Hi {{ name }}, {{link}} {{{ x }}} {{}} {{ a")]
-    assert found == [(3, 13, "name", "{{ name }}"), (15, 23, "link", "{{link}}"), (24, 32, "{ x", "{{{ x }}"),
-                     (34, 38, "", "{{}}")]
+    found = [
+        (p.start, p.end, p.name, p.text) for p in placeholders("Hi {{ name }}, {{link}} {{{ x }}} {{}} {{ a")
+    ]
+    assert found == [
+        (3, 13, "name", "{{ name }}"),
+        (15, 23, "link", "{{link}}"),
+        (24, 32, "{ x", "{{{ x }}"),
+        (34, 38, "", "{{}}"),
+    ]
 
 
 def test_spaces_and_line_breaks_inside_the_braces_do_not_count():
@@ -50,8 +66,10 @@ def test_spaces_and_line_breaks_inside_the_braces_do_not_count():
 
 def test_an_unknown_placeholder_is_named_as_written():
     assert template_errors("", "Subject", "Hi {{  user.password }}") == {
-        "body": "Unknown placeholder {{  user.password }}; use {{ name }}, {{ link }}, {{ provider }}, {{ expires }}, "
-                "{{ app }}."}
+        "body": "Unknown placeholder {{  user.password }}; use {{ name }}, {{ link }}, {{ provider }}, {{ "
+        "expires }}, "
+        "{{ app }}."
+    }
 
 
 def test_unclosed_braces_are_plain_text():

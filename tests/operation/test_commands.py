@@ -54,7 +54,10 @@ def test_the_demo_seed_is_idempotent():
     run("seed_demo")
     run("seed_demo")
     assert sorted(App.objects.values_list("provider_id", flat=True)) == [
-        "DemoExternal", "DemoGeneric", "DemoWhitelabel"]
+        "DemoExternal",
+        "DemoGeneric",
+        "DemoWhitelabel",
+    ]
     assert EndUser.objects.count() == 3
     user = get_user_model().objects.get(email="demo@example.com")
     assert user.check_password("demo-password")

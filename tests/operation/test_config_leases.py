@@ -115,7 +115,9 @@ def test_a_process_that_stops_renewing_stops_answering_before_the_saver_gives_up
     tiers.append(frozen)
     frozen.keep("acmeinc", b"old", frozen.epoch)
     returned: list[float] = []
-    saver = threading.Thread(target=lambda: returned.append(forget(client, names, "acmeinc") and time.monotonic()))
+    saver = threading.Thread(
+        target=lambda: returned.append(forget(client, names, "acmeinc") and time.monotonic())
+    )
     started = time.monotonic()
     saver.start()
     stopped_serving = None
@@ -142,8 +144,12 @@ def test_a_killed_process_delays_a_save_by_at_most_one_lease(url, client, names)
         "print('live', flush=True)\n"
         "time.sleep(30)\n"
     )
-    process = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,
-                               cwd=Path(__file__).resolve().parents[2])
+    process = subprocess.Popen(
+        [sys.executable, "-c", code],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).resolve().parents[2],
+    )
     try:
         assert process.stdout is not None and process.stdout.readline().strip() == "live"
         time.sleep(LEASE / 3 + 0.05)  # let it renew once more: its lease is then nearly whole

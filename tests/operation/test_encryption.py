@@ -68,7 +68,10 @@ def test_reencrypt_moves_every_secret_to_the_first_key(org, settings):
 def stored_mfa(user_id: int) -> dict[str, str]:
     from allauth.mfa.models import Authenticator
 
-    return {a.type: a.data.get("secret") or a.data.get("seed") for a in Authenticator.objects.filter(user_id=user_id)}
+    return {
+        a.type: a.data.get("secret") or a.data.get("seed")
+        for a in Authenticator.objects.filter(user_id=user_id)
+    }
 
 
 @pytest.fixture
@@ -76,9 +79,14 @@ def mfa_user(db: Any) -> User:
     from allauth.mfa.models import Authenticator
 
     user = User.objects.create_user("ann", "ann@acme.example", "pw")
-    Authenticator.objects.create(user=user, type="totp", data={"secret": "JBSWY3DPEHPK3PXP"})  # from before encryption
-    Authenticator.objects.create(user=user, type="recovery_codes",
-                                 data={"seed": fields.secret_box().encrypt("ab" * 40), "used_mask": 0})
+    Authenticator.objects.create(
+        user=user, type="totp", data={"secret": "JBSWY3DPEHPK3PXP"}
+    )  # from before encryption
+    Authenticator.objects.create(
+        user=user,
+        type="recovery_codes",
+        data={"seed": fields.secret_box().encrypt("ab" * 40), "used_mask": 0},
+    )
     return user
 
 
@@ -91,7 +99,9 @@ def test_reencrypt_moves_two_factor_secrets_to_the_first_key_and_encrypts_clear_
     assert out.getvalue() == "Re-encrypted the secrets of 2 rows.\n"
     stored = stored_mfa(mfa_user.pk)
     assert {kind: SecretBox([new]).decrypt(value) for kind, value in stored.items()} == {
-        "totp": "JBSWY3DPEHPK3PXP", "recovery_codes": "ab" * 40}
+        "totp": "JBSWY3DPEHPK3PXP",
+        "recovery_codes": "ab" * 40,
+    }
     fields._box.cache_clear()
 
 
@@ -99,10 +109,14 @@ def test_the_upgrade_encrypts_two_factor_secrets_kept_in_clear(mfa_user):
 
     from django.apps import apps
 
-    migration = migration_module("sessioncloud.accounts.migrations", "verified_organizations_and_encrypted_mfa")
+    migration = migration_module(
+        "sessioncloud.accounts.migrations", "verified_organizations_and_encrypted_mfa"
+    )
     migration.encrypt_mfa_secrets(apps, None)
     stored = stored_mfa(mfa_user.pk)
     assert {kind: fields.secret_box().decrypt(value) for kind, value in stored.items()} == {
-        "totp": "JBSWY3DPEHPK3PXP", "recovery_codes": "ab" * 40}
+        "totp": "JBSWY3DPEHPK3PXP",
+        "recovery_codes": "ab" * 40,
+    }
     migration.decrypt_mfa_secrets(apps, None)
     assert stored_mfa(mfa_user.pk) == {"totp": "JBSWY3DPEHPK3PXP", "recovery_codes": "ab" * 40}

@@ -19,7 +19,9 @@ def test_healthz_says_the_process_is_alive():
 def test_readyz_checks_the_database_and_cache():
     response = Client().get("/readyz")
     assert (response.status_code, response.json()) == (
-        200, {"status": "ok", "checks": {"database": True, "cache": True}})
+        200,
+        {"status": "ok", "checks": {"database": True, "cache": True}},
+    )
 
 
 def test_metrics_want_the_token_when_one_is_set(settings):
@@ -45,14 +47,18 @@ def test_without_a_token_the_default_shows_them_only_to_a_direct_local_client(se
 def test_metrics_count_requests_per_endpoint(app):
     Client().get("/api/v1/providers/AcmeInc/config")
     text = Client().get("/metrics").content.decode()
-    assert 'sessioncloud_http_requests_total{endpoint="api:provider_config",method="GET",status="2xx"}' in text
+    assert (
+        'sessioncloud_http_requests_total{endpoint="api:provider_config",method="GET",status="2xx"}' in text
+    )
     assert "sessioncloud_http_request_seconds_bucket" in text
 
 
 def test_log_lines_are_json_and_secrets_are_masked():
     from pythonjsonlogger.json import JsonFormatter
 
-    record = logging.LogRecord("t", logging.INFO, __file__, 1, "calling %s", ("https://p.example/?password=hunter2",), None)
+    record = logging.LogRecord(
+        "t", logging.INFO, __file__, 1, "calling %s", ("https://p.example/?password=hunter2",), None
+    )
     record.auth_header = "Bearer s3cret"
     RedactSecrets().filter(record)
     line = JsonFormatter("%(message)s").format(record)

@@ -27,7 +27,8 @@ def test_a_public_url_on_another_port_of_this_machine_is_a_mismatch():
     assert port_mismatch("http://127.0.0.1:8000", "127.0.0.1", 8200) == (
         "SESSIONCLOUD_PUBLIC_URL is http://127.0.0.1:8000, but this server listens on port 8200: phones "
         "would get logo URLs, and end users links, on port 8000, where nothing answers. Set "
-        "SESSIONCLOUD_PUBLIC_URL=http://127.0.0.1:8200, or the address of the load balancer in front.")
+        "SESSIONCLOUD_PUBLIC_URL=http://127.0.0.1:8200, or the address of the load balancer in front."
+    )
 
 
 def test_a_public_url_without_a_port_means_its_schemes_default():
@@ -55,30 +56,45 @@ def test_the_warning_is_printed_once():
 
 def test_serve_warns_before_it_starts_when_the_ports_differ(monkeypatch, settings, capsys):
     settings.PUBLIC_URL = "http://127.0.0.1:8000"
-    for name in ("DATABASE_POOL_SIZE", "SESSIONCLOUD_CONFIG_LOCAL_TIER", "SESSIONCLOUD_DJANGO_THREADS",
-                 "SESSIONCLOUD_PHONE_THREADS"):
+    for name in (
+        "DATABASE_POOL_SIZE",
+        "SESSIONCLOUD_CONFIG_LOCAL_TIER",
+        "SESSIONCLOUD_DJANGO_THREADS",
+        "SESSIONCLOUD_PHONE_THREADS",
+    ):
         monkeypatch.delenv(name, raising=False)  # serve() sets them; restored after the test
     started: list[tuple[Any, ...]] = []
     monkeypatch.setattr(server, "run_granian", lambda *args: started.append(args))
     monkeypatch.setattr("sessioncloud.onboarding.runner.start_embedded_worker", lambda: None)
     assert server.serve(["--port", "8200", "--workers", "1"]) == 0
     assert started == [("127.0.0.1", 8200, 1)]
-    assert "Warning: SESSIONCLOUD_PUBLIC_URL is http://127.0.0.1:8000, but this server listens on port 8200" \
+    assert (
+        "Warning: SESSIONCLOUD_PUBLIC_URL is http://127.0.0.1:8000, but this server listens on port 8200"
         in capsys.readouterr().err
+    )
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("given, expected", [
-    (None, "http://127.0.0.1:8200"),
-    ("https://demo.acme.example", "https://demo.acme.example"),
-])
+@pytest.mark.parametrize(
+    "given, expected",
+    [
+        (None, "http://127.0.0.1:8200"),
+        ("https://demo.acme.example", "https://demo.acme.example"),
+    ],
+)
 def test_the_demo_serves_with_a_public_url_on_its_own_port_unless_one_is_given(monkeypatch, given, expected):
-    for name in ("SESSIONCLOUD_OUTBOUND_ALLOW_NETS", "SESSIONCLOUD_OUTBOUND_ALLOW_HTTP", "SESSIONCLOUD_PUBLIC_URL"):
+    for name in (
+        "SESSIONCLOUD_OUTBOUND_ALLOW_NETS",
+        "SESSIONCLOUD_OUTBOUND_ALLOW_HTTP",
+        "SESSIONCLOUD_PUBLIC_URL",
+    ):
         monkeypatch.delenv(name, raising=False)  # restored after the test
     if given:
         monkeypatch.setenv("SESSIONCLOUD_PUBLIC_URL", given)
     seen: list[str] = []
     monkeypatch.setattr(demo_runner, "start_example_provider", lambda secret: None)
-    monkeypatch.setattr(server, "serve", lambda argv: seen.append(demo_runner.os.environ["SESSIONCLOUD_PUBLIC_URL"]) or 0)
+    monkeypatch.setattr(
+        server, "serve", lambda argv: seen.append(demo_runner.os.environ["SESSIONCLOUD_PUBLIC_URL"]) or 0
+    )
     assert demo_runner.run_demo(["--port", "8200"]) == 0
     assert seen == [expected]

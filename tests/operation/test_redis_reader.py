@@ -18,7 +18,7 @@ def client() -> redis.Redis:
 
 
 def test_it_reads_values_and_ranges_as_redis_py_does(client):
-    client.set("reader:test", b"0123456789\n{\"body\": true}", ex=60)
+    client.set("reader:test", b'0123456789\n{"body": true}', ex=60)
     reader = RedisReader(os.environ["REDIS_URL"])
     assert reader.get("reader:test") == client.get("reader:test")
     assert reader.getrange("reader:test", 0, 9) == b"0123456789"

@@ -29,8 +29,10 @@ def test_counts_from_several_threads_add_up():
         thread.join()
 
     assert stats.requests("api:provider_config", "GET", "2xx") == 4000
-    assert 'sessioncloud_http_requests_total{endpoint="api:provider_config",method="GET",status="2xx"} 4000.0' \
+    assert (
+        'sessioncloud_http_requests_total{endpoint="api:provider_config",method="GET",status="2xx"} 4000.0'
         in scraped(stats)
+    )
 
 
 def test_a_latency_falls_in_the_first_bucket_that_holds_it():

@@ -11,12 +11,17 @@ from sessioncloud.lib.envconfig import ConfigError, env_bool, read_secret, secre
 
 
 def run_check(tmp_path: Path, **env: str) -> subprocess.CompletedProcess:
-    base = {k: v for k, v in os.environ.items()
-            if not k.startswith(("SESSIONCLOUD_", "SECRET_KEY", "DATABASE_URL", "REDIS_URL"))}
+    base = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("SESSIONCLOUD_", "SECRET_KEY", "DATABASE_URL", "REDIS_URL"))
+    }
     return subprocess.run(
         [sys.executable, "-m", "sessioncloud.cli", "check"],
         env={**base, "SESSIONCLOUD_DATA_DIR": str(tmp_path), **env},
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 
@@ -38,9 +43,12 @@ def production_secrets(tmp_path: Path) -> dict[str, str]:
 
     (tmp_path / "sk").write_text("x" * 60)
     (tmp_path / "ek").write_text(generate_key())
-    return {"SESSIONCLOUD_PRODUCTION": "true", "SECRET_KEY_FILE": str(tmp_path / "sk"),
-            "SESSIONCLOUD_ENCRYPTION_KEYS_FILE": str(tmp_path / "ek"),
-            "EMAIL_URL": "submission://mailer:pw@mail.example.com:587"}
+    return {
+        "SESSIONCLOUD_PRODUCTION": "true",
+        "SECRET_KEY_FILE": str(tmp_path / "sk"),
+        "SESSIONCLOUD_ENCRYPTION_KEYS_FILE": str(tmp_path / "ek"),
+        "EMAIL_URL": "submission://mailer:pw@mail.example.com:587",
+    }
 
 
 def test_production_mode_refuses_to_start_without_a_mail_server(tmp_path):
@@ -51,23 +59,34 @@ def test_production_mode_refuses_to_start_without_a_mail_server(tmp_path):
     assert result.stderr.strip() == (
         "sessioncloud: configuration error: EMAIL_URL is not set. In production mode password resets, "
         "invitations and setup e-mails go through a real mail server: set EMAIL_URL, for example "
-        "submission://user:password@mail.example.com:587.")
+        "submission://user:password@mail.example.com:587."
+    )
 
 
 @pytest.mark.parametrize("url", ["file:///tmp/mails", "memory:", "dummy:"])
 def test_production_mode_refuses_a_mail_backend_that_sends_nothing(tmp_path, url):
     result = run_check(tmp_path, **{**production_secrets(tmp_path), "EMAIL_URL": url})
-    assert (result.returncode, result.stderr.strip()) == (2, (
-        "sessioncloud: configuration error: EMAIL_URL: production mode needs a real mail server "
-        "(smtp:// or submission://)."))
+    assert (result.returncode, result.stderr.strip()) == (
+        2,
+        (
+            "sessioncloud: configuration error: EMAIL_URL: production mode needs a real mail server "
+            "(smtp:// or submission://)."
+        ),
+    )
 
 
 def test_the_console_mail_backend_is_refused_because_it_writes_links_to_the_log(tmp_path):
     result = run_check(tmp_path, EMAIL_URL="console:")
-    assert (result.returncode, result.stderr.strip()) == (2, (
-        "sessioncloud: configuration error: EMAIL_URL=console: would write e-mails, with their password-reset "
-        "and invitation links, to the log. Leave EMAIL_URL unset to keep them as files in the data directory, "
-        "or name a mail server."))
+    assert (result.returncode, result.stderr.strip()) == (
+        2,
+        (
+            "sessioncloud: configuration error: EMAIL_URL=console: would write e-mails, with their "
+            "password-reset "
+            "and invitation links, to the log. Leave EMAIL_URL unset to keep them as files in the data "
+            "directory, "
+            "or name a mail server."
+        ),
+    )
 
 
 def test_an_unknown_mail_scheme_is_a_clear_error(tmp_path):

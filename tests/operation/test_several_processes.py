@@ -43,8 +43,12 @@ def get_config(url: str, etag: str | None = None) -> tuple[int, dict, str]:
 
 
 def patch_json(url: str, key: str, body: dict) -> dict:
-    request = Request(url, data=json.dumps(body).encode(), method="PATCH",
-                      headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"})
+    request = Request(
+        url,
+        data=json.dumps(body).encode(),
+        method="PATCH",
+        headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
+    )
     with urlopen(request, timeout=5) as response:
         return json.load(response)
 
@@ -82,12 +86,16 @@ def test_with_configs_in_memory_every_process_answers_a_save_on_its_very_next_re
         for round_ in range(25):
             name = f"Telecom {round_}"
             old = {base: get_config(base + config) for base in servers}  # in memory (again) in each
-            assert {answer[1]["name"] for answer in old.values()} == {f"Telecom {round_ - 1}" if round_ else "Acme Telecom"}
+            assert {answer[1]["name"] for answer in old.values()} == {
+                f"Telecom {round_ - 1}" if round_ else "Acme Telecom"
+            }
             writer = servers[round_ % 2]
             patch_json(writer + "/api/v1/manage/apps/TierInc", key, {"name": name})
-            for base in (servers if round_ % 3 else reversed(servers)):
+            for base in servers if round_ % 3 else reversed(servers):
                 status, body, etag = get_config(base + config, old[base][2])  # revalidating the old version
-                assert (status, body["name"]) == (200, name), f"round {round_}: {base} answered the old config"
+                assert (status, body["name"]) == (200, name), (
+                    f"round {round_}: {base} answered the old config"
+                )
                 assert etag != old[base][2]
                 assert get_config(base + config, etag)[0] == 304
 
@@ -120,8 +128,12 @@ def test_a_killed_worker_delays_a_save_by_at_most_one_lease(org):
         for base in (first, second):
             get_config(base + config)
         time.sleep(0.3)  # both hold a lease
-        leases_before = set(shared.hkeys(f"{settings.CACHES['default']['KEY_PREFIX']}:cfgtier:"
-                                         f"{shared.connection_pool.connection_kwargs.get('db', 0)}:leases"))
+        leases_before = set(
+            shared.hkeys(
+                f"{settings.CACHES['default']['KEY_PREFIX']}:cfgtier:"
+                f"{shared.connection_pool.connection_kwargs.get('db', 0)}:leases"
+            )
+        )
         assert len(leases_before) >= 2  # one lease per worker
         workers = worker_pids(server.pid)
         assert workers

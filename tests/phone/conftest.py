@@ -26,6 +26,14 @@ def loopback_allowed(settings) -> None:
 
 @pytest.fixture
 def external_app(org, provider: ProviderStub) -> App:
-    return make_app(org, "ExtInc", sip_domain="sip.ext.example:5070", sip_transport="UDP", use_subdomains=True,
-                    provisioning_mode="external", provisioning_url=provider.url(),
-                    provisioning_auth_header="Bearer upstream-s3cret", provisioning_timeout=2)
+    return make_app(
+        org,
+        "ExtInc",
+        sip_domain="sip.ext.example:5070",
+        sip_transport="UDP",
+        use_subdomains=True,
+        provisioning_mode="external",
+        provisioning_url=provider.url(),
+        provisioning_auth_header="Bearer upstream-s3cret",
+        provisioning_timeout=2,
+    )

@@ -20,13 +20,28 @@ from sessioncloud.provisioning.linphone import PhoneSettings, entries_of
 from tests.factories import make_app, make_end_user
 
 pytestmark = pytest.mark.django_db
-INVALID = {"error": {"code": "token_invalid", "message": "This setup code is not valid. It may have expired or "
-                                                          "been used already; ask your provider for a new one."}}
+INVALID = {
+    "error": {
+        "code": "token_invalid",
+        "message": "This setup code is not valid. It may have expired or "
+        "been used already; ask your provider for a new one.",
+    }
+}
 ACCOUNT = {"sipusername": "1000", "sippassword": "upstream-pw", "subdomain": "pbx1"}
-MEDIA = {"srtp": "Enabled", "srtp_mode": "mandatory", "stun_server": "stun.acme.example",
-         "turn_server": "turn.acme.example:3478", "turn_username": "relay-user", "turn_password": "relay-s3cret",
-         "ice_enabled": True, "keepalive_seconds": 25, "audio_codecs": ["PCMA", "opus"], "video_codecs": ["H264"],
-         "dtmf_mode": "info", "sip_realm": "acme"}
+MEDIA = {
+    "srtp": "Enabled",
+    "srtp_mode": "mandatory",
+    "stun_server": "stun.acme.example",
+    "turn_server": "turn.acme.example:3478",
+    "turn_username": "relay-user",
+    "turn_password": "relay-s3cret",
+    "ice_enabled": True,
+    "keepalive_seconds": 25,
+    "audio_codecs": ["PCMA", "opus"],
+    "video_codecs": ["H264"],
+    "dtmf_mode": "info",
+    "sip_realm": "acme",
+}
 
 
 def fetch(token: str, user_agent: str = "Unknown"):
@@ -64,7 +79,9 @@ def test_a_later_fetch_carries_the_apps_changes(app):
     fetch(issued.plain)
     app.sip_transport, app.sip_domain = "TCP", "pbx.acme.example:5080"
     app.save()
-    assert entries(fetch(issued.plain))[("proxy_0", "reg_proxy")] == "<sip:pbx.acme.example:5080;transport=tcp>"
+    assert (
+        entries(fetch(issued.plain))[("proxy_0", "reg_proxy")] == "<sip:pbx.acme.example:5080;transport=tcp>"
+    )
 
 
 def section(response, wanted: str) -> dict[str, str]:
@@ -74,23 +91,50 @@ def section(response, wanted: str) -> dict[str, str]:
 def test_phone_settings_take_every_nat_and_media_setting_of_the_app(org):
     app = make_app(org, "MediaInc", **MEDIA)
     assert phone_settings(app) == PhoneSettings(
-        transport="TLS", srtp="Enabled", srtp_mode="mandatory", stun_server="stun.acme.example",
-        turn_server="turn.acme.example:3478", turn_username="relay-user", turn_password="relay-s3cret", ice=True,
-        keep_alive_seconds=25, audio_codecs=("PCMA", "opus"), video_codecs=("H264",), dtmf_mode="info",
-        realm="acme")
+        transport="TLS",
+        srtp="Enabled",
+        srtp_mode="mandatory",
+        stun_server="stun.acme.example",
+        turn_server="turn.acme.example:3478",
+        turn_username="relay-user",
+        turn_password="relay-s3cret",
+        ice=True,
+        keep_alive_seconds=25,
+        audio_codecs=("PCMA", "opus"),
+        video_codecs=("H264",),
+        dtmf_mode="info",
+        realm="acme",
+    )
 
 
 def test_the_first_fetch_carries_the_apps_nat_and_media_settings(org):
     app = make_app(org, "MediaInc", **MEDIA)
     response = fetch(issue_token(make_end_user(app, "alice")).plain)
-    assert section(response, "sip") == {"default_proxy": "0", "media_encryption": "srtp",
-                                        "media_encryption_mandatory": "1", "keepalive_period": "25000",
-                                        "use_rfc2833": "0", "use_info": "1"}
-    assert section(response, "nat_policy_0") == {"ref": "sessioncloud", "stun_server": "turn.acme.example:3478",
-                                                 "stun_server_username": "relay-user", "protocols": "stun,turn,ice"}
+    assert section(response, "sip") == {
+        "default_proxy": "0",
+        "media_encryption": "srtp",
+        "media_encryption_mandatory": "1",
+        "keepalive_period": "25000",
+        "use_rfc2833": "0",
+        "use_info": "1",
+    }
+    assert section(response, "nat_policy_0") == {
+        "ref": "sessioncloud",
+        "stun_server": "turn.acme.example:3478",
+        "stun_server_username": "relay-user",
+        "protocols": "stun,turn,ice",
+    }
     assert [value for (_, name), value in entries(response).items() if name == "mime"] == [
-        "PCMA", "opus", "", "H264", ""]
-    assert (section(response, "proxy_0")["realm"], section(response, "auth_info_0")["realm"]) == ("acme", "acme")
+        "PCMA",
+        "opus",
+        "",
+        "H264",
+        "",
+    ]
+    assert (section(response, "proxy_0")["realm"], section(response, "auth_info_0")["realm"]) == (
+        "acme",
+        "acme",
+    )
     assert section(response, "auth_info_1") == {"username": "relay-user", "passwd": "relay-s3cret", "ha1": ""}
 
 
@@ -111,8 +155,12 @@ def test_a_nat_setting_turned_off_is_taken_back_at_the_next_fetch(org):
     app.stun_server, app.ice_enabled, app.audio_codecs = "", False, []
     app.save()
     later = fetch(issued.plain)
-    assert section(later, "nat_policy_0") == {"ref": "sessioncloud", "stun_server": "", "stun_server_username": "",
-                                              "protocols": ""}
+    assert section(later, "nat_policy_0") == {
+        "ref": "sessioncloud",
+        "stun_server": "",
+        "stun_server_username": "",
+        "protocols": "",
+    }
     assert section(later, "misc")["add_missing_audio_codecs"] == "1"
     assert [key for key in entries(later) if key[0].startswith("audio_codec")] == []
 
@@ -124,10 +172,16 @@ def test_the_first_fetch_uses_the_token_and_names_the_device_after_it(app):
     assert issued.token.uses == 1
     redemption = TokenRedemption.objects.get(token=issued.token)
     assert (redemption.device_id, redemption.user_agent) == (
-        f"linphone-{issued.token.pk}", "LinphoneAndroid/5.2.5 (Pixel 7) LinphoneSDK/5.3.1")
+        f"linphone-{issued.token.pk}",
+        "LinphoneAndroid/5.2.5 (Pixel 7) LinphoneSDK/5.3.1",
+    )
     device = Device.objects.get(app=app)
     assert (device.device_id, device.platform, device.app_version, device.end_user_id) == (
-        f"linphone-{issued.token.pk}", "android", "5.2.5", issued.token.end_user_id)
+        f"linphone-{issued.token.pk}",
+        "android",
+        "5.2.5",
+        issued.token.end_user_id,
+    )
 
 
 def test_later_fetches_use_up_nothing(app):
@@ -143,7 +197,9 @@ def test_every_fetch_writes_a_log_row(app):
     issued = issue_token(make_end_user(app, "alice"))
     fetch(issued.plain)
     fetch(issued.plain)
-    rows = list(ProvisioningLogEntry.objects.values_list("device_id", "username", "flow", "outcome", "accounts"))
+    rows = list(
+        ProvisioningLogEntry.objects.values_list("device_id", "username", "flow", "outcome", "accounts")
+    )
     assert rows == [(f"linphone-{issued.token.pk}", "2001", "linphone", "ok", 1)] * 2
 
 
@@ -184,8 +240,11 @@ def test_revoking_ends_the_address(app):
 
 def test_a_token_redeemed_by_another_app_is_invalid_here(app):
     issued = issue_token(make_end_user(app, "alice"))
-    Client().post("/api/v1/tokens/redeem", data={"token": issued.plain, "deviceId": "sessiontalk-1"},
-                  content_type="application/json")
+    Client().post(
+        "/api/v1/tokens/redeem",
+        data={"token": issued.plain, "deviceId": "sessiontalk-1"},
+        content_type="application/json",
+    )
     response = fetch(issued.plain)
     assert (response.status_code, response.json()) == (404, INVALID)
 
@@ -204,7 +263,10 @@ def test_a_deactivated_device_is_told_to_turn_its_account_off(app):
     response = fetch(issued.plain)
     assert response.status_code == 200
     assert list(entries_of(response.content)) == [
-        ("proxy_0", "reg_sendregister", "0"), ("auth_info_0", "passwd", ""), ("auth_info_0", "ha1", "")]
+        ("proxy_0", "reg_sendregister", "0"),
+        ("auth_info_0", "passwd", ""),
+        ("auth_info_0", "ha1", ""),
+    ]
     assert ProvisioningLogEntry.objects.values_list("outcome", flat=True).first() == "deactivated"
 
 
@@ -214,15 +276,33 @@ def test_deactivating_a_device_also_blanks_the_turn_password(org):
     fetch(issued.plain)
     Device.objects.filter(app=app).update(status=DeviceStatus.DEACTIVATED)
     assert list(entries_of(fetch(issued.plain).content)) == [
-        ("proxy_0", "reg_sendregister", "0"), ("auth_info_0", "passwd", ""), ("auth_info_0", "ha1", ""),
-        ("auth_info_1", "passwd", ""), ("auth_info_1", "ha1", "")]
+        ("proxy_0", "reg_sendregister", "0"),
+        ("auth_info_0", "passwd", ""),
+        ("auth_info_0", "ha1", ""),
+        ("auth_info_1", "passwd", ""),
+        ("auth_info_1", "ha1", ""),
+    ]
 
 
 def test_an_external_user_gets_the_providers_accounts_merged(org, provider):
-    app = make_app(org, "ExtInc", sip_domain="ext.example", sip_transport="UDP", use_subdomains=True,
-                   provisioning_mode="external", provisioning_url=provider.url(), provisioning_timeout=2)
-    user = make_end_user(app, "bob", sip_username="", sip_password="", provisioning_username="bob",
-                         provisioning_password="pin-1234")
+    app = make_app(
+        org,
+        "ExtInc",
+        sip_domain="ext.example",
+        sip_transport="UDP",
+        use_subdomains=True,
+        provisioning_mode="external",
+        provisioning_url=provider.url(),
+        provisioning_timeout=2,
+    )
+    user = make_end_user(
+        app,
+        "bob",
+        sip_username="",
+        sip_password="",
+        provisioning_username="bob",
+        provisioning_password="pin-1234",
+    )
     provider.answer_json({"update": True, "sipaccounts": [ACCOUNT]})
     issued = issue_token(user)
     found = entries(fetch(issued.plain))
@@ -234,10 +314,22 @@ def test_an_external_user_gets_the_providers_accounts_merged(org, provider):
 
 
 def test_a_provider_that_logs_the_phone_out_turns_its_accounts_off(org, provider):
-    app = make_app(org, "ExtInc", sip_domain="ext.example", provisioning_mode="external",
-                   provisioning_url=provider.url(), provisioning_timeout=2)
-    user = make_end_user(app, "bob", sip_username="", sip_password="", provisioning_username="bob",
-                         provisioning_password="pin-1234")
+    app = make_app(
+        org,
+        "ExtInc",
+        sip_domain="ext.example",
+        provisioning_mode="external",
+        provisioning_url=provider.url(),
+        provisioning_timeout=2,
+    )
+    user = make_end_user(
+        app,
+        "bob",
+        sip_username="",
+        sip_password="",
+        provisioning_username="bob",
+        provisioning_password="pin-1234",
+    )
     provider.answer_json({"update": True, "sipaccounts": [ACCOUNT, {**ACCOUNT, "sipusername": "1001"}]})
     issued = issue_token(user)
     fetch(issued.plain)
@@ -247,10 +339,22 @@ def test_a_provider_that_logs_the_phone_out_turns_its_accounts_off(org, provider
 
 
 def test_a_provider_failure_is_the_api_error(org, provider):
-    app = make_app(org, "ExtInc", sip_domain="ext.example", provisioning_mode="external",
-                   provisioning_url=provider.url(), provisioning_timeout=2)
-    user = make_end_user(app, "bob", sip_username="", sip_password="", provisioning_username="bob",
-                         provisioning_password="pin-1234")
+    app = make_app(
+        org,
+        "ExtInc",
+        sip_domain="ext.example",
+        provisioning_mode="external",
+        provisioning_url=provider.url(),
+        provisioning_timeout=2,
+    )
+    user = make_end_user(
+        app,
+        "bob",
+        sip_username="",
+        sip_password="",
+        provisioning_username="bob",
+        provisioning_password="pin-1234",
+    )
     provider.answer(500, b"oops")
     response = fetch(issue_token(user).plain)
     assert response.status_code == 502
@@ -260,8 +364,11 @@ def test_a_provider_failure_is_the_api_error(org, provider):
 def test_the_serving_functions_answer_without_http(app):
     begun = begin_enduser(issue_token(make_end_user(app, "alice")).plain, "192.0.2.7", "Unknown")
     answer = finish_enduser(begun, begun.provisioned)
-    assert (answer.status, answer.content_type, answer.headers) == (200, "application/xml",
-                                                                    {"Cache-Control": "no-store"})
+    assert (answer.status, answer.content_type, answer.headers) == (
+        200,
+        "application/xml",
+        {"Cache-Control": "no-store"},
+    )
     assert TokenRedemption.objects.get().ip == "192.0.2.7"
 
 
@@ -276,10 +383,18 @@ def test_the_app_address_has_the_defaults_and_no_account(app):
 
 
 def test_the_app_address_carries_the_apps_settings_but_no_turn_credentials(org):
-    make_app(org, "MediaInc", sip_domain="sip.acme.example:5080", sip_transport="UDP", registration_expires=300,
-             **{**MEDIA, "video_codecs": [], "audio_codecs": ["G722"]})
+    make_app(
+        org,
+        "MediaInc",
+        sip_domain="sip.acme.example:5080",
+        sip_transport="UDP",
+        registration_expires=300,
+        **{**MEDIA, "video_codecs": [], "audio_codecs": ["G722"]},
+    )
     response = Client().get("/api/v1/providers/MediaInc/linphone")
-    assert response.content.decode() == """<?xml version="1.0" encoding="UTF-8"?>
+    assert (
+        response.content.decode()
+        == """<?xml version="1.0" encoding="UTF-8"?>
 <config xmlns="http://www.linphone.org/xsds/lpconfig.xsd">
   <section name="sip">
     <entry name="media_encryption" overwrite="true">srtp</entry>
@@ -328,6 +443,7 @@ def test_the_app_address_carries_the_apps_settings_but_no_turn_credentials(org):
   </section>
 </config>
 """
+    )
 
 
 def test_the_app_address_of_an_unknown_provider_is_not_found(app):
@@ -338,8 +454,9 @@ def test_the_app_address_of_an_unknown_provider_is_not_found(app):
 
 def test_a_browser_is_sent_to_the_setup_page_without_using_the_token(app):
     issued = issue_token(make_end_user(app, "alice"))
-    response = Client().get(f"/api/v1/linphone/{issued.plain}",
-                            headers={"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"})
+    response = Client().get(
+        f"/api/v1/linphone/{issued.plain}", headers={"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
+    )
     assert (response.status_code, response["Location"]) == (302, f"/setup/{issued.plain}")
     issued.token.refresh_from_db()
     assert issued.token.uses == 0
@@ -352,10 +469,22 @@ def test_a_browser_with_a_malformed_token_gets_the_invalid_answer(app):
 
 
 def test_a_provisioning_only_user_of_an_app_no_longer_external_gets_a_clear_answer(org, provider):
-    app = make_app(org, "ExtInc", sip_domain="ext.example", provisioning_mode="external",
-                   provisioning_url=provider.url(), provisioning_timeout=2)
-    user = make_end_user(app, "bob", sip_username="", sip_password="", provisioning_username="bob",
-                         provisioning_password="pin-1234")
+    app = make_app(
+        org,
+        "ExtInc",
+        sip_domain="ext.example",
+        provisioning_mode="external",
+        provisioning_url=provider.url(),
+        provisioning_timeout=2,
+    )
+    user = make_end_user(
+        app,
+        "bob",
+        sip_username="",
+        sip_password="",
+        provisioning_username="bob",
+        provisioning_password="pin-1234",
+    )
     issued = issue_token(user)
     app.provisioning_mode = "portal"
     app.save()

@@ -16,26 +16,50 @@ pytestmark = pytest.mark.django_db
 
 ACCOUNT = {"sipusername": "1000", "sippassword": "sip-pass-1000"}
 MERGED_1000 = {
-    "sipusername": "1000", "sippassword": "sip-pass-1000", "authusername": "1000", "displayname": "1000",
-    "domain": "sip.ext.example", "port": 5070, "proxy": None, "transport": "UDP", "srtp": "Disabled",
-    "messaging": "Enabled", "video": "Disabled", "callrecording": "Disabled", "subdomain": None,
-    "voicemailNumber": None, "registrationExpires": 600, **MEDIA_DEFAULTS,
+    "sipusername": "1000",
+    "sippassword": "sip-pass-1000",
+    "authusername": "1000",
+    "displayname": "1000",
+    "domain": "sip.ext.example",
+    "port": 5070,
+    "proxy": None,
+    "transport": "UDP",
+    "srtp": "Disabled",
+    "messaging": "Enabled",
+    "video": "Disabled",
+    "callrecording": "Disabled",
+    "subdomain": None,
+    "voicemailNumber": None,
+    "registrationExpires": 600,
+    **MEDIA_DEFAULTS,
 }
 
 
 def provision(body: dict, remote_addr: str = "127.0.0.1", **headers: str):
     payload = {"password": "1234", "deviceId": "dev-1", **body}
-    return Client().post("/api/v1/provision", data=json.dumps(payload), content_type="application/json",
-                         headers=headers, REMOTE_ADDR=remote_addr)
+    return Client().post(
+        "/api/v1/provision",
+        data=json.dumps(payload),
+        content_type="application/json",
+        headers=headers,
+        REMOTE_ADDR=remote_addr,
+    )
 
 
 def test_it_provisions_one_account_merged_with_the_app_profile(external_app, provider):
     provider.answer_json({"update": True, "sipaccounts": [ACCOUNT], "errmsg": ""})
-    response = provision({"providerId": "ExtInc", "username": "1000", "app": {"platform": "ios", "version": "6.0.0"}})
+    response = provision(
+        {"providerId": "ExtInc", "username": "1000", "app": {"platform": "ios", "version": "6.0.0"}}
+    )
     assert response.status_code == 200, response.content
     body = response.json()
-    assert body == {"update": True, "errmsg": "", "configVersion": body["configVersion"],
-                    "sipaccounts": [MERGED_1000], "xmppaccounts": []}
+    assert body == {
+        "update": True,
+        "errmsg": "",
+        "configVersion": body["configVersion"],
+        "sipaccounts": [MERGED_1000],
+        "xmppaccounts": [],
+    }
     config = Client().get("/api/v1/providers/ExtInc/config").json()
     assert body["configVersion"] == config["version"]
 
@@ -46,52 +70,113 @@ def test_it_sends_the_compatible_request_with_auth_and_signature(external_app, p
     received = provider.requests[0]
     url = urlsplit(received.path)
     assert url.path == "/provisioning"
-    assert parse_qs(url.query) == {"username": ["1000"], "password": ["1234"], "reprovision": ["true"],
-                                   "deviceId": ["dev-1"]}
+    assert parse_qs(url.query) == {
+        "username": ["1000"],
+        "password": ["1234"],
+        "reprovision": ["true"],
+        "deviceId": ["dev-1"],
+    }
     headers = {k.lower(): v for k, v in received.headers.items()}
     assert headers["authorization"] == "Bearer upstream-s3cret"
     assert headers["user-agent"].startswith("SessionCloud/")
     assert headers["accept"] == "application/json"
     timestamp = headers["x-sessioncloud-timestamp"]
-    assert verify(headers["x-sessioncloud-signature"], external_app.signing_secret_list()[0],
-                  timestamp, "GET", received.path, now=int(timestamp))
+    assert verify(
+        headers["x-sessioncloud-signature"],
+        external_app.signing_secret_list()[0],
+        timestamp,
+        "GET",
+        received.path,
+        now=int(timestamp),
+    )
 
 
 def test_it_merges_several_accounts_with_every_optional_field(external_app, provider):
-    full = {"sipusername": "1001", "sippassword": "p2", "transport": "tls", "subdomain": "pbx7",
-            "authusername": "auth1001", "displayname": "Reception", "srtp": True, "messaging": "disabled",
-            "video": "ENABLED", "callrecording": False, "unknown": "ignored"}
+    full = {
+        "sipusername": "1001",
+        "sippassword": "p2",
+        "transport": "tls",
+        "subdomain": "pbx7",
+        "authusername": "auth1001",
+        "displayname": "Reception",
+        "srtp": True,
+        "messaging": "disabled",
+        "video": "ENABLED",
+        "callrecording": False,
+        "unknown": "ignored",
+    }
     provider.answer_json({"update": "true", "sipaccounts": [ACCOUNT, full], "errmsg": "Welcome"})
     body = provision({"providerId": "ExtInc", "username": "1000"}).json()
     assert body["update"] is True and body["errmsg"] == "Welcome"
     assert body["sipaccounts"][1] == {
-        "sipusername": "1001", "sippassword": "p2", "authusername": "auth1001", "displayname": "Reception",
-        "domain": "pbx7.sip.ext.example", "port": 5070, "proxy": None, "transport": "TLS", "srtp": "Enabled",
-        "messaging": "Disabled", "video": "Enabled", "callrecording": "Disabled", "subdomain": "pbx7",
-        "voicemailNumber": None, "registrationExpires": 600, **MEDIA_DEFAULTS}
+        "sipusername": "1001",
+        "sippassword": "p2",
+        "authusername": "auth1001",
+        "displayname": "Reception",
+        "domain": "pbx7.sip.ext.example",
+        "port": 5070,
+        "proxy": None,
+        "transport": "TLS",
+        "srtp": "Enabled",
+        "messaging": "Disabled",
+        "video": "Enabled",
+        "callrecording": "Disabled",
+        "subdomain": "pbx7",
+        "voicemailNumber": None,
+        "registrationExpires": 600,
+        **MEDIA_DEFAULTS,
+    }
 
 
 def test_merged_accounts_carry_the_nat_and_media_settings_with_the_turn_credentials(org, provider):
-    make_app(org, "NatInc", sip_domain="sip.ext.example:5070", sip_transport="UDP", provisioning_mode="external",
-             provisioning_url=provider.url(), stun_server="stun.ext.example:3478", turn_server="turn.ext.example",
-             turn_username="relay", turn_password="turn-s3cret", ice_enabled=True, keepalive_seconds=15,
-             srtp_mode="mandatory", audio_codecs=["G722", "PCMA"], video_codecs=["VP8"], dtmf_mode="info",
-             sip_realm="ext")
+    make_app(
+        org,
+        "NatInc",
+        sip_domain="sip.ext.example:5070",
+        sip_transport="UDP",
+        provisioning_mode="external",
+        provisioning_url=provider.url(),
+        stun_server="stun.ext.example:3478",
+        turn_server="turn.ext.example",
+        turn_username="relay",
+        turn_password="turn-s3cret",
+        ice_enabled=True,
+        keepalive_seconds=15,
+        srtp_mode="mandatory",
+        audio_codecs=["G722", "PCMA"],
+        video_codecs=["VP8"],
+        dtmf_mode="info",
+        sip_realm="ext",
+    )
     provider.answer_json({"update": True, "sipaccounts": [ACCOUNT]})
     [account] = provision({"providerId": "NatInc", "username": "1000"}).json()["sipaccounts"]
-    assert account == {**MERGED_1000,
-                       "stunServer": "stun.ext.example:3478", "turnServer": "turn.ext.example",
-                       "turnUsername": "relay", "turnPassword": "turn-s3cret", "ice": True, "keepAliveSeconds": 15,
-                       "srtpMode": "mandatory", "audioCodecs": ["G722", "PCMA"], "videoCodecs": ["VP8"],
-                       "dtmfMode": "info", "realm": "ext"}
+    assert account == {
+        **MERGED_1000,
+        "stunServer": "stun.ext.example:3478",
+        "turnServer": "turn.ext.example",
+        "turnUsername": "relay",
+        "turnPassword": "turn-s3cret",
+        "ice": True,
+        "keepAliveSeconds": 15,
+        "srtpMode": "mandatory",
+        "audioCodecs": ["G722", "PCMA"],
+        "videoCodecs": ["VP8"],
+        "dtmfMode": "info",
+        "realm": "ext",
+    }
 
 
 def test_the_test_bench_shows_that_a_turn_password_is_set_but_not_which(api, external_app, provider):
     external_app.turn_server, external_app.turn_username, external_app.turn_password = (
-        "turn.ext.example", "relay", "turn-s3cret")
+        "turn.ext.example",
+        "relay",
+        "turn-s3cret",
+    )
     external_app.save()
     provider.answer_json({"update": True, "sipaccounts": [ACCOUNT]})
-    response = api.post("/api/v1/manage/apps/ExtInc/provisioning/test", {"username": "1000", "password": "pw"})
+    response = api.post(
+        "/api/v1/manage/apps/ExtInc/provisioning/test", {"username": "1000", "password": "pw"}
+    )
     assert response.json()["answer"]["sipaccounts"][0]["turnPassword"] == "***"
     assert "turn-s3cret" not in response.content.decode()
 
@@ -111,33 +196,60 @@ def test_the_providers_rejection_passes_through(external_app, provider):
     assert ProvisioningLogEntry.objects.get().outcome == "rejected"
 
 
-@pytest.mark.parametrize(("body", "errmsg"), [
-    (b'{"update":true,"errmsg":"Invalid Device"}', "Invalid Device"),
-    (b'{"update":true,"errmsg":"Max Devices Exceeded"}', "Max Devices Exceeded"),
-    (b'{"update":true,"errmsg":"Expired Key"}', "Expired Key"),
-])
-def test_a_logout_answer_without_sipaccounts_passes_through_as_no_accounts(external_app, provider, body, errmsg):
+@pytest.mark.parametrize(
+    ("body", "errmsg"),
+    [
+        (b'{"update":true,"errmsg":"Invalid Device"}', "Invalid Device"),
+        (b'{"update":true,"errmsg":"Max Devices Exceeded"}', "Max Devices Exceeded"),
+        (b'{"update":true,"errmsg":"Expired Key"}', "Expired Key"),
+    ],
+)
+def test_a_logout_answer_without_sipaccounts_passes_through_as_no_accounts(
+    external_app, provider, body, errmsg
+):
     provider.answer(200, body, {"Content-Type": "text/html"})
     response = provision({"providerId": "ExtInc", "username": "1000", "reprovision": True})
     assert response.status_code == 200
-    assert response.json() == {"update": True, "errmsg": errmsg, "configVersion": response.json()["configVersion"],
-                               "sipaccounts": [], "xmppaccounts": []}
+    assert response.json() == {
+        "update": True,
+        "errmsg": errmsg,
+        "configVersion": response.json()["configVersion"],
+        "sipaccounts": [],
+        "xmppaccounts": [],
+    }
     assert ProvisioningLogEntry.objects.get().outcome == "rejected"
 
 
-@pytest.mark.parametrize(("setup", "status", "code"), [
-    (lambda p: p.answer_json({"error": "no"}, status=403), 502, "provider_error"),
-    (lambda p: p.answer_json({"error": "boom"}, status=500), 502, "provider_error"),
-    (lambda p: p.answer(200, b"<html>not json</html>", {"Content-Type": "text/html"}), 502, "provider_bad_response"),
-    (lambda p: p.answer_json({"update": True, "sipaccounts": [{"sipusername": 5}]}), 502, "provider_bad_response"),
-    (lambda p: p.answer_json([1, 2, 3]), 502, "provider_bad_response"),
-    (lambda p: p.answer(302, b"", {"Location": "http://169.254.169.254/"}), 502, "provider_bad_response"),
-    (lambda p: p.answer(200, b'{"update":true,"sipaccounts":[],"errmsg":"' + b"x" * 300_000 + b'"}'), 502,
-     "provider_bad_response"),
-    (lambda p: setattr(p, "behaviour", silent), 504, "provider_timeout"),
-    (lambda p: setattr(p, "behaviour", slow_drip(b'{"update":true,"sipaccounts":[]}', 0.2)), 504,
-     "provider_timeout"),
-])
+@pytest.mark.parametrize(
+    ("setup", "status", "code"),
+    [
+        (lambda p: p.answer_json({"error": "no"}, status=403), 502, "provider_error"),
+        (lambda p: p.answer_json({"error": "boom"}, status=500), 502, "provider_error"),
+        (
+            lambda p: p.answer(200, b"<html>not json</html>", {"Content-Type": "text/html"}),
+            502,
+            "provider_bad_response",
+        ),
+        (
+            lambda p: p.answer_json({"update": True, "sipaccounts": [{"sipusername": 5}]}),
+            502,
+            "provider_bad_response",
+        ),
+        (lambda p: p.answer_json([1, 2, 3]), 502, "provider_bad_response"),
+        (lambda p: p.answer(302, b"", {"Location": "http://169.254.169.254/"}), 502, "provider_bad_response"),
+        (
+            lambda p: p.answer(200, b'{"update":true,"sipaccounts":[],"errmsg":"' + b"x" * 300_000 + b'"}'),
+            502,
+            "provider_bad_response",
+        ),
+        (lambda p: setattr(p, "behaviour", silent), 504, "provider_timeout"),
+        (
+            lambda p: setattr(p, "behaviour", slow_drip(b'{"update":true,"sipaccounts":[]}', 0.2)),
+            504,
+            "provider_timeout",
+        ),
+    ],
+)
 def test_upstream_failures_get_their_code_and_a_sentence(external_app, provider, setup, status, code):
     setup(provider)
     response = provision({"providerId": "ExtInc", "username": "1000"})
@@ -169,9 +281,13 @@ def test_a_deactivated_device_is_told_to_deprovision_without_calling_upstream(ex
     provision({"providerId": "ExtInc", "username": "1000"})
     Device.objects.filter(device_id="dev-1").update(status=DeviceStatus.DEACTIVATED)
     response = provision({"providerId": "ExtInc", "username": "1000", "reprovision": True})
-    assert response.json() == {"update": True, "errmsg": "This device was deactivated by your provider.",
-                               "configVersion": response.json()["configVersion"], "sipaccounts": [],
-                               "xmppaccounts": []}
+    assert response.json() == {
+        "update": True,
+        "errmsg": "This device was deactivated by your provider.",
+        "configVersion": response.json()["configVersion"],
+        "sipaccounts": [],
+        "xmppaccounts": [],
+    }
     assert len(provider.requests) == 1
 
 
@@ -199,19 +315,28 @@ def test_a_portal_mode_app_refuses_provisioning(app):
     assert (response.status_code, response.json()["error"]["code"]) == (409, "external_provisioning_disabled")
 
 
-@pytest.mark.parametrize("body", [{"providerId": "Nobody", "username": "1"}, {"username": "1:Nobody"},
-                                  {"providerId": "bad id!", "username": "1"}])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"providerId": "Nobody", "username": "1"},
+        {"username": "1:Nobody"},
+        {"providerId": "bad id!", "username": "1"},
+    ],
+)
 def test_unknown_providers_are_404(db, body):
     response = provision(body)
     assert (response.status_code, response.json()["error"]["code"]) == (404, "provider_not_found")
 
 
-@pytest.mark.parametrize(("body", "fields"), [
-    ({"username": "1000"}, {"providerId"}),
-    ({"providerId": "ExtInc"}, {"username"}),
-    ({"providerId": "ExtInc", "username": "1000", "deviceId": ""}, {"deviceId"}),
-    ({"providerId": "ExtInc", "username": "1000", "reprovision": "often"}, {"reprovision"}),
-])
+@pytest.mark.parametrize(
+    ("body", "fields"),
+    [
+        ({"username": "1000"}, {"providerId"}),
+        ({"providerId": "ExtInc"}, {"username"}),
+        ({"providerId": "ExtInc", "username": "1000", "deviceId": ""}, {"deviceId"}),
+        ({"providerId": "ExtInc", "username": "1000", "reprovision": "often"}, {"reprovision"}),
+    ],
+)
 def test_malformed_requests_name_the_field(external_app, body, fields):
     response = provision(body)
     assert response.status_code == 422
@@ -252,27 +377,39 @@ def test_no_secret_reaches_a_log_line_or_the_provisioning_log(external_app, prov
 
 def test_the_test_bench_shows_the_call_with_secrets_masked(api, external_app, provider):
     provider.answer_json({"update": True, "sipaccounts": [ACCOUNT, {"sipusername": 7}]})
-    report = api.post("/api/v1/manage/apps/ExtInc/provisioning/test", {"username": "1000", "password": "bench-pw"}).json()
+    report = api.post(
+        "/api/v1/manage/apps/ExtInc/provisioning/test", {"username": "1000", "password": "bench-pw"}
+    ).json()
     assert report["errorCode"] == "provider_bad_response"
-    assert report["validationErrors"] == ["sipaccounts[1].sipusername: Input should be a valid string",
-                                          "sipaccounts[1].sippassword: missing"]
+    assert report["validationErrors"] == [
+        "sipaccounts[1].sipusername: Input should be a valid string",
+        "sipaccounts[1].sippassword: missing",
+    ]
     assert report["request"]["method"] == "GET"
     assert "bench-pw" not in json.dumps(report["request"])
     assert report["request"]["headers"]["Authorization"] == "***"
     assert report["rawAnswer"].startswith('{"update": true')
     provider.answer_json({"update": True, "sipaccounts": [ACCOUNT]})
-    good = api.post("/api/v1/manage/apps/ExtInc/provisioning/test", {"username": "1000", "password": "bench-pw"}).json()
+    good = api.post(
+        "/api/v1/manage/apps/ExtInc/provisioning/test", {"username": "1000", "password": "bench-pw"}
+    ).json()
     assert good["errorCode"] is None and good["status"] == 200
     assert good["answer"]["sipaccounts"] == [MERGED_1000]
 
 
 def test_the_test_bench_gives_the_same_verdicts_as_the_provisioning_log(api, external_app, provider):
     verdicts = []
-    for answer in ({"update": True, "sipaccounts": [ACCOUNT]}, {"update": False, "errmsg": "No", "sipaccounts": []},
-                   {"update": True, "sipaccounts": [{"sipusername": 7}]}):
+    for answer in (
+        {"update": True, "sipaccounts": [ACCOUNT]},
+        {"update": False, "errmsg": "No", "sipaccounts": []},
+        {"update": True, "sipaccounts": [{"sipusername": 7}]},
+    ):
         provider.answer_json(answer)
-        verdicts.append(api.post("/api/v1/manage/apps/ExtInc/provisioning/test",
-                                 {"username": "1000", "password": "bench-pw"}).json()["outcome"])
+        verdicts.append(
+            api.post(
+                "/api/v1/manage/apps/ExtInc/provisioning/test", {"username": "1000", "password": "bench-pw"}
+            ).json()["outcome"]
+        )
     assert verdicts == ["ok", "rejected", "failed"]
     logged = ProvisioningLogEntry.objects.order_by("id").values_list("outcome", flat=True)
     assert list(logged) == ["ok", "rejected", "failed"]

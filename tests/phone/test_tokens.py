@@ -21,14 +21,24 @@ from sessioncloud.providers.tokens import claim, issue_token
 from tests.factories import MEDIA_DEFAULTS, make_app, make_end_user
 
 pytestmark = pytest.mark.django_db
-INVALID = {"error": {"code": "token_invalid", "message": "This setup code is not valid. It may have expired or "
-                                                          "been used already; ask your provider for a new one."}}
+INVALID = {
+    "error": {
+        "code": "token_invalid",
+        "message": "This setup code is not valid. It may have expired or "
+        "been used already; ask your provider for a new one.",
+    }
+}
 
 
 def post_redeem(token: str, device_id: str = "dev-1", **headers: str):
-    return Client().post("/api/v1/tokens/redeem", data=json.dumps({
-        "token": token, "deviceId": device_id, "app": {"platform": "android", "version": "6.1"}}),
-        content_type="application/json", headers={"User-Agent": "TestPhone/1.0", **headers})
+    return Client().post(
+        "/api/v1/tokens/redeem",
+        data=json.dumps(
+            {"token": token, "deviceId": device_id, "app": {"platform": "android", "version": "6.1"}}
+        ),
+        content_type="application/json",
+        headers={"User-Agent": "TestPhone/1.0", **headers},
+    )
 
 
 def test_the_management_api_issues_a_token_shown_once(api, app):
@@ -45,8 +55,15 @@ def test_the_management_api_issues_a_token_shown_once(api, app):
     assert len(body["token"]) >= 22  # at least 128 bits in URL-safe base64
 
 
-@pytest.mark.parametrize(("body", "field"), [({"ttlHours": 0}, "ttlHours"), ({"ttlHours": 721}, "ttlHours"),
-                                             ({"maxUses": 6}, "maxUses"), ({"maxUses": 0}, "maxUses")])
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"ttlHours": 0}, "ttlHours"),
+        ({"ttlHours": 721}, "ttlHours"),
+        ({"maxUses": 6}, "maxUses"),
+        ({"maxUses": 0}, "maxUses"),
+    ],
+)
 def test_it_refuses_out_of_range_token_settings(api, app, body, field):
     make_end_user(app, "alice")
     response = api.post("/api/v1/manage/apps/AcmeInc/endusers/alice/tokens", body)
@@ -64,14 +81,33 @@ def test_redeeming_answers_config_and_merged_accounts_once(app):
     assert body["config"]["providerId"] == "AcmeInc"
     assert body["configVersion"] == body["config"]["version"]
     assert (body["update"], body["errmsg"], body["xmppaccounts"]) == (True, "", [])
-    assert body["sipaccounts"] == [{
-        "sipusername": "2001", "sippassword": "alice-secret", "authusername": "2001", "displayname": "Alice",
-        "domain": "sip.acme.example", "port": 5061, "proxy": None, "transport": "TLS", "srtp": "Disabled",
-        "messaging": "Enabled", "video": "Disabled", "callrecording": "Disabled", "subdomain": None,
-        "voicemailNumber": None, "registrationExpires": 600, **MEDIA_DEFAULTS}]
+    assert body["sipaccounts"] == [
+        {
+            "sipusername": "2001",
+            "sippassword": "alice-secret",
+            "authusername": "2001",
+            "displayname": "Alice",
+            "domain": "sip.acme.example",
+            "port": 5061,
+            "proxy": None,
+            "transport": "TLS",
+            "srtp": "Disabled",
+            "messaging": "Enabled",
+            "video": "Disabled",
+            "callrecording": "Disabled",
+            "subdomain": None,
+            "voicemailNumber": None,
+            "registrationExpires": 600,
+            **MEDIA_DEFAULTS,
+        }
+    ]
     assert post_redeem(issued.plain).json() == INVALID
     redemption = TokenRedemption.objects.get()
-    assert (redemption.device_id, redemption.ip, redemption.user_agent) == ("dev-1", "127.0.0.1", "TestPhone/1.0")
+    assert (redemption.device_id, redemption.ip, redemption.user_agent) == (
+        "dev-1",
+        "127.0.0.1",
+        "TestPhone/1.0",
+    )
     device = Device.objects.get()
     assert (device.platform, device.app_version, device.end_user) == ("android", "6.1", user)
     assert ProvisioningLogEntry.objects.get().flow == "token"
@@ -79,7 +115,9 @@ def test_redeeming_answers_config_and_merged_accounts_once(app):
 
 def test_a_redeemed_token_gives_the_phone_the_users_display_name(app):
     user = make_end_user(app, "desk", display_name="Front Desk")
-    assert [a["displayname"] for a in post_redeem(issue_token(user).plain).json()["sipaccounts"]] == ["Front Desk"]
+    assert [a["displayname"] for a in post_redeem(issue_token(user).plain).json()["sipaccounts"]] == [
+        "Front Desk"
+    ]
 
 
 def test_a_user_without_a_display_name_is_shown_by_the_sip_username(app):
@@ -164,8 +202,14 @@ def test_two_concurrent_redeems_of_a_single_use_token_let_exactly_one_through(or
 
 
 def external_end_user(external_app):
-    return make_end_user(external_app, "bob", sip_username="", sip_password="",
-                         provisioning_username="1000", provisioning_password="1234")
+    return make_end_user(
+        external_app,
+        "bob",
+        sip_username="",
+        sip_password="",
+        provisioning_username="1000",
+        provisioning_password="1234",
+    )
 
 
 def test_a_token_of_a_disabled_app_is_not_used_up(app):
@@ -199,7 +243,11 @@ def test_a_redemption_the_provider_rejects_gives_the_token_back(external_app, pr
     response = post_redeem(issued.plain)
 
     issued.token.refresh_from_db()
-    assert (response.status_code, response.json()["errmsg"], response.json()["sipaccounts"]) == (200, "Expired Key", [])
+    assert (response.status_code, response.json()["errmsg"], response.json()["sipaccounts"]) == (
+        200,
+        "Expired Key",
+        [],
+    )
     assert (issued.token.uses, TokenRedemption.objects.count()) == (0, 0)
 
 

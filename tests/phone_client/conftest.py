@@ -36,8 +36,9 @@ def sessioncloud_server(django_db_setup: Any) -> Iterator[str]:
     It caches each config in its own memory, where the test process cannot clear it, so
     every test uses ProviderIds of its own.
     """
-    with running_server(SESSIONCLOUD_OUTBOUND_ALLOW_NETS="127.0.0.0/8",
-                        SESSIONCLOUD_OUTBOUND_ALLOW_HTTP="true") as base:
+    with running_server(
+        SESSIONCLOUD_OUTBOUND_ALLOW_NETS="127.0.0.0/8", SESSIONCLOUD_OUTBOUND_ALLOW_HTTP="true"
+    ) as base:
         yield base
 
 
@@ -69,7 +70,9 @@ def start_provider_service() -> Iterator[Callable[[str], str]]:
         process = subprocess.Popen(
             [sys.executable, str(PROVIDER_SERVICE), "--host", "127.0.0.1", "--port", "0"],
             env={"PROVIDER_SIGNING_SECRET": secret, "PATH": "/usr/bin:/bin"},
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
         )
         processes.append(process)
         assert process.stdout is not None
@@ -87,13 +90,17 @@ def start_provider_service() -> Iterator[Callable[[str], str]]:
 
 
 @pytest.fixture
-def external_app(org: Organization, start_provider_service: Callable[[str], str]
-                 ) -> Callable[..., App]:
+def external_app(org: Organization, start_provider_service: Callable[[str], str]) -> Callable[..., App]:
     """An App in external mode, pointed at a running example provider service."""
 
     def make(provider_id: str, **values: Any) -> App:
-        app = make_app(org, provider_id, provisioning_mode="external",
-                       provisioning_url="http://127.0.0.1:9/provisioning", **values)
+        app = make_app(
+            org,
+            provider_id,
+            provisioning_mode="external",
+            provisioning_url="http://127.0.0.1:9/provisioning",
+            **values,
+        )
         # The service checks signatures with the secret the App generated when it was saved.
         url = start_provider_service(app.signing_secret_list()[0])
         App.objects.filter(pk=app.pk).update(provisioning_url=url)

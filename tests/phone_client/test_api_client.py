@@ -20,23 +20,48 @@ from sessioncloud.phone.client import (
 from tests.livesrv import free_port
 
 CONFIG = {
-    "providerId": "AcmeInc", "kind": "generic", "name": "Acme Telecom", "version": "v1",
-    "branding": {}, "login": {"mode": "external", "fields": "username_password"},
-    "sip": {"domain": "sip.acme.example", "port": 5061, "proxy": None, "transport": "TLS",
-            "useSubdomains": False, "srtp": "Disabled", "messaging": "Enabled",
-            "video": "Disabled", "callrecording": "Disabled", "voicemailNumber": None,
-            "registrationExpires": 600},
+    "providerId": "AcmeInc",
+    "kind": "generic",
+    "name": "Acme Telecom",
+    "version": "v1",
+    "branding": {},
+    "login": {"mode": "external", "fields": "username_password"},
+    "sip": {
+        "domain": "sip.acme.example",
+        "port": 5061,
+        "proxy": None,
+        "transport": "TLS",
+        "useSubdomains": False,
+        "srtp": "Disabled",
+        "messaging": "Enabled",
+        "video": "Disabled",
+        "callrecording": "Disabled",
+        "voicemailNumber": None,
+        "registrationExpires": 600,
+    },
 }
 ACCOUNT = {
-    "sipusername": "1000", "sippassword": "pw", "authusername": "1000", "displayname": "1000",
-    "domain": "sip.acme.example", "port": 5061, "proxy": None, "transport": "TLS",
-    "srtp": "Disabled", "messaging": "Enabled", "video": "Disabled", "callrecording": "Disabled",
-    "subdomain": None, "voicemailNumber": None, "registrationExpires": 600,
+    "sipusername": "1000",
+    "sippassword": "pw",
+    "authusername": "1000",
+    "displayname": "1000",
+    "domain": "sip.acme.example",
+    "port": 5061,
+    "proxy": None,
+    "transport": "TLS",
+    "srtp": "Disabled",
+    "messaging": "Enabled",
+    "video": "Disabled",
+    "callrecording": "Disabled",
+    "subdomain": None,
+    "voicemailNumber": None,
+    "registrationExpires": 600,
 }
 
 
-def api_answering(handler: Callable[[httpx2.Request], httpx2.Response],
-                  seen: list[httpx2.Request] | None = None) -> PhoneApi:
+def api_answering(
+    handler: Callable[[httpx2.Request], httpx2.Response], seen: list[httpx2.Request] | None = None
+) -> PhoneApi:
     def record(request: httpx2.Request) -> httpx2.Response:
         if seen is not None:
             request.read()
@@ -75,14 +100,14 @@ def test_a_304_to_an_unconditional_request_is_refused():
         api.get_config("AcmeInc")
 
     assert (caught.value.code, caught.value.message) == (
-        "bad_response", "The server answered 304 Not Modified to a request that was not "
-        "conditional.")
+        "bad_response",
+        "The server answered 304 Not Modified to a request that was not conditional.",
+    )
 
 
 def test_it_sends_the_provisioning_request_of_the_spec():
     seen: list[httpx2.Request] = []
-    body = {"update": True, "errmsg": "", "configVersion": "v1", "sipaccounts": [ACCOUNT],
-            "xmppaccounts": []}
+    body = {"update": True, "errmsg": "", "configVersion": "v1", "sipaccounts": [ACCOUNT], "xmppaccounts": []}
     api = api_answering(answer(200, body), seen)
 
     result = api.provision("1000", "1234", "dev-1", provider_id="AcmeInc", reprovision=True)
@@ -90,20 +115,30 @@ def test_it_sends_the_provisioning_request_of_the_spec():
     assert result == ProvisionAnswer(True, "", "v1", [ACCOUNT], [])
     assert (seen[0].method, str(seen[0].url)) == ("POST", "http://sc.test/api/v1/provision")
     sent = json.loads(seen[0].content)
-    assert sent == {"username": "1000", "password": "1234", "deviceId": "dev-1",
-                    "reprovision": True, "app": sent["app"], "providerId": "AcmeInc"}
+    assert sent == {
+        "username": "1000",
+        "password": "1234",
+        "deviceId": "dev-1",
+        "reprovision": True,
+        "app": sent["app"],
+        "providerId": "AcmeInc",
+    }
     assert sent["app"]["platform"] == "cli"
 
 
 def test_an_api_error_keeps_its_code_and_message():
-    api = api_answering(answer(404, {"error": {"code": "provider_not_found",
-                                               "message": "No provider is known."}}))
+    api = api_answering(
+        answer(404, {"error": {"code": "provider_not_found", "message": "No provider is known."}})
+    )
 
     with pytest.raises(PhoneApiError) as caught:
         api.get_config("Nope1")
 
-    assert (caught.value.status, caught.value.code, caught.value.message) == \
-        (404, "provider_not_found", "No provider is known.")
+    assert (caught.value.status, caught.value.code, caught.value.message) == (
+        404,
+        "provider_not_found",
+        "No provider is known.",
+    )
 
 
 def test_an_error_page_without_the_api_shape_is_still_an_error():
@@ -112,17 +147,26 @@ def test_an_error_page_without_the_api_shape_is_still_an_error():
     with pytest.raises(PhoneApiError) as caught:
         api.redeem("t" * 22, "dev-1")
 
-    assert (caught.value.code, caught.value.message) == \
-        ("http_502", "The server answered HTTP 502 without an API error.")
+    assert (caught.value.code, caught.value.message) == (
+        "http_502",
+        "The server answered HTTP 502 without an API error.",
+    )
 
 
-@pytest.mark.parametrize(("body", "message"), [
-    ({**CONFIG, "sip": {**CONFIG["sip"], "port": "5061"}},
-     "The server's configuration is not valid: sip.port: Input should be a valid integer."),
-    ({**CONFIG, "version": None},
-     "The server's configuration is not valid: version: Input should be a valid string."),
-    ([], "The server's configuration is not a JSON object."),
-])
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (
+            {**CONFIG, "sip": {**CONFIG["sip"], "port": "5061"}},
+            "The server's configuration is not valid: sip.port: Input should be a valid integer.",
+        ),
+        (
+            {**CONFIG, "version": None},
+            "The server's configuration is not valid: version: Input should be a valid string.",
+        ),
+        ([], "The server's configuration is not a JSON object."),
+    ],
+)
 def test_a_config_of_the_wrong_shape_is_refused(body, message):
     api = api_answering(answer(200, body))
 
@@ -138,8 +182,7 @@ def test_an_answer_that_is_not_json_is_refused():
     with pytest.raises(PhoneApiError) as caught:
         api.get_config("AcmeInc")
 
-    assert (caught.value.code, caught.value.message) == \
-        ("bad_response", "The server's answer is not JSON.")
+    assert (caught.value.code, caught.value.message) == ("bad_response", "The server's answer is not JSON.")
 
 
 def test_a_huge_answer_is_cut_off():
@@ -152,16 +195,23 @@ def test_a_huge_answer_is_cut_off():
 
 
 def test_a_provisioning_answer_with_a_broken_account_is_refused():
-    body = {"update": True, "errmsg": "", "configVersion": "v1",
-            "sipaccounts": [{**ACCOUNT, "transport": "SCTP"}], "xmppaccounts": []}
+    body = {
+        "update": True,
+        "errmsg": "",
+        "configVersion": "v1",
+        "sipaccounts": [{**ACCOUNT, "transport": "SCTP"}],
+        "xmppaccounts": [],
+    }
     api = api_answering(answer(200, body))
 
     with pytest.raises(PhoneApiError) as caught:
         api.provision("1000", "1234", "dev-1")
 
-    assert caught.value.message == ("The server's provisioning answer is not valid: "
-                                    "sipaccounts[0].transport: Input should be 'UDP', 'TCP' "
-                                    "or 'TLS'.")
+    assert caught.value.message == (
+        "The server's provisioning answer is not valid: "
+        "sipaccounts[0].transport: Input should be 'UDP', 'TCP' "
+        "or 'TLS'."
+    )
 
 
 def test_a_refused_connection_is_reported_plainly():

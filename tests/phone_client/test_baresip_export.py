@@ -9,11 +9,21 @@ from sessioncloud.phone.accounts import BaresipError, baresip_file, baresip_line
 
 def account(**values: object) -> dict[str, object]:
     merged: dict[str, object] = {
-        "sipusername": "2001", "sippassword": "secret", "authusername": "2001",
-        "displayname": "2001", "domain": "sip.example.com", "port": 5061,
-        "proxy": "proxy.example.com", "transport": "TLS", "srtp": "Enabled",
-        "messaging": "Enabled", "video": "Disabled", "callrecording": "Disabled",
-        "subdomain": None, "voicemailNumber": None, "registrationExpires": 600,
+        "sipusername": "2001",
+        "sippassword": "secret",
+        "authusername": "2001",
+        "displayname": "2001",
+        "domain": "sip.example.com",
+        "port": 5061,
+        "proxy": "proxy.example.com",
+        "transport": "TLS",
+        "srtp": "Enabled",
+        "messaging": "Enabled",
+        "video": "Disabled",
+        "callrecording": "Disabled",
+        "subdomain": None,
+        "voicemailNumber": None,
+        "registrationExpires": 600,
     }
     merged.update(values)
     return merged
@@ -22,16 +32,26 @@ def account(**values: object) -> dict[str, object]:
 def test_it_writes_a_complete_account_as_one_line():
     assert baresip_line(account()) == (
         '"2001" <sip:2001@sip.example.com;transport=tls>;auth_user=2001;auth_pass=secret;'
-        'outbound="sip:proxy.example.com;transport=tls;lr";regint=600;mediaenc=srtp')
+        'outbound="sip:proxy.example.com;transport=tls;lr";regint=600;mediaenc=srtp'
+    )
 
 
 def test_it_writes_a_port_that_is_not_the_transports_default():
-    line = baresip_line(account(transport="UDP", port=5080, proxy="10.0.0.5:5070",
-                                srtp="Disabled", displayname="Front Desk",
-                                registrationExpires=120))
+    line = baresip_line(
+        account(
+            transport="UDP",
+            port=5080,
+            proxy="10.0.0.5:5070",
+            srtp="Disabled",
+            displayname="Front Desk",
+            registrationExpires=120,
+        )
+    )
 
-    assert line == ('"Front Desk" <sip:2001@sip.example.com:5080;transport=udp>;auth_user=2001;'
-                    'auth_pass=secret;outbound="sip:10.0.0.5:5070;transport=udp;lr";regint=120')
+    assert line == (
+        '"Front Desk" <sip:2001@sip.example.com:5080;transport=udp>;auth_user=2001;'
+        'auth_pass=secret;outbound="sip:10.0.0.5:5070;transport=udp;lr";regint=120'
+    )
 
 
 def test_it_leaves_out_what_the_account_does_not_have():
@@ -64,22 +84,27 @@ def test_it_percent_encodes_the_uri_user_so_nothing_closes_the_uri():
     assert line.count(">") == 1
 
 
-@pytest.mark.parametrize("password", ["pw;mediaenc=zrtp", 'pw"', "pw\\", "pw\nx", "pw\rx",
-                                      "pw\x00", "pw\x85"])
+@pytest.mark.parametrize(
+    "password", ["pw;mediaenc=zrtp", 'pw"', "pw\\", "pw\nx", "pw\rx", "pw\x00", "pw\x85"]
+)
 def test_it_refuses_a_password_that_would_inject_parameters_or_lines(password):
     with pytest.raises(BaresipError) as caught:
         baresip_line(account(sippassword=password), 3)
 
-    assert str(caught.value) == ("account 3: the password holds a character that a baresip "
-                                 "accounts line cannot carry (; \" \\ or a control character)")
+    assert str(caught.value) == (
+        "account 3: the password holds a character that a baresip "
+        'accounts line cannot carry (; " \\ or a control character)'
+    )
 
 
 def test_it_names_the_offending_character_of_an_auth_user():
     with pytest.raises(BaresipError) as caught:
         baresip_line(account(authusername="2001;regint=1"))
 
-    assert str(caught.value) == ("account 1: the auth user holds ';' that a baresip accounts "
-                                 "line cannot carry (; \" \\ or a control character)")
+    assert str(caught.value) == (
+        "account 1: the auth user holds ';' that a baresip accounts "
+        'line cannot carry (; " \\ or a control character)'
+    )
 
 
 @pytest.mark.parametrize("name", ['Evil" <sip:x@y>;auth_pass=z', "Line\nbreak", "back\\slash"])
@@ -87,18 +112,28 @@ def test_it_refuses_a_display_name_that_cannot_be_quoted(name):
     with pytest.raises(BaresipError) as caught:
         baresip_line(account(displayname=name))
 
-    assert str(caught.value) == ("account 1: the display name holds '\"', '\\' or a control "
-                                 "character, which a baresip accounts line cannot carry")
+    assert str(caught.value) == (
+        "account 1: the display name holds '\"', '\\' or a control "
+        "character, which a baresip accounts line cannot carry"
+    )
 
 
-@pytest.mark.parametrize("domain", ["sip.example.com>;auth_pass=x", "sip example.com",
-                                    "sip.example.com\n<sip:x@y>", "", "[not-ipv6]", "a..b"])
+@pytest.mark.parametrize(
+    "domain",
+    [
+        "sip.example.com>;auth_pass=x",
+        "sip example.com",
+        "sip.example.com\n<sip:x@y>",
+        "",
+        "[not-ipv6]",
+        "a..b",
+    ],
+)
 def test_it_refuses_a_domain_that_is_not_a_host(domain):
     with pytest.raises(BaresipError) as caught:
         baresip_line(account(domain=domain))
 
-    assert str(caught.value) == (f"account 1: the domain {domain!r} is not a host name or "
-                                 "IP address")
+    assert str(caught.value) == (f"account 1: the domain {domain!r} is not a host name or IP address")
 
 
 @pytest.mark.parametrize("proxy", ["proxy.example.com;lr", 'proxy"', "proxy:port", "proxy:99999"])
@@ -109,12 +144,15 @@ def test_it_refuses_a_proxy_that_is_not_host_and_port(proxy):
     assert str(caught.value).startswith("account 1: the proxy ")
 
 
-@pytest.mark.parametrize(("field", "value", "message"), [
-    ("port", 0, "account 1: the port 0 is not a number from 1 to 65535"),
-    ("port", "5060", "account 1: the port '5060' is not a number from 1 to 65535"),
-    ("transport", "SCTP", "account 1: unknown transport 'SCTP'"),
-    ("registrationExpires", True, "account 1: regint True is not a number from 1 to 2147483647"),
-])
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("port", 0, "account 1: the port 0 is not a number from 1 to 65535"),
+        ("port", "5060", "account 1: the port '5060' is not a number from 1 to 65535"),
+        ("transport", "SCTP", "account 1: unknown transport 'SCTP'"),
+        ("registrationExpires", True, "account 1: regint True is not a number from 1 to 2147483647"),
+    ],
+)
 def test_it_refuses_wrong_numbers_and_transports(field, value, message):
     with pytest.raises(BaresipError) as caught:
         baresip_line(account(**{field: value}))
@@ -127,7 +165,7 @@ def plain(**values: object) -> dict[str, object]:
     return account(proxy=None, srtp="Disabled", **values)
 
 
-BASE = "\"2001\" <sip:2001@sip.example.com;transport=tls>;auth_user=2001;auth_pass=secret;regint=600"
+BASE = '"2001" <sip:2001@sip.example.com;transport=tls>;auth_user=2001;auth_pass=secret;regint=600'
 
 
 def test_optional_srtp_is_mediaenc_srtp_and_mandatory_is_srtp_mand():
@@ -141,12 +179,14 @@ def test_the_srtp_mode_means_nothing_while_srtp_is_disabled():
 
 def test_a_stun_server_alone_is_medianat_stun():
     assert baresip_line(plain(stunServer="stun.example.com:3478")) == (
-        BASE + ";medianat=stun;stunserver=stun:stun.example.com:3478")
+        BASE + ";medianat=stun;stunserver=stun:stun.example.com:3478"
+    )
 
 
 def test_ice_uses_the_stun_server():
     assert baresip_line(plain(stunServer="stun.example.com", ice=True)) == (
-        BASE + ";medianat=ice;stunserver=stun:stun.example.com")
+        BASE + ";medianat=ice;stunserver=stun:stun.example.com"
+    )
 
 
 def test_ice_without_any_server_gathers_local_candidates_only():
@@ -154,23 +194,38 @@ def test_ice_without_any_server_gathers_local_candidates_only():
 
 
 def test_a_turn_server_with_credentials_is_medianat_turn():
-    line = baresip_line(plain(stunServer="stun.example.com", turnServer="turn.example.com:3478",
-                              turnUsername="relay", turnPassword="t-pw"))
+    line = baresip_line(
+        plain(
+            stunServer="stun.example.com",
+            turnServer="turn.example.com:3478",
+            turnUsername="relay",
+            turnPassword="t-pw",
+        )
+    )
 
-    assert line == (BASE + ";medianat=turn;stunserver=turn:turn.example.com:3478;stunuser=relay"
-                           ";stunpass=t-pw")
+    assert line == (
+        BASE + ";medianat=turn;stunserver=turn:turn.example.com:3478;stunuser=relay;stunpass=t-pw"
+    )
 
 
 def test_ice_prefers_the_turn_server_which_also_finds_the_public_address():
-    line = baresip_line(plain(stunServer="stun.example.com", turnServer="turn.example.com",
-                              turnUsername="relay", turnPassword="t-pw", ice=True))
+    line = baresip_line(
+        plain(
+            stunServer="stun.example.com",
+            turnServer="turn.example.com",
+            turnUsername="relay",
+            turnPassword="t-pw",
+            ice=True,
+        )
+    )
 
     assert line == BASE + ";medianat=ice;stunserver=turn:turn.example.com;stunuser=relay;stunpass=t-pw"
 
 
 def test_the_turn_password_is_masked_when_asked():
-    line = baresip_line(plain(turnServer="turn.example.com", turnUsername="relay", turnPassword="t-pw"),
-                        mask=True)
+    line = baresip_line(
+        plain(turnServer="turn.example.com", turnUsername="relay", turnPassword="t-pw"), mask=True
+    )
 
     assert line.endswith(";stunuser=relay;stunpass=********")
 
@@ -182,24 +237,29 @@ def test_a_turn_server_without_credentials_is_not_used_and_the_file_says_so():
         "# SIP accounts written by `sessioncloud phone`; one account per line.\n"
         "# baresip must load these modules (module lines in its config): stun.so\n"
         "# account 1: the TURN server came without credentials (only provisioned accounts carry "
-        "them), so it is not used\n"
-        + BASE + ";medianat=stun;stunserver=stun:stun.example.com\n")
+        "them), so it is not used\n" + BASE + ";medianat=stun;stunserver=stun:stun.example.com\n"
+    )
 
 
 def test_a_turn_password_that_would_inject_parameters_is_refused_without_echo():
     with pytest.raises(BaresipError) as caught:
-        baresip_line(plain(turnServer="turn.example.com", turnUsername="relay", turnPassword="x;mediaenc=zrtp"))
+        baresip_line(
+            plain(turnServer="turn.example.com", turnUsername="relay", turnPassword="x;mediaenc=zrtp")
+        )
 
-    assert str(caught.value) == ("account 1: the TURN password holds a character that a baresip "
-                                 "accounts line cannot carry (; \" \\ or a control character)")
+    assert str(caught.value) == (
+        "account 1: the TURN password holds a character that a baresip "
+        'accounts line cannot carry (; " \\ or a control character)'
+    )
 
 
 def test_a_stun_server_that_is_not_a_host_is_refused():
     with pytest.raises(BaresipError) as caught:
         baresip_line(plain(stunServer="stun.example.com;medianat=turn"))
 
-    assert str(caught.value) == ("account 1: the STUN server 'stun.example.com;medianat=turn' is not "
-                                 "a host name or IP address")
+    assert str(caught.value) == (
+        "account 1: the STUN server 'stun.example.com;medianat=turn' is not a host name or IP address"
+    )
 
 
 def test_codecs_are_written_in_order_with_the_names_baresip_looks_up():
@@ -215,7 +275,9 @@ def test_codecs_baresip_has_no_module_for_are_left_out_and_the_file_says_so():
         "# SIP accounts written by `sessioncloud phone`; one account per line.\n"
         "# baresip must load these modules (module lines in its config): g711.so\n"
         "# account 1: baresip has no module for 'G729', 'speex'; left out of the codec list\n"
-        + BASE + ";audio_codecs=PCMA\n")
+        + BASE
+        + ";audio_codecs=PCMA\n"
+    )
 
 
 def test_sip_info_dtmf_is_written_and_the_file_says_which_baresip_reads_it():
@@ -224,7 +286,9 @@ def test_sip_info_dtmf_is_written_and_the_file_says_which_baresip_reads_it():
     assert text == (
         "# SIP accounts written by `sessioncloud phone`; one account per line.\n"
         "# account 1: dtmfmode=info needs baresip 1.1.0 or later; 1.0.0 sends RFC 2833 events\n"
-        + BASE + ";dtmfmode=info\n")
+        + BASE
+        + ";dtmfmode=info\n"
+    )
 
 
 def test_inband_dtmf_cannot_be_written_and_the_file_says_so():
@@ -232,8 +296,8 @@ def test_inband_dtmf_cannot_be_written_and_the_file_says_so():
 
     assert text == (
         "# SIP accounts written by `sessioncloud phone`; one account per line.\n"
-        "# account 1: baresip cannot send DTMF in-band; it sends RFC 2833 events\n"
-        + BASE + "\n")
+        "# account 1: baresip cannot send DTMF in-band; it sends RFC 2833 events\n" + BASE + "\n"
+    )
 
 
 def test_rfc2833_dtmf_keep_alives_and_the_realm_add_nothing():
@@ -241,12 +305,22 @@ def test_rfc2833_dtmf_keep_alives_and_the_realm_add_nothing():
 
 
 def test_the_modules_are_every_one_the_accounts_need_once():
-    accounts = [account(ice=True, audioCodecs=["opus", "PCMU"]),
-                plain(stunServer="stun.example.com", audioCodecs=["PCMA"], videoCodecs=["H264", "VP9"]),
-                plain(turnServer="turn.example.com", turnUsername="relay", turnPassword="t-pw")]
+    accounts = [
+        account(ice=True, audioCodecs=["opus", "PCMU"]),
+        plain(stunServer="stun.example.com", audioCodecs=["PCMA"], videoCodecs=["H264", "VP9"]),
+        plain(turnServer="turn.example.com", turnUsername="relay", turnPassword="t-pw"),
+    ]
 
-    assert baresip_modules(accounts) == ["avcodec.so", "g711.so", "ice.so", "opus.so", "srtp.so",
-                                         "stun.so", "turn.so", "vp9.so"]
+    assert baresip_modules(accounts) == [
+        "avcodec.so",
+        "g711.so",
+        "ice.so",
+        "opus.so",
+        "srtp.so",
+        "stun.so",
+        "turn.so",
+        "vp9.so",
+    ]
 
 
 def test_an_account_without_anything_needing_a_module_needs_none():
@@ -261,8 +335,12 @@ def test_a_codec_list_of_the_wrong_type_is_refused():
 
 
 def test_a_file_has_a_header_and_one_line_per_account():
-    text = baresip_file([account(), account(sipusername="2002", authusername="2002",
-                                            displayname="2002", proxy=None, srtp="Disabled")])
+    text = baresip_file(
+        [
+            account(),
+            account(sipusername="2002", authusername="2002", displayname="2002", proxy=None, srtp="Disabled"),
+        ]
+    )
 
     assert text == (
         "# SIP accounts written by `sessioncloud phone`; one account per line.\n"

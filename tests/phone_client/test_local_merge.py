@@ -16,59 +16,140 @@ from tests.factories import MEDIA_DEFAULTS, make_app
 
 def config(**sip: Any) -> dict[str, Any]:
     values: dict[str, Any] = {
-        "domain": "sip.acme.example", "port": 5061, "proxy": None, "transport": "TLS",
-        "useSubdomains": False, "srtp": "Disabled", "messaging": "Enabled", "video": "Disabled",
-        "callrecording": "Disabled", "voicemailNumber": None, "registrationExpires": 600,
+        "domain": "sip.acme.example",
+        "port": 5061,
+        "proxy": None,
+        "transport": "TLS",
+        "useSubdomains": False,
+        "srtp": "Disabled",
+        "messaging": "Enabled",
+        "video": "Disabled",
+        "callrecording": "Disabled",
+        "voicemailNumber": None,
+        "registrationExpires": 600,
     }
     values.update(sip)
-    return {"providerId": "AcmeInc", "kind": "generic", "name": "Acme", "version": "v1",
-            "login": {"mode": "portal", "fields": "username_password"}, "sip": values}
+    return {
+        "providerId": "AcmeInc",
+        "kind": "generic",
+        "name": "Acme",
+        "version": "v1",
+        "login": {"mode": "portal", "fields": "username_password"},
+        "sip": values,
+    }
 
 
 def test_the_profile_is_rebuilt_from_the_config():
-    profile = sip_profile(config(proxy="proxy.acme.example", useSubdomains=True, srtp="Enabled",
-                                 voicemailNumber="*97", registrationExpires=300))
+    profile = sip_profile(
+        config(
+            proxy="proxy.acme.example",
+            useSubdomains=True,
+            srtp="Enabled",
+            voicemailNumber="*97",
+            registrationExpires=300,
+        )
+    )
 
-    assert profile == SipProfile(domain="sip.acme.example", proxy="proxy.acme.example",
-                                 transport="TLS", use_subdomains=True, srtp="Enabled",
-                                 messaging="Enabled", video="Disabled", callrecording="Disabled",
-                                 voicemail_number="*97", registration_expires=300)
+    assert profile == SipProfile(
+        domain="sip.acme.example",
+        proxy="proxy.acme.example",
+        transport="TLS",
+        use_subdomains=True,
+        srtp="Enabled",
+        messaging="Enabled",
+        video="Disabled",
+        callrecording="Disabled",
+        voicemail_number="*97",
+        registration_expires=300,
+    )
 
 
 def test_the_nat_and_media_settings_are_rebuilt_from_the_config():
-    profile = sip_profile(config(stunServer="stun.acme.example:3478", turnServer="turn.acme.example",
-                                 ice=True, keepAliveSeconds=15, srtpMode="mandatory",
-                                 audioCodecs=["opus", "PCMA"], videoCodecs=["H264"], dtmfMode="inband",
-                                 realm="acme"))
+    profile = sip_profile(
+        config(
+            stunServer="stun.acme.example:3478",
+            turnServer="turn.acme.example",
+            ice=True,
+            keepAliveSeconds=15,
+            srtpMode="mandatory",
+            audioCodecs=["opus", "PCMA"],
+            videoCodecs=["H264"],
+            dtmfMode="inband",
+            realm="acme",
+        )
+    )
 
-    assert (profile.stun_server, profile.turn_server, profile.turn_username, profile.turn_password,
-            profile.ice, profile.keepalive_seconds, profile.srtp_mode, profile.audio_codecs,
-            profile.video_codecs, profile.dtmf_mode, profile.realm) == (
-        "stun.acme.example:3478", "turn.acme.example", None, None, True, 15, "mandatory",
-        ("opus", "PCMA"), ("H264",), "inband", "acme")
+    assert (
+        profile.stun_server,
+        profile.turn_server,
+        profile.turn_username,
+        profile.turn_password,
+        profile.ice,
+        profile.keepalive_seconds,
+        profile.srtp_mode,
+        profile.audio_codecs,
+        profile.video_codecs,
+        profile.dtmf_mode,
+        profile.realm,
+    ) == (
+        "stun.acme.example:3478",
+        "turn.acme.example",
+        None,
+        None,
+        True,
+        15,
+        "mandatory",
+        ("opus", "PCMA"),
+        ("H264",),
+        "inband",
+        "acme",
+    )
 
 
 def test_a_config_saved_before_the_nat_and_media_settings_means_their_defaults():
     assert merge_local([SipAccount(sipusername="2001", sippassword="pw")], config())[0] == {
-        "sipusername": "2001", "sippassword": "pw", "authusername": "2001", "displayname": "2001",
-        "domain": "sip.acme.example", "port": 5061, "proxy": None, "transport": "TLS",
-        "srtp": "Disabled", "messaging": "Enabled", "video": "Disabled", "callrecording": "Disabled",
-        "subdomain": None, "voicemailNumber": None, "registrationExpires": 600, **MEDIA_DEFAULTS,
+        "sipusername": "2001",
+        "sippassword": "pw",
+        "authusername": "2001",
+        "displayname": "2001",
+        "domain": "sip.acme.example",
+        "port": 5061,
+        "proxy": None,
+        "transport": "TLS",
+        "srtp": "Disabled",
+        "messaging": "Enabled",
+        "video": "Disabled",
+        "callrecording": "Disabled",
+        "subdomain": None,
+        "voicemailNumber": None,
+        "registrationExpires": 600,
+        **MEDIA_DEFAULTS,
     }
 
 
 def test_accounts_merged_by_the_phone_name_the_turn_server_but_never_get_its_credentials(org):
-    app = make_app(org, "TurnInc", turn_server="turn.acme.example:3478", turn_username="relay",
-                   turn_password="turn-s3cret")
+    app = make_app(
+        org,
+        "TurnInc",
+        turn_server="turn.acme.example:3478",
+        turn_username="relay",
+        turn_password="turn-s3cret",
+    )
     carried = [SipAccount(sipusername="2001", sippassword="pw")]
 
     [on_phone] = merge_local(carried, render_config(app).document())
     [on_server] = merge_accounts(carried, server_sip_profile(app))
 
     assert (on_phone["turnServer"], on_phone["turnUsername"], on_phone["turnPassword"]) == (
-        "turn.acme.example:3478", None, None)
+        "turn.acme.example:3478",
+        None,
+        None,
+    )
     assert (on_server["turnServer"], on_server["turnUsername"], on_server["turnPassword"]) == (
-        "turn.acme.example:3478", "relay", "turn-s3cret")
+        "turn.acme.example:3478",
+        "relay",
+        "turn-s3cret",
+    )
 
 
 def test_a_port_other_than_the_transports_default_joins_the_domain():
@@ -78,45 +159,94 @@ def test_a_port_other_than_the_transports_default_joins_the_domain():
 
 
 def test_a_carried_account_is_merged_into_a_complete_account():
-    accounts = [SipAccount(sipusername="2001", sippassword="pw", subdomain="pbx",
-                           transport="udp", video=True, displayname="Alice")]
+    accounts = [
+        SipAccount(
+            sipusername="2001",
+            sippassword="pw",
+            subdomain="pbx",
+            transport="udp",
+            video=True,
+            displayname="Alice",
+        )
+    ]
 
-    assert merge_local(accounts, config(useSubdomains=True, port=5080)) == [{
-        "sipusername": "2001", "sippassword": "pw", "authusername": "2001",
-        "displayname": "Alice", "domain": "pbx.sip.acme.example", "port": 5080, "proxy": None,
-        "transport": "UDP", "srtp": "Disabled", "messaging": "Enabled", "video": "Enabled",
-        "callrecording": "Disabled", "subdomain": "pbx", "voicemailNumber": None,
-        "registrationExpires": 600, **MEDIA_DEFAULTS,
-    }]
+    assert merge_local(accounts, config(useSubdomains=True, port=5080)) == [
+        {
+            "sipusername": "2001",
+            "sippassword": "pw",
+            "authusername": "2001",
+            "displayname": "Alice",
+            "domain": "pbx.sip.acme.example",
+            "port": 5080,
+            "proxy": None,
+            "transport": "UDP",
+            "srtp": "Disabled",
+            "messaging": "Enabled",
+            "video": "Enabled",
+            "callrecording": "Disabled",
+            "subdomain": "pbx",
+            "voicemailNumber": None,
+            "registrationExpires": 600,
+            **MEDIA_DEFAULTS,
+        }
+    ]
 
 
-@pytest.mark.parametrize("app_values", [
-    {"sip_domain": "sip.acme.example", "sip_transport": "TLS"},
-    {"sip_domain": "sip.acme.example", "sip_transport": "UDP", "sip_proxy": "proxy.acme.example"},
-    {"sip_domain": "sip.acme.example:5080", "sip_transport": "TCP", "use_subdomains": True},
-    {"sip_domain": "acme.example:5061", "sip_transport": "UDP", "srtp": "Enabled",
-     "voicemail_number": "*97", "registration_expires": 90},
-    {"stun_server": "stun.acme.example:3478", "ice_enabled": True, "keepalive_seconds": 15,
-     "srtp": "Enabled", "srtp_mode": "mandatory", "audio_codecs": ["opus", "PCMU"],
-     "video_codecs": ["VP8"], "dtmf_mode": "info", "sip_realm": "acme"},
-])
-@pytest.mark.parametrize("account", [
-    {"sipusername": "2001", "sippassword": "pw"},
-    {"sipusername": "2001", "sippassword": "pw", "transport": "UDP", "subdomain": "pbx"},
-    {"sipusername": "2001", "sippassword": "pw", "transport": "TLS", "subdomain": "sip.x.example",
-     "authusername": "auth", "srtp": "Enabled", "callrecording": "Enabled"},
-])
+@pytest.mark.parametrize(
+    "app_values",
+    [
+        {"sip_domain": "sip.acme.example", "sip_transport": "TLS"},
+        {"sip_domain": "sip.acme.example", "sip_transport": "UDP", "sip_proxy": "proxy.acme.example"},
+        {"sip_domain": "sip.acme.example:5080", "sip_transport": "TCP", "use_subdomains": True},
+        {
+            "sip_domain": "acme.example:5061",
+            "sip_transport": "UDP",
+            "srtp": "Enabled",
+            "voicemail_number": "*97",
+            "registration_expires": 90,
+        },
+        {
+            "stun_server": "stun.acme.example:3478",
+            "ice_enabled": True,
+            "keepalive_seconds": 15,
+            "srtp": "Enabled",
+            "srtp_mode": "mandatory",
+            "audio_codecs": ["opus", "PCMU"],
+            "video_codecs": ["VP8"],
+            "dtmf_mode": "info",
+            "sip_realm": "acme",
+        },
+    ],
+)
+@pytest.mark.parametrize(
+    "account",
+    [
+        {"sipusername": "2001", "sippassword": "pw"},
+        {"sipusername": "2001", "sippassword": "pw", "transport": "UDP", "subdomain": "pbx"},
+        {
+            "sipusername": "2001",
+            "sippassword": "pw",
+            "transport": "TLS",
+            "subdomain": "sip.x.example",
+            "authusername": "auth",
+            "srtp": "Enabled",
+            "callrecording": "Enabled",
+        },
+    ],
+)
 def test_the_phone_merges_exactly_as_the_server_does(org, app_values, account):
     app = make_app(org, "MergeInc", **app_values)
     carried = [SipAccount.model_validate(account)]
 
-    assert merge_local(carried, render_config(app).document()) == \
-        merge_accounts(carried, server_sip_profile(app))
+    assert merge_local(carried, render_config(app).document()) == merge_accounts(
+        carried, server_sip_profile(app)
+    )
 
 
 def test_stored_accounts_are_checked_again_before_merging():
-    assert stored_local_accounts([{"sipusername": "2001", "sippassword": "pw"}]) == \
-        [SipAccount(sipusername="2001", sippassword="pw")]
+    assert stored_local_accounts([{"sipusername": "2001", "sippassword": "pw"}]) == [
+        SipAccount(sipusername="2001", sippassword="pw")
+    ]
 
     with pytest.raises(ValueError) as caught:
         stored_local_accounts([{"sipusername": "2001"}])

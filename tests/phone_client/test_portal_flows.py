@@ -20,26 +20,44 @@ from tests.phone_client.conftest import read_state
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-TOKEN_INVALID = ("error: token_invalid: This setup code is not valid. It may have expired or been "
-                 "used already; ask your provider for a new one.\n")
+TOKEN_INVALID = (
+    "error: token_invalid: This setup code is not valid. It may have expired or been "
+    "used already; ask your provider for a new one.\n"
+)
 
 
 def merged(**values: object) -> dict[str, object]:
     """The account end user `alice` gets from the App of make_app, with `values` changed."""
     account: dict[str, object] = {
-        "sipusername": "2001", "sippassword": "alice-secret", "authusername": "2001",
-        "displayname": "Alice", "domain": "sip.acme.example", "port": 5061, "proxy": None,
-        "transport": "TLS", "srtp": "Disabled", "messaging": "Enabled", "video": "Disabled",
-        "callrecording": "Disabled", "subdomain": None, "voicemailNumber": None,
-        "registrationExpires": 600, **MEDIA_DEFAULTS,
+        "sipusername": "2001",
+        "sippassword": "alice-secret",
+        "authusername": "2001",
+        "displayname": "Alice",
+        "domain": "sip.acme.example",
+        "port": 5061,
+        "proxy": None,
+        "transport": "TLS",
+        "srtp": "Disabled",
+        "messaging": "Enabled",
+        "video": "Disabled",
+        "callrecording": "Disabled",
+        "subdomain": None,
+        "voicemailNumber": None,
+        "registrationExpires": 600,
+        **MEDIA_DEFAULTS,
     }
     account.update(values)
     return account
 
 
 def test_flow_a_stores_the_config_and_asks_for_sip_credentials(org, phone, state_file, capsys):
-    app = make_app(org, "FlowA", sip_domain="sip.flowa.example:5080", sip_transport="UDP",
-                   sip_proxy="proxy.flowa.example")
+    app = make_app(
+        org,
+        "FlowA",
+        sip_domain="sip.flowa.example:5080",
+        sip_transport="UDP",
+        sip_proxy="proxy.flowa.example",
+    )
     version = render_config(app).version
 
     assert phone("config", "flowa") == 0
@@ -68,8 +86,7 @@ def test_flow_a_reports_an_unknown_provider(org, phone, state_file, capsys):
     assert read_state(state_file)["providerId"] is None  # only the deviceId was kept
 
 
-def test_flow_b_scans_a_qr_image_and_merges_its_accounts(org, phone, state_file, tmp_path,
-                                                         capsys):
+def test_flow_b_scans_a_qr_image_and_merges_its_accounts(org, phone, state_file, tmp_path, capsys):
     app = make_app(org, "FlowB", sip_proxy="proxy.acme.example", srtp="Enabled")
     user = make_end_user(app, "alice", subdomain="pbx", transport="UDP")
     image = tmp_path / "alice.png"
@@ -93,29 +110,54 @@ def test_flow_b_scans_a_qr_image_and_merges_its_accounts(org, phone, state_file,
     state = read_state(state_file)
     # The account overrides the transport, so the port follows it, exactly as the server
     # merges the same account for a setup token.
-    assert state["sipaccounts"] == [merged(port=5060, transport="UDP", subdomain="pbx",
-                                           proxy="proxy.acme.example", srtp="Enabled")]
-    assert state["localAccounts"] == [{"sipusername": "2001", "sippassword": "alice-secret",
-                                       "subdomain": "pbx", "transport": "UDP", "displayname": "Alice"}]
+    assert state["sipaccounts"] == [
+        merged(port=5060, transport="UDP", subdomain="pbx", proxy="proxy.acme.example", srtp="Enabled")
+    ]
+    assert state["localAccounts"] == [
+        {
+            "sipusername": "2001",
+            "sippassword": "alice-secret",
+            "subdomain": "pbx",
+            "transport": "UDP",
+            "displayname": "Alice",
+        }
+    ]
     assert (state["providerId"], state["setup"], state["provisioning"]) == ("FlowB", "local", None)
 
 
 def test_flow_b_merges_as_the_server_does_for_the_same_end_user(org, phone, state_file):
-    app = make_app(org, "FlowBB", sip_domain="acme.example:5070", use_subdomains=True,
-                   voicemail_number="*97", registration_expires=300)
+    app = make_app(
+        org,
+        "FlowBB",
+        sip_domain="acme.example:5070",
+        use_subdomains=True,
+        voicemail_number="*97",
+        registration_expires=300,
+    )
     user = make_end_user(app, "alice", subdomain="pbx", transport="TCP", srtp="Enabled")
 
     assert phone("scan", local_code(user)) == 0
     scanned = read_state(state_file)["sipaccounts"]
     assert phone("redeem", issue_token(user).plain) == 0
 
-    assert scanned == read_state(state_file)["sipaccounts"] == [merged(
-        domain="pbx.acme.example", port=5070, transport="TCP", subdomain="pbx", srtp="Enabled",
-        voicemailNumber="*97", registrationExpires=300)]
+    assert (
+        scanned
+        == read_state(state_file)["sipaccounts"]
+        == [
+            merged(
+                domain="pbx.acme.example",
+                port=5070,
+                transport="TCP",
+                subdomain="pbx",
+                srtp="Enabled",
+                voicemailNumber="*97",
+                registrationExpires=300,
+            )
+        ]
+    )
 
 
-def test_flow_c_scans_a_whitelabel_code_with_the_built_in_provider_id(org, phone, state_file,
-                                                                      capsys):
+def test_flow_c_scans_a_whitelabel_code_with_the_built_in_provider_id(org, phone, state_file, capsys):
     app = make_app(org, "FlowC", kind="whitelabel", android_package="example.acme.phone")
     code = local_code(make_end_user(app, "alice"))
     assert code.startswith('scloc:{"sipaccounts"')
@@ -128,8 +170,7 @@ def test_flow_c_scans_a_whitelabel_code_with_the_built_in_provider_id(org, phone
     assert state["sipaccounts"] == [merged()]
 
 
-def test_flow_c_takes_the_provider_id_from_the_state_of_a_whitelabel_phone(org, phone,
-                                                                          state_file):
+def test_flow_c_takes_the_provider_id_from_the_state_of_a_whitelabel_phone(org, phone, state_file):
     app = make_app(org, "FlowCC", kind="whitelabel")
     code = local_code(make_end_user(app, "alice"))
     assert phone("config", "FlowCC") == 0
@@ -146,7 +187,8 @@ def test_flow_c_needs_a_provider_id_on_a_fresh_phone(org, phone, state_file, cap
 
     assert capsys.readouterr().err == (
         "error: this whitelabel code carries no ProviderId: give --provider-id, or run "
-        "`config PROVIDER_ID` first\n")
+        "`config PROVIDER_ID` first\n"
+    )
     assert not state_file.exists()
 
 
@@ -157,8 +199,7 @@ def test_flow_g_redeems_a_token_once(org, phone, state_file, capsys):
     assert phone("redeem", issued.plain) == 0
 
     out = capsys.readouterr().out
-    assert out.startswith("Set up by the one-time setup code.\nProvider: Acme Telecom (FlowG, "
-                          "generic)\n")
+    assert out.startswith("Set up by the one-time setup code.\nProvider: Acme Telecom (FlowG, generic)\n")
     state = read_state(state_file)
     assert (state["providerId"], state["setup"]) == ("FlowG", "token")
     assert state["config"] == render_config(app).document()
@@ -190,8 +231,9 @@ def test_flow_h_opens_a_desktop_link(org, phone, state_file):
 
     state = read_state(state_file)
     assert (state["providerId"], state["setup"]) == ("FlowH", "local")
-    assert state["sipaccounts"] == [merged(domain="sip.other.example", port=5060,
-                                           transport="UDP", subdomain="sip.other.example")]
+    assert state["sipaccounts"] == [
+        merged(domain="sip.other.example", port=5060, transport="UDP", subdomain="sip.other.example")
+    ]
 
 
 def test_flow_f_resume_of_a_local_setup_answers_unchanged(org, phone, state_file, capsys):
@@ -215,15 +257,19 @@ def test_flow_f_resume_of_a_local_setup_answers_unchanged(org, phone, state_file
 
 
 def test_flow_f_resume_merges_local_accounts_again_when_the_config_changed(
-        org, phone, state_file, sessioncloud_server, capsys):
+    org, phone, state_file, sessioncloud_server, capsys
+):
     app = make_app(org, "FlowFF")
     assert phone("scan", local_code(make_end_user(app, "alice"))) == 0
     old_version = read_state(state_file)["configVersion"]
     # Changed through the server's own API, so the server's cached config is renewed.
     _, key = ApiKey.issue(org, "phone tests")
-    response = httpx2.patch(f"{sessioncloud_server}/api/v1/manage/apps/FlowFF",
-                            json={"sip": {"srtp": "Enabled", "voicemailNumber": "*97"}},
-                            headers={"Authorization": f"Bearer {key}"}, timeout=10)
+    response = httpx2.patch(
+        f"{sessioncloud_server}/api/v1/manage/apps/FlowFF",
+        json={"sip": {"srtp": "Enabled", "voicemailNumber": "*97"}},
+        headers={"Authorization": f"Bearer {key}"},
+        timeout=10,
+    )
     assert response.status_code == 200, response.text
     app.refresh_from_db()
     new_version = render_config(app).version
@@ -233,7 +279,8 @@ def test_flow_f_resume_merges_local_accounts_again_when_the_config_changed(
 
     assert capsys.readouterr().out.startswith(
         f"Configuration changed (version {old_version} -> {new_version}). "
-        "The accounts from the code were merged again.\n")
+        "The accounts from the code were merged again.\n"
+    )
     state = read_state(state_file)
     assert state["sipaccounts"] == [merged(srtp="Enabled", voicemailNumber="*97")]
     assert (state["configVersion"], state["etag"]) == (new_version, f'"{new_version}"')
@@ -262,13 +309,23 @@ def test_a_baresip_file_is_written_beside_the_state(org, phone, tmp_path: Path, 
     assert stat.S_IMODE(accounts.stat().st_mode) == 0o600
     assert capsys.readouterr().out.endswith(
         f"Wrote 1 account(s) to {accounts} (baresip accounts format).\n"
-        "baresip must load these modules (module lines in its config): srtp.so.\n")
+        "baresip must load these modules (module lines in its config): srtp.so.\n"
+    )
 
 
 def test_a_setup_code_gives_baresip_the_apps_nat_and_media_settings(org, phone, tmp_path: Path, capsys):
-    app = make_app(org, "FlowNat", srtp="Enabled", srtp_mode="mandatory", ice_enabled=True,
-                   turn_server="turn.acme.example:3478", turn_username="relay", turn_password="turn-s3cret",
-                   audio_codecs=["opus", "PCMA"], dtmf_mode="info")
+    app = make_app(
+        org,
+        "FlowNat",
+        srtp="Enabled",
+        srtp_mode="mandatory",
+        ice_enabled=True,
+        turn_server="turn.acme.example:3478",
+        turn_username="relay",
+        turn_password="turn-s3cret",
+        audio_codecs=["opus", "PCMA"],
+        dtmf_mode="info",
+    )
     accounts = tmp_path / "accounts"
 
     assert phone("redeem", issue_token(make_end_user(app, "alice")).plain, "--baresip", str(accounts)) == 0
@@ -282,5 +339,5 @@ def test_a_setup_code_gives_baresip_the_apps_nat_and_media_settings(org, phone, 
         "stunpass=turn-s3cret;audio_codecs=opus/48000/2,PCMA;dtmfmode=info\n"
     )
     assert capsys.readouterr().out.endswith(
-        "baresip must load these modules (module lines in its config): g711.so, ice.so, opus.so, srtp.so.\n")
-
+        "baresip must load these modules (module lines in its config): g711.so, ice.so, opus.so, srtp.so.\n"
+    )

@@ -20,20 +20,46 @@ from sessioncloud.phone.state import (
 )
 
 CONFIG = {
-    "providerId": "AcmeInc", "kind": "whitelabel", "name": "Acme Telecom", "version": "v1",
+    "providerId": "AcmeInc",
+    "kind": "whitelabel",
+    "name": "Acme Telecom",
+    "version": "v1",
     "branding": {"themeColor": "#0A7CFF"},
-    "login": {"mode": "external", "fields": "username_password", "usernamePlaceholder": None,
-              "passwordPlaceholder": None},
-    "sip": {"domain": "sip.acme.example", "port": 5061, "proxy": None, "transport": "TLS",
-            "useSubdomains": False, "srtp": "Disabled", "messaging": "Enabled",
-            "video": "Disabled", "callrecording": "Disabled", "voicemailNumber": None,
-            "registrationExpires": 600},
+    "login": {
+        "mode": "external",
+        "fields": "username_password",
+        "usernamePlaceholder": None,
+        "passwordPlaceholder": None,
+    },
+    "sip": {
+        "domain": "sip.acme.example",
+        "port": 5061,
+        "proxy": None,
+        "transport": "TLS",
+        "useSubdomains": False,
+        "srtp": "Disabled",
+        "messaging": "Enabled",
+        "video": "Disabled",
+        "callrecording": "Disabled",
+        "voicemailNumber": None,
+        "registrationExpires": 600,
+    },
 }
 ACCOUNT = {
-    "sipusername": "1000", "sippassword": "s3cret", "authusername": "1000",
-    "displayname": "Demo 1000", "domain": "sip.acme.example", "port": 5061, "proxy": None,
-    "transport": "TLS", "srtp": "Disabled", "messaging": "Enabled", "video": "Disabled",
-    "callrecording": "Disabled", "subdomain": None, "voicemailNumber": None,
+    "sipusername": "1000",
+    "sippassword": "s3cret",
+    "authusername": "1000",
+    "displayname": "Demo 1000",
+    "domain": "sip.acme.example",
+    "port": 5061,
+    "proxy": None,
+    "transport": "TLS",
+    "srtp": "Disabled",
+    "messaging": "Enabled",
+    "video": "Disabled",
+    "callrecording": "Disabled",
+    "subdomain": None,
+    "voicemailNumber": None,
     "registrationExpires": 600,
 }
 
@@ -64,9 +90,17 @@ def test_saving_writes_every_field_readable_by_the_owner_only(tmp_path):
 
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert json.loads(path.read_text()) == {
-        "format": 1, "deviceId": "a1b2c3d4e5f6a1b2c3d4e5f6", "server": "http://127.0.0.1:8000",
-        "providerId": "AcmeInc", "setup": "external", "configVersion": "v1", "etag": '"v1"',
-        "config": CONFIG, "localAccounts": [], "sipaccounts": [ACCOUNT], "xmppaccounts": [],
+        "format": 1,
+        "deviceId": "a1b2c3d4e5f6a1b2c3d4e5f6",
+        "server": "http://127.0.0.1:8000",
+        "providerId": "AcmeInc",
+        "setup": "external",
+        "configVersion": "v1",
+        "etag": '"v1"',
+        "config": CONFIG,
+        "localAccounts": [],
+        "sipaccounts": [ACCOUNT],
+        "xmppaccounts": [],
         "provisioning": {"username": "1000", "password": "1234", "providerId": "AcmeInc"},
     }
 
@@ -111,16 +145,21 @@ def test_a_failed_save_keeps_the_old_file(tmp_path, monkeypatch):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["phone.json"]
 
 
-@pytest.mark.parametrize(("content", "reason"), [
-    ("not json", "Expecting value: line 1 column 1 (char 0)"),
-    ("[]", "expected a JSON object"),
-    ('{"format": 2, "deviceId": "x"}', "unknown format 2"),
-    ('{"format": 1}', "deviceId is missing"),
-    ('{"format": 1, "deviceId": "x", "setup": "magic"}', "unknown setup 'magic'"),
-    ('{"format": 1, "deviceId": "x", "sipaccounts": {}}', "sipaccounts must be a list of objects"),
-    ('{"format": 1, "deviceId": "x", "provisioning": {"username": "u"}}',
-     "provisioning needs username and password"),
-])
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        ("not json", "Expecting value: line 1 column 1 (char 0)"),
+        ("[]", "expected a JSON object"),
+        ('{"format": 2, "deviceId": "x"}', "unknown format 2"),
+        ('{"format": 1}', "deviceId is missing"),
+        ('{"format": 1, "deviceId": "x", "setup": "magic"}', "unknown setup 'magic'"),
+        ('{"format": 1, "deviceId": "x", "sipaccounts": {}}', "sipaccounts must be a list of objects"),
+        (
+            '{"format": 1, "deviceId": "x", "provisioning": {"username": "u"}}',
+            "provisioning needs username and password",
+        ),
+    ],
+)
 def test_a_damaged_file_is_a_clear_error(tmp_path, content, reason):
     path = tmp_path / "phone.json"
     path.write_text(content)
@@ -140,8 +179,9 @@ def test_an_account_of_the_wrong_shape_is_refused_when_loading(tmp_path):
     with pytest.raises(StateError) as caught:
         StateStore(path).load()
 
-    assert "sipaccounts: The server's account is not valid: port: Input should be a valid integer" \
-        in str(caught.value)
+    assert "sipaccounts: The server's account is not valid: port: Input should be a valid integer" in str(
+        caught.value
+    )
 
 
 def test_the_command_reports_a_damaged_file_without_a_traceback(tmp_path, capsys):
@@ -152,7 +192,8 @@ def test_the_command_reports_a_damaged_file_without_a_traceback(tmp_path, capsys
 
     assert capsys.readouterr().err == (
         f"error: the state file {path} is not valid (Expecting property name enclosed in double "
-        "quotes: line 1 column 2 (char 1)); delete it to start over\n")
+        "quotes: line 1 column 2 (char 1)); delete it to start over\n"
+    )
 
 
 def test_the_default_path_comes_from_the_environment_or_the_home_directory(monkeypatch):

@@ -56,8 +56,9 @@ def test_the_app_page_never_shows_the_turn_password(operator, app):
 
 def test_a_turn_server_set_by_an_operator_without_a_password_is_a_form_error(operator, app):
     url = f"/admin/providers/app/{app.pk}/change/"
-    response = operator.post(url, admin_form_data(operator.get(url), turn_server="turn.acme.example",
-                                                  turn_username="relay"))
+    response = operator.post(
+        url, admin_form_data(operator.get(url), turn_server="turn.acme.example", turn_username="relay")
+    )
     assert response.status_code == 200
     assert response.context["adminform"].form.non_field_errors() == ["A TURN server needs a password."]
     app.refresh_from_db()
@@ -87,11 +88,14 @@ def test_an_operator_may_not_take_a_provider_id_in_another_case(operator, app, r
 
 
 def test_the_disable_action_hides_the_app_from_phones(operator, app, rival_app):
-    response = operator.post("/admin/providers/app/", {
-        "action": "disable_apps", "_selected_action": [app.pk]})
+    response = operator.post(
+        "/admin/providers/app/", {"action": "disable_apps", "_selected_action": [app.pk]}
+    )
     assert response.status_code == 302
     assert list(App.objects.order_by("provider_id").values_list("provider_id", "enabled")) == [
-        ("AcmeInc", False), ("RivalCo", True)]
+        ("AcmeInc", False),
+        ("RivalCo", True),
+    ]
     assert Client().get("/api/v1/providers/AcmeInc/config").status_code == 404
     assert AuditEntry.objects.get().actor == "operator root"
 
@@ -119,7 +123,11 @@ def test_a_renamed_provider_id_stays_reserved_for_its_organization(operator, app
     url = f"/admin/providers/app/{app.pk}/change/"
     operator.post(url, admin_form_data(operator.get(url), provider_id="AcmeNew"))
     retired = RetiredProviderId.objects.get()
-    assert (retired.provider_id, retired.organization, retired.retired_by) == ("AcmeInc", org, "operator root")
+    assert (retired.provider_id, retired.organization, retired.retired_by) == (
+        "AcmeInc",
+        org,
+        "operator root",
+    )
 
 
 def test_an_operator_deleting_an_app_reserves_its_provider_id_and_audits_it(operator, app, org):
@@ -134,7 +142,9 @@ def test_an_operator_releases_a_retired_provider_id(operator, other_org, org):
     retired = RetiredProviderId.objects.create(provider_id="AcmeInc", organization=org, retired_by="x")
     operator.post(f"/admin/providers/retiredproviderid/{retired.pk}/delete/", {"post": "yes"})
     assert not RetiredProviderId.objects.exists()
-    rival = App(organization=other_org, provider_id="AcmeInc", name="Now theirs", sip_domain="sip.rival.example")
+    rival = App(
+        organization=other_org, provider_id="AcmeInc", name="Now theirs", sip_domain="sip.rival.example"
+    )
     rival.full_clean()  # no longer taken
 
 
@@ -151,7 +161,9 @@ def root() -> User:
 def test_the_admin_login_page_sends_operators_to_the_portal_login(db):
     response = Client().get("/admin/login/?next=/admin/accounts/organization/")
     assert (response.status_code, response["Location"]) == (
-        302, "/accounts/login/?next=/admin/accounts/organization/")
+        302,
+        "/accounts/login/?next=/admin/accounts/organization/",
+    )
 
 
 def test_the_admin_login_sends_no_one_elsewhere(db):
@@ -168,8 +180,9 @@ def test_a_password_posted_to_the_admin_login_logs_no_one_in(root):
 
 def test_an_operator_without_two_factor_logs_in_with_the_portal_login(root):
     client = Client()
-    response = client.post("/accounts/login/?next=/admin/", {"login": "root@operator.example",
-                                                             "password": OPERATOR_PASSWORD})
+    response = client.post(
+        "/accounts/login/?next=/admin/", {"login": "root@operator.example", "password": OPERATOR_PASSWORD}
+    )
     assert response["Location"] == "/admin/"
     assert client.get("/admin/").status_code == 200
 
@@ -181,11 +194,14 @@ def test_an_operator_with_two_factor_gives_a_code_before_reaching_the_admin(root
 
     TOTP.activate(root, "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP")
     client = Client()
-    response = client.post("/accounts/login/?next=/admin/", {"login": "root@operator.example",
-                                                             "password": OPERATOR_PASSWORD})
+    response = client.post(
+        "/accounts/login/?next=/admin/", {"login": "root@operator.example", "password": OPERATOR_PASSWORD}
+    )
     assert response["Location"] == "/accounts/2fa/authenticate/"
     assert client.get("/admin/")["Location"] == "/admin/login/?next=/admin/"
-    response = client.post("/accounts/2fa/authenticate/", {"code": current_code("JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP")})
+    response = client.post(
+        "/accounts/2fa/authenticate/", {"code": current_code("JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP")}
+    )
     assert response["Location"] == "/admin/"
     assert client.get("/admin/").status_code == 200
 
@@ -194,8 +210,9 @@ def test_failed_operator_logins_are_limited_and_logged(root, caplog):
     client = Client()
     for _ in range(60):
         client.post("/accounts/login/?next=/admin/", {"login": "root@operator.example", "password": "guess"})
-    response = client.post("/accounts/login/?next=/admin/", {"login": "root@operator.example",
-                                                             "password": OPERATOR_PASSWORD})
+    response = client.post(
+        "/accounts/login/?next=/admin/", {"login": "root@operator.example", "password": OPERATOR_PASSWORD}
+    )
     assert response.status_code == 429
     assert "_auth_user_id" not in client.session
     security = [r.getMessage() for r in caplog.records if r.name == "sessioncloud.security"]
@@ -216,6 +233,7 @@ def test_createsuperuser_makes_an_operator_who_can_log_in_at_once(db, monkeypatc
 
     monkeypatch.setenv("DJANGO_SUPERUSER_PASSWORD", OPERATOR_PASSWORD)
     call_command("createsuperuser", "--noinput", "--username", "ops", "--email", "Ops@Operator.example")
-    response = Client().post("/accounts/login/?next=/admin/", {"login": "ops@operator.example",
-                                                               "password": OPERATOR_PASSWORD})
+    response = Client().post(
+        "/accounts/login/?next=/admin/", {"login": "ops@operator.example", "password": OPERATOR_PASSWORD}
+    )
     assert response["Location"] == "/admin/"

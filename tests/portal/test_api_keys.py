@@ -21,13 +21,20 @@ def test_a_new_key_is_shown_once_and_stored_hashed(owner_client, org):
     key = create_key(owner_client)
     stored = ApiKey.objects.get()
     assert (stored.organization, stored.name, stored.key_hash, stored.hint) == (
-        org, "Billing system", hash_api_key(key), key[:10])
+        org,
+        "Billing system",
+        hash_api_key(key),
+        key[:10],
+    )
     page = owner_client.get("/portal/api-keys/").content.decode()
     assert key not in page
     assert f"<code>{key[:10]}…</code>" in page
     entry = AuditEntry.objects.get()
     assert (entry.action, entry.before, entry.after) == (
-        "apikey.create", None, {"name": "Billing system", "hint": key[:10]})
+        "apikey.create",
+        None,
+        {"name": "Billing system", "hint": key[:10]},
+    )
 
 
 def test_the_key_works_against_the_management_api(owner_client, app, rival_app):

@@ -41,15 +41,32 @@ def test_the_app_root_and_lookups_ignore_the_case_of_the_provider_id(owner_clien
 
 
 def test_saving_general_settings_saves_them_and_audits_the_change(owner_client, app, owner):
-    response = save(owner_client, "general", name="Acme Mobile", kind="whitelabel", enabled=None,
-                    ios_bundle_id="com.acme.phone", android_package="com.acme.android")
+    response = save(
+        owner_client,
+        "general",
+        name="Acme Mobile",
+        kind="whitelabel",
+        enabled=None,
+        ios_bundle_id="com.acme.phone",
+        android_package="com.acme.android",
+    )
     assert (response.status_code, response["Location"]) == (302, "/portal/apps/AcmeInc/general/")
     app.refresh_from_db()
     assert (app.name, app.kind, app.enabled, app.ios_bundle_id, app.android_package) == (
-        "Acme Mobile", "whitelabel", False, "com.acme.phone", "com.acme.android")
+        "Acme Mobile",
+        "whitelabel",
+        False,
+        "com.acme.phone",
+        "com.acme.android",
+    )
     entry = AuditEntry.objects.get()
     assert (entry.organization, entry.actor, entry.action, entry.object_type, entry.object_repr) == (
-        app.organization, "owner@acme.example", "app.general", "App", "AcmeInc")
+        app.organization,
+        "owner@acme.example",
+        "app.general",
+        "App",
+        "AcmeInc",
+    )
     assert audit_changes(entry) == {
         "bundleIds.android": ("", "com.acme.android"),
         "bundleIds.ios": ("", "com.acme.phone"),
@@ -61,24 +78,42 @@ def test_saving_general_settings_saves_them_and_audits_the_change(owner_client, 
 
 def test_saving_branding_reaches_the_phone_config_at_once(owner_client, app):
     assert Client().get("/api/v1/providers/AcmeInc/config").json()["branding"]["themeColor"] == "#0A7CFF"
-    response = save(owner_client, "branding", theme_color="#FF6600", help_menu_title="Support",
-                    link_title_1="Billing", link_url_1="https://acme.example/b?u=%user%&p=%pwd%",
-                    link_title_2="Status", link_url_2="https://status.acme.example/",
-                    credentials_source="provisioning", contact_email="help@acme.example")
+    response = save(
+        owner_client,
+        "branding",
+        theme_color="#FF6600",
+        help_menu_title="Support",
+        link_title_1="Billing",
+        link_url_1="https://acme.example/b?u=%user%&p=%pwd%",
+        link_title_2="Status",
+        link_url_2="https://status.acme.example/",
+        credentials_source="provisioning",
+        contact_email="help@acme.example",
+    )
     assert response.status_code == 302
     branding = Client().get("/api/v1/providers/AcmeInc/config").json()["branding"]
     assert branding == {
-        "logo": None, "logoDark": None, "themeColor": "#FF6600", "contactEmail": "help@acme.example",
+        "logo": None,
+        "logoDark": None,
+        "themeColor": "#FF6600",
+        "contactEmail": "help@acme.example",
         "helpMenuTitle": "Support",
-        "helpLinks": [{"title": "Billing", "url": "https://acme.example/b?u=%user%&p=%pwd%"},
-                      {"title": "Status", "url": "https://status.acme.example/"}],
+        "helpLinks": [
+            {"title": "Billing", "url": "https://acme.example/b?u=%user%&p=%pwd%"},
+            {"title": "Status", "url": "https://status.acme.example/"},
+        ],
         "credentialsSource": "provisioning",
     }
     assert audit_changes(AuditEntry.objects.get()) == {
         "branding.contactEmail": ("support@acme.example", "help@acme.example"),
         "branding.credentialsSource": ("sip", "provisioning"),
-        "branding.helpLinks": ([], [{"title": "Billing", "url": "https://acme.example/b?u=%user%&p=%pwd%"},
-                                    {"title": "Status", "url": "https://status.acme.example/"}]),
+        "branding.helpLinks": (
+            [],
+            [
+                {"title": "Billing", "url": "https://acme.example/b?u=%user%&p=%pwd%"},
+                {"title": "Status", "url": "https://status.acme.example/"},
+            ],
+        ),
         "branding.helpMenuTitle": ("Help", "Support"),
         "branding.themeColor": ("#0A7CFF", "#FF6600"),
     }
@@ -114,24 +149,44 @@ def test_a_help_link_without_a_title_is_refused_beside_its_title(owner_client, a
 def test_a_theme_colour_is_checked_and_its_contrast_shown(owner_client, app):
     response = save(owner_client, "branding", theme_color="blue")
     assert response.context["form"].errors == {
-        "theme_color": ["Use a colour of the form #RRGGBB or #RGB, for example #0A7CFF."]}
+        "theme_color": ["Use a colour of the form #RRGGBB or #RGB, for example #0A7CFF."]
+    }
     save(owner_client, "branding", theme_color="#FFFF00")
     page = owner_client.get(page_url("branding")).content.decode()
     assert '<strong id="contrast-white">1.1:1</strong>' in page
     assert '<strong id="contrast-black">19.6:1</strong>' in page
-    assert ("Against white this colour has a contrast of only 1.1:1, so keypad digits and controls "
-            "are hard to read in light mode (aim for at least 3:1).") in page
+    assert (
+        "Against white this colour has a contrast of only 1.1:1, so keypad digits and controls "
+        "are hard to read in light mode (aim for at least 3:1)."
+    ) in page
 
 
 def test_saving_the_sip_profile(owner_client, app):
-    save(owner_client, "sip", sip_domain="pbx.acme.example:5080", sip_proxy="proxy.acme.example",
-         sip_transport="UDP", use_subdomains="on", srtp="Enabled", voicemail_number="*98",
-         registration_expires="300", login_fields="username_password_subdomain")
+    save(
+        owner_client,
+        "sip",
+        sip_domain="pbx.acme.example:5080",
+        sip_proxy="proxy.acme.example",
+        sip_transport="UDP",
+        use_subdomains="on",
+        srtp="Enabled",
+        voicemail_number="*98",
+        registration_expires="300",
+        login_fields="username_password_subdomain",
+    )
     sip = Client().get("/api/v1/providers/AcmeInc/config").json()["sip"]
     assert sip == {
-        "domain": "pbx.acme.example", "port": 5080, "proxy": "proxy.acme.example", "transport": "UDP",
-        "useSubdomains": True, "srtp": "Enabled", "messaging": "Enabled", "video": "Disabled",
-        "callrecording": "Disabled", "voicemailNumber": "*98", "registrationExpires": 300,
+        "domain": "pbx.acme.example",
+        "port": 5080,
+        "proxy": "proxy.acme.example",
+        "transport": "UDP",
+        "useSubdomains": True,
+        "srtp": "Enabled",
+        "messaging": "Enabled",
+        "video": "Disabled",
+        "callrecording": "Disabled",
+        "voicemailNumber": "*98",
+        "registrationExpires": 300,
         **CONFIG_MEDIA_DEFAULTS,
     }
     assert AuditEntry.objects.get().action == "app.sip"
@@ -148,9 +203,17 @@ def test_the_sip_profile_keeps_the_model_rules(owner_client, app):
 
 
 NAT_AND_MEDIA = {
-    "stun_server": "stun.acme.example:3478", "turn_server": "turn.acme.example", "turn_username": "relay",
-    "turn_password": "turn-s3cret", "ice_enabled": "on", "keepalive_seconds": "15", "srtp_mode": "mandatory",
-    "audio_codecs": "OPUS, pcmu,g722", "video_codecs": "vp8", "dtmf_mode": "info", "sip_realm": "acme",
+    "stun_server": "stun.acme.example:3478",
+    "turn_server": "turn.acme.example",
+    "turn_username": "relay",
+    "turn_password": "turn-s3cret",
+    "ice_enabled": "on",
+    "keepalive_seconds": "15",
+    "srtp_mode": "mandatory",
+    "audio_codecs": "OPUS, pcmu,g722",
+    "video_codecs": "vp8",
+    "dtmf_mode": "info",
+    "sip_realm": "acme",
 }
 
 
@@ -160,9 +223,15 @@ def test_saving_the_nat_and_media_settings_reaches_the_phone_config(owner_client
     config = Client().get("/api/v1/providers/AcmeInc/config")
     sip = config.json()["sip"]
     assert {key: sip[key] for key in CONFIG_MEDIA_DEFAULTS} == {
-        "stunServer": "stun.acme.example:3478", "turnServer": "turn.acme.example", "ice": True,
-        "keepAliveSeconds": 15, "srtpMode": "mandatory", "audioCodecs": ["opus", "PCMU", "G722"],
-        "videoCodecs": ["VP8"], "dtmfMode": "info", "realm": "acme",
+        "stunServer": "stun.acme.example:3478",
+        "turnServer": "turn.acme.example",
+        "ice": True,
+        "keepAliveSeconds": 15,
+        "srtpMode": "mandatory",
+        "audioCodecs": ["opus", "PCMU", "G722"],
+        "videoCodecs": ["VP8"],
+        "dtmfMode": "info",
+        "realm": "acme",
     }
     assert b"relay" not in config.content and b"turn-s3cret" not in config.content
 
@@ -211,15 +280,24 @@ def test_turn_credentials_need_a_turn_server(owner_client, app):
 
 
 def test_the_nat_and_media_settings_keep_the_model_rules(owner_client, app):
-    response = save(owner_client, "sip", stun_server="stun acme", keepalive_seconds="2",
-                    audio_codecs="opus, g711", video_codecs="VP8, vp8", sip_realm='acme"', dtmf_mode="sip")
+    response = save(
+        owner_client,
+        "sip",
+        stun_server="stun acme",
+        keepalive_seconds="2",
+        audio_codecs="opus, g711",
+        video_codecs="VP8, vp8",
+        sip_realm='acme"',
+        dtmf_mode="sip",
+    )
     assert response.context["form"].errors == {
         "stun_server": ["Use host or host:port, for example sip.example.com:5060."],
         "keepalive_seconds": ["Use 0 (no keep-alives) or 5 to 3600 seconds."],
         "audio_codecs": ["Unknown audio codec 'g711'. Use opus, G722, PCMU, PCMA, G729, GSM, iLBC, speex."],
         "video_codecs": ["The video codec VP8 is listed twice."],
-        "sip_realm": ["A realm is one line of printable ASCII without quotes or backslashes, at most 253 "
-                      "characters."],
+        "sip_realm": [
+            "A realm is one line of printable ASCII without quotes or backslashes, at most 253 characters."
+        ],
         "dtmf_mode": ["Select a valid choice. sip is not one of the available choices."],
     }
     app.refresh_from_db()
@@ -253,14 +331,18 @@ def test_a_short_colour_reaches_the_phone_in_full(owner_client, app):
 def test_every_registration_expiry_out_of_range_gets_the_one_range_message(owner_client, app, typed):
     response = save(owner_client, "sip", registration_expires=typed)
     assert response.context["form"].errors == {
-        "registration_expires": ["Use a registration expiry from 30 to 86400 seconds."]}
+        "registration_expires": ["Use a registration expiry from 30 to 86400 seconds."]
+    }
 
 
-@pytest.mark.parametrize(("domain", "host", "port"), [
-    ("[::1]:5060", "[::1]", 5060),
-    ("[2001:db8::10]", "[2001:db8::10]", 5061),
-    ("10.0.0.7:5070", "10.0.0.7", 5070),
-])
+@pytest.mark.parametrize(
+    ("domain", "host", "port"),
+    [
+        ("[::1]:5060", "[::1]", 5060),
+        ("[2001:db8::10]", "[2001:db8::10]", 5061),
+        ("10.0.0.7:5070", "10.0.0.7", 5070),
+    ],
+)
 def test_an_ip_address_is_a_domain(owner_client, app, domain, host, port):
     response = save(owner_client, "sip", sip_domain=domain)
     assert response.status_code == 302
@@ -268,13 +350,16 @@ def test_an_ip_address_is_a_domain(owner_client, app, domain, host, port):
     assert (sip["domain"], sip["port"]) == (host, port)
 
 
-@pytest.mark.parametrize(("domain", "message"), [
-    ("::1", "Put an IPv6 address in brackets, for example [2001:db8::1]:5060."),
-    ("2001:db8::1:5060", "Put an IPv6 address in brackets, for example [2001:db8::1]:5060."),
-    ("[2001:db8::zz]:5060", "2001:db8::zz is not an IPv6 address."),
-    ("[::1]:70000", "The port must be between 1 and 65535."),
-    ("[::1]:", "Use [address] or [address]:port, for example [2001:db8::1]:5060."),
-])
+@pytest.mark.parametrize(
+    ("domain", "message"),
+    [
+        ("::1", "Put an IPv6 address in brackets, for example [2001:db8::1]:5060."),
+        ("2001:db8::1:5060", "Put an IPv6 address in brackets, for example [2001:db8::1]:5060."),
+        ("[2001:db8::zz]:5060", "2001:db8::zz is not an IPv6 address."),
+        ("[::1]:70000", "The port must be between 1 and 65535."),
+        ("[::1]:", "Use [address] or [address]:port, for example [2001:db8::1]:5060."),
+    ],
+)
 def test_an_ipv6_domain_must_be_a_bracketed_address(owner_client, app, domain, message):
     response = save(owner_client, "sip", sip_domain=domain)
     assert response.context["form"].errors == {"sip_domain": [message]}
@@ -291,19 +376,33 @@ def test_a_voicemail_number_is_a_dial_string(owner_client, app, number):
 def test_a_voicemail_number_with_anything_else_is_refused(owner_client, app, number):
     response = save(owner_client, "sip", voicemail_number=number)
     assert response.context["form"].errors == {
-        "voicemail_number": ["Use digits, *, # and + only (at most 32), for example *97."]}
+        "voicemail_number": ["Use digits, *, # and + only (at most 32), for example *97."]
+    }
 
 
 def test_saving_provisioning_settings_keeps_the_auth_header_secret(owner_client, app):
-    response = save(owner_client, "provisioning", provisioning_mode="external",
-                    provisioning_url="https://prov.acme.example/provisioning", auth_header="Bearer s3cret",
-                    provisioning_timeout="5", username_placeholder="Account No", password_placeholder="PIN",
-                    token_ttl_hours="24")
+    response = save(
+        owner_client,
+        "provisioning",
+        provisioning_mode="external",
+        provisioning_url="https://prov.acme.example/provisioning",
+        auth_header="Bearer s3cret",
+        provisioning_timeout="5",
+        username_placeholder="Account No",
+        password_placeholder="PIN",
+        token_ttl_hours="24",
+    )
     assert response.status_code == 302
     app.refresh_from_db()
-    assert (app.provisioning_mode, app.provisioning_url, app.provisioning_auth_header, app.provisioning_timeout,
-            app.username_placeholder, app.password_placeholder, app.token_ttl_hours) == (
-        "external", "https://prov.acme.example/provisioning", "Bearer s3cret", 5, "Account No", "PIN", 24)
+    assert (
+        app.provisioning_mode,
+        app.provisioning_url,
+        app.provisioning_auth_header,
+        app.provisioning_timeout,
+        app.username_placeholder,
+        app.password_placeholder,
+        app.token_ttl_hours,
+    ) == ("external", "https://prov.acme.example/provisioning", "Bearer s3cret", 5, "Account No", "PIN", 24)
     assert audit_changes(AuditEntry.objects.get()) == {
         "login.passwordPlaceholder": ("", "PIN"),
         "login.usernamePlaceholder": ("", "Account No"),
@@ -331,21 +430,32 @@ def test_a_blank_auth_header_keeps_the_current_one_and_clear_removes_it(owner_cl
 
 def test_an_auth_header_of_several_lines_is_refused(owner_client, app):
     response = save(owner_client, "provisioning", auth_header="Bearer a\r\nX-Evil: 1")
-    assert response.context["form"].errors == {"auth_header": [
-        "The header value must be one line of printable ASCII, at most 1000 characters."]}
+    assert response.context["form"].errors == {
+        "auth_header": ["The header value must be one line of printable ASCII, at most 1000 characters."]
+    }
 
 
 def test_external_mode_needs_a_url(owner_client, app):
     response = save(owner_client, "provisioning", provisioning_mode="external", provisioning_url="")
     assert response.context["form"].errors == {
-        "provisioning_url": ["External provisioning needs the URL of your web service."]}
+        "provisioning_url": ["External provisioning needs the URL of your web service."]
+    }
 
 
-@pytest.mark.parametrize(("url", "message"), [
-    ("https://10.0.0.1/prov", "SessionCloud cannot call this URL: 10.0.0.1 is a private address."),
-    ("http://prov.acme.example/prov", "SessionCloud cannot call this URL: the URL must start with https://."),
-    ("https://169.254.169.254/latest", "SessionCloud cannot call this URL: 169.254.169.254 is a cloud metadata address."),
-])
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("https://10.0.0.1/prov", "SessionCloud cannot call this URL: 10.0.0.1 is a private address."),
+        (
+            "http://prov.acme.example/prov",
+            "SessionCloud cannot call this URL: the URL must start with https://.",
+        ),
+        (
+            "https://169.254.169.254/latest",
+            "SessionCloud cannot call this URL: 169.254.169.254 is a cloud metadata address.",
+        ),
+    ],
+)
 def test_a_provisioning_url_that_cannot_be_called_is_refused(owner_client, app, url, message):
     response = save(owner_client, "provisioning", provisioning_mode="external", provisioning_url=url)
     assert response.context["form"].errors == {"provisioning_url": [message]}
@@ -356,8 +466,11 @@ def test_a_provisioning_url_that_cannot_be_called_is_refused(owner_client, app, 
 def test_a_url_that_does_not_resolve_yet_is_saved_with_a_warning(owner_client, app):
     response = owner_client.post(
         page_url("provisioning"),
-        form_data(owner_client.get(page_url("provisioning")), provisioning_mode="external",
-                  provisioning_url="https://prov.acme.invalid/p"),
+        form_data(
+            owner_client.get(page_url("provisioning")),
+            provisioning_mode="external",
+            provisioning_url="https://prov.acme.invalid/p",
+        ),
         follow=True,
     )
     assert [str(m) for m in response.context["messages"]] == [
@@ -395,7 +508,9 @@ def test_ending_the_rotation_keeps_only_the_newest_secret(owner_client, app):
     app.refresh_from_db()
     assert app.signing_secret_list() == [newest]
     assert list(AuditEntry.objects.values_list("action", flat=True)) == [
-        "app.signing_secret.end_rotation", "app.signing_secret.rotate"]
+        "app.signing_secret.end_rotation",
+        "app.signing_secret.rotate",
+    ]
 
 
 def test_saving_without_a_change_writes_no_audit_entry(owner_client, app):
@@ -410,8 +525,10 @@ def test_an_admin_may_edit_apps_too(admin_client, app):
 
 
 def test_creating_an_app(owner_client, org):
-    response = owner_client.post("/portal/apps/new/", {
-        "provider_id": "AcmeTwo", "name": "Acme Two", "kind": "generic", "sip_domain": "sip2.acme.example"})
+    response = owner_client.post(
+        "/portal/apps/new/",
+        {"provider_id": "AcmeTwo", "name": "Acme Two", "kind": "generic", "sip_domain": "sip2.acme.example"},
+    )
     assert response["Location"] == "/portal/apps/AcmeTwo/general/"
     app = App.objects.get(provider_id="AcmeTwo")
     assert (app.organization, app.name, len(app.signing_secret_list())) == (org, "Acme Two", 1)
@@ -420,8 +537,10 @@ def test_creating_an_app(owner_client, org):
 
 
 def test_a_new_app_may_not_take_a_provider_id_in_another_case(owner_client, rival_app):
-    response = owner_client.post("/portal/apps/new/", {
-        "provider_id": "rivalco", "name": "Copy", "kind": "generic", "sip_domain": "sip.acme.example"})
+    response = owner_client.post(
+        "/portal/apps/new/",
+        {"provider_id": "rivalco", "name": "Copy", "kind": "generic", "sip_domain": "sip.acme.example"},
+    )
     assert response.context["form"].errors == {"provider_id": ["This ProviderId is already taken."]}
     assert App.objects.count() == 1
 

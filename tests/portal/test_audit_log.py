@@ -16,9 +16,14 @@ pytestmark = pytest.mark.django_db
 
 
 def test_the_audit_log_shows_the_changed_fields_of_each_entry(owner_client, org, app):
-    record_audit(org, "owner@acme.example", "app.general", app,
-                 {"name": "Acme", "kind": "generic", "provisioning.authHeader": ""},
-                 {"name": "Acme Mobile", "kind": "generic", "provisioning.authHeader": "***"})
+    record_audit(
+        org,
+        "owner@acme.example",
+        "app.general",
+        app,
+        {"name": "Acme", "kind": "generic", "provisioning.authHeader": ""},
+        {"name": "Acme Mobile", "kind": "generic", "provisioning.authHeader": "***"},
+    )
     response = owner_client.get("/portal/audit/")
     [item] = response.context["entries"]
     assert item["changes"] == [("name", "Acme", "Acme Mobile"), ("provisioning.authHeader", "—", "***")]
@@ -60,13 +65,20 @@ def test_an_entry_reads_as_a_sentence_instead_of_an_action_code(owner_client, or
     assert "<code>apikey.create</code>" not in response.content.decode()
 
 
-@pytest.mark.parametrize(("action", "after", "expected"), [
-    ("app.sip", {}, "Changed the SIP profile of the App AcmeInc."),
-    ("app.delete", None, "Deleted the App AcmeInc."),
-    ("token.create", {"externalId": "cust-7"}, "Created a setup token for the end user cust-7."),
-    ("invitation.create", {"email": "new@acme.example", "role": "viewer"}, "Invited new@acme.example as viewer."),
-    ("made.up", None, "made.up App AcmeInc."),
-])
+@pytest.mark.parametrize(
+    ("action", "after", "expected"),
+    [
+        ("app.sip", {}, "Changed the SIP profile of the App AcmeInc."),
+        ("app.delete", None, "Deleted the App AcmeInc."),
+        ("token.create", {"externalId": "cust-7"}, "Created a setup token for the end user cust-7."),
+        (
+            "invitation.create",
+            {"email": "new@acme.example", "role": "viewer"},
+            "Invited new@acme.example as viewer.",
+        ),
+        ("made.up", None, "made.up App AcmeInc."),
+    ],
+)
 def test_each_action_has_its_sentence(owner_client, org, app, action, after, expected):
     record_audit(org, "owner@acme.example", action, app, None, after)
     assert sentences(owner_client.get("/portal/audit/")) == [expected]
@@ -74,7 +86,9 @@ def test_each_action_has_its_sentence(owner_client, org, app, action, after, exp
 
 def test_times_are_shown_in_the_browsers_zone_to_the_second(owner_client, org, app):
     entry = record_audit(org, "owner@acme.example", "app.general", app)
-    AuditEntry.objects.filter(pk=entry.pk).update(created=datetime(2026, 7, 1, 10, 30, 15, 123456, tzinfo=UTC))
+    AuditEntry.objects.filter(pk=entry.pk).update(
+        created=datetime(2026, 7, 1, 10, 30, 15, 123456, tzinfo=UTC)
+    )
     owner_client.cookies["tz"] = "Europe/Berlin"
     content = owner_client.get("/portal/audit/").content.decode()
     assert "<th>When (Europe/Berlin)</th>" in content
@@ -88,8 +102,14 @@ def test_an_unknown_zone_leaves_times_in_utc(owner_client, org, app):
 
 
 def test_a_timestamp_in_the_changes_is_local_time_without_microseconds(owner_client, org, app):
-    record_audit(org, "owner@acme.example", "token.create", app, None,
-                 {"externalId": "cust-7", "expires": "2026-07-04T10:30:15.123456+00:00"})
+    record_audit(
+        org,
+        "owner@acme.example",
+        "token.create",
+        app,
+        None,
+        {"externalId": "cust-7", "expires": "2026-07-04T10:30:15.123456+00:00"},
+    )
     owner_client.cookies["tz"] = "America/New_York"
     [item] = owner_client.get("/portal/audit/").context["entries"]
     assert ("expires", "—", "4 Jul 2026 06:30") in item["changes"]
@@ -99,22 +119,27 @@ def test_a_timestamp_in_the_changes_is_local_time_without_microseconds(owner_cli
 def history(org: Organization, app: App, rival_app: App) -> None:
     """Three entries of two people about two Apps and the team, on three days."""
     other = make_app(org, "AcmeTwo")
-    rows = [("owner@acme.example", "app.sip", app, datetime(2026, 3, 1, 12, tzinfo=UTC)),
-            ("admin@acme.example", "app.branding", other, datetime(2026, 3, 2, 12, tzinfo=UTC)),
-            ("owner@acme.example", "member.remove", org, datetime(2026, 3, 3, 12, tzinfo=UTC))]
+    rows = [
+        ("owner@acme.example", "app.sip", app, datetime(2026, 3, 1, 12, tzinfo=UTC)),
+        ("admin@acme.example", "app.branding", other, datetime(2026, 3, 2, 12, tzinfo=UTC)),
+        ("owner@acme.example", "member.remove", org, datetime(2026, 3, 3, 12, tzinfo=UTC)),
+    ]
     for actor, action, obj, when in rows:
         entry = record_audit(org, actor, action, obj)
         AuditEntry.objects.filter(pk=entry.pk).update(created=when)
 
 
-@pytest.mark.parametrize(("query", "expected"), [
-    ({"person": "admin@acme.example"}, ["app.branding"]),
-    ({"action": "app.sip"}, ["app.sip"]),
-    ({"app": "AcmeTwo"}, ["app.branding"]),
-    ({"since": "2026-03-02"}, ["member.remove", "app.branding"]),
-    ({"since": "2026-03-01", "until": "2026-03-02"}, ["app.branding", "app.sip"]),
-    ({"person": "owner@acme.example", "until": "2026-03-01"}, ["app.sip"]),
-])
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ({"person": "admin@acme.example"}, ["app.branding"]),
+        ({"action": "app.sip"}, ["app.sip"]),
+        ({"app": "AcmeTwo"}, ["app.branding"]),
+        ({"since": "2026-03-02"}, ["member.remove", "app.branding"]),
+        ({"since": "2026-03-01", "until": "2026-03-02"}, ["app.branding", "app.sip"]),
+        ({"person": "owner@acme.example", "until": "2026-03-01"}, ["app.sip"]),
+    ],
+)
 def test_the_filters_narrow_the_entries(owner_client, history, query, expected):
     response = owner_client.get("/portal/audit/", query)
     assert [item["entry"].action for item in response.context["entries"]] == expected
@@ -123,11 +148,21 @@ def test_the_filters_narrow_the_entries(owner_client, history, query, expected):
 def test_the_filters_offer_the_organizations_people_actions_and_apps(owner_client, history):
     form = owner_client.get("/portal/audit/").context["form"]
     assert form.fields["person"].choices == [
-        ("", "Anyone"), ("admin@acme.example", "admin@acme.example"), ("owner@acme.example", "owner@acme.example")]
+        ("", "Anyone"),
+        ("admin@acme.example", "admin@acme.example"),
+        ("owner@acme.example", "owner@acme.example"),
+    ]
     assert form.fields["action"].choices == [
-        ("", "Any change"), ("app.branding", "App branding changed"), ("app.sip", "App SIP profile changed"),
-        ("member.remove", "Member removed")]
-    assert form.fields["app"].choices == [("", "Any App or none"), ("AcmeInc", "AcmeInc"), ("AcmeTwo", "AcmeTwo")]
+        ("", "Any change"),
+        ("app.branding", "App branding changed"),
+        ("app.sip", "App SIP profile changed"),
+        ("member.remove", "Member removed"),
+    ]
+    assert form.fields["app"].choices == [
+        ("", "Any App or none"),
+        ("AcmeInc", "AcmeInc"),
+        ("AcmeTwo", "AcmeTwo"),
+    ]
 
 
 def test_a_deleted_apps_entries_stay_findable_by_its_provider_id(owner_client, app):
@@ -137,8 +172,10 @@ def test_a_deleted_apps_entries_stay_findable_by_its_provider_id(owner_client, a
 
 
 def test_an_end_users_entry_names_its_app(owner_client, app):
-    owner_client.post("/portal/apps/AcmeInc/add-end-user/", {"external_id": "cust-1", "sip_username": "1001",
-                                                             "sip_password": "s3cret"})
+    owner_client.post(
+        "/portal/apps/AcmeInc/add-end-user/",
+        {"external_id": "cust-1", "sip_username": "1001", "sip_password": "s3cret"},
+    )
     assert AuditEntry.objects.get().app_provider_id == "AcmeInc"
 
 
@@ -150,10 +187,26 @@ def test_the_csv_export_has_one_row_per_filtered_entry(owner_client, history):
     rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode("utf-8-sig"))))
     assert rows == [
         ["time", "who", "what", "action", "app", "object_type", "object", "changes"],
-        ["2026-03-03T13:00:00+01:00", "owner@acme.example", "Removed Acme Telecom from the team.", "member.remove",
-         "", "Organization", "Acme Telecom", ""],
-        ["2026-03-01T13:00:00+01:00", "owner@acme.example", "Changed the SIP profile of the App AcmeInc.", "app.sip",
-         "AcmeInc", "App", "AcmeInc", ""],
+        [
+            "2026-03-03T13:00:00+01:00",
+            "owner@acme.example",
+            "Removed Acme Telecom from the team.",
+            "member.remove",
+            "",
+            "Organization",
+            "Acme Telecom",
+            "",
+        ],
+        [
+            "2026-03-01T13:00:00+01:00",
+            "owner@acme.example",
+            "Changed the SIP profile of the App AcmeInc.",
+            "app.sip",
+            "AcmeInc",
+            "App",
+            "AcmeInc",
+            "",
+        ],
     ]
 
 

@@ -21,9 +21,11 @@ from tests.factories import make_app, make_end_user
 pytestmark = pytest.mark.django_db
 
 BULK = "/portal/apps/AcmeInc/bulk/"
-GOOD_AND_BAD = (b"external_id,display_name,sip_username,sip_password,transport\r\n"
-                b"cust-1,Ann Smith,1001,ann-s3cret,TCP\r\n"
-                b"cust-2,Bob Jones,1002,bob-s3cret,PIGEON\r\n")
+GOOD_AND_BAD = (
+    b"external_id,display_name,sip_username,sip_password,transport\r\n"
+    b"cust-1,Ann Smith,1001,ann-s3cret,TCP\r\n"
+    b"cust-2,Bob Jones,1002,bob-s3cret,PIGEON\r\n"
+)
 
 
 @pytest.fixture(autouse=True)
@@ -61,10 +63,17 @@ def test_uploading_a_file_shows_its_dry_run(owner_client: Client, app: App) -> N
 
 
 def test_a_dry_run_is_an_import_job_done_at_once_by_the_uploader(dry_run: Job) -> None:
-    assert {"kind": dry_run.kind, "params": dry_run.params, "status": dry_run.status,
-            "created_by": dry_run.created_by} == {
-        "kind": "import", "params": {"dryRun": True}, "status": JobStatus.DONE,
-        "created_by": "owner@acme.example"}
+    assert {
+        "kind": dry_run.kind,
+        "params": dry_run.params,
+        "status": dry_run.status,
+        "created_by": dry_run.created_by,
+    } == {
+        "kind": "import",
+        "params": {"dryRun": True},
+        "status": JobStatus.DONE,
+        "created_by": "owner@acme.example",
+    }
 
 
 def test_a_dry_run_changes_nothing(dry_run: Job) -> None:
@@ -74,7 +83,9 @@ def test_a_dry_run_changes_nothing(dry_run: Job) -> None:
 def test_the_dry_run_page_reports_every_row_with_its_errors(owner_client: Client, dry_run: Job) -> None:
     page = owner_client.get(job_url(dry_run))
     assert page.status_code == 200
-    assert [(line["line"], line["externalId"], line["action"], line["errors"]) for line in page.context["rows"]] == [
+    assert [
+        (line["line"], line["externalId"], line["action"], line["errors"]) for line in page.context["rows"]
+    ] == [
         (2, "cust-1", "create", []),
         (3, "cust-2", "refuse", [("transport", "Use UDP, TCP or TLS, or leave it empty.")]),
     ]
@@ -102,17 +113,31 @@ def test_importing_a_dry_run_imports_for_real_and_refuses_the_bad_row(
     owner_client: Client, dry_run: Job
 ) -> None:
     imported = import_dry_run(owner_client, dry_run)[1]
-    assert (imported.params, imported.report["created"], imported.report["refused"]) == ({"dryRun": False}, 1, 1)
+    assert (imported.params, imported.report["created"], imported.report["refused"]) == (
+        {"dryRun": False},
+        1,
+        1,
+    )
 
 
 def test_importing_a_dry_run_creates_the_good_row_only(owner_client: Client, app: App, dry_run: Job) -> None:
     import_dry_run(owner_client, dry_run)
     user = EndUser.objects.get()
-    assert {"app": user.app, "external_id": user.external_id, "display_name": user.display_name,
-            "sip_username": user.sip_username, "sip_password": user.sip_password,
-            "transport": user.transport} == {
-        "app": app, "external_id": "cust-1", "display_name": "Ann Smith", "sip_username": "1001",
-        "sip_password": "ann-s3cret", "transport": "TCP"}
+    assert {
+        "app": user.app,
+        "external_id": user.external_id,
+        "display_name": user.display_name,
+        "sip_username": user.sip_username,
+        "sip_password": user.sip_password,
+        "transport": user.transport,
+    } == {
+        "app": app,
+        "external_id": "cust-1",
+        "display_name": "Ann Smith",
+        "sip_username": "1001",
+        "sip_password": "ann-s3cret",
+        "transport": "TCP",
+    }
 
 
 def test_an_import_offers_no_second_import(owner_client: Client, dry_run: Job) -> None:
@@ -157,8 +182,16 @@ def test_each_download_of_a_jobs_file_is_an_audited_action(owner_client, admin_u
     assert owner_client.get(job_url(job, "download")).status_code == 405  # no link a scanner could follow
     assert owner_client.post(job_url(job, "download")).status_code == 200
     entry = AuditEntry.objects.get(action="job.download")
-    assert (entry.actor, entry.object_repr, entry.after) == ("owner@acme.example", str(job), {
-        "kind": "qr_zip", "format": "local", "startedBy": "admin@acme.example", "file": "AcmeInc-qr-local.zip"})
+    assert (entry.actor, entry.object_repr, entry.after) == (
+        "owner@acme.example",
+        str(job),
+        {
+            "kind": "qr_zip",
+            "format": "local",
+            "startedBy": "admin@acme.example",
+            "file": "AcmeInc-qr-local.zip",
+        },
+    )
 
 
 def test_a_viewer_gets_no_download_of_another_members_job(viewer_client, admin_user, app):
@@ -174,8 +207,9 @@ def test_a_viewer_gets_no_download_of_another_members_job(viewer_client, admin_u
 def test_a_qr_zip_job_runs_to_100_percent_and_its_download_is_a_zip(owner_client, app):
     make_end_user(app, "cust-1")
     make_end_user(app, "cust-2")
-    response = owner_client.post(f"{BULK}codes/", {"kind": "qr_zip", "format": "token", "paper": "A4",
-                                                  "selection": "all"})
+    response = owner_client.post(
+        f"{BULK}codes/", {"kind": "qr_zip", "format": "token", "paper": "A4", "selection": "all"}
+    )
     job = Job.objects.get()
     assert (response.status_code, response["Location"]) == (302, job_url(job))
     page = owner_client.get(job_url(job))
@@ -191,17 +225,34 @@ def test_a_qr_zip_job_runs_to_100_percent_and_its_download_is_a_zip(owner_client
 
 def test_a_job_for_listed_external_ids_reports_the_unknown_ones_as_skipped(owner_client, app):
     make_end_user(app, "cust-1")
-    owner_client.post(f"{BULK}codes/", {"kind": "qr_zip", "format": "token", "paper": "A4", "selection": "listed",
-                                       "external_ids": "cust-1\r\nnobody"})
+    owner_client.post(
+        f"{BULK}codes/",
+        {
+            "kind": "qr_zip",
+            "format": "token",
+            "paper": "A4",
+            "selection": "listed",
+            "external_ids": "cust-1\r\nnobody",
+        },
+    )
     job = Job.objects.get()
     assert job.params["externalIds"] == ["cust-1", "nobody"]
     assert [(item["externalId"], item["status"]) for item in job.report["items"]] == [
-        ("cust-1", "included"), ("nobody", "skipped")]
+        ("cust-1", "included"),
+        ("nobody", "skipped"),
+    ]
 
 
 def test_a_running_job_page_refreshes_itself_and_shows_its_progress(owner_client, app):
-    job = Job.objects.create(organization=app.organization, app=app, kind="qr_pdf", status=JobStatus.RUNNING,
-                             done=3, total=12, created_by="owner@acme.example")
+    job = Job.objects.create(
+        organization=app.organization,
+        app=app,
+        kind="qr_pdf",
+        status=JobStatus.RUNNING,
+        done=3,
+        total=12,
+        created_by="owner@acme.example",
+    )
     content = owner_client.get(job_url(job)).content.decode()
     assert '<meta http-equiv="refresh" content="2">' in content
     assert '<progress max="100" value="25"' in content
@@ -232,16 +283,24 @@ def test_a_viewer_can_read_a_dry_run_but_is_not_offered_to_import_it(
 
 # Each bulk POST a viewer might send: the address (given a dry run) and the form.
 VIEWER_POSTS: dict[str, tuple[Callable[[Job], str], Callable[[], dict[str, Any]]]] = {
-    "upload": (lambda job: f"{BULK}import/",
-               lambda: {"file": SimpleUploadedFile("users.csv", GOOD_AND_BAD, "text/csv")}),
+    "upload": (
+        lambda job: f"{BULK}import/",
+        lambda: {"file": SimpleUploadedFile("users.csv", GOOD_AND_BAD, "text/csv")},
+    ),
     "import": (lambda job: job_url(job, "import"), lambda: {}),
     "export": (lambda job: f"{BULK}export/", lambda: {"passwords": "on"}),
-    "codes": (lambda job: f"{BULK}codes/",
-              lambda: {"kind": "qr_zip", "format": "token", "paper": "A4", "selection": "all"}),
-    "save e-mail": (lambda job: f"{BULK}email-settings/",
-                    lambda: {"sender_name": "x", "subject": "s", "body": "b", "save": "1"}),
-    "preview e-mail": (lambda job: f"{BULK}email-settings/",
-                       lambda: {"sender_name": "x", "subject": "s", "body": "b", "preview": "1"}),
+    "codes": (
+        lambda job: f"{BULK}codes/",
+        lambda: {"kind": "qr_zip", "format": "token", "paper": "A4", "selection": "all"},
+    ),
+    "save e-mail": (
+        lambda job: f"{BULK}email-settings/",
+        lambda: {"sender_name": "x", "subject": "s", "body": "b", "save": "1"},
+    ),
+    "preview e-mail": (
+        lambda job: f"{BULK}email-settings/",
+        lambda: {"sender_name": "x", "subject": "s", "body": "b", "preview": "1"},
+    ),
 }
 
 
@@ -257,13 +316,16 @@ def test_every_bulk_post_of_a_viewer_is_refused_and_changes_nothing(
     assert EmailSettings.objects.count() == 0
 
 
-@pytest.mark.parametrize(("method", "url"), [
-    ("get", lambda job: job_url(job)),
-    ("get", lambda job: f"/portal/apps/RivalCo/bulk/jobs/{job.pk}/"),
-    ("post", lambda job: job_url(job, "download")),
-    ("post", lambda job: f"/portal/apps/RivalCo/bulk/jobs/{job.pk}/download/"),
-    ("post", lambda job: job_url(job, "import")),
-])
+@pytest.mark.parametrize(
+    ("method", "url"),
+    [
+        ("get", lambda job: job_url(job)),
+        ("get", lambda job: f"/portal/apps/RivalCo/bulk/jobs/{job.pk}/"),
+        ("post", lambda job: job_url(job, "download")),
+        ("post", lambda job: f"/portal/apps/RivalCo/bulk/jobs/{job.pk}/download/"),
+        ("post", lambda job: job_url(job, "import")),
+    ],
+)
 def test_another_organizations_job_is_404_even_under_ones_own_app(
     owner_client: Client, app: App, rival_app: App, method: str, url: Callable[[Job], str]
 ) -> None:
@@ -286,18 +348,35 @@ def test_a_job_id_that_is_no_uuid_is_404(owner_client, app):
 
 
 def test_saving_the_setup_email_stores_it_and_audits_it(owner_client, app):
-    response = owner_client.post(f"{BULK}email-settings/", {
-        "sender_name": "Acme Support", "subject": "Your phone, {{ name }}", "body": "Open {{ link }}\n", "save": "1"})
+    response = owner_client.post(
+        f"{BULK}email-settings/",
+        {
+            "sender_name": "Acme Support",
+            "subject": "Your phone, {{ name }}",
+            "body": "Open {{ link }}\n",
+            "save": "1",
+        },
+    )
     assert (response.status_code, response["Location"]) == (302, f"{BULK}email-settings/")
     saved = mailing.email_settings_for(app)
-    assert (saved.sender_name, saved.subject, saved.body) == ("Acme Support", "Your phone, {{ name }}", "Open {{ link }}\n")
+    assert (saved.sender_name, saved.subject, saved.body) == (
+        "Acme Support",
+        "Your phone, {{ name }}",
+        "Open {{ link }}\n",
+    )
     assert AuditEntry.objects.get().action == "email.settings"
 
 
 def test_a_preview_renders_a_draft_escaped_and_saves_nothing(owner_client, app):
-    response = owner_client.post(f"{BULK}email-settings/", {
-        "sender_name": "", "subject": "<script>alert(1)</script> for {{ name }}", "body": "Hi {{ name }}",
-        "preview": "1"})
+    response = owner_client.post(
+        f"{BULK}email-settings/",
+        {
+            "sender_name": "",
+            "subject": "<script>alert(1)</script> for {{ name }}",
+            "body": "Hi {{ name }}",
+            "preview": "1",
+        },
+    )
     assert response.status_code == 200
     content = response.content.decode()
     assert "<script>alert(1)</script>" not in content
@@ -308,29 +387,53 @@ def test_a_preview_renders_a_draft_escaped_and_saves_nothing(owner_client, app):
 
 
 def test_a_saved_script_subject_is_shown_escaped(owner_client, app):
-    owner_client.post(f"{BULK}email-settings/", {
-        "sender_name": "", "subject": "<script>alert(1)</script>", "body": "Hi {{ name }}", "save": "1"})
+    owner_client.post(
+        f"{BULK}email-settings/",
+        {"sender_name": "", "subject": "<script>alert(1)</script>", "body": "Hi {{ name }}", "save": "1"},
+    )
     content = owner_client.get(f"{BULK}email-settings/").content.decode()
     assert "<script>alert(1)</script>" not in content
     assert '<dd class="preview-subject">&lt;script&gt;alert(1)&lt;/script&gt;</dd>' in content
 
 
 def test_an_unknown_placeholder_is_refused_with_its_reason(owner_client, app):
-    response = owner_client.post(f"{BULK}email-settings/", {
-        "sender_name": "", "subject": "Hi {{ password }}", "body": "Hi", "save": "1"})
+    response = owner_client.post(
+        f"{BULK}email-settings/",
+        {"sender_name": "", "subject": "Hi {{ password }}", "body": "Hi", "save": "1"},
+    )
     assert response.status_code == 200
-    assert response.context["form"].errors == {"subject": [
-        "Unknown placeholder {{ password }}; use {{ name }}, {{ link }}, {{ provider }}, {{ expires }}, {{ app }}."]}
+    assert response.context["form"].errors == {
+        "subject": [
+            "Unknown placeholder {{ password }}; use {{ name }}, {{ link }}, {{ provider }}, {{ expires }}, "
+            "{{ app }}."
+        ]
+    }
     assert EmailSettings.objects.count() == 0
 
 
 def test_a_long_import_report_lists_every_row_page_by_page(owner_client, app):
-    lines = [{"line": n + 2, "externalId": f"cust-{n}", "action": "create", "changes": [], "errors": {}}
-             for n in range(2501)]
-    job = Job.objects.create(organization=app.organization, app=app, kind="import", status="done",
-                             params={"dryRun": True}, total=2501, done=2501,
-                             report={"dryRun": True, "rows": 2501, "created": 2501, "updated": 0, "unchanged": 0,
-                                     "refused": 0, "lines": lines})
+    lines = [
+        {"line": n + 2, "externalId": f"cust-{n}", "action": "create", "changes": [], "errors": {}}
+        for n in range(2501)
+    ]
+    job = Job.objects.create(
+        organization=app.organization,
+        app=app,
+        kind="import",
+        status="done",
+        params={"dryRun": True},
+        total=2501,
+        done=2501,
+        report={
+            "dryRun": True,
+            "rows": 2501,
+            "created": 2501,
+            "updated": 0,
+            "unchanged": 0,
+            "refused": 0,
+            "lines": lines,
+        },
+    )
     fifth = owner_client.get(job_url(job), {"page": 5})
     assert [line["externalId"] for line in fifth.context["rows"]][::499] == ["cust-2000", "cust-2499"]
     content = fifth.content.decode()
@@ -342,8 +445,15 @@ def test_a_long_import_report_lists_every_row_page_by_page(owner_client, app):
 
 def test_a_long_qr_job_report_lists_every_user_page_by_page(owner_client, app):
     items = [{"externalId": f"cust-{n}", "status": "included", "message": ""} for n in range(1001)]
-    job = Job.objects.create(organization=app.organization, app=app, kind="qr_zip", status="done", total=1001,
-                             done=1001, report={"requested": 1001, "included": 1001, "skipped": 0, "items": items})
+    job = Job.objects.create(
+        organization=app.organization,
+        app=app,
+        kind="qr_zip",
+        status="done",
+        total=1001,
+        done=1001,
+        report={"requested": 1001, "included": 1001, "skipped": 0, "items": items},
+    )
     last = owner_client.get(job_url(job), {"page": 3})
     assert [item["externalId"] for item in last.context["rows"]] == ["cust-1000"]
     assert "<tr><td><code>cust-1000</code></td><td>included</td><td></td></tr>" in last.content.decode()

@@ -18,15 +18,20 @@ DEVICES = "/portal/apps/AcmeInc/devices/"
 
 
 def consequences(response: Any) -> list[str]:
-    listed = re.search(r'<ul class="consequences" id="consequences">(.*?)</ul>', response.content.decode(), re.S)
+    listed = re.search(
+        r'<ul class="consequences" id="consequences">(.*?)</ul>', response.content.decode(), re.S
+    )
     return [html.unescape(item) for item in re.findall(r"<li>(.*?)</li>", listed.group(1))]
 
 
 def confirm_form(response: Any) -> dict[str, str]:
     """What the confirmation page's own form posts (its hidden fields), as a browser sends it."""
     form = re.search(r'<form method="post" novalidate>(.*?)</form>', response.content.decode(), re.S).group(1)
-    return {name: html.unescape(value) for name, value in re.findall(
-        r'<input type="hidden" name="(\w+)" value="([^"]*)">', form) if name != "csrfmiddlewaretoken"}
+    return {
+        name: html.unescape(value)
+        for name, value in re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)">', form)
+        if name != "csrfmiddlewaretoken"
+    }
 
 
 @pytest.fixture
@@ -36,7 +41,9 @@ def key(org: Organization) -> ApiKey:
 
 @pytest.fixture
 def phone(app: App) -> Device:
-    return Device.objects.create(app=app, device_id="phone-1", username="1000", end_user=make_end_user(app, "cust-7"))
+    return Device.objects.create(
+        app=app, device_id="phone-1", username="1000", end_user=make_end_user(app, "cust-7")
+    )
 
 
 # --- API keys ---------------------------------------------------------------------------------
@@ -51,7 +58,7 @@ def test_the_key_list_links_to_a_confirmation_instead_of_revoking(owner_client, 
 def test_revoking_a_key_says_what_will_happen(owner_client, key):
     response = owner_client.get(f"/portal/api-keys/{key.pk}/revoke/")
     assert response.status_code == 200
-    assert "<h2 id=\"confirm-title\">Revoke the API key Billing system?</h2>" in response.content.decode()
+    assert '<h2 id="confirm-title">Revoke the API key Billing system?</h2>' in response.content.decode()
     assert consequences(response) == [
         f"Every call with the key {key.hint}… is refused from now on. It has never been used.",
         "Programs that use it stop working: give them a new key first.",
@@ -72,7 +79,8 @@ def test_confirming_revokes_the_key_and_audits_it(owner_client, key):
     key.refresh_from_db()
     assert key.revoked is not None
     assert list(AuditEntry.objects.values_list("actor", "action", "object_repr")) == [
-        ("owner@acme.example", "apikey.revoke", f"Billing system ({key.hint}…)")]
+        ("owner@acme.example", "apikey.revoke", f"Billing system ({key.hint}…)")
+    ]
 
 
 def test_a_viewer_is_told_why_and_gets_no_button(viewer_client, key):
@@ -91,7 +99,9 @@ def test_another_organizations_key_is_not_found(owner_client, other_org):
 
 def test_the_device_list_links_to_a_confirmation(owner_client, phone):
     content = owner_client.get(DEVICES).content.decode()
-    assert f'<a class="btn danger small" href="{DEVICES}deactivate/?device_id=phone-1">Deactivate</a>' in content
+    assert (
+        f'<a class="btn danger small" href="{DEVICES}deactivate/?device_id=phone-1">Deactivate</a>' in content
+    )
 
 
 def test_deactivating_a_device_says_what_will_happen(owner_client, phone):
@@ -131,15 +141,22 @@ def test_asking_about_a_deactivated_device_goes_back_to_the_list(owner_client, p
 def test_the_team_page_links_to_a_confirmation(owner_client, admin_user):
     membership = Membership.objects.get(user=admin_user)
     content = owner_client.get("/portal/team/").content.decode()
-    assert f'<a class="btn danger small" href="/portal/team/members/{membership.pk}/remove/">Remove</a>' in content
+    assert (
+        f'<a class="btn danger small" href="/portal/team/members/{membership.pk}/remove/">Remove</a>'
+        in content
+    )
 
 
 def test_removing_a_member_says_what_will_happen(owner_client, admin_user):
     membership = Membership.objects.get(user=admin_user)
     response = owner_client.get(f"/portal/team/members/{membership.pk}/remove/")
-    assert '<h2 id="confirm-title">Remove admin@acme.example from Acme Telecom?</h2>' in response.content.decode()
+    assert (
+        '<h2 id="confirm-title">Remove admin@acme.example from Acme Telecom?</h2>'
+        in response.content.decode()
+    )
     assert consequences(response) == [
-        "admin@acme.example loses access to Acme Telecom at once: its Apps, end users, API keys and audit log.",
+        "admin@acme.example loses access to Acme Telecom at once: its Apps, end users, API keys and audit "
+        "log.",
         "The portal account itself stays, with its other organizations. An owner can invite them again.",
         "What they set up (Apps, end users, API keys) stays; the audit log records the removal.",
     ]
@@ -151,7 +168,8 @@ def test_removing_yourself_is_worded_for_you(owner_client, owner, admin_user):
     response = owner_client.get(f"/portal/team/members/{Membership.objects.get(user=owner).pk}/remove/")
     assert '<h2 id="confirm-title">Remove yourself from Acme Telecom?</h2>' in response.content.decode()
     assert consequences(response)[0] == (
-        "You lose access to Acme Telecom at once: its Apps, end users, API keys and audit log.")
+        "You lose access to Acme Telecom at once: its Apps, end users, API keys and audit log."
+    )
 
 
 def test_confirming_removes_the_member(owner_client, admin_user):
@@ -172,8 +190,10 @@ def test_an_admin_is_told_only_owners_remove_members(admin_client, owner):
 def test_the_last_owner_is_told_why_they_cannot_leave(owner_client, owner):
     membership = Membership.objects.get(user=owner)
     content = owner_client.get(f"/portal/team/members/{membership.pk}/remove/").content.decode()
-    assert ('<p class="alert" id="confirm-refusal">An organization needs at least one owner: make someone else '
-            'an owner first.</p>') in content
+    assert (
+        '<p class="alert" id="confirm-refusal">An organization needs at least one owner: make someone else '
+        "an owner first.</p>"
+    ) in content
     assert "Remove myself</button>" not in content
 
 

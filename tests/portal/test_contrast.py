@@ -11,13 +11,16 @@ def test_black_on_white_is_the_largest_contrast():
     assert contrast_ratio("#000000", "#FFFFFF") == 21.0
 
 
-@pytest.mark.parametrize(("color", "white", "black"), [
-    ("#777777", 4.48, 4.69),
-    ("#0A7CFF", 3.93, 5.34),
-    ("#0a7cff", 3.93, 5.34),
-    ("#FFFF00", 1.07, 19.56),
-    ("#000080", 16.01, 1.31),
-])
+@pytest.mark.parametrize(
+    ("color", "white", "black"),
+    [
+        ("#777777", 4.48, 4.69),
+        ("#0A7CFF", 3.93, 5.34),
+        ("#0a7cff", 3.93, 5.34),
+        ("#FFFF00", 1.07, 19.56),
+        ("#000080", 16.01, 1.31),
+    ],
+)
 def test_it_computes_the_wcag_ratio_against_white_and_black(color, white, black):
     assert contrast_of(color) == Contrast(against_white=white, against_black=black)
 

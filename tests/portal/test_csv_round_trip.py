@@ -29,8 +29,10 @@ def jobs_run_at_once() -> Iterator[None]:
 
 
 def portal_user(client: Client, external_id: str, username: str, password: str) -> Any:
-    return client.post("/portal/apps/AcmeInc/add-end-user/", {
-        "external_id": external_id, "provisioning_username": username, "provisioning_password": password})
+    return client.post(
+        "/portal/apps/AcmeInc/add-end-user/",
+        {"external_id": external_id, "provisioning_username": username, "provisioning_password": password},
+    )
 
 
 def portal_export(client: Client) -> bytes:
@@ -68,7 +70,9 @@ def test_a_portal_export_imports_back_unchanged(owner_client, app):
 def test_an_export_imported_into_an_empty_app_recreates_every_user_exactly(owner_client, app):
     portal_user(owner_client, "cust-1", "a:b:c", " 12:34 ")
     exported = portal_export(owner_client)
-    before = list(EndUser.objects.values_list("external_id", "provisioning_username", "provisioning_password"))
+    before = list(
+        EndUser.objects.values_list("external_id", "provisioning_username", "provisioning_password")
+    )
     EndUser.objects.all().delete()
     jobs.start_import(app, exported, dry_run=False, actor="tests")
     after = list(EndUser.objects.values_list("external_id", "provisioning_username", "provisioning_password"))
@@ -78,8 +82,12 @@ def test_an_export_imported_into_an_empty_app_recreates_every_user_exactly(owner
 def test_an_api_export_imports_back_unchanged(api, app):
     api.put(USER_URL + "cust-1", {"provisioning": {"username": "x:y", "password": " pw "}})
     exported = b"".join(api.get("/api/v1/manage/apps/AcmeInc/endusers.csv?passwords=true").streaming_content)
-    response = api.client.post("/api/v1/manage/apps/AcmeInc/endusers.csv", data=exported, content_type="text/csv",
-                               headers=api.headers)
+    response = api.client.post(
+        "/api/v1/manage/apps/AcmeInc/endusers.csv",
+        data=exported,
+        content_type="text/csv",
+        headers=api.headers,
+    )
     report = response.json()["report"]
     assert (report["unchanged"], report["refused"]) == (1, 0)
 
@@ -87,7 +95,9 @@ def test_an_api_export_imports_back_unchanged(api, app):
 def test_the_api_refuses_a_username_a_csv_cell_would_not_keep(api, app):
     response = api.put(USER_URL + "cust-1", {"provisioning": {"username": " 1000", "password": "pin"}})
     assert (response.status_code, response.json()["error"]["fields"]) == (
-        422, {"provisioning.username": "Must not begin or end with a space."})
+        422,
+        {"provisioning.username": "Must not begin or end with a space."},
+    )
 
 
 def test_the_portal_trims_a_username_as_the_csv_import_does(owner_client, app):

@@ -20,7 +20,9 @@ PAGE = "/portal/apps/AcmeInc/dashboard/"
 
 
 def log_rows(app: App, days_ago: int, outcome: str, count: int, flow: str = "provision") -> None:
-    when = datetime.combine(timezone.localdate() - timedelta(days=days_ago), time(12), tzinfo=timezone.get_current_timezone())
+    when = datetime.combine(
+        timezone.localdate() - timedelta(days=days_ago), time(12), tzinfo=timezone.get_current_timezone()
+    )
     for _ in range(count):
         entry = ProvisioningLogEntry.objects.create(app=app, flow=flow, outcome=outcome)
         ProvisioningLogEntry.objects.filter(pk=entry.pk).update(created=when)
@@ -38,17 +40,26 @@ def seeded_log(app: App) -> None:
 
 
 def chart_counts(response: Any) -> dict[date, tuple[int, int]]:
-    return {day.day: (day.calls.value, day.failures.value) for day in response.context["chart"].days
-            if day.calls.value or day.failures.value}
+    return {
+        day.day: (day.calls.value, day.failures.value)
+        for day in response.context["chart"].days
+        if day.calls.value or day.failures.value
+    }
 
 
 def test_the_chart_counts_match_the_seeded_log_rows(owner_client, app, seeded_log):
     response = owner_client.get(PAGE)
     today = timezone.localdate()
     assert chart_counts(response) == {
-        today: (6, 2), today - timedelta(days=1): (1, 0), today - timedelta(days=29): (4, 1)}
+        today: (6, 2),
+        today - timedelta(days=1): (1, 0),
+        today - timedelta(days=29): (4, 1),
+    }
     chart = response.context["chart"]
-    assert ([day.day for day in chart.days][::29], len(chart.days)) == ([today - timedelta(days=29), today], 30)
+    assert ([day.day for day in chart.days][::29], len(chart.days)) == (
+        [today - timedelta(days=29), today],
+        30,
+    )
     assert (chart.total_calls, chart.total_failures) == (11, 3)
 
 
@@ -56,7 +67,10 @@ def test_the_chart_is_server_rendered_svg_with_the_numbers_in_its_bars(owner_cli
     content = owner_client.get(PAGE).content.decode()
     today = timezone.localdate().isoformat()
     day = re.search(rf'<g class="day" data-day="{today}">(.*?)</g>', content, re.S).group(1)
-    assert re.findall(r'<rect class="(calls|failures)"[^>]*data-value="(\d+)"', day) == [("calls", "6"), ("failures", "2")]
+    assert re.findall(r'<rect class="(calls|failures)"[^>]*data-value="(\d+)"', day) == [
+        ("calls", "6"),
+        ("failures", "2"),
+    ]
     assert '<strong id="chart-calls">11</strong>' in content
     assert '<strong id="chart-failures">3</strong>' in content
     assert f"<tr><td>{today}</td><td>6</td><td>2</td></tr>" in content
@@ -77,13 +91,23 @@ def test_the_dashboard_totals(owner_client, app):
     SetupToken.objects.filter(pk=expired.pk).update(expires=timezone.now() - timedelta(seconds=1))
     response = owner_client.get(PAGE)
     assert response.context["totals"] == {
-        "end_users": 2, "devices_active": 2, "devices_deactivated": 1, "pending_tokens": 2}
+        "end_users": 2,
+        "devices_active": 2,
+        "devices_deactivated": 1,
+        "pending_tokens": 2,
+    }
     assert '<span class="total-value" id="total-pending-tokens">2</span>' in response.content.decode()
 
 
 def test_the_dashboard_lists_recent_failures_with_escaped_detail(owner_client, app):
-    ProvisioningLogEntry.objects.create(app=app, flow="provision", outcome="failed", username="1000",
-                                        error_code="provider_timeout", detail="<b>no answer</b> in 8 s")
+    ProvisioningLogEntry.objects.create(
+        app=app,
+        flow="provision",
+        outcome="failed",
+        username="1000",
+        error_code="provider_timeout",
+        detail="<b>no answer</b> in 8 s",
+    )
     content = owner_client.get(PAGE).content.decode()
     assert '<code class="detail">&lt;b&gt;no answer&lt;/b&gt; in 8 s</code>' in content
 
@@ -94,7 +118,18 @@ def test_the_app_page_opens_on_the_dashboard(owner_client, app):
 
 def test_a_tick_step_is_one_two_or_five_times_a_power_of_ten():
     assert [tick_step(n) for n in (1, 5, 6, 10, 11, 24, 26, 49, 51, 240, 260)] == [
-        1, 1, 2, 2, 5, 5, 10, 10, 20, 50, 100]
+        1,
+        1,
+        2,
+        2,
+        5,
+        5,
+        10,
+        10,
+        20,
+        50,
+        100,
+    ]
 
 
 def test_bars_scale_to_the_rounded_up_peak():
@@ -107,7 +142,14 @@ def test_bars_scale_to_the_rounded_up_peak():
     assert (last.calls.height, last.failures.height) == (round(plot * 7 / 8, 2), round(plot * 3 / 8, 2))
     assert last.calls.y + last.calls.height == HEIGHT - 28  # bars stand on the axis
     assert chart.days[0].failures.height == 0
-    assert [day.label for day in chart.days if day.label] == ["05 Mar", "10 Mar", "15 Mar", "20 Mar", "25 Mar", "30 Mar"]
+    assert [day.label for day in chart.days if day.label] == [
+        "05 Mar",
+        "10 Mar",
+        "15 Mar",
+        "20 Mar",
+        "25 Mar",
+        "30 Mar",
+    ]
 
 
 def test_an_empty_chart_still_has_an_axis():

@@ -30,17 +30,39 @@ def test_the_form_has_a_field_for_each_csv_column_in_the_same_order():
 
 
 def test_each_form_field_is_answered_under_its_json_path(app):
-    user = make_end_user(app, "cust-1", display_name="Ann", email="ann@acme.example", sip_username="1001",
-                         sip_password="pw", subdomain="pbx1", auth_username="ann", transport="TCP",
-                         srtp="Enabled", messaging="Disabled", video="Enabled", callrecording="Disabled",
-                         provisioning_username="ann.p", provisioning_password="pp")
+    user = make_end_user(
+        app,
+        "cust-1",
+        display_name="Ann",
+        email="ann@acme.example",
+        sip_username="1001",
+        sip_password="pw",
+        subdomain="pbx1",
+        auth_username="ann",
+        transport="TCP",
+        srtp="Enabled",
+        messaging="Disabled",
+        video="Enabled",
+        callrecording="Disabled",
+        provisioning_username="ann.p",
+        provisioning_password="pp",
+    )
     answer = flattened(enduser_json(user))
     assert answer == {
-        "externalId": "cust-1", "displayName": "Ann", "email": "ann@acme.example",
-        "sip.sipusername": "1001", "sip.subdomain": "pbx1", "sip.authusername": "ann", "sip.transport": "TCP",
-        "sip.srtp": "Enabled", "sip.messaging": "Disabled", "sip.video": "Enabled",
-        "sip.callrecording": "Disabled", "sip.sippasswordSet": True,
-        "provisioning.username": "ann.p", "provisioning.passwordSet": True,
+        "externalId": "cust-1",
+        "displayName": "Ann",
+        "email": "ann@acme.example",
+        "sip.sipusername": "1001",
+        "sip.subdomain": "pbx1",
+        "sip.authusername": "ann",
+        "sip.transport": "TCP",
+        "sip.srtp": "Enabled",
+        "sip.messaging": "Disabled",
+        "sip.video": "Enabled",
+        "sip.callrecording": "Disabled",
+        "sip.sippasswordSet": True,
+        "provisioning.username": "ann.p",
+        "provisioning.passwordSet": True,
     }
     # Passwords are write-only: answered only as set, under their path with "Set" added.
     for path, name in EndUserForm.FIELD_OF_PATH.items():

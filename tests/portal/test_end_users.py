@@ -18,10 +18,20 @@ pytestmark = pytest.mark.django_db
 LIST = "/portal/apps/AcmeInc/endusers/"
 ADD = "/portal/apps/AcmeInc/add-end-user/"
 NEW_USER = {
-    "external_id": "cust-1001", "display_name": "Ann Smith", "email": "ann@customer.example",
-    "sip_username": "1001", "sip_password": "sip-s3cret", "subdomain": "pbx1", "auth_username": "",
-    "transport": "TCP", "srtp": "Enabled", "messaging": "", "video": "", "callrecording": "",
-    "provisioning_username": "", "provisioning_password": "",
+    "external_id": "cust-1001",
+    "display_name": "Ann Smith",
+    "email": "ann@customer.example",
+    "sip_username": "1001",
+    "sip_password": "sip-s3cret",
+    "subdomain": "pbx1",
+    "auth_username": "",
+    "transport": "TCP",
+    "srtp": "Enabled",
+    "messaging": "",
+    "video": "",
+    "callrecording": "",
+    "provisioning_username": "",
+    "provisioning_password": "",
 }
 PASSWORD_HINT = "A password is set. Leave blank to keep it; it is never shown."
 
@@ -65,9 +75,17 @@ def after_of(entry: AuditEntry) -> dict[str, Any]:
 
 @pytest.fixture
 def ann(app: App) -> EndUser:
-    return make_end_user(app, "cust-1001", display_name="Ann Smith", email="ann@customer.example",
-                         sip_username="1001", sip_password="sip-s3cret", subdomain="pbx1",
-                         provisioning_username="ann.p", provisioning_password="prov-s3cret")
+    return make_end_user(
+        app,
+        "cust-1001",
+        display_name="Ann Smith",
+        email="ann@customer.example",
+        sip_username="1001",
+        sip_password="sip-s3cret",
+        subdomain="pbx1",
+        provisioning_username="ann.p",
+        provisioning_password="prov-s3cret",
+    )
 
 
 # --- adding -----------------------------------------------------------------------------------------
@@ -81,11 +99,31 @@ def test_it_shows_the_new_end_user_after_adding_it(owner_client: Client, app: Ap
 def test_it_saves_the_typed_fields_of_a_new_end_user(owner_client: Client, app: App) -> None:
     add(owner_client, NEW_USER)
     user = EndUser.objects.get()
-    assert fields_of(user, "app", "external_id", "display_name", "email", "sip_username", "sip_password",
-                     "subdomain", "transport", "srtp", "messaging", "has_provisioning") == {
-        "app": app, "external_id": "cust-1001", "display_name": "Ann Smith", "email": "ann@customer.example",
-        "sip_username": "1001", "sip_password": "sip-s3cret", "subdomain": "pbx1", "transport": "TCP",
-        "srtp": "Enabled", "messaging": "", "has_provisioning": False,
+    assert fields_of(
+        user,
+        "app",
+        "external_id",
+        "display_name",
+        "email",
+        "sip_username",
+        "sip_password",
+        "subdomain",
+        "transport",
+        "srtp",
+        "messaging",
+        "has_provisioning",
+    ) == {
+        "app": app,
+        "external_id": "cust-1001",
+        "display_name": "Ann Smith",
+        "email": "ann@customer.example",
+        "sip_username": "1001",
+        "sip_password": "sip-s3cret",
+        "subdomain": "pbx1",
+        "transport": "TCP",
+        "srtp": "Enabled",
+        "messaging": "",
+        "has_provisioning": False,
     }
 
 
@@ -93,20 +131,34 @@ def test_it_audits_who_added_an_end_user(owner_client: Client, app: App) -> None
     add(owner_client, NEW_USER)
     entry = AuditEntry.objects.get()
     assert (entry.actor, entry.action, entry.object_type, entry.object_repr, entry.before) == (
-        "owner@acme.example", "enduser.create", "EndUser", "Ann Smith", None)
+        "owner@acme.example",
+        "enduser.create",
+        "EndUser",
+        "Ann Smith",
+        None,
+    )
 
 
-def test_it_audits_a_new_end_user_without_the_password_itself(
-    owner_client: Client, app: App
-) -> None:
+def test_it_audits_a_new_end_user_without_the_password_itself(owner_client: Client, app: App) -> None:
     add(owner_client, NEW_USER)
     entry = AuditEntry.objects.get()
     assert entry.after == {
-        "externalId": "cust-1001", "displayName": "Ann Smith", "email": "ann@customer.example",
-        "sip": {"sipusername": "1001", "subdomain": "pbx1", "authusername": None, "transport": "TCP",
-                "srtp": "Enabled", "messaging": None, "video": None, "callrecording": None,
-                "sippasswordSet": True},
-        "provisioning": None, "passwordsTyped": ["sip_password"],
+        "externalId": "cust-1001",
+        "displayName": "Ann Smith",
+        "email": "ann@customer.example",
+        "sip": {
+            "sipusername": "1001",
+            "subdomain": "pbx1",
+            "authusername": None,
+            "transport": "TCP",
+            "srtp": "Enabled",
+            "messaging": None,
+            "video": None,
+            "callrecording": None,
+            "sippasswordSet": True,
+        },
+        "provisioning": None,
+        "passwordsTyped": ["sip_password"],
     }
     assert "sip-s3cret" not in str(entry.after)
 
@@ -126,9 +178,17 @@ def test_it_saves_and_audits_nothing_without_credentials(owner_client: Client, a
 def test_it_refuses_a_taken_id_a_bad_address_and_a_sip_password_without_username(
     owner_client: Client, app: App, ann: EndUser
 ) -> None:
-    response = add(owner_client, {
-        "external_id": "cust-1001", "email": "not-an-address", "sip_username": "", "srtp": "Enabled",
-        "provisioning_username": "bob", "provisioning_password": ""})
+    response = add(
+        owner_client,
+        {
+            "external_id": "cust-1001",
+            "email": "not-an-address",
+            "sip_username": "",
+            "srtp": "Enabled",
+            "provisioning_username": "bob",
+            "provisioning_password": "",
+        },
+    )
     assert form_errors(response) == {
         "external_id": ["This App already has an end user with this id."],
         "email": ["Enter a valid email address."],
@@ -146,10 +206,13 @@ def test_it_refuses_an_external_id_the_api_would_refuse(owner_client: Client, ap
 
 
 def test_it_needs_the_password_of_each_username(owner_client: Client, app: App) -> None:
-    response = add(owner_client, {"external_id": "cust-2", "sip_username": "1002",
-                                  "provisioning_username": "bob"})
+    response = add(
+        owner_client, {"external_id": "cust-2", "sip_username": "1002", "provisioning_username": "bob"}
+    )
     assert form_errors(response) == {
-        "sip_password": ["This field is required."], "provisioning_password": ["This field is required."]}
+        "sip_password": ["This field is required."],
+        "provisioning_password": ["This field is required."],
+    }
     assert not EndUser.objects.exists()
 
 
@@ -193,14 +256,20 @@ def test_a_blank_password_keeps_the_stored_one(owner_client: Client, ann: EndUse
     resave_ann(owner_client, display_name="Ann Jones")
     ann.refresh_from_db()
     assert (ann.display_name, ann.sip_password, ann.provisioning_password) == (
-        "Ann Jones", "sip-s3cret", "prov-s3cret")
+        "Ann Jones",
+        "sip-s3cret",
+        "prov-s3cret",
+    )
 
 
 def test_it_audits_a_change_with_the_values_before_and_after(owner_client: Client, ann: EndUser) -> None:
     resave_ann(owner_client, display_name="Ann Jones")
     entry = AuditEntry.objects.get()
     assert (entry.action, before_of(entry)["displayName"], after_of(entry)["displayName"]) == (
-        "enduser.update", "Ann Smith", "Ann Jones")
+        "enduser.update",
+        "Ann Smith",
+        "Ann Jones",
+    )
 
 
 def test_the_audit_of_a_change_names_no_typed_password_when_none_was_typed(
@@ -231,7 +300,11 @@ def test_emptying_the_sip_username_removes_the_sip_credentials(owner_client: Cli
     edit_ann(owner_client, {"provisioning_username": "ann.p"})
     ann.refresh_from_db()
     assert (ann.sip_username, ann.sip_password, ann.subdomain, ann.provisioning_password) == (
-        "", "", "", "prov-s3cret")
+        "",
+        "",
+        "",
+        "prov-s3cret",
+    )
 
 
 def test_the_external_id_cannot_be_changed(owner_client: Client, ann: EndUser) -> None:
@@ -281,27 +354,40 @@ def test_deleting_is_audited(owner_client: Client, ann_with_tokens: EndUser) -> 
     owner_client.post(user_url("cust-1001", "delete"))
     entry = AuditEntry.objects.get()
     assert (entry.action, before_of(entry)["externalId"], entry.after) == (
-        "enduser.delete", "cust-1001", None)
+        "enduser.delete",
+        "cust-1001",
+        None,
+    )
 
 
 # --- the list ---------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("query", "found"), [
-    ("ann", ["cust-1001"]),  # display name, any case
-    ("CUST-100", ["cust-1001", "cust-1002"]),  # external id
-    ("customer.example", ["cust-1001"]),  # e-mail
-    ("2002", ["cust-1002"]),  # SIP username
-    ("bob.p", ["cust-1002"]),  # provisioning username
-    ("nobody", []),
-])
+@pytest.mark.parametrize(
+    ("query", "found"),
+    [
+        ("ann", ["cust-1001"]),  # display name, any case
+        ("CUST-100", ["cust-1001", "cust-1002"]),  # external id
+        ("customer.example", ["cust-1001"]),  # e-mail
+        ("2002", ["cust-1002"]),  # SIP username
+        ("bob.p", ["cust-1002"]),  # provisioning username
+        ("nobody", []),
+    ],
+)
 def test_the_list_searches_names_ids_addresses_and_usernames(
     owner_client: Client, app: App, query: str, found: list[str]
 ) -> None:
-    make_end_user(app, "cust-1001", display_name="Ann Smith", email="ann@customer.example",
-                  sip_username="1001")
-    make_end_user(app, "cust-1002", display_name="Bob", sip_username="2002", provisioning_username="bob.p",
-                  provisioning_password="x")
+    make_end_user(
+        app, "cust-1001", display_name="Ann Smith", email="ann@customer.example", sip_username="1001"
+    )
+    make_end_user(
+        app,
+        "cust-1002",
+        display_name="Bob",
+        sip_username="2002",
+        provisioning_username="bob.p",
+        provisioning_password="x",
+    )
     response = owner_client.get(LIST, {"q": query})
     assert [user.external_id for user in response.context["users"]] == found
 

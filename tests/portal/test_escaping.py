@@ -16,15 +16,32 @@ pytestmark = pytest.mark.django_db
 PAYLOAD = "<script>alert(1)</script>"
 ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;"
 APP_TEXT_FIELDS = (
-    "name", "ios_bundle_id", "android_package", "contact_email", "help_menu_title",
-    "username_placeholder", "password_placeholder", "sip_domain", "sip_proxy", "voicemail_number",
+    "name",
+    "ios_bundle_id",
+    "android_package",
+    "contact_email",
+    "help_menu_title",
+    "username_placeholder",
+    "password_placeholder",
+    "sip_domain",
+    "sip_proxy",
+    "voicemail_number",
     "provisioning_url",
 )
 PAGES = (
-    "/portal/", "/portal/apps/AcmeInc/general/", "/portal/apps/AcmeInc/branding/",
-    "/portal/apps/AcmeInc/sip/", "/portal/apps/AcmeInc/provisioning/", "/portal/team/",
-    "/portal/api-keys/", "/portal/audit/", "/portal/apps/new/", "/portal/organizations/new/",
-    "/accounts/email/", "/accounts/password/change/", "/accounts/2fa/",
+    "/portal/",
+    "/portal/apps/AcmeInc/general/",
+    "/portal/apps/AcmeInc/branding/",
+    "/portal/apps/AcmeInc/sip/",
+    "/portal/apps/AcmeInc/provisioning/",
+    "/portal/team/",
+    "/portal/api-keys/",
+    "/portal/audit/",
+    "/portal/apps/new/",
+    "/portal/organizations/new/",
+    "/accounts/email/",
+    "/accounts/password/change/",
+    "/accounts/2fa/",
 )
 
 
@@ -86,29 +103,53 @@ def hostile_end_user_data(app: App) -> None:
 
     user = make_end_user(app, "hostile", provisioning_username="p", provisioning_password="x")
     EndUser.objects.filter(pk=user.pk).update(
-        display_name=PAYLOAD, email=PAYLOAD, sip_username=PAYLOAD, subdomain=PAYLOAD, auth_username=PAYLOAD,
-        provisioning_username=PAYLOAD)
+        display_name=PAYLOAD,
+        email=PAYLOAD,
+        sip_username=PAYLOAD,
+        subdomain=PAYLOAD,
+        auth_username=PAYLOAD,
+        provisioning_username=PAYLOAD,
+    )
     issued = issue_token(user, created_by=PAYLOAD, max_uses=2)
     claim(issued.plain, PAYLOAD, "203.0.113.9", PAYLOAD)
-    Device.objects.create(app=app, device_id=PAYLOAD, username=PAYLOAD, end_user=user, platform=PAYLOAD[:20],
-                          app_version=PAYLOAD, last_result=PAYLOAD)
-    ProvisioningLogEntry.objects.create(app=app, flow="provision", outcome="failed", username=PAYLOAD,
-                                        device_id=PAYLOAD, error_code=PAYLOAD, detail=PAYLOAD)
+    Device.objects.create(
+        app=app,
+        device_id=PAYLOAD,
+        username=PAYLOAD,
+        end_user=user,
+        platform=PAYLOAD[:20],
+        app_version=PAYLOAD,
+        last_result=PAYLOAD,
+    )
+    ProvisioningLogEntry.objects.create(
+        app=app,
+        flow="provision",
+        outcome="failed",
+        username=PAYLOAD,
+        device_id=PAYLOAD,
+        error_code=PAYLOAD,
+        detail=PAYLOAD,
+    )
 
 
 END_USER_PAGES = (
-    "/portal/apps/AcmeInc/dashboard/", "/portal/apps/AcmeInc/endusers/",
+    "/portal/apps/AcmeInc/dashboard/",
+    "/portal/apps/AcmeInc/endusers/",
     "/portal/apps/AcmeInc/endusers/?q=%3Cscript%3Ealert(1)%3C%2Fscript%3E",
-    "/portal/apps/AcmeInc/endusers/hostile/", "/portal/apps/AcmeInc/endusers/hostile/edit/",
-    "/portal/apps/AcmeInc/endusers/hostile/delete/", "/portal/apps/AcmeInc/tokens/",
-    "/portal/apps/AcmeInc/devices/", "/portal/apps/AcmeInc/log/",
+    "/portal/apps/AcmeInc/endusers/hostile/",
+    "/portal/apps/AcmeInc/endusers/hostile/edit/",
+    "/portal/apps/AcmeInc/endusers/hostile/delete/",
+    "/portal/apps/AcmeInc/tokens/",
+    "/portal/apps/AcmeInc/devices/",
+    "/portal/apps/AcmeInc/log/",
     "/portal/apps/AcmeInc/log/?username=%3Cscript%3Ealert(1)%3C%2Fscript%3E",
 )
 
 
 @pytest.mark.parametrize("page", END_USER_PAGES)
-def test_a_script_stored_in_end_user_token_device_and_log_fields_appears_escaped(owner_client, hostile_end_user_data,
-                                                                                page):
+def test_a_script_stored_in_end_user_token_device_and_log_fields_appears_escaped(
+    owner_client, hostile_end_user_data, page
+):
     response = owner_client.get(page)
     content = response.content.decode()
     assert response.status_code == 200
@@ -118,13 +159,16 @@ def test_a_script_stored_in_end_user_token_device_and_log_fields_appears_escaped
 
 def test_each_hostile_end_user_field_is_shown_escaped_on_the_users_pages(owner_client, hostile_end_user_data):
     detail = owner_client.get("/portal/apps/AcmeInc/endusers/hostile/").content.decode()
-    # display name (title, heading, facts), e-mail, SIP username, subdomain, auth username, provisioning username
+    # display name (title, heading, facts), e-mail, SIP username, subdomain, auth username,
+    # provisioning username
     assert detail.count(ESCAPED) >= 7
     edit = owner_client.get("/portal/apps/AcmeInc/endusers/hostile/edit/").content.decode()
     assert edit.count(f'value="{ESCAPED}"') == 6
     devices = owner_client.get("/portal/apps/AcmeInc/devices/").content.decode()
     assert "deactivate/?device_id=%3Cscript%3Ealert%281%29%3C%2Fscript%3E" in devices
-    confirm = owner_client.get("/portal/apps/AcmeInc/devices/deactivate/", {"device_id": PAYLOAD}).content.decode()
+    confirm = owner_client.get(
+        "/portal/apps/AcmeInc/devices/deactivate/", {"device_id": PAYLOAD}
+    ).content.decode()
     assert f'<input type="hidden" name="device_id" value="{ESCAPED}">' in confirm
     assert PAYLOAD not in confirm
 

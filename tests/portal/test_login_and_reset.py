@@ -28,7 +28,9 @@ def test_logging_in_with_the_right_password_opens_the_portal(db):
 def test_a_wrong_password_and_an_unknown_address_get_the_same_answer(db):
     make_user("ann@acme.example")
     known = Client().post("/accounts/login/", {"login": "ann@acme.example", "password": "wrong-password"})
-    unknown = Client().post("/accounts/login/", {"login": "nobody@acme.example", "password": "wrong-password"})
+    unknown = Client().post(
+        "/accounts/login/", {"login": "nobody@acme.example", "password": "wrong-password"}
+    )
     assert (known.status_code, login_errors(known)) == (200, [WRONG_LOGIN])
     assert (unknown.status_code, login_errors(unknown)) == (200, [WRONG_LOGIN])
 
@@ -63,18 +65,25 @@ def test_the_reset_link_sets_a_new_password(db):
     make_user("ann@acme.example")
     client = Client()
     client.post("/accounts/password/reset/", {"email": "ann@acme.example"})
-    link = re.search(rf"{re.escape(settings.PUBLIC_URL)}(/accounts/password/reset/key/\S+/)", mail.outbox[0].body).group(1)
+    link = re.search(
+        rf"{re.escape(settings.PUBLIC_URL)}(/accounts/password/reset/key/\S+/)", mail.outbox[0].body
+    ).group(1)
     form_url = client.get(link)["Location"]
-    response = client.post(form_url, {"password1": "a-new-long-passphrase", "password2": "a-new-long-passphrase"})
+    response = client.post(
+        form_url, {"password1": "a-new-long-passphrase", "password2": "a-new-long-passphrase"}
+    )
     assert (response.status_code, response["Location"]) == (302, "/accounts/password/reset/key/done/")
-    login = Client().post("/accounts/login/", {"login": "ann@acme.example", "password": "a-new-long-passphrase"})
+    login = Client().post(
+        "/accounts/login/", {"login": "ann@acme.example", "password": "a-new-long-passphrase"}
+    )
     assert login["Location"] == "/portal/"
 
 
 def test_password_reset_requests_are_rate_limited_per_address(db):
     make_user("ann@acme.example")
     statuses = [
-        Client().post("/accounts/password/reset/", {"email": "ann@acme.example"}).status_code for _ in range(6)
+        Client().post("/accounts/password/reset/", {"email": "ann@acme.example"}).status_code
+        for _ in range(6)
     ]
     assert statuses == [302, 302, 302, 302, 302, 429]
     assert len(mail.outbox) == 5
@@ -90,7 +99,8 @@ def test_logging_out_takes_a_post(owner_client):
 
 def test_anonymous_visitors_are_sent_to_the_login_page(db):
     assert Client().get("/portal/apps/AcmeInc/general/")["Location"] == (
-        "/accounts/login/?next=/portal/apps/AcmeInc/general/")
+        "/accounts/login/?next=/portal/apps/AcmeInc/general/"
+    )
 
 
 def test_the_site_root_leads_to_the_portal(db):
@@ -113,8 +123,9 @@ def test_a_host_header_does_not_choose_where_the_sign_up_link_of_an_unknown_addr
     assert set(re.findall(r"https?://[^/\s]+", message.body)) == {settings.PUBLIC_URL}
 
 
-def test_without_a_mail_server_the_reset_mail_is_kept_as_a_private_file_and_never_logged(db, settings, tmp_path,
-                                                                                          caplog):
+def test_without_a_mail_server_the_reset_mail_is_kept_as_a_private_file_and_never_logged(
+    db, settings, tmp_path, caplog
+):
     settings.EMAIL_BACKEND, settings.EMAIL_FILE_PATH = settings.OUTBOX_BACKEND, str(tmp_path)
     make_user("ann@acme.example")
     Client().post("/accounts/password/reset/", {"email": "ann@acme.example"})
@@ -123,5 +134,8 @@ def test_without_a_mail_server_the_reset_mail_is_kept_as_a_private_file_and_neve
     link = re.search(r"/accounts/password/reset/key/\S+/", kept.read_text()).group(0)
     [line] = [r for r in caplog.records if r.name == "sessioncloud.mail"]
     assert (line.getMessage(), line.file, line.messages) == (
-        "e-mail kept in the outbox, not sent: no mail server is configured (EMAIL_URL)", str(kept), 1)
+        "e-mail kept in the outbox, not sent: no mail server is configured (EMAIL_URL)",
+        str(kept),
+        1,
+    )
     assert link not in caplog.text and "ann@acme.example" not in caplog.text

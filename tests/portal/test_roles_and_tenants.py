@@ -37,21 +37,40 @@ from tests.portal.conftest import client_for, make_user, member
 
 pytestmark = pytest.mark.django_db
 
-PNG = (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4"
-       b"\x89\x00\x00\x00\rIDATx\x9cc\xf8\xcf\xc0\xf0\x1f\x00\x05\x00\x01\xff\x89\x99=\x1d\x00\x00\x00\x00IEND"
-       b"\xaeB`\x82")
+PNG = (
+    b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4"
+    b"\x89\x00\x00\x00\rIDATx\x9cc\xf8\xcf\xc0\xf0\x1f\x00\x05\x00\x01\xff\x89\x99=\x1d\x00\x00\x00\x00IEND"
+    b"\xaeB`\x82"
+)
 
 # A POST each view would act on if the caller were allowed to: every field valid and different.
 POSTS: dict[str, dict[str, Any]] = {
     "app_new": {"provider_id": "NewApp", "name": "New", "kind": "generic", "sip_domain": "sip.new.example"},
     "app_general": {"name": "Changed", "kind": "whitelabel", "ios_bundle_id": "com.x.y"},
-    "app_branding": {"theme_color": "#FF0000", "help_menu_title": "Changed", "credentials_source": "sip",
-                     "link_title_1": "Changed", "link_url_1": "https://changed.example/"},
-    "app_sip": {"sip_domain": "changed.example", "sip_transport": "TCP", "login_fields": "username_password",
-                "srtp": "Enabled", "messaging": "Enabled", "video": "Enabled", "callrecording": "Enabled",
-                "registration_expires": "120"},
-    "app_provisioning": {"provisioning_mode": "external", "provisioning_url": "https://changed.example/p",
-                         "auth_header": "Bearer changed", "provisioning_timeout": "3", "token_ttl_hours": "5"},
+    "app_branding": {
+        "theme_color": "#FF0000",
+        "help_menu_title": "Changed",
+        "credentials_source": "sip",
+        "link_title_1": "Changed",
+        "link_url_1": "https://changed.example/",
+    },
+    "app_sip": {
+        "sip_domain": "changed.example",
+        "sip_transport": "TCP",
+        "login_fields": "username_password",
+        "srtp": "Enabled",
+        "messaging": "Enabled",
+        "video": "Enabled",
+        "callrecording": "Enabled",
+        "registration_expires": "120",
+    },
+    "app_provisioning": {
+        "provisioning_mode": "external",
+        "provisioning_url": "https://changed.example/p",
+        "auth_header": "Bearer changed",
+        "provisioning_timeout": "3",
+        "token_ttl_hours": "5",
+    },
     "app_rotate_secret": {},
     "app_delete": {"confirm_text": "AcmeInc"},
     "app_end_rotation": {},
@@ -75,14 +94,38 @@ POSTS: dict[str, dict[str, Any]] = {
     "bulk_job_download": {},
     "bulk_export": {"passwords": "on"},
     "bulk_codes": {"kind": "qr_zip", "format": "token", "paper": "A4", "selection": "all"},
-    "bulk_email_settings": {"sender_name": "Changed", "subject": "Changed {{ name }}", "body": "Changed {{ link }}",
-                            "save": "1"},
+    "bulk_email_settings": {
+        "sender_name": "Changed",
+        "subject": "Changed {{ name }}",
+        "body": "Changed {{ link }}",
+        "save": "1",
+    },
 }
 # Views that only read, and views any signed-in person may post to (they change no tenant data).
-READ_ONLY = {"root", "home", "app_detail", "audit_log", "audit_export", "team", "app_dashboard", "end_users", "end_user",
-             "tokens", "devices", "provisioning_log", "bulk", "bulk_job"}
-NOT_TENANT_DATA = {"invitation", "invitation_open", "invitation_forget", "organization_new", "organization_switch",
-                   "favicon"}
+READ_ONLY = {
+    "root",
+    "home",
+    "app_detail",
+    "audit_log",
+    "audit_export",
+    "team",
+    "app_dashboard",
+    "end_users",
+    "end_user",
+    "tokens",
+    "devices",
+    "provisioning_log",
+    "bulk",
+    "bulk_job",
+}
+NOT_TENANT_DATA = {
+    "invitation",
+    "invitation_open",
+    "invitation_forget",
+    "organization_new",
+    "organization_switch",
+    "favicon",
+}
 
 
 def portal_patterns() -> list[URLPattern]:
@@ -102,8 +145,11 @@ def tenant_state() -> dict[str, Any]:
         "audit": AuditEntry.objects.count(),
         "organizations": Organization.objects.count(),
         "logos": Logo.objects.count(),
-        "end_users": sorted(EndUser.objects.values_list(
-            "app", "external_id", "display_name", "sip_username", "sip_password", "provisioning_password")),
+        "end_users": sorted(
+            EndUser.objects.values_list(
+                "app", "external_id", "display_name", "sip_username", "sip_password", "provisioning_password"
+            )
+        ),
         "tokens": sorted(SetupToken.objects.values_list("id", "revoked", "uses")),
         "devices": sorted(Device.objects.values_list("app", "device_id", "status")),
         "log": ProvisioningLogEntry.objects.count(),
@@ -122,8 +168,12 @@ def org_objects(org: Organization, owner: User, app: App) -> dict[str, Any]:
     key, _ = ApiKey.issue(org, "Billing")
     user = make_end_user(app, "cust-1001", email="ann@customer.example")
     Device.objects.create(app=app, device_id="phone-1")
-    dry_run = jobs.start_import(app, b"external_id,sip_username,sip_password\r\ncust-bulk,9100,bulk-s3cret\r\n",
-                                dry_run=True, actor="owner@acme.example")
+    dry_run = jobs.start_import(
+        app,
+        b"external_id,sip_username,sip_password\r\ncust-bulk,9100,bulk-s3cret\r\n",
+        dry_run=True,
+        actor="owner@acme.example",
+    )
     return {
         "job_id": dry_run.pk,
         "provider_id": app.provider_id,
@@ -140,14 +190,46 @@ def url_of(pattern: URLPattern, objects: dict[str, Any]) -> str:
     return reverse(f"portal:{pattern.name}", kwargs=kwargs)
 
 
-APP_PAGES = ("dashboard", "general", "branding", "sip", "provisioning", "provisioning/test", "endusers",
-             "add-end-user", "endusers/cust-1001", "endusers/cust-1001/edit", "endusers/cust-1001/delete",
-             "tokens", "devices", "log", "bulk", "bulk/import", "bulk/export", "bulk/codes", "bulk/email-settings")
+APP_PAGES = (
+    "dashboard",
+    "general",
+    "branding",
+    "sip",
+    "provisioning",
+    "provisioning/test",
+    "endusers",
+    "add-end-user",
+    "endusers/cust-1001",
+    "endusers/cust-1001/edit",
+    "endusers/cust-1001/delete",
+    "tokens",
+    "devices",
+    "log",
+    "bulk",
+    "bulk/import",
+    "bulk/export",
+    "bulk/codes",
+    "bulk/email-settings",
+)
 
 
-ACTION_BUTTONS = ("Save changes", "Add end user", "Delete end user", "Create setup link", "E-mail a setup link",
-                  "Revoke", "Deactivate", "Run the test", "Rotate secret", "Check the file", "Download the CSV",
-                  "Start the job", "Preview", "Delete this App…", "Reveal the codes")
+ACTION_BUTTONS = (
+    "Save changes",
+    "Add end user",
+    "Delete end user",
+    "Create setup link",
+    "E-mail a setup link",
+    "Revoke",
+    "Deactivate",
+    "Run the test",
+    "Rotate secret",
+    "Check the file",
+    "Download the CSV",
+    "Start the job",
+    "Preview",
+    "Delete this App…",
+    "Reveal the codes",
+)
 
 
 def actions_in(content: str) -> list[str]:
@@ -156,8 +238,13 @@ def actions_in(content: str) -> list[str]:
 
 
 def test_a_viewer_can_read_every_page(viewer_client, org_objects):
-    pages = ["/portal/", "/portal/audit/", "/portal/team/", "/portal/api-keys/",
-             *(f"/portal/apps/AcmeInc/{page}/" for page in APP_PAGES)]
+    pages = [
+        "/portal/",
+        "/portal/audit/",
+        "/portal/team/",
+        "/portal/api-keys/",
+        *(f"/portal/apps/AcmeInc/{page}/" for page in APP_PAGES),
+    ]
     for page in pages:
         response = viewer_client.get(page)
         assert (page, response.status_code) == (page, 200)
@@ -166,7 +253,9 @@ def test_a_viewer_can_read_every_page(viewer_client, org_objects):
         assert (page, actions_in(content)) == (page, [])
 
 
-def test_every_new_app_page_answers_its_owner_with_the_buttons_a_viewer_does_not_get(owner_client, org_objects):
+def test_every_new_app_page_answers_its_owner_with_the_buttons_a_viewer_does_not_get(
+    owner_client, org_objects
+):
     seen = set()
     for page in APP_PAGES:
         response = owner_client.get(f"/portal/apps/AcmeInc/{page}/")
@@ -221,8 +310,12 @@ def rival_objects(other_org: Organization, rival_app: App) -> dict[str, Any]:
     rival_app.save()
     user = make_end_user(rival_app, "rival-user", email="user@rival.example")
     Device.objects.create(app=rival_app, device_id="rival-phone")
-    dry_run = jobs.start_import(rival_app, b"external_id,sip_username,sip_password\r\nrival-bulk,9100,rival-s3cret\r\n",
-                                dry_run=True, actor="owner@rival.example")
+    dry_run = jobs.start_import(
+        rival_app,
+        b"external_id,sip_username,sip_password\r\nrival-bulk,9100,rival-s3cret\r\n",
+        dry_run=True,
+        actor="owner@rival.example",
+    )
     return {
         "job_id": dry_run.pk,
         "provider_id": rival_app.provider_id,
@@ -238,17 +331,50 @@ def test_another_organizations_objects_are_404_on_every_page_and_form(owner_clie
     before = tenant_state()
     with_ids = [p for p in portal_patterns() if p.pattern.converters and p.name != "invitation"]
     assert {p.name for p in with_ids} == {
-        "app_detail", "app_general", "app_branding", "app_sip", "app_provisioning", "app_rotate_secret",
-        "app_end_rotation", "app_delete", "change_role", "remove_member", "revoke_invitation", "api_key_revoke",
-        "app_dashboard", "app_test_bench", "end_users", "end_user_new", "end_user", "end_user_edit",
-        "end_user_delete", "end_user_reveal", "end_user_setup_link", "end_user_email", "tokens", "token_revoke",
-        "devices", "device_deactivate", "provisioning_log", "bulk", "bulk_import", "bulk_export", "bulk_codes",
-        "bulk_email_settings", "bulk_job", "bulk_job_import", "bulk_job_download",
+        "app_detail",
+        "app_general",
+        "app_branding",
+        "app_sip",
+        "app_provisioning",
+        "app_rotate_secret",
+        "app_end_rotation",
+        "app_delete",
+        "change_role",
+        "remove_member",
+        "revoke_invitation",
+        "api_key_revoke",
+        "app_dashboard",
+        "app_test_bench",
+        "end_users",
+        "end_user_new",
+        "end_user",
+        "end_user_edit",
+        "end_user_delete",
+        "end_user_reveal",
+        "end_user_setup_link",
+        "end_user_email",
+        "tokens",
+        "token_revoke",
+        "devices",
+        "device_deactivate",
+        "provisioning_log",
+        "bulk",
+        "bulk_import",
+        "bulk_export",
+        "bulk_codes",
+        "bulk_email_settings",
+        "bulk_job",
+        "bulk_job_import",
+        "bulk_job_download",
     }
     for pattern in with_ids:
         url = url_of(pattern, rival_objects)
         for method in ("get", "post"):
-            data = {"device_id": "rival-phone"} if pattern.name == "device_deactivate" else POSTS.get(pattern.name, {})
+            data = (
+                {"device_id": "rival-phone"}
+                if pattern.name == "device_deactivate"
+                else POSTS.get(pattern.name, {})
+            )
             response = getattr(owner_client, method)(url, data)
             if response.status_code == 405 and (method == "get" or pattern.name in READ_ONLY):
                 continue  # a POST-only (or GET-only) view: the other method must be the 404
@@ -258,19 +384,25 @@ def test_another_organizations_objects_are_404_on_every_page_and_form(owner_clie
 
 
 def test_another_organizations_end_user_token_or_device_is_404_under_ones_own_app(
-        owner_client, org_objects, rival_objects):
+    owner_client, org_objects, rival_objects
+):
     before = tenant_state()
     own_app = "/portal/apps/AcmeInc"
-    for url in (f"{own_app}/endusers/rival-user/", f"{own_app}/endusers/rival-user/edit/",
-                f"{own_app}/endusers/rival-user/delete/"):
+    for url in (
+        f"{own_app}/endusers/rival-user/",
+        f"{own_app}/endusers/rival-user/edit/",
+        f"{own_app}/endusers/rival-user/delete/",
+    ):
         assert (url, owner_client.get(url).status_code) == (url, 404)
-    for url, data in ((f"{own_app}/endusers/rival-user/edit/", POSTS["end_user_edit"]),
-                      (f"{own_app}/endusers/rival-user/delete/", {}),
-                      (f"{own_app}/endusers/rival-user/setup-link/", {"max_uses": "1"}),
-                      (f"{own_app}/endusers/rival-user/email/", {}),
-                      (f"{own_app}/endusers/rival-user/reveal/", {}),
-                      (f"{own_app}/tokens/{rival_objects['token_id']}/revoke/", {}),
-                      (f"{own_app}/devices/deactivate/", {"device_id": "rival-phone"})):
+    for url, data in (
+        (f"{own_app}/endusers/rival-user/edit/", POSTS["end_user_edit"]),
+        (f"{own_app}/endusers/rival-user/delete/", {}),
+        (f"{own_app}/endusers/rival-user/setup-link/", {"max_uses": "1"}),
+        (f"{own_app}/endusers/rival-user/email/", {}),
+        (f"{own_app}/endusers/rival-user/reveal/", {}),
+        (f"{own_app}/tokens/{rival_objects['token_id']}/revoke/", {}),
+        (f"{own_app}/devices/deactivate/", {"device_id": "rival-phone"}),
+    ):
         response = owner_client.post(url, data)
         assert (url, response.status_code) == (url, 404)
         assert "rival" not in response.content.decode().lower()
@@ -292,7 +424,9 @@ def test_a_member_of_two_organizations_switches_between_them(owner, owner_client
 
 
 def test_switching_to_an_organization_one_is_not_a_member_of_is_404(owner_client, other_org):
-    assert owner_client.post("/portal/organizations/switch/", {"organization": other_org.pk}).status_code == 404
+    assert (
+        owner_client.post("/portal/organizations/switch/", {"organization": other_org.pk}).status_code == 404
+    )
     assert owner_client.post("/portal/organizations/switch/", {"organization": "x"}).status_code == 404
 
 
@@ -306,13 +440,16 @@ def test_someone_without_an_organization_is_asked_to_create_one(db):
     assert Membership.objects.get().role == Role.OWNER
 
 
-def test_opening_an_app_of_ones_other_organization_switches_to_it(owner, owner_client, app, other_org, rival_app):
+def test_opening_an_app_of_ones_other_organization_switches_to_it(
+    owner, owner_client, app, other_org, rival_app
+):
     Membership.objects.create(organization=other_org, user=owner, role=Role.VIEWER)
     owner_client.post("/portal/organizations/switch/", {"organization": other_org.pk})
     response = owner_client.get("/portal/apps/AcmeInc/general/")
     assert (response.status_code, response.context["app"]) == (200, app)
     assert [str(m) for m in response.context["messages"]] == [
-        "Switched to Acme Telecom, the organization of this App."]
+        "Switched to Acme Telecom, the organization of this App."
+    ]
     assert [a.provider_id for a in owner_client.get("/portal/").context["apps"]] == ["AcmeInc"]
 
 
@@ -323,7 +460,9 @@ def test_after_the_switch_the_role_there_applies(owner, owner_client, app, other
     assert owner_client.post("/portal/apps/RivalCo/general/", {"name": "x"}).status_code == 403
 
 
-def test_a_post_to_an_app_of_ones_other_organization_does_not_switch(owner, owner_client, app, other_org, rival_app):
+def test_a_post_to_an_app_of_ones_other_organization_does_not_switch(
+    owner, owner_client, app, other_org, rival_app
+):
     Membership.objects.create(organization=other_org, user=owner, role=Role.OWNER)
     assert owner_client.post("/portal/apps/RivalCo/general/", {"name": "x"}).status_code == 404
     assert [a.provider_id for a in owner_client.get("/portal/").context["apps"]] == ["AcmeInc"]
@@ -365,8 +504,22 @@ def test_a_viewer_sees_every_app_page_read_only(viewer_client, org_objects):
 
 
 def test_an_editor_gets_the_same_pages_editable(owner_client, org_objects):
-    editable = {page for page in APP_PAGES
-                if editable_fields_of_post_forms(owner_client.get(f"/portal/apps/AcmeInc/{page}/").content.decode())}
-    assert editable == {"general", "branding", "sip", "provisioning", "provisioning/test", "add-end-user",
-                        "endusers/cust-1001", "endusers/cust-1001/edit", "bulk/import", "bulk/export",
-                        "bulk/codes", "bulk/email-settings"}
+    editable = {
+        page
+        for page in APP_PAGES
+        if editable_fields_of_post_forms(owner_client.get(f"/portal/apps/AcmeInc/{page}/").content.decode())
+    }
+    assert editable == {
+        "general",
+        "branding",
+        "sip",
+        "provisioning",
+        "provisioning/test",
+        "add-end-user",
+        "endusers/cust-1001",
+        "endusers/cust-1001/edit",
+        "bulk/import",
+        "bulk/export",
+        "bulk/codes",
+        "bulk/email-settings",
+    }

@@ -84,7 +84,10 @@ def test_a_used_expired_or_revoked_token_shows_the_same_invalid_page(app):
     expired.token.expires = timezone.now() - timedelta(seconds=1)
     expired.token.save()
     revoke(revoked.token)
-    answers = {page(token).content for token in (used.plain, expired.plain, revoked.plain, "unknown-token-0123456789")}
+    answers = {
+        page(token).content
+        for token in (used.plain, expired.plain, revoked.plain, "unknown-token-0123456789")
+    }
     assert len(answers) == 1
     assert page(used.plain).status_code == 404
     assert b"This setup link is not valid" in answers.pop()

@@ -18,8 +18,12 @@ from tests.factories import make_app
 pytestmark = pytest.mark.django_db
 
 SIGNUP = {
-    "email": "Ann@Acme.example", "password1": "correct-horse-battery", "password2": "correct-horse-battery",
-    "organization": "Acme Telecom", "provider_id": "AcmeInc", "app_name": "Acme Phone",
+    "email": "Ann@Acme.example",
+    "password1": "correct-horse-battery",
+    "password2": "correct-horse-battery",
+    "organization": "Acme Telecom",
+    "provider_id": "AcmeInc",
+    "app_name": "Acme Phone",
     "sip_domain": "sip.acme.example:5060",
 }
 
@@ -29,7 +33,9 @@ def sign_up(client: Client, **changes: str) -> Any:
 
 
 def confirmation_link() -> str:
-    return re.search(rf"{re.escape(settings.PUBLIC_URL)}(/accounts/confirm-email/\S+/)", mail.outbox[-1].body).group(1)
+    return re.search(
+        rf"{re.escape(settings.PUBLIC_URL)}(/accounts/confirm-email/\S+/)", mail.outbox[-1].body
+    ).group(1)
 
 
 def test_signing_up_creates_the_organization_its_owner_and_its_first_app():
@@ -43,11 +49,19 @@ def test_signing_up_creates_the_organization_its_owner_and_its_first_app():
     ]
     app = App.objects.get()
     assert (app.organization, app.provider_id, app.name, app.sip_domain) == (
-        organization, "AcmeInc", "Acme Phone", "sip.acme.example:5060")
+        organization,
+        "AcmeInc",
+        "Acme Phone",
+        "sip.acme.example:5060",
+    )
     assert len(app.signing_secret_list()) == 1
     entry = AuditEntry.objects.get()
     assert (entry.actor, entry.action, entry.object_repr, entry.before) == (
-        "ann@acme.example", "app.create", "AcmeInc", None)
+        "ann@acme.example",
+        "app.create",
+        "AcmeInc",
+        None,
+    )
 
 
 def test_signing_up_sends_a_verification_email_whose_link_logs_the_user_in():
@@ -66,7 +80,9 @@ def test_signing_up_sends_a_verification_email_whose_link_logs_the_user_in():
 def test_logging_in_is_refused_until_the_address_is_verified():
     sign_up(Client())
     client = Client()
-    response = client.post("/accounts/login/", {"login": "ann@acme.example", "password": "correct-horse-battery"})
+    response = client.post(
+        "/accounts/login/", {"login": "ann@acme.example", "password": "correct-horse-battery"}
+    )
     assert (response.status_code, response["Location"]) == (302, "/accounts/confirm-email/")
     assert "_auth_user_id" not in client.session
     assert client.get("/portal/")["Location"] == "/accounts/login/?next=/portal/"
@@ -84,8 +100,9 @@ def test_sign_up_refuses_a_provider_id_taken_in_another_case(other_org):
 def test_sign_up_checks_the_app_fields_with_the_app_model_rules():
     response = sign_up(Client(), provider_id="1abc", sip_domain="sip acme", app_name="")
     assert response.context["form"].errors == {
-        "provider_id": ["A ProviderId has 3 to 32 characters, ASCII letters and digits only, "
-                        "and starts with a letter."],
+        "provider_id": [
+            "A ProviderId has 3 to 32 characters, ASCII letters and digits only, and starts with a letter."
+        ],
         "sip_domain": ["Use host or host:port, for example sip.example.com:5060."],
         "app_name": ["This field is required."],
     }
@@ -114,7 +131,6 @@ def test_sign_up_refuses_the_provider_id_of_a_deleted_app(other_org):
     response = sign_up(Client())
     assert response.context["form"].errors == {"provider_id": ["This ProviderId is already taken."]}
     assert not User.objects.exists()
-
 
 
 def test_a_host_header_does_not_choose_where_the_confirmation_link_points():

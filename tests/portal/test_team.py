@@ -24,7 +24,9 @@ def invite(client: Client, email: str = "bob@acme.example", role: str = Role.VIE
     """Invite someone; the code of the e-mailed link."""
     response = client.post("/portal/team/invite/", {"email": email, "role": role})
     assert response["Location"] == "/portal/team/"
-    return re.search(rf"{re.escape(settings.PUBLIC_URL)}{OPEN}#([A-Za-z0-9_-]+)\n", mail.outbox[-1].body).group(1)
+    return re.search(
+        rf"{re.escape(settings.PUBLIC_URL)}{OPEN}#([A-Za-z0-9_-]+)\n", mail.outbox[-1].body
+    ).group(1)
 
 
 def opened(code: str, client: Client | None = None) -> Client:
@@ -46,7 +48,11 @@ def test_an_invitation_is_emailed_with_a_link(owner_client, org):
     assert "owner@acme.example invited you to join Acme Telecom on SessionCloud as viewer." in message.body
     invitation = Invitation.objects.get()
     assert (invitation.organization, invitation.email, invitation.role, invitation.accepted) == (
-        org, "bob@acme.example", Role.VIEWER, None)
+        org,
+        "bob@acme.example",
+        Role.VIEWER,
+        None,
+    )
     assert invitation.token_hash not in message.body
 
 
@@ -70,7 +76,8 @@ def test_a_code_that_is_not_pending_is_not_valid_and_logged(db, caplog):
     assert response.status_code == 404
     assert "This invitation is not valid" in response.content.decode()
     assert [r.getMessage() for r in caplog.records if r.name == "sessioncloud.security"] == [
-        "invitation token refused"]
+        "invitation token refused"
+    ]
 
 
 def test_the_invitation_page_without_an_opened_invitation_is_not_valid(db):
@@ -83,8 +90,9 @@ def test_a_new_user_accepts_by_signing_up_and_becomes_a_member_with_the_role(own
     assert "owner@acme.example invited bob@acme.example to join" in page.content.decode()
     signup = bob.get("/accounts/signup/")
     assert "organization" not in signup.context["form"].fields
-    response = bob.post("/accounts/signup/", {
-        "email": "bob@acme.example", "password1": PASSWORD, "password2": PASSWORD})
+    response = bob.post(
+        "/accounts/signup/", {"email": "bob@acme.example", "password1": PASSWORD, "password2": PASSWORD}
+    )
     # The invitation reached this address, so no verification e-mail is needed.
     assert response["Location"] == "/portal/"
     assert roles(org) == [("bob@acme.example", "viewer"), ("owner@acme.example", "owner")]
@@ -96,17 +104,22 @@ def test_a_new_user_accepts_by_signing_up_and_becomes_a_member_with_the_role(own
 
 def test_signing_up_by_invitation_needs_the_invited_address(owner_client, org):
     bob = opened(invite(owner_client))
-    response = bob.post("/accounts/signup/", {
-        "email": "someone-else@acme.example", "password1": PASSWORD, "password2": PASSWORD})
+    response = bob.post(
+        "/accounts/signup/",
+        {"email": "someone-else@acme.example", "password1": PASSWORD, "password2": PASSWORD},
+    )
     assert response.context["form"].errors == {
-        "email": ["Use the address the invitation was sent to: bob@acme.example."]}
+        "email": ["Use the address the invitation was sent to: bob@acme.example."]
+    }
     assert not User.objects.filter(email="someone-else@acme.example").exists()
 
 
 def test_an_existing_user_logs_in_and_accepts(owner_client, org):
     make_user("bob@acme.example")
     bob = opened(invite(owner_client, role=Role.ADMIN))
-    login = bob.post(f"/accounts/login/?next={INVITATION}", {"login": "bob@acme.example", "password": PASSWORD})
+    login = bob.post(
+        f"/accounts/login/?next={INVITATION}", {"login": "bob@acme.example", "password": PASSWORD}
+    )
     assert login["Location"] == INVITATION
     response = bob.post(INVITATION)
     assert response["Location"] == "/portal/"
@@ -127,7 +140,9 @@ def test_an_accepted_revoked_or_expired_invitation_is_not_valid(owner_client, or
     assert Client().post(OPEN, {"token": code}).status_code == 404
     code = invite(owner_client, email="carol@acme.example")
     carol = opened(code)
-    owner_client.post(f"/portal/team/invitations/{Invitation.objects.get(email='carol@acme.example').pk}/revoke/")
+    owner_client.post(
+        f"/portal/team/invitations/{Invitation.objects.get(email='carol@acme.example').pk}/revoke/"
+    )
     assert Client().post(OPEN, {"token": code}).status_code == 404
     assert carol.get(INVITATION).status_code == 404  # revoked after it was opened
 
@@ -139,7 +154,9 @@ def test_inviting_a_member_again_is_refused(owner_client, admin_user):
 
 
 def test_the_owner_changes_a_role_and_removes_a_member(owner_client, org, admin_user):
-    owner_client.post(f"/portal/team/members/{Membership.objects.get(user=admin_user).pk}/role/", {"role": "viewer"})
+    owner_client.post(
+        f"/portal/team/members/{Membership.objects.get(user=admin_user).pk}/role/", {"role": "viewer"}
+    )
     assert roles(org) == [("admin@acme.example", "viewer"), ("owner@acme.example", "owner")]
     owner_client.post(f"/portal/team/members/{Membership.objects.get(user=admin_user).pk}/remove/")
     assert roles(org) == [("owner@acme.example", "owner")]
@@ -151,9 +168,12 @@ def test_the_owner_changes_a_role_and_removes_a_member(owner_client, org, admin_
 
 def test_the_last_owner_can_be_neither_demoted_nor_removed(owner_client, org, owner):
     membership = Membership.objects.get(user=owner)
-    response = owner_client.post(f"/portal/team/members/{membership.pk}/role/", {"role": "admin"}, follow=True)
+    response = owner_client.post(
+        f"/portal/team/members/{membership.pk}/role/", {"role": "admin"}, follow=True
+    )
     assert [str(m) for m in response.context["messages"]] == [
-        "An organization needs at least one owner: make someone else an owner first."]
+        "An organization needs at least one owner: make someone else an owner first."
+    ]
     owner_client.post(f"/portal/team/members/{membership.pk}/remove/")
     assert roles(org) == [("owner@acme.example", "owner")]
 

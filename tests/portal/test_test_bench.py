@@ -19,8 +19,19 @@ from tests.providerstub import ProviderStub, start_stub, stop_stub
 pytestmark = pytest.mark.django_db
 
 PAGE = "/portal/apps/AcmeInc/provisioning/test/"
-GOOD_ANSWER = {"update": True, "errmsg": "", "sipaccounts": [
-    {"sipusername": "1000", "sippassword": "sip-pw", "subdomain": "pbx1", "transport": "tcp", "video": True}]}
+GOOD_ANSWER = {
+    "update": True,
+    "errmsg": "",
+    "sipaccounts": [
+        {
+            "sipusername": "1000",
+            "sippassword": "sip-pw",
+            "subdomain": "pbx1",
+            "transport": "tcp",
+            "video": True,
+        }
+    ],
+}
 
 
 @pytest.fixture
@@ -58,16 +69,32 @@ def merged(response: Any) -> dict[str, Any]:
 
 def test_the_bench_page_of_an_answer_is_never_cached(good_answer: Any) -> None:
     assert (good_answer.status_code, good_answer["Cache-Control"]) == (
-        200, "max-age=0, no-cache, no-store, must-revalidate, private")
+        200,
+        "max-age=0, no-cache, no-store, must-revalidate, private",
+    )
 
 
 def test_a_good_answer_shows_the_merged_accounts_exactly_as_a_phone_gets_them(good_answer: Any) -> None:
-    assert merged(good_answer)["sipaccounts"] == [{
-        "sipusername": "1000", "sippassword": "sip-pw", "authusername": "1000", "displayname": "1000",
-        "domain": "pbx1.sip.acme.example", "port": 5060, "proxy": None, "transport": "TCP", "srtp": "Disabled",
-        "messaging": "Enabled", "video": "Enabled", "callrecording": "Disabled", "subdomain": "pbx1",
-        "voicemailNumber": None, "registrationExpires": 600, **MEDIA_DEFAULTS,
-    }]
+    assert merged(good_answer)["sipaccounts"] == [
+        {
+            "sipusername": "1000",
+            "sippassword": "sip-pw",
+            "authusername": "1000",
+            "displayname": "1000",
+            "domain": "pbx1.sip.acme.example",
+            "port": 5060,
+            "proxy": None,
+            "transport": "TCP",
+            "srtp": "Disabled",
+            "messaging": "Enabled",
+            "video": "Enabled",
+            "callrecording": "Disabled",
+            "subdomain": "pbx1",
+            "voicemailNumber": None,
+            "registrationExpires": 600,
+            **MEDIA_DEFAULTS,
+        }
+    ]
 
 
 def test_a_good_answer_shows_the_rest_of_what_a_phone_gets(good_answer: Any) -> None:
@@ -91,7 +118,8 @@ def test_the_request_is_shown_with_its_secrets_masked(good_answer: Any, provider
         f"GET {provider.url()}?username=1000&password=***&reprovision=false&deviceId=test-bench\n"
         "Accept: application/json\nAccept-Encoding: identity\nAuthorization: ***\n"
         "User-Agent: SessionCloud/0.1.0\nX-SessionCloud-Signature: v1=***\n"
-        "X-SessionCloud-Timestamp: <unix seconds>\n")
+        "X-SessionCloud-Timestamp: <unix seconds>\n"
+    )
     assert "p@ss" not in content and "upstream-s3cret" not in content
 
 
@@ -108,8 +136,13 @@ def test_a_bench_call_is_logged_in_the_test_bench_flow(good_answer: Any) -> None
     assert (entry.flow, entry.outcome, entry.username, entry.accounts) == ("test_bench", "ok", "1000", 1)
 
 
-def test_a_bad_answer_shows_every_validation_error_and_the_raw_answer_escaped(owner_client, external, provider):
-    bad = {"update": "maybe", "sipaccounts": [{"sippassword": "x"}, {"sipusername": "<b>2</b>", "sippassword": 5}]}
+def test_a_bad_answer_shows_every_validation_error_and_the_raw_answer_escaped(
+    owner_client, external, provider
+):
+    bad = {
+        "update": "maybe",
+        "sipaccounts": [{"sippassword": "x"}, {"sipusername": "<b>2</b>", "sippassword": 5}],
+    }
     provider.answer_json(bad)
     content = owner_client.post(PAGE, {"username": "1000", "password": "1234"}).content.decode()
     assert '<span class="badge off" id="bench-outcome">failed</span>' in content
@@ -140,7 +173,8 @@ def test_a_rejection_is_called_rejected_as_a_phones_call_would_be(owner_client, 
     assert "usable" not in content
     assert re.search(r'<p id="bench-verdict">(.*?)</p>', content).group(1) == (
         "Your service refused these credentials (no accounts): a phone would show its message and stay "
-        "logged out. The provisioning log records such a call as rejected.")
+        "logged out. The provisioning log records such a call as rejected."
+    )
 
 
 def test_a_rejection_is_logged_as_rejected_with_the_providers_message(owner_client, external, provider):
@@ -148,14 +182,20 @@ def test_a_rejection_is_logged_as_rejected_with_the_providers_message(owner_clie
     owner_client.post(PAGE, {"username": "1000", "password": "0000"})
     entry = ProvisioningLogEntry.objects.get()
     assert (entry.flow, entry.outcome, entry.error_code, entry.detail, entry.accounts) == (
-        "test_bench", "rejected", "", "Wrong PIN", 0)
+        "test_bench",
+        "rejected",
+        "",
+        "Wrong PIN",
+        0,
+    )
 
 
 def test_an_accepted_login_says_how_many_accounts_a_phone_gets(owner_client, external, provider):
     provider.answer_json(GOOD_ANSWER)
     content = owner_client.post(PAGE, {"username": "1000", "password": "1234"}).content.decode()
     assert re.search(r'<p id="bench-verdict">(.*?)</p>', content).group(1) == (
-        "Your service accepted these credentials: a phone would be set up with 1 account.")
+        "Your service accepted these credentials: a phone would be set up with 1 account."
+    )
 
 
 def test_an_unreachable_service_shows_why(owner_client, external, provider):
@@ -169,7 +209,8 @@ def test_an_unreachable_service_shows_why(owner_client, external, provider):
 def test_without_a_url_nothing_is_called(owner_client, app):
     response = owner_client.post(PAGE, {"username": "1000", "password": "1234"})
     assert response.context["form"].errors == {
-        "__all__": ["Set the URL of your provisioning web service on the Provisioning page first."]}
+        "__all__": ["Set the URL of your provisioning web service on the Provisioning page first."]
+    }
     assert not ProvisioningLogEntry.objects.exists()
 
 

@@ -35,7 +35,8 @@ def four_tokens(app: App) -> dict[str, SetupToken]:
 def test_the_page_shows_each_tokens_status_newest_first(owner_client, four_tokens):
     response = owner_client.get(PAGE)
     assert [(item["token"].pk, item["status"]) for item in response.context["items"]] == [
-        (four_tokens[status].pk, status) for status in ("revoked", "expired", "used", "pending")]
+        (four_tokens[status].pk, status) for status in ("revoked", "expired", "used", "pending")
+    ]
 
 
 def test_a_redemption_shows_when_which_device_from_where_and_with_what(owner_client, four_tokens):
@@ -60,7 +61,11 @@ def test_revoking_a_pending_token_audits_it(owner_client, four_tokens):
     assert token_status(token) == "revoked"
     entry = AuditEntry.objects.get()
     assert (entry.actor, entry.action, entry.before, entry.after) == (
-        "owner@acme.example", "token.revoke", {"id": token.pk, "revoked": False}, {"id": token.pk, "revoked": True})
+        "owner@acme.example",
+        "token.revoke",
+        {"id": token.pk, "revoked": False},
+        {"id": token.pk, "revoked": True},
+    )
 
 
 def test_revoking_twice_changes_nothing_the_second_time(owner_client, four_tokens):

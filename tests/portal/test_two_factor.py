@@ -55,7 +55,9 @@ def test_after_activation_logging_in_asks_for_a_code():
     assert response["Location"] == "/accounts/2fa/authenticate/"
     assert "_auth_user_id" not in client.session
     assert client.get("/portal/")["Location"] == "/accounts/login/?next=/portal/"
-    wrong = client.post("/accounts/2fa/authenticate/", {"code": "000000" if current_code(secret) != "000000" else "111111"})
+    wrong = client.post(
+        "/accounts/2fa/authenticate/", {"code": "000000" if current_code(secret) != "000000" else "111111"}
+    )
     assert wrong.context["form"].errors == {"code": ["Incorrect code."]}
     response = client.post("/accounts/2fa/authenticate/", {"code": current_code(secret)})
     assert response["Location"] == "/portal/"

@@ -24,8 +24,12 @@ from tests.portal.test_admin import admin_form_data
 pytestmark = pytest.mark.django_db
 
 SIGNUP = {
-    "email": "ann@acme.example", "password1": "correct-horse-battery", "password2": "correct-horse-battery",
-    "organization": "Acme Telecom", "provider_id": "AcmeInc", "app_name": "Acme Phone",
+    "email": "ann@acme.example",
+    "password1": "correct-horse-battery",
+    "password2": "correct-horse-battery",
+    "organization": "Acme Telecom",
+    "provider_id": "AcmeInc",
+    "app_name": "Acme Phone",
     "sip_domain": "sip.acme.example:5060",
 }
 NOT_FOUND = {"error": {"code": "provider_not_found", "message": "No provider is known by that ProviderId."}}
@@ -65,9 +69,11 @@ def test_provisioning_for_an_unverified_app_answers_as_for_an_unknown_one(org):
     org.verified = False
     org.save()
     make_app(org, provisioning_mode="external", provisioning_url="https://prov.acme.example/p")
-    response = Client().post("/api/v1/provision", json.dumps({
-        "providerId": "AcmeInc", "username": "1000", "password": "1234", "deviceId": "dev-1"}),
-        content_type="application/json")
+    response = Client().post(
+        "/api/v1/provision",
+        json.dumps({"providerId": "AcmeInc", "username": "1000", "password": "1234", "deviceId": "dev-1"}),
+        content_type="application/json",
+    )
     assert (response.status_code, response.json()) == (404, NOT_FOUND)
 
 
@@ -75,14 +81,25 @@ def test_a_setup_token_of_an_unverified_app_is_invalid_and_stays_unused(org):
     org.verified = False
     org.save()
     issued = issue_token(make_end_user(make_app(org), "alice"))
-    response = Client().post("/api/v1/tokens/redeem", json.dumps({"token": issued.plain, "deviceId": "dev-1"}),
-                             content_type="application/json")
+    response = Client().post(
+        "/api/v1/tokens/redeem",
+        json.dumps({"token": issued.plain, "deviceId": "dev-1"}),
+        content_type="application/json",
+    )
     assert (response.status_code, response.json()["error"]["code"]) == (404, "token_invalid")
     assert SetupToken.objects.get().uses == 0
     org.verified = True
     org.save()
-    assert Client().post("/api/v1/tokens/redeem", json.dumps({"token": issued.plain, "deviceId": "dev-1"}),
-                         content_type="application/json").status_code == 200
+    assert (
+        Client()
+        .post(
+            "/api/v1/tokens/redeem",
+            json.dumps({"token": issued.plain, "deviceId": "dev-1"}),
+            content_type="application/json",
+        )
+        .status_code
+        == 200
+    )
 
 
 @pytest.fixture
@@ -117,8 +134,15 @@ def test_verifying_in_the_admin_serves_the_app(org, app):
     operator = Client()
     operator.force_login(User.objects.create_superuser("root", "root@operator.example", "operator-password"))
     page = operator.get(f"/admin/accounts/organization/{org.pk}/change/")
-    data = {"slug": org.slug, "name": org.name, "verified": "on", "memberships-TOTAL_FORMS": "0",
-            "memberships-INITIAL_FORMS": "0", "memberships-MIN_NUM_FORMS": "0", "memberships-MAX_NUM_FORMS": "1000"}
+    data = {
+        "slug": org.slug,
+        "name": org.name,
+        "verified": "on",
+        "memberships-TOTAL_FORMS": "0",
+        "memberships-INITIAL_FORMS": "0",
+        "memberships-MIN_NUM_FORMS": "0",
+        "memberships-MAX_NUM_FORMS": "1000",
+    }
     assert page.status_code == 200
     assert operator.post(f"/admin/accounts/organization/{org.pk}/change/", data).status_code == 302
     assert config_status() == 200
@@ -138,12 +162,19 @@ def test_the_upgrade_unverifies_organizations_whose_owners_never_confirmed(org, 
     unconfirmed = User.objects.create_user("eve@rival.example", "eve@rival.example", "pw")
     EmailAddress.objects.create(user=unconfirmed, email="eve@rival.example", verified=False, primary=True)
     Membership.objects.create(organization=other_org, user=unconfirmed, role=Role.OWNER)
-    Membership.objects.create(organization=other_org, user=make_user("viewer@rival.example"), role=Role.VIEWER)
+    Membership.objects.create(
+        organization=other_org, user=make_user("viewer@rival.example"), role=Role.VIEWER
+    )
     assert confirmed.pk
-    migration = migration_module("sessioncloud.accounts.migrations", "verified_organizations_and_encrypted_mfa")
+    migration = migration_module(
+        "sessioncloud.accounts.migrations", "verified_organizations_and_encrypted_mfa"
+    )
     migration.unverify_unconfirmed_sign_ups(apps, None)
     assert dict(Organization.objects.values_list("slug", "verified")) == {
-        "acme": True, "rival": False, lonely.slug: True}
+        "acme": True,
+        "rival": False,
+        lonely.slug: True,
+    }
 
 
 # --- Reserved ProviderIds -------------------------------------------------------------------------
@@ -164,16 +195,19 @@ def test_sign_up_refuses_a_reserved_provider_id_in_any_case(vodafone):
 def test_a_new_app_in_the_portal_may_not_take_a_reserved_provider_id(org, vodafone):
     client = Client()
     client.force_login(member(org, "owner@acme.example", Role.OWNER))
-    response = client.post("/portal/apps/new/", {"provider_id": "vodafone", "name": "V", "kind": "generic",
-                                                 "sip_domain": "sip.acme.example"})
+    response = client.post(
+        "/portal/apps/new/",
+        {"provider_id": "vodafone", "name": "V", "kind": "generic", "sip_domain": "sip.acme.example"},
+    )
     assert response.status_code == 200
     assert response.context["form"].errors == {"provider_id": [RESERVED_MESSAGE]}
     assert not App.objects.exists()
 
 
 def test_the_management_api_may_not_create_an_app_with_a_reserved_provider_id(api, vodafone):
-    response = api.post("/api/v1/manage/apps", {"providerId": "VodaFone", "name": "V",
-                                                 "sip": {"domain": "sip.acme.example"}})
+    response = api.post(
+        "/api/v1/manage/apps", {"providerId": "VodaFone", "name": "V", "sip": {"domain": "sip.acme.example"}}
+    )
     assert response.status_code == 422
     assert response.json()["error"]["fields"] == {"providerId": RESERVED_MESSAGE}
 
@@ -182,8 +216,16 @@ def test_an_operator_gives_a_reserved_provider_id_to_its_brand_in_the_admin(org,
     operator = Client()
     operator.force_login(User.objects.create_superuser("root", "root@operator.example", "operator-password"))
     page = operator.get("/admin/providers/app/add/")
-    response = operator.post("/admin/providers/app/add/", admin_form_data(
-        page, organization=org.pk, provider_id="Vodafone", name="Vodafone", sip_domain="sip.vodafone.example"))
+    response = operator.post(
+        "/admin/providers/app/add/",
+        admin_form_data(
+            page,
+            organization=org.pk,
+            provider_id="Vodafone",
+            name="Vodafone",
+            sip_domain="sip.vodafone.example",
+        ),
+    )
     assert response.status_code == 302
     assert App.objects.get().provider_id == "Vodafone"
 
@@ -196,9 +238,14 @@ def test_the_command_reserves_lists_and_releases_provider_ids(org):
     call_command("providerids", "list", stdout=out)
     call_command("providerids", "release", "vodafone", "Orange", stdout=out)
     assert out.getvalue().splitlines() == [
-        "Reserved Vodafone.", "Reserved telekom (the App Telekom of acme already has it).",
-        "VODAFONE is reserved already.", "telekom\tbrands", "Vodafone\tbrands",
-        "Released vodafone.", "Orange was not reserved."]
+        "Reserved Vodafone.",
+        "Reserved telekom (the App Telekom of acme already has it).",
+        "VODAFONE is reserved already.",
+        "telekom\tbrands",
+        "Vodafone\tbrands",
+        "Released vodafone.",
+        "Orange was not reserved.",
+    ]
     assert list(ReservedProviderId.objects.values_list("provider_id", flat=True)) == ["telekom"]
 
 

@@ -95,7 +95,9 @@ def test_it_opens_after_threshold_consecutive_failures(make_breaker: Callable[..
     assert breaker.allow() is False
 
 
-def test_one_caller_counts_once_per_window_however_often_it_fails(make_breaker: Callable[..., CircuitBreaker]) -> None:
+def test_one_caller_counts_once_per_window_however_often_it_fails(
+    make_breaker: Callable[..., CircuitBreaker],
+) -> None:
     breaker = make_breaker()
 
     for _ in range(10):
@@ -105,7 +107,9 @@ def test_one_caller_counts_once_per_window_however_often_it_fails(make_breaker: 
     assert breaker.state() == "closed"
 
 
-def test_failures_of_as_many_callers_as_the_threshold_open_it(make_breaker: Callable[..., CircuitBreaker]) -> None:
+def test_failures_of_as_many_callers_as_the_threshold_open_it(
+    make_breaker: Callable[..., CircuitBreaker],
+) -> None:
     breaker = make_breaker()
 
     for caller in ("203.0.113.1", "203.0.113.2", "203.0.113.3"):
@@ -146,7 +150,9 @@ def test_failures_older_than_the_window_are_forgotten(make_breaker: Callable[...
     assert breaker.state() == "closed"
 
 
-def test_after_the_open_period_exactly_one_trial_call_goes_through(make_breaker: Callable[..., CircuitBreaker]) -> None:
+def test_after_the_open_period_exactly_one_trial_call_goes_through(
+    make_breaker: Callable[..., CircuitBreaker],
+) -> None:
     breaker, other_process = make_breaker(), make_breaker()
     fail(breaker, 3)
 
@@ -182,7 +188,9 @@ def test_a_failed_trial_opens_the_breaker_again(make_breaker: Callable[..., Circ
     assert breaker.allow() is False
 
 
-def test_a_trial_whose_caller_vanished_is_retried_after_its_lease(make_breaker: Callable[..., CircuitBreaker]) -> None:
+def test_a_trial_whose_caller_vanished_is_retried_after_its_lease(
+    make_breaker: Callable[..., CircuitBreaker],
+) -> None:
     breaker = make_breaker(trial_lease=0.2)
     fail(breaker, 3)
     time.sleep(OPEN_SECONDS + 0.05)
@@ -208,7 +216,9 @@ def test_the_redis_store_namespaces_its_keys_per_app(redis_client: redis.Redis, 
 
     breaker.record_failure()
 
-    assert [key.decode() for key in redis_client.scan_iter(match=f"{namespace}:*")] == [f"{namespace}:app-42:failures"]
+    assert [key.decode() for key in redis_client.scan_iter(match=f"{namespace}:*")] == [
+        f"{namespace}:app-42:failures"
+    ]
     assert 0 < redis_client.pttl(f"{namespace}:app-42:failures") <= 30_000
 
 

@@ -55,7 +55,12 @@ def start_service(example: ModuleType) -> Iterator[Callable[[str | None], str]]:
 
 def login(url: str, username: str, password: str, secrets: tuple[str, ...] = (SECRET,)) -> UpstreamResult:
     request = UpstreamRequest(
-        url=url, username=username, password=password, device_id="dev-1", signing_secrets=secrets, timeout_seconds=2
+        url=url,
+        username=username,
+        password=password,
+        device_id="dev-1",
+        signing_secrets=secrets,
+        timeout_seconds=2,
     )
     return call_provider_blocking(request, LOOPBACK_POLICY)
 
@@ -69,7 +74,11 @@ def test_it_provisions_a_known_user(start_service: Callable[[str | None], str], 
         update=True,
         errmsg="",
         sipaccounts=[
-            SipAccount(sipusername=username, sippassword=f"demo-sip-secret-{username}", displayname=f"Demo {username}")
+            SipAccount(
+                sipusername=username,
+                sippassword=f"demo-sip-secret-{username}",
+                displayname=f"Demo {username}",
+            )
         ],
         xmppaccounts=[],
     )
@@ -82,13 +91,19 @@ def test_it_rejects_other_credentials_with_an_errmsg(
     result = login(start_service(SECRET), username, password)
 
     assert result.error_code is None
-    assert result.answer == ProviderAnswer(update=True, errmsg="Wrong username or password.", sipaccounts=[], xmppaccounts=[])
+    assert result.answer == ProviderAnswer(
+        update=True, errmsg="Wrong username or password.", sipaccounts=[], xmppaccounts=[]
+    )
 
 
 def test_it_rejects_a_call_signed_with_another_secret(start_service: Callable[[str | None], str]) -> None:
     result = login(start_service(SECRET), "1000", "1234", secrets=("not-the-secret",))
 
-    assert (result.error_code, result.status, result.detail) == ("provider_error", 401, "the provider answered HTTP 401")
+    assert (result.error_code, result.status, result.detail) == (
+        "provider_error",
+        401,
+        "the provider answered HTTP 401",
+    )
     assert result.body_text == '{"error": "bad or missing X-SessionCloud-Signature"}'
 
 
@@ -105,7 +120,9 @@ def test_it_accepts_a_call_signed_during_rotation(start_service: Callable[[str |
 
 
 def test_it_rejects_a_replayed_old_signature(start_service: Callable[[str | None], str]) -> None:
-    request = UpstreamRequest(url=start_service(SECRET), username="1000", password="1234", signing_secrets=(SECRET,))
+    request = UpstreamRequest(
+        url=start_service(SECRET), username="1000", password="1234", signing_secrets=(SECRET,)
+    )
 
     result = call_provider_blocking(request, LOOPBACK_POLICY, clock=lambda: time.time() - 301)
 
@@ -126,7 +143,10 @@ def test_it_runs_as_a_program_and_keeps_passwords_out_of_its_log() -> None:
     env = {**os.environ, "PROVIDER_SIGNING_SECRET": SECRET}
     process = subprocess.Popen(
         [sys.executable, str(SCRIPT), "--port", str(port)],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         assert process.stdout is not None

@@ -72,13 +72,24 @@ def test_a_bare_account_gets_every_key_from_the_profile() -> None:
     ("fields", "profile_changes", "expected"),
     [
         # Rule 2: domain
-        ({"subdomain": "pbx.other.example"}, {}, {"domain": "pbx.other.example", "subdomain": "pbx.other.example"}),
+        (
+            {"subdomain": "pbx.other.example"},
+            {},
+            {"domain": "pbx.other.example", "subdomain": "pbx.other.example"},
+        ),
         ({"subdomain": "pbx.other.example"}, {"use_subdomains": True}, {"domain": "pbx.other.example"}),
-        ({"subdomain": "pbx"}, {"use_subdomains": True}, {"domain": "pbx.sip.acme.example", "subdomain": "pbx"}),
+        (
+            {"subdomain": "pbx"},
+            {"use_subdomains": True},
+            {"domain": "pbx.sip.acme.example", "subdomain": "pbx"},
+        ),
         ({"subdomain": "pbx"}, {"use_subdomains": False}, {"domain": "sip.acme.example", "subdomain": "pbx"}),
         ({"subdomain": ""}, {"use_subdomains": True}, {"domain": "sip.acme.example", "subdomain": ""}),
-        ({"subdomain": "pbx"}, {"use_subdomains": True, "domain": "sip.acme.example:5080"},
-         {"domain": "pbx.sip.acme.example", "port": 5080}),
+        (
+            {"subdomain": "pbx"},
+            {"use_subdomains": True, "domain": "sip.acme.example:5080"},
+            {"domain": "pbx.sip.acme.example", "port": 5080},
+        ),
         # Rule 2: port from the App's domain, else the transport's default
         ({}, {"domain": "sip.acme.example:5080"}, {"domain": "sip.acme.example", "port": 5080}),
         ({}, {"transport": "TCP"}, {"transport": "TCP", "port": 5060}),
@@ -90,33 +101,72 @@ def test_a_bare_account_gets_every_key_from_the_profile() -> None:
         ({}, {"domain": "[2001:db8::1]"}, {"domain": "[2001:db8::1]", "port": 5060}),
         ({"subdomain": "[2001:db8::2]"}, {"use_subdomains": True}, {"domain": "[2001:db8::2]"}),
         ({"subdomain": "2001:db8::2"}, {"use_subdomains": False}, {"domain": "[2001:db8::2]"}),
-        ({"subdomain": "pbx"}, {"use_subdomains": True, "domain": "[2001:db8::1]:5070"},
-         {"domain": "[2001:db8::1]", "port": 5070}),
+        (
+            {"subdomain": "pbx"},
+            {"use_subdomains": True, "domain": "[2001:db8::1]:5070"},
+            {"domain": "[2001:db8::1]", "port": 5070},
+        ),
         ({"subdomain": "pbx"}, {"use_subdomains": True, "domain": "10.0.0.7"}, {"domain": "10.0.0.7"}),
         # Rule 3: authusername and displayname default to sipusername
-        ({"authusername": "auth-7", "displayname": "Front desk"}, {}, {"authusername": "auth-7", "displayname": "Front desk"}),
+        (
+            {"authusername": "auth-7", "displayname": "Front desk"},
+            {},
+            {"authusername": "auth-7", "displayname": "Front desk"},
+        ),
         ({"authusername": "", "displayname": ""}, {}, {"authusername": "1000", "displayname": "1000"}),
         # Rules 1 and 4: account flags override, everything normalised
-        ({"srtp": "enabled", "video": True, "messaging": False}, {}, {"srtp": "Enabled", "video": "Enabled", "messaging": "Disabled"}),
+        (
+            {"srtp": "enabled", "video": True, "messaging": False},
+            {},
+            {"srtp": "Enabled", "video": "Enabled", "messaging": "Disabled"},
+        ),
         ({"callrecording": "ENABLED"}, {"callrecording": "Disabled"}, {"callrecording": "Enabled"}),
-        ({}, {"transport": "tls", "srtp": "enabled", "video": "ENABLED"}, {"transport": "TLS", "srtp": "Enabled", "video": "Enabled"}),
+        (
+            {},
+            {"transport": "tls", "srtp": "enabled", "video": "ENABLED"},
+            {"transport": "TLS", "srtp": "Enabled", "video": "Enabled"},
+        ),
         # Profile-only keys
         ({}, {"proxy": "proxy.acme.example:5070"}, {"proxy": "proxy.acme.example:5070"}),
         ({}, {"proxy": ""}, {"proxy": None}),
-        ({}, {"voicemail_number": None, "registration_expires": 3600}, {"voicemailNumber": None, "registrationExpires": 3600}),
-        ({}, {"stun_server": "stun.acme.example:3478", "ice": True, "keepalive_seconds": 15},
-         {"stunServer": "stun.acme.example:3478", "ice": True, "keepAliveSeconds": 15}),
-        ({}, {"turn_server": "turn.acme.example", "turn_username": "relay", "turn_password": "t-pw"},
-         {"turnServer": "turn.acme.example", "turnUsername": "relay", "turnPassword": "t-pw"}),
-        ({}, {"stun_server": "", "turn_server": "", "turn_username": "", "turn_password": "", "realm": ""},
-         {"stunServer": None, "turnServer": None, "turnUsername": None, "turnPassword": None, "realm": None}),
+        (
+            {},
+            {"voicemail_number": None, "registration_expires": 3600},
+            {"voicemailNumber": None, "registrationExpires": 3600},
+        ),
+        (
+            {},
+            {"stun_server": "stun.acme.example:3478", "ice": True, "keepalive_seconds": 15},
+            {"stunServer": "stun.acme.example:3478", "ice": True, "keepAliveSeconds": 15},
+        ),
+        (
+            {},
+            {"turn_server": "turn.acme.example", "turn_username": "relay", "turn_password": "t-pw"},
+            {"turnServer": "turn.acme.example", "turnUsername": "relay", "turnPassword": "t-pw"},
+        ),
+        (
+            {},
+            {"stun_server": "", "turn_server": "", "turn_username": "", "turn_password": "", "realm": ""},
+            {
+                "stunServer": None,
+                "turnServer": None,
+                "turnUsername": None,
+                "turnPassword": None,
+                "realm": None,
+            },
+        ),
         ({"srtp": "Enabled"}, {"srtp_mode": "mandatory"}, {"srtp": "Enabled", "srtpMode": "mandatory"}),
-        ({}, {"audio_codecs": ("opus", "PCMA"), "video_codecs": ("VP8",)},
-         {"audioCodecs": ["opus", "PCMA"], "videoCodecs": ["VP8"]}),
+        (
+            {},
+            {"audio_codecs": ("opus", "PCMA"), "video_codecs": ("VP8",)},
+            {"audioCodecs": ["opus", "PCMA"], "videoCodecs": ["VP8"]},
+        ),
         ({}, {"dtmf_mode": "info", "realm": "acme"}, {"dtmfMode": "info", "realm": "acme"}),
     ],
 )
-def test_it_applies_the_merge_rules(fields: dict[str, Any], profile_changes: dict[str, Any], expected: dict[str, Any]) -> None:
+def test_it_applies_the_merge_rules(
+    fields: dict[str, Any], profile_changes: dict[str, Any], expected: dict[str, Any]
+) -> None:
     merged = merge_account(account(**fields), replace(PROFILE, **profile_changes))
 
     assert {key: merged[key] for key in expected} == expected
@@ -125,7 +175,10 @@ def test_it_applies_the_merge_rules(fields: dict[str, Any], profile_changes: dic
 def test_it_merges_every_account_of_a_list() -> None:
     merged = merge_accounts([account(), account(sipusername="1001", transport="TLS")], PROFILE)
 
-    assert [(m["sipusername"], m["transport"], m["port"]) for m in merged] == [("1000", "UDP", 5060), ("1001", "TLS", 5061)]
+    assert [(m["sipusername"], m["transport"], m["port"]) for m in merged] == [
+        ("1000", "UDP", 5060),
+        ("1001", "TLS", 5061),
+    ]
 
 
 @pytest.mark.parametrize(

@@ -83,13 +83,23 @@ def test_it_refuses_every_non_public_address(address: str, reason: str) -> None:
     with pytest.raises(GuardError) as error:
         check_address(address, CLOSED)
 
-    assert (error.value.code, error.value.message) == ("address_refused", f"{ip_address(address)} is {reason}")
+    assert (error.value.code, error.value.message) == (
+        "address_refused",
+        f"{ip_address(address)} is {reason}",
+    )
 
 
 @pytest.mark.parametrize(
     "address",
-    ["8.8.8.8", "1.1.1.1", "93.184.216.34", "2606:4700:4700::1111", "2a00:1450:4001::200e",
-     "64:ff9b::808:808", "2002:808:808::1"],
+    [
+        "8.8.8.8",
+        "1.1.1.1",
+        "93.184.216.34",
+        "2606:4700:4700::1111",
+        "2a00:1450:4001::200e",
+        "64:ff9b::808:808",
+        "2002:808:808::1",
+    ],
 )
 def test_it_lets_public_unicast_addresses_pass(address: str) -> None:
     assert refusal_reason(ip_address(address), CLOSED) is None
@@ -113,7 +123,9 @@ def test_an_allowed_ipv4_network_does_not_allow_its_mapped_ipv6_form() -> None:
 def test_the_policy_reads_cidr_strings_from_settings() -> None:
     policy = OutboundPolicy.from_settings([" 10.0.0.0/8", "", "fd00::/8 "], allow_http=True)
 
-    assert policy == OutboundPolicy(allow_nets=(ip_network("10.0.0.0/8"), ip_network("fd00::/8")), allow_http=True)
+    assert policy == OutboundPolicy(
+        allow_nets=(ip_network("10.0.0.0/8"), ip_network("fd00::/8")), allow_http=True
+    )
 
 
 # --- URLs ---------------------------------------------------------------------------------------
@@ -133,10 +145,16 @@ def test_the_policy_reads_cidr_strings_from_settings() -> None:
         ("https://169.254.169.254/latest/meta-data", "169.254.169.254 is a cloud metadata address"),
         ("https://0xa9fea9fe/", "0xa9fea9fe (169.254.169.254) is a cloud metadata address"),
         ("https://[::1]:8443/p", "::1 is a loopback address"),
-        ("https://[::ffff:127.0.0.1]/p", "::ffff:127.0.0.1 (::ffff:7f00:1) is an IPv4-mapped form of 127.0.0.1"),
+        (
+            "https://[::ffff:127.0.0.1]/p",
+            "::ffff:127.0.0.1 (::ffff:7f00:1) is an IPv4-mapped form of 127.0.0.1",
+        ),
         ("https://[::ffff:7f00:1]/p", "::ffff:7f00:1 is an IPv4-mapped form of 127.0.0.1"),
         ("https://[64:ff9b::7f00:1]/p", "64:ff9b::7f00:1 is a NAT64 form of 127.0.0.1, a loopback address"),
-        ("https://[2002:a9fe:a9fe::]/p", "2002:a9fe:a9fe:: is a 6to4 form of 169.254.169.254, a cloud metadata address"),
+        (
+            "https://[2002:a9fe:a9fe::]/p",
+            "2002:a9fe:a9fe:: is a 6to4 form of 169.254.169.254, a cloud metadata address",
+        ),
         ("https://[fd00:ec2::254]/", "fd00:ec2::254 is a cloud metadata address"),
         ("https://[FE80::1]/", "fe80::1 is a link-local address"),
         ("https://100.100.100.200/", "100.100.100.200 is a cloud metadata address"),
@@ -156,18 +174,35 @@ def test_it_refuses_a_literal_refused_address_in_any_spelling(url: str, message:
         ("ftp://provider.example/p", "scheme_refused", "the URL must start with https://"),
         ("file:///etc/passwd", "scheme_refused", "the URL must start with https://"),
         ("provider.example/p", "scheme_refused", "the URL must start with https://"),
-        ("https://user:pw@provider.example/p", "userinfo_refused", "the URL must not contain a user name or password"),
-        ("https://user@provider.example/p", "userinfo_refused", "the URL must not contain a user name or password"),
+        (
+            "https://user:pw@provider.example/p",
+            "userinfo_refused",
+            "the URL must not contain a user name or password",
+        ),
+        (
+            "https://user@provider.example/p",
+            "userinfo_refused",
+            "the URL must not contain a user name or password",
+        ),
         ("https:///p", "host_missing", "the URL has no host"),
         ("https://provider.example:0/p", "url_invalid", "the port must be a number from 1 to 65535"),
         ("https://provider.example:99999/p", "url_invalid", "the port must be a number from 1 to 65535"),
         ("https://provider.example:http/p", "url_invalid", "the port must be a number from 1 to 65535"),
-        ("https://provider example/p", "url_invalid",
-         "the URL must not contain spaces, control characters or backslashes"),
-        ("https://evil.example\\@provider.example/", "url_invalid",
-         "the URL must not contain spaces, control characters or backslashes"),
-        ("https://provider.example/p\r\nHost: x", "url_invalid",
-         "the URL must not contain spaces, control characters or backslashes"),
+        (
+            "https://provider example/p",
+            "url_invalid",
+            "the URL must not contain spaces, control characters or backslashes",
+        ),
+        (
+            "https://evil.example\\@provider.example/",
+            "url_invalid",
+            "the URL must not contain spaces, control characters or backslashes",
+        ),
+        (
+            "https://provider.example/p\r\nHost: x",
+            "url_invalid",
+            "the URL must not contain spaces, control characters or backslashes",
+        ),
         ("https://1.2.3.4.5/p", "url_invalid", "1.2.3.4.5 looks like an IPv4 address but is not a valid one"),
         ("https://08.0.0.1/p", "url_invalid", "08.0.0.1 looks like an IPv4 address but is not a valid one"),
         ("https://prov%69der.example/p", "url_invalid", "the host is not a valid name"),
@@ -189,7 +224,10 @@ def test_it_refuses_a_malformed_or_unsafe_url(url: str, code: str, message: str)
         ("https://prov.example.:8443/p", ParsedTarget("https", "prov.example", 8443, None)),
         ("https://bücher.example/", ParsedTarget("https", "xn--bcher-kva.example", 443, None)),
         ("HTTPS://8.8.8.8/p", ParsedTarget("https", "8.8.8.8", 443, ip_address("8.8.8.8"))),
-        ("https://[2606:4700:4700::1111]:444/", ParsedTarget("https", "2606:4700:4700::1111", 444, ip_address("2606:4700:4700::1111"))),
+        (
+            "https://[2606:4700:4700::1111]:444/",
+            ParsedTarget("https", "2606:4700:4700::1111", 444, ip_address("2606:4700:4700::1111")),
+        ),
     ],
 )
 def test_it_accepts_a_public_https_url(url: str, target: ParsedTarget) -> None:
@@ -213,7 +251,8 @@ def fake_dns(monkeypatch: pytest.MonkeyPatch, *addresses: str) -> list[str]:
     def getaddrinfo(host: str, port: Any, *args: Any, **kwargs: Any) -> list[Any]:
         lookups.append(host)
         return [
-            (socket.AF_INET6 if ":" in a else socket.AF_INET, socket.SOCK_STREAM, 6, "", (a, port)) for a in addresses
+            (socket.AF_INET6 if ":" in a else socket.AF_INET, socket.SOCK_STREAM, 6, "", (a, port))
+            for a in addresses
         ]
 
     monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
@@ -235,9 +274,18 @@ def test_it_refuses_localhost_before_connecting() -> None:
     ("addresses", "message"),
     [
         (("10.0.0.5",), "internal.example resolves to 10.0.0.5, a private address"),
-        (("93.184.216.34", "169.254.169.254"), "internal.example resolves to 169.254.169.254, a cloud metadata address"),
-        (("2606:4700::1", "::ffff:10.0.0.1"), "internal.example resolves to ::ffff:10.0.0.1, an IPv4-mapped form of 10.0.0.1"),
-        (("64:ff9b::a00:5",), "internal.example resolves to 64:ff9b::a00:5, a NAT64 form of 10.0.0.5, a private address"),
+        (
+            ("93.184.216.34", "169.254.169.254"),
+            "internal.example resolves to 169.254.169.254, a cloud metadata address",
+        ),
+        (
+            ("2606:4700::1", "::ffff:10.0.0.1"),
+            "internal.example resolves to ::ffff:10.0.0.1, an IPv4-mapped form of 10.0.0.1",
+        ),
+        (
+            ("64:ff9b::a00:5",),
+            "internal.example resolves to 64:ff9b::a00:5, a NAT64 form of 10.0.0.5, a private address",
+        ),
     ],
 )
 def test_it_refuses_a_name_if_any_address_is_refused(
@@ -274,7 +322,10 @@ def test_it_reports_a_name_that_does_not_resolve(monkeypatch: pytest.MonkeyPatch
     with pytest.raises(GuardError) as error:
         resolve_checked("new.example", 443, CLOSED)
 
-    assert (error.value.code, error.value.message) == ("dns_failed", "new.example does not resolve (Name or service not known)")
+    assert (error.value.code, error.value.message) == (
+        "dns_failed",
+        "new.example does not resolve (Name or service not known)",
+    )
 
 
 # --- save-time check ------------------------------------------------------------------------
@@ -292,13 +343,15 @@ def test_saving_a_literal_refused_address_is_an_error() -> None:
 
 
 def test_saving_a_name_that_resolves_to_a_refused_address_is_an_error_that_names_no_address(
-        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     fake_dns(monkeypatch, "192.168.0.10")
 
     with pytest.raises(GuardError, match="^prov.example resolves to an address SessionCloud may not call$"):
         check_url_for_save("https://prov.example/p", CLOSED)
     assert [r.getMessage() for r in caplog.records if r.name == "sessioncloud.security"] == [
-        "outbound call refused: prov.example resolves to 192.168.0.10, a private address"]
+        "outbound call refused: prov.example resolves to 192.168.0.10, a private address"
+    ]
 
 
 def test_saving_a_name_that_does_not_resolve_yet_is_a_warning(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -315,7 +368,9 @@ def test_saving_a_name_that_does_not_resolve_yet_is_a_warning(monkeypatch: pytes
 # --- security log ---------------------------------------------------------------------------
 
 
-def test_each_refusal_is_logged_to_the_security_logger_without_the_query(caplog: pytest.LogCaptureFixture) -> None:
+def test_each_refusal_is_logged_to_the_security_logger_without_the_query(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     caplog.set_level(logging.WARNING, logger="sessioncloud.security")
 
     with pytest.raises(GuardError):

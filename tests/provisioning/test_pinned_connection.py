@@ -55,7 +55,9 @@ def test_it_looks_the_host_up_once_and_connects_to_the_checked_address(
         stub.answer_json(ANSWER)
     dns = FakeDns(first="127.0.0.1", later="127.0.0.2")
     monkeypatch.setattr(socket, "getaddrinfo", dns)
-    request = UpstreamRequest(url=f"http://provider.test:{checked.port}/p", username="1000", password="1234", timeout_seconds=1)
+    request = UpstreamRequest(
+        url=f"http://provider.test:{checked.port}/p", username="1000", password="1234", timeout_seconds=1
+    )
 
     result = call_provider_blocking(request, LOOPBACK_POLICY)
 
@@ -112,7 +114,9 @@ def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     cert_path, key_path = directory / "cert.pem", directory / "key.pem"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     key_path.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
     )
     return cert_path, key_path
 
@@ -143,9 +147,13 @@ def test_tls_sends_the_hostname_as_sni_and_verifies_the_certificate(
     stub, server_names = tls_provider
     resolve_to_loopback(monkeypatch)
     trust = ssl.create_default_context(cafile=str(certificate[0]))
-    request = UpstreamRequest(url=f"https://provider.test:{stub.port}/p", username="1000", password="1234", timeout_seconds=1)
+    request = UpstreamRequest(
+        url=f"https://provider.test:{stub.port}/p", username="1000", password="1234", timeout_seconds=1
+    )
 
-    result = call_provider_blocking(request, OutboundPolicy(allow_nets=LOOPBACK_POLICY.allow_nets), ssl_context=trust)
+    result = call_provider_blocking(
+        request, OutboundPolicy(allow_nets=LOOPBACK_POLICY.allow_nets), ssl_context=trust
+    )
 
     assert result.error_code is None
     assert server_names == ["provider.test"]
@@ -160,12 +168,18 @@ def test_tls_refuses_a_certificate_for_another_name(
     stub, _ = tls_provider
     resolve_to_loopback(monkeypatch)
     trust = ssl.create_default_context(cafile=str(certificate[0]))
-    request = UpstreamRequest(url=f"https://other.test:{stub.port}/p", username="1000", password="1234", timeout_seconds=1)
+    request = UpstreamRequest(
+        url=f"https://other.test:{stub.port}/p", username="1000", password="1234", timeout_seconds=1
+    )
 
-    result = call_provider_blocking(request, OutboundPolicy(allow_nets=LOOPBACK_POLICY.allow_nets), ssl_context=trust)
+    result = call_provider_blocking(
+        request, OutboundPolicy(allow_nets=LOOPBACK_POLICY.allow_nets), ssl_context=trust
+    )
 
     assert result.error_code == "provider_unreachable"
-    assert result.detail.startswith(f"could not connect to other.test:{stub.port}: [SSL: CERTIFICATE_VERIFY_FAILED]")
+    assert result.detail.startswith(
+        f"could not connect to other.test:{stub.port}: [SSL: CERTIFICATE_VERIFY_FAILED]"
+    )
     assert "Hostname mismatch" in result.detail
     assert stub.requests == []
 
@@ -175,7 +189,9 @@ def test_tls_refuses_an_untrusted_certificate(
 ) -> None:
     stub, _ = tls_provider
     resolve_to_loopback(monkeypatch)
-    request = UpstreamRequest(url=f"https://provider.test:{stub.port}/p", username="1000", password="1234", timeout_seconds=1)
+    request = UpstreamRequest(
+        url=f"https://provider.test:{stub.port}/p", username="1000", password="1234", timeout_seconds=1
+    )
 
     result = call_provider_blocking(request, OutboundPolicy(allow_nets=LOOPBACK_POLICY.allow_nets))
 

@@ -47,11 +47,23 @@ def test_it_verifies_a_header_holding_the_secrets_signature(header: str) -> None
         ("v1=ünïcode", "s3cret", str(NOW), TARGET, NOW),
         ("", "s3cret", str(NOW), TARGET, NOW),
     ],
-    ids=["wrong secret", "other secret's signature", "tampered query", "tampered timestamp",
-         "too old", "too far ahead", "bad timestamp", "no version prefix", "unknown version",
-         "non-ascii", "empty"],
+    ids=[
+        "wrong secret",
+        "other secret's signature",
+        "tampered query",
+        "tampered timestamp",
+        "too old",
+        "too far ahead",
+        "bad timestamp",
+        "no version prefix",
+        "unknown version",
+        "non-ascii",
+        "empty",
+    ],
 )
-def test_it_rejects_a_signature_that_does_not_match(header: str, secret: str, timestamp: str, target: str, now: int) -> None:
+def test_it_rejects_a_signature_that_does_not_match(
+    header: str, secret: str, timestamp: str, target: str, now: int
+) -> None:
     assert verify(header, secret, timestamp, "GET", target, now=now) is False
 
 

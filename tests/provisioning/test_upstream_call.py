@@ -35,7 +35,12 @@ ACCOUNT = {"sipusername": "1000", "sippassword": "sip-secret"}
 
 
 def call(url: str, **fields: object) -> UpstreamResult:
-    values: dict[str, Any] = {"username": "1000", "password": PASSWORD, "device_id": "dev-1", "timeout_seconds": 1.0}
+    values: dict[str, Any] = {
+        "username": "1000",
+        "password": PASSWORD,
+        "device_id": "dev-1",
+        "timeout_seconds": 1.0,
+    }
     values.update(fields)
     return call_provider_blocking(UpstreamRequest(url=url, **values), LOOPBACK_POLICY)
 
@@ -58,20 +63,36 @@ def test_it_returns_the_account_of_a_one_account_answer(provider: ProviderStub) 
     assert result.status == 200
     assert result.detail == "HTTP 200, 1 SIP account(s)"
     assert result.answer == ProviderAnswer(
-        update=True, errmsg="", sipaccounts=[SipAccount(sipusername="1000", sippassword="sip-secret")], xmppaccounts=[]
+        update=True,
+        errmsg="",
+        sipaccounts=[SipAccount(sipusername="1000", sippassword="sip-secret")],
+        xmppaccounts=[],
     )
-    assert result.body_text == '{"update": true, "sipaccounts": [{"sipusername": "1000", "sippassword": "sip-secret"}]}'
+    assert (
+        result.body_text
+        == '{"update": true, "sipaccounts": [{"sipusername": "1000", "sippassword": "sip-secret"}]}'
+    )
     assert result.reasons == ()
 
 
 def test_it_returns_several_accounts_with_every_optional_field(provider: ProviderStub) -> None:
     full = {
-        "sipusername": "2000", "sippassword": "a", "transport": "tls", "subdomain": "pbx",
-        "authusername": "auth2000", "displayname": "Front desk", "srtp": True, "messaging": "ENABLED",
-        "video": "disabled", "callrecording": False, "unknown": {"ignored": 1},
+        "sipusername": "2000",
+        "sippassword": "a",
+        "transport": "tls",
+        "subdomain": "pbx",
+        "authusername": "auth2000",
+        "displayname": "Front desk",
+        "srtp": True,
+        "messaging": "ENABLED",
+        "video": "disabled",
+        "callrecording": False,
+        "unknown": {"ignored": 1},
     }
     xmpp = {"jid": "u@chat.example", "password": "x", "domain": "chat.example", "port": 5223, "usetls": True}
-    provider.answer_json({"update": True, "errmsg": "Welcome", "sipaccounts": [ACCOUNT, full], "xmppaccounts": [xmpp]})
+    provider.answer_json(
+        {"update": True, "errmsg": "Welcome", "sipaccounts": [ACCOUNT, full], "xmppaccounts": [xmpp]}
+    )
 
     result = call(provider.url())
 
@@ -82,17 +103,28 @@ def test_it_returns_several_accounts_with_every_optional_field(provider: Provide
         sipaccounts=[
             SipAccount(sipusername="1000", sippassword="sip-secret"),
             SipAccount(
-                sipusername="2000", sippassword="a", transport="TLS", subdomain="pbx", authusername="auth2000",
-                displayname="Front desk", srtp="Enabled", messaging="Enabled", video="Disabled",
+                sipusername="2000",
+                sippassword="a",
+                transport="TLS",
+                subdomain="pbx",
+                authusername="auth2000",
+                displayname="Front desk",
+                srtp="Enabled",
+                messaging="Enabled",
+                video="Disabled",
                 callrecording="Disabled",
             ),
         ],
-        xmppaccounts=[XmppAccount(jid="u@chat.example", password="x", domain="chat.example", port=5223, usetls=True)],
+        xmppaccounts=[
+            XmppAccount(jid="u@chat.example", password="x", domain="chat.example", port=5223, usetls=True)
+        ],
     )
 
 
 @pytest.mark.parametrize(("sent", "update"), [(True, True), (False, False), ("true", True), ("false", False)])
-def test_it_accepts_update_as_a_boolean_or_a_string(provider: ProviderStub, sent: object, update: bool) -> None:
+def test_it_accepts_update_as_a_boolean_or_a_string(
+    provider: ProviderStub, sent: object, update: bool
+) -> None:
     provider.answer_json({"update": sent, "sipaccounts": []})
 
     result = call(provider.url())
@@ -107,7 +139,9 @@ def test_it_passes_an_empty_account_list_and_errmsg_through(provider: ProviderSt
     result = call(provider.url())
 
     assert result.error_code is None
-    assert result.answer == ProviderAnswer(update=True, errmsg="Wrong username or password.", sipaccounts=[], xmppaccounts=[])
+    assert result.answer == ProviderAnswer(
+        update=True, errmsg="Wrong username or password.", sipaccounts=[], xmppaccounts=[]
+    )
 
 
 # --- the request ------------------------------------------------------------------------------
@@ -158,7 +192,11 @@ def test_it_appends_the_parameters_as_the_url_needs(provider: ProviderStub, path
 def test_it_signs_the_request_with_every_valid_secret(provider: ProviderStub) -> None:
     provider.answer_json({"update": True, "sipaccounts": []})
     request = UpstreamRequest(
-        url=provider.url("/p?tenant=7"), username="1000", password=PASSWORD, signing_secrets=("old", "new"), timeout_seconds=1
+        url=provider.url("/p?tenant=7"),
+        username="1000",
+        password=PASSWORD,
+        signing_secrets=("old", "new"),
+        timeout_seconds=1,
     )
 
     call_provider_blocking(request, LOOPBACK_POLICY, clock=lambda: 1767225600.9)
@@ -199,7 +237,11 @@ def test_it_reports_a_non_2xx_status_as_provider_error(provider: ProviderStub, s
 
     result = call(provider.url())
 
-    assert (result.error_code, result.status, result.detail) == ("provider_error", status, f"the provider answered HTTP {status}")
+    assert (result.error_code, result.status, result.detail) == (
+        "provider_error",
+        status,
+        f"the provider answered HTTP {status}",
+    )
     assert result.body_text == "not here"
     assert result.answer is None
 
@@ -274,7 +316,10 @@ def test_a_slow_dns_lookup_counts_against_the_deadline(monkeypatch: pytest.Monke
     finally:
         released.set()
 
-    assert (result.error_code, result.detail) == ("provider_timeout", "DNS lookup for slow.example took longer than 0.5 s")
+    assert (result.error_code, result.detail) == (
+        "provider_timeout",
+        "DNS lookup for slow.example took longer than 0.5 s",
+    )
     assert 400 <= result.latency_ms < 1000
 
 
@@ -338,15 +383,21 @@ def redirect_to(location: str, status: int = 302) -> Behaviour:
 
 
 def test_it_follows_a_relative_redirect_to_itself_as_fusionpbx_answers(provider: ProviderStub) -> None:
-    answers = iter([redirect_to("index.php?username=1000&password=x"), json_reply({"update": True,
-                                                                                     "sipaccounts": [ACCOUNT]})])
+    answers = iter(
+        [
+            redirect_to("index.php?username=1000&password=x"),
+            json_reply({"update": True, "sipaccounts": [ACCOUNT]}),
+        ]
+    )
     provider.behaviour = lambda handler: next(answers)(handler)
 
     result = call(provider.url("/app/sessiontalk/provision"), signing_secrets=("k1",))
 
     assert (result.error_code, result.detail) == (None, "HTTP 200, 1 SIP account(s), after 1 redirect(s)")
     assert result.redirects == (f"http://127.0.0.1:{provider.port}/app/sessiontalk/index.php",)
-    assert [request.path for request in provider.requests][1] == "/app/sessiontalk/index.php?username=1000&password=x"
+    assert [request.path for request in provider.requests][
+        1
+    ] == "/app/sessiontalk/index.php?username=1000&password=x"
 
 
 def test_each_redirect_is_signed_afresh_for_its_own_url(provider: ProviderStub) -> None:
@@ -357,7 +408,9 @@ def test_each_redirect_is_signed_afresh_for_its_own_url(provider: ProviderStub) 
 
     second = provider.requests[1]
     timestamp = second.headers["X-SessionCloud-Timestamp"]
-    assert verify(second.headers["X-SessionCloud-Signature"], "k1", timestamp, "GET", "/second?a=1", now=int(timestamp))
+    assert verify(
+        second.headers["X-SessionCloud-Signature"], "k1", timestamp, "GET", "/second?a=1", now=int(timestamp)
+    )
 
 
 def test_it_follows_at_most_three_redirects(provider: ProviderStub) -> None:
@@ -365,7 +418,11 @@ def test_it_follows_at_most_three_redirects(provider: ProviderStub) -> None:
 
     result = call(provider.url())
 
-    assert (result.error_code, result.detail, result.status) == ("provider_bad_response", "more than 3 redirects", 302)
+    assert (result.error_code, result.detail, result.status) == (
+        "provider_bad_response",
+        "more than 3 redirects",
+        302,
+    )
     assert len(provider.requests) == 4
     assert len(result.redirects) == 3
 
@@ -378,7 +435,10 @@ def test_it_refuses_a_redirect_to_another_origin_without_calling_it(provider: Pr
         result = call(provider.url())
 
         assert result.error_code == "provider_bad_response"
-        assert result.detail == f"redirect to http://127.0.0.1:{other.port}/elsewhere not followed: another origin"
+        assert (
+            result.detail
+            == f"redirect to http://127.0.0.1:{other.port}/elsewhere not followed: another origin"
+        )
         assert other.requests == []
         assert_no_secret(result)
     finally:
@@ -393,7 +453,9 @@ def test_it_refuses_a_redirect_from_https_to_http(provider: ProviderStub) -> Non
 
     https = "https://provider.example/p"
     with pytest.raises(Exception) as refused:
-        _redirect_target(https, "http://provider.example/p", check_url(https, LOOPBACK_POLICY), LOOPBACK_POLICY, 301)
+        _redirect_target(
+            https, "http://provider.example/p", check_url(https, LOOPBACK_POLICY), LOOPBACK_POLICY, 301
+        )
     assert str(refused.value) == "redirect to http://provider.example/p not followed: another origin"
 
 
@@ -402,7 +464,10 @@ def test_a_redirect_without_a_location_is_a_bad_response(provider: ProviderStub)
 
     result = call(provider.url())
 
-    assert (result.error_code, result.detail) == ("provider_bad_response", "redirect without a Location header")
+    assert (result.error_code, result.detail) == (
+        "provider_bad_response",
+        "redirect without a Location header",
+    )
 
 
 def test_it_refuses_a_compressed_answer_without_inflating_it(provider: ProviderStub) -> None:
@@ -444,16 +509,24 @@ def test_it_refuses_plain_http_under_the_default_policy(provider: ProviderStub) 
 
     result = call_provider_blocking(request, OutboundPolicy())
 
-    assert (result.error_code, result.detail) == ("provider_unreachable", "refused: the URL must start with https://")
+    assert (result.error_code, result.detail) == (
+        "provider_unreachable",
+        "refused: the URL must start with https://",
+    )
 
 
 @pytest.mark.parametrize("value", ["Bearer abc\r\nX-Injected: 1", "Bearer äbc", "Bearer \x00abc"])
-def test_it_refuses_an_auth_header_value_that_is_not_printable_ascii(provider: ProviderStub, value: str) -> None:
+def test_it_refuses_an_auth_header_value_that_is_not_printable_ascii(
+    provider: ProviderStub, value: str
+) -> None:
     provider.answer_json({"update": True, "sipaccounts": []})
 
     result = call(provider.url(), auth_header=value)
 
-    assert (result.error_code, result.detail) == ("provider_unreachable", "the auth header value must be printable ASCII")
+    assert (result.error_code, result.detail) == (
+        "provider_unreachable",
+        "the auth header value must be printable ASCII",
+    )
     assert provider.requests == []
 
 
@@ -472,8 +545,9 @@ def test_failure_details_never_hold_the_password_or_query(provider: ProviderStub
 
 
 @pytest.mark.parametrize(("status", "unhealthy"), [(500, True), (503, True), (404, False), (401, False)])
-def test_only_server_errors_among_answers_say_the_service_is_unhealthy(provider: ProviderStub, status: int,
-                                                                       unhealthy: bool) -> None:
+def test_only_server_errors_among_answers_say_the_service_is_unhealthy(
+    provider: ProviderStub, status: int, unhealthy: bool
+) -> None:
     provider.answer(status, b"")
 
     assert call(provider.url()).unhealthy is unhealthy
@@ -493,5 +567,9 @@ def test_a_bad_answer_or_a_refused_url_says_nothing_about_health(provider: Provi
     provider.answer(200, b"not json")
 
     assert call(provider.url()).unhealthy is False
-    assert call_provider_blocking(UpstreamRequest(url=provider.url(), username="1", password="2"),
-                                  OutboundPolicy()).unhealthy is False
+    assert (
+        call_provider_blocking(
+            UpstreamRequest(url=provider.url(), username="1", password="2"), OutboundPolicy()
+        ).unhealthy
+        is False
+    )

@@ -161,13 +161,21 @@ def endless_body_declared(h: HostileHandler) -> None:
 
 
 def gzip_bomb(h: HostileHandler) -> None:
-    h.headers_then("200 OK", {"Content-Type": "application/json", "Content-Encoding": "gzip",
-                              "Content-Length": str(len(GZIP_BOMB))}, GZIP_BOMB)
+    h.headers_then(
+        "200 OK",
+        {
+            "Content-Type": "application/json",
+            "Content-Encoding": "gzip",
+            "Content-Length": str(len(GZIP_BOMB)),
+        },
+        GZIP_BOMB,
+    )
 
 
 def gzip_bomb_unlabelled(h: HostileHandler) -> None:
-    h.headers_then("200 OK", {"Content-Type": "application/json", "Content-Length": str(len(GZIP_BOMB))},
-                   GZIP_BOMB)
+    h.headers_then(
+        "200 OK", {"Content-Type": "application/json", "Content-Length": str(len(GZIP_BOMB))}, GZIP_BOMB
+    )
 
 
 def html_error_page(h: HostileHandler) -> None:
@@ -196,8 +204,10 @@ def deep_nesting(h: HostileHandler) -> None:
 
 
 def duplicate_keys(h: HostileHandler) -> None:
-    h.json_answer(b'{"update": true, "sipaccounts": [], "sipaccounts": '
-                  b'[{"sipusername": "attacker", "sippassword": "pw"}]}')
+    h.json_answer(
+        b'{"update": true, "sipaccounts": [], "sipaccounts": '
+        b'[{"sipusername": "attacker", "sippassword": "pw"}]}'
+    )
 
 
 def too_many_accounts(h: HostileHandler) -> None:
@@ -216,6 +226,7 @@ def empty_body(h: HostileHandler) -> None:
 def redirect_to(location: str) -> Callable[[HostileHandler], None]:
     def reply(h: HostileHandler) -> None:
         h.headers_then("302 Found", {"Location": location, "Content-Length": "0"})
+
     return reply
 
 
@@ -224,12 +235,15 @@ def redirect_to_canary(h: HostileHandler) -> None:
 
 
 def server_error(h: HostileHandler) -> None:
-    h.headers_then("500 Internal Server Error", {"Content-Type": "text/plain", "Content-Length": "5"}, b"oops!")
+    h.headers_then(
+        "500 Internal Server Error", {"Content-Type": "text/plain", "Content-Length": "5"}, b"oops!"
+    )
 
 
 def reset_mid_answer(h: HostileHandler) -> None:
-    h.headers_then("200 OK", {"Content-Type": "application/json", "Content-Length": "500"},
-                   b'{"update": true, "sipacc')
+    h.headers_then(
+        "200 OK", {"Content-Type": "application/json", "Content-Length": "500"}, b'{"update": true, "sipacc'
+    )
     time.sleep(0.1)
     # SO_LINGER with a zero timeout turns close() into a TCP RST.
     h.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
@@ -238,8 +252,9 @@ def reset_mid_answer(h: HostileHandler) -> None:
 
 
 def closed_mid_answer(h: HostileHandler) -> None:
-    h.headers_then("200 OK", {"Content-Type": "application/json", "Content-Length": "500"},
-                   b'{"update": true, "sipacc')
+    h.headers_then(
+        "200 OK", {"Content-Type": "application/json", "Content-Length": "500"}, b'{"update": true, "sipacc'
+    )
     h.connection.shutdown(socket.SHUT_WR)
 
 
@@ -249,8 +264,11 @@ def not_http(h: HostileHandler) -> None:
 
 
 def huge_headers(h: HostileHandler) -> None:
-    h.headers_then("200 OK", {"Content-Type": "application/json", "X-Padding": "a" * 200_000,
-                              "Content-Length": "2"}, b"{}")
+    h.headers_then(
+        "200 OK",
+        {"Content-Type": "application/json", "X-Padding": "a" * 200_000, "Content-Length": "2"},
+        b"{}",
+    )
 
 
 def answer_without_length(h: HostileHandler) -> None:
@@ -339,16 +357,23 @@ def self_signed_context(directory: Path) -> ssl.SSLContext:
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "hostile provider")])
     now = datetime.now(UTC)
     certificate = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-        .serial_number(x509.random_serial_number()).not_valid_before(now - timedelta(minutes=5))
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
         .not_valid_after(now + timedelta(days=1))
         .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ip_address("127.0.0.1"))]), critical=False)
         .sign(key, hashes.SHA256())
     )
     cert_path, key_path = directory / "hostile.crt", directory / "hostile.key"
     cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert_path, key_path)
     return context

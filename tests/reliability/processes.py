@@ -27,9 +27,21 @@ class ServerProcess:
         # block its writes.
         self.log = tempfile.NamedTemporaryFile(prefix="sessioncloud-serve-", suffix=".log")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "sessioncloud.cli", "serve", "--port", str(self.port),
-             "--threads", str(threads), "--workers", str(workers)],
-            env=server_env(**env), stdout=subprocess.DEVNULL, stderr=self.log,
+            [
+                sys.executable,
+                "-m",
+                "sessioncloud.cli",
+                "serve",
+                "--port",
+                str(self.port),
+                "--threads",
+                str(threads),
+                "--workers",
+                str(workers),
+            ],
+            env=server_env(**env),
+            stdout=subprocess.DEVNULL,
+            stderr=self.log,
             start_new_session=True,
         )
         try:

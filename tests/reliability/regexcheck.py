@@ -74,7 +74,7 @@ def _check_repeat(body: list, high: int, ignore_case: bool) -> Iterator[Finding]
             yield Finding("nested quantifiers", f"a repeat inside a repeat ({_describe(body)})")
     for branches in _alternatives(body):
         firsts = [_first_chars(list(branch), ignore_case) for branch in branches]
-        if any(first & other for index, first in enumerate(firsts) for other in firsts[index + 1:]):
+        if any(first & other for index, first in enumerate(firsts) for other in firsts[index + 1 :]):
             yield Finding("overlapping quantifiers", "repeated alternatives that start alike")
 
 
@@ -85,9 +85,13 @@ def _overlapping_neighbours(items: list, ignore_case: bool) -> Iterator[Finding]
         if op in REPEATS and av[1] == sre.MAXREPEAT:
             # Where one ends and the next begins is ambiguous when the next can start with a
             # character the one before could have taken too.
-            shared = previous & _first_chars(list(av[2]), ignore_case) if previous is not None else frozenset()
+            shared = (
+                previous & _first_chars(list(av[2]), ignore_case) if previous is not None else frozenset()
+            )
             if shared:
-                yield Finding("overlapping quantifiers", f"two unbounded repeats in a row share {_sample(shared)}")
+                yield Finding(
+                    "overlapping quantifiers", f"two unbounded repeats in a row share {_sample(shared)}"
+                )
             chars = _chars(av[2], ignore_case)
             previous = chars if av[0] > 0 or previous is None else previous | chars
         elif op in ZERO_WIDTH or (op in REPEATS and av[0] == 0):

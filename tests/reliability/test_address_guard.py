@@ -44,8 +44,10 @@ LITERALS: list[tuple[str, str]] = [
     ("https://[::ffff:127.0.0.1]/p", "::ffff:127.0.0.1 (::ffff:7f00:1) is an IPv4-mapped form of 127.0.0.1"),
     ("https://[::ffff:7f00:1]/p", "::ffff:7f00:1 is an IPv4-mapped form of 127.0.0.1"),
     ("https://[::127.0.0.1]/p", "::127.0.0.1 (::7f00:1) is an IPv4-compatible form of 127.0.0.1"),
-    ("https://[64:ff9b::127.0.0.1]/p",
-     "64:ff9b::127.0.0.1 (64:ff9b::7f00:1) is a NAT64 form of 127.0.0.1, a loopback address"),
+    (
+        "https://[64:ff9b::127.0.0.1]/p",
+        "64:ff9b::127.0.0.1 (64:ff9b::7f00:1) is a NAT64 form of 127.0.0.1, a loopback address",
+    ),
     ("https://[2002:7f00:1::]/p", "2002:7f00:1:: is a 6to4 form of 127.0.0.1, a loopback address"),
     ("https://10.0.0.1/p", "10.0.0.1 is a private address"),
     ("https://012.0.0.1/p", "012.0.0.1 (10.0.0.1) is a private address"),
@@ -56,8 +58,10 @@ LITERALS: list[tuple[str, str]] = [
     ("https://0xc0a80001/p", "0xc0a80001 (192.168.0.1) is a private address"),
     ("https://[fd00::1]/p", "fd00::1 is a private (unique local) address"),
     ("https://[fc00::1]/p", "fc00::1 is a private (unique local) address"),
-    ("https://[::ffff:192.168.1.1]/p",
-     "::ffff:192.168.1.1 (::ffff:c0a8:101) is an IPv4-mapped form of 192.168.1.1"),
+    (
+        "https://[::ffff:192.168.1.1]/p",
+        "::ffff:192.168.1.1 (::ffff:c0a8:101) is an IPv4-mapped form of 192.168.1.1",
+    ),
     ("https://100.64.0.1/p", "100.64.0.1 is a shared (CGNAT) address"),
     ("https://100.127.255.254/p", "100.127.255.254 is a shared (CGNAT) address"),
     ("https://169.254.1.1/p", "169.254.1.1 is a link-local address"),
@@ -68,10 +72,18 @@ LITERALS: list[tuple[str, str]] = [
     ("https://0xa9fea9fe/", "0xa9fea9fe (169.254.169.254) is a cloud metadata address"),
     ("https://0251.0376.0251.0376/", "0251.0376.0251.0376 (169.254.169.254) is a cloud metadata address"),
     ("https://169.254.43518/", "169.254.43518 (169.254.169.254) is a cloud metadata address"),
-    ("https://[::ffff:169.254.169.254]/",
-     "::ffff:169.254.169.254 (::ffff:a9fe:a9fe) is an IPv4-mapped form of 169.254.169.254"),
-    ("https://[64:ff9b::a9fe:a9fe]/", "64:ff9b::a9fe:a9fe is a NAT64 form of 169.254.169.254, a cloud metadata address"),
-    ("https://[2002:a9fe:a9fe::]/", "2002:a9fe:a9fe:: is a 6to4 form of 169.254.169.254, a cloud metadata address"),
+    (
+        "https://[::ffff:169.254.169.254]/",
+        "::ffff:169.254.169.254 (::ffff:a9fe:a9fe) is an IPv4-mapped form of 169.254.169.254",
+    ),
+    (
+        "https://[64:ff9b::a9fe:a9fe]/",
+        "64:ff9b::a9fe:a9fe is a NAT64 form of 169.254.169.254, a cloud metadata address",
+    ),
+    (
+        "https://[2002:a9fe:a9fe::]/",
+        "2002:a9fe:a9fe:: is a 6to4 form of 169.254.169.254, a cloud metadata address",
+    ),
     ("https://[fd00:ec2::254]/", "fd00:ec2::254 is a cloud metadata address"),
     ("https://169.254.170.2/v2/credentials", "169.254.170.2 is a cloud metadata address"),
     ("https://100.100.100.200/", "100.100.100.200 is a cloud metadata address"),
@@ -119,7 +131,9 @@ class FakeDns:
     """getaddrinfo for the names above (and a per-name sequence of answers); others resolve for real."""
 
     def __init__(self) -> None:
-        self.answers: dict[str, list[tuple[str, ...]]] = {name: [addresses] for name, addresses in NAMES.items()}
+        self.answers: dict[str, list[tuple[str, ...]]] = {
+            name: [addresses] for name, addresses in NAMES.items()
+        }
         self.lookups: list[str] = []
         self._real = socket.getaddrinfo
         self._lock = threading.Lock()
@@ -136,8 +150,16 @@ class FakeDns:
             self.lookups.append(name)
             queue = self.answers[name]
             addresses = queue.pop(0) if len(queue) > 1 else queue[0]
-        return [(socket.AF_INET6 if ":" in a else socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "",
-                 (a, port, 0, 0) if ":" in a else (a, port)) for a in addresses]
+        return [
+            (
+                socket.AF_INET6 if ":" in a else socket.AF_INET,
+                socket.SOCK_STREAM,
+                socket.IPPROTO_TCP,
+                "",
+                (a, port, 0, 0) if ":" in a else (a, port),
+            )
+            for a in addresses
+        ]
 
 
 @pytest.fixture
@@ -172,14 +194,18 @@ def security_records(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord
 
 
 def external_app(org: Any, number: int, url: str) -> App:
-    app = make_app(org, f"Guard{number}", provisioning_mode="external", provisioning_url="https://prov.example/p")
+    app = make_app(
+        org, f"Guard{number}", provisioning_mode="external", provisioning_url="https://prov.example/p"
+    )
     App.objects.filter(pk=app.pk).update(provisioning_url=url)  # as if saved before a DNS change
     return App.objects.get(pk=app.pk)
 
 
 def provision(client: Any, provider_id: str) -> Any:
-    return client.post("/api/v1/provision", {"providerId": provider_id, "username": "1000",
-                                             "password": "s3cret-pin", "deviceId": "dev-1"})
+    return client.post(
+        "/api/v1/provision",
+        {"providerId": provider_id, "username": "1000", "password": "s3cret-pin", "deviceId": "dev-1"},
+    )
 
 
 @pytest.mark.django_db
@@ -191,14 +217,27 @@ def test_every_refused_address_is_refused_by_the_phone_api_logged_and_never_conn
     for number, (url, reason) in enumerate(MATRIX):
         app = external_app(org, number, url)
         caplog.clear()
-        response = api.post("/api/v1/provision", {"providerId": app.provider_id, "username": "1000",
-                                                  "password": "s3cret-pin", "deviceId": "dev-1"})
-        results[url] = (response.status_code, response.json()["error"]["code"],
-                        ProvisioningLogEntry.objects.get(app=app).detail)
+        response = api.post(
+            "/api/v1/provision",
+            {
+                "providerId": app.provider_id,
+                "username": "1000",
+                "password": "s3cret-pin",
+                "deviceId": "dev-1",
+            },
+        )
+        results[url] = (
+            response.status_code,
+            response.json()["error"]["code"],
+            ProvisioningLogEntry.objects.get(app=app).detail,
+        )
         logged[url] = [(r.name, r.getMessage(), r.event) for r in security_records(caplog)]  # type: ignore[attr-defined]
         expected_logged[url] = [(SECURITY, f"outbound call refused: {reason}", "outbound_refused")]
-        figures.case("address guard, phone API", results[url] == (502, "provider_unreachable", f"refused: {reason}")
-                     and logged[url] == expected_logged[url])
+        figures.case(
+            "address guard, phone API",
+            results[url] == (502, "provider_unreachable", f"refused: {reason}")
+            and logged[url] == expected_logged[url],
+        )
         assert "s3cret-pin" not in caplog.text
 
     assert results == {url: (502, "provider_unreachable", f"refused: {reason}") for url, reason in MATRIX}
@@ -222,13 +261,17 @@ def test_every_refused_address_is_refused_when_saved_through_the_management_api(
     answers, logged = {}, {}
     for url, _ in MATRIX:
         caplog.clear()
-        response = api.patch("/api/v1/manage/apps/AcmeInc", {"provisioning": {"mode": "external", "url": url}})
+        response = api.patch(
+            "/api/v1/manage/apps/AcmeInc", {"provisioning": {"mode": "external", "url": url}}
+        )
         answers[url] = (response.status_code, response.json()["error"].get("fields"))
         logged[url] = [r.getMessage() for r in security_records(caplog)]
         figures.case("address guard, management API", response.status_code == 422 and len(logged[url]) == 1)
 
-    assert answers == {url: (422, {"provisioning.url": f"SessionCloud cannot call this URL: {saved_reason(url, reason)}."})
-                       for url, reason in MATRIX}
+    assert answers == {
+        url: (422, {"provisioning.url": f"SessionCloud cannot call this URL: {saved_reason(url, reason)}."})
+        for url, reason in MATRIX
+    }
     assert logged == {url: [f"outbound call refused: {reason}"] for url, reason in MATRIX}
     app.refresh_from_db()
     assert (app.provisioning_mode, app.provisioning_url) == ("portal", "")
@@ -240,8 +283,10 @@ def test_a_name_that_passed_when_saved_but_now_resolves_to_loopback_is_refused_a
 ):
     dns.answer("rebind.example", (PUBLIC,), ("127.0.0.1",))
     make_app(org, "Rebind", name="Rebind")
-    saved = api.patch("/api/v1/manage/apps/Rebind", {"provisioning": {"mode": "external",
-                                                                        "url": "https://rebind.example/p"}})
+    saved = api.patch(
+        "/api/v1/manage/apps/Rebind",
+        {"provisioning": {"mode": "external", "url": "https://rebind.example/p"}},
+    )
     assert (saved.status_code, saved.json()["warnings"]) == (200, [])
     caplog.set_level(logging.WARNING, logger=SECURITY)
 
@@ -264,7 +309,9 @@ def twin_services() -> Iterator[tuple[ProviderStub, ProviderStub]]:
     allowed = start_stub(host="127.0.0.2")
     forbidden = start_stub(host="127.0.0.1", port=allowed.port)
     allowed.answer_json({"update": True, "sipaccounts": [{"sipusername": "allowed", "sippassword": "pw"}]})
-    forbidden.answer_json({"update": True, "sipaccounts": [{"sipusername": "forbidden", "sippassword": "pw"}]})
+    forbidden.answer_json(
+        {"update": True, "sipaccounts": [{"sipusername": "forbidden", "sippassword": "pw"}]}
+    )
     yield allowed, forbidden
     stop_stub(allowed)
     stop_stub(forbidden)
@@ -284,8 +331,13 @@ def test_a_name_that_rebinds_on_its_second_lookup_is_looked_up_once_and_pinned(
 ):
     allowed, forbidden = twin_services
     dns.answer("rebind.example", ("127.0.0.2",), ("127.0.0.1",))
-    make_app(org, "Rebind", name="Rebind", provisioning_mode="external",
-             provisioning_url=f"http://rebind.example:{allowed.port}/provisioning")
+    make_app(
+        org,
+        "Rebind",
+        name="Rebind",
+        provisioning_mode="external",
+        provisioning_url=f"http://rebind.example:{allowed.port}/provisioning",
+    )
     caplog.set_level(logging.WARNING, logger=SECURITY)
 
     response = provision(api, "Rebind")
@@ -304,8 +356,13 @@ def test_a_name_refused_on_its_first_lookup_is_not_tried_again(
 ):
     allowed, forbidden = twin_services
     dns.answer("rebind.example", ("127.0.0.1",), ("127.0.0.2",))
-    make_app(org, "Rebind", name="Rebind", provisioning_mode="external",
-             provisioning_url=f"http://rebind.example:{allowed.port}/provisioning")
+    make_app(
+        org,
+        "Rebind",
+        name="Rebind",
+        provisioning_mode="external",
+        provisioning_url=f"http://rebind.example:{allowed.port}/provisioning",
+    )
     caplog.set_level(logging.WARNING, logger=SECURITY)
 
     response = provision(api, "Rebind")
@@ -322,8 +379,13 @@ def test_a_name_refused_on_its_first_lookup_is_not_tried_again(
 def test_the_same_name_is_looked_up_again_on_every_call(org, api, dns, twin_services, only_127_0_0_2):
     allowed, forbidden = twin_services
     dns.answer("rebind.example", ("127.0.0.2",), ("127.0.0.1",))
-    make_app(org, "Rebind", name="Rebind", provisioning_mode="external",
-             provisioning_url=f"http://rebind.example:{allowed.port}/provisioning")
+    make_app(
+        org,
+        "Rebind",
+        name="Rebind",
+        provisioning_mode="external",
+        provisioning_url=f"http://rebind.example:{allowed.port}/provisioning",
+    )
 
     first, second = provision(api, "Rebind"), provision(api, "Rebind")
 
@@ -331,15 +393,22 @@ def test_the_same_name_is_looked_up_again_on_every_call(org, api, dns, twin_serv
     assert dns.lookups == ["rebind.example", "rebind.example"]
     assert (len(allowed.requests), len(forbidden.requests)) == (1, 0)
     assert list(ProvisioningLogEntry.objects.order_by("id").values_list("outcome", "detail")) == [
-        ("ok", ""), ("failed", "refused: rebind.example resolves to 127.0.0.1, a loopback address"),
+        ("ok", ""),
+        ("failed", "refused: rebind.example resolves to 127.0.0.1, a loopback address"),
     ]
 
 
 def test_the_matrix_covers_every_kind_of_refused_address() -> None:
     reasons = {reason.rsplit(" is ", 1)[-1] for _, reason in LITERALS}
     assert {
-        "a loopback address", "a private address", "a private (unique local) address", "a shared (CGNAT) address",
-        "a link-local address", "a cloud metadata address", "an unspecified address", "a multicast address",
+        "a loopback address",
+        "a private address",
+        "a private (unique local) address",
+        "a shared (CGNAT) address",
+        "a link-local address",
+        "a cloud metadata address",
+        "an unspecified address",
+        "a multicast address",
         "a reserved address",
     } <= reasons
     assert any("IPv4-mapped" in r for r in reasons) and any("NAT64" in r for r in reasons)

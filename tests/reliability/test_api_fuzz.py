@@ -36,12 +36,14 @@ QUICK_EXAMPLES = 25
 EXAMPLES = int(os.environ.get("SESSIONCLOUD_FUZZ_EXAMPLES", QUICK_EXAMPLES))
 DEEP = EXAMPLES > QUICK_EXAMPLES
 
-CONFIG = schemathesis.Config.from_dict({
-    "generation": {"mode": "all"},
-    # Valid-by-schema input that breaks a business rule (a ProviderId that is taken, a code
-    # over 4 KB) is rightly a 422; every other check stays on.
-    "checks": {"positive_data_acceptance": {"enabled": False}},
-})
+CONFIG = schemathesis.Config.from_dict(
+    {
+        "generation": {"mode": "all"},
+        # Valid-by-schema input that breaks a business rule (a ProviderId that is taken, a code
+        # over 4 KB) is rightly a 422; every other check stays on.
+        "checks": {"positive_data_acceptance": {"enabled": False}},
+    }
+)
 schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", get_wsgi_application(), config=CONFIG)
 
 # Filled by the `world` fixture before each operation's cases run.
@@ -57,15 +59,26 @@ def world(db: Any, loopback_allowed: None, settings: Any) -> Iterator[str]:
     org = Organization.objects.create(slug="fuzz", name="Fuzz Telecom")
     _, key = ApiKey.issue(org, "fuzz")
     portal = make_app(org, "FuzzInc")
-    external = make_app(org, "FuzzExt", provisioning_mode="external", provisioning_url=stub.url(),
-                        provisioning_timeout=2)
+    external = make_app(
+        org, "FuzzExt", provisioning_mode="external", provisioning_url=stub.url(), provisioning_timeout=2
+    )
     alice = make_end_user(portal, "alice")
-    make_end_user(external, "bob", sip_username="", sip_password="", provisioning_username="1000",
-                  provisioning_password="1234")
+    make_end_user(
+        external,
+        "bob",
+        sip_username="",
+        sip_password="",
+        provisioning_username="1000",
+        provisioning_password="1234",
+    )
     Device.objects.create(app=portal, device_id="fuzz-device")
     issued = issue_token(alice, max_uses=5)
-    REAL.update(provider_ids=["FuzzInc", "FuzzExt"], external_ids=["alice", "bob"], token=issued.plain,
-                token_id=issued.token.pk)
+    REAL.update(
+        provider_ids=["FuzzInc", "FuzzExt"],
+        external_ids=["alice", "bob"],
+        token=issued.plain,
+        token_id=issued.token.pk,
+    )
     # The WSGI handler closes the connection after each request; inside the test's transaction
     # that would close it under our feet (django.test.Client disconnects the same signals).
     signals.request_started.disconnect(close_old_connections)
@@ -114,7 +127,7 @@ def spoiled(value: Any, spoil: Any) -> Any:
 
 
 def with_nul(value: Any) -> Any:
-    return value[: len(value) // 2] + NUL + value[len(value) // 2:] if isinstance(value, str) else value
+    return value[: len(value) // 2] + NUL + value[len(value) // 2 :] if isinstance(value, str) else value
 
 
 def with_huge_numbers(value: Any) -> Any:
@@ -154,8 +167,13 @@ def flatmap_case(context: Any, case: Any) -> Any:
 
 
 @schema.parametrize()
-@settings(max_examples=EXAMPLES, deadline=None, derandomize=not DEEP, database=None,
-          suppress_health_check=list(HealthCheck))
+@settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    derandomize=not DEEP,
+    database=None,
+    suppress_health_check=list(HealthCheck),
+)
 def test_every_answer_is_documented_and_never_a_server_error(case: Any, world: str) -> None:
     part = "api fuzzing, deep" if DEEP else "api fuzzing"
     try:

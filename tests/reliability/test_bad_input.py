@@ -32,13 +32,35 @@ NUL = "\x00"
 HUGE = 10**23
 INT_PARAMS = ("token_id", "member_id", "key_id", "invitation_id")
 # Fields every portal form of these pages may hold, with a NUL or a huge number in each.
-FORM_VALUES = {"name": "Acme", "provider_id": "NewApp", "kind": "generic", "sip_domain": "sip.acme.example",
-               "external_id": "cust-9", "display_name": "Ann", "email": "ann@acme.example", "sip_username": "9000",
-               "sip_password": "s3cret", "username": "1000", "password": "1234", "device_id": "acme-device-9",
-               "max_uses": "1", "registration_expires": "600", "provisioning_timeout": "8", "token_ttl_hours": "72",
-               "theme_color": "#0A7CFF", "help_menu_title": "Help", "role": "viewer", "organization": "1",
-               "provisioning_url": "https://prov.acme.example/p", "username_placeholder": "Account No",
-               "q": "ann", "subject": "Hi {{ name }}", "body": "{{ link }}", "sender_name": "Acme", "save": "1"}
+FORM_VALUES = {
+    "name": "Acme",
+    "provider_id": "NewApp",
+    "kind": "generic",
+    "sip_domain": "sip.acme.example",
+    "external_id": "cust-9",
+    "display_name": "Ann",
+    "email": "ann@acme.example",
+    "sip_username": "9000",
+    "sip_password": "s3cret",
+    "username": "1000",
+    "password": "1234",
+    "device_id": "acme-device-9",
+    "max_uses": "1",
+    "registration_expires": "600",
+    "provisioning_timeout": "8",
+    "token_ttl_hours": "72",
+    "theme_color": "#0A7CFF",
+    "help_menu_title": "Help",
+    "role": "viewer",
+    "organization": "1",
+    "provisioning_url": "https://prov.acme.example/p",
+    "username_placeholder": "Account No",
+    "q": "ann",
+    "subject": "Hi {{ name }}",
+    "body": "{{ link }}",
+    "sender_name": "Acme",
+    "save": "1",
+}
 
 
 @pytest.fixture
@@ -59,8 +81,10 @@ def spoiled_values(tenant: Tenant, page: Page) -> dict[str, str]:
 def spoiled_url(page: Page, tenant: Tenant) -> str:
     url = "/" + page.route
     for name, value in spoiled_values(tenant, page).items():
-        url = url.replace(f"<{'int' if name in INT_PARAMS else 'uuid' if name == 'job_id' else 'str'}:{name}>",
-                          quote(value, safe=""))
+        url = url.replace(
+            f"<{'int' if name in INT_PARAMS else 'uuid' if name == 'job_id' else 'str'}:{name}>",
+            quote(value, safe=""),
+        )
     return url
 
 
@@ -99,8 +123,16 @@ def test_no_portal_page_fails_on_a_nul_or_a_huge_number(page: Page, tenant: Tena
 
 def test_app_forms_answer_a_nul_with_a_form_error(tenant: Tenant) -> None:
     client = owner_client(tenant)
-    for page in ("general", "branding", "sip", "provisioning", "add-end-user", f"endusers/{tenant.values['external_id']}/edit",
-                 "bulk/email-settings", "provisioning/test"):
+    for page in (
+        "general",
+        "branding",
+        "sip",
+        "provisioning",
+        "add-end-user",
+        f"endusers/{tenant.values['external_id']}/edit",
+        "bulk/email-settings",
+        "provisioning/test",
+    ):
         response = client.post(f"/portal/apps/AcmeInc/{page}/", {k: v + NUL for k, v in FORM_VALUES.items()})
         form = response.context["form"]
         assert (page, response.status_code) == (page, 200)
@@ -111,8 +143,12 @@ def test_app_forms_answer_a_nul_with_a_form_error(tenant: Tenant) -> None:
 
 
 def operations() -> list[tuple[str, str]]:
-    return [(method.upper(), path) for path, ops in openapi_document()["paths"].items()
-            if path.startswith("/api/v1/") for method in ops]
+    return [
+        (method.upper(), path)
+        for path, ops in openapi_document()["paths"].items()
+        if path.startswith("/api/v1/")
+        for method in ops
+    ]
 
 
 OPERATIONS = operations()
@@ -141,15 +177,24 @@ def integer_fields(schema: dict[str, Any], path: tuple[str, ...] = ()) -> list[t
     schema = resolved(schema)
     if schema.get("type") == "integer":
         return [path]
-    return [found for name, inner in schema.get("properties", {}).items()
-            for found in integer_fields(inner, (*path, name))]
+    return [
+        found
+        for name, inner in schema.get("properties", {}).items()
+        for found in integer_fields(inner, (*path, name))
+    ]
 
 
 def with_huge_integers(method: str, path: str, body: Any, query: dict) -> tuple[Any, dict]:
     """Every integer the operation documents, in its query and its JSON body, set to 10^23."""
     operation = openapi_document()["paths"][path][method.lower()]
-    query = {**query, **{p["name"]: HUGE for p in operation.get("parameters", [])
-                         if p["in"] == "query" and resolved(p["schema"]).get("type") == "integer"}}
+    query = {
+        **query,
+        **{
+            p["name"]: HUGE
+            for p in operation.get("parameters", [])
+            if p["in"] == "query" and resolved(p["schema"]).get("type") == "integer"
+        },
+    }
     schema = operation.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema")
     fields = integer_fields(schema) if schema is not None else []
     if fields:
@@ -162,7 +207,9 @@ def with_huge_integers(method: str, path: str, body: Any, query: dict) -> tuple[
     return body, query
 
 
-def spoiled_request(method: str, path: str, tenant: Tenant, how: str) -> tuple[str, Any, str | None, dict, bool]:
+def spoiled_request(
+    method: str, path: str, tenant: Tenant, how: str
+) -> tuple[str, Any, str | None, dict, bool]:
     """The smallest valid request, spoiled; and whether its path was (which makes it a 404)."""
     body, media_type, query = simplest_valid_request(method.lower(), path)
     url, path_spoiled = path, False
@@ -201,8 +248,14 @@ def key(tenant: Tenant) -> str:
 def takes_numbers(method: str, path: str) -> bool:
     operation = openapi_document()["paths"][path][method.lower()]
     schema = operation.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema")
-    return any(name in path for name in INT_PARAMS) or bool(schema and integer_fields(schema)) or any(
-        p["in"] == "query" and resolved(p["schema"]).get("type") == "integer" for p in operation.get("parameters", []))
+    return (
+        any(name in path for name in INT_PARAMS)
+        or bool(schema and integer_fields(schema))
+        or any(
+            p["in"] == "query" and resolved(p["schema"]).get("type") == "integer"
+            for p in operation.get("parameters", [])
+        )
+    )
 
 
 NUMBER_OPERATIONS = [(method, path) for method, path in OPERATIONS if takes_numbers(method, path)]
@@ -227,7 +280,9 @@ def test_no_api_operation_takes_a_nul(method: str, path: str, tenant: Tenant, ke
     assert problems_of_operation(method, path, "nul", tenant, key) == []
 
 
-@pytest.mark.parametrize(("method", "path"), NUMBER_OPERATIONS, ids=[f"{m} {p}" for m, p in NUMBER_OPERATIONS])
+@pytest.mark.parametrize(
+    ("method", "path"), NUMBER_OPERATIONS, ids=[f"{m} {p}" for m, p in NUMBER_OPERATIONS]
+)
 def test_no_api_operation_takes_a_huge_number(method: str, path: str, tenant: Tenant, key: str) -> None:
     assert problems_of_operation(method, path, "huge", tenant, key) == []
 
@@ -237,5 +292,8 @@ def test_the_api_sweep_covers_the_phone_api_and_the_management_api() -> None:
     assert ("POST", "/api/v1/tokens/redeem") in OPERATIONS
     assert ("DELETE", "/api/v1/manage/tokens/{token_id}") in OPERATIONS
     assert len(OPERATIONS) >= 30
-    assert {("GET", "/api/v1/manage/apps/{provider_id}/endusers"), ("PATCH", "/api/v1/manage/apps/{provider_id}"),
-            ("DELETE", "/api/v1/manage/tokens/{token_id}")} <= set(NUMBER_OPERATIONS)
+    assert {
+        ("GET", "/api/v1/manage/apps/{provider_id}/endusers"),
+        ("PATCH", "/api/v1/manage/apps/{provider_id}"),
+        ("DELETE", "/api/v1/manage/tokens/{token_id}"),
+    } <= set(NUMBER_OPERATIONS)

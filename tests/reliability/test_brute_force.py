@@ -34,7 +34,9 @@ WRONG = "The email address and/or password you specified are not correct."
 LOCKED = "Too many failed login attempts. Try again later."
 KEY_LIMIT = 5  # ACCOUNT_RATE_LIMITS["login_failed"] and ["reset_password"]: 5 per key
 
-redis_only = pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="several processes share limits through Redis")
+redis_only = pytest.mark.skipif(
+    not os.environ.get("REDIS_URL"), reason="several processes share limits through Redis"
+)
 
 
 @pytest.fixture
@@ -55,11 +57,16 @@ def test_login_failures_look_the_same_for_known_and_unknown_addresses_until_and_
     answers: dict[str, list[Any]] = {"known@acme.example": [], "nobody@acme.example": []}
     for _ in range(KEY_LIMIT + 2):
         for email in answers:
-            answers[email].append(login_errors(client.post("/accounts/login/", {"login": email, "password": "guess"})))
+            answers[email].append(
+                login_errors(client.post("/accounts/login/", {"login": email, "password": "guess"}))
+            )
 
     expected = [(200, [WRONG])] * KEY_LIMIT + [(200, [LOCKED])] * 2
-    figures.record("brute force", 2, int(answers["known@acme.example"] == expected)
-                   + int(answers["nobody@acme.example"] == expected))
+    figures.record(
+        "brute force",
+        2,
+        int(answers["known@acme.example"] == expected) + int(answers["nobody@acme.example"] == expected),
+    )
     assert answers == {"known@acme.example": expected, "nobody@acme.example": expected}
 
 
@@ -77,12 +84,28 @@ def test_the_right_password_during_a_lockout_is_refused_like_a_wrong_one(known_u
 
 def test_varying_the_host_header_does_not_buy_more_guesses(known_user):
     # Any port passes ALLOWED_HOSTS, and a client chooses its Host header freely.
-    answers = [login_errors(Client().post("/accounts/login/", {"login": "known@acme.example", "password": "guess"},
-                                          HTTP_HOST=f"testserver:{1000 + n}", REMOTE_ADDR=f"192.0.2.{n + 1}"))
-               for n in range(KEY_LIMIT + 1)]
-    resets = [Client().post("/accounts/password/reset/", {"email": "known@acme.example"},
-                            HTTP_HOST=f"testserver:{1000 + n}", REMOTE_ADDR=f"192.0.2.{n + 1}").status_code
-              for n in range(KEY_LIMIT + 1)]
+    answers = [
+        login_errors(
+            Client().post(
+                "/accounts/login/",
+                {"login": "known@acme.example", "password": "guess"},
+                HTTP_HOST=f"testserver:{1000 + n}",
+                REMOTE_ADDR=f"192.0.2.{n + 1}",
+            )
+        )
+        for n in range(KEY_LIMIT + 1)
+    ]
+    resets = [
+        Client()
+        .post(
+            "/accounts/password/reset/",
+            {"email": "known@acme.example"},
+            HTTP_HOST=f"testserver:{1000 + n}",
+            REMOTE_ADDR=f"192.0.2.{n + 1}",
+        )
+        .status_code
+        for n in range(KEY_LIMIT + 1)
+    ]
 
     figures.record("brute force", 2, int(answers[-1] == (200, [LOCKED])) + int(resets[-1] == 429))
     assert answers == [(200, [WRONG])] * KEY_LIMIT + [(200, [LOCKED])]
@@ -91,8 +114,10 @@ def test_varying_the_host_header_does_not_buy_more_guesses(known_user):
 
 def test_login_failures_from_one_address_are_throttled_whatever_the_account(known_user):
     client = Client()
-    answers = [login_errors(client.post("/accounts/login/", {"login": f"user{n}@acme.example", "password": "guess"}))
-               for n in range(11)]
+    answers = [
+        login_errors(client.post("/accounts/login/", {"login": f"user{n}@acme.example", "password": "guess"}))
+        for n in range(11)
+    ]
     figures.case("brute force", answers == [(200, [WRONG])] * 10 + [(200, [LOCKED])])
     assert answers == [(200, [WRONG])] * 10 + [(200, [LOCKED])]  # login_failed: 10/m/ip
 
@@ -102,8 +127,13 @@ def test_behind_a_trusted_proxy_each_client_address_has_its_own_login_limit(know
     client = Client()
 
     def attempt(n: int, address: str) -> tuple[int, list[str]]:
-        return login_errors(client.post("/accounts/login/", {"login": f"user{n}@acme.example", "password": "guess"},
-                                        headers={"X-Forwarded-For": address}))
+        return login_errors(
+            client.post(
+                "/accounts/login/",
+                {"login": f"user{n}@acme.example", "password": "guess"},
+                headers={"X-Forwarded-For": address},
+            )
+        )
 
     first = [attempt(n, "198.51.100.7") for n in range(11)]
     other = attempt(99, "203.0.113.9")
@@ -111,7 +141,9 @@ def test_behind_a_trusted_proxy_each_client_address_has_its_own_login_limit(know
     assert (first[-1], other) == ((200, [LOCKED]), (200, [WRONG]))
 
 
-def test_password_reset_answers_the_same_for_known_and_unknown_addresses_and_is_throttled(known_user, mailoutbox):
+def test_password_reset_answers_the_same_for_known_and_unknown_addresses_and_is_throttled(
+    known_user, mailoutbox
+):
     client = Client()
     answers: dict[str, list[Any]] = {"known@acme.example": [], "nobody@acme.example": []}
     for _ in range(KEY_LIMIT + 1):
@@ -134,8 +166,9 @@ def only_1000_with_1234(handler: StubHandler) -> None:
     query = dict(part.split("=", 1) for part in handler.path.split("?", 1)[1].split("&"))
     known = query["username"] == "1000" and query["password"] == "1234"
     accounts = [{"sipusername": "1000", "sippassword": "sip-pw"}] if known else []
-    body = json.dumps({"update": True, "errmsg": "" if known else "Wrong account number or PIN.",
-                       "sipaccounts": accounts}).encode()
+    body = json.dumps(
+        {"update": True, "errmsg": "" if known else "Wrong account number or PIN.", "sipaccounts": accounts}
+    ).encode()
     handler.send_response(200)
     handler.send_header("Content-Type", "application/json")
     handler.send_header("Content-Length", str(len(body)))
@@ -156,12 +189,21 @@ def external(org: Any, provider: ProviderStub, loopback_allowed: None) -> Any:
     return make_app(org, "ExtInc", provisioning_mode="external", provisioning_url=provider.url())
 
 
-def provision(client: Any, username: str, password: str, address: str = "192.0.2.10") -> tuple[int, Any, str | None]:
-    response = client.post("/api/v1/provision", json.dumps({"providerId": "ExtInc", "username": username,
-                                                            "password": password, "deviceId": "d1"}),
-                           content_type="application/json", REMOTE_ADDR=address)
+def provision(
+    client: Any, username: str, password: str, address: str = "192.0.2.10"
+) -> tuple[int, Any, str | None]:
+    response = client.post(
+        "/api/v1/provision",
+        json.dumps({"providerId": "ExtInc", "username": username, "password": password, "deviceId": "d1"}),
+        content_type="application/json",
+        REMOTE_ADDR=address,
+    )
     body = response.json()
-    return response.status_code, body.get("error", {}).get("code") or body.get("errmsg"), response.get("Retry-After")
+    return (
+        response.status_code,
+        body.get("error", {}).get("code") or body.get("errmsg"),
+        response.get("Retry-After"),
+    )
 
 
 def test_password_guessing_per_provisioning_user_is_throttled_the_same_for_real_and_unknown_users(
@@ -169,8 +211,10 @@ def test_password_guessing_per_provisioning_user_is_throttled_the_same_for_real_
 ):
     settings.RATE_LIMITS = "provision_user=3/h"
     client = Client()
-    guesses = {username: [provision(client, username, f"guess{n}")[:2] for n in range(5)]
-               for username in ("1000", "9999")}
+    guesses = {
+        username: [provision(client, username, f"guess{n}")[:2] for n in range(5)]
+        for username in ("1000", "9999")
+    }
 
     rejected = (200, "Wrong account number or PIN.")
     throttled = (429, "rate_limited")
@@ -195,8 +239,12 @@ def test_provisioning_from_one_address_is_throttled_across_usernames(external, p
 
 
 def redeem(client: Any, token: str, address: str = "192.0.2.10") -> tuple[int, str | None]:
-    response = client.post("/api/v1/tokens/redeem", json.dumps({"token": token, "deviceId": "guesser"}),
-                           content_type="application/json", REMOTE_ADDR=address)
+    response = client.post(
+        "/api/v1/tokens/redeem",
+        json.dumps({"token": token, "deviceId": "guesser"}),
+        content_type="application/json",
+        REMOTE_ADDR=address,
+    )
     return response.status_code, response.json().get("error", {}).get("code")
 
 
@@ -208,7 +256,9 @@ def test_token_guessing_is_throttled_and_a_throttled_real_token_is_not_used_up(a
     guesses = [redeem(client, f"guess-{n:04d}-abcdefghijklmnopqrstuvwxyz") for n in range(5)]
     throttled_real = redeem(client, real.plain)
 
-    figures.case("brute force", guesses == [(404, "token_invalid")] * 5 and throttled_real == (429, "rate_limited"))
+    figures.case(
+        "brute force", guesses == [(404, "token_invalid")] * 5 and throttled_real == (429, "rate_limited")
+    )
     assert guesses == [(404, "token_invalid")] * 5
     assert throttled_real == (429, "rate_limited")
     assert SetupToken.objects.get(pk=real.token.pk).uses == 0
@@ -219,8 +269,12 @@ def test_token_guessing_is_throttled_and_a_throttled_real_token_is_not_used_up(a
 
 
 def post_json(base: str, path: str, body: dict) -> tuple[int, Any]:
-    request = Request(base + path, data=json.dumps(body).encode(), method="POST",  # loopback
-                      headers={"Content-Type": "application/json"})
+    request = Request(
+        base + path,
+        data=json.dumps(body).encode(),
+        method="POST",  # loopback
+        headers={"Content-Type": "application/json"},
+    )
     try:
         with build_opener().open(request, timeout=10) as response:
             return response.status, json.load(response)
@@ -238,9 +292,15 @@ class Browser:
         with self.opener.open(f"{base}/accounts/login/", timeout=10) as page:
             token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.read().decode())
         assert token is not None
-        data = urlencode({"csrfmiddlewaretoken": token.group(1), "login": email, "password": password}).encode()
-        request = Request(f"{base}/accounts/login/", data=data, method="POST",  # loopback
-                          headers={"Referer": f"{base}/accounts/login/"})
+        data = urlencode(
+            {"csrfmiddlewaretoken": token.group(1), "login": email, "password": password}
+        ).encode()
+        request = Request(
+            f"{base}/accounts/login/",
+            data=data,
+            method="POST",  # loopback
+            headers={"Referer": f"{base}/accounts/login/"},
+        )
         try:
             with self.opener.open(request, timeout=10) as response:
                 html = response.read().decode()
@@ -262,22 +322,39 @@ def test_limits_hold_across_processes(org, provider, known_user):
     make_app(org, "ExtInc", provisioning_mode="external", provisioning_url=provider.url())
     app = make_app(org, "TokInc")
     real = issue_token(make_end_user(app, "alice"))
-    env = {"SESSIONCLOUD_OUTBOUND_ALLOW_NETS": "127.0.0.0/8", "SESSIONCLOUD_OUTBOUND_ALLOW_HTTP": "true",
-           "SESSIONCLOUD_RATE_LIMITS": "provision_user=4/h,redeem_ip=3/h"}
+    env = {
+        "SESSIONCLOUD_OUTBOUND_ALLOW_NETS": "127.0.0.0/8",
+        "SESSIONCLOUD_OUTBOUND_ALLOW_HTTP": "true",
+        "SESSIONCLOUD_RATE_LIMITS": "provision_user=4/h,redeem_ip=3/h",
+    }
     with server_process(threads=4, **env) as first, server_process(threads=4, **env) as second:
         bases = [first.base, second.base] * 4
-        provisioning = [post_json(base, "/api/v1/provision", {"providerId": "ExtInc", "username": "9999",
-                                                               "password": f"g{n}", "deviceId": "d"})[0]
-                        for n, base in enumerate(bases[:6])]
-        redeeming = [post_json(base, "/api/v1/tokens/redeem", {"token": f"guess-{n:04d}-abcdefghijklmnopqrstuvwxyz",
-                                                                "deviceId": "d"})[0]
-                     for n, base in enumerate(bases[:3])]
-        real_while_throttled = post_json(second.base, "/api/v1/tokens/redeem", {"token": real.plain, "deviceId": "d"})
+        provisioning = [
+            post_json(
+                base,
+                "/api/v1/provision",
+                {"providerId": "ExtInc", "username": "9999", "password": f"g{n}", "deviceId": "d"},
+            )[0]
+            for n, base in enumerate(bases[:6])
+        ]
+        redeeming = [
+            post_json(
+                base,
+                "/api/v1/tokens/redeem",
+                {"token": f"guess-{n:04d}-abcdefghijklmnopqrstuvwxyz", "deviceId": "d"},
+            )[0]
+            for n, base in enumerate(bases[:3])
+        ]
+        real_while_throttled = post_json(
+            second.base, "/api/v1/tokens/redeem", {"token": real.plain, "deviceId": "d"}
+        )
         browser = Browser()
-        logins = [browser.log_in(base, "known@acme.example", "guess") for base in bases[:KEY_LIMIT + 1]]
+        logins = [browser.log_in(base, "known@acme.example", "guess") for base in bases[: KEY_LIMIT + 1]]
 
     results = (provisioning, redeeming, real_while_throttled[0], logins)
     expected = ([200] * 4 + [429] * 2, [404] * 3, 429, [WRONG] * KEY_LIMIT + [LOCKED])
-    figures.record("brute force, across processes", 4, sum(a == b for a, b in zip(results, expected, strict=True)))
+    figures.record(
+        "brute force, across processes", 4, sum(a == b for a, b in zip(results, expected, strict=True))
+    )
     assert results == expected
     assert SetupToken.objects.get(pk=real.token.pk).uses == 0

@@ -54,7 +54,10 @@ class Writers:
 
     def send(self, method: str, path: str, body: dict, auth: bool = True) -> int | None:
         connection = HTTPConnection("127.0.0.1", self.server.port, timeout=10)
-        headers = {"Content-Type": "application/json", **({"Authorization": f"Bearer {self.key}"} if auth else {})}
+        headers = {
+            "Content-Type": "application/json",
+            **({"Authorization": f"Bearer {self.key}"} if auth else {}),
+        }
         try:
             connection.request(method, path, body=json.dumps(body), headers=headers)
             response = connection.getresponse()
@@ -70,8 +73,14 @@ class Writers:
             if self.stop.is_set():
                 return
             external_id = f"w{writer}-{n}"
-            status = self.send("PUT", f"/api/v1/manage/apps/CrashInc/endusers/{external_id}", {
-                "displayName": external_id, "sip": {"sipusername": external_id, "sippassword": f"pw-{external_id}"}})
+            status = self.send(
+                "PUT",
+                f"/api/v1/manage/apps/CrashInc/endusers/{external_id}",
+                {
+                    "displayName": external_id,
+                    "sip": {"sipusername": external_id, "sippassword": f"pw-{external_id}"},
+                },
+            )
             if status == 201:
                 with self.lock:
                     self.end_users.append(external_id)
@@ -82,9 +91,15 @@ class Writers:
         for generation in range(1, WRITE_LIMIT):
             if self.stop.is_set():
                 return
-            status = self.send("PATCH", "/api/v1/manage/apps/CrashInc", {
-                "name": f"Generation {generation}", "branding": {"helpMenuTitle": f"Help {generation}"},
-                "sip": {"voicemailNumber": str(generation), "registrationExpires": 600 + generation}})
+            status = self.send(
+                "PATCH",
+                "/api/v1/manage/apps/CrashInc",
+                {
+                    "name": f"Generation {generation}",
+                    "branding": {"helpMenuTitle": f"Help {generation}"},
+                    "sip": {"voicemailNumber": str(generation), "registrationExpires": 600 + generation},
+                },
+            )
             if status == 200:
                 with self.lock:
                     self.generations.append(generation)
@@ -95,7 +110,9 @@ class Writers:
         for token in self.tokens:
             if self.stop.is_set():
                 return
-            status = self.send("POST", "/api/v1/tokens/redeem", {"token": token, "deviceId": "crash-phone"}, auth=False)
+            status = self.send(
+                "POST", "/api/v1/tokens/redeem", {"token": token, "deviceId": "crash-phone"}, auth=False
+            )
             with self.lock:
                 if status == 200:
                     self.redeemed.append(token)
@@ -134,8 +151,12 @@ def app_generation(app: App) -> set[int]:
 def redeem(base: str, token: str) -> int:
     connection = HTTPConnection("127.0.0.1", int(base.rsplit(":", 1)[1]), timeout=10)
     try:
-        connection.request("POST", "/api/v1/tokens/redeem", body=json.dumps({"token": token, "deviceId": "after"}),
-                           headers={"Content-Type": "application/json"})
+        connection.request(
+            "POST",
+            "/api/v1/tokens/redeem",
+            body=json.dumps({"token": token, "deviceId": "after"}),
+            headers={"Content-Type": "application/json"},
+        )
         response = connection.getresponse()
         response.read()
         return response.status
@@ -148,9 +169,17 @@ def uses_of(tokens: list[str]) -> dict[str, int]:
     return {token: uses[hash_token(token)] for token in tokens}
 
 
-def test_a_crash_in_the_middle_of_writes_loses_no_acknowledged_change_and_half_writes_nothing(org: Any) -> None:
-    app = make_app(org, "CrashInc", name="Generation 0", help_menu_title="Help 0", voicemail_number="0",
-                   registration_expires=600)
+def test_a_crash_in_the_middle_of_writes_loses_no_acknowledged_change_and_half_writes_nothing(
+    org: Any,
+) -> None:
+    app = make_app(
+        org,
+        "CrashInc",
+        name="Generation 0",
+        help_menu_title="Help 0",
+        voicemail_number="0",
+        registration_expires=600,
+    )
     _, key = ApiKey.issue(org, "crash")
     tokens = [issue_token(make_end_user(app, f"token-user-{n}")).plain for n in range(TOKENS)]
     env = {"SESSIONCLOUD_RATE_LIMITS": "redeem_ip=off"}
@@ -175,20 +204,23 @@ def test_a_crash_in_the_middle_of_writes_loses_no_acknowledged_change_and_half_w
 
     checks = {
         "every acknowledged end user is there": set(writers.end_users) <= set(users),
-        "every end user is whole": all(u.sip_username == eid and u.sip_password == f"pw-{eid}"
-                                       for eid, u in users.items()),
+        "every end user is whole": all(
+            u.sip_username == eid and u.sip_password == f"pw-{eid}" for eid, u in users.items()
+        ),
         "every end user has its audit entry": set(users) == created,
         "the App's fields come from one update": len(app_generation(app)) == 1,
         "no acknowledged App update is lost": app_generation(app) <= {last, last + 1},
         "every App update has its audit entry": app_generation(app) == {updates},
         "no token was used twice": max(used_at_crash.values()) <= 1 and max(used_in_the_end.values()) <= 1,
-        "each use has its one redemption record":
-            TokenRedemption.objects.filter(token__app=app).count() == sum(used_in_the_end.values()),
+        "each use has its one redemption record": TokenRedemption.objects.filter(token__app=app).count()
+        == sum(used_in_the_end.values()),
         "an acknowledged redemption stayed used": all(used_at_crash[t] == 1 for t in writers.redeemed),
         "a token used before the crash is refused after it": all(
-            first_try[t] == 404 for t in tokens if used_at_crash[t] == 1),
+            first_try[t] == 404 for t in tokens if used_at_crash[t] == 1
+        ),
         "an unused token works exactly once after the restart": all(
-            (first_try[t], second_try[t]) == (200, 404) for t in tokens if used_at_crash[t] == 0),
+            (first_try[t], second_try[t]) == (200, 404) for t in tokens if used_at_crash[t] == 0
+        ),
     }
     figures.record("crash safety", len(checks), sum(checks.values()))
     assert {name: ok for name, ok in checks.items() if not ok} == {}

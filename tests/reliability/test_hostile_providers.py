@@ -73,17 +73,27 @@ EXPECTED: dict[str, tuple[int, str | None]] = {
     "answer-without-length": (200, None),
     "tls-bad-certificate": UNREACHABLE_502,
 }
-SLOW_CASES = ("silent", "slow-headers", "informational-then-nothing", "slow-body", "endless-body",
-              "endless-body-declared")
+SLOW_CASES = (
+    "silent",
+    "slow-headers",
+    "informational-then-nothing",
+    "slow-body",
+    "endless-body",
+    "endless-body-declared",
+)
 
 
 def provision(base: str, provider_id: str, device_id: str) -> tuple[int, dict[str, Any], float]:
     parts = urlsplit(base)
     connection = HTTPConnection(parts.hostname, parts.port, timeout=30)
-    body = json.dumps({"providerId": provider_id, "username": "1000", "password": "1234", "deviceId": device_id})
+    body = json.dumps(
+        {"providerId": provider_id, "username": "1000", "password": "1234", "deviceId": device_id}
+    )
     started = time.monotonic()
     try:
-        connection.request("POST", "/api/v1/provision", body=body, headers={"Content-Type": "application/json"})
+        connection.request(
+            "POST", "/api/v1/provision", body=body, headers={"Content-Type": "application/json"}
+        )
         response = connection.getresponse()
         answer = json.loads(response.read() or b"{}")
         return response.status, answer, time.monotonic() - started
@@ -134,8 +144,9 @@ def hostile_apps(services: tuple[HostileService, HostileService, ProviderStub]) 
     for number, case in enumerate(EXPECTED):
         url = tls.url("good") if case == "tls-bad-certificate" else plain.url(case)
         provider_id = f"Hostile{number}"
-        make_app(org, provider_id, provisioning_mode="external", provisioning_url=url,
-                 provisioning_timeout=TIMEOUT)
+        make_app(
+            org, provider_id, provisioning_mode="external", provisioning_url=url, provisioning_timeout=TIMEOUT
+        )
         apps[case] = provider_id
     return apps
 
@@ -152,8 +163,11 @@ def run_cases(server: ServerProcess, apps: dict[str, str]) -> tuple[dict[str, An
 def test_every_hostile_answer_ends_in_time_with_its_error_code_and_no_worker_stuck(services, hostile_apps):
     plain, tls, canary = services
     assert set(CASES) | {"tls-bad-certificate"} == set(EXPECTED)  # every misbehaviour has an expectation
-    env = {"SESSIONCLOUD_OUTBOUND_ALLOW_NETS": "127.0.0.0/8", "SESSIONCLOUD_OUTBOUND_ALLOW_HTTP": "true",
-           "SESSIONCLOUD_RATE_LIMITS": "provision_user=off,provision_ip=off"}
+    env = {
+        "SESSIONCLOUD_OUTBOUND_ALLOW_NETS": "127.0.0.0/8",
+        "SESSIONCLOUD_OUTBOUND_ALLOW_HTTP": "true",
+        "SESSIONCLOUD_RATE_LIMITS": "provision_user=off,provision_ip=off",
+    }
     with server_process(threads=8, **env) as server:
         assert code_of(*provision(server.base, hostile_apps["good"], "warm-up")[:2]) == (200, None)
 
@@ -185,15 +199,28 @@ def test_every_hostile_answer_ends_in_time_with_its_error_code_and_no_worker_stu
         assert run_cases(server, again)[0] == {case: EXPECTED[case] for case in SLOW_CASES}
         assert server.threads_of_workers() == threads_after_first_round
 
-    failed = dict(ProvisioningLogEntry.objects.filter(outcome="failed").values_list("device_id", "error_code"))
+    failed = dict(
+        ProvisioningLogEntry.objects.filter(outcome="failed").values_list("device_id", "error_code")
+    )
     assert failed == {f"device-{case}": code for case, (status, code) in EXPECTED.items() if status != 200}
 
 
 def test_the_provisioning_log_says_exactly_why_each_answer_was_refused(services, hostile_apps):
     plain, _, _ = services
     env = {"SESSIONCLOUD_OUTBOUND_ALLOW_NETS": "127.0.0.0/8", "SESSIONCLOUD_OUTBOUND_ALLOW_HTTP": "true"}
-    cases = ["gzip-bomb", "endless-body", "endless-body-declared", "redirect-to-metadata", "duplicate-keys",
-             "deep-nesting", "huge-number", "invalid-utf8", "top-level-array", "server-error", "silent"]
+    cases = [
+        "gzip-bomb",
+        "endless-body",
+        "endless-body-declared",
+        "redirect-to-metadata",
+        "duplicate-keys",
+        "deep-nesting",
+        "huge-number",
+        "invalid-utf8",
+        "top-level-array",
+        "server-error",
+        "silent",
+    ]
     with server_process(threads=4, **env) as server:
         for case in cases:
             provision(server.base, hostile_apps[case], f"device-{case}")
@@ -203,8 +230,9 @@ def test_the_provisioning_log_says_exactly_why_each_answer_was_refused(services,
         "gzip-bomb": "compressed answer refused (Content-Encoding: gzip)",
         "endless-body": "answer larger than 262144 bytes",
         "endless-body-declared": "answer larger than 262144 bytes",
-        "redirect-to-metadata": "redirect to http://169.254.169.254/latest/meta-data/iam/security-credentials/ "
-                                "not followed",
+        "redirect-to-metadata": "redirect to "
+        "http://169.254.169.254/latest/meta-data/iam/security-credentials/ "
+        "not followed",
         "duplicate-keys": 'invalid answer: body: JSON has the key "sipaccounts" twice',
         "deep-nesting": "invalid answer: body: JSON nests deeper than 32 levels",
         "huge-number": "invalid answer: body: JSON holds a number longer than 32 characters",

@@ -24,22 +24,31 @@ from tests.reliability import figures
 from tests.reliability.processes import server_process
 
 PUBLIC_HOST = "sessioncloud.example.com"
-PRODUCTION = {"SESSIONCLOUD_PRODUCTION": "true", "SESSIONCLOUD_PUBLIC_URL": f"https://{PUBLIC_HOST}",
-              "EMAIL_URL": "submission://mailer:pw@mail.example.com:587"}
-CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; style-src-attr 'unsafe-inline'; "
-       "img-src 'self' data: blob:; font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; "
-       "form-action 'self'; frame-ancestors 'none'")
+PRODUCTION = {
+    "SESSIONCLOUD_PRODUCTION": "true",
+    "SESSIONCLOUD_PUBLIC_URL": f"https://{PUBLIC_HOST}",
+    "EMAIL_URL": "submission://mailer:pw@mail.example.com:587",
+}
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; style-src-attr 'unsafe-inline'; "
+    "img-src 'self' data: blob:; font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; "
+    "form-action 'self'; frame-ancestors 'none'"
+)
 
 
 def clean_env(tmp_path: Path, **env: str) -> dict[str, str]:
-    base = {k: v for k, v in os.environ.items()
-            if not k.startswith(("SESSIONCLOUD_", "SECRET_KEY", "DATABASE_URL", "REDIS_URL", "PYTEST"))}
+    base = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("SESSIONCLOUD_", "SECRET_KEY", "DATABASE_URL", "REDIS_URL", "PYTEST"))
+    }
     return {**base, "SESSIONCLOUD_DATA_DIR": str(tmp_path), **env}
 
 
 def run(tmp_path: Path, args: list[str], **env: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, *args], env=clean_env(tmp_path, **env),
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, *args], env=clean_env(tmp_path, **env), capture_output=True, text=True, timeout=120
+    )
 
 
 def directives(header: str) -> dict[str, str]:
@@ -51,19 +60,32 @@ def test_check_deploy_is_clean_in_production(tmp_path):
 
     (tmp_path / "secret_key").write_text("k" * 20 + "Z9-q" * 12)
     (tmp_path / "encryption_keys").write_text(generate_key())
-    result = run(tmp_path, ["-m", "sessioncloud.cli", "check", "--deploy", "--fail-level", "WARNING"],
-                 SECRET_KEY_FILE=str(tmp_path / "secret_key"),
-                 SESSIONCLOUD_ENCRYPTION_KEYS_FILE=str(tmp_path / "encryption_keys"), **PRODUCTION)
+    result = run(
+        tmp_path,
+        ["-m", "sessioncloud.cli", "check", "--deploy", "--fail-level", "WARNING"],
+        SECRET_KEY_FILE=str(tmp_path / "secret_key"),
+        SESSIONCLOUD_ENCRYPTION_KEYS_FILE=str(tmp_path / "encryption_keys"),
+        **PRODUCTION,
+    )
 
     figures.case("production settings", result.returncode == 0)
-    assert (result.returncode, result.stdout.strip()) == (0, "System check identified no issues (1 silenced).")
+    assert (result.returncode, result.stdout.strip()) == (
+        0,
+        "System check identified no issues (1 silenced).",
+    )
 
 
 def test_the_login_limits_count_the_client_address_behind_the_proxy(tmp_path):
-    script = ("import django; django.setup(); from allauth import app_settings; "
-              "print(app_settings.TRUSTED_PROXY_COUNT)")
-    result = run(tmp_path, ["-c", script], DJANGO_SETTINGS_MODULE="sessioncloud.settings",
-                 SESSIONCLOUD_TRUSTED_PROXY_COUNT="2")
+    script = (
+        "import django; django.setup(); from allauth import app_settings; "
+        "print(app_settings.TRUSTED_PROXY_COUNT)"
+    )
+    result = run(
+        tmp_path,
+        ["-c", script],
+        DJANGO_SETTINGS_MODULE="sessioncloud.settings",
+        SESSIONCLOUD_TRUSTED_PROXY_COUNT="2",
+    )
     assert (result.returncode, result.stdout.strip()) == (0, "2")
 
 
@@ -88,22 +110,38 @@ def cookie(response: Any, name: str) -> set[str]:
 
 @pytest.mark.django_db(transaction=True)
 def test_a_production_server_behind_https_sends_every_security_header():
-    user = User.objects.create_user(username="boss", email="boss@acme.example", password="a-long-pass-phrase-7")
+    user = User.objects.create_user(
+        username="boss", email="boss@acme.example", password="a-long-pass-phrase-7"
+    )
     EmailAddress.objects.create(user=user, email=user.email, verified=True, primary=True)
     secure = {"Host": PUBLIC_HOST, "X-Forwarded-Proto": "https"}
     # The load balancer probes /healthz by address, so the operator allows it too.
-    with server_process(threads=4, SESSIONCLOUD_ALLOWED_HOSTS=f"{PUBLIC_HOST},127.0.0.1", **PRODUCTION) as server:
+    with server_process(
+        threads=4, SESSIONCLOUD_ALLOWED_HOSTS=f"{PUBLIC_HOST},127.0.0.1", **PRODUCTION
+    ) as server:
         page = request(server.base, "GET", "/accounts/login/", secure)
         token = re.search(r"csrftoken=([^;]+)", page.headers["Set-Cookie"])
         assert token is not None
         form = f"csrfmiddlewaretoken={token.group(1)}&login=boss%40acme.example&password=a-long-pass-phrase-7"
-        login = request(server.base, "POST", "/accounts/login/", {
-            **secure, "Cookie": f"csrftoken={token.group(1)}", "Referer": f"https://{PUBLIC_HOST}/accounts/login/",
-            "Origin": f"https://{PUBLIC_HOST}", "Content-Type": "application/x-www-form-urlencoded"}, form)
+        login = request(
+            server.base,
+            "POST",
+            "/accounts/login/",
+            {
+                **secure,
+                "Cookie": f"csrftoken={token.group(1)}",
+                "Referer": f"https://{PUBLIC_HOST}/accounts/login/",
+                "Origin": f"https://{PUBLIC_HOST}",
+                "Content-Type": "application/x-www-form-urlencoded",
+            },
+            form,
+        )
         plain_page = request(server.base, "GET", "/accounts/login/", {"Host": PUBLIC_HOST})
         plain_probe = request(server.base, "GET", "/healthz", {"Host": PUBLIC_HOST})
         api = request(server.base, "GET", "/api/v1/providers/Nobody/config", secure)
-        wrong_host = request(server.base, "GET", "/accounts/login/", {"Host": "evil.example", "X-Forwarded-Proto": "https"})
+        wrong_host = request(
+            server.base, "GET", "/accounts/login/", {"Host": "evil.example", "X-Forwarded-Proto": "https"}
+        )
 
     seen = {
         "status": page.status,
@@ -165,8 +203,10 @@ def test_no_page_needs_an_inline_script(db):
 
     tenant = make_tenant("acme", "AcmeInc", "Acme")
     anonymous = Client()
-    pages = {path: anonymous.get(path).content.decode()
-             for path in ("/accounts/login/", "/accounts/signup/", "/accounts/password/reset/")}
+    pages = {
+        path: anonymous.get(path).content.decode()
+        for path in ("/accounts/login/", "/accounts/signup/", "/accounts/password/reset/")
+    }
     client = Client()
     client.force_login(tenant.owner)
     for page in PAGES:
@@ -181,6 +221,14 @@ def test_no_page_needs_an_inline_script(db):
 
 
 def test_the_inline_script_scan_finds_what_it_looks_for() -> None:
-    assert script_problems('<script>alert(1)</script><a onclick="x()">') == [INLINE_SCRIPT.pattern, EVENT_HANDLER.pattern]
+    assert script_problems('<script>alert(1)</script><a onclick="x()">') == [
+        INLINE_SCRIPT.pattern,
+        EVENT_HANDLER.pattern,
+    ]
     assert script_problems('<a href="javascript:void(0)">') == [SCRIPT_URL.pattern]
-    assert script_problems('<script src="/static/x.js" defer></script><script type="application/json">{}</script>') == []
+    assert (
+        script_problems(
+            '<script src="/static/x.js" defer></script><script type="application/json">{}</script>'
+        )
+        == []
+    )

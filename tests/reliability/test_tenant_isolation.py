@@ -69,18 +69,40 @@ def make_tenant(slug: str, provider_id: str, label: str) -> Tenant:
     ProvisioningLogEntry.objects.create(app=app, flow="provision", outcome="ok", username=f"{slug}-sip-user")
     record_audit(org, f"{slug}-auditor", "app.update", app, None, None)
     values = {
-        "provider_id": app.provider_id, "external_id": user.external_id, "device_id": f"{slug}-device-9",
-        "token_id": str(token.pk), "member_id": str(member.pk), "key_id": str(key.pk),
-        "invitation_id": str(invitation.pk), "job_id": str(job.pk),
+        "provider_id": app.provider_id,
+        "external_id": user.external_id,
+        "device_id": f"{slug}-device-9",
+        "token_id": str(token.pk),
+        "member_id": str(member.pk),
+        "key_id": str(key.pk),
+        "invitation_id": str(invitation.pk),
+        "job_id": str(job.pk),
     }
-    markers = (provider_id, f"{label} Secret Telecom", f"{slug}-user-7", f"{slug}-device-9", f"{slug}-deploy-key",
-               f"newbie@{slug}.example", f"colleague@{slug}.example", f"{slug}-auditor", f"{slug}-sip-user")
+    markers = (
+        provider_id,
+        f"{label} Secret Telecom",
+        f"{slug}-user-7",
+        f"{slug}-device-9",
+        f"{slug}-deploy-key",
+        f"newbie@{slug}.example",
+        f"colleague@{slug}.example",
+        f"{slug}-auditor",
+        f"{slug}-sip-user",
+    )
     return Tenant(org, owner, app, values, markers)
 
 
 # How to fill each identifier a path can take. A path parameter missing here fails the sweep.
-IDENTIFIERS = ("provider_id", "external_id", "device_id", "token_id", "member_id", "key_id", "invitation_id",
-               "job_id")
+IDENTIFIERS = (
+    "provider_id",
+    "external_id",
+    "device_id",
+    "token_id",
+    "member_id",
+    "key_id",
+    "invitation_id",
+    "job_id",
+)
 
 # Patterns whose parameter is not a tenant's identifier, with the reason.
 NOT_TENANT_SCOPED: dict[str, str] = {}
@@ -118,7 +140,11 @@ def portal_pages(urlconf: str | None = None) -> list[Page]:
         for entry in patterns:
             route = prefix + str(entry.pattern)
             if isinstance(entry, URLResolver):
-                inner = f"{namespace}:{entry.namespace}" if namespace and entry.namespace else (entry.namespace or namespace)
+                inner = (
+                    f"{namespace}:{entry.namespace}"
+                    if namespace and entry.namespace
+                    else (entry.namespace or namespace)
+                )
                 walk(entry.url_patterns, route, inner or "")
             elif isinstance(entry, URLPattern) and route.startswith("portal/"):
                 name = f"{namespace}:{entry.name}" if namespace else str(entry.name)
@@ -148,14 +174,19 @@ def sweep_page(page: Page, own: Tenant, other: Tenant, urlconf: str | None = Non
     before = database_state()
     if not page.params:
         answer = client.get(page_url(page, own, urlconf))
-        body = b"".join(answer.streaming_content) if answer.streaming else answer.content  # CSV exports stream
+        body = (
+            b"".join(answer.streaming_content) if answer.streaming else answer.content
+        )  # CSV exports stream
         shown = [m for m in other.markers if m in body.decode(errors="replace")]
         if shown:
             problems.append(f"GET {page.route} shows another organization's {shown}")
         client.post(page_url(page, own, urlconf), body_for(other))
     else:
         foreign = page_url(page, other, urlconf)
-        theirs = {"GET": client.get(foreign).status_code, "POST": client.post(foreign, body_for(other)).status_code}
+        theirs = {
+            "GET": client.get(foreign).status_code,
+            "POST": client.post(foreign, body_for(other)).status_code,
+        }
     if database_state() != before:
         problems.append(f"{page.route} changed data when given another organization's identifiers")
     if page.params:
@@ -167,7 +198,9 @@ def sweep_page(page: Page, own: Tenant, other: Tenant, urlconf: str | None = Non
             if ours[method] == 404:
                 problems.append(f"{method} {page.route} is 404 with this organization's own identifiers too")
             if theirs[method] != 404:
-                problems.append(f"{method} {page.route} answered {theirs[method]} for another organization's object")
+                problems.append(
+                    f"{method} {page.route} answered {theirs[method]} for another organization's object"
+                )
     return problems
 
 
@@ -175,7 +208,9 @@ PAGES = [page for page in portal_pages() if page.name not in NOT_TENANT_SCOPED]
 
 
 @pytest.mark.parametrize("page", PAGES, ids=[page.route for page in PAGES])
-def test_no_portal_page_reaches_another_organizations_objects(page: Page, tenants: tuple[Tenant, Tenant]) -> None:
+def test_no_portal_page_reaches_another_organizations_objects(
+    page: Page, tenants: tuple[Tenant, Tenant]
+) -> None:
     acme, rival = tenants
     problems = sweep_page(page, acme, rival)
     figures.case("tenant isolation, portal", not problems)
@@ -225,8 +260,12 @@ def openapi_document() -> dict[str, Any]:
 
 def management_operations() -> list[tuple[str, str]]:
     document = openapi_document()
-    return [(method.upper(), path) for path, operations in document["paths"].items()
-            if path.startswith("/api/v1/manage/") for method in operations]
+    return [
+        (method.upper(), path)
+        for path, operations in document["paths"].items()
+        if path.startswith("/api/v1/manage/")
+        for method in operations
+    ]
 
 
 OPERATIONS = management_operations()
@@ -237,15 +276,22 @@ def simplest_valid_request(method: str, path: str) -> tuple[Any, str | None, dic
     """The smallest request the schema accepts (body, media type, query), found by schemathesis."""
     operation = schemathesis.openapi.from_dict(openapi_document())[path][method]
     strategy = operation.as_strategy(generation_mode=schemathesis.GenerationMode.POSITIVE)
-    case = find(strategy, lambda case: True, settings=settings(
-        database=None, phases=[Phase.generate, Phase.shrink], suppress_health_check=list(HealthCheck)))
+    case = find(
+        strategy,
+        lambda case: True,
+        settings=settings(
+            database=None, phases=[Phase.generate, Phase.shrink], suppress_health_check=list(HealthCheck)
+        ),
+    )
     body = case.body
     if hasattr(body, "data"):  # binary bodies (logos, CSV uploads)
         body = body.data
     return body, case.media_type, dict(case.query or {})
 
 
-def call(client: Client, key: str, method: str, path: str, body: Any, media_type: str | None, query: dict) -> Any:
+def call(
+    client: Client, key: str, method: str, path: str, body: Any, media_type: str | None, query: dict
+) -> Any:
     headers = {"Authorization": f"Bearer {key}"}
     if query:
         path = f"{path}?{'&'.join(f'{k}={v}' for k, v in query.items())}"
@@ -286,7 +332,10 @@ def test_no_management_endpoint_reaches_another_organizations_objects(
         theirs = call(client, api_keys, method, fill(path, rival), body, media_type, query)
         if database_state() != before:
             problems.append("changed data when given another organization's identifiers")
-        if (theirs.status_code, theirs.json()["error"]["code"] if theirs.status_code >= 400 else None) != (404, "not_found"):
+        if (theirs.status_code, theirs.json()["error"]["code"] if theirs.status_code >= 400 else None) != (
+            404,
+            "not_found",
+        ):
             problems.append(f"answered {theirs.status_code} for another organization's object")
         ours = call(client, api_keys, method, fill(path, acme), body, media_type, query)
         if ours.status_code == 404:
@@ -310,4 +359,3 @@ def test_identifier_values_differ_between_the_two_organizations(tenants: tuple[T
     acme, rival = tenants
     assert set(acme.values) == set(rival.values) == set(IDENTIFIERS)
     assert all(acme.values[name] != rival.values[name] for name in IDENTIFIERS)
-

@@ -31,7 +31,9 @@ from tests.providerstub import ProviderStub, silent, start_stub, stop_stub
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="app processes share state through Redis (REDIS_URL)"),
+    pytest.mark.skipif(
+        not os.environ.get("REDIS_URL"), reason="app processes share state through Redis (REDIS_URL)"
+    ),
     pytest.mark.skipif(connection.vendor != "postgresql", reason="several app processes need PostgreSQL"),
 ]
 
@@ -45,6 +47,8 @@ def private_locations() -> str:
     found = re.findall(r"^    location = [^{]+\{[^}]*\}", SITE_CONF.read_text(), re.MULTILINE)
     assert found, f"{SITE_CONF} keeps no path private"
     return "\n".join(found)
+
+
 LOAD_BALANCER = """
 pid {prefix}/nginx.pid;
 error_log {prefix}/error.log warn;
@@ -91,10 +95,20 @@ def nginx_in_front_of(backends: list[str]) -> Iterator[str]:
     port = free_port()
     servers = "\n".join(f"        server {base.removeprefix('http://')};" for base in backends)
     conf = prefix / "nginx.conf"
-    conf.write_text(LOAD_BALANCER.format(prefix=prefix, servers=servers, port=port, proxy_conf=PROXY_CONF,
-                                         private_locations=private_locations()))
-    process = subprocess.Popen([nginx, "-p", str(prefix), "-c", str(conf), "-g", "daemon off;"],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    conf.write_text(
+        LOAD_BALANCER.format(
+            prefix=prefix,
+            servers=servers,
+            port=port,
+            proxy_conf=PROXY_CONF,
+            private_locations=private_locations(),
+        )
+    )
+    process = subprocess.Popen(
+        [nginx, "-p", str(prefix), "-c", str(conf), "-g", "daemon off;"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 20
@@ -131,8 +145,14 @@ def provider() -> Iterator[ProviderStub]:
     stop_stub(stub)
 
 
-def call(url: str, body: dict | None = None, *, method: str | None = None,
-         headers: dict[str, str] | None = None, source: str | None = None) -> tuple[int, dict, str]:
+def call(
+    url: str,
+    body: dict | None = None,
+    *,
+    method: str | None = None,
+    headers: dict[str, str] | None = None,
+    source: str | None = None,
+) -> tuple[int, dict, str]:
     """Status, JSON body and the X-Upstream header (which process nginx chose).
 
     `source` sends the request from another loopback address: another caller, as nginx sees it.
@@ -140,8 +160,12 @@ def call(url: str, body: dict | None = None, *, method: str | None = None,
     data = json.dumps(body).encode() if body is not None else None
     if source is not None:
         return call_from(source, url, data, method or ("POST" if data else "GET"), headers or {})
-    request = Request(url, data=data, method=method or ("POST" if data else "GET"),
-                      headers={"Content-Type": "application/json", **(headers or {})})
+    request = Request(
+        url,
+        data=data,
+        method=method or ("POST" if data else "GET"),
+        headers={"Content-Type": "application/json", **(headers or {})},
+    )
     try:
         with urlopen(request, timeout=15) as response:
             return response.status, json.load(response), response.headers.get("X-Upstream", "")
@@ -149,11 +173,15 @@ def call(url: str, body: dict | None = None, *, method: str | None = None,
         return error.code, json.load(error), error.headers.get("X-Upstream", "")
 
 
-def call_from(source: str, url: str, data: bytes | None, method: str, headers: dict[str, str]) -> tuple[int, dict, str]:
+def call_from(
+    source: str, url: str, data: bytes | None, method: str, headers: dict[str, str]
+) -> tuple[int, dict, str]:
     parts = urlsplit(url)
     connection = HTTPConnection(parts.hostname, parts.port, timeout=15, source_address=(source, 0))
     try:
-        connection.request(method, parts.path, body=data, headers={"Content-Type": "application/json", **headers})
+        connection.request(
+            method, parts.path, body=data, headers={"Content-Type": "application/json", **headers}
+        )
         response = connection.getresponse()
         return response.status, json.load(response), response.headers.get("X-Upstream", "")
     finally:
@@ -161,8 +189,11 @@ def call_from(source: str, url: str, data: bytes | None, method: str, headers: d
 
 
 def provision(base: str, username: str, provider_id: str, source: str | None = None) -> tuple[int, dict, str]:
-    return call(f"{base}/api/v1/provision", {"providerId": provider_id, "username": username, "password": "1234",
-                                             "deviceId": f"dev-{username}"}, source=source)
+    return call(
+        f"{base}/api/v1/provision",
+        {"providerId": provider_id, "username": username, "password": "1234", "deviceId": f"dev-{username}"},
+        source=source,
+    )
 
 
 def test_a_change_is_seen_through_every_process_at_once(org, cluster):
@@ -173,8 +204,12 @@ def test_a_change_is_seen_through_every_process_at_once(org, cluster):
     # Every process has the old answer, through nginx and directly.
     seen = {call(balancer + config)[2] for _ in range(3)}
     assert {call(base + config)[1]["name"] for base in processes} == {"Acme Telecom"}
-    status, _, _ = call(f"{balancer}/api/v1/manage/apps/ScaleInc", {"name": "Renamed Telecom"}, method="PATCH",
-                        headers={"Authorization": f"Bearer {key}"})
+    status, _, _ = call(
+        f"{balancer}/api/v1/manage/apps/ScaleInc",
+        {"name": "Renamed Telecom"},
+        method="PATCH",
+        headers={"Authorization": f"Bearer {key}"},
+    )
     assert status == 200
     assert [call(base + config)[1]["name"] for base in processes] == ["Renamed Telecom"] * 3
     answers = [call(balancer + config) for _ in range(3)]
@@ -191,17 +226,25 @@ def test_after_each_save_every_process_answers_the_new_config(org, cluster):
     for round_ in range(20):
         before = [call(base + config)[1]["name"] for base in processes for _ in range(2)]
         assert set(before) == {f"Round {round_ - 1}" if round_ else "Acme Telecom"}
-        status, _, _ = call(f"{balancer}/api/v1/manage/apps/RepeatInc", {"name": f"Round {round_}"}, method="PATCH",
-                            headers={"Authorization": f"Bearer {key}"})
+        status, _, _ = call(
+            f"{balancer}/api/v1/manage/apps/RepeatInc",
+            {"name": f"Round {round_}"},
+            method="PATCH",
+            headers={"Authorization": f"Bearer {key}"},
+        )
         assert status == 200
         order = processes if round_ % 2 else processes[::-1]
-        assert [call(base + config)[1]["name"] for base in order] == [f"Round {round_}"] * 3, f"round {round_}"
+        assert [call(base + config)[1]["name"] for base in order] == [f"Round {round_}"] * 3, (
+            f"round {round_}"
+        )
 
 
 def test_a_rate_limit_holds_across_processes(org, cluster, provider):
     balancer, _ = cluster
     make_app(org, "LimitInc", provisioning_mode="external", provisioning_url=provider.url())
-    provider.answer_json({"update": True, "errmsg": "", "sipaccounts": [{"sipusername": "100", "sippassword": "x"}]})
+    provider.answer_json(
+        {"update": True, "errmsg": "", "sipaccounts": [{"sipusername": "100", "sippassword": "x"}]}
+    )
     if time.time() % 60 > 55:  # the limit counts per minute: keep the five calls in one window
         time.sleep(60.5 - time.time() % 60)
     answers = [provision(balancer, "alice", "LimitInc") for _ in range(5)]
@@ -213,16 +256,22 @@ def test_a_rate_limit_holds_across_processes(org, cluster, provider):
 
 def test_a_circuit_breaker_opened_by_one_process_holds_in_every_process(org, cluster, provider):
     balancer, processes = cluster
-    make_app(org, "DeadInc", provisioning_mode="external", provisioning_url=provider.url(), provisioning_timeout=1)
+    make_app(
+        org, "DeadInc", provisioning_mode="external", provisioning_url=provider.url(), provisioning_timeout=1
+    )
     provider.behaviour = silent
     with ThreadPoolExecutor(5) as pool:  # five callers' failures within the window open the breaker
-        failures = list(pool.map(lambda n: provision(balancer, f"user{n}", "DeadInc", source=f"127.0.0.{n + 2}"),
-                                 range(5)))
+        failures = list(
+            pool.map(
+                lambda n: provision(balancer, f"user{n}", "DeadInc", source=f"127.0.0.{n + 2}"), range(5)
+            )
+        )
     assert [status for status, _, _ in failures] == [504] * 5
     assert len({upstream for _, _, upstream in failures}) == 3
     short_circuited = [provision(base, f"later{n}", "DeadInc") for n, base in enumerate(processes)]
-    assert [(status, body["error"]["code"]) for status, body, _ in short_circuited] == \
-        [(502, "provider_unreachable")] * 3
+    assert [(status, body["error"]["code"]) for status, body, _ in short_circuited] == [
+        (502, "provider_unreachable")
+    ] * 3
     assert len(provider.requests) == 5  # no process called the dead service again
 
 

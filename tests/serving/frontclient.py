@@ -62,7 +62,7 @@ class Proto:
     def __aiter__(self) -> AsyncIterator[bytes]:
         async def chunks() -> AsyncIterator[bytes]:
             for start in range(0, len(self.body), 4096):
-                yield self.body[start:start + 4096]
+                yield self.body[start : start + 4096]
 
         return chunks()
 
@@ -140,10 +140,16 @@ def front_call(front: Front, method: str, path: str, body: bytes = b"", **header
 
 def django_call(app: Any, method: str, path: str, body: bytes = b"", **headers: str) -> Answer:
     """The same request straight to Django's WSGI handler."""
-    environ = getattr(RequestFactory(), method.lower())(
-        path, data=body, content_type="application/json", **{f"HTTP_{k.upper()}": v for k, v in headers.items()}
-    ).environ if method != "GET" else RequestFactory().get(
-        path, **{f"HTTP_{k.upper()}": v for k, v in headers.items()}).environ
+    environ = (
+        getattr(RequestFactory(), method.lower())(
+            path,
+            data=body,
+            content_type="application/json",
+            **{f"HTTP_{k.upper()}": v for k, v in headers.items()},
+        ).environ
+        if method != "GET"
+        else RequestFactory().get(path, **{f"HTTP_{k.upper()}": v for k, v in headers.items()}).environ
+    )
     answer: dict[str, Any] = {}
 
     def start_response(status: str, response_headers: list[tuple[str, str]], exc_info: Any = None) -> None:

@@ -91,6 +91,11 @@ def test_a_request_queues_as_its_app_once_the_app_is_known_to_be_served(app):
 
     assert key_for("AcmeInc") == "-"  # not in memory yet: the shared queue
     get_rendered_config("AcmeInc")
-    assert (key_for("AcmeInc"), key_for("ACMEINC"), key_for("Nobody"), key_for("no!")) == ("acmeinc", "acmeinc", "-", "-")
+    assert (key_for("AcmeInc"), key_for("ACMEINC"), key_for("Nobody"), key_for("no!")) == (
+        "acmeinc",
+        "acmeinc",
+        "-",
+        "-",
+    )
     get_rendered_config("Nobody")  # remembered as unknown: still the shared queue
     assert key_for("Nobody") == "-"

@@ -57,8 +57,9 @@ def test_it_answers_an_unknown_provider_exactly_as_django_does(db, spy, front):
     from_front = front_call(front, "GET", "/api/v1/providers/Nobody/config")
     assert spy.calls == 0
     assert from_front == from_django
-    assert from_front.json() == {"error": {"code": "provider_not_found",
-                                           "message": "No provider is known by that ProviderId."}}
+    assert from_front.json() == {
+        "error": {"code": "provider_not_found", "message": "No provider is known by that ProviderId."}
+    }
 
 
 @pytest.mark.parametrize("provider_id", ["Acme-Inc", "ab", "A" * 33, "1Acme"])
@@ -83,10 +84,17 @@ def test_it_sees_a_save_on_the_next_request(app, front, django_assert_num_querie
         assert b'"themeColor":"#112233"' in front_call(front, "GET", PATH).body
 
 
-@pytest.mark.parametrize(("method", "path"), [
-    ("POST", PATH), ("HEAD", PATH), ("GET", "/api/v1/providers/AcmeInc/config/"),
-    ("GET", "/api/v1/providers/AcmeInc/other"), ("GET", "/readyz"), ("GET", "/portal/"),
-])
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("POST", PATH),
+        ("HEAD", PATH),
+        ("GET", "/api/v1/providers/AcmeInc/config/"),
+        ("GET", "/api/v1/providers/AcmeInc/other"),
+        ("GET", "/readyz"),
+        ("GET", "/portal/"),
+    ],
+)
 def test_it_leaves_every_other_request_to_django(app, spy, front, method, path):
     front_call(front, method, path)
     assert spy.calls == 1
@@ -141,14 +149,19 @@ def https_django(settings) -> WSGIHandler:
 def test_it_leaves_the_redirect_to_https_to_django(app, https_django):
     spy = Spy(https_django)
     answer = front_call(Front(spy, django_threads=1, phone_threads=1), "GET", PATH)
-    assert (answer.status, answer.headers["location"]) == (301, "https://testserver/api/v1/providers/AcmeInc/config")
+    assert (answer.status, answer.headers["location"]) == (
+        301,
+        "https://testserver/api/v1/providers/AcmeInc/config",
+    )
     assert spy.calls == 1
 
 
 def test_it_answers_https_requests_exactly_as_django_does(app, https_django):
     spy = Spy(https_django)
     from_django = django_call(https_django, "GET", PATH, x_forwarded_proto="https")
-    from_front = front_call(Front(spy, django_threads=1, phone_threads=1), "GET", PATH, x_forwarded_proto="https")
+    from_front = front_call(
+        Front(spy, django_threads=1, phone_threads=1), "GET", PATH, x_forwarded_proto="https"
+    )
     assert spy.calls == 0
     assert from_front == from_django
     assert from_front.headers["strict-transport-security"].startswith("max-age=31536000")

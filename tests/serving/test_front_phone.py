@@ -42,8 +42,9 @@ def front(spy: Spy) -> Front:
 
 
 def body(**values: object) -> bytes:
-    return json.dumps({"providerId": "ExtInc", "username": "1000", "password": "1234", "deviceId": "dev-1",
-                       **values}).encode()
+    return json.dumps(
+        {"providerId": "ExtInc", "username": "1000", "password": "1234", "deviceId": "dev-1", **values}
+    ).encode()
 
 
 def answer_slowly(seconds: float) -> object:
@@ -71,10 +72,15 @@ def test_it_provisions_exactly_as_django_does(external_app, provider: ProviderSt
     assert from_front.json()["sipaccounts"][0]["domain"] == "sip.ext.example"
 
 
-@pytest.mark.parametrize("sent", [
-    body(deviceId=""), json.dumps({"username": "1000"}).encode(), body(reprovision="maybe"),
-    body(app={"platform": "x" * 21}),
-])
+@pytest.mark.parametrize(
+    "sent",
+    [
+        body(deviceId=""),
+        json.dumps({"username": "1000"}).encode(),
+        body(reprovision="maybe"),
+        body(app={"platform": "x" * 21}),
+    ],
+)
 def test_it_refuses_an_invalid_body_exactly_as_django_does(external_app, front, sent):
     from_django = django_call(WSGIHandler(), "POST", "/api/v1/provision", sent)
     from_front = front_call(front, "POST", "/api/v1/provision", sent)
@@ -89,8 +95,10 @@ def same_answer(first: Answer, second: Answer) -> bool:
 
 def test_it_refuses_a_body_that_is_not_json(external_app, front):
     answer = front_call(front, "POST", "/api/v1/provision", b"{not json")
-    assert (answer.status, answer.json()) == (400, {"error": {"code": "invalid_json",
-                                                              "message": "The request body is not valid JSON."}})
+    assert (answer.status, answer.json()) == (
+        400,
+        {"error": {"code": "invalid_json", "message": "The request body is not valid JSON."}},
+    )
 
 
 def test_it_refuses_a_body_over_the_phone_limit_without_reading_it_all(external_app, front):
@@ -108,6 +116,7 @@ def test_it_parses_codes_exactly_as_django_does(db, front):
 
 def concurrently(front: Front, *protos: Proto) -> None:
     """Several requests through the front at once, on one loop (blocking work on this thread)."""
+
     async def all_of() -> None:
         scope = Scope("POST", "/api/v1/provision", Headers([("host", "testserver")]))
         await asyncio.gather(*(front.__rsgi__(scope, proto) for proto in protos))
@@ -146,7 +155,9 @@ class Disconnecting(Proto):
         await asyncio.sleep(self.after)
 
 
-def test_a_phone_that_disconnects_cancels_its_upstream_call_and_the_log_says_so(external_app, provider, front):
+def test_a_phone_that_disconnects_cancels_its_upstream_call_and_the_log_says_so(
+    external_app, provider, front
+):
     provider.behaviour = answer_slowly(3.0)
     phone = Disconnecting(body(), after=0.2)
     started = time.monotonic()
@@ -171,7 +182,7 @@ def test_it_answers_the_linphone_addresses_exactly_as_django_does(app, spy, fron
     from_front = front_call(front, "GET", f"/api/v1/linphone/{second}")
     assert spy.calls == 0
     assert (from_front.status, from_front.headers) == (from_django.status, from_django.headers)
-    assert b"<entry name=\"username\" overwrite=\"true\">2002</entry>" in from_front.body
+    assert b'<entry name="username" overwrite="true">2002</entry>' in from_front.body
     app_level = front_call(front, "GET", "/api/v1/providers/AcmeInc/linphone")
     assert app_level == django_call(WSGIHandler(), "GET", "/api/v1/providers/AcmeInc/linphone")
     assert spy.calls == 0

@@ -26,8 +26,11 @@ from tests.reliability.processes import ServerProcess, server_process
 pytestmark = pytest.mark.django_db(transaction=True)
 
 ROOT = Path(__file__).resolve().parent.parent.parent
-LOOPBACK = {"SESSIONCLOUD_OUTBOUND_ALLOW_NETS": "127.0.0.0/8", "SESSIONCLOUD_OUTBOUND_ALLOW_HTTP": "true",
-            "SESSIONCLOUD_RATE_LIMITS": "provision_user=1000/m,provision_ip=100000/m"}
+LOOPBACK = {
+    "SESSIONCLOUD_OUTBOUND_ALLOW_NETS": "127.0.0.0/8",
+    "SESSIONCLOUD_OUTBOUND_ALLOW_HTTP": "true",
+    "SESSIONCLOUD_RATE_LIMITS": "provision_user=1000/m,provision_ip=100000/m",
+}
 
 
 @contextmanager
@@ -35,8 +38,17 @@ def provider_service(latency: float) -> Iterator[str]:
     """The asyncio provider stub of the benchmarks: every answer after exactly `latency` seconds."""
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, str(ROOT / "bench" / "upstream_stub.py"), "--port", str(port), "--latency", str(latency)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        [
+            sys.executable,
+            str(ROOT / "bench" / "upstream_stub.py"),
+            "--port",
+            str(port),
+            "--latency",
+            str(latency),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
@@ -55,9 +67,17 @@ def external(org: Any, provider_id: str, url: str, **values: Any) -> Any:
     return make_app(org, provider_id, provisioning_mode="external", provisioning_url=url, **values)
 
 
-def post_provision(base: str, provider_id: str, username: str, timeout: float = 30) -> tuple[int, dict, float]:
-    payload = json.dumps({"providerId": provider_id, "username": username, "password": "1234",
-                          "deviceId": f"dev-{provider_id}-{username}"}).encode()
+def post_provision(
+    base: str, provider_id: str, username: str, timeout: float = 30
+) -> tuple[int, dict, float]:
+    payload = json.dumps(
+        {
+            "providerId": provider_id,
+            "username": username,
+            "password": "1234",
+            "deviceId": f"dev-{provider_id}-{username}",
+        }
+    ).encode()
     request = Request(f"{base}/api/v1/provision", data=payload, headers={"Content-Type": "application/json"})
     started = time.monotonic()
     try:
@@ -142,14 +162,20 @@ def test_a_phone_that_hangs_up_cancels_its_call_and_the_log_says_so(org):
     with provider_service(3.0) as url:
         external(org, "SlowInc", url)
         with server_process(**LOOPBACK) as server:
-            payload = json.dumps({"providerId": "SlowInc", "username": "1000", "password": "1234",
-                                  "deviceId": "hangs-up"}).encode()
+            payload = json.dumps(
+                {"providerId": "SlowInc", "username": "1000", "password": "1234", "deviceId": "hangs-up"}
+            ).encode()
             with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
-                sock.sendall(b"POST /api/v1/provision HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-                             + f"Content-Length: {len(payload)}\r\n\r\n".encode() + payload)
+                sock.sendall(
+                    b"POST /api/v1/provision HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: "
+                    b"application/json\r\n" + f"Content-Length: {len(payload)}\r\n\r\n".encode() + payload
+                )
                 time.sleep(0.5)
             hung_up = time.monotonic()
-            while time.monotonic() < hung_up + 10 and not ProvisioningLogEntry.objects.filter(device_id="hangs-up").exists():
+            while (
+                time.monotonic() < hung_up + 10
+                and not ProvisioningLogEntry.objects.filter(device_id="hangs-up").exists()
+            ):
                 time.sleep(0.05)
             logged_after = time.monotonic() - hung_up
 
@@ -161,7 +187,10 @@ def test_a_phone_that_hangs_up_cancels_its_call_and_the_log_says_so(org):
 def test_a_streamed_answer_arrives_whole(org):
     # Static files are streamed by Django in blocks of a few KiB: every block must reach the client.
     stylesheet = ROOT / "sessioncloud" / "portal" / "static" / "portal" / "portal.css"
-    with server_process() as server, urlopen(f"{server.base}/static/portal/portal.css", timeout=30) as response:  # noqa: S310
+    with (
+        server_process() as server,
+        urlopen(f"{server.base}/static/portal/portal.css", timeout=30) as response,
+    ):  # noqa: S310
         received, length = response.read(), response.headers["Content-Length"]
 
     assert stylesheet.stat().st_size > 3 * 4096

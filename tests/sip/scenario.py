@@ -43,8 +43,15 @@ from scripts.registrar import start_registrar  # noqa: E402
 PYTHON = sys.executable
 DOMAIN_HOST = "127.0.0.1"
 # SIP users the registrar knows; the example provider service hands out 1000 and 1001.
-SIP_USERS = {"2001": "qr-pw-2001", "2002": "token-pw-2002", "2003": "desk-pw-2003", "2004": "right-pw-2004",
-             "2005": "lp-pw-2005", "1000": "demo-sip-secret-1000", "1001": "demo-sip-secret-1001"}
+SIP_USERS = {
+    "2001": "qr-pw-2001",
+    "2002": "token-pw-2002",
+    "2003": "desk-pw-2003",
+    "2004": "right-pw-2004",
+    "2005": "lp-pw-2005",
+    "1000": "demo-sip-secret-1000",
+    "1001": "demo-sip-secret-1001",
+}
 CALLER_TONE, CALLEE_TONE = 440, 700  # Hz: each side sends its own, so each side's recording tells
 Facts = dict[str, Any]
 
@@ -77,8 +84,9 @@ class Processes(ExitStack):
 
     def start(self, args: list[str], *, log: Path, **kwargs: Any) -> subprocess.Popen:
         with log.open("wb") as stream:
-            process = subprocess.Popen(args, stdout=stream, stderr=subprocess.STDOUT,
-                                       start_new_session=True, **kwargs)
+            process = subprocess.Popen(
+                args, stdout=stream, stderr=subprocess.STDOUT, start_new_session=True, **kwargs
+            )
         self.callback(stop, process)
         return process
 
@@ -105,34 +113,66 @@ class SessionCloud:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.work = work
-        self.env = {key: value for key, value in os.environ.items()
-                    if key not in ("DATABASE_URL", "REDIS_URL") and not key.startswith("PYTEST")}
-        self.env.update(SESSIONCLOUD_DATA_DIR=str(work / "sessioncloud"), SESSIONCLOUD_PUBLIC_URL=self.base,
-                        SESSIONCLOUD_OUTBOUND_ALLOW_NETS="127.0.0.0/8", SESSIONCLOUD_OUTBOUND_ALLOW_HTTP="true",
-                        SESSIONCLOUD_LOG_LEVEL="WARNING", PYTHONPATH=str(ROOT))
+        self.env = {
+            key: value
+            for key, value in os.environ.items()
+            if key not in ("DATABASE_URL", "REDIS_URL") and not key.startswith("PYTEST")
+        }
+        self.env.update(
+            SESSIONCLOUD_DATA_DIR=str(work / "sessioncloud"),
+            SESSIONCLOUD_PUBLIC_URL=self.base,
+            SESSIONCLOUD_OUTBOUND_ALLOW_NETS="127.0.0.0/8",
+            SESSIONCLOUD_OUTBOUND_ALLOW_HTTP="true",
+            SESSIONCLOUD_LOG_LEVEL="WARNING",
+            PYTHONPATH=str(ROOT),
+        )
         self.command("migrate")
         self.command("orgs", "create", "sip", "--name", "SIP test")
         created = self.command("apikeys", "create", "--org", "sip", "--name", "sip test")
         self.key = re.search(r"\bsck_[A-Za-z0-9_-]+", created).group(0)
-        self.process = processes.start([PYTHON, "-m", "sessioncloud.cli", "serve", "--port", str(self.port),
-                                        "--workers", "1", "--threads", "4"], log=work / "sessioncloud.log",
-                                       env=self.env)
+        self.process = processes.start(
+            [
+                PYTHON,
+                "-m",
+                "sessioncloud.cli",
+                "serve",
+                "--port",
+                str(self.port),
+                "--workers",
+                "1",
+                "--threads",
+                "4",
+            ],
+            log=work / "sessioncloud.log",
+            env=self.env,
+        )
         wait_for(lambda: http_ok(f"{self.base}/healthz"), 30, "SessionCloud did not start")
 
     def command(self, *args: str) -> str:
-        done = subprocess.run([PYTHON, "-m", "sessioncloud.cli", *args], env=self.env, capture_output=True,
-                              text=True, timeout=60, check=True)
+        done = subprocess.run(
+            [PYTHON, "-m", "sessioncloud.cli", *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
         return done.stdout
 
     def phone(self, state: str, *args: str) -> str:
         """`sessioncloud phone` against this server, with its own state file."""
-        return self.command("phone", "--server", self.base, "--state", str(self.work / f"{state}.json"), *args)
+        return self.command(
+            "phone", "--server", self.base, "--state", str(self.work / f"{state}.json"), *args
+        )
 
     def api(self, method: str, path: str, body: Any = None) -> Any:
         data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(f"{self.base}/api/v1/manage{path}", data=data, method=method,
-                                         headers={"Authorization": f"Bearer {self.key}",
-                                                  "Content-Type": "application/json"})
+        request = urllib.request.Request(
+            f"{self.base}/api/v1/manage{path}",
+            data=data,
+            method=method,
+            headers={"Authorization": f"Bearer {self.key}", "Content-Type": "application/json"},
+        )
         with urllib.request.urlopen(request, timeout=20) as answer:  # loopback
             raw = answer.read()
         return raw if not raw or raw[:1] not in b"{[" else json.loads(raw)
@@ -158,12 +198,23 @@ def wait_for(check: Any, seconds: float, failure: str) -> None:
 def set_up_apps(cloud: SessionCloud, registrar_port: int, provider_url: str) -> None:
     sip = {"domain": f"{DOMAIN_HOST}:{registrar_port}", "transport": "UDP", "registrationExpires": 600}
     cloud.api("POST", "/apps", {"providerId": "SipLocal", "name": "SIP Local", "sip": sip})
-    cloud.api("POST", "/apps", {"providerId": "SipExt", "name": "SIP External", "sip": sip,
-                                "provisioning": {"mode": "external", "url": provider_url}})
+    cloud.api(
+        "POST",
+        "/apps",
+        {
+            "providerId": "SipExt",
+            "name": "SIP External",
+            "sip": sip,
+            "provisioning": {"mode": "external", "url": provider_url},
+        },
+    )
     for external_id, user in (("qr", "2001"), ("token", "2002"), ("wrong", "2004"), ("linphone", "2005")):
         password = "wrong-pw-2004" if external_id == "wrong" else SIP_USERS[user]
-        cloud.api("PUT", f"/apps/SipLocal/endusers/{external_id}",
-                  {"displayName": f"User {user}", "sip": {"sipusername": user, "sippassword": password}})
+        cloud.api(
+            "PUT",
+            f"/apps/SipLocal/endusers/{external_id}",
+            {"displayName": f"User {user}", "sip": {"sipusername": user, "sippassword": password}},
+        )
 
 
 # --- accounts from each flow -----------------------------------------------------------------
@@ -178,8 +229,15 @@ def accounts_from_flows(cloud: SessionCloud) -> dict[str, str]:
     lines["login"] = baresip_line(cloud, "login", "login", "1000:SipExt", "1234")
     token = cloud.api("POST", "/apps/SipLocal/endusers/token/tokens", {})["token"]
     lines["token"] = baresip_line(cloud, "token", "redeem", token)
-    desktop = cloud.command("codes", "encode", "desktop", "--provider-id", "SipLocal", "--json",
-                            json.dumps([{"sipusername": "2003", "sippassword": SIP_USERS["2003"]}])).strip()
+    desktop = cloud.command(
+        "codes",
+        "encode",
+        "desktop",
+        "--provider-id",
+        "SipLocal",
+        "--json",
+        json.dumps([{"sipusername": "2003", "sippassword": SIP_USERS["2003"]}]),
+    ).strip()
     lines["desktop"] = baresip_line(cloud, "desktop", "scan", desktop)
     wrong = cloud.api("GET", "/apps/SipLocal/endusers/wrong/code?format=local")["code"]
     lines["wrong"] = baresip_line(cloud, "wrong", "scan", wrong)
@@ -201,8 +259,12 @@ def tone_file(path: Path, frequency: int, seconds: int = 10) -> Path:
         out.setnchannels(1)
         out.setsampwidth(2)
         out.setframerate(8000)
-        out.writeframes(b"".join(struct.pack("<h", int(8000 * math.sin(2 * math.pi * frequency * i / 8000)))
-                                 for i in range(8000 * seconds)))
+        out.writeframes(
+            b"".join(
+                struct.pack("<h", int(8000 * math.sin(2 * math.pi * frequency * i / 8000)))
+                for i in range(8000 * seconds)
+            )
+        )
     return path
 
 
@@ -210,17 +272,26 @@ def baresip_dir(work: Path, name: str, accounts: list[str], tone: int) -> Path:
     folder = work / name
     (folder / "recordings").mkdir(parents=True)
     (folder / "accounts").write_text("".join(line + "\n" for line in accounts))
-    (folder / "config").write_text("\n".join([
-        "module_path /usr/lib/baresip/modules",
-        f"sip_listen 127.0.0.1:{free_sip_port()}",
-        "net_interface 127.0.0.1",  # the address; `lo` as a name finds no address in baresip 1.0
-        f"audio_source aufile,{tone_file(folder / 'tone.wav', tone)}",
-        f"audio_player aubridge,{name}",
-        f"audio_alert aubridge,{name}-alert",
-        f"snd_path {folder / 'recordings'}",  # sndfile: what the phone sent and heard, as WAV
-        "module g711.so", "module aufile.so", "module aubridge.so", "module sndfile.so",
-        "module_app account.so", "module_app menu.so", "",
-    ]))
+    (folder / "config").write_text(
+        "\n".join(
+            [
+                "module_path /usr/lib/baresip/modules",
+                f"sip_listen 127.0.0.1:{free_sip_port()}",
+                "net_interface 127.0.0.1",  # the address; `lo` as a name finds no address in baresip 1.0
+                f"audio_source aufile,{tone_file(folder / 'tone.wav', tone)}",
+                f"audio_player aubridge,{name}",
+                f"audio_alert aubridge,{name}-alert",
+                f"snd_path {folder / 'recordings'}",  # sndfile: what the phone sent and heard, as WAV
+                "module g711.so",
+                "module aufile.so",
+                "module aubridge.so",
+                "module sndfile.so",
+                "module_app account.so",
+                "module_app menu.so",
+                "",
+            ]
+        )
+    )
     return folder
 
 
@@ -240,23 +311,33 @@ def heard_frequency(folder: Path) -> int:
 def registration_results(output: str) -> dict[str, str]:
     """user -> the final answer baresip logged for its REGISTER ("200 OK", "401 Unauthorized")."""
     results = {}
-    for match in re.finditer(r"(?:^|reg: sip:)(\d{4})@[^:]+:\d*:? ?(?:\{[^}]*\} )?(\d{3} [A-Za-z ]+?)[ (]",
-                             output, re.MULTILINE):
+    for match in re.finditer(
+        r"(?:^|reg: sip:)(\d{4})@[^:]+:\d*:? ?(?:\{[^}]*\} )?(\d{3} [A-Za-z ]+?)[ (]", output, re.MULTILINE
+    ):
         results.setdefault(match.group(1), match.group(2))
     return results
 
 
-def call_between_baresips(work: Path, lines: dict[str, str], registrar_port: int,
-                          processes: Processes) -> Facts:
+def call_between_baresips(
+    work: Path, lines: dict[str, str], registrar_port: int, processes: Processes
+) -> Facts:
     callee_lines = [lines["token"] + ";answermode=auto", lines["login"]]
     caller_lines = [lines["qr"], lines["desktop"], lines["wrong"]]
     callee = baresip_dir(work, "callee", callee_lines, CALLEE_TONE)
     caller = baresip_dir(work, "caller", caller_lines, CALLER_TONE)
     callee_run = processes.start(["baresip", "-f", str(callee), "-t", "12"], log=work / "callee.log")
-    wait_for(lambda: "2002@" in (work / "callee.log").read_text(errors="replace") and
-             "200 OK" in (work / "callee.log").read_text(errors="replace"), 10, "the callee did not register")
+    wait_for(
+        lambda: (
+            "2002@" in (work / "callee.log").read_text(errors="replace")
+            and "200 OK" in (work / "callee.log").read_text(errors="replace")
+        ),
+        10,
+        "the callee did not register",
+    )
     dial = f"/dial sip:2002@{DOMAIN_HOST}:{registrar_port}"
-    caller_run = processes.start(["baresip", "-f", str(caller), "-t", "7", "-e", dial], log=work / "caller.log")
+    caller_run = processes.start(
+        ["baresip", "-f", str(caller), "-t", "7", "-e", dial], log=work / "caller.log"
+    )
     caller_run.wait(timeout=15)
     callee_run.wait(timeout=15)
     caller_out = (work / "caller.log").read_text(errors="replace")
@@ -278,9 +359,15 @@ def call_between_baresips(work: Path, lines: dict[str, str], registrar_port: int
 def linphonec(work: Path, config: Path, processes: Processes) -> Iterator[subprocess.Popen]:
     home = work / "linphone-home"
     (home / ".local" / "share" / "linphone").mkdir(parents=True, exist_ok=True)  # it needs its data folder
-    process = subprocess.Popen(["linphonec", "-c", str(config)], stdin=subprocess.PIPE,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                               env={**os.environ, "HOME": str(home)}, start_new_session=True)
+    process = subprocess.Popen(
+        ["linphonec", "-c", str(config)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "HOME": str(home)},
+        start_new_session=True,
+    )
     processes.adopt(process)
     try:
         yield process
@@ -294,8 +381,9 @@ def linphonec(work: Path, config: Path, processes: Processes) -> Iterator[subpro
                 stop(process)
 
 
-def linphonec_session(work: Path, config: Path, processes: Processes, questions: tuple[str, ...] = (),
-                      seconds: float = 20) -> tuple[bool, str]:
+def linphonec_session(
+    work: Path, config: Path, processes: Processes, questions: tuple[str, ...] = (), seconds: float = 20
+) -> tuple[bool, str]:
     """Start linphonec, ask its registration state until it is registered, then ask `questions`
     (console commands); quit. Returns whether it registered and what it answered."""
     with linphonec(work, config, processes) as process:
@@ -358,8 +446,18 @@ def linphone_provisioning(cloud: SessionCloud, work: Path, processes: Processes)
     cloud.api("PATCH", "/apps/SipLocal", {"sip": {"stunServer": "127.0.0.1:3478", "ice": True}})
     first, first_answers = linphonec_session(work, config, processes, ("firewall", "codec list"))
     after_first = linphone_entries(config)
-    cloud.api("PATCH", "/apps/SipLocal", {"sip": {"registrationExpires": 300, "stunServer": None, "ice": False,
-                                                  "audioCodecs": ["PCMA", "PCMU"]}})
+    cloud.api(
+        "PATCH",
+        "/apps/SipLocal",
+        {
+            "sip": {
+                "registrationExpires": 300,
+                "stunServer": None,
+                "ice": False,
+                "audioCodecs": ["PCMA", "PCMU"],
+            }
+        },
+    )
     second, second_answers = linphonec_session(work, config, processes, ("firewall", "codec list"))
     after_second = linphone_entries(config)
     log = cloud.api("GET", "/apps/SipLocal/provisioning-log")
@@ -403,23 +501,31 @@ def _saved_codecs(entries: dict[str, str]) -> list[str]:
 
 
 def registrar_log_lines(path: Path) -> list[str]:
-    return [line.split("<script>: ", 1)[1] for line in path.read_text(errors="replace").splitlines()
-            if "<script>: " in line]
+    return [
+        line.split("<script>: ", 1)[1]
+        for line in path.read_text(errors="replace").splitlines()
+        if "<script>: " in line
+    ]
 
 
 def run(work: Path) -> Facts:
     started = time.monotonic()
     with Processes() as processes:
         registrar_port = free_sip_port()
-        processes.adopt(start_registrar(work / "registrar", registrar_port, SIP_USERS, log=work / "registrar.log"))
+        processes.adopt(
+            start_registrar(work / "registrar", registrar_port, SIP_USERS, log=work / "registrar.log")
+        )
         provider_port = free_port()
         cloud = SessionCloud(work, processes)
         set_up_apps(cloud, registrar_port, f"http://127.0.0.1:{provider_port}/provisioning")
-        processes.start([PYTHON, str(ROOT / "examples" / "provider_service.py"), "--port", str(provider_port)],
-                        log=work / "provider.log")
+        processes.start(
+            [PYTHON, str(ROOT / "examples" / "provider_service.py"), "--port", str(provider_port)],
+            log=work / "provider.log",
+        )
         wait_for(lambda: _listening(provider_port), 10, "the example provider service did not start")
-        facts: Facts = {"baresip": call_between_baresips(work, accounts_from_flows(cloud), registrar_port,
-                                                         processes)}
+        facts: Facts = {
+            "baresip": call_between_baresips(work, accounts_from_flows(cloud), registrar_port, processes)
+        }
         facts["linphone"] = linphone_provisioning(cloud, work, processes)
     facts["registrar"] = registrar_log_lines(work / "registrar.log")
     facts["seconds"] = round(time.monotonic() - started, 1)

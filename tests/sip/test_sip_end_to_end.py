@@ -42,13 +42,22 @@ def facts(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     work = tmp_path_factory.mktemp("sip")
     done = subprocess.run(scenario_command(work), capture_output=True, text=True, timeout=TIME_LIMIT)
     if done.returncode != 0:
-        logs = "\n".join(f"--- {log.name}\n{log.read_text(errors='replace')[-3000:]}" for log in sorted(work.glob("*.log")))
+        logs = "\n".join(
+            f"--- {log.name}\n{log.read_text(errors='replace')[-3000:]}" for log in sorted(work.glob("*.log"))
+        )
         pytest.fail(f"the SIP scenario failed:\n{done.stderr[-4000:]}\n{logs}")
     return json.loads((work / "facts.json").read_text())
 
 
-@pytest.mark.parametrize(("flow", "user"), [("QR code image", "2001"), ("external login", "1000"),
-                                            ("setup token", "2002"), ("desktop link", "2003")])
+@pytest.mark.parametrize(
+    ("flow", "user"),
+    [
+        ("QR code image", "2001"),
+        ("external login", "1000"),
+        ("setup token", "2002"),
+        ("desktop link", "2003"),
+    ],
+)
 def test_an_account_from_each_flow_registers(facts, flow, user):
     assert facts["baresip"]["registrations"][user] == "200 OK", flow
 
@@ -59,7 +68,11 @@ def test_a_wrong_password_gets_401(facts):
 
 def test_a_call_between_two_baresips_rings_and_is_answered(facts):
     call = facts["baresip"]
-    assert (call["caller_saw_ringing"], call["caller_established"], call["callee_established"]) == (True, True, True)
+    assert (call["caller_saw_ringing"], call["caller_established"], call["callee_established"]) == (
+        True,
+        True,
+        True,
+    )
 
 
 def test_the_call_carries_audio_both_ways(facts):
@@ -87,8 +100,10 @@ def test_linphonecs_next_start_picks_up_the_changed_sip_profile(facts):
 def test_linphonec_uses_the_apps_nat_policy(facts):
     assert facts["linphone"]["first_nat"] == ["Using ice with stun server 127.0.0.1:3478"]
     assert facts["linphone"]["first_saved_policy"] == {
-        "nat_policy_0.ref": "sessioncloud", "nat_policy_0.stun_server": "127.0.0.1:3478",
-        "nat_policy_0.protocols": "stun,ice"}
+        "nat_policy_0.ref": "sessioncloud",
+        "nat_policy_0.stun_server": "127.0.0.1:3478",
+        "nat_policy_0.protocols": "stun,ice",
+    }
 
 
 def test_linphonec_drops_the_nat_policy_the_app_turned_off(facts):

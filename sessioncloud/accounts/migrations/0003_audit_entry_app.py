@@ -12,16 +12,15 @@ def apps_of_earlier_entries(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('accounts', '0002_invitation'),
+        ("accounts", "0002_invitation"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='auditentry',
-            name='app_provider_id',
-            field=models.CharField(blank=True, db_index=True, max_length=32, verbose_name='App'),
+            model_name="auditentry",
+            name="app_provider_id",
+            field=models.CharField(blank=True, db_index=True, max_length=32, verbose_name="App"),
         ),
         migrations.RunPython(apps_of_earlier_entries, migrations.RunPython.noop),
     ]

@@ -18,15 +18,19 @@ def unverify_unconfirmed_sign_ups(apps, schema_editor):
     EmailAddress = apps.get_model("account", "EmailAddress")
     confirmed_users = EmailAddress.objects.filter(verified=True).values("user_id")
     with_owner = Membership.objects.filter(role="owner").values("organization_id")
-    with_confirmed_owner = Membership.objects.filter(role="owner", user_id__in=confirmed_users).values("organization_id")
+    with_confirmed_owner = Membership.objects.filter(role="owner", user_id__in=confirmed_users).values(
+        "organization_id"
+    )
     Organization.objects.filter(pk__in=with_owner).exclude(pk__in=with_confirmed_owner).update(verified=False)
 
 
 def _rewrite_mfa_secrets(apps, rewrite):
     Authenticator = apps.get_model("mfa", "Authenticator")
     for authenticator in Authenticator.objects.all():
-        data = {key: rewrite(value) if key in MFA_SECRET_KEYS and value else value
-                for key, value in authenticator.data.items()}
+        data = {
+            key: rewrite(value) if key in MFA_SECRET_KEYS and value else value
+            for key, value in authenticator.data.items()
+        }
         if data != authenticator.data:
             authenticator.data = data
             authenticator.save(update_fields=["data"])
@@ -43,18 +47,19 @@ def decrypt_mfa_secrets(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('accounts', '0003_audit_entry_app'),
-        ('account', '0009_emailaddress_unique_primary_email'),
-        ('mfa', '0003_authenticator_type_uniq'),
+        ("accounts", "0003_audit_entry_app"),
+        ("account", "0009_emailaddress_unique_primary_email"),
+        ("mfa", "0003_authenticator_type_uniq"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='organization',
-            name='verified',
-            field=models.BooleanField(default=True, help_text="Phones are served this organization's Apps only when it is verified."),
+            model_name="organization",
+            name="verified",
+            field=models.BooleanField(
+                default=True, help_text="Phones are served this organization's Apps only when it is verified."
+            ),
         ),
         migrations.RunPython(unverify_unconfirmed_sign_ups, migrations.RunPython.noop),
         migrations.RunPython(encrypt_mfa_secrets, decrypt_mfa_secrets),

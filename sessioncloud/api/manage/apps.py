@@ -109,8 +109,14 @@ def delete_app(request: ApiRequest, provider_id: str) -> dict:
 @router.put(
     "/apps/{provider_id}/logo",
     response={200: AppOut, **ERRORS, 413: ErrorOut, 415: ErrorOut},
-    openapi_extra={"requestBody": {"required": True, "content": {
-        t: {"schema": {"type": "string", "format": "binary"}} for t in sorted(ACCEPTED_CONTENT_TYPES)}}},
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                t: {"schema": {"type": "string", "format": "binary"}} for t in sorted(ACCEPTED_CONTENT_TYPES)
+            },
+        }
+    },
 )
 def upload_logo(
     request: ApiRequest, provider_id: str, variant: Query[Literal["light", "dark"]] = "light"
@@ -118,7 +124,9 @@ def upload_logo(
     app = app_for(request, provider_id)
     content_type = request.content_type or ""
     if request.headers.get("Content-Length", "0") in ("", "0"):
-        raise ApiError(422, "invalid_logo", "The logo file is empty.", fields={"body": "The logo file is empty."})
+        raise ApiError(
+            422, "invalid_logo", "The logo file is empty.", fields={"body": "The logo file is empty."}
+        )
     if content_type not in ACCEPTED_CONTENT_TYPES:
         raise ApiError(415, "unsupported_media_type", "Send the logo as image/png, image/jpeg or image/webp.")
     declared = request.headers.get("Content-Length", "")

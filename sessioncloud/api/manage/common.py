@@ -32,8 +32,10 @@ def _found(lookup: Callable[[], T], message: str) -> T:
 
 
 def app_for(request: ApiRequest, provider_id: str) -> App:
-    return _found(lambda: tenancy.get_app(caller_of(request).organization, provider_id),
-                  "No app with that ProviderId in your organization.")
+    return _found(
+        lambda: tenancy.get_app(caller_of(request).organization, provider_id),
+        "No app with that ProviderId in your organization.",
+    )
 
 
 def end_user_for(request: ApiRequest, provider_id: str, external_id: str) -> EndUser:
@@ -46,13 +48,17 @@ def device_for(app: App, device_id: str) -> Device:
 
 
 def token_for(request: ApiRequest, token_id: int) -> SetupToken:
-    return _found(lambda: tenancy.get_token(caller_of(request).organization, token_id),
-                  "No token with that id in your organization.")
+    return _found(
+        lambda: tenancy.get_token(caller_of(request).organization, token_id),
+        "No token with that id in your organization.",
+    )
 
 
 def job_for(request: ApiRequest, job_id: uuid.UUID | str) -> Job:
-    return _found(lambda: tenancy.get_job(caller_of(request).organization, job_id),
-                  "No job with that id in your organization.")
+    return _found(
+        lambda: tenancy.get_job(caller_of(request).organization, job_id),
+        "No job with that id in your organization.",
+    )
 
 
 def invalid(fields: dict[str, str]) -> ApiError:

@@ -33,10 +33,16 @@ def device_json(device: Device) -> dict:
 
 def log_json(entry: ProvisioningLogEntry) -> dict:
     return {
-        "time": entry.created.isoformat(), "deviceId": entry.device_id or None, "username": entry.username or None,
-        "flow": entry.flow, "outcome": entry.outcome, "errorCode": entry.error_code or None,
-        "detail": entry.detail or None, "upstreamStatus": entry.upstream_status,
-        "upstreamLatencyMs": entry.upstream_latency_ms, "accounts": entry.accounts,
+        "time": entry.created.isoformat(),
+        "deviceId": entry.device_id or None,
+        "username": entry.username or None,
+        "flow": entry.flow,
+        "outcome": entry.outcome,
+        "errorCode": entry.error_code or None,
+        "detail": entry.detail or None,
+        "upstreamStatus": entry.upstream_status,
+        "upstreamLatencyMs": entry.upstream_latency_ms,
+        "accounts": entry.accounts,
     }
 
 
@@ -59,8 +65,9 @@ def deactivate_device(request: ApiRequest, provider_id: str, device_id: str) -> 
 
 
 @router.get("/apps/{provider_id}/provisioning-log", response={200: list[LogEntryOut], **ERRORS})
-def provisioning_log(request: ApiRequest, provider_id: str, outcome: Query[str | None] = None,
-                     limit: int = 100) -> list[dict]:
+def provisioning_log(
+    request: ApiRequest, provider_id: str, outcome: Query[str | None] = None, limit: int = 100
+) -> list[dict]:
     app = app_for(request, provider_id)
     if outcome is not None and outcome not in LOG_OUTCOMES:
         raise invalid({"outcome": f"Use one of: {', '.join(LOG_OUTCOMES)}."})
@@ -75,5 +82,7 @@ def provisioning_log(request: ApiRequest, provider_id: str, outcome: Query[str |
 def provisioning_test(request: ApiRequest, provider_id: str, payload: TestBenchIn) -> dict:
     app = app_for(request, provider_id)
     if not app.provisioning_url:
-        raise ApiError(409, "external_provisioning_disabled", "Set the URL of your provisioning service first.")
+        raise ApiError(
+            409, "external_provisioning_disabled", "Set the URL of your provisioning service first."
+        )
     return test_bench(app, payload.username, payload.password)

@@ -40,7 +40,9 @@ def list_end_users(request: ApiRequest, provider_id: str, limit: int = 100, offs
     return [enduser_json(user) for user in users]
 
 
-@router.put("/apps/{provider_id}/endusers/{external_id}", response={200: EndUserOut, 201: EndUserOut, **ERRORS})
+@router.put(
+    "/apps/{provider_id}/endusers/{external_id}", response={200: EndUserOut, 201: EndUserOut, **ERRORS}
+)
 def put_end_user(request: ApiRequest, provider_id: str, external_id: str, payload: EndUserIn) -> HttpResponse:
     app = app_for(request, provider_id)
     if not valid_external_id(external_id):
@@ -51,7 +53,13 @@ def put_end_user(request: ApiRequest, provider_id: str, external_id: str, payloa
     before = None if created else enduser_audit_view(user)
     with transaction.atomic():  # the change and its audit entry, or neither (even on a crash)
         save_end_user(user, payload.model_dump(exclude_unset=True))
-        audit(request, "enduser.create" if created else "enduser.replace", user, before, enduser_audit_view(user))
+        audit(
+            request,
+            "enduser.create" if created else "enduser.replace",
+            user,
+            before,
+            enduser_audit_view(user),
+        )
     return Status(201 if created else 200, enduser_json(user))
 
 
@@ -89,11 +97,21 @@ def delete_end_user(request: ApiRequest, provider_id: str, external_id: str) -> 
     "/apps/{provider_id}/endusers/{external_id}/code",
     response={200: CodeOut, **ERRORS},
     # An int key, like ninja's own: "200" would be a second, duplicate 200 entry in the document.
-    openapi_extra={"responses": {200: {"content": {t: {"schema": {"type": "string", "format": "binary"}}
-                                                   for t in ("image/png", "image/svg+xml")}}}},
+    openapi_extra={
+        "responses": {
+            200: {
+                "content": {
+                    t: {"schema": {"type": "string", "format": "binary"}}
+                    for t in ("image/png", "image/svg+xml")
+                }
+            }
+        }
+    },
 )
 def end_user_code(
-    request: ApiRequest, provider_id: str, external_id: str,
+    request: ApiRequest,
+    provider_id: str,
+    external_id: str,
     format: Query[Literal["local", "external"]] = "local",  # the documented name
     image: Query[Literal["png", "svg"] | None] = None,
 ) -> HttpResponse | dict:
@@ -101,11 +119,17 @@ def end_user_code(
     try:
         code = local_code(user) if format == "local" else external_code(user)
     except CodeError as error:
-        raise ApiError(422, "code_unavailable", f"No {format} code for this end user: {error}.",
-                       fields={"format": str(error)}) from None
+        raise ApiError(
+            422,
+            "code_unavailable",
+            f"No {format} code for this end user: {error}.",
+            fields={"format": str(error)},
+        ) from None
     if image is None:
         return {"format": format, "code": code}
-    body, content_type = (render_png(code), "image/png") if image == "png" else (render_svg(code), "image/svg+xml")
+    body, content_type = (
+        (render_png(code), "image/png") if image == "png" else (render_svg(code), "image/svg+xml")
+    )
     response = HttpResponse(body, content_type=content_type)
     response["Cache-Control"] = "no-store"  # the image carries credentials
     return response

@@ -37,22 +37,42 @@ def token_json(token: SetupToken) -> dict:
 
 
 @router.post("/apps/{provider_id}/endusers/{external_id}/tokens", response={201: TokenCreatedOut, **ERRORS})
-def create_token(request: ApiRequest, provider_id: str, external_id: str, payload: TokenIn | None = None) -> Status:
+def create_token(
+    request: ApiRequest, provider_id: str, external_id: str, payload: TokenIn | None = None
+) -> Status:
     user = end_user_for(request, provider_id, external_id)
     body = payload or TokenIn()
     try:
         with transaction.atomic():  # the token and its audit entry, or neither (even on a crash)
-            issued = issue_token(user, ttl_hours=body.ttlHours, max_uses=body.maxUses,
-                                 created_by=caller_of(request).actor)
-            audit(request, "token.create", issued.token, None, {
-                "externalId": external_id, "expires": issued.token.expires.isoformat(),
-                "maxUses": issued.token.max_uses})
+            issued = issue_token(
+                user, ttl_hours=body.ttlHours, max_uses=body.maxUses, created_by=caller_of(request).actor
+            )
+            audit(
+                request,
+                "token.create",
+                issued.token,
+                None,
+                {
+                    "externalId": external_id,
+                    "expires": issued.token.expires.isoformat(),
+                    "maxUses": issued.token.max_uses,
+                },
+            )
     except TokenRequestError as error:
         raise invalid({error.field: error.message}) from None
-    return Status(201, {"id": issued.token.pk, "token": issued.plain, "code": issued.code, "link": issued.code,
-                        "expiresAt": issued.token.expires.isoformat(), "setupPage": setup_page_url(issued.plain),
-                        "linphoneUrl": linphone.enduser_url(issued.plain),
-                        "linphoneLink": linphone.enduser_link(issued.plain)})
+    return Status(
+        201,
+        {
+            "id": issued.token.pk,
+            "token": issued.plain,
+            "code": issued.code,
+            "link": issued.code,
+            "expiresAt": issued.token.expires.isoformat(),
+            "setupPage": setup_page_url(issued.plain),
+            "linphoneUrl": linphone.enduser_url(issued.plain),
+            "linphoneLink": linphone.enduser_link(issued.plain),
+        },
+    )
 
 
 @router.get("/apps/{provider_id}/tokens", response={200: list[TokenOut], **ERRORS})

@@ -9,55 +9,104 @@ import sessioncloud.providers.fields
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('accounts', '0002_invitation'),
-        ('providers', '0001_initial'),
+        ("accounts", "0002_invitation"),
+        ("providers", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='EmailSettings',
+            name="EmailSettings",
             fields=[
-                ('app', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, primary_key=True, related_name='email_settings', serialize=False, to='providers.app')),
-                ('sender_name', models.CharField(blank=True, max_length=100)),
-                ('subject', models.CharField(max_length=200)),
-                ('body', models.TextField(max_length=5000)),
-                ('updated', models.DateTimeField(auto_now=True)),
+                (
+                    "app",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        primary_key=True,
+                        related_name="email_settings",
+                        serialize=False,
+                        to="providers.app",
+                    ),
+                ),
+                ("sender_name", models.CharField(blank=True, max_length=100)),
+                ("subject", models.CharField(max_length=200)),
+                ("body", models.TextField(max_length=5000)),
+                ("updated", models.DateTimeField(auto_now=True)),
             ],
             options={
-                'verbose_name_plural': 'e-mail settings',
+                "verbose_name_plural": "e-mail settings",
             },
         ),
         migrations.CreateModel(
-            name='Job',
+            name="Job",
             fields=[
-                ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('kind', models.CharField(choices=[('import', 'CSV import'), ('qr_zip', 'QR codes as a ZIP of PNG files'), ('qr_pdf', 'QR codes as a printable PDF sheet'), ('email', 'Setup e-mails')], max_length=10)),
-                ('status', models.CharField(choices=[('queued', 'Queued'), ('running', 'Running'), ('done', 'Done'), ('failed', 'Failed')], default='queued', max_length=8)),
-                ('params', models.JSONField(blank=True, default=dict)),
-                ('done', models.PositiveIntegerField(default=0)),
-                ('total', models.PositiveIntegerField(default=0)),
-                ('report', models.JSONField(blank=True, default=dict)),
-                ('error', models.CharField(blank=True, max_length=300)),
-                ('input', sessioncloud.providers.fields.EncryptedBinaryField(blank=True, default=b'')),
-                ('result', sessioncloud.providers.fields.EncryptedBinaryField(blank=True, default=b'')),
-                ('result_name', models.CharField(blank=True, max_length=100)),
-                ('result_type', models.CharField(blank=True, max_length=100)),
-                ('result_size', models.PositiveIntegerField(default=0)),
-                ('created_by', models.CharField(max_length=200)),
-                ('created', models.DateTimeField(auto_now_add=True)),
-                ('started', models.DateTimeField(blank=True, null=True)),
-                ('finished', models.DateTimeField(blank=True, null=True)),
-                ('updated', models.DateTimeField(auto_now=True)),
-                ('app', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='jobs', to='providers.app')),
-                ('organization', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='jobs', to='accounts.organization')),
+                (
+                    "id",
+                    models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("import", "CSV import"),
+                            ("qr_zip", "QR codes as a ZIP of PNG files"),
+                            ("qr_pdf", "QR codes as a printable PDF sheet"),
+                            ("email", "Setup e-mails"),
+                        ],
+                        max_length=10,
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("queued", "Queued"),
+                            ("running", "Running"),
+                            ("done", "Done"),
+                            ("failed", "Failed"),
+                        ],
+                        default="queued",
+                        max_length=8,
+                    ),
+                ),
+                ("params", models.JSONField(blank=True, default=dict)),
+                ("done", models.PositiveIntegerField(default=0)),
+                ("total", models.PositiveIntegerField(default=0)),
+                ("report", models.JSONField(blank=True, default=dict)),
+                ("error", models.CharField(blank=True, max_length=300)),
+                ("input", sessioncloud.providers.fields.EncryptedBinaryField(blank=True, default=b"")),
+                ("result", sessioncloud.providers.fields.EncryptedBinaryField(blank=True, default=b"")),
+                ("result_name", models.CharField(blank=True, max_length=100)),
+                ("result_type", models.CharField(blank=True, max_length=100)),
+                ("result_size", models.PositiveIntegerField(default=0)),
+                ("created_by", models.CharField(max_length=200)),
+                ("created", models.DateTimeField(auto_now_add=True)),
+                ("started", models.DateTimeField(blank=True, null=True)),
+                ("finished", models.DateTimeField(blank=True, null=True)),
+                ("updated", models.DateTimeField(auto_now=True)),
+                (
+                    "app",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="jobs", to="providers.app"
+                    ),
+                ),
+                (
+                    "organization",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="jobs",
+                        to="accounts.organization",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created'],
-                'indexes': [models.Index(fields=['app', '-created'], name='job_app_created'), models.Index(fields=['created'], name='job_created')],
+                "ordering": ["-created"],
+                "indexes": [
+                    models.Index(fields=["app", "-created"], name="job_app_created"),
+                    models.Index(fields=["created"], name="job_created"),
+                ],
             },
         ),
     ]

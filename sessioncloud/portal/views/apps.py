@@ -42,7 +42,9 @@ def home(request: PortalRequest) -> HttpResponse:
 
 @org_required
 def app_new(request: PortalRequest) -> HttpResponse:
-    form = NewAppForm(request.POST if request.method == "POST" else None, instance=App(organization=request.org))
+    form = NewAppForm(
+        request.POST if request.method == "POST" else None, instance=App(organization=request.org)
+    )
     if form.is_bound and form.is_valid():
         try:
             with transaction.atomic():
@@ -84,7 +86,9 @@ def app_sip(request: PortalRequest, provider_id: str) -> HttpResponse:
 
 @org_required
 def app_provisioning(request: PortalRequest, provider_id: str) -> HttpResponse:
-    return _edit_app(request, app_for_user(request, provider_id), ProvisioningForm, "provisioning", _provisioning_context)
+    return _edit_app(
+        request, app_for_user(request, provider_id), ProvisioningForm, "provisioning", _provisioning_context
+    )
 
 
 @never_cache
@@ -131,8 +135,9 @@ def app_delete(request: PortalRequest, provider_id: str) -> HttpResponse:
         return redirect("portal:app_delete", provider_id=app.provider_id)
     except deletion.AppGone:
         pass  # deleted a moment ago by someone else: the outcome asked for
-    messages.success(request, f"Deleted the App {app.provider_id}. Its ProviderId stays reserved for "
-                              f"{request.org.name}.")
+    messages.success(
+        request, f"Deleted the App {app.provider_id}. Its ProviderId stays reserved for {request.org.name}."
+    )
     return redirect("portal:home")
 
 
@@ -140,27 +145,39 @@ def _confirm_delete(request: PortalRequest, app: App, error: str) -> HttpRespons
     contents = deletion.contents_of(app)
     pid, organization = app.provider_id, request.org.name
     busy = deletion.JOB_RUNNING if deletion.has_running_job(app) else ""
-    return confirmation_page(request, Confirmation(
-        title=f"Delete the App {app.name} ({pid})?",
-        consequences=[
-            f"Phones: asking for the configuration of {pid} gets 404 (provider_not_found) from now on, and "
-            "logins and setup links for it are refused the same way. Phones keep the accounts they already "
-            "have until their app asks again.",
-            f"End users: its {_count(contents.end_users, 'end user')} and "
-            f"{_count(contents.setup_tokens, 'setup token')} are deleted; unused setup links stop working. "
-            "Export the end users first (Bulk, Export) if you may need them again.",
-            f"Devices and logs: its {_count(contents.devices, 'device')}, "
-            f"{_count(contents.provisioning_log_entries, 'provisioning log row')} and "
-            f"{_count(contents.jobs, 'bulk job')} (with their files) are deleted.",
-            f"The ProviderId {pid} stays reserved for {organization}: no one else can take it, so phones that "
-            "still hold it never reach another provider. You can create an App with it again.",
-            "The audit log keeps the App's last settings and who deleted it. There is no undo: to stop "
-            "phones for a while, disable the App on the General page instead.",
-        ],
-        button="Delete this App", cancel_url=reverse("portal:app_general", args=[pid]),
-        typed=pid, typed_error=error,
-        refusal=busy or ("" if request.membership.can_edit else ONLY_EDITORS),
-    ), app=app, page="general", status=400 if error else 200)
+    return confirmation_page(
+        request,
+        Confirmation(
+            title=f"Delete the App {app.name} ({pid})?",
+            consequences=[
+                f"Phones: asking for the configuration of {pid} gets 404 (provider_not_found) from now on, "
+                "and "
+                "logins and setup links for it are refused the same way. Phones keep the accounts they "
+                "already "
+                "have until their app asks again.",
+                f"End users: its {_count(contents.end_users, 'end user')} and "
+                f"{_count(contents.setup_tokens, 'setup token')} are deleted; unused setup links stop "
+                "working. "
+                "Export the end users first (Bulk, Export) if you may need them again.",
+                f"Devices and logs: its {_count(contents.devices, 'device')}, "
+                f"{_count(contents.provisioning_log_entries, 'provisioning log row')} and "
+                f"{_count(contents.jobs, 'bulk job')} (with their files) are deleted.",
+                f"The ProviderId {pid} stays reserved for {organization}: no one else can take it, so phones "
+                "that "
+                "still hold it never reach another provider. You can create an App with it again.",
+                "The audit log keeps the App's last settings and who deleted it. There is no undo: to stop "
+                "phones for a while, disable the App on the General page instead.",
+            ],
+            button="Delete this App",
+            cancel_url=reverse("portal:app_general", args=[pid]),
+            typed=pid,
+            typed_error=error,
+            refusal=busy or ("" if request.membership.can_edit else ONLY_EDITORS),
+        ),
+        app=app,
+        page="general",
+        status=400 if error else 200,
+    )
 
 
 def _count(number: int, noun: str) -> str:
@@ -168,7 +185,10 @@ def _count(number: int, noun: str) -> str:
 
 
 def _edit_app(
-    request: PortalRequest, app: App, form_class: type[Form], page: str,
+    request: PortalRequest,
+    app: App,
+    form_class: type[Form],
+    page: str,
     extra: Callable[[App, Form], dict[str, Any]] | None = None,
 ) -> HttpResponse:
     """GET shows the page's form; POST validates it, saves its fields only and audits."""
@@ -209,9 +229,12 @@ def _secret_fingerprints(app: App) -> dict[str, list[str]]:
     A short SHA-256 prefix of a 256-bit random secret tells nothing about it, yet lets the
     provider match a rotation in the log with the secret its service holds.
     """
-    return {"provisioning.signingSecrets": [
-        "sha256:" + hashlib.sha256(secret.encode()).hexdigest()[:8] for secret in app.signing_secret_list()
-    ]}
+    return {
+        "provisioning.signingSecrets": [
+            "sha256:" + hashlib.sha256(secret.encode()).hexdigest()[:8]
+            for secret in app.signing_secret_list()
+        ]
+    }
 
 
 def _audit_secrets(request: PortalRequest, action: str, app: App, before: dict[str, list[str]]) -> None:

@@ -38,8 +38,11 @@ ACTIONS = {"create": "Create", "update": "Change", "unchanged": "Unchanged", "re
 
 
 class ImportForm(forms.Form):
-    file = forms.FileField(label="CSV file", help_text=f"UTF-8, comma-separated, at most {MAX_MB} MB and 50,000 rows; "
-                                                       "the columns are those of the export.")
+    file = forms.FileField(
+        label="CSV file",
+        help_text=f"UTF-8, comma-separated, at most {MAX_MB} MB and 50,000 rows; "
+        "the columns are those of the export.",
+    )
 
     def clean_file(self) -> Any:
         upload = self.cleaned_data["file"]
@@ -50,30 +53,55 @@ class ImportForm(forms.Form):
 
 class ExportForm(forms.Form):
     passwords = forms.BooleanField(
-        required=False, label="Include passwords",
+        required=False,
+        label="Include passwords",
         help_text="The file then carries every SIP and provisioning password. An export with passwords is "
-                  "recorded in the audit log.")
+        "recorded in the audit log.",
+    )
 
 
 class CodesForm(forms.Form):
-    kind = forms.ChoiceField(label="What to make", widget=forms.RadioSelect, initial=JobKind.QR_ZIP, choices=[
-        (JobKind.QR_ZIP, "QR codes as a ZIP of PNG files"),
-        (JobKind.QR_PDF, "QR codes as a printable PDF sheet (six cards per page)"),
-        (JobKind.EMAIL, "Setup e-mails (a link and a QR code to each end user)"),
-    ])
-    format = forms.ChoiceField(label="Code", widget=forms.RadioSelect, initial="token", choices=[
-        ("token", "Setup token: a new one-time setup link per user (the safe choice; e-mails always use it)"),
-        ("local", "SIP credentials (scloc), password included"),
-        ("external", "Provisioning login (scsc), for Apps in external mode"),
-    ])
-    paper = forms.ChoiceField(label="Paper (PDF only)", initial="A4", choices=[("A4", "A4"), ("letter", "US letter")])
-    selection = forms.ChoiceField(label="End users", widget=forms.RadioSelect, initial="all", choices=[
-        ("all", "All end users of this App"),
-        ("listed", "Only the external ids listed below"),
-    ])
+    kind = forms.ChoiceField(
+        label="What to make",
+        widget=forms.RadioSelect,
+        initial=JobKind.QR_ZIP,
+        choices=[
+            (JobKind.QR_ZIP, "QR codes as a ZIP of PNG files"),
+            (JobKind.QR_PDF, "QR codes as a printable PDF sheet (six cards per page)"),
+            (JobKind.EMAIL, "Setup e-mails (a link and a QR code to each end user)"),
+        ],
+    )
+    format = forms.ChoiceField(
+        label="Code",
+        widget=forms.RadioSelect,
+        initial="token",
+        choices=[
+            (
+                "token",
+                "Setup token: a new one-time setup link per user (the safe choice; e-mails always use it)",
+            ),
+            ("local", "SIP credentials (scloc), password included"),
+            ("external", "Provisioning login (scsc), for Apps in external mode"),
+        ],
+    )
+    paper = forms.ChoiceField(
+        label="Paper (PDF only)", initial="A4", choices=[("A4", "A4"), ("letter", "US letter")]
+    )
+    selection = forms.ChoiceField(
+        label="End users",
+        widget=forms.RadioSelect,
+        initial="all",
+        choices=[
+            ("all", "All end users of this App"),
+            ("listed", "Only the external ids listed below"),
+        ],
+    )
     external_ids = forms.CharField(
-        label="External ids", required=False, widget=forms.Textarea(attrs={"rows": 6}),
-        help_text="One per line (commas and spaces separate them too), in the order you want them.")
+        label="External ids",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 6}),
+        help_text="One per line (commas and spaces separate them too), in the order you want them.",
+    )
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
@@ -88,11 +116,16 @@ class CodesForm(forms.Form):
 
 
 class EmailSettingsForm(forms.Form):
-    sender_name = forms.CharField(label="Sender name", required=False, strip=False,
-                                  help_text="The From name; empty means the App's name.")
+    sender_name = forms.CharField(
+        label="Sender name",
+        required=False,
+        strip=False,
+        help_text="The From name; empty means the App's name.",
+    )
     subject = forms.CharField(label="Subject", required=False, strip=False)
-    body = forms.CharField(label="Body (plain text)", required=False, strip=False,
-                           widget=forms.Textarea(attrs={"rows": 12}))
+    body = forms.CharField(
+        label="Body (plain text)", required=False, strip=False, widget=forms.Textarea(attrs={"rows": 12})
+    )
 
 
 # --- pages ----------------------------------------------------------------------------------------
@@ -162,16 +195,26 @@ def bulk_codes(request: PortalRequest, provider_id: str) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
-            job = jobs.start_job(app, data["kind"], code_format=data["format"], external_ids=data["ids"],
-                                 paper=data["paper"], actor=_actor(request))
+            job = jobs.start_job(
+                app,
+                data["kind"],
+                code_format=data["format"],
+                external_ids=data["ids"],
+                paper=data["paper"],
+                actor=_actor(request),
+            )
         except jobs.JobRequestError as error:
             form.add_error(JOB_FIELDS.get(error.field), error.message)
         except (jobs.TooManyJobs, jobs.JobQueueUnavailable) as error:
             form.add_error(None, str(error))
         else:
             return redirect("portal:bulk_job", provider_id=app.provider_id, job_id=job.pk)
-    return _page(request, app, "portal/bulk_codes.html", {
-        "form": form, "mail_server": mailing.mail_server_configured()})
+    return _page(
+        request,
+        app,
+        "portal/bulk_codes.html",
+        {"form": form, "mail_server": mailing.mail_server_configured()},
+    )
 
 
 @never_cache
@@ -180,8 +223,16 @@ def bulk_codes(request: PortalRequest, provider_id: str) -> HttpResponse:
 def bulk_job(request: PortalRequest, provider_id: str, job_id: Any) -> HttpResponse:
     app = app_for_user(request, provider_id)
     view = _job_view(job_for_user(request, app, job_id))
-    return _page(request, app, "portal/bulk_job.html", {
-        "job": view, "refresh": REFRESH_SECONDS if view["active"] else None, "rows": _report_rows(view, request)})
+    return _page(
+        request,
+        app,
+        "portal/bulk_job.html",
+        {
+            "job": view,
+            "refresh": REFRESH_SECONDS if view["active"] else None,
+            "rows": _report_rows(view, request),
+        },
+    )
 
 
 def _report_rows(view: dict[str, Any], request: PortalRequest) -> Page:
@@ -190,8 +241,14 @@ def _report_rows(view: dict[str, Any], request: PortalRequest) -> Page:
     rows = report.get("lines") or report.get("items") or []
     page = Paginator(rows, ROWS_PER_PAGE).get_page(request.GET.get("page"))
     if view["job"].kind == JobKind.IMPORT:
-        page.object_list = [{**line, "action_name": ACTIONS.get(line.get("action"), line.get("action")),
-                             "errors": sorted((line.get("errors") or {}).items())} for line in page.object_list]
+        page.object_list = [
+            {
+                **line,
+                "action_name": ACTIONS.get(line.get("action"), line.get("action")),
+                "errors": sorted((line.get("errors") or {}).items()),
+            }
+            for line in page.object_list
+        ]
     return page
 
 
@@ -222,12 +279,18 @@ def bulk_email_settings(request: PortalRequest, provider_id: str) -> HttpRespons
         values = form.cleaned_data
         try:
             if "save" in request.POST:
-                mailing.save_email_settings(app, sender_name=values["sender_name"], subject=values["subject"],
-                                            body=values["body"], actor=_actor(request))
+                mailing.save_email_settings(
+                    app,
+                    sender_name=values["sender_name"],
+                    subject=values["subject"],
+                    body=values["body"],
+                    actor=_actor(request),
+                )
                 messages.success(request, "The setup e-mail is saved.")
                 return redirect("portal:bulk_email_settings", provider_id=app.provider_id)
-            preview = mailing.preview_email(app, sender_name=values["sender_name"], subject=values["subject"],
-                                            body=values["body"])
+            preview = mailing.preview_email(
+                app, sender_name=values["sender_name"], subject=values["subject"], body=values["body"]
+            )
         except mailing.EmailSettingsInvalid as error:
             for field, message in error.fields.items():
                 form.add_error(EMAIL_FIELDS.get(field), message)
@@ -236,8 +299,12 @@ def bulk_email_settings(request: PortalRequest, provider_id: str) -> HttpRespons
     if not request.membership.can_edit:
         for field in form.fields.values():
             field.disabled = True  # read-only for viewers, rather than a form that fails on submit
-    return _page(request, app, "portal/bulk_email.html", {
-        "form": form, "preview": preview, "placeholders": mailtemplate.PLACEHOLDERS})
+    return _page(
+        request,
+        app,
+        "portal/bulk_email.html",
+        {"form": form, "preview": preview, "placeholders": mailtemplate.PLACEHOLDERS},
+    )
 
 
 # --- shared parts ---------------------------------------------------------------------------------

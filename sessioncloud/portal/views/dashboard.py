@@ -37,25 +37,36 @@ def dashboard(request: PortalRequest, provider_id: str) -> HttpResponse:
     days = last_days(timezone.localdate(), CHART_DAYS)
     devices = devices_of(app).order_by().values("status").annotate(count=Count("id"))
     by_status = {row["status"]: row["count"] for row in devices}
-    return render(request, "portal/dashboard.html", {
-        "app": app, "page": "dashboard",
-        "chart": daily_chart(days, calls_per_day(app, days[0])),
-        "totals": {
-            "end_users": end_users_of(app).count(),
-            "devices_active": by_status.get(DeviceStatus.ACTIVE, 0),
-            "devices_deactivated": by_status.get(DeviceStatus.DEACTIVATED, 0),
-            "pending_tokens": tokens_with_status(app, "pending").count(),
+    return render(
+        request,
+        "portal/dashboard.html",
+        {
+            "app": app,
+            "page": "dashboard",
+            "chart": daily_chart(days, calls_per_day(app, days[0])),
+            "totals": {
+                "end_users": end_users_of(app).count(),
+                "devices_active": by_status.get(DeviceStatus.ACTIVE, 0),
+                "devices_deactivated": by_status.get(DeviceStatus.DEACTIVATED, 0),
+                "pending_tokens": tokens_with_status(app, "pending").count(),
+            },
+            "failures": provisioning_log_of(app)
+            .filter(outcome="failed")
+            .exclude(flow=BENCH_FLOW)[:RECENT_FAILURES],
         },
-        "failures": provisioning_log_of(app).filter(outcome="failed").exclude(flow=BENCH_FLOW)[:RECENT_FAILURES],
-    })
+    )
 
 
 def calls_per_day(app: App, first_day: date) -> dict[date, tuple[int, int]]:
     """(calls, failures) of phones per day since first_day; a failure is an upstream failure."""
     since = datetime.combine(first_day, time.min, tzinfo=timezone.get_current_timezone())
     rows = (
-        provisioning_log_of(app).filter(created__gte=since).exclude(flow=BENCH_FLOW)
-        .order_by().annotate(day=TruncDate("created")).values("day")
+        provisioning_log_of(app)
+        .filter(created__gte=since)
+        .exclude(flow=BENCH_FLOW)
+        .order_by()
+        .annotate(day=TruncDate("created"))
+        .values("day")
         .annotate(calls=Count("id"), failures=Count("id", filter=Q(outcome="failed")))
     )
     return {row["day"]: (row["calls"], row["failures"]) for row in rows}
@@ -71,11 +82,14 @@ def test_bench_page(request: PortalRequest, provider_id: str) -> HttpResponse:
         if app.provisioning_url:
             report = _shown(test_bench(app, form.cleaned_data["username"], form.cleaned_data["password"]))
         else:
-            form.add_error(None, "Set the URL of your provisioning web service on the Provisioning page first.")
+            form.add_error(
+                None, "Set the URL of your provisioning web service on the Provisioning page first."
+            )
     if not request.membership.can_edit:
         form.disable()
-    return render(request, "portal/test_bench.html", {"app": app, "page": "test_bench", "form": form,
-                                                      "report": report})
+    return render(
+        request, "portal/test_bench.html", {"app": app, "page": "test_bench", "form": form, "report": report}
+    )
 
 
 def _shown(report: dict[str, Any]) -> dict[str, Any]:

@@ -54,10 +54,18 @@ def end_users(request: PortalRequest, provider_id: str) -> HttpResponse:
         for field in SEARCHED_FIELDS:
             matches |= Q(**{f"{field}__icontains": query})
         users = users.filter(matches)
-    return render(request, "portal/endusers.html", {
-        "app": app, "page": "endusers", "search": search, "query": query, "users": page_of(users, request),
-        "total": end_users_of(app).count(),
-    })
+    return render(
+        request,
+        "portal/endusers.html",
+        {
+            "app": app,
+            "page": "endusers",
+            "search": search,
+            "query": query,
+            "users": page_of(users, request),
+            "total": end_users_of(app).count(),
+        },
+    )
 
 
 @org_required
@@ -89,11 +97,14 @@ def end_user_edit(request: PortalRequest, provider_id: str, external_id: str) ->
 def _form_page(request: PortalRequest, app: App, form: EndUserForm, user: EndUser | None) -> HttpResponse:
     if not request.membership.can_edit:
         form.disable()
-    return render(request, "portal/enduser_form.html", {"app": app, "page": "endusers", "form": form,
-                                                        "end_user": user})
+    return render(
+        request, "portal/enduser_form.html", {"app": app, "page": "endusers", "form": form, "end_user": user}
+    )
 
 
-def _saved(form: EndUserForm, user: EndUser, request: PortalRequest, action: str, before: dict | None) -> bool:
+def _saved(
+    form: EndUserForm, user: EndUser, request: PortalRequest, action: str, before: dict | None
+) -> bool:
     typed = [name for name in ("sip_password", "provisioning_password") if form.cleaned_data.get(name)]
     try:
         with transaction.atomic():  # the change and its audit entry, or neither
@@ -118,10 +129,16 @@ def end_user_delete(request: PortalRequest, provider_id: str, external_id: str) 
             user.delete()
         messages.success(request, f"Deleted the end user {external_id}.")
         return redirect("portal:end_users", provider_id=app.provider_id)
-    return render(request, "portal/enduser_delete.html", {
-        "app": app, "page": "endusers", "end_user": user,
-        "pending_tokens": tokens_with_status(app, "pending").filter(end_user=user).count(),
-    })
+    return render(
+        request,
+        "portal/enduser_delete.html",
+        {
+            "app": app,
+            "page": "endusers",
+            "end_user": user,
+            "pending_tokens": tokens_with_status(app, "pending").filter(end_user=user).count(),
+        },
+    )
 
 
 @never_cache
@@ -144,9 +161,17 @@ def end_user_setup_link(request: PortalRequest, provider_id: str, external_id: s
     try:
         with transaction.atomic():  # the token and its audit entry, or neither
             issued = issue_token(user, max_uses=form.cleaned_data["max_uses"], created_by=request.user.email)
-            auditlog.record(request, "token.create", issued.token, None, {
-                "externalId": user.external_id, "expires": issued.token.expires.isoformat(),
-                "maxUses": issued.token.max_uses})
+            auditlog.record(
+                request,
+                "token.create",
+                issued.token,
+                None,
+                {
+                    "externalId": user.external_id,
+                    "expires": issued.token.expires.isoformat(),
+                    "maxUses": issued.token.max_uses,
+                },
+            )
     except TokenRequestError as error:
         form.add_error(None, error.message)
         return _detail(request, app, user, form, status=400)
@@ -202,8 +227,13 @@ def end_user_reveal(request: PortalRequest, provider_id: str, external_id: str) 
     app = app_for_user(request, provider_id)
     user = end_user_for_user(app, external_id)
     codes = _codes(user, revealed=True)
-    auditlog.record(request, "enduser.reveal", user, None, {
-        "externalId": user.external_id, "formats": [code["format"] for code in codes if "code" in code]})
+    auditlog.record(
+        request,
+        "enduser.reveal",
+        user,
+        None,
+        {"externalId": user.external_id, "formats": [code["format"] for code in codes if "code" in code]},
+    )
     return _detail(request, app, user, SetupLinkForm(), codes=codes)
 
 
@@ -225,19 +255,43 @@ def _codes(user: EndUser, *, revealed: bool = False) -> list[dict[str, Any]]:
             password = user.sip_password if code_format == "local" else user.provisioning_password
             entry["carries_password"] = bool(password)
             if revealed:
-                entry.update(code=code, png=_data_uri(render_png(code), "image/png"),
-                             svg=_data_uri(render_svg(code), "image/svg+xml"))
+                entry.update(
+                    code=code,
+                    png=_data_uri(render_png(code), "image/png"),
+                    svg=_data_uri(render_svg(code), "image/svg+xml"),
+                )
         codes.append(entry)
     return codes
 
 
-def _detail(request: PortalRequest, app: App, user: EndUser, form: SetupLinkForm, *,
-            issued: dict[str, Any] | None = None, codes: list[dict[str, Any]] | None = None,
-            status: int = 200) -> HttpResponse:
-    tokens = [{"token": t, "status": token_status(t)}
-              for t in tokens_of(app).filter(end_user=user)[:USER_TOKENS_SHOWN]]
-    return render(request, "portal/enduser_detail.html", {
-        "app": app, "page": "endusers", "end_user": user, "codes": codes or _codes(user), "form": form,
-        "revealed": codes is not None, "issued": issued, "tokens": tokens, "can_email": bool(user.email),
-        "mail_server": mail_server_configured(),
-    }, status=status)
+def _detail(
+    request: PortalRequest,
+    app: App,
+    user: EndUser,
+    form: SetupLinkForm,
+    *,
+    issued: dict[str, Any] | None = None,
+    codes: list[dict[str, Any]] | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    tokens = [
+        {"token": t, "status": token_status(t)}
+        for t in tokens_of(app).filter(end_user=user)[:USER_TOKENS_SHOWN]
+    ]
+    return render(
+        request,
+        "portal/enduser_detail.html",
+        {
+            "app": app,
+            "page": "endusers",
+            "end_user": user,
+            "codes": codes or _codes(user),
+            "form": form,
+            "revealed": codes is not None,
+            "issued": issued,
+            "tokens": tokens,
+            "can_email": bool(user.email),
+            "mail_server": mail_server_configured(),
+        },
+        status=status,
+    )

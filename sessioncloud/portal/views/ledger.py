@@ -36,10 +36,18 @@ def tokens(request: PortalRequest, provider_id: str) -> HttpResponse:
     status = request.GET.get("status", "")
     found = tokens_with_status(app, status) if status in TOKEN_STATUSES else tokens_of(app)
     page = page_of(found, request)
-    return render(request, "portal/tokens.html", {
-        "app": app, "page": "tokens", "items": [{"token": t, "status": token_status(t)} for t in page],
-        "tokens_page": page, "status": status if status in TOKEN_STATUSES else "", "statuses": TOKEN_STATUSES,
-    })
+    return render(
+        request,
+        "portal/tokens.html",
+        {
+            "app": app,
+            "page": "tokens",
+            "items": [{"token": t, "status": token_status(t)} for t in page],
+            "tokens_page": page,
+            "status": status if status in TOKEN_STATUSES else "",
+            "statuses": TOKEN_STATUSES,
+        },
+    )
 
 
 @require_POST
@@ -50,12 +58,22 @@ def token_revoke(request: PortalRequest, provider_id: str, token_id: int) -> Htt
     if token.revoked is None:
         with transaction.atomic():
             revoke(token)
-            auditlog.record(request, "token.revoke", token,
-                            {"id": token.pk, "revoked": False}, {"id": token.pk, "revoked": True})
-        messages.success(request, f"Revoked setup token {token.pk} of {token.end_user.external_id}; "
-                                  "phones can no longer redeem it.")
+            auditlog.record(
+                request,
+                "token.revoke",
+                token,
+                {"id": token.pk, "revoked": False},
+                {"id": token.pk, "revoked": True},
+            )
+        messages.success(
+            request,
+            f"Revoked setup token {token.pk} of {token.end_user.external_id}; "
+            "phones can no longer redeem it.",
+        )
     if request.POST.get("back") == "end_user":
-        return redirect("portal:end_user", provider_id=app.provider_id, external_id=token.end_user.external_id)
+        return redirect(
+            "portal:end_user", provider_id=app.provider_id, external_id=token.end_user.external_id
+        )
     return redirect("portal:tokens", provider_id=app.provider_id)
 
 
@@ -66,10 +84,17 @@ def devices(request: PortalRequest, provider_id: str) -> HttpResponse:
     found = devices_of(app)
     if status in DeviceStatus.values:
         found = found.filter(status=status)
-    return render(request, "portal/devices.html", {
-        "app": app, "page": "devices", "devices": page_of(found, request),
-        "status": status if status in DeviceStatus.values else "", "statuses": DeviceStatus.values,
-    })
+    return render(
+        request,
+        "portal/devices.html",
+        {
+            "app": app,
+            "page": "devices",
+            "devices": page_of(found, request),
+            "status": status if status in DeviceStatus.values else "",
+            "statuses": DeviceStatus.values,
+        },
+    )
 
 
 @require_http_methods(["GET", "POST"])
@@ -87,26 +112,36 @@ def device_deactivate(request: PortalRequest, provider_id: str) -> HttpResponse:
         device.status = DeviceStatus.DEACTIVATED
         with transaction.atomic():  # the change and its audit entry, or neither
             device.save(update_fields=["status"])
-            auditlog.record(request, "device.deactivate", device, {"status": "active"}, {"status": "deactivated"})
-        messages.success(request, f"Deactivated the device {device.device_id}: on its next call the app "
-                                  "removes its accounts.")
+            auditlog.record(
+                request, "device.deactivate", device, {"status": "active"}, {"status": "deactivated"}
+            )
+        messages.success(
+            request,
+            f"Deactivated the device {device.device_id}: on its next call the app removes its accounts.",
+        )
     return redirect("portal:devices", provider_id=app.provider_id)
 
 
 def _confirm_deactivate(request: PortalRequest, app: App, device: Device) -> HttpResponse:
     who = device.end_user.external_id if device.end_user else device.username
-    return confirmation_page(request, Confirmation(
-        title=f"Deactivate the device {device.device_id}?",
-        consequences=[
-            f"On its next call, the app on this device{f' (used by {who})' if who else ''} removes its "
-            "accounts and tells the user that you deactivated it.",
-            "Every later call from this device gets the same answer: it cannot be provisioned again.",
-            "Other devices of the same user keep working; the audit log records who deactivated it.",
-        ],
-        button="Deactivate device", cancel_url=reverse("portal:devices", args=[app.provider_id]),
-        hidden={"device_id": device.device_id},
-        refusal="" if request.membership.can_edit else ONLY_EDITORS,
-    ), app=app, page="devices")
+    return confirmation_page(
+        request,
+        Confirmation(
+            title=f"Deactivate the device {device.device_id}?",
+            consequences=[
+                f"On its next call, the app on this device{f' (used by {who})' if who else ''} removes its "
+                "accounts and tells the user that you deactivated it.",
+                "Every later call from this device gets the same answer: it cannot be provisioned again.",
+                "Other devices of the same user keep working; the audit log records who deactivated it.",
+            ],
+            button="Deactivate device",
+            cancel_url=reverse("portal:devices", args=[app.provider_id]),
+            hidden={"device_id": device.device_id},
+            refusal="" if request.membership.can_edit else ONLY_EDITORS,
+        ),
+        app=app,
+        page="devices",
+    )
 
 
 @org_required
@@ -123,6 +158,13 @@ def provisioning_log(request: PortalRequest, provider_id: str) -> HttpResponse:
     if chosen.get("device"):
         entries = entries.filter(device_id__icontains=chosen["device"])
     entries = form.in_range(entries)
-    return render(request, "portal/provisioning_log.html", {
-        "app": app, "page": "log", "form": form, "entries": page_of(entries, request),
-    })
+    return render(
+        request,
+        "portal/provisioning_log.html",
+        {
+            "app": app,
+            "page": "log",
+            "form": form,
+            "entries": page_of(entries, request),
+        },
+    )

@@ -38,14 +38,25 @@ def organization_new(request: AuthenticatedRequest) -> HttpResponse:
     form = OrganizationForm(request.POST if request.method == "POST" else None)
     if form.is_bound and form.is_valid():
         organization = start_organization(form.cleaned_data["name"].strip(), request.user)
-        record_audit(organization, request.user.email, "organization.create", organization,
-                     None, {"name": organization.name, "slug": organization.slug})
+        record_audit(
+            organization,
+            request.user.email,
+            "organization.create",
+            organization,
+            None,
+            {"name": organization.name, "slug": organization.slug},
+        )
         select_organization(request, organization)
         messages.success(request, f"Created {organization.name}. Now create its first App.")
         return redirect("portal:app_new")
-    return render(request, "portal/organization_new.html", {
-        "form": form, "has_organization": current_membership(request) is not None,
-    })
+    return render(
+        request,
+        "portal/organization_new.html",
+        {
+            "form": form,
+            "has_organization": current_membership(request) is not None,
+        },
+    )
 
 
 @require_POST
@@ -66,9 +77,15 @@ def api_keys(request: PortalRequest) -> HttpResponse:
         auditlog.record(request, "apikey.create", key, None, {"name": key.name, "hint": key.hint})
         form = ApiKeyForm()
     # The new key is shown in this answer only: it is stored hashed and cannot be shown again.
-    return render(request, "portal/api_keys.html", {
-        "keys": api_keys_for_user(request), "form": form, "new_key": new_key,
-    })
+    return render(
+        request,
+        "portal/api_keys.html",
+        {
+            "keys": api_keys_for_user(request),
+            "form": form,
+            "new_key": new_key,
+        },
+    )
 
 
 @require_http_methods(["GET", "POST"])
@@ -81,37 +98,58 @@ def api_key_revoke(request: PortalRequest, key_id: int) -> HttpResponse:
     if key.revoked is None:
         key.revoked = timezone.now()
         key.save(update_fields=["revoked"])
-        auditlog.record(request, "apikey.revoke", key, {"name": key.name, "hint": key.hint, "revoked": False},
-                        {"name": key.name, "hint": key.hint, "revoked": True})
+        auditlog.record(
+            request,
+            "apikey.revoke",
+            key,
+            {"name": key.name, "hint": key.hint, "revoked": False},
+            {"name": key.name, "hint": key.hint, "revoked": True},
+        )
         messages.success(request, f"The key {key.name} is revoked; calls with it are refused from now on.")
     return redirect("portal:api_keys")
 
 
 def _confirm_revoke(request: PortalRequest, key: ApiKey) -> HttpResponse:
-    used = (f"It was last used on {date_format(timezone.localtime(key.last_used), 'j M Y')}."
-            if key.last_used else "It has never been used.")
-    return confirmation_page(request, Confirmation(
-        title=f"Revoke the API key {key.name}?",
-        consequences=[
-            f"Every call with the key {key.hint}… is refused from now on. {used}",
-            "Programs that use it stop working: give them a new key first.",
-            "A revoked key cannot be used again; the audit log records who revoked it.",
-        ],
-        button="Revoke key", cancel_url=reverse("portal:api_keys"),
-        refusal="" if request.membership.can_edit else ONLY_EDITORS,
-    ))
+    used = (
+        f"It was last used on {date_format(timezone.localtime(key.last_used), 'j M Y')}."
+        if key.last_used
+        else "It has never been used."
+    )
+    return confirmation_page(
+        request,
+        Confirmation(
+            title=f"Revoke the API key {key.name}?",
+            consequences=[
+                f"Every call with the key {key.hint}… is refused from now on. {used}",
+                "Programs that use it stop working: give them a new key first.",
+                "A revoked key cannot be used again; the audit log records who revoked it.",
+            ],
+            button="Revoke key",
+            cancel_url=reverse("portal:api_keys"),
+            refusal="" if request.membership.can_edit else ONLY_EDITORS,
+        ),
+    )
 
 
 @org_required
 def audit_log(request: PortalRequest) -> HttpResponse:
     form = AuditFilterForm(request.GET, organization=request.org)
     page = page_of(auditlog.filtered(audit_entries_for_user(request), form), request, AUDIT_PAGE_SIZE)
-    entries = [{"entry": entry, "sentence": auditlog.sentence(entry), "changes": auditlog.changes(entry)}
-               for entry in page]
-    return render(request, "portal/audit_log.html", {
-        "page": page, "entries": entries, "form": form, "filtered": any(request.GET.get(f) for f in form.fields),
-        "query": request.GET.urlencode(),
-    })
+    entries = [
+        {"entry": entry, "sentence": auditlog.sentence(entry), "changes": auditlog.changes(entry)}
+        for entry in page
+    ]
+    return render(
+        request,
+        "portal/audit_log.html",
+        {
+            "page": page,
+            "entries": entries,
+            "form": form,
+            "filtered": any(request.GET.get(f) for f in form.fields),
+            "query": request.GET.urlencode(),
+        },
+    )
 
 
 @require_GET
@@ -122,6 +160,8 @@ def audit_export(request: PortalRequest) -> StreamingHttpResponse:
     entries = auditlog.filtered(audit_entries_for_user(request), form)
     response = StreamingHttpResponse(auditlog.audit_csv(entries), content_type="text/csv; charset=utf-8")
     slug = request.org.slug
-    response["Content-Disposition"] = f'attachment; filename="{slug}-audit-{timezone.localdate():%Y-%m-%d}.csv"'
+    response["Content-Disposition"] = (
+        f'attachment; filename="{slug}-audit-{timezone.localdate():%Y-%m-%d}.csv"'
+    )
     response["Cache-Control"] = "no-store"
     return response

@@ -43,8 +43,12 @@ def setup_page(request: HttpRequest, token: str) -> HttpResponse:
 def _pending_token(plain: str) -> SetupToken | None:
     if not is_valid_token(plain):
         return None
-    token = (SetupToken.objects.select_related("app__organization", "app__logo", "end_user")
-             .defer("app__logo__content").filter(token_hash=hash_token(plain)).first())
+    token = (
+        SetupToken.objects.select_related("app__organization", "app__logo", "end_user")
+        .defer("app__logo__content")
+        .filter(token_hash=hash_token(plain))
+        .first()
+    )
     if token is None or not served(token.app) or token_status(token) != "pending":
         return None
     return token

@@ -55,13 +55,17 @@ def team(request: PortalRequest) -> HttpResponse:
 
 
 def _team_page(request: PortalRequest, invite_form: InvitationForm) -> HttpResponse:
-    return render(request, "portal/team.html", {
-        "members": members_for_user(request),
-        "invitations": invitations_for_user(request),
-        "invite_form": invite_form,
-        "roles": Role.choices,
-        "is_owner": request.membership.role == Role.OWNER,
-    })
+    return render(
+        request,
+        "portal/team.html",
+        {
+            "members": members_for_user(request),
+            "invitations": invitations_for_user(request),
+            "invite_form": invite_form,
+            "roles": Role.choices,
+            "is_owner": request.membership.role == Role.OWNER,
+        },
+    )
 
 
 @require_POST
@@ -103,7 +107,11 @@ def change_role(request: PortalRequest, member_id: int) -> HttpResponse:
     form = RoleForm(request.POST)
     if not form.is_valid():
         messages.error(request, "Choose owner, admin or viewer.")
-    elif member.role == Role.OWNER and form.cleaned_data["role"] != Role.OWNER and _is_last_owner(request, member):
+    elif (
+        member.role == Role.OWNER
+        and form.cleaned_data["role"] != Role.OWNER
+        and _is_last_owner(request, member)
+    ):
         messages.error(request, LAST_OWNER)
     elif form.cleaned_data["role"] != member.role:
         before = _member_snapshot(member)
@@ -134,18 +142,24 @@ def remove_member(request: PortalRequest, member_id: int) -> HttpResponse:
 def _confirm_removal(request: PortalRequest, member: Membership) -> HttpResponse:
     organization, email = request.org.name, member.user.email
     yourself = member.user_id == request.user.pk
-    return confirmation_page(request, Confirmation(
-        title=f"Remove yourself from {organization}?" if yourself else f"Remove {email} from {organization}?",
-        consequences=[
-            f"{'You lose' if yourself else f'{email} loses'} access to {organization} at once: its Apps, "
-            "end users, API keys and audit log.",
-            "The portal account itself stays, with its other organizations. An owner can invite "
-            f"{'you' if yourself else 'them'} again.",
-            "What they set up (Apps, end users, API keys) stays; the audit log records the removal.",
-        ],
-        button="Remove myself" if yourself else "Remove member", cancel_url=reverse("portal:team"),
-        refusal=_removal_refusal(request, member),
-    ))
+    return confirmation_page(
+        request,
+        Confirmation(
+            title=f"Remove yourself from {organization}?"
+            if yourself
+            else f"Remove {email} from {organization}?",
+            consequences=[
+                f"{'You lose' if yourself else f'{email} loses'} access to {organization} at once: its Apps, "
+                "end users, API keys and audit log.",
+                "The portal account itself stays, with its other organizations. An owner can invite "
+                f"{'you' if yourself else 'them'} again.",
+                "What they set up (Apps, end users, API keys) stays; the audit log records the removal.",
+            ],
+            button="Remove myself" if yourself else "Remove member",
+            cancel_url=reverse("portal:team"),
+            refusal=_removal_refusal(request, member),
+        ),
+    )
 
 
 def _removal_refusal(request: PortalRequest, member: Membership) -> str:
@@ -159,8 +173,9 @@ def _removal_refusal(request: PortalRequest, member: Membership) -> str:
 def revoke_invitation(request: PortalRequest, invitation_id: int) -> HttpResponse:
     invitation = invitation_for_user(request, invitation_id)
     invitation.delete()
-    auditlog.record(request, "invitation.revoke", invitation,
-                    {"email": invitation.email, "role": invitation.role}, None)
+    auditlog.record(
+        request, "invitation.revoke", invitation, {"email": invitation.email, "role": invitation.role}, None
+    )
     messages.success(request, f"The invitation to {invitation.email} is revoked.")
     return redirect("portal:team")
 
@@ -172,7 +187,9 @@ def invitation_open(request: HttpRequest) -> HttpResponse:
         return render(request, "portal/invitation_open.html")
     found = Invitation.find_pending(request.POST.get("token", "").strip())
     if found is None:
-        security_log.warning("invitation token refused", extra={"reason": "unknown, accepted, revoked or expired"})
+        security_log.warning(
+            "invitation token refused", extra={"reason": "unknown, accepted, revoked or expired"}
+        )
         return render(request, "portal/invitation_invalid.html", status=404)
     stash_invitation(request, found)  # the session keeps its hash through sign-up or log-in
     # A fragment of its own: else the browser would carry the link's (the code) to the next page.
@@ -196,7 +213,9 @@ def invitation(request: HttpRequest) -> HttpResponse:
         select_organization(request, found.organization)
         messages.success(request, f"Welcome to {found.organization.name}.")
         return redirect("portal:home")
-    return render(request, "portal/invitation.html", {"invitation": found, "addressed_to_user": addressed_to_user})
+    return render(
+        request, "portal/invitation.html", {"invitation": found, "addressed_to_user": addressed_to_user}
+    )
 
 
 @require_POST

@@ -10,177 +10,501 @@ import sessioncloud.providers.validators
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('accounts', '0002_invitation'),
+        ("accounts", "0002_invitation"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Logo',
+            name="Logo",
             fields=[
-                ('sha256', models.CharField(max_length=64, primary_key=True, serialize=False)),
-                ('content', models.BinaryField()),
-                ('width', models.PositiveIntegerField()),
-                ('height', models.PositiveIntegerField()),
-                ('created', models.DateTimeField(auto_now_add=True)),
+                ("sha256", models.CharField(max_length=64, primary_key=True, serialize=False)),
+                ("content", models.BinaryField()),
+                ("width", models.PositiveIntegerField()),
+                ("height", models.PositiveIntegerField()),
+                ("created", models.DateTimeField(auto_now_add=True)),
             ],
         ),
         migrations.CreateModel(
-            name='App',
+            name="App",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('provider_id', models.CharField(max_length=32, validators=[sessioncloud.providers.validators.validate_provider_id], verbose_name='ProviderId')),
-                ('name', models.CharField(max_length=100)),
-                ('kind', models.CharField(choices=[('generic', 'Generic (the user types the ProviderId)'), ('whitelabel', 'Whitelabel (the ProviderId is built into a branded app)')], default='generic', max_length=10)),
-                ('enabled', models.BooleanField(default=True)),
-                ('ios_bundle_id', models.CharField(blank=True, max_length=155, validators=[sessioncloud.providers.validators.validate_bundle_id])),
-                ('android_package', models.CharField(blank=True, max_length=155, validators=[sessioncloud.providers.validators.validate_bundle_id])),
-                ('theme_color', models.CharField(default='#0A7CFF', max_length=7, validators=[sessioncloud.providers.validators.validate_color])),
-                ('contact_email', models.CharField(blank=True, max_length=254, validators=[django.core.validators.EmailValidator()])),
-                ('help_menu_title', models.CharField(default='Help', max_length=50)),
-                ('help_links', models.JSONField(blank=True, default=list, validators=[sessioncloud.providers.validators.validate_help_links])),
-                ('credentials_source', models.CharField(choices=[('sip', 'The active SIP account'), ('provisioning', 'The provisioning login')], default='sip', max_length=12)),
-                ('login_fields', models.CharField(choices=[('username_password', 'Username and password'), ('username_password_subdomain', 'Username, password and subdomain')], default='username_password', max_length=30)),
-                ('username_placeholder', models.CharField(blank=True, max_length=50)),
-                ('password_placeholder', models.CharField(blank=True, max_length=50)),
-                ('sip_domain', models.CharField(max_length=260, validators=[sessioncloud.providers.validators.validate_host_port], verbose_name='domain')),
-                ('sip_proxy', models.CharField(blank=True, max_length=260, validators=[sessioncloud.providers.validators.validate_host_port], verbose_name='outbound proxy')),
-                ('sip_transport', models.CharField(choices=[('UDP', 'Udp'), ('TCP', 'Tcp'), ('TLS', 'Tls')], default='UDP', max_length=3, verbose_name='transport')),
-                ('use_subdomains', models.BooleanField(default=False)),
-                ('srtp', models.CharField(choices=[('Enabled', 'Enabled'), ('Disabled', 'Disabled')], default='Disabled', max_length=8)),
-                ('messaging', models.CharField(choices=[('Enabled', 'Enabled'), ('Disabled', 'Disabled')], default='Enabled', max_length=8)),
-                ('video', models.CharField(choices=[('Enabled', 'Enabled'), ('Disabled', 'Disabled')], default='Disabled', max_length=8)),
-                ('callrecording', models.CharField(choices=[('Enabled', 'Enabled'), ('Disabled', 'Disabled')], default='Disabled', max_length=8)),
-                ('voicemail_number', models.CharField(blank=True, max_length=32)),
-                ('registration_expires', models.PositiveIntegerField(default=600, validators=[django.core.validators.MinValueValidator(30), django.core.validators.MaxValueValidator(86400)])),
-                ('provisioning_mode', models.CharField(choices=[('portal', 'Portal (credentials typed by the user or carried by a QR code)'), ('external', 'External (credentials come from your provisioning web service)')], default='portal', max_length=8)),
-                ('provisioning_url', models.URLField(blank=True, max_length=1000)),
-                ('provisioning_auth_header', sessioncloud.providers.fields.EncryptedTextField(blank=True, default='', validators=[sessioncloud.providers.validators.validate_header_value])),
-                ('signing_secrets', sessioncloud.providers.fields.EncryptedTextField(blank=True, default='')),
-                ('provisioning_timeout', models.PositiveSmallIntegerField(default=8, validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(15)], verbose_name='timeout (seconds)')),
-                ('token_ttl_hours', models.PositiveIntegerField(default=72, validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(720)])),
-                ('created', models.DateTimeField(auto_now_add=True)),
-                ('updated', models.DateTimeField(auto_now=True)),
-                ('organization', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='apps', to='accounts.organization')),
-                ('logo', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='providers.logo')),
-                ('logo_dark', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='providers.logo')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "provider_id",
+                    models.CharField(
+                        max_length=32,
+                        validators=[sessioncloud.providers.validators.validate_provider_id],
+                        verbose_name="ProviderId",
+                    ),
+                ),
+                ("name", models.CharField(max_length=100)),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("generic", "Generic (the user types the ProviderId)"),
+                            ("whitelabel", "Whitelabel (the ProviderId is built into a branded app)"),
+                        ],
+                        default="generic",
+                        max_length=10,
+                    ),
+                ),
+                ("enabled", models.BooleanField(default=True)),
+                (
+                    "ios_bundle_id",
+                    models.CharField(
+                        blank=True,
+                        max_length=155,
+                        validators=[sessioncloud.providers.validators.validate_bundle_id],
+                    ),
+                ),
+                (
+                    "android_package",
+                    models.CharField(
+                        blank=True,
+                        max_length=155,
+                        validators=[sessioncloud.providers.validators.validate_bundle_id],
+                    ),
+                ),
+                (
+                    "theme_color",
+                    models.CharField(
+                        default="#0A7CFF",
+                        max_length=7,
+                        validators=[sessioncloud.providers.validators.validate_color],
+                    ),
+                ),
+                (
+                    "contact_email",
+                    models.CharField(
+                        blank=True, max_length=254, validators=[django.core.validators.EmailValidator()]
+                    ),
+                ),
+                ("help_menu_title", models.CharField(default="Help", max_length=50)),
+                (
+                    "help_links",
+                    models.JSONField(
+                        blank=True,
+                        default=list,
+                        validators=[sessioncloud.providers.validators.validate_help_links],
+                    ),
+                ),
+                (
+                    "credentials_source",
+                    models.CharField(
+                        choices=[
+                            ("sip", "The active SIP account"),
+                            ("provisioning", "The provisioning login"),
+                        ],
+                        default="sip",
+                        max_length=12,
+                    ),
+                ),
+                (
+                    "login_fields",
+                    models.CharField(
+                        choices=[
+                            ("username_password", "Username and password"),
+                            ("username_password_subdomain", "Username, password and subdomain"),
+                        ],
+                        default="username_password",
+                        max_length=30,
+                    ),
+                ),
+                ("username_placeholder", models.CharField(blank=True, max_length=50)),
+                ("password_placeholder", models.CharField(blank=True, max_length=50)),
+                (
+                    "sip_domain",
+                    models.CharField(
+                        max_length=260,
+                        validators=[sessioncloud.providers.validators.validate_host_port],
+                        verbose_name="domain",
+                    ),
+                ),
+                (
+                    "sip_proxy",
+                    models.CharField(
+                        blank=True,
+                        max_length=260,
+                        validators=[sessioncloud.providers.validators.validate_host_port],
+                        verbose_name="outbound proxy",
+                    ),
+                ),
+                (
+                    "sip_transport",
+                    models.CharField(
+                        choices=[("UDP", "Udp"), ("TCP", "Tcp"), ("TLS", "Tls")],
+                        default="UDP",
+                        max_length=3,
+                        verbose_name="transport",
+                    ),
+                ),
+                ("use_subdomains", models.BooleanField(default=False)),
+                (
+                    "srtp",
+                    models.CharField(
+                        choices=[("Enabled", "Enabled"), ("Disabled", "Disabled")],
+                        default="Disabled",
+                        max_length=8,
+                    ),
+                ),
+                (
+                    "messaging",
+                    models.CharField(
+                        choices=[("Enabled", "Enabled"), ("Disabled", "Disabled")],
+                        default="Enabled",
+                        max_length=8,
+                    ),
+                ),
+                (
+                    "video",
+                    models.CharField(
+                        choices=[("Enabled", "Enabled"), ("Disabled", "Disabled")],
+                        default="Disabled",
+                        max_length=8,
+                    ),
+                ),
+                (
+                    "callrecording",
+                    models.CharField(
+                        choices=[("Enabled", "Enabled"), ("Disabled", "Disabled")],
+                        default="Disabled",
+                        max_length=8,
+                    ),
+                ),
+                ("voicemail_number", models.CharField(blank=True, max_length=32)),
+                (
+                    "registration_expires",
+                    models.PositiveIntegerField(
+                        default=600,
+                        validators=[
+                            django.core.validators.MinValueValidator(30),
+                            django.core.validators.MaxValueValidator(86400),
+                        ],
+                    ),
+                ),
+                (
+                    "provisioning_mode",
+                    models.CharField(
+                        choices=[
+                            ("portal", "Portal (credentials typed by the user or carried by a QR code)"),
+                            ("external", "External (credentials come from your provisioning web service)"),
+                        ],
+                        default="portal",
+                        max_length=8,
+                    ),
+                ),
+                ("provisioning_url", models.URLField(blank=True, max_length=1000)),
+                (
+                    "provisioning_auth_header",
+                    sessioncloud.providers.fields.EncryptedTextField(
+                        blank=True,
+                        default="",
+                        validators=[sessioncloud.providers.validators.validate_header_value],
+                    ),
+                ),
+                ("signing_secrets", sessioncloud.providers.fields.EncryptedTextField(blank=True, default="")),
+                (
+                    "provisioning_timeout",
+                    models.PositiveSmallIntegerField(
+                        default=8,
+                        validators=[
+                            django.core.validators.MinValueValidator(1),
+                            django.core.validators.MaxValueValidator(15),
+                        ],
+                        verbose_name="timeout (seconds)",
+                    ),
+                ),
+                (
+                    "token_ttl_hours",
+                    models.PositiveIntegerField(
+                        default=72,
+                        validators=[
+                            django.core.validators.MinValueValidator(1),
+                            django.core.validators.MaxValueValidator(720),
+                        ],
+                    ),
+                ),
+                ("created", models.DateTimeField(auto_now_add=True)),
+                ("updated", models.DateTimeField(auto_now=True)),
+                (
+                    "organization",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="apps",
+                        to="accounts.organization",
+                    ),
+                ),
+                (
+                    "logo",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="providers.logo",
+                    ),
+                ),
+                (
+                    "logo_dark",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="providers.logo",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['provider_id'],
+                "ordering": ["provider_id"],
             },
         ),
         migrations.CreateModel(
-            name='EndUser',
+            name="EndUser",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('external_id', models.CharField(max_length=100)),
-                ('display_name', models.CharField(blank=True, max_length=200)),
-                ('email', models.CharField(blank=True, max_length=254, validators=[django.core.validators.EmailValidator()])),
-                ('sip_username', models.CharField(blank=True, max_length=256)),
-                ('sip_password', sessioncloud.providers.fields.EncryptedTextField(blank=True, default='')),
-                ('subdomain', models.CharField(blank=True, max_length=256)),
-                ('auth_username', models.CharField(blank=True, max_length=256)),
-                ('transport', models.CharField(blank=True, choices=[('UDP', 'Udp'), ('TCP', 'Tcp'), ('TLS', 'Tls')], max_length=3)),
-                ('srtp', models.CharField(blank=True, choices=[('Enabled', 'Enabled'), ('Disabled', 'Disabled')], max_length=8)),
-                ('messaging', models.CharField(blank=True, choices=[('Enabled', 'Enabled'), ('Disabled', 'Disabled')], max_length=8)),
-                ('video', models.CharField(blank=True, choices=[('Enabled', 'Enabled'), ('Disabled', 'Disabled')], max_length=8)),
-                ('callrecording', models.CharField(blank=True, choices=[('Enabled', 'Enabled'), ('Disabled', 'Disabled')], max_length=8)),
-                ('provisioning_username', models.CharField(blank=True, max_length=256)),
-                ('provisioning_password', sessioncloud.providers.fields.EncryptedTextField(blank=True, default='')),
-                ('created', models.DateTimeField(auto_now_add=True)),
-                ('updated', models.DateTimeField(auto_now=True)),
-                ('app', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='end_users', to='providers.app')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("external_id", models.CharField(max_length=100)),
+                ("display_name", models.CharField(blank=True, max_length=200)),
+                (
+                    "email",
+                    models.CharField(
+                        blank=True, max_length=254, validators=[django.core.validators.EmailValidator()]
+                    ),
+                ),
+                ("sip_username", models.CharField(blank=True, max_length=256)),
+                ("sip_password", sessioncloud.providers.fields.EncryptedTextField(blank=True, default="")),
+                ("subdomain", models.CharField(blank=True, max_length=256)),
+                ("auth_username", models.CharField(blank=True, max_length=256)),
+                (
+                    "transport",
+                    models.CharField(
+                        blank=True, choices=[("UDP", "Udp"), ("TCP", "Tcp"), ("TLS", "Tls")], max_length=3
+                    ),
+                ),
+                (
+                    "srtp",
+                    models.CharField(
+                        blank=True, choices=[("Enabled", "Enabled"), ("Disabled", "Disabled")], max_length=8
+                    ),
+                ),
+                (
+                    "messaging",
+                    models.CharField(
+                        blank=True, choices=[("Enabled", "Enabled"), ("Disabled", "Disabled")], max_length=8
+                    ),
+                ),
+                (
+                    "video",
+                    models.CharField(
+                        blank=True, choices=[("Enabled", "Enabled"), ("Disabled", "Disabled")], max_length=8
+                    ),
+                ),
+                (
+                    "callrecording",
+                    models.CharField(
+                        blank=True, choices=[("Enabled", "Enabled"), ("Disabled", "Disabled")], max_length=8
+                    ),
+                ),
+                ("provisioning_username", models.CharField(blank=True, max_length=256)),
+                (
+                    "provisioning_password",
+                    sessioncloud.providers.fields.EncryptedTextField(blank=True, default=""),
+                ),
+                ("created", models.DateTimeField(auto_now_add=True)),
+                ("updated", models.DateTimeField(auto_now=True)),
+                (
+                    "app",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="end_users",
+                        to="providers.app",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['external_id'],
+                "ordering": ["external_id"],
             },
         ),
         migrations.CreateModel(
-            name='Device',
+            name="Device",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('device_id', models.CharField(max_length=128)),
-                ('username', models.CharField(blank=True, max_length=256)),
-                ('platform', models.CharField(blank=True, max_length=20)),
-                ('app_version', models.CharField(blank=True, max_length=40)),
-                ('first_seen', models.DateTimeField(auto_now_add=True)),
-                ('last_seen', models.DateTimeField(auto_now=True, db_index=True)),
-                ('last_result', models.CharField(blank=True, max_length=40)),
-                ('status', models.CharField(choices=[('active', 'Active'), ('deactivated', 'Deactivated')], default='active', max_length=12)),
-                ('accounts_hash', models.CharField(blank=True, max_length=64)),
-                ('app', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='devices', to='providers.app')),
-                ('end_user', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='devices', to='providers.enduser')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("device_id", models.CharField(max_length=128)),
+                ("username", models.CharField(blank=True, max_length=256)),
+                ("platform", models.CharField(blank=True, max_length=20)),
+                ("app_version", models.CharField(blank=True, max_length=40)),
+                ("first_seen", models.DateTimeField(auto_now_add=True)),
+                ("last_seen", models.DateTimeField(auto_now=True, db_index=True)),
+                ("last_result", models.CharField(blank=True, max_length=40)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("active", "Active"), ("deactivated", "Deactivated")],
+                        default="active",
+                        max_length=12,
+                    ),
+                ),
+                ("accounts_hash", models.CharField(blank=True, max_length=64)),
+                (
+                    "app",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="devices",
+                        to="providers.app",
+                    ),
+                ),
+                (
+                    "end_user",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="devices",
+                        to="providers.enduser",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-last_seen'],
+                "ordering": ["-last_seen"],
             },
         ),
         migrations.CreateModel(
-            name='ProvisioningLogEntry',
+            name="ProvisioningLogEntry",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('device_id', models.CharField(blank=True, max_length=128)),
-                ('username', models.CharField(blank=True, max_length=256)),
-                ('flow', models.CharField(max_length=20)),
-                ('outcome', models.CharField(max_length=20)),
-                ('error_code', models.CharField(blank=True, max_length=40)),
-                ('detail', models.CharField(blank=True, max_length=500)),
-                ('upstream_status', models.PositiveSmallIntegerField(blank=True, null=True)),
-                ('upstream_latency_ms', models.PositiveIntegerField(blank=True, null=True)),
-                ('accounts', models.PositiveSmallIntegerField(default=0)),
-                ('app', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='provisioning_log', to='providers.app')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("created", models.DateTimeField(auto_now_add=True, db_index=True)),
+                ("device_id", models.CharField(blank=True, max_length=128)),
+                ("username", models.CharField(blank=True, max_length=256)),
+                ("flow", models.CharField(max_length=20)),
+                ("outcome", models.CharField(max_length=20)),
+                ("error_code", models.CharField(blank=True, max_length=40)),
+                ("detail", models.CharField(blank=True, max_length=500)),
+                ("upstream_status", models.PositiveSmallIntegerField(blank=True, null=True)),
+                ("upstream_latency_ms", models.PositiveIntegerField(blank=True, null=True)),
+                ("accounts", models.PositiveSmallIntegerField(default=0)),
+                (
+                    "app",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="provisioning_log",
+                        to="providers.app",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created', '-id'],
+                "ordering": ["-created", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='SetupToken',
+            name="SetupToken",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('token_hash', models.CharField(max_length=64, unique=True)),
-                ('created', models.DateTimeField(auto_now_add=True)),
-                ('expires', models.DateTimeField()),
-                ('max_uses', models.PositiveSmallIntegerField(default=1, validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(5)])),
-                ('uses', models.PositiveSmallIntegerField(default=0)),
-                ('revoked', models.DateTimeField(blank=True, null=True)),
-                ('created_by', models.CharField(blank=True, max_length=200)),
-                ('app', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='setup_tokens', to='providers.app')),
-                ('end_user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='setup_tokens', to='providers.enduser')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("token_hash", models.CharField(max_length=64, unique=True)),
+                ("created", models.DateTimeField(auto_now_add=True)),
+                ("expires", models.DateTimeField()),
+                (
+                    "max_uses",
+                    models.PositiveSmallIntegerField(
+                        default=1,
+                        validators=[
+                            django.core.validators.MinValueValidator(1),
+                            django.core.validators.MaxValueValidator(5),
+                        ],
+                    ),
+                ),
+                ("uses", models.PositiveSmallIntegerField(default=0)),
+                ("revoked", models.DateTimeField(blank=True, null=True)),
+                ("created_by", models.CharField(blank=True, max_length=200)),
+                (
+                    "app",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="setup_tokens",
+                        to="providers.app",
+                    ),
+                ),
+                (
+                    "end_user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="setup_tokens",
+                        to="providers.enduser",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created'],
+                "ordering": ["-created"],
             },
         ),
         migrations.CreateModel(
-            name='TokenRedemption',
+            name="TokenRedemption",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('redeemed', models.DateTimeField(auto_now_add=True)),
-                ('device_id', models.CharField(max_length=128)),
-                ('ip', models.GenericIPAddressField(null=True)),
-                ('user_agent', models.CharField(blank=True, max_length=300)),
-                ('token', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='redemptions', to='providers.setuptoken')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("redeemed", models.DateTimeField(auto_now_add=True)),
+                ("device_id", models.CharField(max_length=128)),
+                ("ip", models.GenericIPAddressField(null=True)),
+                ("user_agent", models.CharField(blank=True, max_length=300)),
+                (
+                    "token",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="redemptions",
+                        to="providers.setuptoken",
+                    ),
+                ),
             ],
         ),
         migrations.AddConstraint(
-            model_name='enduser',
-            constraint=models.UniqueConstraint(fields=('app', 'external_id'), name='end_user_id_unique_per_app'),
+            model_name="enduser",
+            constraint=models.UniqueConstraint(
+                fields=("app", "external_id"), name="end_user_id_unique_per_app"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='device',
-            constraint=models.UniqueConstraint(fields=('app', 'device_id'), name='device_unique_per_app'),
+            model_name="device",
+            constraint=models.UniqueConstraint(fields=("app", "device_id"), name="device_unique_per_app"),
         ),
         migrations.AddConstraint(
-            model_name='app',
-            constraint=models.UniqueConstraint(django.db.models.functions.text.Lower('provider_id'), name='provider_id_unique_ignoring_case'),
+            model_name="app",
+            constraint=models.UniqueConstraint(
+                django.db.models.functions.text.Lower("provider_id"), name="provider_id_unique_ignoring_case"
+            ),
         ),
         migrations.AddIndex(
-            model_name='provisioninglogentry',
-            index=models.Index(fields=['app', '-created'], name='provlog_app_created'),
+            model_name="provisioninglogentry",
+            index=models.Index(fields=["app", "-created"], name="provlog_app_created"),
         ),
     ]

@@ -6,35 +6,57 @@ import sessioncloud.providers.validators
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('providers', '0001_initial'),
+        ("providers", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='app',
-            name='android_store_url',
-            field=models.CharField(blank=True, max_length=1000, validators=[sessioncloud.providers.validators.validate_store_url], verbose_name='Google Play link'),
+            model_name="app",
+            name="android_store_url",
+            field=models.CharField(
+                blank=True,
+                max_length=1000,
+                validators=[sessioncloud.providers.validators.validate_store_url],
+                verbose_name="Google Play link",
+            ),
         ),
         migrations.AddField(
-            model_name='app',
-            name='desktop_download_url',
-            field=models.CharField(blank=True, max_length=1000, validators=[sessioncloud.providers.validators.validate_store_url], verbose_name='desktop download link'),
+            model_name="app",
+            name="desktop_download_url",
+            field=models.CharField(
+                blank=True,
+                max_length=1000,
+                validators=[sessioncloud.providers.validators.validate_store_url],
+                verbose_name="desktop download link",
+            ),
         ),
         migrations.AddField(
-            model_name='app',
-            name='ios_store_url',
-            field=models.CharField(blank=True, max_length=1000, validators=[sessioncloud.providers.validators.validate_store_url], verbose_name='App Store link'),
+            model_name="app",
+            name="ios_store_url",
+            field=models.CharField(
+                blank=True,
+                max_length=1000,
+                validators=[sessioncloud.providers.validators.validate_store_url],
+                verbose_name="App Store link",
+            ),
         ),
         migrations.AddField(
-            model_name='app',
-            name='phone_app',
-            field=models.CharField(choices=[('linphone', 'Linphone (free, on every platform; provisioned by SessionCloud itself)'), ('sessiontalk', "A Sessiontalk app (Sessiontalk's own or your branded one)")], default='linphone', max_length=12, verbose_name='app your users install'),
+            model_name="app",
+            name="phone_app",
+            field=models.CharField(
+                choices=[
+                    ("linphone", "Linphone (free, on every platform; provisioned by SessionCloud itself)"),
+                    ("sessiontalk", "A Sessiontalk app (Sessiontalk's own or your branded one)"),
+                ],
+                default="linphone",
+                max_length=12,
+                verbose_name="app your users install",
+            ),
         ),
         migrations.AddField(
-            model_name='app',
-            name='phone_app_name',
-            field=models.CharField(blank=True, max_length=60, verbose_name='name of that app'),
+            model_name="app",
+            name="phone_app_name",
+            field=models.CharField(blank=True, max_length=60, verbose_name="name of that app"),
         ),
     ]

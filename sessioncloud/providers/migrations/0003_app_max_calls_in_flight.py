@@ -5,15 +5,23 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('providers', '0002_app_setup_page'),
+        ("providers", "0002_app_setup_page"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='app',
-            name='max_calls_in_flight',
-            field=models.PositiveIntegerField(blank=True, help_text="Empty: the deployment's default. Past it, phones are told the provider is busy.", null=True, validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(100000)], verbose_name='provider calls in flight (per app process)'),
+            model_name="app",
+            name="max_calls_in_flight",
+            field=models.PositiveIntegerField(
+                blank=True,
+                help_text="Empty: the deployment's default. Past it, phones are told the provider is busy.",
+                null=True,
+                validators=[
+                    django.core.validators.MinValueValidator(1),
+                    django.core.validators.MaxValueValidator(100000),
+                ],
+                verbose_name="provider calls in flight (per app process)",
+            ),
         ),
     ]

@@ -7,90 +7,159 @@ import sessioncloud.providers.validators
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('providers', '0003_app_max_calls_in_flight'),
+        ("providers", "0003_app_max_calls_in_flight"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='app',
-            name='audio_codecs',
-            field=models.JSONField(blank=True, default=list, validators=[sessioncloud.providers.validators.validate_audio_codecs]),
+            model_name="app",
+            name="audio_codecs",
+            field=models.JSONField(
+                blank=True, default=list, validators=[sessioncloud.providers.validators.validate_audio_codecs]
+            ),
         ),
         migrations.AddField(
-            model_name='app',
-            name='dtmf_mode',
-            field=models.CharField(choices=[('rfc2833', 'RFC 2833 events (RTP)'), ('info', 'SIP INFO'), ('inband', 'In-band (audio tones)')], default='rfc2833', max_length=7, verbose_name='DTMF mode'),
+            model_name="app",
+            name="dtmf_mode",
+            field=models.CharField(
+                choices=[
+                    ("rfc2833", "RFC 2833 events (RTP)"),
+                    ("info", "SIP INFO"),
+                    ("inband", "In-band (audio tones)"),
+                ],
+                default="rfc2833",
+                max_length=7,
+                verbose_name="DTMF mode",
+            ),
         ),
         migrations.AddField(
-            model_name='app',
-            name='ice_enabled',
-            field=models.BooleanField(default=False, verbose_name='ICE'),
+            model_name="app",
+            name="ice_enabled",
+            field=models.BooleanField(default=False, verbose_name="ICE"),
         ),
         migrations.AddField(
-            model_name='app',
-            name='keepalive_seconds',
-            field=models.PositiveIntegerField(default=30, validators=[sessioncloud.providers.validators.validate_keepalive], verbose_name='keep-alive interval (seconds)'),
+            model_name="app",
+            name="keepalive_seconds",
+            field=models.PositiveIntegerField(
+                default=30,
+                validators=[sessioncloud.providers.validators.validate_keepalive],
+                verbose_name="keep-alive interval (seconds)",
+            ),
         ),
         migrations.AddField(
-            model_name='app',
-            name='sip_realm',
-            field=models.CharField(blank=True, max_length=253, validators=[sessioncloud.providers.validators.validate_realm], verbose_name='digest realm'),
+            model_name="app",
+            name="sip_realm",
+            field=models.CharField(
+                blank=True,
+                max_length=253,
+                validators=[sessioncloud.providers.validators.validate_realm],
+                verbose_name="digest realm",
+            ),
         ),
         migrations.AddField(
-            model_name='app',
-            name='srtp_mode',
-            field=models.CharField(choices=[('optional', 'Optional (offered; calls without it still connect)'), ('mandatory', 'Mandatory (calls without SRTP are refused)')], default='optional', max_length=9, verbose_name='SRTP mode'),
+            model_name="app",
+            name="srtp_mode",
+            field=models.CharField(
+                choices=[
+                    ("optional", "Optional (offered; calls without it still connect)"),
+                    ("mandatory", "Mandatory (calls without SRTP are refused)"),
+                ],
+                default="optional",
+                max_length=9,
+                verbose_name="SRTP mode",
+            ),
         ),
         migrations.AddField(
-            model_name='app',
-            name='stun_server',
-            field=models.CharField(blank=True, max_length=260, validators=[sessioncloud.providers.validators.validate_host_port], verbose_name='STUN server'),
+            model_name="app",
+            name="stun_server",
+            field=models.CharField(
+                blank=True,
+                max_length=260,
+                validators=[sessioncloud.providers.validators.validate_host_port],
+                verbose_name="STUN server",
+            ),
         ),
         migrations.AddField(
-            model_name='app',
-            name='turn_password',
-            field=sessioncloud.providers.fields.EncryptedTextField(blank=True, default='', validators=[sessioncloud.providers.validators.validate_no_control_chars], verbose_name='TURN password'),
+            model_name="app",
+            name="turn_password",
+            field=sessioncloud.providers.fields.EncryptedTextField(
+                blank=True,
+                default="",
+                validators=[sessioncloud.providers.validators.validate_no_control_chars],
+                verbose_name="TURN password",
+            ),
         ),
         migrations.AddField(
-            model_name='app',
-            name='turn_server',
-            field=models.CharField(blank=True, max_length=260, validators=[sessioncloud.providers.validators.validate_host_port], verbose_name='TURN server'),
+            model_name="app",
+            name="turn_server",
+            field=models.CharField(
+                blank=True,
+                max_length=260,
+                validators=[sessioncloud.providers.validators.validate_host_port],
+                verbose_name="TURN server",
+            ),
         ),
         migrations.AddField(
-            model_name='app',
-            name='turn_username',
-            field=models.CharField(blank=True, max_length=256, validators=[sessioncloud.providers.validators.validate_no_control_chars], verbose_name='TURN username'),
+            model_name="app",
+            name="turn_username",
+            field=models.CharField(
+                blank=True,
+                max_length=256,
+                validators=[sessioncloud.providers.validators.validate_no_control_chars],
+                verbose_name="TURN username",
+            ),
         ),
         migrations.AddField(
-            model_name='app',
-            name='video_codecs',
-            field=models.JSONField(blank=True, default=list, validators=[sessioncloud.providers.validators.validate_video_codecs]),
+            model_name="app",
+            name="video_codecs",
+            field=models.JSONField(
+                blank=True, default=list, validators=[sessioncloud.providers.validators.validate_video_codecs]
+            ),
         ),
         migrations.AlterField(
-            model_name='enduser',
-            name='auth_username',
-            field=models.CharField(blank=True, max_length=256, validators=[sessioncloud.providers.validators.validate_no_control_chars]),
+            model_name="enduser",
+            name="auth_username",
+            field=models.CharField(
+                blank=True,
+                max_length=256,
+                validators=[sessioncloud.providers.validators.validate_no_control_chars],
+            ),
         ),
         migrations.AlterField(
-            model_name='enduser',
-            name='display_name',
-            field=models.CharField(blank=True, max_length=200, validators=[sessioncloud.providers.validators.validate_no_control_chars]),
+            model_name="enduser",
+            name="display_name",
+            field=models.CharField(
+                blank=True,
+                max_length=200,
+                validators=[sessioncloud.providers.validators.validate_no_control_chars],
+            ),
         ),
         migrations.AlterField(
-            model_name='enduser',
-            name='sip_password',
-            field=sessioncloud.providers.fields.EncryptedTextField(blank=True, default='', validators=[sessioncloud.providers.validators.validate_no_control_chars]),
+            model_name="enduser",
+            name="sip_password",
+            field=sessioncloud.providers.fields.EncryptedTextField(
+                blank=True,
+                default="",
+                validators=[sessioncloud.providers.validators.validate_no_control_chars],
+            ),
         ),
         migrations.AlterField(
-            model_name='enduser',
-            name='sip_username',
-            field=models.CharField(blank=True, max_length=256, validators=[sessioncloud.providers.validators.validate_no_control_chars]),
+            model_name="enduser",
+            name="sip_username",
+            field=models.CharField(
+                blank=True,
+                max_length=256,
+                validators=[sessioncloud.providers.validators.validate_no_control_chars],
+            ),
         ),
         migrations.AlterField(
-            model_name='enduser',
-            name='subdomain',
-            field=models.CharField(blank=True, max_length=256, validators=[sessioncloud.providers.validators.validate_no_control_chars]),
+            model_name="enduser",
+            name="subdomain",
+            field=models.CharField(
+                blank=True,
+                max_length=256,
+                validators=[sessioncloud.providers.validators.validate_no_control_chars],
+            ),
         ),
     ]

@@ -9,41 +9,75 @@ import sessioncloud.providers.validators
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('accounts', '0003_audit_entry_app'),
-        ('providers', '0004_app_nat_and_media_settings'),
+        ("accounts", "0003_audit_entry_app"),
+        ("providers", "0004_app_nat_and_media_settings"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='app',
-            name='registration_expires',
-            field=models.PositiveIntegerField(default=600, validators=[django.core.validators.MinValueValidator(30, 'Use a registration expiry from 30 to 86400 seconds.'), django.core.validators.MaxValueValidator(86400, 'Use a registration expiry from 30 to 86400 seconds.')]),
+            model_name="app",
+            name="registration_expires",
+            field=models.PositiveIntegerField(
+                default=600,
+                validators=[
+                    django.core.validators.MinValueValidator(
+                        30, "Use a registration expiry from 30 to 86400 seconds."
+                    ),
+                    django.core.validators.MaxValueValidator(
+                        86400, "Use a registration expiry from 30 to 86400 seconds."
+                    ),
+                ],
+            ),
         ),
         migrations.AlterField(
-            model_name='app',
-            name='voicemail_number',
-            field=models.CharField(blank=True, max_length=32, validators=[sessioncloud.providers.validators.validate_dial_string]),
+            model_name="app",
+            name="voicemail_number",
+            field=models.CharField(
+                blank=True, max_length=32, validators=[sessioncloud.providers.validators.validate_dial_string]
+            ),
         ),
         migrations.AlterField(
-            model_name='enduser',
-            name='provisioning_username',
-            field=models.CharField(blank=True, max_length=256, validators=[sessioncloud.providers.validators.validate_provisioning_username]),
+            model_name="enduser",
+            name="provisioning_username",
+            field=models.CharField(
+                blank=True,
+                max_length=256,
+                validators=[sessioncloud.providers.validators.validate_provisioning_username],
+            ),
         ),
         migrations.CreateModel(
-            name='RetiredProviderId',
+            name="RetiredProviderId",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('provider_id', models.CharField(max_length=32, verbose_name='ProviderId')),
-                ('retired', models.DateTimeField(auto_now=True)),
-                ('retired_by', models.CharField(blank=True, max_length=200)),
-                ('organization', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='accounts.organization')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("provider_id", models.CharField(max_length=32, verbose_name="ProviderId")),
+                ("retired", models.DateTimeField(auto_now=True)),
+                ("retired_by", models.CharField(blank=True, max_length=200)),
+                (
+                    "organization",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="accounts.organization",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'retired ProviderId',
-                'ordering': ['provider_id'],
-                'constraints': [models.UniqueConstraint(django.db.models.functions.text.Lower('provider_id'), name='retired_provider_id_unique_ignoring_case')],
+                "verbose_name": "retired ProviderId",
+                "ordering": ["provider_id"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        django.db.models.functions.text.Lower("provider_id"),
+                        name="retired_provider_id_unique_ignoring_case",
+                    )
+                ],
             },
         ),
     ]

@@ -7,24 +7,45 @@ import sessioncloud.providers.validators
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('providers', '0005_retired_provider_ids_and_field_rules'),
+        ("providers", "0005_retired_provider_ids_and_field_rules"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='ReservedProviderId',
+            name="ReservedProviderId",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('provider_id', models.CharField(max_length=32, validators=[sessioncloud.providers.validators.validate_provider_id], verbose_name='ProviderId')),
-                ('note', models.CharField(blank=True, help_text='Whose it is, for example Vodafone Group.', max_length=200)),
-                ('created', models.DateTimeField(auto_now_add=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "provider_id",
+                    models.CharField(
+                        max_length=32,
+                        validators=[sessioncloud.providers.validators.validate_provider_id],
+                        verbose_name="ProviderId",
+                    ),
+                ),
+                (
+                    "note",
+                    models.CharField(
+                        blank=True, help_text="Whose it is, for example Vodafone Group.", max_length=200
+                    ),
+                ),
+                ("created", models.DateTimeField(auto_now_add=True)),
             ],
             options={
-                'verbose_name': 'reserved ProviderId',
-                'ordering': [django.db.models.functions.text.Lower('provider_id')],
-                'constraints': [models.UniqueConstraint(django.db.models.functions.text.Lower('provider_id'), name='reserved_provider_id_unique_ignoring_case')],
+                "verbose_name": "reserved ProviderId",
+                "ordering": [django.db.models.functions.text.Lower("provider_id")],
+                "constraints": [
+                    models.UniqueConstraint(
+                        django.db.models.functions.text.Lower("provider_id"),
+                        name="reserved_provider_id_unique_ignoring_case",
+                    )
+                ],
             },
         ),
     ]

@@ -34,7 +34,9 @@ class Command(BaseCommand):
         try:
             org.full_clean()
         except ValidationError as error:
-            raise CommandError("; ".join(f"{k}: {' '.join(v)}" for k, v in error.message_dict.items())) from None
+            raise CommandError(
+                "; ".join(f"{k}: {' '.join(v)}" for k, v in error.message_dict.items())
+            ) from None
         owner = None
         if owner_email:
             owner = get_user_model().objects.filter(email__iexact=owner_email).first()

@@ -9,8 +9,10 @@ from sessioncloud.providers.models import App, ReservedProviderId
 
 
 class Command(BaseCommand):
-    help = ("Reserve ProviderIds for well-known brands, so no sign-up or new App can take them: "
-            "`providerids reserve <id>... [--note N]`, `providerids release <id>...`, `providerids list`.")
+    help = (
+        "Reserve ProviderIds for well-known brands, so no sign-up or new App can take them: "
+        "`providerids reserve <id>... [--note N]`, `providerids release <id>...`, `providerids list`."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         sub = parser.add_subparsers(dest="action", required=True)
@@ -31,7 +33,9 @@ class Command(BaseCommand):
         else:
             for provider_id in options["provider_ids"]:
                 deleted, _ = ReservedProviderId.objects.filter(provider_id__iexact=provider_id).delete()
-                self.stdout.write(f"Released {provider_id}." if deleted else f"{provider_id} was not reserved.")
+                self.stdout.write(
+                    f"Released {provider_id}." if deleted else f"{provider_id} was not reserved."
+                )
 
     def reserve(self, provider_id: str, note: str) -> None:
         if ReservedProviderId.holds(provider_id):
@@ -45,5 +49,7 @@ class Command(BaseCommand):
         reserved.save()
         # Reserving is for the future: an App that already has the id keeps it (tell the operator).
         holder = App.objects.filter(provider_id__iexact=provider_id).select_related("organization").first()
-        taken = f" (the App {holder.provider_id} of {holder.organization.slug} already has it)" if holder else ""
+        taken = (
+            f" (the App {holder.provider_id} of {holder.organization.slug} already has it)" if holder else ""
+        )
         self.stdout.write(f"Reserved {provider_id}{taken}.")

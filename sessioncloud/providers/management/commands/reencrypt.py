@@ -17,7 +17,11 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         total = 0
         for model in apps.get_models():
-            fields = [f.name for f in model._meta.get_fields() if isinstance(f, (EncryptedTextField, EncryptedBinaryField))]
+            fields = [
+                f.name
+                for f in model._meta.get_fields()
+                if isinstance(f, (EncryptedTextField, EncryptedBinaryField))
+            ]
             if not fields:
                 continue
             with transaction.atomic():
