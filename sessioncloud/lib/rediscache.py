@@ -11,10 +11,30 @@ from __future__ import annotations
 
 from typing import Any
 
+import redis
 from django.core.cache.backends.redis import RedisCache as DjangoRedisCache
 from django.core.cache.backends.redis import RedisCacheClient
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from sessioncloud.lib.rediscount import window_counter, window_ms
+
+SOCKET_SECONDS = 2
+
+
+def redis_client(url: str) -> redis.Redis:
+    """A client that gives up quickly when Redis is away: one retry, at once, then the error.
+
+    redis-py's default retries ten times with growing pauses (about 3 s for a refused
+    connection, far more for one that times out), and every caller here has a fallback that is
+    better than waiting: the database for configs, an open breaker store for calls.
+    """
+    return redis.Redis.from_url(
+        url,
+        socket_connect_timeout=SOCKET_SECONDS,
+        socket_timeout=SOCKET_SECONDS,
+        retry=Retry(NoBackoff(), 1),
+    )
 
 
 class SharedClientRedisCacheClient(RedisCacheClient):

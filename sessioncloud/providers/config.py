@@ -32,6 +32,7 @@ from django.db.models.functions import Lower
 from django.dispatch import receiver
 
 from sessioncloud.lib.leases import ALL, DEFAULT_LEASE_SECONDS, LeaseNames, LocalTier, invalidate
+from sessioncloud.lib.rediscache import redis_client
 from sessioncloud.lib.redisread import RedisReader, RedisReadError
 from sessioncloud.providers.models import App, Logo
 from sessioncloud.providers.outbound import sip_profile
@@ -403,7 +404,7 @@ def _local_tier(redis_url: str, client: redis.Redis, prefix: str, lease_seconds:
 def _config_cache(redis_url: str, prefix: str) -> ConfigCache:
     if not redis_url:
         return LocalConfigCache()
-    client = redis.Redis.from_url(redis_url, socket_connect_timeout=2, socket_timeout=2)
+    client = redis_client(redis_url)
     try:
         reader: RedisReader | None = RedisReader(redis_url)
     except ValueError:  # a URL only redis-py understands (TLS...)

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import redis
 
+from sessioncloud.lib import rediscache
 from sessioncloud.provisioning.breaker import (
     BreakerStore,
     CircuitBreaker,
@@ -236,14 +237,24 @@ def test_the_memory_store_counts_with_expiry() -> None:
 
 
 def test_an_unreachable_redis_leaves_the_breaker_closed(caplog: pytest.LogCaptureFixture) -> None:
-    client = redis.Redis(host="127.0.0.1", port=1, socket_timeout=0.2, socket_connect_timeout=0.2)
-    breaker = CircuitBreaker(RedisBreakerStore(client), "app-1", threshold=1)
+    breaker = CircuitBreaker(
+        RedisBreakerStore(rediscache.redis_client("redis://127.0.0.1:1/0")), "app-1", threshold=1
+    )
 
     breaker.record_failure()
 
     assert breaker.allow() is True
     assert breaker.state() == "closed"
     assert "circuit breaker store unavailable" in caplog.text
+
+
+def test_a_redis_that_refuses_connections_is_given_up_on_at_once() -> None:
+    # redis-py's own default retries ten times with pauses: about 3 s for every call a phone makes.
+    client = rediscache.redis_client("redis://127.0.0.1:1/0")
+    started = time.monotonic()
+    with pytest.raises(redis.ConnectionError):
+        client.get("breaker")
+    assert time.monotonic() - started < 1.0
 
 
 def test_a_success_seen_by_a_new_breaker_object_still_resets_counted_failures(
