@@ -42,6 +42,15 @@ class IssuedToken:
         return encode_token(self.plain)
 
 
+def new_plain_token() -> str:
+    """192 random bits, URL-safe, never starting with "-": typed after a command (`sessioncloud
+    phone redeem <token>`), a leading dash would be read as an option."""
+    while True:
+        plain = secrets.token_urlsafe(24)
+        if not plain.startswith("-"):
+            return plain
+
+
 def issue_token(
     end_user: EndUser, *, ttl_hours: int | None = None, max_uses: int | None = None, created_by: str = ""
 ) -> IssuedToken:
@@ -54,7 +63,7 @@ def issue_token(
         raise TokenRequestError("maxUses", f"A token may be redeemed between 1 and {MAX_USES} times.")
     if not (end_user.has_sip or end_user.has_provisioning):
         raise TokenRequestError("endUser", "This end user has neither SIP nor provisioning credentials.")
-    plain = secrets.token_urlsafe(24)  # 192 random bits
+    plain = new_plain_token()
     token = SetupToken.objects.create(
         app=app,
         end_user=end_user,

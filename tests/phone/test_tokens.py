@@ -10,6 +10,7 @@ from django.test import Client
 from django.utils import timezone
 
 from sessioncloud.codes.formats import parse_code
+from sessioncloud.providers import tokens
 from sessioncloud.providers.models import (
     Device,
     ProvisioningLogEntry,
@@ -273,3 +274,10 @@ def test_a_provisioning_only_user_of_an_app_no_longer_external_gets_a_clear_answ
     assert (response.status_code, response.json()["error"]["code"]) == (409, "external_provisioning_disabled")
     assert (issued.token.uses, TokenRedemption.objects.count(), provider.requests) == (0, 0, [])
     assert ProvisioningLogEntry.objects.get().error_code == "external_provisioning_disabled"
+
+
+def test_a_new_token_never_starts_with_a_dash_a_command_line_would_take_for_an_option(monkeypatch):
+    drawn = iter(["-starts-with-a-dash", "_fine-token"])
+    monkeypatch.setattr(tokens.secrets, "token_urlsafe", lambda size: next(drawn))
+
+    assert tokens.new_plain_token() == "_fine-token"
