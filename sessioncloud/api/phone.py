@@ -58,13 +58,24 @@ log = logging.getLogger("sessioncloud.api")
 P = ParamSpec("P")
 
 JSON_TYPE = "application/json"
-PROVIDER_NOT_FOUND = ApiError(404, "provider_not_found", "No provider is known by that ProviderId.")
-TOKEN_INVALID = ApiError(
-    404,
-    "token_invalid",
-    "This setup code is not valid. It may have expired or been "
-    "used already; ask your provider for a new one.",
-)
+
+
+# The two errors phones meet most are built anew each time: an exception object raised again
+# keeps its old traceback and adds to it, so a shared one would grow (and keep every frame it
+# passed through alive) with each unknown ProviderId or spent token.
+def provider_not_found() -> ApiError:
+    return ApiError(404, "provider_not_found", "No provider is known by that ProviderId.")
+
+
+def token_invalid() -> ApiError:
+    return ApiError(
+        404,
+        "token_invalid",
+        "This setup code is not valid. It may have expired or been "
+        "used already; ask your provider for a new one.",
+    )
+
+
 UNAVAILABLE = ApiError(
     503, "unavailable", "The service is busy. Please try again in a moment.", headers={"Retry-After": "5"}
 )
@@ -158,7 +169,7 @@ def etag_matches(header: str, etag: str) -> bool:
 
 def config_reply(rendered: RenderedConfig | None, if_none_match: str) -> PhoneAnswer:
     if rendered is None:
-        return error_answer(PROVIDER_NOT_FOUND)
+        return error_answer(provider_not_found())
     validators = (("ETag", rendered.etag), ("Cache-Control", "no-cache"))
     if etag_matches(if_none_match, rendered.etag):
         return PhoneAnswer(304, b"", validators)
@@ -196,7 +207,7 @@ def config_from_memory(provider_id: str, if_none_match: str) -> PhoneAnswer | No
 def _prepare(key: str, entry: bytes) -> Prepared:
     found = parse_entry(entry)
     if found == MISSING:
-        prepared = Prepared(entry, None, error_answer(PROVIDER_NOT_FOUND), None)
+        prepared = Prepared(entry, None, error_answer(provider_not_found()), None)
     else:
         assert isinstance(found, RenderedConfig)
         prepared = Prepared(entry, found.etag, config_reply(found, ""), config_reply(found, found.etag))
@@ -209,7 +220,7 @@ def _prepare(key: str, entry: bytes) -> Prepared:
 @answering_errors
 async def config_answer(provider_id: str, if_none_match: str = "") -> PhoneAnswer:
     if not PROVIDER_ID_RE.match(provider_id):
-        return error_answer(PROVIDER_NOT_FOUND)
+        return error_answer(provider_not_found())
     answer = config_from_memory(provider_id, if_none_match)
     if answer is not None:
         return answer
@@ -243,7 +254,7 @@ def begin_provision(payload: ProvisionIn, client: Client) -> ProviderCall | Outc
         enabled_app_and_device(provider_id, client.device_id) if PROVIDER_ID_RE.match(provider_id) else None
     )
     if found is None:
-        raise PROVIDER_NOT_FOUND
+        raise provider_not_found()
     app, device = found
     if not app.is_external:
         raise ApiError(
@@ -276,7 +287,7 @@ def begin_redeem(payload: RedeemIn, client: Client) -> tuple[Claim, ProviderCall
     check_rate("redeem_ip", client.ip or "unknown")
     taken = claim(payload.token, client.device_id, client.ip, client.user_agent)
     if taken is None:
-        raise TOKEN_INVALID
+        raise token_invalid()
     return taken, begin_for_end_user(taken.token.end_user, taken.token.app, client, "token")
 
 
@@ -289,7 +300,7 @@ def finish_redeem(taken: Claim, outcome: Outcome) -> PhoneAnswer:
     app = taken.token.app
     rendered = get_rendered_config(app.provider_id)
     if rendered is None:  # the App was disabled in the meantime
-        raise TOKEN_INVALID
+        raise token_invalid()
     return json_answer(200, {"providerId": app.provider_id, **outcome.body, "config": rendered.document()})
 
 

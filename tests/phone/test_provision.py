@@ -7,7 +7,11 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from django.test import Client
 
+from sessioncloud.api.errors import ApiError
+from sessioncloud.api.phone import begin_provision
+from sessioncloud.api.schemas import ProvisionIn
 from sessioncloud.providers.models import Device, DeviceStatus, ProvisioningLogEntry
+from sessioncloud.providers.provision import Client as PhoneClient
 from sessioncloud.provisioning.signing import verify
 from tests.factories import MEDIA_DEFAULTS, make_app
 from tests.providerstub import silent, slow_drip
@@ -326,6 +330,26 @@ def test_a_portal_mode_app_refuses_provisioning(app):
 def test_unknown_providers_are_404(db, body):
     response = provision(body)
     assert (response.status_code, response.json()["error"]["code"]) == (404, "provider_not_found")
+
+
+def test_each_refusal_is_an_error_of_its_own(db):
+    # An exception object raised again adds to its traceback, keeping every frame alive: a shared
+    # one would grow with each unknown ProviderId a flood of phones sends.
+    payload = ProvisionIn(providerId="Nobody", username="1", password="x", deviceId="dev-1")
+    refusals = []
+    for _ in range(3):
+        with pytest.raises(ApiError) as raised:
+            begin_provision(payload, PhoneClient(device_id="dev-1", ip="127.0.0.1"))
+        refusals.append(raised.value)
+    assert refusals[0] is not refusals[1] is not refusals[2]
+    assert len({traceback_depth(error) for error in refusals}) == 1
+
+
+def traceback_depth(error: BaseException) -> int:
+    depth, frame = 0, error.__traceback__
+    while frame is not None:
+        depth, frame = depth + 1, frame.tb_next
+    return depth
 
 
 @pytest.mark.parametrize(
