@@ -39,6 +39,7 @@ from sessioncloud.providers.ledger import (
 )
 from sessioncloud.providers.models import App, EndUser
 from sessioncloud.providers.outbound import breaker_for, outbound_policy, sip_profile
+from sessioncloud.provisioning.breaker import CircuitBreaker
 from sessioncloud.provisioning.fairness import CallsInFlight
 from sessioncloud.provisioning.merge import merge_accounts
 from sessioncloud.provisioning.upstream import (
@@ -120,6 +121,9 @@ class ProviderCall:
     request: UpstreamRequest
     flow: str
     state: DeviceState
+    # The breaker that let the call out: it remembers whether it saw the provider clean, so a
+    # success after a clean check costs the shared store nothing.
+    breaker: CircuitBreaker
     end_user: EndUser | None = None
 
 
@@ -296,9 +300,10 @@ def begin_external(
         upstream_request(app, username, password, client.device_id, reprovision),
         flow,
         state,
+        breaker_for(app.pk),
         end_user,
     )
-    if not breaker_for(app.pk).allow():
+    if not call.breaker.allow():
         UPSTREAM.labels("circuit_open").inc()
         return failed(call, short_circuited(call.request))
     return call
@@ -345,7 +350,7 @@ def finish_external(call: ProviderCall, result: UpstreamResult | None) -> Outcom
         UPSTREAM.labels(CANCELLED).inc()
         return Outcome(499, error_code="client_disconnected", message="The phone went away.")
     UPSTREAM.labels(result.error_code or "ok").inc()
-    record_health(app, result, client)
+    record_health(call.breaker, result, client)
     if result.error_code:
         return failed(call, result)
     answer = merged_answer(app, result)
@@ -389,9 +394,8 @@ def busy(call: ProviderCall) -> Outcome:
     )
 
 
-def record_health(app: App, result: UpstreamResult, client: Client) -> None:
+def record_health(breaker: CircuitBreaker, result: UpstreamResult, client: Client) -> None:
     """Tell the breaker; one caller's failures count once per window (provisioning/breaker.py)."""
-    breaker = breaker_for(app.pk)
     if result.unhealthy:
         breaker.record_failure(caller=caller_identity(client))
     elif result.error_code is None or result.status is not None:

@@ -10,8 +10,10 @@ from django.test import Client
 from sessioncloud.api.errors import ApiError
 from sessioncloud.api.phone import begin_provision
 from sessioncloud.api.schemas import ProvisionIn
+from sessioncloud.providers import outbound
 from sessioncloud.providers.models import Device, DeviceStatus, ProvisioningLogEntry
 from sessioncloud.providers.provision import Client as PhoneClient
+from sessioncloud.provisioning.breaker import MemoryBreakerStore, RedisBreakerStore
 from sessioncloud.provisioning.signing import verify
 from tests.factories import MEDIA_DEFAULTS, make_app
 from tests.providerstub import silent, slow_drip
@@ -461,6 +463,44 @@ def test_one_caller_making_the_service_fail_does_not_open_the_breaker_for_everyo
 
     assert response.status_code == 200
     assert len(provider.requests) == 11
+
+
+@pytest.fixture
+def breaker_resets(monkeypatch) -> list[tuple[str, ...]]:
+    """The resets the breaker asks its store for, in-process or in Redis, whichever is in use."""
+    resets: list[tuple[str, ...]] = []
+    for store in (MemoryBreakerStore, RedisBreakerStore):
+
+        def delete(self, *keys: str, _delete=store.delete) -> None:
+            resets.append(keys)
+            _delete(self, *keys)
+
+        monkeypatch.setattr(store, "delete", delete)
+    return resets
+
+
+def test_a_healthy_provider_call_asks_the_breaker_store_for_no_reset(external_app, provider, breaker_resets):
+    # With Redis each reset is a round trip; the breaker that checked the provider clean is the
+    # one told of the success, so it knows there is nothing to reset.
+    provider.answer_json({"update": True, "sipaccounts": [ACCOUNT]})
+
+    for _ in range(3):
+        assert provision({"providerId": "ExtInc", "username": "1000"}).status_code == 200
+
+    assert breaker_resets == []
+
+
+def test_a_success_after_failures_resets_the_breaker(external_app, provider, breaker_resets):
+    provider.answer(503, b"overloaded")
+    for caller in range(4):  # one short of opening it
+        provision({"providerId": "ExtInc", "username": "1000"}, remote_addr=f"198.51.100.{caller + 1}")
+    provider.answer_json({"update": True, "sipaccounts": [ACCOUNT]})
+    assert provision({"providerId": "ExtInc", "username": "1000"}).status_code == 200
+    provider.answer(503, b"overloaded")
+    for caller in range(4):  # four more callers: still one short, the earlier four are forgotten
+        provision({"providerId": "ExtInc", "username": "1000"}, remote_addr=f"198.51.100.{caller + 11}")
+
+    assert (len(breaker_resets), outbound.breaker_for(external_app.pk).state()) == (1, "closed")
 
 
 def test_failures_from_as_many_callers_as_the_threshold_open_the_breaker(external_app, provider):
