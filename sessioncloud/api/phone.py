@@ -255,6 +255,7 @@ def begin_provision(payload: ProvisionIn, client: Client) -> ProviderCall | Outc
     )
     if found is None:
         raise provider_not_found()
+    config_cache().remember_served(provider_id.lower())  # its next requests get a queue of their own
     app, device = found
     if not app.is_external:
         raise ApiError(

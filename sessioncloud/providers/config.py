@@ -165,6 +165,12 @@ SEEN_SERVED_LIMIT = 10_000  # ProviderIds a process remembers as served when it 
 class ConfigCache:
     """The cache of rendered answers: in this process, or Redis shared by every process."""
 
+    def __init__(self) -> None:
+        # Which ProviderIds this process found served (a config read, a provisioning lookup), so
+        # their work gets a queue of its own even when no answer is held in memory: a bounded
+        # record, oldest first out; guesses never enter it.
+        self._seen_served: dict[str, None] = {}
+
     def peek(self, key: str) -> bytes | None:
         """The entry for `key` (a ProviderId in lower case) held in this process's memory, found
         without any I/O; None when it is not there."""
@@ -173,8 +179,29 @@ class ConfigCache:
     def known_served(self, key: str) -> bool:
         """Whether this process has seen `key` (lower case) name an App that is served, known
         without any I/O. The phone pool gives such an App a queue of its own."""
+        if key in self._seen_served:
+            return True
         entry = self.peek(key)
         return entry is not None and entry != MISSING_MARK
+
+    def remember_served(self, key: str) -> None:
+        """`key` (lower case) was found to name an App that is served (see known_served)."""
+        seen = self._seen_served
+        if key in seen:
+            return
+        if len(seen) >= SEEN_SERVED_LIMIT:
+            try:
+                del seen[next(iter(seen))]
+            except (StopIteration, KeyError, RuntimeError):  # another thread got there first
+                pass
+        seen[key] = None
+
+    def forget_served(self, provider_ids: list[str] | None = None) -> None:
+        """Forget these ProviderIds were served (every one, with None)."""
+        if provider_ids is None:
+            self._seen_served.clear()
+        for pid in provider_ids or ():
+            self._seen_served.pop(pid.lower(), None)
 
     def read(self, provider_id: str) -> bytes | None:
         raise NotImplementedError
@@ -212,6 +239,7 @@ class LocalConfigCache(ConfigCache):
     MAX_ENTRIES = 100_000
 
     def __init__(self) -> None:
+        super().__init__()
         self._entries: dict[str, tuple[bytes, float]] = {}  # key -> (entry, expires at)
         self._generations: dict[str, int] = {}
         self._lock = threading.Lock()
@@ -248,12 +276,14 @@ class LocalConfigCache(ConfigCache):
                 del self._entries[key]
 
     def forget(self, provider_ids: list[str]) -> None:
+        self.forget_served(provider_ids)
         with self._lock:
             for key in {pid.lower() for pid in provider_ids}:
                 self._generations[key] = self._generations.get(key, 0) + 1
                 self._entries.pop(key, None)
 
     def forget_everything(self) -> None:
+        self.forget_served()
         with self._lock:
             for key in self._entries:
                 self._generations[key] = self._generations.get(key, 0) + 1
@@ -296,12 +326,7 @@ class RedisConfigCache(ConfigCache):
         self._names = LeaseNames(f"{prefix}:cfgtier:{db}")
         self._tier = tier
         self._lease_seconds = lease_seconds or (tier.lease if tier else DEFAULT_LEASE_SECONDS)
-        # Without a tier nothing is answered from memory, but which ProviderIds were found served
-        # is still worth knowing: a bounded record, oldest first out (guesses never enter it).
-        self._seen_served: dict[str, None] = {}
-
-    def known_served(self, key: str) -> bool:
-        return key in self._seen_served or super().known_served(key)
+        super().__init__()
 
     def peek(self, key: str) -> bytes | None:
         tier = self._tier
@@ -321,19 +346,8 @@ class RedisConfigCache(ConfigCache):
             return self._read_and_keep(tier, provider_id.lower(), provider_id)
         entry = self._read_shared(provider_id)
         if entry is not None and entry != MISSING_MARK:
-            self._remember_served(provider_id.lower())
+            self.remember_served(provider_id.lower())
         return entry
-
-    def _remember_served(self, key: str) -> None:
-        seen = self._seen_served
-        if key in seen:
-            return
-        if len(seen) >= SEEN_SERVED_LIMIT:
-            try:
-                del seen[next(iter(seen))]
-            except (StopIteration, KeyError, RuntimeError):  # another thread got there first
-                pass
-        seen[key] = None
 
     def _read_and_keep(self, tier: LocalTier, key: str, provider_id: str) -> bytes | None:
         epoch = tier.epoch  # before the read: an invalidation handled meanwhile voids it
@@ -358,7 +372,7 @@ class RedisConfigCache(ConfigCache):
         keys = [f"{self._prefix}:{entry_key(provider_id)}", f"{self._prefix}:{generation_key(provider_id)}"]
         self._store(keys=keys, args=[str(generation), entry, seconds])
         if entry != MISSING_MARK:
-            self._remember_served(provider_id.lower())
+            self.remember_served(provider_id.lower())
 
     def forget(self, provider_ids: list[str]) -> None:
         # Returns once no app process can still answer the old entry from its memory.
@@ -366,8 +380,7 @@ class RedisConfigCache(ConfigCache):
             (f"{self._prefix}:{generation_key(pid)}", f"{self._prefix}:{entry_key(pid)}")
             for pid in provider_ids
         ]
-        for pid in provider_ids:
-            self._seen_served.pop(pid.lower(), None)
+        self.forget_served(provider_ids)
         invalidate(
             self._client,
             self._names,
@@ -379,7 +392,7 @@ class RedisConfigCache(ConfigCache):
 
     def forget_everything(self) -> None:
         """After the whole cache was cleared: no process may keep anything in memory either."""
-        self._seen_served.clear()
+        self.forget_served()
         invalidate(self._client, self._names, [], [ALL], self._lease_seconds, GENERATION_SECONDS)
 
 
