@@ -4,6 +4,11 @@ A thread pool takes work first come, first served: when 1,000 phones of one prov
 once, another provider's request waits behind all of them. Here each piece of work comes with
 a key (whose work it is), each key has its own queue, and the threads take one piece from each
 waiting key in turn. A key with 1,000 pieces waiting and a key with one are served alternately.
+
+A key may also hold at most `per_key` of the threads at once. The threads share one interpreter
+lock, so a burst running on every thread would make another key's one piece of work wait its
+turn for that lock behind all of them: with a share kept free, it starts at once and competes
+with fewer.
 """
 
 from __future__ import annotations
@@ -19,9 +24,11 @@ _Work = tuple[Future, Callable[[], Any]]
 
 
 class FairPool:
-    def __init__(self, threads: int, name: str = "fairpool") -> None:
+    def __init__(self, threads: int, name: str = "fairpool", per_key: int | None = None) -> None:
         self._queues: dict[Hashable, deque[_Work]] = {}
         self._turns: deque[Hashable] = deque()  # the keys with work waiting, in serving order
+        self._per_key = max(1, min(per_key or threads, threads))
+        self._running: dict[Hashable, int] = {}  # threads each key holds now
         self._ready = threading.Condition()
         self._stopping = False
         self._threads = [
@@ -56,27 +63,49 @@ class FairPool:
             for thread in self._threads:
                 thread.join()
 
-    def _next(self) -> _Work | None:
+    def _next(self) -> tuple[Hashable, _Work] | None:
         with self._ready:
-            while not self._turns:
-                if self._stopping:
+            while (key := self._next_key()) is None:
+                if self._stopping and not self._turns:
                     return None
                 self._ready.wait()
-            key = self._turns.popleft()
             queue = self._queues[key]
             work = queue.popleft()
             if queue:
                 self._turns.append(key)  # its next piece waits for every other key's turn
             else:
                 del self._queues[key]
-            return work
+            self._running[key] = self._running.get(key, 0) + 1
+            return key, work
+
+    def _next_key(self) -> Hashable | None:
+        """The first key in turn that holds fewer than its share of threads (under the lock)."""
+        turns = self._turns
+        for _ in range(len(turns)):
+            key = turns.popleft()
+            if self._running.get(key, 0) < self._per_key:
+                return key
+            turns.append(key)
+        return None
+
+    def _done(self, key: Hashable) -> None:
+        with self._ready:
+            left = self._running[key] - 1
+            if left:
+                self._running[key] = left
+            else:
+                del self._running[key]
+            if key in self._queues:  # its next piece may have waited for this thread
+                self._ready.notify()
 
     def _serve(self) -> None:
-        while (work := self._next()) is not None:
-            future, function = work
-            if not future.set_running_or_notify_cancel():
-                continue
+        while (taken := self._next()) is not None:
+            key, (future, function) = taken
             try:
-                future.set_result(function())
-            except BaseException as error:  # handed to whoever waits on the future
-                future.set_exception(error)
+                if future.set_running_or_notify_cancel():
+                    try:
+                        future.set_result(function())
+                    except BaseException as error:  # handed to whoever waits on the future
+                        future.set_exception(error)
+            finally:
+                self._done(key)

@@ -76,6 +76,51 @@ def test_shutting_down_finishes_what_is_queued_and_refuses_more():
         pool.submit("app", lambda: None)
 
 
+def test_a_burst_holds_no_more_than_its_share_of_the_threads():
+    pool = FairPool(3, name="test", per_key=1)
+    release = threading.Event()
+    try:
+        burst = [pool.submit("busy-app", lambda: release.wait(10)) for _ in range(3)]
+        # Two threads are free while the burst's first piece runs: the quiet App's piece takes
+        # one at once, without waiting for any of the burst's pieces to end.
+        assert pool.submit("quiet-app", lambda: "served").result(5) == "served"
+        assert [future.done() for future in burst] == [False, False, False]
+    finally:
+        release.set()
+        pool.shutdown()
+    assert all(future.result(0) for future in burst)
+
+
+def test_a_burst_still_gets_every_thread_it_may_hold():
+    pool = FairPool(4, name="test", per_key=2)
+    running, release = threading.Semaphore(0), threading.Event()
+
+    def hold() -> None:
+        running.release()
+        release.wait(10)
+
+    burst = [pool.submit("busy-app", hold) for _ in range(4)]
+    try:
+        assert running.acquire(timeout=5) and running.acquire(timeout=5)
+        assert not running.acquire(timeout=0.2)  # a third would exceed its share
+    finally:
+        release.set()
+        pool.shutdown()
+    assert [future.done() for future in burst] == [True] * 4
+
+
+def test_shutting_down_finishes_the_queued_work_of_a_key_at_its_share():
+    pool = FairPool(2, name="test", per_key=1)
+    release = threading.Event()
+    first = pool.submit("app", lambda: release.wait(10))
+    queued = [pool.submit("app", lambda n=n: n) for n in range(3)]
+    release.set()
+    pool.shutdown()
+
+    assert first.result(0) is True
+    assert [future.result(0) for future in queued] == [0, 1, 2]
+
+
 @pytest.mark.django_db
 def test_a_request_queues_as_its_app_once_the_app_is_known_to_be_served(app):
     import contextvars
@@ -99,3 +144,32 @@ def test_a_request_queues_as_its_app_once_the_app_is_known_to_be_served(app):
     )
     get_rendered_config("Nobody")  # remembered as unknown: still the shared queue
     assert key_for("Nobody") == "-"
+
+
+@pytest.mark.django_db
+def test_an_app_found_by_a_provisioning_lookup_gets_a_queue_of_its_own(app):
+    import contextvars
+
+    from sessioncloud.api.errors import ApiError
+    from sessioncloud.api.phone import begin_provision, queue_for
+    from sessioncloud.api.schemas import ProvisionIn
+    from sessioncloud.providers.config import forget_config
+    from sessioncloud.providers.provision import Client
+    from sessioncloud.serving import pools
+
+    def key_for(provider_id: str) -> str:
+        context = contextvars.copy_context()
+        context.run(queue_for, provider_id)
+        return context[pools._queue_key]
+
+    def provision(provider_id: str) -> None:
+        payload = ProvisionIn(providerId=provider_id, username="1", password="x", deviceId="dev-1")
+        with pytest.raises(ApiError):  # not in external mode, or not found: found served all the same
+            begin_provision(payload, Client(device_id="dev-1", ip="127.0.0.1"))
+
+    assert key_for("AcmeInc") == "-"
+    provision("AcmeInc")
+    provision("Nobody")
+    assert (key_for("AcmeInc"), key_for("Nobody")) == ("acmeinc", "-")
+    forget_config("AcmeInc")  # a save or a delete: found again before it is trusted
+    assert key_for("AcmeInc") == "-"
