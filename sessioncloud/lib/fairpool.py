@@ -5,15 +5,18 @@ once, another provider's request waits behind all of them. Here each piece of wo
 a key (whose work it is), each key has its own queue, and the threads take one piece from each
 waiting key in turn. A key with 1,000 pieces waiting and a key with one are served alternately.
 
-A key may also hold at most `per_key` of the threads at once. The threads share one interpreter
-lock, so a burst running on every thread would make another key's one piece of work wait its
-turn for that lock behind all of them: with a share kept free, it starts at once and competes
-with fewer.
+While other keys have work (waiting, running, or handed in within the last `RECENT` seconds),
+a key holds at most `per_key` of the threads at once. The threads share one interpreter lock,
+so a burst running on every thread would make another key's one piece of work wait its turn for
+that lock behind all of them: with the burst kept to its share, the other key's work starts at
+once and competes with fewer. A key alone may use every thread: work that waits on the network
+(a database or Redis round trip) needs them to overlap.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Hashable
 from concurrent.futures import Future
@@ -21,6 +24,7 @@ from typing import Any, TypeVar
 
 T = TypeVar("T")
 _Work = tuple[Future, Callable[[], Any]]
+RECENT = 0.1  # seconds: how long a key that handed in work still counts as having some
 
 
 class FairPool:
@@ -29,6 +33,10 @@ class FairPool:
         self._turns: deque[Hashable] = deque()  # the keys with work waiting, in serving order
         self._per_key = max(1, min(per_key or threads, threads))
         self._running: dict[Hashable, int] = {}  # threads each key holds now
+        # The last key to hand in work, and the last before it that was another key: enough to
+        # tell, for any key, when another one last did.
+        self._latest: tuple[Hashable, float] | None = None
+        self._latest_other: tuple[Hashable, float] | None = None
         self._ready = threading.Condition()
         self._stopping = False
         self._threads = [
@@ -47,8 +55,15 @@ class FairPool:
                 queue = self._queues[key] = deque()
                 self._turns.append(key)
             queue.append((future, work))
+            self._handed_in(key)
             self._ready.notify()
         return future
+
+    def _handed_in(self, key: Hashable) -> None:
+        now = time.monotonic()
+        if self._latest is not None and self._latest[0] != key:
+            self._latest_other = self._latest
+        self._latest = (key, now)
 
     def waiting(self) -> int:
         with self._ready:
@@ -79,14 +94,21 @@ class FairPool:
             return key, work
 
     def _next_key(self) -> Hashable | None:
-        """The first key in turn that holds fewer than its share of threads (under the lock)."""
+        """The first key in turn that may take another thread (under the lock)."""
         turns = self._turns
         for _ in range(len(turns)):
             key = turns.popleft()
-            if self._running.get(key, 0) < self._per_key:
+            if self._running.get(key, 0) < self._per_key or not self._others_active(key):
                 return key
             turns.append(key)
         return None
+
+    def _others_active(self, key: Hashable) -> bool:
+        """Whether a key other than `key` has work waiting or running, or handed some in lately."""
+        if len(self._queues) > (key in self._queues) or len(self._running) > (key in self._running):
+            return True
+        last = self._latest if self._latest is not None and self._latest[0] != key else self._latest_other
+        return last is not None and time.monotonic() - last[1] < RECENT
 
     def _done(self, key: Hashable) -> None:
         with self._ready:

@@ -47,12 +47,14 @@ def phone_pool() -> FairPool:
 
 
 def threads_per_app(threads: int) -> int:
-    """How many of the phone pool's threads one App's work may hold at once: a quarter.
+    """How many of the phone pool's threads one App's work may hold while others have work: a
+    quarter (lib/fairpool.py; an App alone may use them all).
 
     Measured beside a neighbour whose 1,000 phones' work arrives at once (docs/performance.md):
     with the burst on every thread, the other App's pieces of work waited for the interpreter
-    lock behind all of them; with a quarter, its provisioning kept 0.83 of its rate instead of
-    0.75, and the burst's own throughput is bound by that lock either way.
+    lock behind all of them, and its provisioning kept 0.75 (embedded) and 0.72 (PostgreSQL) of
+    its rate alone; with a quarter, 0.83 and 0.84. Holding a lone App to a quarter instead cost
+    PostgreSQL a quarter of its provisioning rate: its work waits on round trips, which overlap.
     """
     return max(1, threads // 4)
 

@@ -76,37 +76,51 @@ def test_shutting_down_finishes_what_is_queued_and_refuses_more():
         pool.submit("app", lambda: None)
 
 
-def test_a_burst_holds_no_more_than_its_share_of_the_threads():
-    pool = FairPool(3, name="test", per_key=1)
-    release = threading.Event()
+class Holder:
+    """Work that counts itself started and holds its thread until released."""
+
+    def __init__(self) -> None:
+        self.started = threading.Semaphore(0)
+        self.release = threading.Event()
+
+    def __call__(self) -> bool:
+        self.started.release()
+        return self.release.wait(10)
+
+    def count_started(self, expected: int) -> int:
+        """How many started: waits for `expected`, then briefly for one more."""
+        count = sum(1 for _ in range(expected) if self.started.acquire(timeout=5))
+        return count + (1 if self.started.acquire(timeout=0.3) else 0)
+
+
+def test_beside_another_apps_work_a_burst_holds_no_more_than_its_share_of_the_threads():
+    pool = FairPool(5, name="test", per_key=2)
+    quiet, busy = Holder(), Holder()
     try:
-        burst = [pool.submit("busy-app", lambda: release.wait(10)) for _ in range(3)]
-        # Two threads are free while the burst's first piece runs: the quiet App's piece takes
-        # one at once, without waiting for any of the burst's pieces to end.
+        pool.submit("quiet-app", quiet)
+        assert quiet.count_started(1) == 1
+        burst = [pool.submit("busy-app", busy) for _ in range(4)]
+        assert busy.count_started(2) == 2  # two threads stay free while the quiet App has work
+        # The quiet App's next piece takes one of them at once.
         assert pool.submit("quiet-app", lambda: "served").result(5) == "served"
-        assert [future.done() for future in burst] == [False, False, False]
     finally:
-        release.set()
+        quiet.release.set()
+        busy.release.set()
         pool.shutdown()
     assert all(future.result(0) for future in burst)
 
 
-def test_a_burst_still_gets_every_thread_it_may_hold():
-    pool = FairPool(4, name="test", per_key=2)
-    running, release = threading.Semaphore(0), threading.Event()
-
-    def hold() -> None:
-        running.release()
-        release.wait(10)
-
-    burst = [pool.submit("busy-app", hold) for _ in range(4)]
+def test_an_app_alone_may_use_every_thread():
+    # Its work waits on database and Redis round trips: alone, it needs them all to overlap.
+    pool = FairPool(4, name="test", per_key=1)
+    busy = Holder()
     try:
-        assert running.acquire(timeout=5) and running.acquire(timeout=5)
-        assert not running.acquire(timeout=0.2)  # a third would exceed its share
+        burst = [pool.submit("busy-app", busy) for _ in range(4)]
+        assert busy.count_started(4) == 4
     finally:
-        release.set()
+        busy.release.set()
         pool.shutdown()
-    assert [future.done() for future in burst] == [True] * 4
+    assert all(future.result(0) for future in burst)
 
 
 def test_shutting_down_finishes_the_queued_work_of_a_key_at_its_share():
