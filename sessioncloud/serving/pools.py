@@ -47,16 +47,17 @@ def phone_pool() -> FairPool:
 
 
 def threads_per_app(threads: int) -> int:
-    """How many of the phone pool's threads one App's work may hold while others have work: a
-    quarter (lib/fairpool.py; an App alone may use them all).
+    """How many of the phone pool's threads one App's work may hold while other Apps have work:
+    one in eight, so one with the default eight (lib/fairpool.py; an App alone may use them all).
 
     Measured beside a neighbour whose 1,000 phones' work arrives at once (docs/performance.md):
     with the burst on every thread, the other App's pieces of work waited for the interpreter
     lock behind all of them, and its provisioning kept 0.75 (embedded) and 0.72 (PostgreSQL) of
-    its rate alone; with a quarter, 0.83 and 0.84. Holding a lone App to a quarter instead cost
-    PostgreSQL a quarter of its provisioning rate: its work waits on round trips, which overlap.
+    its rate alone; with one thread each, 0.85 and 0.79-0.87 (two: 0.80; three or four: 0.79-0.80).
+    Holding a lone App to its share as well cost PostgreSQL a quarter of its provisioning rate:
+    its work waits on round trips, which need threads to overlap.
     """
-    return max(1, threads // 4)
+    return max(1, threads // 8)
 
 
 def start_pools(phone_threads: int) -> None:
