@@ -15,16 +15,74 @@ once and competes with fewer. A key alone may use every thread: work that waits 
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Hashable
 from concurrent.futures import Future
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
-_Work = tuple[Future, Callable[[], Any]]
 RECENT = 0.1  # seconds: how long a key that handed in work still counts as having some
+
+
+class _ForFuture(Generic[T]):
+    """A piece of work whose caller waits on a concurrent.futures.Future."""
+
+    __slots__ = ("future", "function")
+
+    def __init__(self, future: Future[T], function: Callable[[], T]) -> None:
+        self.future, self.function = future, function
+
+    def run(self) -> None:
+        if not self.future.set_running_or_notify_cancel():
+            return
+        try:
+            self.future.set_result(self.function())
+        except BaseException as error:  # handed to whoever waits on the future
+            self.future.set_exception(error)
+
+
+class _ForLoop(Generic[T]):
+    """A piece of work whose caller awaits it on an event loop: the result goes straight to the
+    loop's own future, without a second future in between and the callbacks that chain them."""
+
+    __slots__ = ("future", "loop", "function")
+
+    def __init__(
+        self, future: asyncio.Future[T], loop: asyncio.AbstractEventLoop, function: Callable[[], T]
+    ) -> None:
+        self.future, self.loop, self.function = future, loop, function
+
+    def run(self) -> None:
+        if self.future.cancelled():  # the caller stopped waiting before the work began
+            return
+        try:
+            result = self.function()
+        except BaseException as error:  # handed to whoever awaits the future
+            self._settle(_fail, error)
+        else:
+            self._settle(_succeed, result)
+
+    def _settle(self, settle: Callable[[asyncio.Future[T], Any], None], value: Any) -> None:
+        try:
+            self.loop.call_soon_threadsafe(settle, self.future, value)
+        except RuntimeError:  # the loop is closed: nobody is waiting any more
+            pass
+
+
+def _succeed(future: asyncio.Future[T], result: T) -> None:
+    if not future.cancelled():
+        future.set_result(result)
+
+
+def _fail(future: asyncio.Future[Any], error: BaseException) -> None:
+    if not future.cancelled():
+        future.set_exception(error)
+
+
+_Work = _ForFuture[Any] | _ForLoop[Any]
 
 
 class FairPool:
@@ -47,6 +105,17 @@ class FairPool:
 
     def submit(self, key: Hashable, work: Callable[[], T]) -> Future[T]:
         future: Future[T] = Future()
+        self._put(key, _ForFuture(future, work))
+        return future
+
+    def submit_to_loop(self, key: Hashable, work: Callable[[], T]) -> asyncio.Future[T]:
+        """`submit` for a caller on an event loop: a future of that loop, to await."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self._put(key, _ForLoop(future, loop, work))
+        return future
+
+    def _put(self, key: Hashable, work: _Work) -> None:
         with self._ready:
             if self._stopping:
                 raise RuntimeError("the pool is shut down")
@@ -54,10 +123,9 @@ class FairPool:
             if queue is None:
                 queue = self._queues[key] = deque()
                 self._turns.append(key)
-            queue.append((future, work))
+            queue.append(work)
             self._handed_in(key)
             self._ready.notify()
-        return future
 
     def _handed_in(self, key: Hashable) -> None:
         now = time.monotonic()
@@ -78,12 +146,17 @@ class FairPool:
             for thread in self._threads:
                 thread.join()
 
-    def _next(self) -> tuple[Hashable, _Work] | None:
+    def _next(self, finished: Hashable | None) -> tuple[Hashable, _Work] | None:
+        """The next piece of work, once the thread's last piece (of key `finished`) is counted done."""
         with self._ready:
+            if finished is not None:
+                self._release(finished)
             while (key := self._next_key()) is None:
                 if self._stopping and not self._turns:
+                    self._ready.notify_all()  # the others may be waiting for work that is gone
                     return None
-                self._ready.wait()
+                # Work held back for its share is looked at again when other keys stop having work.
+                self._ready.wait(RECENT if self._turns else None)
             queue = self._queues[key]
             work = queue.popleft()
             if queue:
@@ -91,6 +164,8 @@ class FairPool:
             else:
                 del self._queues[key]
             self._running[key] = self._running.get(key, 0) + 1
+            if self._turns:  # more work waits: another thread may be free to take it
+                self._ready.notify()
             return key, work
 
     def _next_key(self) -> Hashable | None:
@@ -110,24 +185,15 @@ class FairPool:
         last = self._latest if self._latest is not None and self._latest[0] != key else self._latest_other
         return last is not None and time.monotonic() - last[1] < RECENT
 
-    def _done(self, key: Hashable) -> None:
-        with self._ready:
-            left = self._running[key] - 1
-            if left:
-                self._running[key] = left
-            else:
-                del self._running[key]
-            if key in self._queues:  # its next piece may have waited for this thread
-                self._ready.notify()
+    def _release(self, key: Hashable) -> None:
+        left = self._running[key] - 1
+        if left:
+            self._running[key] = left
+        else:
+            del self._running[key]
 
     def _serve(self) -> None:
-        while (taken := self._next()) is not None:
-            key, (future, function) = taken
-            try:
-                if future.set_running_or_notify_cancel():
-                    try:
-                        future.set_result(function())
-                    except BaseException as error:  # handed to whoever waits on the future
-                        future.set_exception(error)
-            finally:
-                self._done(key)
+        finished: Hashable | None = None
+        while (taken := self._next(finished)) is not None:
+            finished, work = taken
+            work.run()

@@ -89,9 +89,7 @@ async def run_blocking(function: Callable[P, T], *args: P.args, **kwargs: P.kwar
     work = functools.partial(function, *args, **kwargs)
     if _on_caller_thread.get():  # inside a Django request: its cycle looks after connections
         return await sync_to_async(work, thread_sensitive=True)()
-    return await asyncio.wrap_future(
-        phone_pool().submit(_queue_key.get(), functools.partial(_unit_of_work, work))
-    )
+    return await phone_pool().submit_to_loop(_queue_key.get(), functools.partial(_unit_of_work, work))
 
 
 async def run_in(pool: ThreadPoolExecutor, function: Callable[..., T], *args: object) -> T:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 
 import pytest
@@ -187,3 +188,27 @@ def test_an_app_found_by_a_provisioning_lookup_gets_a_queue_of_its_own(app):
     assert (key_for("AcmeInc"), key_for("Nobody")) == ("acmeinc", "-")
     forget_config("AcmeInc")  # a save or a delete: found again before it is trusted
     assert key_for("AcmeInc") == "-"
+
+
+def test_work_handed_in_from_an_event_loop_is_awaited_there(pool):
+    async def hand_in() -> tuple[int, str]:
+        answer = await pool.submit_to_loop("app", lambda: 42)
+        with pytest.raises(ValueError, match="boom"):
+            await pool.submit_to_loop("app", lambda: (_ for _ in ()).throw(ValueError("boom")))
+        return answer, threading.current_thread().name
+
+    assert asyncio.run(hand_in()) == (42, threading.current_thread().name)
+
+
+def test_work_its_caller_stopped_awaiting_before_it_began_is_not_run(pool):
+    ran: list[str] = []
+
+    async def give_up() -> None:
+        release = blocked_pool(pool)
+        waiting = pool.submit_to_loop("app", lambda: ran.append("ran"))
+        waiting.cancel()
+        release.set()
+        await pool.submit_to_loop("app", lambda: None)  # after the cancelled piece's turn
+
+    asyncio.run(give_up())
+    assert ran == []
