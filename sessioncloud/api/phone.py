@@ -151,8 +151,9 @@ def check_rate(limit: str, identity: str) -> None:
 
 
 def queue_for(provider_id: str | None) -> None:
-    """This request's blocking work waits in its App's queue when the App is known to be served
-    (its config is in memory), else in the one queue of everything else (serving/pools.py)."""
+    """This request's blocking work waits in its App's queue when this process has found the App
+    served (a config read or a provisioning lookup), else in the one queue of everything else
+    (serving/pools.py)."""
     key = provider_id.lower() if provider_id and PROVIDER_ID_RE.match(provider_id) else None
     queue_as(key if key and config_cache().known_served(key) else UNKNOWN)
 
