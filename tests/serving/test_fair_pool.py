@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import threading
 
 import pytest
 
+from sessioncloud.api.errors import ApiError
+from sessioncloud.api.phone import begin_provision, queue_for
+from sessioncloud.api.schemas import ProvisionIn
 from sessioncloud.lib.fairpool import FairPool
+from sessioncloud.providers.config import forget_config, get_rendered_config
+from sessioncloud.providers.provision import Client
+from sessioncloud.serving import pools
 
 
 @pytest.fixture
@@ -136,19 +143,15 @@ def test_shutting_down_finishes_the_queued_work_of_a_key_at_its_share():
     assert [future.result(0) for future in queued] == [0, 1, 2]
 
 
+def key_for(provider_id: str) -> str:
+    """The phone pool queue a request naming `provider_id` would wait in."""
+    context = contextvars.copy_context()
+    context.run(queue_for, provider_id)
+    return context[pools._queue_key]
+
+
 @pytest.mark.django_db
 def test_a_request_queues_as_its_app_once_the_app_is_known_to_be_served(app):
-    import contextvars
-
-    from sessioncloud.api.phone import queue_for
-    from sessioncloud.providers.config import get_rendered_config
-    from sessioncloud.serving import pools
-
-    def key_for(provider_id: str) -> str:
-        context = contextvars.copy_context()
-        context.run(queue_for, provider_id)
-        return context[pools._queue_key]
-
     assert key_for("AcmeInc") == "-"  # not in memory yet: the shared queue
     get_rendered_config("AcmeInc")
     assert (key_for("AcmeInc"), key_for("ACMEINC"), key_for("Nobody"), key_for("no!")) == (
@@ -163,20 +166,6 @@ def test_a_request_queues_as_its_app_once_the_app_is_known_to_be_served(app):
 
 @pytest.mark.django_db
 def test_an_app_found_by_a_provisioning_lookup_gets_a_queue_of_its_own(app):
-    import contextvars
-
-    from sessioncloud.api.errors import ApiError
-    from sessioncloud.api.phone import begin_provision, queue_for
-    from sessioncloud.api.schemas import ProvisionIn
-    from sessioncloud.providers.config import forget_config
-    from sessioncloud.providers.provision import Client
-    from sessioncloud.serving import pools
-
-    def key_for(provider_id: str) -> str:
-        context = contextvars.copy_context()
-        context.run(queue_for, provider_id)
-        return context[pools._queue_key]
-
     def provision(provider_id: str) -> None:
         payload = ProvisionIn(providerId=provider_id, username="1", password="x", deviceId="dev-1")
         with pytest.raises(ApiError):  # not in external mode, or not found: found served all the same
