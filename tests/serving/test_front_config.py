@@ -10,6 +10,7 @@ from django.test import Client
 
 from sessioncloud.lib.metrics import REQUEST_STATS
 from sessioncloud.providers.config import config_cache, get_rendered_config, render_config
+from sessioncloud.serving import headers
 from sessioncloud.serving.front import Front
 from tests.factories import make_app
 from tests.serving.frontclient import Spy, django_call, front_call
@@ -111,6 +112,25 @@ def test_it_leaves_hosts_django_refuses_to_django(app, spy, front, settings):
     assert spy.calls == 0
     assert front_call(front, "GET", PATH, host="evil.example").status == 400
     assert spy.calls == 1
+
+
+def test_a_host_judged_once_is_judged_the_same_again_until_the_setting_changes(app, spy, front, settings):
+    settings.ALLOWED_HOSTS = ["testserver"]
+    statuses = [
+        front_call(front, "GET", PATH, host=host).status for host in ["evil.example", "testserver"] * 2
+    ]
+    assert (statuses, spy.calls) == ([400, 200, 400, 200], 2)
+
+    settings.ALLOWED_HOSTS = ["evil.example"]
+    assert front_call(front, "GET", PATH, host="evil.example").status == 200
+    assert front_call(front, "GET", PATH, host="testserver").status == 400
+
+
+def test_a_flood_of_made_up_hosts_is_refused_and_a_real_one_still_served(app, spy, front, settings):
+    settings.ALLOWED_HOSTS = ["testserver"]
+    made_up = [f"guess-{n}.example" for n in range(headers.MAX_HOSTS_REMEMBERED * 2 + 1)]
+    assert {front_call(front, "GET", PATH, host=host).status for host in made_up} == {400}
+    assert front_call(front, "GET", PATH, host="testserver").status == 200
 
 
 def test_it_counts_its_answers_in_the_metrics(app, front):
