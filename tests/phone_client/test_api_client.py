@@ -18,45 +18,10 @@ from sessioncloud.phone.client import (
     ServerUnreachable,
 )
 from tests.livesrv import free_port
+from tests.phone_client.acme import acme_account, acme_config
 
-CONFIG = {
-    "providerId": "AcmeInc",
-    "kind": "generic",
-    "name": "Acme Telecom",
-    "version": "v1",
-    "branding": {},
-    "login": {"mode": "external", "fields": "username_password"},
-    "sip": {
-        "domain": "sip.acme.example",
-        "port": 5061,
-        "proxy": None,
-        "transport": "TLS",
-        "useSubdomains": False,
-        "srtp": "Disabled",
-        "messaging": "Enabled",
-        "video": "Disabled",
-        "callrecording": "Disabled",
-        "voicemailNumber": None,
-        "registrationExpires": 600,
-    },
-}
-ACCOUNT = {
-    "sipusername": "1000",
-    "sippassword": "pw",
-    "authusername": "1000",
-    "displayname": "1000",
-    "domain": "sip.acme.example",
-    "port": 5061,
-    "proxy": None,
-    "transport": "TLS",
-    "srtp": "Disabled",
-    "messaging": "Enabled",
-    "video": "Disabled",
-    "callrecording": "Disabled",
-    "subdomain": None,
-    "voicemailNumber": None,
-    "registrationExpires": 600,
-}
+CONFIG = acme_config("external")
+ACCOUNT = acme_account("1000", "pw")
 
 
 def api_answering(

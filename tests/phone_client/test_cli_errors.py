@@ -17,45 +17,10 @@ from sessioncloud.phone import cli
 from sessioncloud.phone.client import PhoneApi
 from sessioncloud.phone.state import PhoneState, StateStore
 from tests.livesrv import free_port
+from tests.phone_client.acme import acme_account, acme_config
 
-ACCOUNT = {
-    "sipusername": "2001",
-    "sippassword": "secret",
-    "authusername": "2001",
-    "displayname": "Alice",
-    "domain": "sip.acme.example",
-    "port": 5061,
-    "proxy": None,
-    "transport": "TLS",
-    "srtp": "Disabled",
-    "messaging": "Enabled",
-    "video": "Disabled",
-    "callrecording": "Disabled",
-    "subdomain": None,
-    "voicemailNumber": None,
-    "registrationExpires": 600,
-}
-CONFIG = {
-    "providerId": "AcmeInc",
-    "kind": "generic",
-    "name": "Acme Telecom",
-    "version": "v1",
-    "branding": {},
-    "login": {"mode": "portal", "fields": "username_password"},
-    "sip": {
-        "domain": "sip.acme.example",
-        "port": 5061,
-        "proxy": None,
-        "transport": "TLS",
-        "useSubdomains": False,
-        "srtp": "Disabled",
-        "messaging": "Enabled",
-        "video": "Disabled",
-        "callrecording": "Disabled",
-        "voicemailNumber": None,
-        "registrationExpires": 600,
-    },
-}
+ACCOUNT = acme_account("2001", "secret", "Alice")
+CONFIG = acme_config("portal")
 
 
 def phone(state: Path, *args: str, server: str = "http://127.0.0.1:9") -> int:

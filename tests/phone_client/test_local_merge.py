@@ -12,31 +12,11 @@ from sessioncloud.providers.config import render_config
 from sessioncloud.providers.outbound import sip_profile as server_sip_profile
 from sessioncloud.provisioning.merge import SipProfile, merge_accounts
 from tests.factories import MEDIA_DEFAULTS, make_app
+from tests.phone_client.acme import acme_config
 
 
 def config(**sip: Any) -> dict[str, Any]:
-    values: dict[str, Any] = {
-        "domain": "sip.acme.example",
-        "port": 5061,
-        "proxy": None,
-        "transport": "TLS",
-        "useSubdomains": False,
-        "srtp": "Disabled",
-        "messaging": "Enabled",
-        "video": "Disabled",
-        "callrecording": "Disabled",
-        "voicemailNumber": None,
-        "registrationExpires": 600,
-    }
-    values.update(sip)
-    return {
-        "providerId": "AcmeInc",
-        "kind": "generic",
-        "name": "Acme",
-        "version": "v1",
-        "login": {"mode": "portal", "fields": "username_password"},
-        "sip": values,
-    }
+    return acme_config(sip=sip, name="Acme")
 
 
 def test_the_profile_is_rebuilt_from_the_config():

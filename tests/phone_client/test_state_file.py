@@ -18,50 +18,20 @@ from sessioncloud.phone.state import (
     default_state_path,
     state_to_json,
 )
+from tests.phone_client.acme import acme_account, acme_config
 
-CONFIG = {
-    "providerId": "AcmeInc",
-    "kind": "whitelabel",
-    "name": "Acme Telecom",
-    "version": "v1",
-    "branding": {"themeColor": "#0A7CFF"},
-    "login": {
+CONFIG = acme_config(
+    "external",
+    kind="whitelabel",
+    branding={"themeColor": "#0A7CFF"},
+    login={
         "mode": "external",
         "fields": "username_password",
         "usernamePlaceholder": None,
         "passwordPlaceholder": None,
     },
-    "sip": {
-        "domain": "sip.acme.example",
-        "port": 5061,
-        "proxy": None,
-        "transport": "TLS",
-        "useSubdomains": False,
-        "srtp": "Disabled",
-        "messaging": "Enabled",
-        "video": "Disabled",
-        "callrecording": "Disabled",
-        "voicemailNumber": None,
-        "registrationExpires": 600,
-    },
-}
-ACCOUNT = {
-    "sipusername": "1000",
-    "sippassword": "s3cret",
-    "authusername": "1000",
-    "displayname": "Demo 1000",
-    "domain": "sip.acme.example",
-    "port": 5061,
-    "proxy": None,
-    "transport": "TLS",
-    "srtp": "Disabled",
-    "messaging": "Enabled",
-    "video": "Disabled",
-    "callrecording": "Disabled",
-    "subdomain": None,
-    "voicemailNumber": None,
-    "registrationExpires": 600,
-}
+)
+ACCOUNT = acme_account("1000", "s3cret", "Demo 1000")
 
 
 def full_state() -> PhoneState:
