@@ -40,10 +40,12 @@ _phone_pool: FairPool | None = None
 def phone_pool() -> FairPool:
     global _phone_pool
     if _phone_pool is None:
-        _phone_pool = FairPool(
-            DEFAULT_PHONE_THREADS, name="sessioncloud-phone", per_key=threads_per_app(DEFAULT_PHONE_THREADS)
-        )
+        _phone_pool = _new_phone_pool(DEFAULT_PHONE_THREADS)
     return _phone_pool
+
+
+def _new_phone_pool(threads: int) -> FairPool:
+    return FairPool(threads, name="sessioncloud-phone", per_key=threads_per_app(threads))
 
 
 def threads_per_app(threads: int) -> int:
@@ -65,7 +67,7 @@ def start_pools(phone_threads: int) -> None:
     global _phone_pool
     if _phone_pool is not None:
         _phone_pool.shutdown(wait=False)
-    _phone_pool = FairPool(phone_threads, name="sessioncloud-phone", per_key=threads_per_app(phone_threads))
+    _phone_pool = _new_phone_pool(phone_threads)
 
 
 def stop_pools() -> None:
