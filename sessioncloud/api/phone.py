@@ -51,6 +51,7 @@ from sessioncloud.providers.provision import (
     begin_for_end_user,
     complete_external,
 )
+from sessioncloud.providers.refusals import PROVIDER_NOT_FOUND, RATE_LIMITED, TOKEN_INVALID
 from sessioncloud.providers.tokens import Claim, claim, give_back
 from sessioncloud.serving.pools import UNKNOWN, blocking_on_caller_thread, queue_as, run_blocking
 
@@ -64,16 +65,11 @@ JSON_TYPE = "application/json"
 # keeps its old traceback and adds to it, so a shared one would grow (and keep every frame it
 # passed through alive) with each unknown ProviderId or spent token.
 def provider_not_found() -> ApiError:
-    return ApiError(404, "provider_not_found", "No provider is known by that ProviderId.")
+    return ApiError(404, *PROVIDER_NOT_FOUND)
 
 
 def token_invalid() -> ApiError:
-    return ApiError(
-        404,
-        "token_invalid",
-        "This setup code is not valid. It may have expired or been "
-        "used already; ask your provider for a new one.",
-    )
+    return ApiError(404, *TOKEN_INVALID)
 
 
 UNAVAILABLE = ApiError(
@@ -142,12 +138,7 @@ def phone_client(ip: str | None, user_agent: str, device_id: str, app: PhoneAppI
 def check_rate(limit: str, identity: str) -> None:
     wait = ratelimit.hit(limit, identity)
     if wait is not None:
-        raise ApiError(
-            429,
-            "rate_limited",
-            "Too many attempts. Please wait a moment and try again.",
-            headers={"Retry-After": str(max(1, wait))},
-        )
+        raise ApiError(429, *RATE_LIMITED, headers={"Retry-After": str(max(1, wait))})
 
 
 def queue_for(provider_id: str | None) -> None:

@@ -60,6 +60,7 @@ from sessioncloud.providers.provision import (
     nothing_to_provision,
     provision_local,
 )
+from sessioncloud.providers.refusals import PROVIDER_NOT_FOUND, RATE_LIMITED, TOKEN_INVALID
 from sessioncloud.providers.tokens import Claim, claim, give_back, token_status
 from sessioncloud.provisioning.linphone import (
     CONTENT_TYPE,
@@ -74,13 +75,6 @@ security_log = logging.getLogger("sessioncloud.security")
 
 FLOW = "linphone"
 DEVICE_PREFIX = "linphone-"
-TOKEN_INVALID = (
-    "token_invalid",
-    "This setup code is not valid. It may have expired or been used "
-    "already; ask your provider for a new one.",
-)
-PROVIDER_NOT_FOUND = ("provider_not_found", "No provider is known by that ProviderId.")
-RATE_LIMITED = ("rate_limited", "Too many attempts. Please wait a moment and try again.")
 # Linphone apps name themselves in the User-Agent (e.g. `LinphoneAndroid/5.2.5 (...)`).
 _USER_AGENT_RE = re.compile(r"\ALinphone(?P<platform>[A-Za-z]*)/(?P<version>[0-9][0-9A-Za-z.+-]*)")
 
