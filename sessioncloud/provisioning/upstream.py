@@ -26,12 +26,10 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urljoin, urlsplit
 
-import h11
 import httpx2
 
 from sessioncloud import __version__
 from sessioncloud.provisioning.answer import (
-    MAX_BODY_BYTES,
     BadAnswer,
     ProviderAnswer,
     parse_provider_answer,
@@ -44,13 +42,18 @@ from sessioncloud.provisioning.guard import (
     resolve_checked,
 )
 from sessioncloud.provisioning.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
+from sessioncloud.provisioning.wire import (
+    AnswerReader,
+    BadHttp,
+    PinnedConnection,
+    Refused,
+    request_head,
+)
 
 USER_AGENT = f"SessionCloud/{__version__}"
 CONNECT_TIMEOUT = 3.0
 MAX_TIMEOUT = 15.0
 MAX_REDIRECTS = 3
-MAX_HEADER_BYTES = 100 * 1024  # a status line and headers longer than this are not an answer
-READ_BYTES = 64 * 1024
 BODY_PREVIEW_CHARS = 32 * 1024
 MASK = "***"
 _PRINTABLE_ASCII = re.compile(r"^[\x20-\x7e]*$")
@@ -244,7 +247,7 @@ async def _fetch(
 async def _resolve(target: ParsedTarget, policy: OutboundPolicy) -> list[str]:
     try:
         if target.ip is not None:
-            return resolve_checked(target.host, target.port, policy)
+            return [target.host]  # a literal address, already checked with the URL
         lookup = _resolver_pool.submit(resolve_checked, target.host, target.port, policy)
         return await asyncio.wrap_future(lookup)
     except GuardError as error:
@@ -286,11 +289,11 @@ async def _exchange(
     clock: Callable[[], float],
 ) -> tuple[int, str | None, bytes]:
     """One GET on a new connection: its status and either a redirect's Location or the body."""
-    target_bytes, headers = _build_request(url, request, target, clock)
+    head = _build_request(url, request, target, clock)
     progress.step = "connect"
     where = progress.where
     try:
-        stream = await _connect(target, addresses, target.port, ssl_context)
+        connection = await _connect(target, addresses, target.port, ssl_context)
     except TimeoutError:
         raise _Failure(PROVIDER_TIMEOUT, f"connecting to {where} timed out", unhealthy=True) from None
     except ConnectFailed as error:
@@ -299,62 +302,31 @@ async def _exchange(
         ) from None
     progress.step = "answer"
     try:
-        return await _request_on(stream, target_bytes, headers)
-    except h11.RemoteProtocolError as error:
+        answer = await connection.exchange(head)
+    except BadHttp as error:
         raise _Failure(
             PROVIDER_BAD_RESPONSE, f"invalid HTTP answer from {where}: {error}", unhealthy=True
         ) from None
-    except h11.LocalProtocolError:
-        raise _Failure(PROVIDER_UNREACHABLE, "the request could not be sent") from None
+    except Refused as refused:
+        raise _Failure(PROVIDER_BAD_RESPONSE, refused.detail, refused.status) from None
     except OSError as error:
         raise _Failure(
             PROVIDER_UNREACHABLE, f"connection to {where} failed: {_os_error_text(error)}", unhealthy=True
         ) from None
     finally:
-        stream.close()
-
-
-async def _request_on(
-    stream: PinnedStream, target: bytes, headers: list[tuple[str, str]]
-) -> tuple[int, str | None, bytes]:
-    """The HTTP/1.1 exchange itself, with h11: one request on one connection, nothing more."""
-    connection = h11.Connection(our_role=h11.CLIENT, max_incomplete_event_size=MAX_HEADER_BYTES)
-    await stream.write(
-        connection.send(h11.Request(method="GET", target=target, headers=headers))
-        + connection.send(h11.EndOfMessage())
-    )
-    response = await _next_event(connection, stream)
-    while isinstance(response, h11.InformationalResponse):  # 1xx: the answer is still to come
-        response = await _next_event(connection, stream)
-    assert isinstance(response, h11.Response)
-    status = response.status_code
-    if 300 <= status < 400:
-        return status, _header(response.headers, b"location") or "", b""
-    _refuse_unreadable_body(response.headers, status)
-    chunks, size = [], 0
-    while not isinstance(event := await _next_event(connection, stream), h11.EndOfMessage):
-        size += len(event.data)
-        if size > MAX_BODY_BYTES:
-            raise _Failure(PROVIDER_BAD_RESPONSE, f"answer larger than {MAX_BODY_BYTES} bytes", status)
-        chunks.append(bytes(event.data))
-    return status, None, b"".join(chunks)
-
-
-async def _next_event(connection: h11.Connection, stream: PinnedStream) -> Any:
-    while (event := connection.next_event()) is h11.NEED_DATA:
-        connection.receive_data(await stream.read(READ_BYTES))
-    return event
+        connection.close()
+    return answer.status, answer.location, answer.body
 
 
 def _build_request(
     url: str, request: UpstreamRequest, target: ParsedTarget, clock: Callable[[], float]
-) -> tuple[bytes, list[tuple[str, str]]]:
-    """The GET's target and headers as they go on the wire, signed over exactly that target.
+) -> bytes:
+    """The GET as it goes on the wire, signed over exactly its target.
 
     The URL is read by the same parser the guard used (urlsplit), so the host connected to, the
     Host header and the checked host cannot disagree; `target` is that checked reading.
     """
-    # Checked here rather than left to h11, whose error message would quote the header value.
+    # Checked here, with a message that does not quote the value (it is a secret).
     if request.auth_header and not _PRINTABLE_ASCII.match(request.auth_header):
         raise _Failure(PROVIDER_UNREACHABLE, "the auth header value must be printable ASCII")
     parts = urlsplit(url)
@@ -369,31 +341,7 @@ def _build_request(
         *_headers(request).items(),
         *_signature_headers(request.signing_secrets, path_and_query, clock),
     ]
-    return path_and_query.encode("ascii"), headers
-
-
-def _header(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> str | None:
-    for key, value in headers:  # h11 gives names in lower case
-        if key == name:
-            return value.decode("latin-1")
-    return None
-
-
-def _refuse_unreadable_body(headers: Iterable[tuple[bytes, bytes]], status: int) -> None:
-    """Compression and a declared size over the cap are refused before any of the body is read."""
-    headers = list(headers)
-    encoding = (_header(headers, b"content-encoding") or "identity").strip().lower()
-    if encoding not in ("", "identity"):
-        # We asked for identity; inflating anyway would let a tiny gzip bomb eat the memory.
-        raise _Failure(
-            PROVIDER_BAD_RESPONSE, f"compressed answer refused (Content-Encoding: {encoding[:40]})", status
-        )
-    try:
-        declared = int(_header(headers, b"content-length") or "0")
-    except ValueError:
-        declared = 0
-    if declared > MAX_BODY_BYTES:
-        raise _Failure(PROVIDER_BAD_RESPONSE, f"answer larger than {MAX_BODY_BYTES} bytes", status)
+    return request_head(path_and_query.encode("ascii"), headers)
 
 
 def _parse(body: bytes, status: int) -> ProviderAnswer:
@@ -485,7 +433,7 @@ class ConnectFailed(Exception):
 
 async def _connect(
     target: ParsedTarget, addresses: list[str], port: int, ssl_context: ssl.SSLContext | None
-) -> PinnedStream:
+) -> PinnedConnection:
     """A connection to the first checked address that answers, with TLS for https.
 
     TLS uses the URL's host name for SNI and certificate verification: only the TCP connection
@@ -503,40 +451,18 @@ async def _connect(
             continue
         if target.scheme == "https":
             server_name = None if target.ip is not None else target.host
-            await stream.start_tls(ssl_context or _system_ssl_context(), server_hostname=server_name)
+            try:
+                await stream.start_tls(ssl_context or _system_ssl_context(), server_hostname=server_name)
+            except OSError as error:  # ssl.SSLError is an OSError
+                stream.close()
+                raise ConnectFailed(_os_error_text(error)) from error
         return stream
     raise failure
 
 
-class PinnedStream:
-    """An asyncio stream over one connected socket. The call's deadline wraps every use of it."""
-
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self._reader = reader
-        self._writer = writer
-
-    async def read(self, max_bytes: int) -> bytes:
-        return await self._reader.read(max_bytes)
-
-    async def write(self, data: bytes) -> None:
-        self._writer.write(data)
-        await self._writer.drain()
-
-    def close(self) -> None:
-        # No wait for the peer's goodbye: a provider that never closes must not hold the call.
-        self._writer.transport.abort()
-
-    async def start_tls(self, ssl_context: ssl.SSLContext, server_hostname: str | None) -> None:
-        try:
-            await self._writer.start_tls(ssl_context, server_hostname=server_hostname)
-        except OSError as error:  # ssl.SSLError is an OSError
-            self.close()
-            raise ConnectFailed(_os_error_text(error)) from error
-
-
 async def _open_stream(
     address: str, port: int, timeout: float, options: Iterable[Any] | None
-) -> PinnedStream:
+) -> PinnedConnection:
     # A numeric address and an explicit family: nothing here may look a name up again, which is
     # exactly the second lookup this module exists to avoid.
     family = socket.AF_INET6 if ":" in address else socket.AF_INET
@@ -546,13 +472,14 @@ async def _open_stream(
         for option in options or ():
             sock.setsockopt(*option)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        loop = asyncio.get_running_loop()
         async with asyncio.timeout(timeout):
-            await asyncio.get_running_loop().sock_connect(sock, (address, port))
-        reader, writer = await asyncio.open_connection(sock=sock, limit=READ_BYTES)
+            await loop.sock_connect(sock, (address, port))
+        transport, reader = await loop.create_connection(AnswerReader, sock=sock)
     except BaseException:
         sock.close()
         raise
-    return PinnedStream(reader, writer)
+    return PinnedConnection(transport, reader)
 
 
 def _os_error_text(error: OSError) -> str:

@@ -220,6 +220,10 @@ def test_the_provisioning_log_says_exactly_why_each_answer_was_refused(services,
         "top-level-array",
         "server-error",
         "silent",
+        "not-http",
+        "huge-headers",
+        "closed-mid-answer",
+        "reset-mid-answer",
     ]
     with server_process(threads=4, **env) as server:
         for case in cases:
@@ -240,4 +244,9 @@ def test_the_provisioning_log_says_exactly_why_each_answer_was_refused(services,
         "top-level-array": "invalid answer: answer: expected a JSON object, got an array",
         "server-error": "the provider answered HTTP 500",
         "silent": f"no complete answer from {where} within 2 s",
+        "not-http": f"invalid HTTP answer from {where}: Expected HTTP/, RTSP/ or ICE/",
+        "huge-headers": f"invalid HTTP answer from {where}: status line and headers longer than 102400 bytes",
+        "closed-mid-answer": f"invalid HTTP answer from {where}: "
+        "the connection closed before the answer was complete",
+        "reset-mid-answer": f"connection to {where} failed: [Errno 104] Connection reset by peer",
     }
