@@ -10,6 +10,7 @@ which carries the end user's password), so an operator can alert on them.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import socket
@@ -143,6 +144,13 @@ def refusal_reason(ip: IPAddress, policy: OutboundPolicy) -> str | None:
 
 def check_url(url: str, policy: OutboundPolicy) -> ParsedTarget:
     """Check a provider URL's form and, for a literal address, the address itself."""
+    return _checked_url(url, policy)
+
+
+# Every provisioning call checks its App's URL again; the answer depends on nothing else, so
+# the URLs that passed are remembered (refusals are not: each one is checked and logged anew).
+@functools.lru_cache(maxsize=1024)
+def _checked_url(url: str, policy: OutboundPolicy) -> ParsedTarget:
     parts = _split_url(url, policy)
     host = _normalise_host(parts.hostname or "", parts.netloc)
     ip = _literal_address(host)

@@ -242,6 +242,30 @@ def test_it_accepts_plain_http_and_an_allowed_address_when_the_operator_allows_t
     )
 
 
+def test_a_url_that_passed_is_checked_again_under_another_policy() -> None:
+    url = "http://127.0.0.1:8001/provisioning"
+    open_policy = OutboundPolicy(allow_nets=(ip_network("127.0.0.0/8"),), allow_http=True)
+    assert check_url(url, open_policy).ip == ip_address("127.0.0.1")
+
+    with pytest.raises(GuardError) as refused:
+        check_url(url, OutboundPolicy(allow_nets=(ip_network("127.0.0.0/8"),)))
+    assert refused.value.code == "scheme_refused"
+    with pytest.raises(GuardError) as refused:
+        check_url(url, OutboundPolicy(allow_http=True))
+    assert refused.value.code == "address_refused"
+
+
+def test_every_refusal_of_the_same_url_is_logged(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="sessioncloud.security")
+
+    for _ in range(3):
+        with pytest.raises(GuardError):
+            check_url("https://10.0.0.7/provisioning", CLOSED)
+
+    refusals = [r for r in caplog.records if r.name == "sessioncloud.security"]
+    assert [r.getMessage() for r in refusals] == ["outbound call refused: 10.0.0.7 is a private address"] * 3
+
+
 # --- resolution -----------------------------------------------------------------------------
 
 
