@@ -20,6 +20,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from sessioncloud.providers.models import Device, DeviceStatus, ProvisioningLogEntry
+from sessioncloud.providers.statements import driver_cursor, execute
 
 
 @dataclass(frozen=True)
@@ -142,8 +143,8 @@ def _now() -> object:
 
 
 def device_state(app_id: int, device_id: str) -> DeviceState:
-    with connection.cursor() as cursor:
-        cursor.execute(_state_sql(), [app_id, device_id])
+    with driver_cursor() as cursor:
+        execute(cursor, _state_sql(), [app_id, device_id])
         row = cursor.fetchone()
     return DeviceState() if row is None else DeviceState(status=row[0], accounts_hash=row[1] or "")
 
@@ -249,12 +250,12 @@ def record_call(app_id: int, visit: DeviceVisit, line: LogLine) -> None:
         ledger_sql, ledger_values = _touch_sql(), _touch_values(app_id, visit, now)
     log_values = _log_values(app_id, line, now)
     if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute(_with_log_sql(ledger_sql), ledger_values + log_values)
+        with driver_cursor() as cursor:
+            execute(cursor, _with_log_sql(ledger_sql), ledger_values + log_values)
         return
     # SQLite allows no INSERT inside WITH: two statements, in one transaction (one commit). It
     # has one writer at a time, and makes the others wait by sleeping and retrying (1, 2, 5, 10,
     # ... ms); this process's writers queue on a lock instead, and take turns without sleeping.
-    with _sqlite_writer, transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(ledger_sql, ledger_values)
-        cursor.execute(_log_sql(), log_values)
+    with _sqlite_writer, transaction.atomic(), driver_cursor() as cursor:
+        execute(cursor, ledger_sql, ledger_values)
+        execute(cursor, _log_sql(), log_values)

@@ -22,6 +22,7 @@ from django.db.models import Field
 from sessioncloud.accounts.models import Organization
 from sessioncloud.providers.ledger import DeviceState
 from sessioncloud.providers.models import App, Device
+from sessioncloud.providers.statements import driver_cursor, execute
 
 # ProviderIds whose built App is kept (a few hundred bytes each); the oldest half goes beyond it.
 MAX_REMEMBERED = 10_000
@@ -100,8 +101,8 @@ def enabled_app_and_device(provider_id: str, device_id: str) -> tuple[App, Devic
     ledger knows of `device_id`, in one query; None for no such enabled App (or one of an
     unverified organization)."""
     key = provider_id.lower()
-    with connection.cursor() as cursor:
-        cursor.execute(_select_sql(), [device_id, key, True, True])
+    with driver_cursor() as cursor:
+        execute(cursor, _select_sql(), [device_id, key, True, True])
         found = cursor.fetchone()
     if found is None:
         return None
