@@ -17,7 +17,8 @@ from django.core.cache.backends.redis import RedisCacheClient
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from sessioncloud.lib.rediscount import window_counter, window_ms
+from sessioncloud.lib.rediscount import count_lean, window_counter, window_ms
+from sessioncloud.lib.redisread import RedisReader
 
 SOCKET_SECONDS = 2
 
@@ -35,6 +36,14 @@ def redis_client(url: str) -> redis.Redis:
         socket_timeout=SOCKET_SECONDS,
         retry=Retry(NoBackoff(), 1),
     )
+
+
+def lean_client(url: str) -> RedisReader | None:
+    """The minimal client for the commands every request runs, where the URL allows one."""
+    try:
+        return RedisReader(url, timeout=SOCKET_SECONDS)
+    except ValueError:  # rediss:// and the like: redis-py alone
+        return None
 
 
 class SharedClientRedisCacheClient(RedisCacheClient):
@@ -55,6 +64,7 @@ class RedisCache(DjangoRedisCache):
         super().__init__(server, params)
         self._class = SharedClientRedisCacheClient
         self._window_scripts: dict[int, Any] = {}
+        self._lean = lean_client(self._servers[0])
 
     def count_in_window(self, key: str, ttl: int) -> int:
         """Add one to a counter that lives `ttl` seconds from its first hit, in one round trip.
@@ -64,6 +74,10 @@ class RedisCache(DjangoRedisCache):
         counter is a plain Redis integer, which Django's own get() reads back as an int.
         """
         full_key = self.make_and_validate_key(key)
+        if self._lean is not None:
+            count = count_lean(self._lean, full_key, window_ms(ttl))
+            if count is not None:
+                return count
         client = self._cache.get_client(full_key, write=True)
         script = self._window_scripts.get(id(client))
         if script is None:

@@ -1,12 +1,14 @@
-"""A minimal Redis reader (GET, GETRANGE) for the one path where the client's cost is the cost.
+"""A minimal Redis client for the few commands where the client's cost is the cost.
 
-The cached phone config is answered with a single Redis read. redis-py spends about 40 µs of
-CPU on a GET (connection pool, retries, instrumentation); a plain socket speaking RESP spends
-about 9 µs (docs/performance.md). So that read, and only that read, goes through this: one
-connection per thread, RESP2, a timeout on every operation, and on any error the connection is
-dropped and RedisReadError raised, so the caller can fall back to the ordinary client. Every
-write stays with redis-py. The same connection code serves the one subscription whose losses
-must be noticed (`Subscriber`, used by lib/leases.py).
+redis-py spends 40-100 µs of CPU on one command (connection pool, retries, instrumentation,
+response callbacks); a plain socket speaking RESP spends 9-25 µs (docs/performance.md). So the
+commands every phone request runs go through this: the cached config's read, and on each
+provisioning call the rate-limit counters (EVALSHA) and the breaker's check (MGET). One
+connection per thread, RESP2, a timeout on every operation; on any error the connection is
+dropped and RedisReadError raised, so the caller can fall back to the ordinary client (a read,
+or a script Redis does not know yet) or treat the store as unavailable (a counter whose fate is
+unknown, counted again by nobody). Every other command stays with redis-py. The same connection
+code serves the one subscription whose losses must be noticed (`Subscriber`, lib/leases.py).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -91,13 +94,20 @@ class RedisReader:
     def getrange(self, key: str, start: int, end: int) -> bytes | None:
         return self._call(_bulk(b"GETRANGE", key.encode(), b"%d" % start, b"%d" % end))
 
-    def _call(self, command: bytes) -> bytes | None:
+    def call(self, *parts: bytes) -> Any:
+        """Any other command and its whole reply: an integer, a string, None or a list of them.
+
+        An error reply raises RedisReadError with Redis's own message (`NOSCRIPT ...`).
+        """
+        return self._call(_bulk(*parts), _Connection.read_one)
+
+    def _call(self, command: bytes, read: Callable[[_Connection], Any] | None = None) -> Any:
         conn = getattr(self._local, "conn", None)
         try:
             if conn is None:
                 conn = self._local.conn = self._endpoint.connect()
             conn.sock.sendall(command)
-            return conn.read_bulk()
+            return conn.read_bulk() if read is None else read(conn)
         except (OSError, RedisReadError, ValueError) as error:
             self._drop()
             raise RedisReadError(str(error) or type(error).__name__) from None
@@ -198,6 +208,17 @@ class _Connection:
             self._fill()
         value, self.buffer = self.buffer[:length], self.buffer[length + 2 :]
         return value
+
+    def read_one(self) -> Any:
+        """One whole reply of any kind, waiting as long as the socket's timeout allows."""
+        while True:
+            try:
+                value, end = _parse(self.buffer, 0)
+            except _Incomplete:
+                self._fill()
+                continue
+            self.buffer = self.buffer[end:]
+            return value
 
     def read_reply(self, timeout: float) -> Any:
         """One whole reply of any kind, or None when none completed within `timeout` seconds.

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from django.conf import settings
 from django.core.exceptions import ValidationError
 
-from sessioncloud.lib.rediscache import redis_client
+from sessioncloud.lib.rediscache import lean_client, redis_client
 from sessioncloud.provisioning.breaker import CircuitBreaker, MemoryBreakerStore, RedisBreakerStore
 from sessioncloud.provisioning.guard import GuardError, OutboundPolicy, check_url_for_save
 from sessioncloud.provisioning.merge import SipProfile
@@ -26,7 +26,7 @@ def outbound_policy() -> OutboundPolicy:
 @lru_cache(maxsize=1)
 def _redis_store(url: str) -> RedisBreakerStore:
     # One store per process: it registers its script (hashing it) once, not on every call.
-    return RedisBreakerStore(redis_client(url))
+    return RedisBreakerStore(redis_client(url), lean_client(url))
 
 
 def breaker_for(app_id: int) -> CircuitBreaker:

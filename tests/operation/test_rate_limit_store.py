@@ -31,3 +31,16 @@ def test_a_shared_counter_always_carries_its_expiry():
     assert 0 < ttl <= 61
     ratelimit._count("rl:test:ttl", 61)
     assert client.ttl(cache.make_key("rl:test:ttl")) <= ttl  # a later hit does not extend the window
+
+
+def test_a_shared_counter_keeps_counting_when_redis_forgets_its_script_or_the_connection():
+    if not settings.REDIS_URL:
+        pytest.skip("the shared store is Redis; this pass uses the in-process cache")
+    client = cache._cache.get_client(write=True)
+    assert [ratelimit._count("rl:test:restart", 61) for _ in range(2)] == [1, 2]
+    client.script_flush()
+    assert ratelimit._count("rl:test:restart", 61) == 3
+    for connection in client.client_list():
+        if connection["cmd"] in ("evalsha", "eval"):
+            client.client_kill_filter(_id=connection["id"])
+    assert [ratelimit._count("rl:test:restart", 61) for _ in range(2)] == [4, 5]

@@ -1,4 +1,4 @@
-"""The minimal Redis reader behind the config fast path, against the real Redis."""
+"""The minimal Redis client behind the phone paths' hot commands, against the real Redis."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ import os
 import pytest
 import redis
 
+from sessioncloud.lib.rediscount import count_lean, window_counter
 from sessioncloud.lib.redisread import RedisReader, RedisReadError
+from sessioncloud.provisioning.breaker import RedisBreakerStore
 
 pytestmark = pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="needs the real Redis (REDIS_URL)")
 
@@ -53,3 +55,38 @@ def test_it_reports_a_server_error(client):
 def test_it_refuses_urls_it_cannot_serve():
     with pytest.raises(ValueError, match="rediss"):
         RedisReader("rediss://cache.example:6380/0")
+
+
+def test_any_command_gives_its_whole_reply(client):
+    client.set("reader:a", b"1", ex=60)
+    reader = RedisReader(os.environ["REDIS_URL"])
+    assert reader.call(b"MGET", b"reader:a", b"reader:absent") == [b"1", None]
+    assert reader.call(b"INCR", b"reader:a") == 2
+    assert reader.call(b"PING") == b"PONG"
+    with pytest.raises(RedisReadError, match="NOSCRIPT"):
+        reader.call(b"EVALSHA", b"0" * 40, b"0")
+    assert reader.call(b"GET", b"reader:a") == b"2"  # a new connection after the error
+
+
+def test_the_window_counter_counts_through_either_client_alike(client):
+    reader = RedisReader(os.environ["REDIS_URL"])
+    client.delete("reader:count")
+    client.script_flush()  # as after a restart: Redis knows no script
+
+    assert count_lean(reader, "reader:count", 60_000) is None  # nothing ran
+    assert client.get("reader:count") is None
+    assert int(window_counter(client)(keys=["reader:count"], args=[60_000])) == 1  # loads it
+    assert [count_lean(reader, "reader:count", 60_000) for _ in range(2)] == [2, 3]
+    assert 0 < client.pttl("reader:count") <= 60_000
+
+
+def test_the_breaker_check_answers_as_redis_py_does_and_survives_a_lost_connection(client):
+    store = RedisBreakerStore(client, RedisReader(os.environ["REDIS_URL"]))
+    client.delete("reader:open", "reader:trial")
+    client.set("reader:open", 1, ex=60)
+
+    assert store.has_flags("reader:open", "reader:trial") == (True, False)
+    host, port = store._lean._local.conn.sock.getsockname()[:2]
+    client.client_kill_filter(addr=f"{host}:{port}")
+    assert store.has_flags("reader:open", "reader:trial") == (True, False)  # redis-py asked
+    assert store.has_flags("reader:trial") == (False,)
