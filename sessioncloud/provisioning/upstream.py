@@ -442,7 +442,7 @@ async def _connect(
     failure: BaseException = ConnectFailed("no address to connect to")
     for address in addresses:
         try:
-            stream = await _open_stream(address, port, CONNECT_TIMEOUT, None)
+            connection = await _open_connection(address, port, CONNECT_TIMEOUT)
         except TimeoutError as error:
             failure = error
             continue
@@ -452,33 +452,23 @@ async def _connect(
         if target.scheme == "https":
             server_name = None if target.ip is not None else target.host
             try:
-                await stream.start_tls(ssl_context or _system_ssl_context(), server_hostname=server_name)
+                await connection.start_tls(ssl_context or _system_ssl_context(), server_hostname=server_name)
             except OSError as error:  # ssl.SSLError is an OSError
-                stream.close()
+                connection.close()
                 raise ConnectFailed(_os_error_text(error)) from error
-        return stream
+        return connection
     raise failure
 
 
-async def _open_stream(
-    address: str, port: int, timeout: float, options: Iterable[Any] | None
-) -> PinnedConnection:
-    # A numeric address and an explicit family: nothing here may look a name up again, which is
-    # exactly the second lookup this module exists to avoid.
+async def _open_connection(address: str, port: int, timeout: float) -> PinnedConnection:
+    # A numeric address, its family given and numeric-only resolution asked for: nothing here
+    # may look a name up again, which is exactly the second lookup this module exists to avoid.
     family = socket.AF_INET6 if ":" in address else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    try:
-        sock.setblocking(False)
-        for option in options or ():
-            sock.setsockopt(*option)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        loop = asyncio.get_running_loop()
-        async with asyncio.timeout(timeout):
-            await loop.sock_connect(sock, (address, port))
-        transport, reader = await loop.create_connection(AnswerReader, sock=sock)
-    except BaseException:
-        sock.close()
-        raise
+    loop = asyncio.get_running_loop()
+    async with asyncio.timeout(timeout):
+        transport, reader = await loop.create_connection(
+            AnswerReader, host=address, port=port, family=family, flags=socket.AI_NUMERICHOST
+        )
     return PinnedConnection(transport, reader)
 
 

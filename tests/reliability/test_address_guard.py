@@ -178,7 +178,7 @@ def connects(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int]]:
         attempts.append((address, port))
         raise ConnectionRefusedError("this test allows no outbound connection")
 
-    monkeypatch.setattr(upstream, "_open_stream", refuse)
+    monkeypatch.setattr(upstream, "_open_connection", refuse)
     return attempts
 
 
