@@ -341,7 +341,10 @@ def _build_request(
         *_headers(request).items(),
         *_signature_headers(request.signing_secrets, path_and_query, clock),
     ]
-    return request_head(path_and_query.encode("ascii"), headers)
+    try:
+        return request_head(path_and_query.encode("ascii"), headers)
+    except ValueError:  # a line break or a character HTTP cannot carry: never sent, never quoted
+        raise _Failure(PROVIDER_UNREACHABLE, "the request could not be sent") from None
 
 
 def _parse(body: bytes, status: int) -> ProviderAnswer:

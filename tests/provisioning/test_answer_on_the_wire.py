@@ -14,6 +14,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from sessioncloud.provisioning import upstream
 from sessioncloud.provisioning.upstream import UpstreamRequest, UpstreamResult, call_provider_blocking
 from tests.providerstub import LOOPBACK_POLICY
 
@@ -162,3 +163,17 @@ def test_a_broken_answer_is_a_bad_response_that_says_why(
     assert result.detail.startswith(f"invalid HTTP answer from 127.0.0.1:{service.port}: ")
     assert detail in result.detail
     assert "pw" not in result.detail
+
+
+def test_a_header_that_would_break_the_request_is_never_sent(
+    service: RawService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def smuggling_headers(request: UpstreamRequest) -> dict[str, str]:
+        return {"Accept": "application/json\r\nX-Injected: yes"}
+
+    monkeypatch.setattr(upstream, "_headers", smuggling_headers)
+
+    result = call(service, head("HTTP/1.1 200 OK", f"Content-Length: {len(BODY)}") + BODY)
+
+    assert (result.error_code, result.detail) == ("provider_unreachable", "the request could not be sent")
+    assert service.requests == []
