@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import httptools
 
@@ -42,7 +42,6 @@ class Answer:
     status: int
     location: str | None = None
     body: bytes = b""
-    headers: list[tuple[bytes, bytes]] = field(default_factory=list)
 
 
 def request_head(target: bytes, headers: Iterable[tuple[str, str]]) -> bytes:
@@ -126,7 +125,7 @@ class AnswerReader(asyncio.Protocol):
         if exc is not None:
             self._settle_error(exc)
         elif self._headers_done and self._until_close and self._status >= 200:
-            self._settle(Answer(self._status, None, b"".join(self._body), self._headers))
+            self._settle(Answer(self._status, None, b"".join(self._body)))
         else:
             self._settle_error(BadHttp("the connection closed before the answer was complete"))
 
@@ -148,7 +147,7 @@ class AnswerReader(asyncio.Protocol):
         if status < 200:
             return  # informational: the answer is still to come
         if 300 <= status < 400:
-            self._settle(Answer(status, header(self._headers, b"location") or "", b"", self._headers))
+            self._settle(Answer(status, header(self._headers, b"location") or ""))
             raise _Stop
         self._refuse_unreadable_body(status)
         encoding = (header(self._headers, b"transfer-encoding") or "").strip().lower()
@@ -166,7 +165,7 @@ class AnswerReader(asyncio.Protocol):
         if self._status < 200:
             self._head_bytes = 0
             return
-        self._settle(Answer(self._status, None, b"".join(self._body), self._headers))
+        self._settle(Answer(self._status, None, b"".join(self._body)))
         raise _Stop
 
     # --- settling ------------------------------------------------------------------------
