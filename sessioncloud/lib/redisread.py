@@ -5,10 +5,11 @@ response callbacks); a plain socket speaking RESP spends 9-25 µs (docs/performa
 commands every phone request runs go through this: the cached config's read, and on each
 provisioning call the rate-limit counters (EVALSHA) and the breaker's check (MGET). One
 connection per thread, RESP2, a timeout on every operation; on any error the connection is
-dropped and RedisReadError raised, so the caller can fall back to the ordinary client (a read,
-or a script Redis does not know yet) or treat the store as unavailable (a counter whose fate is
-unknown, counted again by nobody). Every other command stays with redis-py. The same connection
-code serves the one subscription whose losses must be noticed (`Subscriber`, lib/leases.py).
+dropped and RedisReadError raised, so the caller can fall back to the ordinary client: for a
+read, or a script Redis does not know yet, at no price; for a counter whose reply was lost, at
+the price of counting that hit twice (lib/rediscount.py). Every other command stays with
+redis-py. The same connection code serves the one subscription whose losses must be noticed
+(`Subscriber`, lib/leases.py).
 """
 
 from __future__ import annotations
