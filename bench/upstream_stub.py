@@ -5,8 +5,10 @@
 
 One asyncio loop, so thousands of calls can wait at once without a thread each; every answer is
 an answer (docs/provider-service.md) for the username, after exactly `--latency` s (a call whose
-caller goes away first is dropped then). `GET /stats` answers at once with the calls waiting
-now, the most that ever waited at once, and the calls answered so far.
+caller goes away first is dropped then). Connections stay open for the caller's next call, as
+web servers keep them (`--close` closes each after its answer). `GET /stats` answers at once
+with the calls waiting now, the most that ever waited at once, the calls answered and the
+connections accepted so far.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ class Stats:
     in_flight: int = 0
     peak_in_flight: int = 0
     answered: int = 0
+    connections: int = 0  # accepted so far
 
 
 STATS = Stats()
@@ -49,8 +52,7 @@ def answer_for(target: str) -> bytes:
 
 def json_answer(body: str) -> bytes:
     return (
-        f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n"
-        f"Connection: close\r\n\r\n{body}"
+        f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n{body}"
     ).encode()
 
 
@@ -66,42 +68,46 @@ async def caller_left_within(reader: asyncio.StreamReader, seconds: float) -> bo
 
 async def answer_call(
     reader: asyncio.StreamReader, writer: asyncio.StreamWriter, target: str, latency: float, dead: bool
-) -> None:
+) -> bool:
+    """Whether the call was answered (the connection may then carry another)."""
     STATS.in_flight += 1
     STATS.peak_in_flight = max(STATS.peak_in_flight, STATS.in_flight)
     try:
         if dead:
             await reader.read()  # hold the connection until the caller gives up
-            return
+            return False
         if await caller_left_within(reader, latency):
-            return
+            return False
         writer.write(answer_for(target))
         await writer.drain()
         STATS.answered += 1
+        return True
     finally:
         STATS.in_flight -= 1
 
 
 async def handle(
-    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, latency: float, dead: bool
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, latency: float, dead: bool, close: bool
 ) -> None:
+    STATS.connections += 1
     try:
-        head = await reader.readuntil(b"\r\n\r\n")
-        target = head.split(b" ", 2)[1].decode("latin-1")
-        if target == "/stats":
-            writer.write(json_answer(json.dumps(asdict(STATS))))
-            await writer.drain()
-            return
-        await answer_call(reader, writer, target, latency, dead)
+        while not reader.at_eof():
+            head = await reader.readuntil(b"\r\n\r\n")
+            target = head.split(b" ", 2)[1].decode("latin-1")
+            if target == "/stats":
+                writer.write(json_answer(json.dumps(asdict(STATS))))
+                await writer.drain()
+            elif not await answer_call(reader, writer, target, latency, dead) or close:
+                return
     except (asyncio.IncompleteReadError, ConnectionError, asyncio.LimitOverrunError):
         pass
     finally:
         writer.close()
 
 
-async def serve(port: int, latency: float, dead: bool) -> None:
+async def serve(port: int, latency: float, dead: bool, close: bool) -> None:
     server = await asyncio.start_server(
-        lambda r, w: handle(r, w, latency, dead), "127.0.0.1", port, backlog=4096
+        lambda r, w: handle(r, w, latency, dead, close), "127.0.0.1", port, backlog=4096
     )
     async with server:
         await server.serve_forever()
@@ -112,8 +118,9 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--latency", type=float, default=0.2)
     parser.add_argument("--dead", action="store_true")
+    parser.add_argument("--close", action="store_true", help="close each connection after its answer")
     args = parser.parse_args()
-    asyncio.run(serve(args.port, args.latency, args.dead))
+    asyncio.run(serve(args.port, args.latency, args.dead, args.close))
 
 
 if __name__ == "__main__":

@@ -41,8 +41,10 @@ from sessioncloud.provisioning.guard import (
     check_url,
     resolve_checked,
 )
+from sessioncloud.provisioning.reuse import KeptConnections, Place, kept_connections
 from sessioncloud.provisioning.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 from sessioncloud.provisioning.wire import (
+    Answer,
     AnswerReader,
     BadHttp,
     PinnedConnection,
@@ -288,21 +290,79 @@ async def _exchange(
     ssl_context: ssl.SSLContext | None,
     clock: Callable[[], float],
 ) -> tuple[int, str | None, bytes]:
-    """One GET on a new connection: its status and either a redirect's Location or the body."""
+    """One GET, on a kept connection or a new one: its status and either a redirect's Location
+    or the body."""
     head = _build_request(url, request, target, clock)
+    kept = kept_connections()
+    reused = _take_kept(kept, target, addresses, ssl_context)
+    if reused is not None:
+        place, connection = reused
+        progress.step = "answer"
+        try:
+            answer = await _send(connection, head, progress.where)
+        except _Failure:
+            connection.close()
+            if not connection.answered_nothing:
+                raise
+            # The service closed the kept connection before reading the request: a new one.
+        except BaseException:
+            connection.close()
+            raise
+        else:
+            _keep_or_close(kept, place, connection)
+            return answer.status, answer.location, answer.body
     progress.step = "connect"
-    where = progress.where
     try:
-        connection = await _connect(target, addresses, target.port, ssl_context)
+        place, connection = await _connect(target, addresses, target.port, ssl_context)
     except TimeoutError:
-        raise _Failure(PROVIDER_TIMEOUT, f"connecting to {where} timed out", unhealthy=True) from None
+        raise _Failure(
+            PROVIDER_TIMEOUT, f"connecting to {progress.where} timed out", unhealthy=True
+        ) from None
     except ConnectFailed as error:
         raise _Failure(
-            PROVIDER_UNREACHABLE, f"could not connect to {where}: {error}", unhealthy=True
+            PROVIDER_UNREACHABLE, f"could not connect to {progress.where}: {error}", unhealthy=True
         ) from None
     progress.step = "answer"
     try:
-        answer = await connection.exchange(head)
+        answer = await _send(connection, head, progress.where)
+    except BaseException:
+        connection.close()
+        raise
+    _keep_or_close(kept, place, connection)
+    return answer.status, answer.location, answer.body
+
+
+def _take_kept(
+    kept: KeptConnections | None, target: ParsedTarget, addresses: list[str], trust: ssl.SSLContext | None
+) -> tuple[Place, PinnedConnection] | None:
+    """A kept connection to one of this call's checked addresses, if one waits."""
+    if kept is None:
+        return None
+    for address in addresses:
+        place = _place(target, address, trust)
+        connection = kept.take(place)
+        if connection is not None:
+            return place, connection
+    return None
+
+
+def _keep_or_close(kept: KeptConnections | None, place: Place, connection: PinnedConnection) -> None:
+    if kept is None:
+        connection.close()
+    else:
+        kept.keep(place, connection)
+
+
+def _place(target: ParsedTarget, address: str, trust: ssl.SSLContext | None) -> Place:
+    if target.scheme != "https":
+        return Place(target.scheme, address, target.port)
+    return Place(target.scheme, address, target.port, target.host if target.ip is None else "", trust)
+
+
+async def _send(connection: PinnedConnection, head: bytes, where: str) -> Answer:
+    """The request on `connection` and its answer; the service's failures as _Failure."""
+    try:
+        return await connection.exchange(head)
     except BadHttp as error:
         raise _Failure(
             PROVIDER_BAD_RESPONSE, f"invalid HTTP answer from {where}: {error}", unhealthy=True
@@ -313,9 +373,6 @@ async def _exchange(
         raise _Failure(
             PROVIDER_UNREACHABLE, f"connection to {where} failed: {_os_error_text(error)}", unhealthy=True
         ) from None
-    finally:
-        connection.close()
-    return answer.status, answer.location, answer.body
 
 
 def _build_request(
@@ -436,8 +493,8 @@ class ConnectFailed(Exception):
 
 async def _connect(
     target: ParsedTarget, addresses: list[str], port: int, ssl_context: ssl.SSLContext | None
-) -> PinnedConnection:
-    """A connection to the first checked address that answers, with TLS for https.
+) -> tuple[Place, PinnedConnection]:
+    """A connection to the first checked address that answers, with TLS for https, and where to.
 
     TLS uses the URL's host name for SNI and certificate verification: only the TCP connection
     is pinned to the addresses the guard approved.
@@ -459,7 +516,7 @@ async def _connect(
             except OSError as error:  # ssl.SSLError is an OSError
                 connection.close()
                 raise ConnectFailed(_os_error_text(error)) from error
-        return connection
+        return _place(target, address, ssl_context), connection
     raise failure
 
 

@@ -6,7 +6,8 @@ arrive, in the event loop's own callbacks: no stream objects, no task per read. 
 hostile service could use to hold memory or the call is bounded here, before the body is
 parsed: the status line and headers (MAX_HEADER_BYTES), a compressed or over-long declared
 body (refused at the headers), and the body itself (MAX_BODY_BYTES). The call's deadline is the
-caller's; closing the connection is the caller's too, and always happens.
+caller's; so is closing the connection, or keeping it for the next call when the answer ended
+cleanly and the service keeps connections open (provisioning/reuse.py).
 """
 
 from __future__ import annotations
@@ -78,8 +79,18 @@ class AnswerReader(asyncio.Protocol):
     """Feeds what arrives to llhttp and settles `answer` once: an Answer, or the reason there is none."""
 
     def __init__(self) -> None:
-        self.answer: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
         self.transport: asyncio.BaseTransport | None = None
+        self.lost = False  # the connection closed, or broke
+        self._arm()
+
+    def _arm(self) -> None:
+        """Ready to read one answer: a new parser and nothing received yet."""
+        self.answer: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
+        self.received = 0  # bytes of this answer so far
+        # The answer ended where its length or last chunk said, and the service keeps the
+        # connection open (HTTP/1.1 without `Connection: close`).
+        self._ended_kept_open = False
+        self._extra = False  # bytes came after the answer: the connection cannot carry another
         self._parser = httptools.HttpResponseParser(self)
         # Line feeds without a carriage return, as some hand-written services send them: a
         # client reading one answer risks nothing by accepting them, and common clients do.
@@ -99,7 +110,9 @@ class AnswerReader(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         if self.answer.done():
+            self._extra = True  # nothing was asked: an idle connection must stay silent
             return
+        self.received += len(data)
         if not self._headers_done:
             self._head_bytes += len(data)
         try:
@@ -110,6 +123,7 @@ class AnswerReader(asyncio.Protocol):
         except httptools.HttpParserUpgrade:
             self._settle_error(BadHttp("the service switched protocols"))
         except httptools.HttpParserError as error:
+            self._extra = self.answer.done()  # bytes past a complete answer that are no answer
             self._settle_error(BadHttp(str(error) or type(error).__name__))
         if not self._headers_done and self._head_bytes > MAX_HEADER_BYTES:
             # Counted per read (at most what the loop reads at once past the limit), checked
@@ -120,6 +134,7 @@ class AnswerReader(asyncio.Protocol):
         return None  # let the transport close; connection_lost decides what the close means
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self.lost = True
         if self.answer.done():
             return
         if exc is not None:
@@ -132,6 +147,9 @@ class AnswerReader(asyncio.Protocol):
     # --- llhttp's callbacks --------------------------------------------------------------
 
     def on_message_begin(self) -> None:
+        if self.answer.done():  # a second answer to one request
+            self._extra = True
+            raise _Stop
         # A 1xx answer came first: what follows is a new message.
         self._headers, self._body, self._size = [], [], 0
         self._headers_done = False
@@ -165,8 +183,27 @@ class AnswerReader(asyncio.Protocol):
         if self._status < 200:
             self._head_bytes = 0
             return
+        # Asked here: once the message is complete, llhttp has already forgotten its headers.
+        self._ended_kept_open = self._parser.should_keep_alive()
         self._settle(Answer(self._status, None, b"".join(self._body)))
-        raise _Stop
+        # No stop here: llhttp reads on, and a byte past the answer marks the connection spoilt.
+
+    # --- reuse ---------------------------------------------------------------------------
+
+    def can_carry_another(self) -> bool:
+        """Whether another request may go on this connection: the answer ended by its length, the
+        service keeps the connection (HTTP/1.1, no `Connection: close`), nothing came after it."""
+        return (
+            self._ended_kept_open
+            and not self._extra
+            and not self.lost
+            and self.transport is not None
+            and not self.transport.is_closing()
+        )
+
+    def rearm(self) -> None:
+        """Read the next answer on the same connection."""
+        self._arm()
 
     # --- settling ------------------------------------------------------------------------
 
@@ -216,6 +253,20 @@ class PinnedConnection:
         """Send the request and wait for the answer (or the reason there is none)."""
         self._transport.write(head)
         return await self._reader.answer
+
+    @property
+    def reusable(self) -> bool:
+        """Whether the last exchange left the connection fit for another request."""
+        return self._reader.can_carry_another()
+
+    @property
+    def answered_nothing(self) -> bool:
+        """Not one byte of an answer arrived: a kept connection the service had already closed."""
+        return self._reader.received == 0
+
+    def reuse(self) -> None:
+        """Ready for the next exchange (only when `reusable`)."""
+        self._reader.rearm()
 
     def close(self) -> None:
         # No wait for the peer's goodbye: a provider that never closes must not hold the call.

@@ -32,6 +32,7 @@ from sessioncloud.api.errors import (
 )
 from sessioncloud.api.schemas import ParseIn, ProvisionIn, RedeemIn
 from sessioncloud.lib.metrics import REQUEST_STATS
+from sessioncloud.provisioning.reuse import keep_connections, stop_keeping
 from sessioncloud.serving import pools
 from sessioncloud.serving.bridge import BodyTooLarge, DjangoBridge, read_body, split_address
 from sessioncloud.serving.headers import MiddlewareHeaders, host_allowed
@@ -67,6 +68,7 @@ class Front:
 
     def __rsgi_init__(self, loop: asyncio.AbstractEventLoop) -> None:
         pools.start_pools(self.phone_threads)
+        keep_connections(loop)  # providers' connections serve more than one call
         # Everything loaded so far (Django, the apps, their modules) lives as long as the worker:
         # moved out of the collector's sight, a full collection no longer walks it, which would
         # otherwise stall every request in the worker for tens of milliseconds now and then.
@@ -77,6 +79,7 @@ class Front:
         # Shutting down: calls still waiting on providers finish (each within its timeout).
         if self.in_flight:
             loop.run_until_complete(asyncio.wait(set(self.in_flight)))
+        stop_keeping(loop)
         self.django.shutdown()
         pools.stop_pools()
 

@@ -125,6 +125,20 @@ def test_a_slow_providers_calls_leave_another_tenant_answered_promptly(org, othe
     assert min(seconds for _, _, seconds in slow) >= 1.9
 
 
+def test_a_workers_calls_to_a_provider_share_its_connection(org):
+    with provider_service(0.0) as url:
+        external(org, "KeptInc", url)
+        with server_process(**LOOPBACK) as server:
+            answers = [post_provision(server.base, "KeptInc", f"u{n}") for n in range(10)]
+        with urlopen(url.replace("/provisioning", "/stats"), timeout=10) as response:  # loopback
+            stats = json.loads(response.read())
+
+    assert [status for status, _, _ in answers] == [200] * 10
+    # One worker, one call at a time: one connection for all ten, besides the readiness check's
+    # and the one asking for these figures (twelve if each call opened its own).
+    assert (stats["answered"], stats["connections"]) == (10, 3)
+
+
 def test_calls_past_the_apps_bound_are_refused_at_once(org):
     with provider_service(1.5) as url:
         external(org, "BoundInc", url, max_calls_in_flight=2)
