@@ -29,6 +29,7 @@ class Stats:
 
 
 STATS = Stats()
+CONNECTION = "keep-alive"  # what the answers say (nginx says it too); "close" with --close
 
 
 def answer_for(target: str) -> bytes:
@@ -52,7 +53,8 @@ def answer_for(target: str) -> bytes:
 
 def json_answer(body: str) -> bytes:
     return (
-        f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n{body}"
+        f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+        f"Connection: {CONNECTION}\r\n\r\n{body}"
     ).encode()
 
 
@@ -120,6 +122,8 @@ def main() -> None:
     parser.add_argument("--dead", action="store_true")
     parser.add_argument("--close", action="store_true", help="close each connection after its answer")
     args = parser.parse_args()
+    global CONNECTION
+    CONNECTION = "close" if args.close else "keep-alive"
     asyncio.run(serve(args.port, args.latency, args.dead, args.close))
 
 

@@ -17,6 +17,10 @@ place and TOTAL in all; past them the oldest is closed. A connection on which an
 while idle, or that the service closes, is closed and never used. A kept connection that turns
 out to be closed when the request goes out is the caller's to retry once on a new one
 (provisioning/upstream.py), as every HTTP client with a connection pool does.
+
+Only a service that says it keeps connections (provisioning/wire.py) has them kept; one that
+says so and then leaves a request on a kept connection unanswered is not trusted with another
+for a while (`distrust`).
 """
 
 from __future__ import annotations
@@ -33,6 +37,8 @@ from sessioncloud.provisioning.wire import PinnedConnection
 IDLE_SECONDS = 4.0
 PER_PLACE = 32
 TOTAL = 512
+DISTRUST_SECONDS = 600.0
+DISTRUSTED_PLACES = 1024
 
 
 class Place(NamedTuple):
@@ -53,6 +59,7 @@ class KeptConnections:
         self._idle: OrderedDict[Place, deque[tuple[float, PinnedConnection]]] = OrderedDict()
         self._count = 0
         self._sweep: asyncio.TimerHandle | None = None
+        self._distrusted: OrderedDict[Place, float] = OrderedDict()  # place: until when
 
     def __len__(self) -> int:
         return self._count
@@ -72,7 +79,7 @@ class KeptConnections:
 
     def keep(self, place: Place, connection: PinnedConnection) -> None:
         """Keep `connection` for the next call to `place`, or close it if it cannot serve one."""
-        if not connection.reusable:
+        if not connection.reusable or self._is_distrusted(place):
             connection.close()
             return
         waiting = self._idle.setdefault(place, deque())
@@ -84,6 +91,24 @@ class KeptConnections:
         while self._count > self.total:
             self._close_oldest(next(iter(self._idle)))
         self._sweep_later()
+
+    def distrust(self, place: Place) -> None:
+        """A kept connection to `place` took a request and answered nothing until the call's
+        deadline: a service that says it keeps connections but does not serve a second request.
+        For DISTRUST_SECONDS its connections are closed after one call, so that costs one call."""
+        self._distrusted[place] = time.monotonic() + DISTRUST_SECONDS
+        self._distrusted.move_to_end(place)
+        while len(self._distrusted) > DISTRUSTED_PLACES:
+            self._distrusted.popitem(last=False)
+
+    def _is_distrusted(self, place: Place) -> bool:
+        until = self._distrusted.get(place)
+        if until is None:
+            return False
+        if until > time.monotonic():
+            return True
+        del self._distrusted[place]
+        return False
 
     def close_all(self) -> None:
         for waiting in self._idle.values():

@@ -135,6 +135,8 @@ class _Progress:
         self.timeout = timeout
         self.step = "lookup"
         self.redirects: list[str] = []
+        # A kept connection the call was waiting on without one byte of answer, if it still was.
+        self.silent_kept: Place | None = None
 
     def timed_out(self) -> _Failure:
         if self.step == "lookup":
@@ -174,6 +176,8 @@ async def call_provider(
             )
         answer = _parse(body, status)
     except TimeoutError:
+        if progress.silent_kept is not None and (kept := kept_connections()) is not None:
+            kept.distrust(progress.silent_kept)
         return _failed(started, masked, progress.timed_out(), progress.redirects)
     except _Failure as failure:
         failure.detail = _scrub(failure.detail, request)
@@ -305,8 +309,9 @@ async def _exchange(
             if not connection.answered_nothing:
                 raise
             # The service closed the kept connection before reading the request: a new one.
-        except BaseException:
+        except BaseException:  # cancelled: the deadline, or the phone went away
             connection.close()
+            progress.silent_kept = place if connection.answered_nothing else None
             raise
         else:
             _keep_or_close(kept, place, connection)

@@ -88,7 +88,7 @@ class AnswerReader(asyncio.Protocol):
         self.answer: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
         self.received = 0  # bytes of this answer so far
         # The answer ended where its length or last chunk said, and the service keeps the
-        # connection open (HTTP/1.1 without `Connection: close`).
+        # connection open and says so.
         self._ended_kept_open = False
         self._extra = False  # bytes came after the answer: the connection cannot carry another
         self._parser = httptools.HttpResponseParser(self)
@@ -184,15 +184,23 @@ class AnswerReader(asyncio.Protocol):
             self._head_bytes = 0
             return
         # Asked here: once the message is complete, llhttp has already forgotten its headers.
-        self._ended_kept_open = self._parser.should_keep_alive()
+        self._ended_kept_open = self._parser.should_keep_alive() and self._declares_keep_alive()
         self._settle(Answer(self._status, None, b"".join(self._body)))
         # No stop here: llhttp reads on, and a byte past the answer marks the connection spoilt.
 
     # --- reuse ---------------------------------------------------------------------------
 
+    def _declares_keep_alive(self) -> bool:
+        """The service says it keeps the connection (`Connection: keep-alive` or `Keep-Alive`),
+        as nginx, Apache and Node do. HTTP/1.1 keeps connections unless told otherwise, but a
+        hand-written service may answer in HTTP/1.1 and never read a second request: that
+        would cost a call its whole timeout, so silence is not taken for a promise."""
+        connection = (header(self._headers, b"connection") or "").lower()
+        return "keep-alive" in connection or header(self._headers, b"keep-alive") is not None
+
     def can_carry_another(self) -> bool:
         """Whether another request may go on this connection: the answer ended by its length, the
-        service keeps the connection (HTTP/1.1, no `Connection: close`), nothing came after it."""
+        service keeps the connection and says so, nothing came after it, it is still open."""
         return (
             self._ended_kept_open
             and not self._extra

@@ -26,7 +26,7 @@ from sessioncloud.provisioning.upstream import UpstreamRequest, UpstreamResult, 
 from tests.providerstub import LOOPBACK_POLICY
 
 BODY = json.dumps({"update": True, "sipaccounts": [{"sipusername": "1000", "sippassword": "x"}]}).encode()
-OK = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(BODY), BODY)
+OK = b"HTTP/1.1 200 OK\r\nConnection: keep-alive\r\nContent-Length: %d\r\n\r\n%s" % (len(BODY), BODY)
 T = TypeVar("T")
 
 # What the service does with one request: the bytes to send, then whether to close.
@@ -129,7 +129,13 @@ def calls(
     return with_kept_connections(work)
 
 
-def test_calls_in_turn_share_one_connection(service: KeptService) -> None:
+@pytest.mark.parametrize(
+    "declared",
+    [b"Connection: keep-alive", b"Connection: Keep-Alive", b"Keep-Alive: timeout=5, max=100"],
+)
+def test_calls_in_turn_share_one_connection(service: KeptService, declared: bytes) -> None:
+    service.reply = keep_open(OK.replace(b"Connection: keep-alive", declared))
+
     results = calls(service.url(), 3)
 
     assert [r.error_code for r in results] == [None, None, None]
@@ -145,16 +151,23 @@ def test_without_kept_connections_each_call_has_its_own(service: KeptService) ->
     assert service.connections == 2
 
 
+UNDECLARED = OK.replace(b"Connection: keep-alive\r\n", b"")
+
+
 @pytest.mark.parametrize(
     "answer",
     [
-        pytest.param(OK.replace(b"200 OK\r\n", b"200 OK\r\nConnection: close\r\n"), id="connection-close"),
-        pytest.param(OK.replace(b"HTTP/1.1", b"HTTP/1.0"), id="http-1.0"),
-        pytest.param(
-            b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(BODY), BODY) + OK, id="two-answers"
-        ),
+        pytest.param(OK.replace(b"keep-alive", b"close"), id="connection-close"),
+        pytest.param(UNDECLARED.replace(b"HTTP/1.1", b"HTTP/1.0"), id="http-1.0"),
+        # HTTP/1.1 keeps connections by default, but a service that does not say so may never
+        # read a second request: the call sent on it would wait out its whole timeout.
+        pytest.param(UNDECLARED, id="keep-alive-not-declared"),
+        pytest.param(OK + OK, id="two-answers"),
         pytest.param(OK + b"garbage", id="bytes-after-the-answer"),
-        pytest.param(b"HTTP/1.1 302 Found\r\nLocation: /p\r\nContent-Length: 3\r\n\r\nabc", id="redirect"),
+        pytest.param(
+            b"HTTP/1.1 302 Found\r\nConnection: keep-alive\r\nLocation: /p\r\nContent-Length: 3\r\n\r\nabc",
+            id="redirect",
+        ),
     ],
 )
 def test_a_connection_that_cannot_carry_another_request_is_not_kept(
@@ -402,3 +415,21 @@ def test_a_connection_kept_too_long_is_closed_when_next_asked_for() -> None:
     taken, old = in_loop(work)
 
     assert taken is None and old.closed
+
+
+def test_a_service_that_leaves_a_kept_connections_request_unanswered_is_not_trusted_with_another(
+    service: KeptService,
+) -> None:
+    # It says it keeps connections, then never reads the second request: that call waits out
+    # its timeout (nothing tells it apart from a slow answer), the next ones get new connections.
+    service.reply = lambda n: (time.sleep(1.5) or b"", True) if n == 2 else (OK, False)  # type: ignore[func-returns-value]
+
+    async def work(kept: KeptConnections) -> list[UpstreamResult]:
+        return [
+            await call_provider(request_to(service.url(), timeout=0.5), LOOPBACK_POLICY) for _ in range(4)
+        ]
+
+    results = with_kept_connections(work)
+
+    assert [r.error_code for r in results] == [None, "provider_timeout", None, None]
+    assert [number for number, _ in service.requests] == [1, 1, 2, 3]
