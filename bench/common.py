@@ -516,10 +516,11 @@ class Stub:
     """A running bench/upstream_stub.py."""
 
     port: int
+    scheme: str = "http"
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/provisioning"
+        return f"{self.scheme}://127.0.0.1:{self.port}/provisioning"
 
     def stats(self) -> dict[str, int]:
         with urlopen(f"http://127.0.0.1:{self.port}/stats", timeout=10) as response:
@@ -527,12 +528,20 @@ class Stub:
 
 
 @contextmanager
-def provider_stub(latency: float = 0.2, *, dead: bool = False) -> Iterator[Stub]:
-    """A provider's service answering every call after `latency` seconds (or never, when dead)."""
+def provider_stub(
+    latency: float = 0.2, *, dead: bool = False, close: bool = False, tls: tuple[Path, Path] | None = None
+) -> Iterator[Stub]:
+    """A provider's service answering every call after `latency` seconds (or never, when dead).
+
+    It keeps connections open between calls and says so, as nginx does, unless `close`; with
+    `tls` (a certificate and its key) it serves https.
+    """
     port = free_port()
-    timing = ["--dead"] if dead else ["--latency", str(latency)]
-    with python_process(["bench/upstream_stub.py", "--port", str(port), *timing], port):
-        yield Stub(port)
+    options = ["--dead"] if dead else ["--latency", str(latency)]
+    options += ["--close"] if close else []
+    options += ["--tls", str(tls[0]), str(tls[1])] if tls else []
+    with python_process(["bench/upstream_stub.py", "--port", str(port), *options], port):
+        yield Stub(port, "https" if tls else "http")
 
 
 # --- nginx -----------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import ssl
 from dataclasses import asdict, dataclass
 from urllib.parse import parse_qs, urlsplit
 
@@ -107,9 +108,9 @@ async def handle(
         writer.close()
 
 
-async def serve(port: int, latency: float, dead: bool, close: bool) -> None:
+async def serve(port: int, latency: float, dead: bool, close: bool, tls: ssl.SSLContext | None) -> None:
     server = await asyncio.start_server(
-        lambda r, w: handle(r, w, latency, dead, close), "127.0.0.1", port, backlog=4096
+        lambda r, w: handle(r, w, latency, dead, close), "127.0.0.1", port, backlog=4096, ssl=tls
     )
     async with server:
         await server.serve_forever()
@@ -121,10 +122,15 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.2)
     parser.add_argument("--dead", action="store_true")
     parser.add_argument("--close", action="store_true", help="close each connection after its answer")
+    parser.add_argument("--tls", nargs=2, metavar=("CERT", "KEY"), help="serve https with this certificate")
     args = parser.parse_args()
+    tls = None
+    if args.tls:
+        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        tls.load_cert_chain(*args.tls)
     global CONNECTION
     CONNECTION = "close" if args.close else "keep-alive"
-    asyncio.run(serve(args.port, args.latency, args.dead, args.close))
+    asyncio.run(serve(args.port, args.latency, args.dead, args.close, tls))
 
 
 if __name__ == "__main__":

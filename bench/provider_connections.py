@@ -1,0 +1,117 @@
+"""The CPU of one call to a provider's service: a new connection each time, or a kept one.
+
+    .venv/bin/python bench/provider_connections.py [--calls 300] [--rounds 5]
+
+In one process, on one event loop, one call after another to the benchmarks' provider stub
+(bench/upstream_stub.py, answering at once and keeping connections, as nginx does), over http
+and over https (a certificate for `localhost` made for the run, trusted by the calls). Each row
+is `time.process_time` per call (the best of `--rounds` rounds): the guard, the lookup of
+`localhost`, the connection (and TLS handshake) when one is opened, the request, the answer
+and its validation. The server's own CPU is not counted: this is what the calls cost us.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime
+import ipaddress
+import ssl
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import header, provider_stub, table  # noqa: E402
+
+
+def localhost_certificate(directory: Path) -> tuple[Path, Path]:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(hours=1))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
+    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    return cert_path, key_path
+
+
+def cpu_per_call(url: str, trust: ssl.SSLContext | None, keep: bool, calls: int, rounds: int) -> float:
+    """Microseconds of CPU per call, the best round."""
+    from sessioncloud.provisioning import reuse
+    from sessioncloud.provisioning.guard import OutboundPolicy
+    from sessioncloud.provisioning.upstream import UpstreamRequest, call_provider
+
+    policy = OutboundPolicy(allow_nets=(ipaddress.ip_network("127.0.0.0/8"),), allow_http=True)
+    request = UpstreamRequest(url=url, username="1000", password="pw", timeout_seconds=5)
+
+    async def run() -> float:
+        if keep:
+            reuse.keep_connections(asyncio.get_running_loop())
+        best = float("inf")
+        await call_provider(request, policy, ssl_context=trust)  # the first connection, if kept
+        for _ in range(rounds):
+            started = time.process_time()
+            for _ in range(calls):
+                result = await call_provider(request, policy, ssl_context=trust)
+                assert result.error_code is None, result.detail
+            best = min(best, (time.process_time() - started) * 1e6 / calls)
+        reuse.stop_keeping(asyncio.get_running_loop())
+        return best
+
+    return asyncio.run(run())
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--calls", type=int, default=300)
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args(argv)
+    header(
+        "CPU of one call to a provider's service, in process",
+        "python bench/provider_connections.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+    )
+    rows = []
+    with tempfile.TemporaryDirectory() as directory:
+        cert, key = localhost_certificate(Path(directory))
+        trust = ssl.create_default_context(cafile=str(cert))
+        with provider_stub(0) as http, provider_stub(0, tls=(cert, key)) as https:
+            for scheme, stub, context in (("http", http, None), ("https", https, trust)):
+                url = stub.url.replace("127.0.0.1", "localhost")
+                new = cpu_per_call(url, context, False, args.calls, args.rounds)
+                kept = cpu_per_call(url, context, True, args.calls, args.rounds)
+                rows.append((scheme, f"{new:.0f}", f"{kept:.0f}", f"{kept / new:.2f}"))
+    table(
+        f"CPU µs per call, best of {args.rounds} rounds of {args.calls} calls (a provider answering at once)",
+        ["scheme", "a new connection each call", "kept connections", "kept / new"],
+        rows,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
