@@ -65,7 +65,7 @@ def cpu_per_call(url: str, trust: ssl.SSLContext | None, keep: bool, calls: int,
     from sessioncloud.provisioning.upstream import UpstreamRequest, call_provider
 
     policy = OutboundPolicy(allow_nets=(ipaddress.ip_network("127.0.0.0/8"),), allow_http=True)
-    request = UpstreamRequest(url=url, username="1000", password="pw", timeout_seconds=5)
+    request = UpstreamRequest(url=url, username="1000", password="pw", timeout_seconds=5)  # noqa: S106 (a made-up login for the stub)
 
     async def run() -> float:
         if keep:
