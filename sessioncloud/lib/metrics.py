@@ -105,6 +105,13 @@ UPSTREAM = Counter(
     ["outcome"],
     registry=REGISTRY,
 )
+PROVIDER_CONNECTIONS = Counter(
+    "sessioncloud_provider_connections_total",
+    "Calls to providers' services by the connection that carried them: new, or kept from an "
+    "earlier call (provisioning/reuse.py)",
+    ["connection"],
+    registry=REGISTRY,
+)
 CALLS_IN_FLIGHT = Gauge(
     "sessioncloud_upstream_calls_in_flight",
     "Calls waiting on providers' services in this process",

@@ -25,7 +25,7 @@ from typing import Any
 
 from django.conf import settings
 
-from sessioncloud.lib.metrics import CALLS_IN_FLIGHT, UPSTREAM
+from sessioncloud.lib.metrics import CALLS_IN_FLIGHT, PROVIDER_CONNECTIONS, UPSTREAM
 from sessioncloud.lib.sipaccount import SipAccount
 from sessioncloud.providers.config import get_rendered_config, render_config
 from sessioncloud.providers.endusers import sip_account
@@ -350,6 +350,8 @@ def finish_external(call: ProviderCall, result: UpstreamResult | None) -> Outcom
         UPSTREAM.labels(CANCELLED).inc()
         return Outcome(499, error_code="client_disconnected", message="The phone went away.")
     UPSTREAM.labels(result.error_code or "ok").inc()
+    if result.connection:
+        PROVIDER_CONNECTIONS.labels(result.connection).inc()
     record_health(call.breaker, result, client)
     if result.error_code:
         return failed(call, result)

@@ -110,6 +110,9 @@ class UpstreamResult:
     # opposed to an answer it gave on purpose or a URL this deployment refuses to call.
     unhealthy: bool = False
     redirects: tuple[str, ...] = ()  # the URLs followed, without their queries
+    # The connection that carried the last request: "new", "kept" (from an earlier call), or
+    # "" when none did (refused by the guard, or no connection could be made).
+    connection: str = ""
 
     @property
     def ok(self) -> bool:
@@ -137,6 +140,7 @@ class _Progress:
         self.redirects: list[str] = []
         # A kept connection the call was waiting on without one byte of answer, if it still was.
         self.silent_kept: Place | None = None
+        self.connection = ""  # "new" or "kept": what carries the request now
 
     def timed_out(self) -> _Failure:
         if self.step == "lookup":
@@ -178,10 +182,10 @@ async def call_provider(
     except TimeoutError:
         if progress.silent_kept is not None and (kept := kept_connections()) is not None:
             kept.distrust(progress.silent_kept)
-        return _failed(started, masked, progress.timed_out(), progress.redirects)
+        return _failed(started, masked, progress.timed_out(), progress)
     except _Failure as failure:
         failure.detail = _scrub(failure.detail, request)
-        return _failed(started, masked, failure, progress.redirects)
+        return _failed(started, masked, failure, progress)
     detail = f"HTTP {status}, {len(answer.sipaccounts)} SIP account(s)"
     if progress.redirects:
         detail += f", after {len(progress.redirects)} redirect(s)"
@@ -194,6 +198,7 @@ async def call_provider(
         _preview(body),
         answer,
         redirects=tuple(progress.redirects),
+        connection=progress.connection,
     )
 
 
@@ -301,7 +306,7 @@ async def _exchange(
     reused = _take_kept(kept, target, addresses, ssl_context)
     if reused is not None:
         place, connection = reused
-        progress.step = "answer"
+        progress.step, progress.connection = "answer", "kept"
         try:
             answer = await _send(connection, head, progress.where)
         except _Failure:
@@ -316,7 +321,7 @@ async def _exchange(
         else:
             _keep_or_close(kept, place, connection)
             return answer.status, answer.location, answer.body
-    progress.step = "connect"
+    progress.step, progress.connection = "connect", ""
     try:
         place, connection = await _connect(target, addresses, target.port, ssl_context)
     except TimeoutError:
@@ -327,7 +332,7 @@ async def _exchange(
         raise _Failure(
             PROVIDER_UNREACHABLE, f"could not connect to {progress.where}: {error}", unhealthy=True
         ) from None
-    progress.step = "answer"
+    progress.step, progress.connection = "answer", "new"
     try:
         answer = await _send(connection, head, progress.where)
     except BaseException:
@@ -443,7 +448,7 @@ def _signature_headers(
 
 
 def _failed(
-    started: float, masked: MaskedRequest, failure: _Failure, redirects: list[str] | None = None
+    started: float, masked: MaskedRequest, failure: _Failure, progress: _Progress | None = None
 ) -> UpstreamResult:
     return UpstreamResult(
         error_code=failure.code,
@@ -454,7 +459,8 @@ def _failed(
         body_text=_preview(failure.body),
         reasons=failure.reasons,
         unhealthy=failure.unhealthy,
-        redirects=tuple(redirects or ()),
+        redirects=tuple(progress.redirects) if progress else (),
+        connection=progress.connection if progress else "",
     )
 
 

@@ -139,6 +139,7 @@ def test_calls_in_turn_share_one_connection(service: KeptService, declared: byte
     results = calls(service.url(), 3)
 
     assert [r.error_code for r in results] == [None, None, None]
+    assert [r.connection for r in results] == ["new", "kept", "kept"]
     assert service.connections == 1
     assert [number for number, _ in service.requests] == [1, 1, 1]
 
@@ -147,7 +148,9 @@ def test_without_kept_connections_each_call_has_its_own(service: KeptService) ->
     async def plain() -> list[UpstreamResult]:  # no keep_connections on this loop
         return [await call_provider(request_to(service.url()), LOOPBACK_POLICY) for _ in range(2)]
 
-    assert [r.error_code for r in asyncio.run(plain())] == [None, None]
+    results = asyncio.run(plain())
+
+    assert [(r.error_code, r.connection) for r in results] == [(None, "new"), (None, "new")]
     assert service.connections == 2
 
 
@@ -213,7 +216,7 @@ def test_a_kept_connection_closed_as_the_request_goes_out_is_retried_once_on_a_n
 
     results = calls(service.url(), 2)
 
-    assert [r.error_code for r in results] == [None, None]
+    assert [(r.error_code, r.connection) for r in results] == [(None, "new"), (None, "new")]
     assert service.connections == 2
     assert [number for number, _ in service.requests] == [1, 1, 2]
 

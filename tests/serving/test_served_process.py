@@ -130,6 +130,8 @@ def test_a_workers_calls_to_a_provider_share_its_connection(org):
         external(org, "KeptInc", url)
         with server_process(**LOOPBACK) as server:
             answers = [post_provision(server.base, "KeptInc", f"u{n}") for n in range(10)]
+            with urlopen(f"{server.base}/metrics", timeout=10) as response:  # loopback
+                metrics = response.read().decode()
         with urlopen(url.replace("/provisioning", "/stats"), timeout=10) as response:  # loopback
             stats = json.loads(response.read())
 
@@ -137,6 +139,8 @@ def test_a_workers_calls_to_a_provider_share_its_connection(org):
     # One worker, one call at a time: one connection for all ten, besides the readiness check's
     # and the one asking for these figures (twelve if each call opened its own).
     assert (stats["answered"], stats["connections"]) == (10, 3)
+    assert 'sessioncloud_provider_connections_total{connection="new"} 1.0' in metrics
+    assert 'sessioncloud_provider_connections_total{connection="kept"} 9.0' in metrics
 
 
 def test_calls_past_the_apps_bound_are_refused_at_once(org):
