@@ -303,24 +303,50 @@ async def _exchange(
     or the body."""
     head = _build_request(url, request, target, clock)
     kept = kept_connections()
+    answer = await _on_kept_connection(kept, head, target, addresses, progress, ssl_context)
+    if answer is None:
+        answer = await _on_new_connection(kept, head, target, addresses, progress, ssl_context)
+    return answer.status, answer.location, answer.body
+
+
+async def _on_kept_connection(
+    kept: KeptConnections | None,
+    head: bytes,
+    target: ParsedTarget,
+    addresses: list[str],
+    progress: _Progress,
+    ssl_context: ssl.SSLContext | None,
+) -> Answer | None:
+    """The answer on a connection kept from an earlier call, or None when none waits (or the
+    service had closed it before reading the request: then the request goes on a new one)."""
     reused = _take_kept(kept, target, addresses, ssl_context)
-    if reused is not None:
-        place, connection = reused
-        progress.step, progress.connection = "answer", "kept"
-        try:
-            answer = await _send(connection, head, progress.where)
-        except _Failure:
-            connection.close()
-            if not connection.answered_nothing:
-                raise
-            # The service closed the kept connection before reading the request: a new one.
-        except BaseException:  # cancelled: the deadline, or the phone went away
-            connection.close()
-            progress.silent_kept = place if connection.answered_nothing else None
-            raise
-        else:
-            _keep_or_close(kept, place, connection)
-            return answer.status, answer.location, answer.body
+    if reused is None:
+        return None
+    place, connection = reused
+    progress.step, progress.connection = "answer", "kept"
+    try:
+        answer = await _send(connection, head, progress.where)
+    except _Failure:
+        connection.close()
+        if connection.answered_nothing:
+            return None
+        raise
+    except BaseException:  # cancelled: the deadline, or the phone went away
+        connection.close()
+        progress.silent_kept = place if connection.answered_nothing else None
+        raise
+    _keep_or_close(kept, place, connection)
+    return answer
+
+
+async def _on_new_connection(
+    kept: KeptConnections | None,
+    head: bytes,
+    target: ParsedTarget,
+    addresses: list[str],
+    progress: _Progress,
+    ssl_context: ssl.SSLContext | None,
+) -> Answer:
     progress.step, progress.connection = "connect", ""
     try:
         place, connection = await _connect(target, addresses, target.port, ssl_context)
@@ -339,7 +365,7 @@ async def _exchange(
         connection.close()
         raise
     _keep_or_close(kept, place, connection)
-    return answer.status, answer.location, answer.body
+    return answer
 
 
 def _take_kept(

@@ -81,10 +81,11 @@ class AnswerReader(asyncio.Protocol):
     def __init__(self) -> None:
         self.transport: asyncio.BaseTransport | None = None
         self.lost = False  # the connection closed, or broke
-        self._arm()
+        self.rearm()
 
-    def _arm(self) -> None:
-        """Ready to read one answer: a new parser and nothing received yet."""
+    def rearm(self) -> None:
+        """Ready to read one answer (the next, on a kept connection): a new parser, nothing
+        received yet."""
         self.answer: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
         self.received = 0  # bytes of this answer so far
         # The answer ended where its length or last chunk said, and the service keeps the
@@ -208,10 +209,6 @@ class AnswerReader(asyncio.Protocol):
             and self.transport is not None
             and not self.transport.is_closing()
         )
-
-    def rearm(self) -> None:
-        """Read the next answer on the same connection."""
-        self._arm()
 
     # --- settling ------------------------------------------------------------------------
 
