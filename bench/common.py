@@ -6,6 +6,7 @@ started here is stopped on the way out (even on Ctrl-C), and the benchmark datab
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -810,6 +811,18 @@ def exported_version(revision: str) -> Path:
     ).stdout
     subprocess.run(["tar", "-x", "-C", str(target)], input=archive, check=True)
     return target
+
+
+def calls_and_rounds(description: str, title: str, script: str, argv: list[str] | None) -> argparse.Namespace:
+    """The options of an in-process CPU benchmark (`--calls` per round, `--rounds`), and its header."""
+    parser = argparse.ArgumentParser(
+        description=description, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--calls", type=int, default=300)
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args(argv)
+    header(title, f"python bench/{script} " + " ".join(argv if argv is not None else sys.argv[1:]))
+    return args
 
 
 def header(title: str, command: str) -> None:

@@ -12,9 +12,7 @@ and its validation. The server's own CPU is not counted: this is what the calls 
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import datetime
 import ipaddress
 import ssl
 import sys
@@ -24,38 +22,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import header, provider_stub, table  # noqa: E402
-
-
-def localhost_certificate(directory: Path) -> tuple[Path, Path]:
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = datetime.datetime.now(datetime.UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(hours=1))
-        .not_valid_after(now + datetime.timedelta(hours=1))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
-    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-    )
-    return cert_path, key_path
+from bench.common import calls_and_rounds, provider_stub, table  # noqa: E402
+from tests.certificates import self_signed  # noqa: E402
 
 
 def cpu_per_call(url: str, trust: ssl.SSLContext | None, keep: bool, calls: int, rounds: int) -> float:
@@ -85,19 +53,12 @@ def cpu_per_call(url: str, trust: ssl.SSLContext | None, keep: bool, calls: int,
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--calls", type=int, default=300)
-    parser.add_argument("--rounds", type=int, default=5)
-    args = parser.parse_args(argv)
-    header(
-        "CPU of one call to a provider's service, in process",
-        "python bench/provider_connections.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+    args = calls_and_rounds(
+        __doc__, "CPU of one call to a provider's service, in process", "provider_connections.py", argv
     )
     rows = []
     with tempfile.TemporaryDirectory() as directory:
-        cert, key = localhost_certificate(Path(directory))
+        cert, key = self_signed(Path(directory), "localhost")
         trust = ssl.create_default_context(cafile=str(cert))
         with provider_stub(0) as http, provider_stub(0, tls=(cert, key)) as https:
             for scheme, stub, context in (("http", http, None), ("https", https, trust)):

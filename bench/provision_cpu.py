@@ -14,7 +14,6 @@ PostgreSQL and Redis, as in production.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import sys
@@ -28,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import (  # noqa: E402
     bench_database,
-    header,
+    calls_and_rounds,
     make_app,
     make_org,
     provider_stub,
@@ -176,16 +175,7 @@ def part_rows(calls: int, rounds: int) -> list[tuple[str, float]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--calls", type=int, default=300)
-    parser.add_argument("--rounds", type=int, default=5)
-    args = parser.parse_args(argv)
-    header(
-        "CPU of one provisioning call, in process",
-        "python bench/provision_cpu.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-    )
+    args = calls_and_rounds(__doc__, "CPU of one provisioning call, in process", "provision_cpu.py", argv)
     with bench_database() as _env, provider_stub(0) as stub:
         make_app(
             make_org(),
