@@ -303,26 +303,18 @@ async def _exchange(
     or the body."""
     head = _build_request(url, request, target, clock)
     kept = kept_connections()
-    answer = await _on_kept_connection(kept, head, target, addresses, progress, ssl_context)
+    reused = _take_kept(kept, target, addresses, ssl_context)
+    answer = None if reused is None else await _on_kept_connection(kept, *reused, head, progress)
     if answer is None:
         answer = await _on_new_connection(kept, head, target, addresses, progress, ssl_context)
     return answer.status, answer.location, answer.body
 
 
 async def _on_kept_connection(
-    kept: KeptConnections | None,
-    head: bytes,
-    target: ParsedTarget,
-    addresses: list[str],
-    progress: _Progress,
-    ssl_context: ssl.SSLContext | None,
+    kept: KeptConnections | None, place: Place, connection: PinnedConnection, head: bytes, progress: _Progress
 ) -> Answer | None:
-    """The answer on a connection kept from an earlier call, or None when none waits (or the
-    service had closed it before reading the request: then the request goes on a new one)."""
-    reused = _take_kept(kept, target, addresses, ssl_context)
-    if reused is None:
-        return None
-    place, connection = reused
+    """The answer on a connection kept from an earlier call, or None when the service had closed
+    it before reading the request (the request then goes on a new one)."""
     progress.step, progress.connection = "answer", "kept"
     try:
         answer = await _send(connection, head, progress.where)
