@@ -111,7 +111,11 @@ class AnswerReader(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         if self.answer.done():
-            self._extra = True  # nothing was asked: an idle connection must stay silent
+            # Nothing was asked: a kept connection must stay silent. Closed at once, so that a
+            # service streaming into it costs the loop no more reads.
+            self._extra = True
+            if self.transport is not None:
+                self.transport.abort()
             return
         self.received += len(data)
         if not self._headers_done:
@@ -187,6 +191,7 @@ class AnswerReader(asyncio.Protocol):
         # Asked here: once the message is complete, llhttp has already forgotten its headers.
         self._ended_kept_open = self._parser.should_keep_alive() and self._declares_keep_alive()
         self._settle(Answer(self._status, None, b"".join(self._body)))
+        self._body, self._headers = [], []  # a kept connection holds none of the answer
         # No stop here: llhttp reads on, and a byte past the answer marks the connection spoilt.
 
     # --- reuse ---------------------------------------------------------------------------

@@ -47,6 +47,7 @@ class KeptService:
         self.wrap = wrap
         self.reply: Reply = keep_open()
         self.connections = 0
+        self.sockets: list[socket.socket] = []  # as accepted, for a test to write to unasked
         self.requests: list[tuple[int, bytes]] = []  # (connection number, request head)
         self.closed_by_client = threading.Event()
         self.thread = threading.Thread(target=self._accept, daemon=True)
@@ -59,6 +60,7 @@ class KeptService:
             except OSError:
                 return
             self.connections += 1
+            self.sockets.append(conn)
             threading.Thread(target=self._serve, args=(conn, self.connections), daemon=True).start()
 
     def _serve(self, conn: socket.socket, number: int) -> None:
@@ -436,3 +438,22 @@ def test_a_service_that_leaves_a_kept_connections_request_unanswered_is_not_trus
 
     assert [r.error_code for r in results] == [None, "provider_timeout", None, None]
     assert [number for number, _ in service.requests] == [1, 1, 2, 3]
+
+
+def test_a_kept_connection_that_speaks_unasked_is_closed_at_once_and_holds_no_answer(
+    service: KeptService,
+) -> None:
+    async def work(kept: KeptConnections) -> tuple[int, bool, object]:
+        await call_provider(request_to(service.url()), LOOPBACK_POLICY)
+        [(place, waiting)] = kept._idle.items()
+        reader = waiting[0][1]._reader
+        held = len(reader._body) + len(reader._headers)
+        service.sockets[0].sendall(b"HTTP/1.1 200 OK\r\n")  # an answer nobody asked for
+        closed_at_once = await asyncio.to_thread(service.closed_by_client.wait, 2)
+        return held, closed_at_once, kept.take(place)
+
+    held, closed_at_once, taken = with_kept_connections(work)
+
+    assert held == 0  # the last answer's body and headers are not kept with the connection
+    assert closed_at_once  # by us, not left to the idle sweep or the next call
+    assert taken is None
