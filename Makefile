@@ -57,6 +57,7 @@ bench: install services
 	$(BIN)/python bench/slow_neighbour.py --embedded --b-phones 150,1000 --seconds 4
 	$(BIN)/python bench/slow_provider.py
 	$(BIN)/python bench/slow_provider.py --embedded
+	$(BIN)/python bench/provider_connections.py
 	$(BIN)/python bench/provisioning.py --seconds 10
 	$(BIN)/python bench/provisioning.py --embedded --seconds 10
 	$(BIN)/python bench/portal.py --seconds 4 --rounds 1
