@@ -3,13 +3,16 @@
     .venv/bin/python bench/isolation.py [--phones 20] [--dead-phones 100] [--latency 0.2] [--rounds 3]
 
 The healthy App's phones are loaded alone (the baseline, same run) and while the dead App's
-phones try too, in turn, for a few rounds. A dead service costs each call its full timeout (8 s) until the
-circuit breaker opens; then calls fail at once, and one trial call in every open period checks
-whether the service is back. Dead-App phones wait `--retry` seconds between tries, as a phone
-showing an error does; the healthy App's phones do not wait. By default the healthy load is
-below what the processes' CPU can serve, so that what is measured is whether the dead service
-ties up workers, threads or connections; `--phones 100` saturates the CPU, and then every
-request of the dead App's phones takes its share of it.
+phones try too, in turn, for a few rounds. A dead service costs each call its full timeout
+(`--dead-timeout`, 3 s) until the circuit breaker opens; then calls fail at once, and one trial
+call in every open period checks whether the service is back. The timeout is shorter than a
+load: a phone that hangs up cancels its call, and a cancelled call tells the breaker nothing,
+so with a timeout as long as the load no call of the dead App would ever end within it.
+Dead-App phones wait `--retry` seconds between tries, as a phone showing an error does; the
+healthy App's phones do not wait. By default the healthy load is below what the processes' CPU
+can serve, so that what is measured is whether the dead service ties up workers, threads or
+connections; `--phones 100` saturates the CPU, and then every request of the dead App's phones
+takes its share of it.
 """
 
 from __future__ import annotations
@@ -55,6 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         "--retry", type=float, default=1.0, help="dead-App phones' pause between tries, seconds"
     )
     parser.add_argument("--servers", default="2", help="workers[:threads[:phone_threads]]")
+    parser.add_argument("--dead-timeout", type=int, default=3, help="the dead App's timeout, seconds")
     args = parser.parse_args(argv)
     require("wrk")
     header(
@@ -75,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
             "DeadInc",
             provisioning_mode="external",
             provisioning_url=dead_stub.url,
-            provisioning_timeout=8,
+            provisioning_timeout=args.dead_timeout,
         )
         spec = parse_specs(args.servers)[0]
         with sessioncloud_serve(env, spec) as server:
@@ -108,7 +112,8 @@ def main(argv: list[str] | None = None) -> int:
         f"POST /api/v1/provision, {args.phones} healthy-App and {args.dead_phones} dead-App phones, "
         f"{spec.label()}, "
         f"{args.rounds} rounds of {args.seconds:g} s each way; "
-        f"healthy service {args.latency * 1000:.0f} ms, dead service never answers (timeout 8 s)",
+        f"healthy service {args.latency * 1000:.0f} ms, dead service never answers "
+        f"(timeout {args.dead_timeout} s)",
         ["load", "App", "requests/s", "vs alone", "p50 ms", "p99 ms", "max ms", "non-2xx or errors"],
         [
             (
