@@ -68,14 +68,18 @@ class KeptConnections:
         """The most recently kept connection to `place` that is still fit for a request."""
         waiting = self._idle.get(place)
         deadline = time.monotonic() - self.idle_seconds
-        while waiting:
+        found = None
+        while waiting and found is None:
             kept_at, connection = waiting.pop()
             self._count -= 1
             if kept_at > deadline and connection.reusable:
                 connection.reuse()
-                return connection
-            connection.close()
-        return None
+                found = connection
+            else:
+                connection.close()
+        if waiting is not None and not waiting:
+            del self._idle[place]  # every place listed has a connection waiting
+        return found
 
     def keep(self, place: Place, connection: PinnedConnection) -> None:
         """Keep `connection` for the next call to `place`, or close it if it cannot serve one."""

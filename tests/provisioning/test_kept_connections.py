@@ -457,3 +457,22 @@ def test_a_kept_connection_that_speaks_unasked_is_closed_at_once_and_holds_no_an
     assert held == 0  # the last answer's body and headers are not kept with the connection
     assert closed_at_once  # by us, not left to the idle sweep or the next call
     assert taken is None
+
+
+def test_a_place_whose_connections_were_all_taken_does_not_count_against_the_total() -> None:
+    def work() -> tuple[object, list[bool], int]:
+        kept = KeptConnections(total=1)
+        first, second, third = FakeConnection(), FakeConnection(), FakeConnection()
+        a, b = Place("http", "127.0.0.1", 80), Place("http", "127.0.0.2", 80)
+        kept.keep(a, first)  # type: ignore[arg-type]
+        taken = kept.take(a)  # a has nothing waiting now
+        kept.keep(b, second)  # type: ignore[arg-type]
+        kept.keep(b, third)  # type: ignore[arg-type]  # over the total: b's oldest goes
+        waiting = len(kept)
+        kept.close_all()
+        return taken, [second.closed, third.closed], waiting
+
+    taken, closed, waiting = in_loop(work)
+
+    assert closed == [True, True] and waiting == 1
+    assert taken is not None
