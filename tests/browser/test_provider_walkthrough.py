@@ -214,7 +214,10 @@ def test_a_new_provider_sets_up_an_app_and_its_users_and_a_rival_sees_none_of_it
     page.set_input_files(
         "#id_logo_file", files=[{"name": "logo.png", "mimeType": "image/png", "buffer": logo_png()}]
     )
-    assert page.locator("#preview .phone:not(.dark) .pv-logo").is_visible()
+    # The chosen file is read by the browser before the image has a size, so wait for it.
+    chosen_logo = page.locator("#preview .phone:not(.dark) .pv-logo")
+    chosen_logo.wait_for(state="visible", timeout=5000)
+    assert chosen_logo.evaluate("e => e.naturalWidth") > 0
     portal.shoot("branding-preview")
     portal.submit("#branding-form")
     assert portal.messages() == ["Your changes are saved."]
