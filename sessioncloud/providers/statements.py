@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any
 
+import psycopg
 from django.db import connection
 
 # What Django's SQLite backend rewrites: a `%s` not preceded by another `%`.
@@ -35,7 +36,10 @@ def driver_cursor() -> Iterator[Any]:
     """A cursor of the driver on Django's connection of this thread, errors wrapped as Django's."""
     connection.ensure_connection()
     with connection.wrap_database_errors:
-        cursor = connection.connection.cursor()
+        raw = connection.connection
+        # psycopg: parameters sent apart from the statement (its C dumpers), not quoted into
+        # the text in Python as Django's cursor does; prepared only if the connection is set to.
+        cursor = psycopg.Cursor(raw) if connection.vendor == "postgresql" else raw.cursor()
         try:
             yield cursor
         finally:
