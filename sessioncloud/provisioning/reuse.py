@@ -35,8 +35,8 @@ from typing import NamedTuple
 from sessioncloud.provisioning.wire import PinnedConnection
 
 IDLE_SECONDS = 4.0
-PER_PLACE = 32
-TOTAL = 512
+PER_PLACE = 256
+TOTAL = 1024
 DISTRUST_SECONDS = 600.0
 DISTRUSTED_PLACES = 1024
 
