@@ -43,6 +43,7 @@ from sessioncloud.providers.config import (
     parse_entry,
 )
 from sessioncloud.providers.lookup import enabled_app_and_device
+from sessioncloud.providers.outbound import breaker_for
 from sessioncloud.providers.provision import (
     Client,
     Outcome,
@@ -136,7 +137,11 @@ def phone_client(ip: str | None, user_agent: str, device_id: str, app: PhoneAppI
 
 
 def check_rate(limit: str, identity: str) -> None:
-    wait = ratelimit.hit(limit, identity)
+    refuse_if_limited(ratelimit.hit(limit, identity))
+
+
+def refuse_if_limited(wait: int | None) -> None:
+    """429 when a rate limit said how long to wait (ratelimit.hit)."""
     if wait is not None:
         raise ApiError(429, *RATE_LIMITED, headers={"Retry-After": str(max(1, wait))})
 
@@ -239,12 +244,23 @@ def split_username(username: str, provider_id: str | None) -> tuple[str, str]:
 
 
 def begin_provision(payload: ProvisionIn, client: Client) -> ProviderCall | Outcome:
-    """Everything before the provider is asked (blocking: rate limits, the App, the ledger)."""
-    check_rate("provision_ip", client.ip or "unknown")
-    username, provider_id = split_username(payload.username, payload.providerId)
+    """Everything before the provider is asked (blocking: rate limits, the App, the ledger).
+
+    The App and the device come first, so that the common call's two rate limits and the
+    breaker's state are read in one round trip; every other answer counts the address's
+    requests on its own first, as before, so a flood of made-up ProviderIds is still limited.
+    """
+    ip = client.ip or "unknown"
+    try:
+        username, provider_id = split_username(payload.username, payload.providerId)
+    except ApiError:
+        check_rate("provision_ip", ip)
+        raise
     found = (
         enabled_app_and_device(provider_id, client.device_id) if PROVIDER_ID_RE.match(provider_id) else None
     )
+    if found is None or not found[0].is_external:
+        check_rate("provision_ip", ip)
     if found is None:
         raise provider_not_found()
     config_cache().remember_served(provider_id.lower())  # its next requests get a queue of their own
@@ -255,9 +271,26 @@ def begin_provision(payload: ProvisionIn, client: Client) -> ProviderCall | Outc
             "external_provisioning_disabled",
             "This provider does not use login credentials. Scan your QR code or enter your SIP account.",
         )
-    check_rate("provision_user", f"{app.pk}:{username}")
+    user = f"{app.pk}:{username}"
+    together = ratelimit.hits_and_flags(
+        [("provision_ip", ip), ("provision_user", user)], breaker_for(app.pk).flag_keys
+    )
+    if together is None:
+        check_rate("provision_ip", ip)
+        check_rate("provision_user", user)
+        flags = None
+    else:
+        (ip_wait, user_wait), flags = together
+        refuse_if_limited(ip_wait)
+        refuse_if_limited(user_wait)
     return begin_external(
-        app, username, payload.password, client, reprovision=payload.reprovision, state=device
+        app,
+        username,
+        payload.password,
+        client,
+        reprovision=payload.reprovision,
+        state=device,
+        breaker_flags=flags,
     )
 
 

@@ -9,6 +9,8 @@ the pool), so one per pool is enough.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any
 
 import redis
@@ -17,7 +19,7 @@ from django.core.cache.backends.redis import RedisCacheClient
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from sessioncloud.lib.rediscount import count_lean, window_counter, window_ms
+from sessioncloud.lib.rediscount import count_lean, counts_and_flags, window_counter, window_ms
 from sessioncloud.lib.redisread import RedisReader
 
 SOCKET_SECONDS = 2
@@ -38,8 +40,12 @@ def redis_client(url: str) -> redis.Redis:
     )
 
 
+@lru_cache(maxsize=8)
 def lean_client(url: str) -> RedisReader | None:
-    """The minimal client for the commands every request runs, where the URL allows one."""
+    """The minimal client for the commands every request runs, where the URL allows one.
+
+    One per URL in a process: the cache and the breakers share its connections, so their
+    commands can travel together (RedisCache.counts_and_flags)."""
     try:
         return RedisReader(url, timeout=SOCKET_SECONDS)
     except ValueError:  # rediss:// and the like: redis-py alone
@@ -83,3 +89,16 @@ class RedisCache(DjangoRedisCache):
         if script is None:
             script = self._window_scripts[id(client)] = window_counter(client)
         return int(script(keys=[full_key], args=[window_ms(ttl)]))
+
+    def counts_and_flags(
+        self, counters: Sequence[tuple[str, int]], flags: Sequence[str]
+    ) -> tuple[list[int], tuple[bool, ...]] | None:
+        """count_in_window of each (key, ttl) and whether each of `flags` exists, in one round trip.
+
+        `flags` are whole Redis keys outside the cache's naming (a breaker's). None when the
+        minimal client cannot send them or sending failed: the caller then goes one by one.
+        """
+        if self._lean is None:
+            return None
+        keys = [(self.make_and_validate_key(key), window_ms(ttl)) for key, ttl in counters]
+        return counts_and_flags(self._lean, keys, flags)

@@ -8,6 +8,7 @@ its expiry (a limit that never resets, a breaker half-way to open for ever).
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from typing import Any
 
 from sessioncloud.lib.redisread import RedisReader, RedisReadError
@@ -41,3 +42,20 @@ def count_lean(reader: RedisReader, key: str, ttl_ms: int) -> int | None:
 
 def window_ms(seconds: float) -> int:
     return max(1, int(seconds * 1000))
+
+
+def counts_and_flags(
+    reader: RedisReader, counters: Sequence[tuple[str, int]], flags: Sequence[str]
+) -> tuple[list[int], tuple[bool, ...]] | None:
+    """Each counter's count (key, ttl in ms) and whether each flag key exists, in one round trip;
+    None when that failed, and the caller goes one by one (as count_lean, a lost reply's hits are
+    then counted twice)."""
+    commands = [(b"EVALSHA", COUNT_IN_WINDOW_SHA, b"1", key.encode(), b"%d" % ttl) for key, ttl in counters]
+    if flags:
+        commands.append((b"MGET", *(key.encode() for key in flags)))
+    try:
+        replies = reader.call_many(*commands)
+    except RedisReadError:
+        return None
+    found = replies[len(counters)] if flags else []
+    return [int(count) for count in replies[: len(counters)]], tuple(value is not None for value in found)

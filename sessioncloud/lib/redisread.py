@@ -3,7 +3,8 @@
 redis-py spends 40-100 µs of CPU on one command (connection pool, retries, instrumentation,
 response callbacks); a plain socket speaking RESP spends 9-25 µs (docs/performance.md). So the
 commands every phone request runs go through this: the cached config's read, and on each
-provisioning call the rate-limit counters (EVALSHA) and the breaker's check (MGET). One
+provisioning call the rate-limit counters (EVALSHA) and the breaker's check (MGET), sent
+together. One
 connection per thread, RESP2, a timeout on every operation; on any error the connection is
 dropped and RedisReadError raised, so the caller can fall back to the ordinary client: for a
 read, or a script Redis does not know yet, at no price; for a counter whose reply was lost, at
@@ -101,6 +102,17 @@ class RedisReader:
         An error reply raises RedisReadError with Redis's own message (`NOSCRIPT ...`).
         """
         return self._call(_bulk(*parts), _Connection.read_one)
+
+    def call_many(self, *commands: tuple[bytes, ...]) -> list[Any]:
+        """Several commands sent together and their replies, in order: one round trip.
+
+        An error reply to any of them raises RedisReadError and drops the connection with the
+        replies still unread; the caller then sends the commands one by one.
+        """
+        return self._call(
+            b"".join(_bulk(*parts) for parts in commands),
+            lambda conn: [conn.read_one() for _ in commands],
+        )
 
     def _call(self, command: bytes, read: Callable[[_Connection], Any] | None = None) -> Any:
         conn = getattr(self._local, "conn", None)

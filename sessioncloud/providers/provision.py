@@ -284,11 +284,13 @@ def begin_external(
     flow: str = "provision",
     end_user: EndUser | None = None,
     state: DeviceState | None = None,
+    breaker_flags: tuple[bool, ...] | None = None,
 ) -> ProviderCall | Outcome:
     """Before the wait (blocking): the device's state and the provider's breaker.
 
     Flows D, E and F (and tokens wrapping provisioning credentials). `state` is the device's
-    ledger state when the caller read it with the App (one query).
+    ledger state when the caller read it with the App (one query); `breaker_flags` the breaker's
+    state when the caller read it with its rate limits (one round trip).
     """
     state = state or device_state(app.pk, client.device_id)
     if state.deactivated:
@@ -303,7 +305,7 @@ def begin_external(
         breaker_for(app.pk),
         end_user,
     )
-    if not call.breaker.allow():
+    if not call.breaker.allow(breaker_flags):
         UPSTREAM.labels("circuit_open").inc()
         return failed(call, short_circuited(call.request))
     return call

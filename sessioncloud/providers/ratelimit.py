@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -57,8 +58,17 @@ def configured_limits(overrides: str) -> dict[str, Rate | None]:
     return limits
 
 
-def hit(limit: str, identity: str) -> int | None:
-    """Count one request; None when allowed, else the seconds until the window resets."""
+@dataclass(frozen=True)
+class _Hit:
+    """One request to count against one limit: its counter's key and when the window ends."""
+
+    limit: str
+    rate: Rate
+    key: str
+    resets_in: int  # seconds
+
+
+def _prepare(limit: str, identity: str) -> _Hit | None:
     rate = configured_limits(settings.RATE_LIMITS)[limit]
     if rate is None:
         return None
@@ -66,17 +76,49 @@ def hit(limit: str, identity: str) -> int | None:
     window = now // rate.seconds
     # Hash the identity: usernames may hold characters cache keys cannot.
     digest = hashlib.sha256(identity.encode("utf-8")).hexdigest()[:32]
-    key = f"rl:{limit}:{digest}:{window}"
+    return _Hit(limit, rate, f"rl:{limit}:{digest}:{window}", (window + 1) * rate.seconds - now)
+
+
+def _verdict(hit: _Hit, count: int) -> int | None:
+    if count <= hit.rate.count:
+        return None
+    security_log.warning("rate limited", extra={"limit": hit.limit})
+    return hit.resets_in
+
+
+def hit(limit: str, identity: str) -> int | None:
+    """Count one request; None when allowed, else the seconds until the window resets."""
+    prepared = _prepare(limit, identity)
+    if prepared is None:
+        return None
     try:
-        count = _count(key, rate.seconds + 1)
+        count = _count(prepared.key, prepared.rate.seconds + 1)
     except Exception:  # any cache client error
         # With the shared cache down, phones still get answers: limits fail open, loudly.
         security_log.error("rate limit store unavailable", extra={"limit": limit})
         return None
-    if count <= rate.count:
+    return _verdict(prepared, count)
+
+
+def hits_and_flags(
+    checks: Sequence[tuple[str, str]], flags: Sequence[str]
+) -> tuple[list[int | None], tuple[bool, ...]] | None:
+    """hit() of each (limit, identity) and whether each Redis key of `flags` exists (a breaker's
+    state), in one round trip to the shared Redis cache.
+
+    None when the cache is not Redis reached by the minimal client, or that round trip failed:
+    the caller then makes each check on its own, which handles a store that is down.
+    """
+    counts_and_flags = getattr(cache, "counts_and_flags", None)
+    if counts_and_flags is None:
         return None
-    security_log.warning("rate limited", extra={"limit": limit})
-    return (window + 1) * rate.seconds - now
+    prepared = [_prepare(limit, identity) for limit, identity in checks]
+    counted = [hit for hit in prepared if hit is not None]
+    together = counts_and_flags([(hit.key, hit.rate.seconds + 1) for hit in counted], flags)
+    if together is None:
+        return None
+    counts = iter(together[0])
+    return [None if hit is None else _verdict(hit, next(counts)) for hit in prepared], together[1]
 
 
 def _count(key: str, ttl: int) -> int:

@@ -172,12 +172,18 @@ class CircuitBreaker:
         # nothing to reset, and a healthy provider's call costs the store one round trip.
         self._seen_clean = False
 
-    def allow(self) -> bool:
-        """Whether a call may go out now; a True in half-open state holds the trial lease."""
+    @property
+    def flag_keys(self) -> tuple[str, str, str, str]:
+        """What allow() reads from the store, for a caller that reads it along with other keys."""
+        return self._open, self._tripped, self._failures, self._trial
+
+    def allow(self, flags: tuple[bool, ...] | None = None) -> bool:
+        """Whether a call may go out now; a True in half-open state holds the trial lease.
+
+        `flags`: has_flags(*flag_keys) as the caller just read it from this breaker's store.
+        """
         self._seen_clean = False
-        is_open, tripped, failures, trial = self._store.has_flags(
-            self._open, self._tripped, self._failures, self._trial
-        )
+        is_open, tripped, failures, trial = flags or self._store.has_flags(*self.flag_keys)
         if is_open:
             return False
         if tripped:

@@ -44,3 +44,32 @@ def test_a_shared_counter_keeps_counting_when_redis_forgets_its_script_or_the_co
         if connection["cmd"] in ("evalsha", "eval"):
             client.client_kill_filter(_id=connection["id"])
     assert [ratelimit._count("rl:test:restart", 61) for _ in range(2)] == [4, 5]
+
+
+def test_two_limits_and_a_breakers_state_are_read_in_one_round_trip(settings):
+    if not settings.REDIS_URL:
+        assert ratelimit.hits_and_flags([("parse_ip", "a")], ["x"]) is None  # each on its own
+        return
+    settings.RATE_LIMITS = "provision_ip=3/m,provision_user=1/m,parse_ip=off"
+    client = cache._cache.get_client(write=True)
+    client.set("test:breaker:open", 1, ex=60)
+    client.delete("test:breaker:trial")
+    sent = []
+    lean = cache._lean
+    original = lean.call_many
+    lean.call_many = lambda *commands: sent.append(commands) or original(*commands)
+    try:
+        checks = [("provision_ip", "198.51.100.4"), ("provision_user", "7:alice"), ("parse_ip", "x")]
+        flags = ["test:breaker:open", "test:breaker:trial"]
+        first = ratelimit.hits_and_flags(checks, flags)
+        second = ratelimit.hits_and_flags(checks, flags)
+    finally:
+        del lean.call_many
+    assert first == ([None, None, None], (True, False))
+    waits, read = second
+    assert waits[0] is None and waits[2] is None  # the address is within 3/m; parse_ip is off
+    assert waits[1] is not None and 1 <= waits[1] <= 60  # the user's second call in a minute
+    assert read == (True, False)
+    assert len(sent) == 2 and [command[0] for command in sent[0]] == [b"EVALSHA", b"EVALSHA", b"MGET"]
+    assert ratelimit.hit("provision_ip", "198.51.100.4") is None  # the same counter: third of 3
+    assert ratelimit.hit("provision_ip", "198.51.100.4") is not None

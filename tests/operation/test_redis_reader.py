@@ -7,7 +7,7 @@ import os
 import pytest
 import redis
 
-from sessioncloud.lib.rediscount import count_lean, window_counter
+from sessioncloud.lib.rediscount import count_lean, counts_and_flags, window_counter
 from sessioncloud.lib.redisread import RedisReader, RedisReadError
 from sessioncloud.provisioning.breaker import RedisBreakerStore
 
@@ -90,3 +90,33 @@ def test_the_breaker_check_answers_as_redis_py_does_and_survives_a_lost_connecti
     client.client_kill_filter(addr=f"{host}:{port}")
     assert store.has_flags("reader:open", "reader:trial") == (True, False)  # redis-py asked
     assert store.has_flags("reader:trial") == (False,)
+
+
+def test_commands_sent_together_give_their_replies_in_order(client):
+    client.set("reader:a", b"1", ex=60)
+    reader = RedisReader(os.environ["REDIS_URL"])
+    assert reader.call_many((b"INCR", b"reader:a"), (b"MGET", b"reader:a", b"reader:absent"), (b"PING",)) == [
+        2,
+        [b"2", None],
+        b"PONG",
+    ]
+    with pytest.raises(RedisReadError, match="NOSCRIPT"):
+        reader.call_many((b"EVALSHA", b"0" * 40, b"0"), (b"INCR", b"reader:a"))
+    # The error dropped the connection with the second reply unread: nothing is left over.
+    assert reader.call(b"GET", b"reader:a") == b"3"
+
+
+def test_counters_and_flags_travel_together_or_not_at_all(client):
+    reader = RedisReader(os.environ["REDIS_URL"])
+    client.delete("reader:c1", "reader:c2", "reader:flag")
+    client.set("reader:flag", 1, ex=60)
+    int(window_counter(client)(keys=["reader:c1"], args=[60_000]))  # Redis knows the script
+
+    counters = [("reader:c1", 60_000), ("reader:c2", 30_000)]
+    assert counts_and_flags(reader, counters, ["reader:flag", "reader:absent"]) == ([2, 1], (True, False))
+    assert 0 < client.pttl("reader:c2") <= 30_000
+    assert counts_and_flags(reader, counters, []) == ([3, 2], ())
+
+    client.script_flush()  # as after a restart: the caller goes one by one
+    assert counts_and_flags(reader, counters, ["reader:flag"]) is None
+    assert client.get("reader:c1") == b"3"

@@ -301,3 +301,22 @@ def test_has_flags_reads_several_keys_in_order(make_breaker: Callable[..., Circu
 
     assert store.has_flags("x:one", "x:two", "x:three") == (True, False, True)
     store.delete("x:one", "x:three")
+
+
+def test_a_state_read_along_with_other_keys_decides_without_reading_again(
+    make_breaker: Callable[..., CircuitBreaker],
+) -> None:
+    breaker = make_breaker()
+    reads = []
+    store = breaker._store
+    original = store.has_flags
+    store.has_flags = lambda *keys: reads.append(keys) or original(*keys)  # type: ignore[method-assign]
+
+    state = original(*breaker.flag_keys)
+    assert breaker.allow(state) is True and reads == []
+    open_now = (True, False, False, False)
+    assert breaker.allow(open_now) is False and reads == []  # as the caller read it, not the store
+    half_open = (False, True, False, False)
+    assert breaker.allow(half_open) is True  # takes the trial lease
+    assert breaker.allow(half_open) is False  # the lease is held: one trial at a time
+    assert breaker.allow() is True and len(reads) == 1  # no state given: it reads its own

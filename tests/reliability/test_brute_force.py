@@ -238,6 +238,33 @@ def test_provisioning_from_one_address_is_throttled_across_usernames(external, p
     assert (from_one, from_another) == ([200] * 4 + [429] * 2, 200)
 
 
+def test_requests_for_no_provider_count_against_the_address_like_any_other(external, provider, settings):
+    # A flood of made-up ProviderIds, or of usernames without one, is limited like real calls.
+    settings.RATE_LIMITS = "provision_ip=4/h"
+    client = Client()
+
+    def answer(body: dict[str, Any]) -> tuple[int, str]:
+        response = client.post(
+            "/api/v1/provision",
+            json.dumps({"password": "guess", "deviceId": "d1", **body}),
+            content_type="application/json",
+            REMOTE_ADDR="192.0.2.20",
+        )
+        return response.status_code, response.json()["error"]["code"]
+
+    unknown = [answer({"providerId": f"Nobody{n}", "username": "1000"}) for n in range(2)]
+    malformed = [answer({"username": "1000"}) for _ in range(2)]
+    then = [
+        answer({"providerId": "Nobody", "username": "1000"}),
+        answer({"providerId": "ExtInc", "username": "1"}),
+    ]
+
+    assert unknown == [(404, "provider_not_found")] * 2
+    assert malformed == [(422, "invalid_request")] * 2
+    assert then == [(429, "rate_limited")] * 2
+    assert provider.requests == []
+
+
 def redeem(client: Any, token: str, address: str = "192.0.2.10") -> tuple[int, str | None]:
     response = client.post(
         "/api/v1/tokens/redeem",
