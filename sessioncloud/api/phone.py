@@ -51,10 +51,11 @@ from sessioncloud.providers.provision import (
     begin_external,
     begin_for_end_user,
     complete_external,
+    require_config_in_memory,
 )
 from sessioncloud.providers.refusals import PROVIDER_NOT_FOUND, RATE_LIMITED, TOKEN_INVALID
 from sessioncloud.providers.tokens import Claim, claim, give_back
-from sessioncloud.serving.pools import UNKNOWN, blocking_on_caller_thread, queue_as, run_blocking
+from sessioncloud.serving.pools import UNKNOWN, blocking_on_caller_thread, queue_as, run_blocking, run_quick
 
 log = logging.getLogger("sessioncloud.api")
 P = ParamSpec("P")
@@ -259,6 +260,8 @@ def begin_provision(payload: ProvisionIn, client: Client) -> ProviderCall | Outc
     found = (
         enabled_app_and_device(provider_id, client.device_id) if PROVIDER_ID_RE.match(provider_id) else None
     )
+    if found is not None:
+        require_config_in_memory(found[0])
     if found is None or not found[0].is_external:
         check_rate("provision_ip", ip)
     if found is None:
@@ -299,7 +302,7 @@ async def provision_answer(
     payload: ProvisionIn, client: Client, disconnected: Disconnected | None = None
 ) -> PhoneAnswer:
     queue_for(payload.providerId or payload.username.rpartition(":")[2])
-    begun = await run_blocking(begin_provision, payload, client)
+    begun = await run_quick(begin_provision, payload, client)
     if isinstance(begun, ProviderCall):
         begun = await complete_external(begun, disconnected)
     return outcome_answer(begun)

@@ -12,15 +12,18 @@ and PostgreSQL both run: an upsert keyed by the ledger's unique constraint (app,
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 import threading
 from dataclasses import dataclass
 from functools import cache
 
 from django.db import connection, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.utils import timezone
 
 from sessioncloud.providers.models import Device, DeviceStatus, ProvisioningLogEntry
-from sessioncloud.providers.statements import driver_cursor, execute
+from sessioncloud.providers.statements import current_database, defer, driver_cursor, driver_sql, execute
 
 
 @dataclass(frozen=True)
@@ -139,7 +142,7 @@ _sqlite_writer = threading.Lock()
 
 def _now() -> object:
     # The value the ORM would send for a DateTimeField (naive UTC text on SQLite).
-    return connection.ops.adapt_datetimefield_value(timezone.now())
+    return current_database().ops.adapt_datetimefield_value(timezone.now())
 
 
 def device_state(app_id: int, device_id: str) -> DeviceState:
@@ -249,13 +252,51 @@ def record_call(app_id: int, visit: DeviceVisit, line: LogLine) -> None:
     else:
         ledger_sql, ledger_values = _touch_sql(), _touch_values(app_id, visit, now)
     log_values = _log_values(app_id, line, now)
-    if connection.vendor == "postgresql":
+    if current_database().vendor == "postgresql":
         with driver_cursor() as cursor:
             execute(cursor, _with_log_sql(ledger_sql), ledger_values + log_values)
         return
-    # SQLite allows no INSERT inside WITH: two statements, in one transaction (one commit). It
-    # has one writer at a time, and makes the others wait by sleeping and retrying (1, 2, 5, 10,
-    # ... ms); this process's writers queue on a lock instead, and take turns without sleeping.
-    with _sqlite_writer, transaction.atomic(), driver_cursor() as cursor:
-        execute(cursor, ledger_sql, ledger_values)
-        execute(cursor, _log_sql(), log_values)
+    write = SqliteWrite(((ledger_sql, ledger_values), (_log_sql(), log_values)))
+    if not defer(write):
+        write.later()
+
+
+@dataclass(frozen=True)
+class SqliteWrite:
+    """Statements SQLite runs in one transaction (it allows no INSERT inside WITH).
+
+    SQLite has one writer at a time, and makes the others wait by sleeping and retrying (1, 2,
+    5, 10, ... ms); this process's writers queue on a lock instead, and take turns without
+    sleeping. On the event loop (providers/statements.py) a write is made only when the lock
+    and the database are free at once.
+    """
+
+    statements: tuple[tuple[str, list[object]], ...]
+
+    def later(self) -> None:
+        with _sqlite_writer, transaction.atomic(), driver_cursor() as cursor:
+            for sql, values in self.statements:
+                execute(cursor, sql, values)
+
+    def now(self, database: BaseDatabaseWrapper) -> bool:
+        if not _sqlite_writer.acquire(blocking=False):
+            return False
+        try:
+            return self._in_one_transaction(database.connection)
+        finally:
+            _sqlite_writer.release()
+
+    def _in_one_transaction(self, raw: sqlite3.Connection) -> bool:
+        try:
+            raw.execute("BEGIN IMMEDIATE")  # fails at once if another process writes
+        except sqlite3.Error:
+            return False
+        try:
+            for sql, values in self.statements:
+                raw.execute(driver_sql(sql, "sqlite"), values)
+            raw.execute("COMMIT")
+        except sqlite3.Error:
+            with contextlib.suppress(sqlite3.Error):
+                raw.execute("ROLLBACK")
+            return False  # the pool's connection writes it, or says what is wrong
+        return True

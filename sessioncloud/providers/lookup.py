@@ -22,7 +22,7 @@ from django.db.models import Field
 from sessioncloud.accounts.models import Organization
 from sessioncloud.providers.ledger import DeviceState
 from sessioncloud.providers.models import App, Device
-from sessioncloud.providers.statements import driver_cursor, execute
+from sessioncloud.providers.statements import current_database, driver_cursor, execute
 
 # ProviderIds whose built App is kept (a few hundred bytes each); the oldest half goes beyond it.
 MAX_REMEMBERED = 10_000
@@ -80,12 +80,13 @@ def _converters() -> tuple[tuple[Any, tuple[Converter, ...]], ...]:
 
 
 def _build(row: Sequence[Any]) -> App:
+    database = current_database()
     values = []
     for (column, converters), value in zip(_converters(), row, strict=True):
         for convert in converters:
-            value = convert(value, column, connection)
+            value = convert(value, column, database)
         values.append(value)
-    return App.from_db(connection.alias, [field.attname for field in _fields()], values)
+    return App.from_db(database.alias, [field.attname for field in _fields()], values)
 
 
 def _remember(key: str, row: tuple[Any, ...], app: App) -> None:

@@ -8,7 +8,8 @@ A call has three parts. `begin_external` (blocking: the ledger, the breaker in t
 cache) decides whether the provider may be asked; `complete_external` waits for the answer on
 the event loop, holding no thread, with at most `calls_allowed` calls of one App waiting at once;
 `finish_external` (blocking) merges the answer and records it. The blocking parts run in the
-phone API's pool (serving/pools.py).
+phone API's pool, or with the embedded database on the event loop itself when they need not
+wait (serving/pools.py, `run_quick`).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from django.conf import settings
 
 from sessioncloud.lib.metrics import CALLS_IN_FLIGHT, PROVIDER_CONNECTIONS, UPSTREAM
 from sessioncloud.lib.sipaccount import SipAccount
-from sessioncloud.providers.config import get_rendered_config, render_config
+from sessioncloud.providers.config import RenderedConfig, cached_config, get_rendered_config, render_config
 from sessioncloud.providers.endusers import sip_account
 from sessioncloud.providers.ledger import (
     DeviceState,
@@ -39,6 +40,7 @@ from sessioncloud.providers.ledger import (
 )
 from sessioncloud.providers.models import App, EndUser
 from sessioncloud.providers.outbound import breaker_for, outbound_policy, sip_profile
+from sessioncloud.providers.statements import NotNow, running_on_loop
 from sessioncloud.provisioning.breaker import CircuitBreaker
 from sessioncloud.provisioning.fairness import CallsInFlight
 from sessioncloud.provisioning.merge import merge_accounts
@@ -51,7 +53,7 @@ from sessioncloud.provisioning.upstream import (
     call_provider_blocking,
     masked_request,
 )
-from sessioncloud.serving.pools import run_blocking
+from sessioncloud.serving.pools import run_blocking, run_quick
 
 log = logging.getLogger("sessioncloud.provisioning")
 
@@ -128,8 +130,22 @@ class ProviderCall:
 
 
 def config_version(app: App) -> str:
+    if app.enabled:
+        cached = cached_config(app.provider_id)
+        if isinstance(cached, RenderedConfig):
+            return cached.version
+    if running_on_loop():
+        raise NotNow  # rendering reads the database the ORM's way: the phone pool's work
     rendered = get_rendered_config(app.provider_id) if app.enabled else None
     return (rendered or render_config(app)).version
+
+
+def require_config_in_memory(app: App) -> None:
+    """On the event loop a call goes on only while its App's config is held in this process
+    (after its first call, nearly always), so that nothing it counts is counted twice when the
+    work moves to the phone pool; elsewhere this checks nothing."""
+    if running_on_loop() and app.enabled:
+        config_version(app)
 
 
 def settle(
@@ -351,13 +367,15 @@ def finish_external(call: ProviderCall, result: UpstreamResult | None) -> Outcom
         )
         UPSTREAM.labels(CANCELLED).inc()
         return Outcome(499, error_code="client_disconnected", message="The phone went away.")
+    # The answer first: on the event loop it may move the work to the pool (config_version),
+    # which must find nothing counted yet.
+    answer = merged_answer(app, result) if result.error_code is None else None
     UPSTREAM.labels(result.error_code or "ok").inc()
     if result.connection:
         PROVIDER_CONNECTIONS.labels(result.connection).inc()
     record_health(call.breaker, result, client)
-    if result.error_code:
+    if answer is None:
         return failed(call, result)
-    answer = merged_answer(app, result)
     digest = accounts_digest(answer)
     if call.request.reprovision and answer["update"] and call.state.accounts_hash == digest:
         # Nothing changed since this device was last provisioned: tell it to keep what it has.
@@ -421,14 +439,14 @@ async def complete_external(call: ProviderCall, disconnected: Disconnected | Non
     """The wait and the part after it; the provider is busy if the App's bound is reached."""
     key = call.app.pk
     if not IN_FLIGHT.try_acquire(key, calls_allowed(call.app)):
-        return await run_blocking(busy, call)
+        return await run_quick(busy, call)
     CALLS_IN_FLIGHT.inc()
     try:
         result = await _until_disconnected(call_provider(call.request, outbound_policy()), disconnected)
     finally:
         IN_FLIGHT.release(key)
         CALLS_IN_FLIGHT.dec()
-    return await run_blocking(finish_external, call, result)
+    return await run_quick(finish_external, call, result)
 
 
 async def provision_external(

@@ -6,6 +6,12 @@ statement's cost, about 50 µs of a call's CPU (bench/provision_cpu.py). The sta
 built once with the backend's own quoting (providers/lookup.py, providers/ledger.py) and need
 nothing else of the wrapper, so they run on the driver's cursor of the same connection, with
 the same transaction and adapters, and the driver's errors still become Django's.
+
+On the embedded database (SQLite, in this process) a provisioning call's statements may also
+run on the event loop itself, on a connection of its own (`on_loop`, serving/pools.py): a
+statement there never waits. A read that meets a lock raises `NotNow`, and the whole piece of
+work goes to the phone pool instead; writes are handed over (`defer`) and made after the work,
+on the loop when the database is free at once, else in the pool.
 """
 
 from __future__ import annotations
@@ -13,14 +19,69 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any
+from typing import Any, Protocol
 
 import psycopg
-from django.db import connection
+from django.db import DatabaseError, connection
+from django.db.backends.base.base import BaseDatabaseWrapper
 
 # What Django's SQLite backend rewrites: a `%s` not preceded by another `%`.
 _FORMAT_PLACEHOLDER = re.compile(r"(?<!%)%s")
+
+
+class NotNow(Exception):
+    """The event loop's connection cannot run a statement without waiting: use the phone pool."""
+
+
+class DeferredWrite(Protocol):
+    def now(self, database: BaseDatabaseWrapper) -> bool:
+        """Write on the loop's connection if that needs no waiting; False when it would."""
+
+    def later(self) -> None:
+        """Write in the phone pool (blocking), as the work would have outside the loop."""
+
+
+@dataclass
+class LoopSession:
+    """One piece of work running on the event loop: its connection and the writes it handed over."""
+
+    database: BaseDatabaseWrapper
+    writes: list[DeferredWrite] = field(default_factory=list)
+
+
+_session: ContextVar[LoopSession | None] = ContextVar("loop_session", default=None)
+
+
+@contextmanager
+def on_loop(session: LoopSession) -> Iterator[None]:
+    """Inside this block the fixed statements use the session's database, the loop's own."""
+    token = _session.set(session)
+    try:
+        yield
+    finally:
+        _session.reset(token)
+
+
+def running_on_loop() -> bool:
+    return _session.get() is not None
+
+
+def current_database() -> BaseDatabaseWrapper:
+    """The connection the fixed statements use here: the loop's own, or Django's of this thread."""
+    session = _session.get()
+    return connection if session is None else session.database
+
+
+def defer(write: DeferredWrite) -> bool:
+    """Hand a write to the loop's session, to be made after the work; False outside one."""
+    session = _session.get()
+    if session is None:
+        return False
+    session.writes.append(write)
+    return True
 
 
 @lru_cache(maxsize=64)
@@ -34,6 +95,11 @@ def driver_sql(sql: str, vendor: str) -> str:
 @contextmanager
 def driver_cursor() -> Iterator[Any]:
     """A cursor of the driver on Django's connection of this thread, errors wrapped as Django's."""
+    session = _session.get()
+    if session is not None:
+        with _loop_cursor(session.database) as cursor:
+            yield cursor
+        return
     connection.ensure_connection()
     with connection.wrap_database_errors:
         raw = connection.connection
@@ -46,5 +112,18 @@ def driver_cursor() -> Iterator[Any]:
             cursor.close()
 
 
+@contextmanager
+def _loop_cursor(database: BaseDatabaseWrapper) -> Iterator[Any]:
+    cursor = database.connection.cursor()
+    try:
+        with database.wrap_database_errors:
+            yield cursor
+    except DatabaseError as error:
+        # A lock (the connection never waits), or worse: the pool's connection will say which.
+        raise NotNow from error
+    finally:
+        cursor.close()
+
+
 def execute(cursor: Any, sql: str, params: list[Any]) -> None:
-    cursor.execute(driver_sql(sql, connection.vendor), params)
+    cursor.execute(driver_sql(sql, current_database().vendor), params)

@@ -68,6 +68,7 @@ class Front:
 
     def __rsgi_init__(self, loop: asyncio.AbstractEventLoop) -> None:
         pools.start_pools(self.phone_threads)
+        pools.start_loop_database()  # the embedded database: provisioning statements on the loop
         keep_connections(loop)  # providers' connections serve more than one call
         # Everything loaded so far (Django, the apps, their modules) lives as long as the worker:
         # moved out of the collector's sight, a full collection no longer walks it, which would
@@ -82,6 +83,7 @@ class Front:
         stop_keeping(loop)
         self.django.shutdown()
         pools.stop_pools()
+        pools.stop_loop_database()
 
     # --- Routing --------------------------------------------------------------------------------
 

@@ -6,6 +6,10 @@ one database connection, which serves each App's requests in turn; a provider's 
 waited on there. Code that was entered
 from a thread that already holds a request (Django's test client, a sync view calling the phone
 API's core) runs it on that thread instead, inside its transaction, as Django itself would.
+
+`run_quick` is for the provisioning call's own pieces: with the embedded database (SQLite, in
+this process) they run on the loop itself, on a connection that never waits, taking turns per
+App (`LoopTurns`); anything that would wait goes to the phone pool as above.
 """
 
 from __future__ import annotations
@@ -14,15 +18,20 @@ import asyncio
 import contextvars
 import functools
 import time
+import weakref
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import ParamSpec, TypeVar
 
 from asgiref.sync import sync_to_async
-from django.db import connections
+from django.core.exceptions import SynchronousOnlyOperation
+from django.db import DEFAULT_DB_ALIAS, connection, connections
+from django.db.backends.base.base import BaseDatabaseWrapper
 
 from sessioncloud.lib.fairpool import FairPool
+from sessioncloud.providers.statements import LoopSession, NotNow, on_loop
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -35,6 +44,13 @@ UNKNOWN = "-"
 _on_caller_thread: contextvars.ContextVar[bool] = contextvars.ContextVar("on_caller_thread", default=False)
 _queue_key: contextvars.ContextVar[str] = contextvars.ContextVar("queue_key", default=UNKNOWN)
 _phone_pool: FairPool | None = None
+# The event loop's own SQLite connection (start_loop_database), and how often its writes are
+# followed by a checkpoint in the pool: about what SQLite's own automatic checkpoint would do
+# (every 1,000 pages; a provisioning call writes two or three).
+_loop_database: BaseDatabaseWrapper | None = None
+CHECKPOINT_EVERY = 400
+_writes_since_checkpoint = 0
+_checkpoints: set[asyncio.Future[None]] = set()
 
 
 def phone_pool() -> FairPool:
@@ -94,6 +110,149 @@ async def run_blocking(function: Callable[P, T], *args: P.args, **kwargs: P.kwar
     return await phone_pool().submit_to_loop(_queue_key.get(), functools.partial(_unit_of_work, work))
 
 
+async def run_quick(function: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+    """run_blocking for work whose only waits could be the provisioning call's fixed statements
+    (providers/statements.py): with the embedded database it runs on the loop itself.
+
+    SQLite lives in this process: a statement costs tens of microseconds of CPU and no waiting,
+    less than handing the work to a thread and back (measured in docs/performance.md). The work
+    runs on the loop's own connection, which never waits for a lock: a read that would is
+    `NotNow`, and the whole work goes to the phone pool instead; its writes are made after it,
+    on the loop when the database is free at once, else in the pool.
+    """
+    database = _loop_database
+    if database is None or _on_caller_thread.get():
+        return await run_blocking(function, *args, **kwargs)
+    await loop_turns().turn(_queue_key.get())
+    session = LoopSession(database)
+    try:
+        with on_loop(session):
+            result = function(*args, **kwargs)
+    except (NotNow, SynchronousOnlyOperation):  # the latter: work that needs Django's connection
+        return await run_blocking(function, *args, **kwargs)  # which makes its own writes
+    except BaseException:
+        await _make_writes(session)
+        raise
+    await _make_writes(session)
+    return result
+
+
+class LoopTurns:
+    """Pieces of work on the loop, a few per turn of the loop, each App's in turn when they queue.
+
+    A burst of one App's calls (1,000 phones whose slow provider answers all at once) would
+    otherwise run its pieces back to back, and every other request on the loop, another App's
+    config fetch included, would wait for all of them. Up to PER_ITERATION pieces run in one
+    turn of the loop (where the loop has time for nothing else); past that they wait, in a queue
+    per App, and each later turn takes one piece from each App with work waiting, in rotation,
+    as the phone pool's threads do (lib/fairpool.py).
+    """
+
+    PER_ITERATION = 8
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._ran = 0  # pieces let run in this turn of the loop
+        self._turn_ends = False  # whether the end of this turn is scheduled
+        self._waiting: OrderedDict[str, deque[asyncio.Future[None]]] = OrderedDict()
+
+    async def turn(self, key: str) -> None:
+        """Return when a piece of `key`'s work may run (at once, unless the loop is busy)."""
+        if not self._waiting and self._ran < self.PER_ITERATION:
+            self._count()
+            return
+        waiter = self._loop.create_future()
+        self._waiting.setdefault(key, deque()).append(waiter)
+        self._end_turn_soon()
+        await waiter
+
+    def _count(self) -> None:
+        self._ran += 1
+        self._end_turn_soon()
+
+    def _end_turn_soon(self) -> None:
+        if not self._turn_ends:
+            self._turn_ends = True
+            self._loop.call_soon(self._next_turn)
+
+    def _next_turn(self) -> None:
+        self._turn_ends = False
+        self._ran = 0
+        while self._waiting and self._ran < self.PER_ITERATION:
+            key, queue = next(iter(self._waiting.items()))
+            waiter = queue.popleft()
+            if queue:
+                self._waiting.move_to_end(key)
+            else:
+                del self._waiting[key]
+            if not waiter.done():  # a phone that went away no longer waits
+                waiter.set_result(None)
+                self._count()
+
+
+_turns: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LoopTurns] = weakref.WeakKeyDictionary()
+
+
+def loop_turns() -> LoopTurns:
+    loop = asyncio.get_running_loop()
+    turns = _turns.get(loop)
+    if turns is None:
+        turns = _turns[loop] = LoopTurns(loop)
+    return turns
+
+
+async def _make_writes(session: LoopSession) -> None:
+    global _writes_since_checkpoint
+    for write in session.writes:
+        if write.now(session.database):
+            _writes_since_checkpoint += 1
+        else:
+            await run_blocking(write.later)
+    if _writes_since_checkpoint >= CHECKPOINT_EVERY:
+        _writes_since_checkpoint = 0
+        _start_checkpoint()
+
+
+def _start_checkpoint() -> None:
+    """Copy the write-ahead log into the database in the pool: the loop's connection never does
+    (it could wait on the disk), and it writes most of what the log holds."""
+    task = asyncio.ensure_future(run_blocking(_checkpoint))
+    _checkpoints.add(task)
+    task.add_done_callback(_checkpoints.discard)
+
+
+def _checkpoint() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA wal_checkpoint(PASSIVE)")
+
+
+def start_loop_database() -> None:
+    """Give this process's event loop a SQLite connection of its own (nothing with another database)."""
+    global _loop_database
+    if connection.vendor != "sqlite" or _loop_database is not None:
+        return
+    database = connections.create_connection(DEFAULT_DB_ALIAS)
+    # Django opens connections only where no event loop runs.
+    with ThreadPoolExecutor(1) as opener:
+        opener.submit(_open_for_loop, database).result()
+    _loop_database = database
+
+
+def _open_for_loop(database: BaseDatabaseWrapper) -> None:
+    database.connect()
+    raw = database.connection
+    raw.execute("PRAGMA busy_timeout = 0")  # a lock is NotNow, never a wait
+    raw.execute("PRAGMA wal_autocheckpoint = 0")  # checkpoints run in the pool (_checkpoint)
+
+
+def stop_loop_database() -> None:
+    global _loop_database
+    _turns.clear()
+    database, _loop_database = _loop_database, None
+    if database is not None and database.connection is not None:
+        database.connection.close()
+
+
 async def run_in(pool: ThreadPoolExecutor, function: Callable[..., T], *args: object) -> T:
     """Run `function` on `pool` (or on the caller's thread, see blocking_on_caller_thread)."""
     if _on_caller_thread.get():
@@ -116,13 +275,13 @@ def _tidy_connections() -> None:
     outside autocommit, or outlived CONN_MAX_AGE. Asking Django to check on every piece of work
     would also re-run its health check query each time: a round trip per piece of work.
     """
-    for connection in connections.all(initialized_only=True):
-        if connection.connection is None:
+    for database in connections.all(initialized_only=True):
+        if database.connection is None:
             continue
-        obsolete = connection.close_at is not None and time.monotonic() >= connection.close_at
-        left_open = connection.get_autocommit() != connection.settings_dict["AUTOCOMMIT"]
-        if connection.errors_occurred or obsolete or left_open:
-            connection.close_if_unusable_or_obsolete()
+        obsolete = database.close_at is not None and time.monotonic() >= database.close_at
+        left_open = database.get_autocommit() != database.settings_dict["AUTOCOMMIT"]
+        if database.errors_occurred or obsolete or left_open:
+            database.close_if_unusable_or_obsolete()
 
 
 @contextmanager
