@@ -113,12 +113,12 @@ def hits_and_flags(
     if counts_and_flags is None:
         return None
     prepared = [_prepare(limit, identity) for limit, identity in checks]
-    counted = [hit for hit in prepared if hit is not None]
-    together = counts_and_flags([(hit.key, hit.rate.seconds + 1) for hit in counted], flags)
+    counted = [each for each in prepared if each is not None]
+    together = counts_and_flags([(each.key, each.rate.seconds + 1) for each in counted], flags)
     if together is None:
         return None
     counts = iter(together[0])
-    return [None if hit is None else _verdict(hit, next(counts)) for hit in prepared], together[1]
+    return [None if each is None else _verdict(each, next(counts)) for each in prepared], together[1]
 
 
 def _count(key: str, ttl: int) -> int:
