@@ -15,8 +15,10 @@ App (`LoopTurns`); anything that would wait goes to the phone pool as above.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import functools
+import logging
 import time
 import weakref
 from collections import OrderedDict, deque
@@ -33,6 +35,7 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from sessioncloud.lib.fairpool import FairPool
 from sessioncloud.providers.statements import LoopSession, NotNow, on_loop
 
+log = logging.getLogger("sessioncloud.serving")
 P = ParamSpec("P")
 T = TypeVar("T")
 
@@ -46,9 +49,9 @@ _queue_key: contextvars.ContextVar[str] = contextvars.ContextVar("queue_key", de
 _phone_pool: FairPool | None = None
 # The event loop's own SQLite connection (start_loop_database), and how often its writes are
 # followed by a checkpoint in the pool: about what SQLite's own automatic checkpoint would do
-# (every 1,000 pages; a provisioning call writes two or three).
+# (every 1,000 pages, about 4 MB; a provisioning call's rows and their indexes are some ten).
 _loop_database: BaseDatabaseWrapper | None = None
-CHECKPOINT_EVERY = 400
+CHECKPOINT_EVERY = 100
 _writes_since_checkpoint = 0
 _checkpoints: set[asyncio.Future[None]] = set()
 
@@ -204,13 +207,22 @@ def loop_turns() -> LoopTurns:
 async def _make_writes(session: LoopSession) -> None:
     global _writes_since_checkpoint
     for write in session.writes:
+        await _checkpoint_done()
         if write.now(session.database):
             _writes_since_checkpoint += 1
         else:
             await run_blocking(write.later)
-    if _writes_since_checkpoint >= CHECKPOINT_EVERY:
+    if _writes_since_checkpoint >= CHECKPOINT_EVERY and not _checkpoints:
         _writes_since_checkpoint = 0
         _start_checkpoint()
+
+
+async def _checkpoint_done() -> None:
+    """Wait for a checkpoint under way: it holds the writers' lock, and a write handed to the
+    pool meanwhile would only wait there for the same lock, at the price of two hand-offs."""
+    for running in list(_checkpoints):
+        with contextlib.suppress(Exception):  # a failed checkpoint is logged where it ran
+            await asyncio.shield(running)
 
 
 def _start_checkpoint() -> None:
@@ -222,8 +234,14 @@ def _start_checkpoint() -> None:
 
 
 def _checkpoint() -> None:
-    with connection.cursor() as cursor:
-        cursor.execute("PRAGMA wal_checkpoint(PASSIVE)")
+    # Imported here: this module is loaded before Django is set up (the server sizes the pools).
+    from sessioncloud.providers.ledger import checkpoint_sqlite
+
+    try:
+        checkpoint_sqlite()
+    except Exception:
+        log.exception("checkpoint of the write-ahead log failed")
+        raise
 
 
 def start_loop_database() -> None:

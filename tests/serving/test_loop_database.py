@@ -8,6 +8,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -198,3 +199,24 @@ def test_a_burst_of_one_apps_work_takes_turns_with_another_apps_on_the_loop():
     assert len(ran) == 101 and "went-away" not in ran
     assert ran[: pools.LoopTurns.PER_ITERATION] == ["slow-app"] * pools.LoopTurns.PER_ITERATION
     assert ran.index("other-app") <= 3 * pools.LoopTurns.PER_ITERATION  # a turn or two, not after 100
+
+
+def test_the_write_ahead_log_starts_again_instead_of_growing(org, loop_database, monkeypatch):
+    sqlite_only()
+    app = make_app(org, "GrowInc")
+    monkeypatch.setattr(pools, "CHECKPOINT_EVERY", 20)
+    monkeypatch.setattr(pools, "_writes_since_checkpoint", 0)
+    wal = Path(connection.settings_dict["NAME"] + "-wal")
+
+    async def write(count: int, start: int) -> None:
+        for n in range(start, start + count):
+            visit, line = visit_and_line(f"dev-g{n}")
+            await pools.run_quick(record_call, app.pk, visit, line)
+        await asyncio.gather(*pools._checkpoints)
+
+    asyncio.run(write(60, 0))
+    after_a_few = wal.stat().st_size
+    asyncio.run(write(240, 60))
+
+    assert ProvisioningLogEntry.objects.filter(app=app).count() == 300
+    assert wal.stat().st_size <= after_a_few * 1.5  # 5 times the rows, the same log reused
