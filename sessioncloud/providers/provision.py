@@ -28,7 +28,7 @@ from django.conf import settings
 
 from sessioncloud.lib.metrics import CALLS_IN_FLIGHT, PROVIDER_CONNECTIONS, UPSTREAM
 from sessioncloud.lib.sipaccount import SipAccount
-from sessioncloud.providers.config import RenderedConfig, cached_config, get_rendered_config, render_config
+from sessioncloud.providers.config import RenderedConfig, cached_config, render_and_store, render_config
 from sessioncloud.providers.endusers import sip_account
 from sessioncloud.providers.ledger import (
     DeviceState,
@@ -130,13 +130,13 @@ class ProviderCall:
 
 
 def config_version(app: App) -> str:
-    if app.enabled:
-        cached = cached_config(app.provider_id)
-        if isinstance(cached, RenderedConfig):
-            return cached.version
+    cached = cached_config(app.provider_id) if app.enabled else None
+    if isinstance(cached, RenderedConfig):
+        return cached.version
     if running_on_loop():
         raise NotNow  # rendering reads the database the ORM's way: the phone pool's work
-    rendered = get_rendered_config(app.provider_id) if app.enabled else None
+    # What get_rendered_config does after the cache read just made, without reading it again.
+    rendered = render_and_store(app.provider_id) if cached is None and app.enabled else None
     return (rendered or render_config(app)).version
 
 
