@@ -104,7 +104,8 @@ def driver_cursor() -> Iterator[Any]:
     with connection.wrap_database_errors:
         raw = connection.connection
         # psycopg: parameters sent apart from the statement (its C dumpers), not quoted into
-        # the text in Python as Django's cursor does; prepared only if the connection is set to.
+        # the text in Python as Django's cursor does; prepared when the connection is set to
+        # (DATABASE_PREPARED_STATEMENTS, settings.py).
         cursor = psycopg.Cursor(raw) if connection.vendor == "postgresql" else raw.cursor()
         try:
             yield cursor
