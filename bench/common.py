@@ -120,6 +120,15 @@ def cpu_seconds(pids: Sequence[int]) -> float:
     return total / ticks
 
 
+def database_pids() -> list[int]:
+    """The PostgreSQL and Redis server processes on this machine (PostgreSQL has one a connection)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and cmdline(int(entry.name)).startswith((b"postgres", b"redis-server")):
+            found.append(int(entry.name))
+    return found
+
+
 def children(pid: int) -> list[int]:
     try:
         out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True, check=False).stdout

@@ -8,8 +8,9 @@ provider's service (bench/upstream_stub.py), which answers after exactly `--late
 The ideal throughput is phones / latency; the baseline measured in the same run is the stub
 loaded directly at the same concurrency. Our added latency is our latency minus the
 upstream's, at p50 and p99; the CPU per call is the server processes' (from /proc) over the
-load. PostgreSQL + Redis with 2 workers by default; `--embedded`: SQLite and the in-process
-cache, 1 worker. `--servers workers[:threads[:phone_threads]]`, comma-separated; `--before REV`
+load, and apart from it the database's (PostgreSQL's and Redis's processes, which share the
+machine's two cores with ours). PostgreSQL + Redis with 2 workers by default; `--embedded`:
+SQLite and the in-process cache, 1 worker. `--servers workers[:threads[:phone_threads]]`, comma-separated; `--before REV`
 also loads `sessioncloud serve` of an earlier revision with its own defaults.
 """
 
@@ -28,6 +29,7 @@ from bench.common import (  # noqa: E402
     ServerSpec,
     bench_deployment,
     cpu_seconds,
+    database_pids,
     deployment_label,
     exported_version,
     header,
@@ -118,18 +120,20 @@ def server_runs(args: argparse.Namespace) -> list[tuple[str, ServerSpec, Path | 
 
 def load_server(
     env: dict[str, str], spec: ServerSpec, code: Path | None, args: argparse.Namespace
-) -> tuple[Load, float, str]:
-    """One server under the phones' load: the load, its CPU ms per call, the log's failed calls."""
+) -> tuple[Load, float, float, str]:
+    """One server under the phones' load: the load, its CPU ms per call and the database's, the
+    log's failed calls."""
     lua = provision_lua("ProvInc", users=USERS)
     with sessioncloud_serve(env, spec, code=code) as server:
         url = f"{server.base}/api/v1/provision"
         wrk(url, connections=args.phones, seconds=args.warmup, lua=lua)
-        pids = server.worker_pids()
-        before, since = cpu_seconds(pids), log_position()
+        pids, database = server.worker_pids(), database_pids()
+        before, database_before, since = cpu_seconds(pids), cpu_seconds(database), log_position()
         load = wrk(url, connections=args.phones, seconds=args.seconds, lua=lua)
         cpu_ms = (cpu_seconds(pids) - before) * 1000 / max(1, load.requests)
+        database_ms = (cpu_seconds(database) - database_before) * 1000 / max(1, load.requests)
         wait_for_log(since)
-        return load, cpu_ms, failures_since(since)
+        return load, cpu_ms, database_ms, failures_since(since)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -158,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
         "python bench/provisioning.py " + " ".join(argv if argv is not None else sys.argv[1:]),
     )
 
-    rows: list[tuple[str, Load, str, str]] = []
+    rows: list[tuple[str, Load, str, str, str]] = []
     with bench_deployment(args.embedded) as env, provider_stub(args.latency) as stub:
         make_app(
             make_org(),
@@ -169,10 +173,12 @@ def main(argv: list[str] | None = None) -> int:
         )
         print(f"per-App bound on calls in flight: {provider_calls_bound()} per process")
         baseline = wrk(stub.url, connections=args.phones, seconds=args.seconds, lua=upstream_lua())
-        rows.append(("provider service alone (baseline)", baseline, "-", "-"))
+        rows.append(("provider service alone (baseline)", baseline, "-", "-", "-"))
         for name, spec, code in server_runs(args):
-            load, cpu_ms, failures = load_server(env, spec, code, args)
-            rows.append((name, load, failures, f"{cpu_ms:.2f}"))
+            load, cpu_ms, database_ms, failures = load_server(env, spec, code, args)
+            rows.append(
+                (name, load, failures, f"{cpu_ms:.2f}", "-" if args.embedded else f"{database_ms:.2f}")
+            )
             if code is not None:
                 shutil.rmtree(code, ignore_errors=True)
 
@@ -192,6 +198,7 @@ def main(argv: list[str] | None = None) -> int:
             "errors",
             "failed calls in the log",
             "server CPU ms per call",
+            "database CPU ms per call",
         ],
         [
             (
@@ -206,8 +213,9 @@ def main(argv: list[str] | None = None) -> int:
                 load.errors,
                 failures,
                 cpu,
+                database_cpu,
             )
-            for name, load, failures, cpu in rows
+            for name, load, failures, cpu, database_cpu in rows
         ],
     )
     return 0
