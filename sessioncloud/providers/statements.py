@@ -127,4 +127,22 @@ def _loop_cursor(database: BaseDatabaseWrapper) -> Iterator[Any]:
 
 
 def execute(cursor: Any, sql: str, params: list[Any]) -> None:
-    cursor.execute(driver_sql(sql, current_database().vendor), params)
+    statement = driver_sql(sql, current_database().vendor)
+    try:
+        cursor.execute(statement, params)
+    except psycopg.errors.FeatureNotSupported:
+        if not _forgot_outdated_plans(cursor):
+            raise
+        cursor.execute(statement, params)
+
+
+def _forgot_outdated_plans(cursor: Any) -> bool:
+    """After "cached plan must not change result type" (a migration changed the type of a column
+    a statement prepared before it reads), the connection's prepared statements are dropped and
+    the caller may run its statement once more; False inside a transaction, which has failed
+    (its rollback drops them: psycopg watches for it)."""
+    connection = cursor.connection
+    if connection.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+        return False
+    connection.execute("DEALLOCATE ALL")  # psycopg forgets its own record of them too
+    return True

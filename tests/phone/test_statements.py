@@ -3,6 +3,7 @@ prepared on PostgreSQL."""
 
 from __future__ import annotations
 
+import psycopg
 import pytest
 from django.db import DatabaseError, connection
 
@@ -72,3 +73,23 @@ def test_the_embedded_database_has_no_prepare_setting(monkeypatch) -> None:
     monkeypatch.setenv("DATABASE_PREPARED_STATEMENTS", "on")
 
     assert "prepare_threshold" not in _database()["OPTIONS"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_column_type_changed_under_a_prepared_statement_costs_no_call(org) -> None:
+    if connection.vendor != "postgresql":
+        pytest.skip("prepared statements are PostgreSQL's")
+    make_app(org, "MigratedInc")
+    assert enabled_app_and_device("MigratedInc", "device-1") is not None  # prepared now
+    length = App._meta.get_field("name").max_length
+    # A migration run from another machine while this one serves.
+    with psycopg.connect(**connection.get_connection_params(), autocommit=True) as other:
+        other.execute(f"ALTER TABLE providers_app ALTER COLUMN name TYPE varchar({length + 1})")
+        try:
+            found = enabled_app_and_device("MigratedInc", "device-1")
+            again = enabled_app_and_device("MigratedInc", "device-1")
+        finally:
+            other.execute(f"ALTER TABLE providers_app ALTER COLUMN name TYPE varchar({length})")
+
+    assert found is not None and found[0].provider_id == "MigratedInc"
+    assert again is not None
