@@ -10,8 +10,9 @@ loaded directly at the same concurrency. Our added latency is our latency minus 
 upstream's, at p50 and p99; the CPU per call is the server processes' (from /proc) over the
 load, and apart from it the database's (PostgreSQL's and Redis's processes, which share the
 machine's two cores with ours). PostgreSQL + Redis with 2 workers by default; `--embedded`:
-SQLite and the in-process cache, 1 worker. `--servers workers[:threads[:phone_threads]]`, comma-separated; `--before REV`
-also loads `sessioncloud serve` of an earlier revision with its own defaults.
+SQLite and the in-process cache, 1 worker. `--servers workers[:threads[:phone_threads]]`,
+comma-separated; `--before REV` also loads `sessioncloud serve` of an earlier revision with its
+own defaults.
 """
 
 from __future__ import annotations
