@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Start the local PostgreSQL and Redis the test suite uses, if they are not running (and
-# install nginx, which the scale-out test needs, if it is missing).
+# install nginx and PgBouncer, which tests need, if they are missing).
 set -euo pipefail
 
 pg_up() { pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; }
@@ -22,6 +22,13 @@ fi
 if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then
   echo "Installing nginx..."
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx >/dev/null
+fi
+# A test checks provisioning behind PgBouncer (Debian's) in transaction mode.
+if [ ! -x /usr/sbin/pgbouncer ]; then
+  echo "Installing PgBouncer..."
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pgbouncer >/dev/null
+  # Only its program is wanted: the package's own service stays off.
+  service pgbouncer stop >/dev/null 2>&1 || true
 fi
 pg_up || { echo "PostgreSQL did not start" >&2; exit 1; }
 redis_up || { echo "Redis did not start" >&2; exit 1; }

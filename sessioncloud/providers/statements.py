@@ -16,6 +16,7 @@ on the loop when the database is free at once, else in the pool.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -27,6 +28,8 @@ from typing import Any, Protocol
 import psycopg
 from django.db import DatabaseError, connection
 from django.db.backends.base.base import BaseDatabaseWrapper
+
+log = logging.getLogger("sessioncloud.providers")
 
 # What Django's SQLite backend rewrites: a `%s` not preceded by another `%`.
 _FORMAT_PLACEHOLDER = re.compile(r"(?<!%)%s")
@@ -106,7 +109,12 @@ def driver_cursor() -> Iterator[Any]:
         # psycopg: parameters sent apart from the statement (its C dumpers), not quoted into
         # the text in Python as Django's cursor does; prepared when the connection is set to
         # (DATABASE_PREPARED_STATEMENTS, settings.py).
-        cursor = psycopg.Cursor(raw) if connection.vendor == "postgresql" else raw.cursor()
+        if connection.vendor == "postgresql":
+            if not _preparing_works:
+                raw.prepare_threshold = None
+            cursor = psycopg.Cursor(raw)
+        else:
+            cursor = raw.cursor()
         try:
             yield cursor
         finally:
@@ -134,6 +142,34 @@ def execute(cursor: Any, sql: str, params: list[Any]) -> None:
         if not _forgot_outdated_plans(cursor):
             raise
         cursor.execute(statement, params)
+    except (psycopg.errors.InvalidSqlStatementName, psycopg.errors.DuplicatePreparedStatement):
+        if not _stopped_preparing(cursor):
+            raise
+        cursor.execute(statement, params)
+
+
+# Whether this process's PostgreSQL connections may prepare statements (DATABASE_PREPARED_STATEMENTS
+# sets them to), until a pooler shows they do not survive from one statement to the next.
+_preparing_works = True
+
+
+def _stopped_preparing(cursor: Any) -> bool:
+    """After "prepared statement ... does not exist" (or "already exists"): a pooler in
+    transaction mode (PgBouncer before 1.21) sends each transaction to whichever of its server
+    connections is free, where the statements prepared through another do not exist. This
+    process prepares nothing from now on, and the caller may run its statement once more (False
+    inside a transaction, which has failed)."""
+    global _preparing_works
+    if _preparing_works:
+        _preparing_works = False
+        log.warning(
+            "PostgreSQL's prepared statements do not last between statements here (a pooler in "
+            "transaction mode?): this process stops preparing them; set "
+            "DATABASE_PREPARED_STATEMENTS=off to start without them"
+        )
+    connection = cursor.connection
+    connection.prepare_threshold = None
+    return connection.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
 
 
 def _forgot_outdated_plans(cursor: Any) -> bool:

@@ -3,15 +3,27 @@ prepared on PostgreSQL."""
 
 from __future__ import annotations
 
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
 import psycopg
 import pytest
-from django.db import DatabaseError, connection
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connection, connections
 
+from sessioncloud.providers import statements
 from sessioncloud.providers.lookup import enabled_app_and_device
 from sessioncloud.providers.models import App
 from sessioncloud.providers.statements import driver_cursor, driver_sql, execute
 from sessioncloud.settings import _database
 from tests.factories import make_app
+from tests.livesrv import free_port
 
 pytestmark = pytest.mark.django_db
 
@@ -93,3 +105,81 @@ def test_a_column_type_changed_under_a_prepared_statement_costs_no_call(org) -> 
 
     assert found is not None and found[0].provider_id == "MigratedInc"
     assert again is not None
+
+
+PGBOUNCER = "/usr/sbin/pgbouncer"
+PGBOUNCER_CONFIG = """
+[databases]
+* = host={host} port={port} user={user}
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = {listen}
+unix_socket_dir =
+auth_type = any
+pool_mode = transaction
+; Each transaction may find another server connection: here always a reset one.
+server_reset_query = DISCARD ALL
+server_reset_query_always = 1
+"""
+
+
+@pytest.fixture
+def through_pgbouncer(monkeypatch) -> Iterator[Any]:
+    """Django's connection to the test database through PgBouncer 1.18 (Debian's) in transaction
+    mode, where prepared statements do not last: the statements' module uses it meanwhile."""
+    if connection.vendor != "postgresql":
+        pytest.skip("PgBouncer pools PostgreSQL connections")
+    if not Path(PGBOUNCER).exists():
+        pytest.skip("PgBouncer is not installed (make services installs it)")
+    listen, settings_dict = free_port(), connection.settings_dict
+    folder = Path(tempfile.mkdtemp(prefix="pgbouncer-"))
+    config = folder / "pgbouncer.ini"
+    config.write_text(
+        PGBOUNCER_CONFIG.format(
+            host=settings_dict["HOST"] or "127.0.0.1",
+            port=settings_dict["PORT"] or 5432,
+            user=settings_dict["USER"] or "postgres",
+            listen=listen,
+        )
+    )
+    folder.chmod(0o755)
+    # PgBouncer refuses to run as root: it takes PostgreSQL's user then.
+    user = ["-u", "postgres"] if os.geteuid() == 0 else []
+    process = subprocess.Popen([PGBOUNCER, *user, str(config)], stderr=subprocess.PIPE)
+    pooled = type(connections[DEFAULT_DB_ALIAS])({**settings_dict, "PORT": listen}, alias="pgbouncer")
+    try:
+        wait_for_port(listen, process)
+        monkeypatch.setattr(statements, "connection", pooled)
+        monkeypatch.setattr(statements, "_preparing_works", True)
+        yield pooled
+    finally:
+        process.terminate()
+        process.communicate(timeout=10)
+        pooled.close()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def wait_for_port(port: int, process: subprocess.Popen, seconds: float = 10) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        assert process.poll() is None, process.stderr.read() if process.stderr else ""
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise AssertionError("PgBouncer did not start listening")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_behind_a_pooler_that_drops_prepared_statements_calls_go_on_unprepared(
+    org, through_pgbouncer, caplog
+) -> None:
+    make_app(org, "PooledInc")
+
+    found = [enabled_app_and_device("PooledInc", f"device-{n}") for n in range(4)]
+
+    assert all(each is not None and each[0].provider_id == "PooledInc" for each in found)
+    assert through_pgbouncer.connection.prepare_threshold is None
+    warnings = [record for record in caplog.records if "prepared statements" in record.getMessage()]
+    assert len(warnings) == 1
+    assert "DATABASE_PREPARED_STATEMENTS=off" in warnings[0].getMessage()
