@@ -7,6 +7,13 @@ built once with the backend's own quoting (providers/lookup.py, providers/ledger
 nothing else of the wrapper, so they run on the driver's cursor of the same connection, with
 the same transaction and adapters, and the driver's errors still become Django's.
 
+On PostgreSQL the statements are prepared once per connection (settings.py), so that PostgreSQL
+does not plan them again on every call. Two things can take a prepared statement away: a pooler
+in transaction mode that hands the next statement to another server connection (this process
+then stops preparing), and a migration that changes the type of a column a statement reads (the
+connection then plans again). Either way the statement runs once more, unless it was inside a
+transaction, which has failed; the provisioning calls run theirs outside one.
+
 On the embedded database (SQLite, in this process) a provisioning call's statements may also
 run on the event loop itself, on a connection of its own (`on_loop`, serving/pools.py): a
 statement there never waits. A read that meets a lock raises `NotNow`, and the whole piece of
@@ -30,6 +37,10 @@ from django.db import DatabaseError, connection
 from django.db.backends.base.base import BaseDatabaseWrapper
 
 log = logging.getLogger("sessioncloud.providers")
+
+# Whether this process's PostgreSQL connections may prepare statements (DATABASE_PREPARED_STATEMENTS
+# sets them to), until a pooler shows they do not survive from one statement to the next.
+_preparing_works = True
 
 # What Django's SQLite backend rewrites: a `%s` not preceded by another `%`.
 _FORMAT_PLACEHOLDER = re.compile(r"(?<!%)%s")
@@ -146,11 +157,6 @@ def execute(cursor: Any, sql: str, params: list[Any]) -> None:
         if not _stopped_preparing(cursor):
             raise
         cursor.execute(statement, params)
-
-
-# Whether this process's PostgreSQL connections may prepare statements (DATABASE_PREPARED_STATEMENTS
-# sets them to), until a pooler shows they do not survive from one statement to the next.
-_preparing_works = True
 
 
 def _stopped_preparing(cursor: Any) -> bool:
