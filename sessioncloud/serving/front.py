@@ -251,5 +251,8 @@ def application() -> Front:
     return Front(
         django_app,
         django_threads=int(os.environ.get("SESSIONCLOUD_DJANGO_THREADS", "16")),
-        phone_threads=int(os.environ.get("SESSIONCLOUD_PHONE_THREADS", str(pools.DEFAULT_PHONE_THREADS))),
+        phone_threads=int(
+            os.environ.get("SESSIONCLOUD_PHONE_THREADS")
+            or pools.default_phone_threads(os.environ.get("DATABASE_URL"))
+        ),
     )

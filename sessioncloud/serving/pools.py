@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import ParamSpec, TypeVar
+from urllib.parse import unquote, urlsplit
 
 from asgiref.sync import sync_to_async
 from django.core.exceptions import SynchronousOnlyOperation
@@ -40,6 +41,11 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 DEFAULT_PHONE_THREADS = 8
+# With PostgreSQL on this machine (docs/deployment.md, docs/performance.md): its round trips are
+# short, so two threads keep up, and every further thread's connection is a backend process
+# competing for the same cores when a wave of calls comes back at once.
+LOCAL_POSTGRESQL_PHONE_THREADS = 2
+_LOOPBACK_HOSTS = {"", "localhost", "::1"}
 # Work not known to belong to a served App shares one queue (a flood of made-up ProviderIds
 # gets one turn, not one per name).
 UNKNOWN = "-"
@@ -54,6 +60,20 @@ _loop_database: BaseDatabaseWrapper | None = None
 CHECKPOINT_EVERY = 100
 _writes_since_checkpoint = 0
 _checkpoints: set[asyncio.Future[None]] = set()
+
+
+def default_phone_threads(database_url: str | None) -> int:
+    """The phone pool's threads per worker when not set: fewer with PostgreSQL on this machine
+    (on loopback or a Unix socket), the default with a database across a network, where a
+    thread waits out its work's round trips, and with the embedded database."""
+    if not database_url:
+        return DEFAULT_PHONE_THREADS
+    url = urlsplit(database_url)
+    if url.scheme not in ("postgres", "postgresql", "pgsql"):
+        return DEFAULT_PHONE_THREADS
+    host = unquote(url.hostname or "")  # a Unix socket's directory comes percent-encoded
+    local = host in _LOOPBACK_HOSTS or host.startswith(("127.", "/"))
+    return LOCAL_POSTGRESQL_PHONE_THREADS if local else DEFAULT_PHONE_THREADS
 
 
 def phone_pool() -> FairPool:
