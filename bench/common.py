@@ -121,7 +121,7 @@ def cpu_seconds(pids: Sequence[int]) -> float:
 
 
 def database_pids() -> list[int]:
-    """The PostgreSQL and Redis server processes on this machine (PostgreSQL has one a connection)."""
+    """The PostgreSQL and Redis server processes on this machine (PostgreSQL has one per connection)."""
     found = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit() and cmdline(int(entry.name)).startswith((b"postgres", b"redis-server")):
