@@ -15,7 +15,7 @@ from sessioncloud.lib.publicurl import warn_on_port_mismatch
 from sessioncloud.serving.pools import (
     DEFAULT_PHONE_THREADS,
     LOCAL_POSTGRESQL_PHONE_THREADS,
-    default_phone_threads,
+    configured_phone_threads,
 )
 
 FRONT_TARGET = "sessioncloud.serving.front:application"
@@ -54,10 +54,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--phone-threads",
         type=int,
-        default=int(
-            os.environ.get("SESSIONCLOUD_PHONE_THREADS")
-            or default_phone_threads(os.environ.get("DATABASE_URL"))
-        ),
+        default=configured_phone_threads(),
         help=(
             "threads per worker for the phone API's database and cache work (default: "
             f"{LOCAL_POSTGRESQL_PHONE_THREADS} with PostgreSQL on this machine, else {DEFAULT_PHONE_THREADS})"

@@ -251,8 +251,5 @@ def application() -> Front:
     return Front(
         django_app,
         django_threads=int(os.environ.get("SESSIONCLOUD_DJANGO_THREADS", "16")),
-        phone_threads=int(
-            os.environ.get("SESSIONCLOUD_PHONE_THREADS")
-            or pools.default_phone_threads(os.environ.get("DATABASE_URL"))
-        ),
+        phone_threads=pools.configured_phone_threads(),
     )

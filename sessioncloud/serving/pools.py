@@ -19,6 +19,7 @@ import contextlib
 import contextvars
 import functools
 import logging
+import os
 import time
 import weakref
 from collections import OrderedDict, deque
@@ -26,8 +27,8 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import ParamSpec, TypeVar
-from urllib.parse import unquote, urlsplit
 
+import dj_database_url
 from asgiref.sync import sync_to_async
 from django.core.exceptions import SynchronousOnlyOperation
 from django.db import DEFAULT_DB_ALIAS, connection, connections
@@ -45,7 +46,7 @@ DEFAULT_PHONE_THREADS = 8
 # short, so two threads keep up, and every further thread's connection is a backend process
 # competing for the same cores when a wave of calls comes back at once.
 LOCAL_POSTGRESQL_PHONE_THREADS = 2
-_LOOPBACK_HOSTS = {"", "localhost", "::1"}
+_LOOPBACK_HOSTS = {"", "localhost", "::1"}  # "": the default Unix socket
 # Work not known to belong to a served App shares one queue (a flood of made-up ProviderIds
 # gets one turn, not one per name).
 UNKNOWN = "-"
@@ -68,12 +69,19 @@ def default_phone_threads(database_url: str | None) -> int:
     thread waits out its work's round trips, and with the embedded database."""
     if not database_url:
         return DEFAULT_PHONE_THREADS
-    url = urlsplit(database_url)
-    if url.scheme not in ("postgres", "postgresql", "pgsql"):
-        return DEFAULT_PHONE_THREADS
-    host = unquote(url.hostname or "")  # a Unix socket's directory comes percent-encoded
+    database = dj_database_url.parse(database_url)  # as settings.py reads it
+    host = database.get("HOST") or ""
     local = host in _LOOPBACK_HOSTS or host.startswith(("127.", "/"))
-    return LOCAL_POSTGRESQL_PHONE_THREADS if local else DEFAULT_PHONE_THREADS
+    on_this_machine = database["ENGINE"] == "django.db.backends.postgresql" and local
+    return LOCAL_POSTGRESQL_PHONE_THREADS if on_this_machine else DEFAULT_PHONE_THREADS
+
+
+def configured_phone_threads() -> int:
+    """SESSIONCLOUD_PHONE_THREADS (`serve --phone-threads` sets it for its workers), else the
+    default for DATABASE_URL."""
+    return int(
+        os.environ.get("SESSIONCLOUD_PHONE_THREADS") or default_phone_threads(os.environ.get("DATABASE_URL"))
+    )
 
 
 def phone_pool() -> FairPool:
