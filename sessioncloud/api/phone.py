@@ -197,7 +197,9 @@ def config_from_memory(provider_id: str, if_none_match: str) -> PhoneAnswer | No
     prepared = _prepared.get(key)
     if prepared is None or prepared.entry is not entry:
         prepared = _prepare(key, entry)
-    if if_none_match and prepared.etag and etag_matches(if_none_match, prepared.etag):
+    etag = prepared.etag
+    # A phone sends back the ETag it was given: that comparison first, the header's full syntax after.
+    if if_none_match and etag and (if_none_match == etag or etag_matches(if_none_match, etag)):
         return prepared.not_modified
     return prepared.found
 

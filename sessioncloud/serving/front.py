@@ -14,8 +14,8 @@ import asyncio
 import gc
 import logging
 import os
-import time
 from collections.abc import Awaitable, Callable
+from time import perf_counter
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -43,6 +43,7 @@ log = logging.getLogger("sessioncloud.api")
 MAX_PHONE_BODY = 64 * 1024
 CONFIG_PREFIX = "/api/v1/providers/"
 CONFIG_SUFFIX = "/config"
+CONFIG_ID = slice(len(CONFIG_PREFIX), -len(CONFIG_SUFFIX))  # the ProviderId in a config path
 LINPHONE_SUFFIX = "/linphone"
 LINPHONE_PREFIX = "/api/v1/linphone/"
 HEALTH_BODY = b'{"status":"ok"}'
@@ -63,6 +64,8 @@ class Front:
             "/api/v1/codes/parse": ("api:parse_code", ParseIn, self.parse),
         }
         self.in_flight: set[asyncio.Task[Any]] = set()
+        # The config fetch is counted on the loop's thread alone, so it keeps counts of its own.
+        self.config_stats = REQUEST_STATS.for_endpoint("api:provider_config", "GET")
 
     # --- granian's hooks ----------------------------------------------------------------------
 
@@ -98,8 +101,8 @@ class Front:
                 method = scope.method
                 if method == "GET":
                     if path.startswith(CONFIG_PREFIX) and path.endswith(CONFIG_SUFFIX):
-                        started = time.perf_counter()
-                        provider_id = path[len(CONFIG_PREFIX) : -len(CONFIG_SUFFIX)]
+                        started = perf_counter()
+                        provider_id = path[CONFIG_ID]
                         if_none_match = headers.get("if-none-match") or ""
                         # From memory without a coroutine of its own: the common case costs least.
                         answer = (
@@ -109,7 +112,8 @@ class Front:
                         )
                         if answer is None:
                             answer = await phone.config_answer(provider_id, if_none_match)
-                        self.send(proto, "api:provider_config", "GET", answer, extra, started)
+                        if self.respond(proto, answer, extra):
+                            self.config_stats.observe(answer.status, perf_counter() - started)
                         return
                     if path == "/healthz":
                         self.send(
@@ -138,7 +142,7 @@ class Front:
 
     async def linphone(self, scope: Any, proto: Any, path: str, extra: list[tuple[str, str]]) -> bool:
         """The Linphone addresses (docs/linphone.md); False when `path` is neither."""
-        started = time.perf_counter()
+        started = perf_counter()
         if path.startswith(LINPHONE_PREFIX) and "/" not in path[len(LINPHONE_PREFIX) :]:
             answer = await self.run(
                 phone.linphone_enduser_answer,
@@ -164,7 +168,7 @@ class Front:
         route: tuple[str, type[BaseModel], Handler],
         extra: list[tuple[str, str]],
     ) -> None:
-        started = time.perf_counter()
+        started = perf_counter()
         endpoint, schema, handler = route
         try:
             body = await read_body(proto, MAX_PHONE_BODY)
@@ -228,18 +232,21 @@ class Front:
         extra: list[tuple[str, str]],
         started: float | None,
     ) -> None:
+        if self.respond(proto, answer, extra):
+            REQUEST_STATS.observe(
+                endpoint, method, answer.status, None if started is None else perf_counter() - started
+            )
+
+    @staticmethod
+    def respond(proto: Any, answer: phone.PhoneAnswer, extra: list[tuple[str, str]]) -> bool:
+        """Send the answer with the middleware's headers; False when nobody was there to take it."""
         if answer.status == 499:  # the phone went away: nobody to answer
-            return
+            return False
         try:
             proto.response_bytes(answer.status, [*answer.headers, *extra], answer.body)
         except RuntimeError:  # the connection closed meanwhile
-            return
-        self.count(endpoint, method, answer.status, started)
-
-    def count(self, endpoint: str, method: str, status: int, started: float | None) -> None:
-        REQUEST_STATS.observe(
-            endpoint, method, status, None if started is None else time.perf_counter() - started
-        )
+            return False
+        return True
 
 
 def application() -> Front:
