@@ -462,9 +462,11 @@ def granian_app(
     *,
     factory: bool = False,
     check_path: str = "/",
+    options: Sequence[str] = (),
 ) -> Iterator[RunningServer]:
     """Any application under granian (`interface`: wsgi, asgi, asginl or rsgi), with the HTTP
-    settings `sessioncloud serve` uses: HTTP/1, no websockets, a backlog of 2048."""
+    settings `sessioncloud serve` uses: HTTP/1, no websockets, a backlog of 2048; `options`
+    are more of granian's, to measure what they change."""
     port = free_port()
     command = [
         sys.executable,
@@ -487,7 +489,7 @@ def granian_app(
         "warning",
     ]
     process = subprocess.Popen(
-        [*command, *(["--factory"] if factory else []), target],
+        [*command, *(["--factory"] if factory else []), *options, target],
         env={**env, "PYTHONPATH": str(ROOT)},
         cwd=ROOT,
         stdout=subprocess.DEVNULL,

@@ -11,9 +11,13 @@ seconds apart under the same background:
   a dict under granian, with as many workers as (the first) SessionCloud, as WSGI, ASGI and RSGI;
 - `sessioncloud serve` of this tree (`--servers workers[:threads[:phone_threads]]`, comma-
   separated) and, with `--before REV`, of an earlier revision (`git archive`) with its own
-  defaults but the same number of workers.
+  defaults but the same number of workers;
+- with `--rust-tasks`, the minimal RSGI app once more under granian's experimental Rust task
+  implementation (`--task-impl rust`), shown beside the others but not counted as a ceiling:
+  `serve` does not use it (docs/performance.md says why).
 PostgreSQL + Redis with 2 workers by default; `--embedded`: SQLite and the in-process cache,
-1 worker, against 1-worker ceilings.
+1 worker, against 1-worker ceilings. The order of the servers is reversed every other round, so
+none always follows the same neighbour.
 """
 
 from __future__ import annotations
@@ -97,7 +101,7 @@ class Target:
     """One server under load: its URL, its processes, and what each answer measured."""
 
     name: str
-    kind: str  # nginx, ceiling or ours
+    kind: str  # nginx, ceiling (the minimal apps), other (a minimal app not counted) or ours
     url: str
     etag: str
     pids: list[int]
@@ -135,13 +139,12 @@ def served_target(name: str, server: RunningServer, redis_url: str | None) -> Ta
     return Target(name, "ours", server.base + PATH, etag, server.worker_pids(), redis_url)
 
 
-def ceiling_target(interface: str, server: RunningServer, body: bytes, etag: str) -> Target:
+def ceiling_target(interface: str, server: RunningServer, body: bytes, etag: str, note: str = "") -> Target:
     status, answer, _ = fetch(server.base + PATH)
     if status != 200 or answer != body or fetch(server.base + PATH, etag)[0] != 304:
         raise RuntimeError(f"the minimal {interface} app does not answer as SessionCloud does")
-    return Target(
-        f"minimal {interface.upper()} app, granian", "ceiling", server.base + PATH, etag, server.worker_pids()
-    )
+    name = f"minimal {interface.upper()} app, granian{note}"
+    return Target(name, "other" if note else "ceiling", server.base + PATH, etag, server.worker_pids())
 
 
 def publish(prefix: Path, body: bytes) -> None:
@@ -206,6 +209,18 @@ def start_targets(
             )
         )
         targets.append(ceiling_target(interface, server, body, ours[0].etag))
+    if args.rust_tasks:
+        server = stack.enter_context(
+            granian_app(
+                "bench.minimal_apps:rsgi_app",
+                "rsgi",
+                workers,
+                minimal_env,
+                check_path=PATH,
+                options=("--task-impl", "rust"),
+            )
+        )
+        targets.append(ceiling_target("rsgi", server, body, ours[0].etag, ", Rust tasks (not a ceiling)"))
     return targets + ours, body
 
 
@@ -213,9 +228,9 @@ def measure(targets: list[Target], args: argparse.Namespace) -> None:
     """Every target in turn, round after round, so all share whatever else the machine runs."""
     for target in targets:
         wrk(target.url, connections=args.connections, seconds=args.warmup)
-    for _ in range(args.rounds):
+    for round_number in range(args.rounds):
         for answer in ("200", "304"):
-            for target in targets:
+            for target in targets if round_number % 2 == 0 else reversed(targets):
                 target.load(answer, args)
 
 
@@ -225,6 +240,7 @@ def rows(targets: list[Target]) -> list[tuple[object, ...]]:
         loads = {target.name: merged(target.loads[answer]) for target in targets}
         nginx_rps = next(loads[t.name].rps for t in targets if t.kind == "nginx")
         best = max(loads[t.name].rps for t in targets if t.kind == "ceiling")
+        rsgi = next(loads[t.name].rps for t in targets if t.kind == "ceiling" and "RSGI" in t.name)
         for target in targets:
             load = loads[target.name]
             result.append(
@@ -234,6 +250,7 @@ def rows(targets: list[Target]) -> list[tuple[object, ...]]:
                     load.rps,
                     ratio(load.rps, nginx_rps),
                     ratio(load.rps, best),
+                    ratio(load.rps, rsgi),
                     load.p50_ms,
                     load.p99_ms,
                     load.errors,
@@ -259,6 +276,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--nginx-workers", type=int, default=2)
     parser.add_argument("--embedded", action="store_true", help="SQLite and the in-process cache, one worker")
     parser.add_argument(
+        "--rust-tasks",
+        action="store_true",
+        help="also the minimal RSGI app under granian's Rust tasks (not counted as a ceiling)",
+    )
+    parser.add_argument(
         "--before",
         metavar="REVISION",
         help="also load `sessioncloud serve` of this git revision (its own defaults)",
@@ -276,16 +298,15 @@ def main(argv: list[str] | None = None) -> int:
         measure(targets, args)
     table(
         f"GET {PATH} ({len(body)} bytes), {deployment_label(args.embedded)}, {args.connections} connections, "
-        "wrk -t2; "
-        f"every server in turn, {args.rounds} round(s) of {args.seconds:g} s per answer; the ceiling: the "
-        "best of "
-        f"the minimal apps",
+        f"wrk -t2; every server in turn (reversed every other round), {args.rounds} round(s) of "
+        f"{args.seconds:g} s per answer; the ceiling: the best of the minimal apps",
         [
             "server",
             "answer",
             "requests/s",
             "of nginx",
             "of the ceiling",
+            "of the RSGI app",
             "p50 ms",
             "p99 ms",
             "errors",
