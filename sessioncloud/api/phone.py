@@ -159,6 +159,8 @@ def queue_for(provider_id: str | None) -> None:
 
 
 def etag_matches(header: str, etag: str) -> bool:
+    if header == etag:  # a phone sends back the ETag it was given: no need to parse the header
+        return True
     if not header:
         return False
     candidates = [tag.strip().removeprefix("W/") for tag in header.split(",")]
@@ -197,9 +199,7 @@ def config_from_memory(provider_id: str, if_none_match: str) -> PhoneAnswer | No
     prepared = _prepared.get(key)
     if prepared is None or prepared.entry is not entry:
         prepared = _prepare(key, entry)
-    etag = prepared.etag
-    # A phone sends back the ETag it was given: that comparison first, the header's full syntax after.
-    if if_none_match and etag and (if_none_match == etag or etag_matches(if_none_match, etag)):
+    if prepared.etag and etag_matches(if_none_match, prepared.etag):
         return prepared.not_modified
     return prepared.found
 

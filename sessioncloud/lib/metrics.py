@@ -96,35 +96,11 @@ class RequestStats(Collector):
             histogram.add_metric([endpoint], cumulative, sum_value=buckets[-1])
         yield histogram
 
-    def for_endpoint(self, endpoint: str, method: str) -> EndpointStats:
-        """Counts for one endpoint kept apart, for a caller that uses them from one thread at a
-        time (the event loop's): its requests cost no lookup by thread or by labels."""
-        return EndpointStats(endpoint, method, self._new_thread())
-
     def _new_thread(self) -> _ThreadStats:
         stats = _ThreadStats()
         with self._lock:
             self._threads.append(stats)
         return stats
-
-
-class EndpointStats:
-    """RequestStats.for_endpoint: one endpoint's rows, found by status alone."""
-
-    __slots__ = ("_endpoint", "_method", "_stats", "_rows")
-
-    def __init__(self, endpoint: str, method: str, stats: _ThreadStats) -> None:
-        self._endpoint, self._method, self._stats = endpoint, method, stats
-        self._rows: dict[int, list[float]] = {}
-
-    def observe(self, status: int, seconds: float) -> None:
-        row = self._rows.get(status)
-        if row is None:
-            key = (self._endpoint, self._method, status // 100)
-            row = self._rows[status] = self._stats.rows.setdefault(key, [0.0] * ROW_SIZE)
-        row[0] += 1
-        row[1 + bisect_left(LATENCY_BUCKETS, seconds)] += 1
-        row[-1] += seconds
 
 
 REQUEST_STATS = RequestStats()

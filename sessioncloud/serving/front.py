@@ -64,8 +64,6 @@ class Front:
             "/api/v1/codes/parse": ("api:parse_code", ParseIn, self.parse),
         }
         self.in_flight: set[asyncio.Task[Any]] = set()
-        # The config fetch is counted on the loop's thread alone, so it keeps counts of its own.
-        self.config_stats = REQUEST_STATS.for_endpoint("api:provider_config", "GET")
 
     # --- granian's hooks ----------------------------------------------------------------------
 
@@ -112,8 +110,7 @@ class Front:
                         )
                         if answer is None:
                             answer = await phone.config_answer(provider_id, if_none_match)
-                        if self.respond(proto, answer, extra):
-                            self.config_stats.observe(answer.status, perf_counter() - started)
+                        self.send(proto, "api:provider_config", "GET", answer, extra, started)
                         return
                     if path == "/healthz":
                         self.send(
@@ -232,21 +229,15 @@ class Front:
         extra: list[tuple[str, str]],
         started: float | None,
     ) -> None:
-        if self.respond(proto, answer, extra):
-            REQUEST_STATS.observe(
-                endpoint, method, answer.status, None if started is None else perf_counter() - started
-            )
-
-    @staticmethod
-    def respond(proto: Any, answer: phone.PhoneAnswer, extra: list[tuple[str, str]]) -> bool:
-        """Send the answer with the middleware's headers; False when nobody was there to take it."""
         if answer.status == 499:  # the phone went away: nobody to answer
-            return False
+            return
         try:
             proto.response_bytes(answer.status, [*answer.headers, *extra], answer.body)
         except RuntimeError:  # the connection closed meanwhile
-            return False
-        return True
+            return
+        REQUEST_STATS.observe(
+            endpoint, method, answer.status, None if started is None else perf_counter() - started
+        )
 
 
 def application() -> Front:
