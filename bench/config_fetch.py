@@ -13,8 +13,10 @@ seconds apart under the same background:
   separated) and, with `--before REV`, of an earlier revision (`git archive`) with its own
   defaults but the same number of workers;
 - with `--rust-tasks`, the minimal RSGI app once more under granian's experimental Rust task
-  implementation (`--task-impl rust`), shown beside the others but not counted as a ceiling:
-  `serve` does not use it (docs/performance.md says why).
+  implementation (`--task-impl rust`), and with `--rsgi-loops rloop,asyncio` under each event
+  loop named (installed by hand: rloop is no dependency of ours), shown beside the others but
+  not counted as a ceiling: `serve` uses neither (docs/performance.md says why). The ceilings
+  run on uvloop, as `serve` does, whatever else is installed (granian would pick rloop first).
 PostgreSQL + Redis with 2 workers by default; `--embedded`: SQLite and the in-process cache,
 1 worker, against 1-worker ceilings. The order of the servers is reversed every other round, so
 none always follows the same neighbour.
@@ -23,6 +25,7 @@ none always follows the same neighbour.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import shutil
 import statistics
 import sys
@@ -64,6 +67,7 @@ from bench.minimal_apps import write_answer  # noqa: E402
 PROVIDER_ID = "BenchInc"
 PATH = f"/api/v1/providers/{PROVIDER_ID}/config"
 INTERFACES = ("wsgi", "asgi", "rsgi")
+SERVE_LOOP = ("--loop", "uvloop")  # as `sessioncloud serve` runs
 
 STATIC_SITE = """
     server {{
@@ -205,23 +209,33 @@ def start_targets(
     for interface in INTERFACES:
         server = stack.enter_context(
             granian_app(
-                f"bench.minimal_apps:{interface}_app", interface, workers, minimal_env, check_path=PATH
-            )
-        )
-        targets.append(ceiling_target(interface, server, body, ours[0].etag))
-    if args.rust_tasks:
-        server = stack.enter_context(
-            granian_app(
-                "bench.minimal_apps:rsgi_app",
-                "rsgi",
+                f"bench.minimal_apps:{interface}_app",
+                interface,
                 workers,
                 minimal_env,
                 check_path=PATH,
-                options=("--task-impl", "rust"),
+                options=SERVE_LOOP,
             )
         )
-        targets.append(ceiling_target("rsgi", server, body, ours[0].etag, ", Rust tasks (not a ceiling)"))
+        targets.append(ceiling_target(interface, server, body, ours[0].etag))
+    for note, options in rsgi_variants(args):
+        server = stack.enter_context(
+            granian_app(
+                "bench.minimal_apps:rsgi_app", "rsgi", workers, minimal_env, check_path=PATH, options=options
+            )
+        )
+        targets.append(ceiling_target("rsgi", server, body, ours[0].etag, f", {note} (not a ceiling)"))
     return targets + ours, body
+
+
+def rsgi_variants(args: argparse.Namespace) -> list[tuple[str, tuple[str, ...]]]:
+    """The minimal RSGI app under the options `serve` does not use, each a row of its own."""
+    variants = [("Rust tasks", (*SERVE_LOOP, "--task-impl", "rust"))] if args.rust_tasks else []
+    for loop in filter(None, args.rsgi_loops.split(",")):
+        if loop != "asyncio" and importlib.util.find_spec(loop) is None:
+            raise SystemExit(f"--rsgi-loops: {loop} is not installed here")
+        variants.append((f"on {loop}", ("--loop", loop)))
+    return variants
 
 
 def measure(targets: list[Target], args: argparse.Namespace) -> None:
@@ -281,12 +295,19 @@ def main(argv: list[str] | None = None) -> int:
         help="also the minimal RSGI app under granian's Rust tasks (not counted as a ceiling)",
     )
     parser.add_argument(
+        "--rsgi-loops",
+        default="",
+        metavar="LOOPS",
+        help="also the minimal RSGI app on each of these event loops, comma-separated (not ceilings)",
+    )
+    parser.add_argument(
         "--before",
         metavar="REVISION",
         help="also load `sessioncloud serve` of this git revision (its own defaults)",
     )
     args = parser.parse_args(argv)
     require("nginx", "wrk")
+    rsgi_variants(args)  # a loop that is not installed stops the run before anything starts
     header(
         "Config fetch: SessionCloud, nginx and the ceiling for Python",
         "python bench/config_fetch.py " + " ".join(argv if argv is not None else sys.argv[1:]),
