@@ -47,19 +47,19 @@ test-postgres: install services browser
 		$(BIN)/pytest
 
 # Benchmarks (docs/performance.md): loopback only, each bounded in time, each deployment (PostgreSQL +
-# Redis, then the embedded default); about fifteen minutes. The scripts' own defaults run longer.
+# Redis, then the embedded default), with the commands of the figures there; about half an hour.
 bench: install services
 	@command -v wrk >/dev/null && command -v nginx >/dev/null || \
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx wrk >/dev/null)
-	$(BIN)/python bench/config_fetch.py --seconds 3 --warmup 1
-	$(BIN)/python bench/config_fetch.py --embedded --seconds 3 --warmup 1
-	$(BIN)/python bench/slow_neighbour.py --b-phones 150,1000 --seconds 4
-	$(BIN)/python bench/slow_neighbour.py --embedded --b-phones 150,1000 --seconds 4
+	$(BIN)/python bench/config_fetch.py --rounds 4 --seconds 4
+	$(BIN)/python bench/config_fetch.py --embedded --rounds 4 --seconds 4
+	$(BIN)/python bench/slow_neighbour.py --b-phones 150,1000 --seconds 4 --rounds 3
+	$(BIN)/python bench/slow_neighbour.py --embedded --b-phones 150,1000 --seconds 4 --rounds 3
 	$(BIN)/python bench/slow_provider.py
 	$(BIN)/python bench/slow_provider.py --embedded
 	$(BIN)/python bench/provider_connections.py
-	$(BIN)/python bench/provisioning.py --seconds 10
-	$(BIN)/python bench/provisioning.py --embedded --seconds 10
+	$(BIN)/python bench/provisioning.py --seconds 10 --rounds 2
+	$(BIN)/python bench/provisioning.py --embedded --seconds 10 --rounds 2
 	$(BIN)/python bench/portal.py --seconds 4 --rounds 1
 	$(BIN)/python bench/portal.py --embedded --seconds 4 --rounds 1
 	$(BIN)/python bench/save_latency.py
