@@ -196,7 +196,7 @@ def query_plans() -> list[tuple[str, str]]:
         ),
         (
             "App and its device's ledger row (the provisioning call)",
-            (lookup._select_sql(), ["x", "bench99999", True]),
+            (lookup._select_sql(), lookup._select_params("bench99999", "x")),
         ),
         ("setup token by hash", SetupToken.objects.filter(token_hash="0" * 64).query.sql_with_params()),
         (

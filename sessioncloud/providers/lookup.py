@@ -97,13 +97,18 @@ def _remember(key: str, row: tuple[Any, ...], app: App) -> None:
         _remembered[key] = (row, app)
 
 
+def _select_params(key: str, device_id: str) -> list[Any]:
+    """The values of `_select_sql`'s placeholders, in order: `key` is the lowered ProviderId."""
+    return [device_id, key, True, True]
+
+
 def enabled_app_and_device(provider_id: str, device_id: str) -> tuple[App, DeviceState] | None:
     """The enabled App with this ProviderId (any case), a private copy for the caller, and what its
     ledger knows of `device_id`, in one query; None for no such enabled App (or one of an
     unverified organization)."""
     key = provider_id.lower()
     with driver_cursor() as cursor:
-        execute(cursor, _select_sql(), [device_id, key, True, True])
+        execute(cursor, _select_sql(), _select_params(key, device_id))
         found = cursor.fetchone()
     if found is None:
         return None
