@@ -47,7 +47,7 @@ test-postgres: install services browser
 		$(BIN)/pytest
 
 # Benchmarks (docs/performance.md): loopback only, each bounded in time, each deployment (PostgreSQL +
-# Redis, then the embedded default), with the commands of the figures there; about half an hour.
+# Redis, then the embedded default), with the commands of the figures there; about 25 minutes.
 bench: install services
 	@command -v wrk >/dev/null && command -v nginx >/dev/null || \
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx wrk >/dev/null)
