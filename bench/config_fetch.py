@@ -161,7 +161,10 @@ def publish(prefix: Path, body: bytes) -> None:
 
 
 def start_targets(
-    stack: ExitStack, env: dict[str, str], args: argparse.Namespace
+    stack: ExitStack,
+    env: dict[str, str],
+    args: argparse.Namespace,
+    variants: list[tuple[str, tuple[str, ...]]],
 ) -> tuple[list[Target], bytes]:
     """Every server of the run, started and checked; SessionCloud's own answer defines the rest."""
     specs = parse_specs(args.servers or "", 1 if args.embedded else 2) or [
@@ -218,7 +221,7 @@ def start_targets(
             )
         )
         targets.append(ceiling_target(interface, server, body, ours[0].etag))
-    for note, options in rsgi_variants(args):
+    for note, options in variants:
         server = stack.enter_context(
             granian_app(
                 "bench.minimal_apps:rsgi_app", "rsgi", workers, minimal_env, check_path=PATH, options=options
@@ -307,7 +310,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     require("nginx", "wrk")
-    rsgi_variants(args)  # a loop that is not installed stops the run before anything starts
+    variants = rsgi_variants(args)  # a loop that is not installed stops the run before anything starts
     header(
         "Config fetch: SessionCloud, nginx and the ceiling for Python",
         "python bench/config_fetch.py " + " ".join(argv if argv is not None else sys.argv[1:]),
@@ -315,7 +318,7 @@ def main(argv: list[str] | None = None) -> int:
 
     with bench_deployment(args.embedded) as env, ExitStack() as stack:
         make_app(make_org(), PROVIDER_ID)
-        targets, body = start_targets(stack, env, args)
+        targets, body = start_targets(stack, env, args, variants)
         measure(targets, args)
     table(
         f"GET {PATH} ({len(body)} bytes), {deployment_label(args.embedded)}, {args.connections} connections, "

@@ -19,15 +19,10 @@ REGISTRY = CollectorRegistry(auto_describe=True)
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20)
 
 
-class _ThreadStats:
-    """One thread's counts: only that thread writes them, so no lock is taken per request."""
-
-    def __init__(self) -> None:
-        # (endpoint, method, status // 100) -> [requests, bucket counts..., sum of seconds]: one
-        # lookup per request, where a row per endpoint and another per status took two.
-        self.rows: dict[tuple[str, str, int], list[float]] = {}
-
-
+# One thread's counts, which only that thread writes, so no lock is taken per request:
+# (endpoint, method, status // 100) -> [requests, bucket counts..., sum of seconds], one lookup
+# per request.
+Rows = dict[tuple[str, str, int], list[float]]
 ROW_SIZE = len(LATENCY_BUCKETS) + 3  # the count, a bucket per bound and +Inf, the sum
 
 
@@ -41,14 +36,14 @@ class RequestStats(Collector):
 
     def __init__(self) -> None:
         self._local = threading.local()
-        self._threads: list[_ThreadStats] = []
+        self._threads: list[Rows] = []
         self._lock = threading.Lock()  # taken once per thread, and by scrapes
 
     def observe(self, endpoint: str, method: str, status: int, seconds: float | None) -> None:
         try:
             rows = self._local.rows
         except AttributeError:
-            rows = self._local.rows = self._new_thread().rows
+            rows = self._local.rows = self._new_thread()
         key = (endpoint, method, status // 100)
         row = rows.get(key)
         if row is None:
@@ -61,15 +56,15 @@ class RequestStats(Collector):
     def requests(self, endpoint: str, method: str, status_class: str) -> int:
         key = (endpoint, method, int(status_class[0]))
         with self._lock:
-            return int(sum(stats.rows[key][0] for stats in self._threads if key in stats.rows))
+            return int(sum(rows[key][0] for rows in self._threads if key in rows))
 
     def collect(self) -> Iterator[Metric]:
         requests: dict[tuple[str, str, str], int] = {}
         latencies: dict[str, list[float]] = {}  # endpoint -> bucket counts..., then the sum
         with self._lock:
             threads = list(self._threads)
-        for stats in threads:
-            for (endpoint, method, status), row in list(stats.rows.items()):
+        for rows in threads:
+            for (endpoint, method, status), row in list(rows.items()):
                 labels = (endpoint, method, f"{status}xx")
                 requests[labels] = requests.get(labels, 0) + int(row[0])
                 if not any(row[1:-1]):  # counted without a latency (the health check)
@@ -96,11 +91,11 @@ class RequestStats(Collector):
             histogram.add_metric([endpoint], cumulative, sum_value=buckets[-1])
         yield histogram
 
-    def _new_thread(self) -> _ThreadStats:
-        stats = _ThreadStats()
+    def _new_thread(self) -> Rows:
+        rows: Rows = {}
         with self._lock:
-            self._threads.append(stats)
-        return stats
+            self._threads.append(rows)
+        return rows
 
 
 REQUEST_STATS = RequestStats()
